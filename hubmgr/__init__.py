@@ -1,0 +1,1 @@
+"""hubmgr: terminal-first manager for pre-trained models."""

@@ -1,0 +1,110 @@
+"""The ``hubmgr`` command line: one click group; command modules register on it; plugins last.
+
+Importing this module must stay light: no torch, transformers, peft or datasets (they load inside the
+commands that train or evaluate).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import click
+
+from hubmgr.errors import HubmgrError, disk_full_from
+
+# Modules that add commands to the group; each defines ``register(cli)``.
+_COMMAND_MODULES = (
+    "hubmgr.cli.hub_cmds",
+    "hubmgr.cli.cache_cmds",
+    "hubmgr.cli.plugin_cmds",
+    "hubmgr.cli.train_cmds",
+    "hubmgr.cli.run_cmds",
+)
+
+
+class HubmgrGroup(click.Group):
+    """A click group that turns every user-caused error into one line and an exit code."""
+
+    def main(self, *args, **kwargs):  # type: ignore[override]
+        kwargs.setdefault("standalone_mode", True)
+        try:
+            return super().main(*args, standalone_mode=False, **{k: v for k, v in kwargs.items() if k != "standalone_mode"})
+        except click.exceptions.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(130)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except HubmgrError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+        except OSError as exc:
+            full = disk_full_from(exc, getattr(exc, "filename", None) or "files")
+            if full is not None:
+                click.echo(f"error: {full}", err=True)
+                sys.exit(full.exit_code)
+            _internal(exc)
+        except Exception as exc:  # a bug: one line, traceback only on request
+            _internal(exc)
+
+
+def _internal(exc: BaseException) -> None:
+    if os.environ.get("HUBMGR_DEBUG"):
+        traceback.print_exc()
+    click.echo(
+        f"error: unexpected {type(exc).__name__}: {exc} (set HUBMGR_DEBUG=1 for the traceback)",
+        err=True,
+    )
+    sys.exit(1)
+
+
+@click.group(cls=HubmgrGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hubmgr")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """hubmgr: browse the Hugging Face Hub, download models, fine-tune them with LoRA, evaluate.
+
+    With no command, opens the terminal UI (same as `hubmgr tui`).
+    """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(tui)
+
+
+@cli.command()
+def tui() -> None:
+    """Open the terminal UI."""
+    from hubmgr.tui.app import run_app
+
+    run_app()
+
+
+def _register_all() -> None:
+    import importlib
+
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # not written yet
+                continue
+            raise
+        module.register(cli)
+    try:
+        from hubmgr.plugins import register_plugin_commands
+    except ModuleNotFoundError:
+        return
+    register_plugin_commands(cli)
+
+
+_register_all()
+
+
+def main() -> None:
+    cli.main(prog_name="hubmgr")

@@ -1,0 +1,141 @@
+"""One exception hierarchy for everything a user can cause.
+
+Each error carries the one sentence a user reads (``str(err)``) and the exit code the CLI returns.
+The CLI prints ``error: <message>`` and exits with ``err.exit_code``; the TUI shows the message in a
+notification. Nothing here imports a UI or a heavy library.
+"""
+
+from __future__ import annotations
+
+
+class HubmgrError(Exception):
+    """Base class: a failure with a message meant for the user."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:  # one line, always
+        text = self.message.strip().replace("\n", " ")
+        if self.hint:
+            text = f"{text} {self.hint.strip()}"
+        return text
+
+
+class UsageError(HubmgrError):
+    """A bad option, argument or config value."""
+
+    exit_code = 2
+
+
+# --- the Hub -------------------------------------------------------------------------------------
+class HubError(HubmgrError):
+    """Something went wrong talking to the Hub."""
+
+    exit_code = 3
+
+
+class RepoNotFoundError(HubError):
+    """The repo does not exist (or is private and no token gives access)."""
+
+
+class RevisionNotFoundError(HubError):
+    """The repo exists but not at that branch, tag or commit."""
+
+
+class EntryNotFoundError(HubError):
+    """A file is not in the repo at that revision."""
+
+
+class GatedRepoError(HubError):
+    """The repo is gated and the token (if any) has not been granted access."""
+
+    exit_code = 4
+
+
+class AuthError(HubError):
+    """401/403 that is not a gated repo: bad or missing token."""
+
+    exit_code = 4
+
+
+class HubUnreachableError(HubError):
+    """No network, HF_HUB_OFFLINE=1, or the endpoint does not answer."""
+
+    exit_code = 5
+
+
+class UnsupportedByMirrorError(HubError):
+    """The endpoint does not serve this API route (mirrors often serve files but not search)."""
+
+
+class RateLimitedError(HubError):
+    """429 and retries were exhausted."""
+
+
+class IntegrityError(HubError):
+    """A downloaded file does not match the checksum the Hub gives."""
+
+    exit_code = 6
+
+
+class UnsafePathError(HubError):
+    """A remote file name would escape the target folder."""
+
+    exit_code = 6
+
+
+# --- local state ---------------------------------------------------------------------------------
+class CacheError(HubmgrError):
+    """A problem with the local Hugging Face cache (not cached, locked, corrupt)."""
+
+
+class NotCachedError(CacheError):
+    """A repo or revision is not in the local cache (and the Hub cannot be asked)."""
+
+
+class DiskFullError(HubmgrError):
+    """No space left on the device."""
+
+    exit_code = 7
+
+
+# --- training and evaluation ---------------------------------------------------------------------
+class DataError(HubmgrError):
+    """A data file is missing, unreadable, empty, or lacks a column; labels that don't match."""
+
+    exit_code = 8
+
+
+class ModelError(HubmgrError):
+    """The model cannot be used for the task (architecture, target modules, weights refused)."""
+
+    exit_code = 9
+
+
+class TrainingError(HubmgrError):
+    """Training failed (NaN loss, out of memory, ...)."""
+
+    exit_code = 10
+
+
+class PluginError(HubmgrError):
+    """A plugin failed to load or raised in a hook, or a task name is unknown."""
+
+    exit_code = 11
+
+
+class RunNotFoundError(HubmgrError):
+    """No run or adapter with that id in the run registry."""
+
+
+def disk_full_from(exc: OSError, where: str) -> DiskFullError | None:
+    """Return a DiskFullError for ENOSPC/EDQUOT, else None."""
+    import errno
+
+    if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFullError(f"No space left on the device while writing {where}.")
+    return None

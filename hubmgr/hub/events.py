@@ -1,0 +1,73 @@
+"""Typed download/verify progress events. The core emits them through an ``on_event`` callback;
+the CLI renders them with rich, the TUI turns them into Textual messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Union
+
+
+@dataclass(frozen=True)
+class DownloadStarted:
+    repo_id: str
+    revision: str
+    commit: str
+    total_files: int
+    total_bytes: int        # bytes of all selected files
+    bytes_cached: int       # already complete in the cache (not transferred)
+
+
+@dataclass(frozen=True)
+class FileStarted:
+    path: str
+    size: int
+    resumed_from: int = 0   # bytes kept from an earlier, interrupted try
+
+
+@dataclass(frozen=True)
+class FileProgress:
+    path: str
+    done: int               # bytes of this file on disk so far
+    size: int
+
+
+@dataclass(frozen=True)
+class FileDone:
+    path: str
+    size: int
+    cached: bool = False    # True when already complete in the cache; nothing was transferred
+
+
+@dataclass(frozen=True)
+class DownloadProgress:
+    """Totals over the whole repo; emitted at most a few times a second."""
+
+    done_bytes: int
+    total_bytes: int
+    files_done: int
+    total_files: int
+    speed: float            # bytes/s over a moving window
+    eta: float | None       # seconds, None while unknown
+
+
+@dataclass(frozen=True)
+class DownloadFinished:
+    repo_id: str
+    commit: str
+    path: str               # the snapshot folder
+    transferred_bytes: int  # bytes that crossed the network in this call
+    seconds: float
+
+
+@dataclass(frozen=True)
+class VerifyProgress:
+    repo_id: str
+    path: str
+    ok: bool
+    detail: str = ""
+
+
+HubEvent = Union[
+    DownloadStarted, FileStarted, FileProgress, FileDone, DownloadProgress, DownloadFinished, VerifyProgress
+]
+EventCallback = Callable[[HubEvent], None]

@@ -1,0 +1,81 @@
+"""Typed training/evaluation events. Core code calls ``on_event(event)``; the CLI renders them (rich
+progress, or one JSON object a line with ``--json``), the TUI posts them as messages, and the run
+lifecycle hooks receive them too."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Union
+
+
+@dataclass(frozen=True)
+class TrainStarted:
+    run_id: str
+    task: str
+    model: str
+    output_dir: str
+    total_steps: int
+    num_train_examples: int
+    num_eval_examples: int
+    trainable_params: int
+    total_params: int
+    device: str
+    resumed_from_step: int = 0
+    kind: str = "train_started"
+
+
+@dataclass(frozen=True)
+class StepLogged:
+    step: int
+    total_steps: int
+    epoch: float
+    loss: float | None
+    learning_rate: float | None
+    samples_per_second: float | None
+    eta_seconds: float | None
+    grad_norm: float | None = None
+    kind: str = "step"
+
+
+@dataclass(frozen=True)
+class EvalLogged:
+    step: int
+    epoch: float
+    metrics: dict[str, float] = field(default_factory=dict)
+    kind: str = "eval"
+
+
+@dataclass(frozen=True)
+class CheckpointSaved:
+    step: int
+    path: str
+    kind: str = "checkpoint"
+
+
+@dataclass(frozen=True)
+class TrainFinished:
+    run_id: str
+    status: str                     # "completed" | "failed" | "cancelled"
+    output_dir: str | None
+    metrics: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str | None = None
+    kind: str = "train_finished"
+
+
+@dataclass(frozen=True)
+class EvalProgress:
+    """Evaluation of one model (base or adapter) on a split."""
+
+    name: str
+    done: int
+    total: int
+    kind: str = "eval_progress"
+
+
+TrainEvent = Union[TrainStarted, StepLogged, EvalLogged, CheckpointSaved, TrainFinished, EvalProgress]
+TrainCallback = Callable[[TrainEvent], None]
+
+
+def event_to_dict(event: TrainEvent) -> dict[str, Any]:
+    return asdict(event)
