@@ -1,1 +1,79 @@
-"""hubmgr: terminal-first manager for pre-trained models."""
+"""hubmgr: terminal-first manager for pre-trained models.
+
+The public API, for scripts and plugin authors. Names load lazily, so ``import hubmgr`` stays light
+(no torch until you train or evaluate)::
+
+    import hubmgr
+
+    result = hubmgr.train(hubmgr.TrainConfig(task="text-classification", model="path/or/repo", data="train.csv"))
+    report = hubmgr.evaluate("path/or/repo", [result.adapter_path], task="text-classification", data="eval.csv")
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> (module, attribute)
+_EXPORTS: dict[str, tuple[str, str]] = {
+    # plugins
+    "hookimpl": ("hubmgr.hookspecs", "hookimpl"),
+    "hookspec": ("hubmgr.hookspecs", "hookspec"),
+    "RunInfo": ("hubmgr.hookspecs", "RunInfo"),
+    "get_tasks": ("hubmgr.plugins", "get_tasks"),
+    "get_task": ("hubmgr.plugins", "get_task"),
+    "list_plugins": ("hubmgr.plugins", "list_plugins"),
+    # the task contract
+    "Task": ("hubmgr.task", "Task"),
+    "TaskData": ("hubmgr.task", "TaskData"),
+    "DataSource": ("hubmgr.task", "DataSource"),
+    "LoraDefaults": ("hubmgr.task", "LoraDefaults"),
+    "NoOptions": ("hubmgr.task", "NoOptions"),
+    "load_table": ("hubmgr.data", "load_table"),
+    "check_columns": ("hubmgr.data", "check_columns"),
+    "split_train_eval": ("hubmgr.data", "split_train_eval"),
+    # training and evaluation
+    "TrainConfig": ("hubmgr.train.config", "TrainConfig"),
+    "train": ("hubmgr.train.runner", "train"),
+    "TrainResult": ("hubmgr.train.runner", "TrainResult"),
+    "evaluate": ("hubmgr.eval.runner", "evaluate"),
+    "EvalReport": ("hubmgr.eval.runner", "EvalReport"),
+    "RunStore": ("hubmgr.runs.store", "RunStore"),
+    # the Hub
+    "search_models": ("hubmgr.hub.search", "search_models"),
+    "get_model_info": ("hubmgr.hub.info", "get_model_info"),
+    "estimate_fit": ("hubmgr.hub.fit", "estimate_fit"),
+    "download_repo": ("hubmgr.hub.download", "download_repo"),
+    "list_cached": ("hubmgr.hub.cache", "list_cached"),
+    # settings and errors
+    "get_settings": ("hubmgr.config", "get_settings"),
+    "Settings": ("hubmgr.config", "Settings"),
+    "HubmgrError": ("hubmgr.errors", "HubmgrError"),
+    "DataError": ("hubmgr.errors", "DataError"),
+    "ModelError": ("hubmgr.errors", "ModelError"),
+    "UsageError": ("hubmgr.errors", "UsageError"),
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name, attr = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'hubmgr' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module_name), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hubmgr.config import Settings, get_settings
+    from hubmgr.errors import DataError, HubmgrError, ModelError, UsageError
+    from hubmgr.task import DataSource, LoraDefaults, NoOptions, Task, TaskData

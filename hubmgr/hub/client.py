@@ -1,0 +1,438 @@
+"""Shared Hub plumbing: an ``HfApi`` built from our settings, plain HTTP helpers, and one place that
+turns huggingface_hub / httpx errors into :mod:`hubmgr.errors`.
+
+Every function in ``hubmgr.hub`` that touches the network goes through :func:`hub_errors` (or
+:func:`raise_for_response` for requests it makes itself), so a user sees one sentence that says what to
+do, never a traceback. The token travels only in the ``Authorization`` header and is never part of a
+message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
+from urllib.parse import quote, urlsplit
+
+from hubmgr.config import Settings, get_settings
+from hubmgr.errors import (
+    AuthError,
+    EntryNotFoundError,
+    GatedRepoError,
+    HubError,
+    HubmgrError,
+    HubUnreachableError,
+    RateLimitedError,
+    RepoNotFoundError,
+    RevisionNotFoundError,
+    UnsupportedByMirrorError,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import httpx2
+    from huggingface_hub import HfApi
+
+T = TypeVar("T")
+
+#: Seconds to wait for the Hub's API to answer (connect and each read).
+API_TIMEOUT = 20.0
+
+#: Human names of the API routes, for "does not serve the ... API" messages.
+ROUTE_NAMES = {
+    "search": "search",
+    "model_info": "model info",
+    "tree": "file listing",
+}
+
+#: Statuses worth another try, and the longest wait between tries (seconds).
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_RETRY_WAIT = 10.0
+
+LOGIN_HINT = "set HF_TOKEN or run `hf auth login`"
+
+
+def resolve_settings(settings: Settings | None) -> Settings:
+    """``settings`` or the settings read from the environment now."""
+    return settings if settings is not None else get_settings()
+
+
+def get_api(settings: Settings | None = None) -> "HfApi":
+    """An ``HfApi`` bound to ``settings.endpoint`` and ``settings.token``.
+
+    Args:
+        settings: where to talk to; read from the environment when None.
+
+    Returns:
+        A ``huggingface_hub.HfApi``. With no token in the settings it sends none (``token=False``), so the
+        answer never depends on state huggingface_hub would look up behind our back.
+    """
+    from huggingface_hub import HfApi
+
+    s = resolve_settings(settings)
+    return HfApi(endpoint=s.endpoint, token=s.token or False, library_name="hubmgr")
+
+
+def auth_headers(settings: Settings) -> dict[str, str]:
+    """Headers for a request we make ourselves: user agent and, when there is a token, Authorization."""
+    from huggingface_hub.utils import build_hf_headers
+
+    return build_hf_headers(token=settings.token or False, library_name="hubmgr")
+
+
+def ensure_online(settings: Settings, *, what: str = "this") -> None:
+    """Raise :class:`HubUnreachableError` when ``HF_HUB_OFFLINE`` is set.
+
+    Args:
+        settings: the settings to check.
+        what: what needs the Hub, for the message ("search", "model info", ...).
+
+    Raises:
+        HubUnreachableError: offline mode is on.
+    """
+    if settings.offline:
+        raise HubUnreachableError(f"HF_HUB_OFFLINE is set: {what} needs the Hub (unset HF_HUB_OFFLINE to go online).")
+
+
+def resolve_url(settings: Settings, repo_id: str, filename: str, revision: str | None = None) -> str:
+    """The ``/{repo}/resolve/{revision}/{path}`` URL of one file of a model repo."""
+    rev = quote(revision or "main", safe="")
+    return f"{settings.endpoint}/{repo_id}/resolve/{rev}/{quote(filename, safe='/')}"
+
+
+def http_get(
+    url: str,
+    *,
+    settings: Settings,
+    params: Any = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = API_TIMEOUT,
+    repo_id: str | None = None,
+    revision: str | None = None,
+    filename: str | None = None,
+    route: str | None = None,
+    retries: int = 2,
+) -> "httpx2.Response":
+    """GET ``url`` with our auth headers through huggingface_hub's shared HTTP client.
+
+    Args:
+        url: the full URL.
+        settings: endpoint and token.
+        params: query parameters.
+        headers: extra headers (merged over the auth headers).
+        timeout: seconds.
+        repo_id, revision, filename, route: context for the error message.
+        retries: extra tries after a 429 or a 5xx (honouring ``Retry-After``). Connection failures are
+            not retried: an unreachable Hub is reported at once.
+
+    Returns:
+        The response, status 2xx (the body is read).
+
+    Raises:
+        HubmgrError: any failure, mapped by :func:`raise_for_response` / :func:`translate_error`.
+    """
+    from huggingface_hub.utils import get_session
+
+    ensure_online(settings, what=ROUTE_NAMES.get(route or "", route or "this"))
+    all_headers = {**auth_headers(settings), **(headers or {})}
+    ctx = dict(settings=settings, repo_id=repo_id, revision=revision, filename=filename, route=route)
+    for attempt in range(retries + 1):
+        with hub_errors(**ctx):
+            response = get_session().get(url, params=params, headers=all_headers, timeout=timeout)
+        if response.status_code not in RETRY_STATUSES or attempt == retries:
+            break
+        time.sleep(retry_delay(response.headers.get("Retry-After"), attempt))
+    raise_for_response(response, **ctx)
+    return response
+
+
+def call_with_retries(fn: Callable[[], T], *, retries: int = 2) -> T:
+    """Call ``fn`` (a huggingface_hub API call) again after a 429 or 5xx answer, honouring ``Retry-After``.
+
+    Other failures, and the last failed try, propagate unchanged (wrap the call in :func:`hub_errors`).
+    """
+    from huggingface_hub.errors import HfHubHTTPError
+
+    for attempt in range(retries + 1):
+        try:
+            return fn()
+        except HfHubHTTPError as exc:
+            response = getattr(exc, "response", None)
+            if response is None or response.status_code not in RETRY_STATUSES or attempt == retries:
+                raise
+            time.sleep(retry_delay(response.headers.get("Retry-After"), attempt))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def retry_delay(retry_after: str | None, attempt: int) -> float:
+    """Seconds to wait before retry number ``attempt + 1``: ``Retry-After`` when given, else 0.5, 1, 2 ...,
+    capped at :data:`MAX_RETRY_WAIT`."""
+    delay = 0.5 * 2**attempt
+    if retry_after:
+        try:
+            delay = float(retry_after)
+        except ValueError:
+            import email.utils
+
+            with contextlib.suppress(TypeError, ValueError):
+                when = email.utils.parsedate_to_datetime(retry_after)
+                delay = when.timestamp() - time.time()
+    return max(0.0, min(delay, MAX_RETRY_WAIT))
+
+
+def json_body(response: "httpx2.Response", *, settings: Settings, route: str | None = None) -> Any:
+    """The JSON body of an API answer.
+
+    Raises:
+        UnsupportedByMirrorError: the answer is not JSON (an HTML page from a mirror, say).
+    """
+    try:
+        return response.json()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _unsupported(settings, route) from exc
+
+
+def _unsupported(settings: Settings, route: str | None) -> UnsupportedByMirrorError:
+    name = ROUTE_NAMES.get(route or "", route or "")
+    api = f"the {name} API" if name else "this API route"
+    return UnsupportedByMirrorError(f"{settings.endpoint} does not serve {api} (mirrors often serve files only).")
+
+
+def _is_api_url(url: str | None) -> bool:
+    if not url:
+        return False
+    return urlsplit(url).path.startswith("/api/")
+
+
+def _route_of(url: str | None) -> str | None:
+    if not url:
+        return None
+    path = urlsplit(url).path
+    if path.startswith("/api/models") and path.rstrip("/") == "/api/models":
+        return "search"
+    if "/tree/" in path:
+        return "tree"
+    if path.startswith("/api/models/"):
+        return "model_info"
+    return None
+
+
+def _repo_label(repo_id: str | None) -> str:
+    return f"'{repo_id}'" if repo_id else "the repository"
+
+
+def _gated_error(settings: Settings, repo_id: str | None) -> GatedRepoError:
+    page = f"{settings.endpoint}/{repo_id}" if repo_id else "the model page"
+    if settings.token:
+        msg = (
+            f"{_repo_label(repo_id)} is gated and your token has not been granted access: "
+            f"accept the conditions on {page} (logged in as the token's owner), then try again."
+        )
+    else:
+        msg = (
+            f"{_repo_label(repo_id)} is gated: accept the conditions on {page}, "
+            f"then {LOGIN_HINT}."
+        )
+    return GatedRepoError(msg)
+
+
+def error_for_status(
+    status: int,
+    headers: Any,
+    *,
+    settings: Settings,
+    url: str | None = None,
+    repo_id: str | None = None,
+    revision: str | None = None,
+    filename: str | None = None,
+    route: str | None = None,
+) -> HubmgrError | None:
+    """The hubmgr error for an HTTP answer, or None when ``status`` is a success.
+
+    Reads ``X-Error-Code`` (RepoNotFound, RevisionNotFound, EntryNotFound, GatedRepo) the way the Hub sends it.
+    A 404 without that header on an ``/api/`` route means the endpoint does not have the route (a mirror).
+
+    Args:
+        status: the HTTP status.
+        headers: the response headers (a mapping, case-insensitive when it comes from httpx).
+        settings: for the endpoint and whether a token was sent.
+        url: the request URL (to tell API routes from file routes).
+        repo_id, revision, filename, route: context for the message.
+
+    Returns:
+        An exception to raise, or None.
+    """
+    if status < 400:
+        return None
+    get = headers.get if headers is not None else (lambda _k, _d=None: None)
+    code = get("X-Error-Code") or get("x-error-code")
+    message = get("X-Error-Message") or get("x-error-message") or ""
+    route = route or _route_of(url)
+    rev = revision or "main"
+    where = f" on {settings.endpoint}"
+    if code == "GatedRepo":
+        return _gated_error(settings, repo_id)
+    if code == "RevisionNotFound":
+        return RevisionNotFoundError(f"Revision '{rev}' does not exist in {_repo_label(repo_id)}{where}.")
+    if code == "EntryNotFound":
+        name = f"'{filename}'" if filename else "The file"
+        return EntryNotFoundError(f"{name} is not in {_repo_label(repo_id)} at revision '{rev}'.")
+    if code == "RepoNotFound":
+        hint = "" if settings.token else f" If it is private, {LOGIN_HINT}."
+        return RepoNotFoundError(f"Repository {_repo_label(repo_id)} was not found{where}.{hint}")
+    if status == 401 and "invalid credentials" in message.lower():
+        return AuthError(f"The Hub at {settings.endpoint} rejected your token: {LOGIN_HINT} with a valid token.")
+    if status in (401, 403):
+        if settings.token:
+            return AuthError(
+                f"Access to {_repo_label(repo_id)} was refused{where} (HTTP {status}): "
+                "your token lacks the permission."
+            )
+        return AuthError(f"Access to {_repo_label(repo_id)} was refused{where} (HTTP {status}): {LOGIN_HINT}.")
+    if status == 404:
+        if _is_api_url(url) or route in ROUTE_NAMES:
+            return _unsupported(settings, route)
+        if filename:
+            return EntryNotFoundError(f"'{filename}' is not in {_repo_label(repo_id)} at revision '{rev}'.")
+        return RepoNotFoundError(f"Repository {_repo_label(repo_id)} was not found{where}.")
+    if status == 429:
+        retry = get("Retry-After")
+        after = f" (retry after {retry} s)" if retry else ""
+        return RateLimitedError(f"The Hub at {settings.endpoint} is rate-limiting requests{after}: wait and try again.")
+    if status == 416:
+        return HubError(f"The Hub at {settings.endpoint} refused a byte range for '{filename or url}' (HTTP 416).")
+    if status >= 500:
+        return HubError(f"The Hub at {settings.endpoint} answered with a server error (HTTP {status}); try again later.")
+    return HubError(f"The Hub at {settings.endpoint} answered HTTP {status}{': ' + message if message else ''}.")
+
+
+def raise_for_response(
+    response: "httpx2.Response",
+    *,
+    settings: Settings,
+    repo_id: str | None = None,
+    revision: str | None = None,
+    filename: str | None = None,
+    route: str | None = None,
+) -> None:
+    """Raise the hubmgr error for a failed response (no-op on 1xx-3xx).
+
+    Raises:
+        HubmgrError: the mapped error (see :func:`error_for_status`).
+    """
+    if response.status_code < 400:
+        return
+    try:
+        url = str(response.request.url)
+    except RuntimeError:  # response built without a request
+        url = None
+    err = error_for_status(
+        response.status_code,
+        response.headers,
+        settings=settings,
+        url=url,
+        repo_id=repo_id,
+        revision=revision,
+        filename=filename,
+        route=route,
+    )
+    if err is not None:
+        raise err
+
+
+def unreachable_error(settings: Settings, *, detail: str | None = None) -> HubUnreachableError:
+    """The one-line "unreachable" error (mentions HF_HUB_OFFLINE when that is the cause)."""
+    if settings.offline:
+        return HubUnreachableError("HF_HUB_OFFLINE is set: the Hub is not contacted (unset it to go online).")
+    return HubUnreachableError(f"The Hub at {settings.endpoint} is unreachable{f' ({detail})' if detail else ''}.")
+
+
+def translate_error(
+    exc: BaseException,
+    *,
+    settings: Settings,
+    repo_id: str | None = None,
+    revision: str | None = None,
+    filename: str | None = None,
+    route: str | None = None,
+) -> HubmgrError | None:
+    """Map an exception raised by huggingface_hub or httpx to a hubmgr error.
+
+    Args:
+        exc: the exception.
+        settings: endpoint and token, for the message.
+        repo_id, revision, filename, route: context for the message.
+
+    Returns:
+        The hubmgr error, or None when ``exc`` is not a Hub/network failure (a bug: let it propagate).
+    """
+    import httpcore2
+    import httpx2
+    from huggingface_hub import errors as hf_errors
+
+    if isinstance(exc, HubmgrError):
+        return exc
+    ctx = dict(settings=settings, repo_id=repo_id, revision=revision, filename=filename, route=route)
+    if isinstance(exc, hf_errors.OfflineModeIsEnabled):
+        return HubUnreachableError("HF_HUB_OFFLINE is set: the Hub is not contacted (unset it to go online).")
+    if isinstance(exc, hf_errors.HfHubHTTPError):
+        response = getattr(exc, "response", None)
+        if response is not None:
+            err = None
+            with contextlib.suppress(Exception):
+                url = str(response.request.url) if response.request is not None else None
+                err = error_for_status(response.status_code, response.headers, url=url, **ctx)
+            if err is not None:
+                return err
+        if isinstance(exc, hf_errors.GatedRepoError):
+            return _gated_error(settings, repo_id)
+        if isinstance(exc, hf_errors.RepositoryNotFoundError):
+            return RepoNotFoundError(f"Repository {_repo_label(repo_id)} was not found on {settings.endpoint}.")
+        if isinstance(exc, hf_errors.RevisionNotFoundError):
+            return RevisionNotFoundError(f"Revision '{revision or 'main'}' does not exist in {_repo_label(repo_id)}.")
+        if isinstance(exc, hf_errors.RemoteEntryNotFoundError):
+            return EntryNotFoundError(f"'{filename}' is not in {_repo_label(repo_id)} at revision '{revision or 'main'}'.")
+        return HubError(f"The Hub at {settings.endpoint} answered with an error: {str(exc).strip().splitlines()[0]}")
+    if isinstance(exc, hf_errors.LocalEntryNotFoundError):
+        return unreachable_error(settings)
+    if isinstance(exc, (httpx2.TimeoutException, httpcore2.TimeoutException)):
+        return unreachable_error(settings, detail="timed out")
+    if isinstance(exc, (httpx2.TransportError, httpcore2.NetworkError, ConnectionError)):
+        return unreachable_error(settings)
+    if isinstance(exc, httpx2.HTTPStatusError):
+        return error_for_status(exc.response.status_code, exc.response.headers, url=str(exc.request.url), **ctx)
+    if isinstance(exc, json.JSONDecodeError):
+        return _unsupported(settings, route)
+    return None
+
+
+@contextlib.contextmanager
+def hub_errors(
+    *,
+    settings: Settings,
+    repo_id: str | None = None,
+    revision: str | None = None,
+    filename: str | None = None,
+    route: str | None = None,
+) -> Iterator[None]:
+    """Context manager: re-raise Hub and network failures inside it as hubmgr errors.
+
+    Example::
+
+        with hub_errors(settings=s, repo_id="org/name", route="model_info"):
+            info = get_api(s).model_info("org/name")
+
+    Raises:
+        HubmgrError: the mapped error; anything that is not a Hub failure propagates unchanged.
+    """
+    try:
+        yield
+    except HubmgrError:
+        raise
+    except Exception as exc:
+        err = translate_error(
+            exc, settings=settings, repo_id=repo_id, revision=revision, filename=filename, route=route
+        )
+        if err is None:
+            raise
+        raise err from exc
