@@ -1,0 +1,50 @@
+"""Test helpers that ship with hubmgr so later issues and plugin authors can reuse them.
+
+- :class:`HubServer`: a Hub-compatible HTTP server on 127.0.0.1 (search, model info, tree, resolve with
+  Range, error codes, gated repos, fault injection, byte counters).
+- Tiny random models built offline: :func:`tiny_bert_dir`, :func:`tiny_gpt2_dir`, :func:`tiny_llama_dir`,
+  :func:`tiny_vit_dir`, :func:`tiny_tokenizer`.
+
+Importing this package is light: names load on first use, and torch/transformers only inside the model
+builders.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__all__ = [
+    "HubServer",
+    "tiny_tokenizer",
+    "tiny_bert_dir",
+    "tiny_gpt2_dir",
+    "tiny_llama_dir",
+    "tiny_vit_dir",
+]
+
+_LAZY = {
+    "HubServer": "hubmgr.testing.hub_server",
+    "tiny_tokenizer": "hubmgr.testing.models",
+    "tiny_bert_dir": "hubmgr.testing.models",
+    "tiny_gpt2_dir": "hubmgr.testing.models",
+    "tiny_llama_dir": "hubmgr.testing.models",
+    "tiny_vit_dir": "hubmgr.testing.models",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hubmgr.testing.hub_server import HubServer
+    from hubmgr.testing.models import tiny_bert_dir, tiny_gpt2_dir, tiny_llama_dir, tiny_tokenizer, tiny_vit_dir
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hubmgr.testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
