@@ -1,0 +1,378 @@
+"""``hubmgr eval``, ``runs``, ``runs show``, ``runs rm``, ``adapters``, ``adapters rm`` and ``merge``.
+
+The work is done by :mod:`hubmgr.eval.runner`, :mod:`hubmgr.eval.merge` and :mod:`hubmgr.runs.store`;
+this module only parses flags and prints. torch and friends load inside ``eval`` and ``merge``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hubmgr.cli.output import emit_json, human_bytes, human_count, info, is_tty, print_table
+from hubmgr.errors import UsageError
+
+
+# --- helpers -----------------------------------------------------------------------------------------
+def parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``("text_column=sentence", "max=3")`` -> ``{"text_column": "sentence", "max": 3}`` (JSON values parsed).
+
+    Raises:
+        UsageError: an item without ``=``.
+    """
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise UsageError(f"--option takes KEY=VALUE, got {pair!r}.")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def _when(iso: str | None) -> str:
+    if not iso:
+        return "-"
+    try:
+        return _dt.datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return iso
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, s = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{s:02d}s"
+    hours, m = divmod(minutes, 60)
+    return f"{hours}h{m:02d}m"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return "-" if value is None else str(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value != value:
+            return "nan"
+        return f"{value:.4g}" if abs(value) >= 1e4 or (value != 0 and abs(value) < 1e-3) else f"{value:.4f}"
+    return str(value)
+
+
+def _short_metrics(metrics: dict[str, Any], limit: int = 3) -> str:
+    items = [(k, v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    def rank(name: str) -> int:
+        if name in ("epoch", "step", "total_flos") or "runtime" in name or "per_second" in name:
+            return 2  # bookkeeping last
+        return 1 if "loss" in name else 0  # task metrics (accuracy, f1, perplexity) first
+
+    preferred = sorted(items, key=lambda kv: (rank(kv[0]), kv[0]))
+    return " ".join(f"{k}={_fmt(v)}" for k, v in preferred[:limit]) or "-"
+
+
+def _store():
+    from hubmgr.runs.store import RunStore
+
+    return RunStore()
+
+
+def _history_summary(points: list[Any]) -> list[dict[str, Any]]:
+    """One entry per (split, name): count, first/last step, first/last/min/max value."""
+    groups: dict[tuple[str, str], list[Any]] = {}
+    for p in points:
+        groups.setdefault((p.split, p.name), []).append(p)
+    out = []
+    for (split, name), pts in groups.items():
+        values = [p.value for p in pts if p.value is not None]
+        out.append({
+            "split": split,
+            "name": name,
+            "count": len(pts),
+            "first_step": pts[0].step,
+            "last_step": pts[-1].step,
+            "first": pts[0].value,
+            "last": pts[-1].value,
+            "min": min(values) if values else None,
+            "max": max(values) if values else None,
+        })
+    return out
+
+
+# --- eval ----------------------------------------------------------------------------------------------
+class _Progress:
+    """Rich progress bars on stderr, one per evaluated model (nothing when stderr is not a terminal)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._progress = None
+        self._tasks: dict[str, Any] = {}
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            from hubmgr.cli.output import err_console
+
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                      TimeRemainingColumn(), console=err_console(), transient=True)
+
+    def __enter__(self) -> "_Progress":
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def __call__(self, event: Any) -> None:
+        if self._progress is None or getattr(event, "kind", None) != "eval_progress":
+            return
+        task_id = self._tasks.get(event.name)
+        if task_id is None:
+            task_id = self._tasks[event.name] = self._progress.add_task(f"eval {event.name}", total=event.total)
+        self._progress.update(task_id, completed=event.done, total=event.total)
+
+
+def _print_report(report: Any) -> None:
+    names = report.metric_names()
+    best = report.best()
+    if best is not None:  # mark the best row only when it is the only one with that value
+        value = best.metrics[report.main_metric]
+        if sum(1 for r in report.rows if r.metrics.get(report.main_metric) == value) > 1:
+            best = None
+    columns = ["model", *names, "examples/s"]
+    rows = []
+    for row in report.rows:
+        cells = [row.name + (" *" if best is not None and row is best and len(report.rows) > 1 else "")]
+        cells += [_fmt(row.metrics.get(n)) for n in names]
+        cells.append(f"{row.samples_per_second:.1f}")
+        rows.append(cells)
+    justify = {n: "right" for n in [*names, "examples/s"]}
+    print_table(columns, rows, title=f"{report.task} on {report.num_examples} examples ({report.split})", justify=justify)
+    for warning in report.warnings:
+        info(f"[yellow]warning:[/yellow] {warning}" if is_tty() else f"warning: {warning}")
+    if best is not None and len(report.rows) > 1:
+        info(f"best {report.main_metric}: {best.name} ({_fmt(best.metrics[report.main_metric])})")
+    for row in report.rows[1:]:
+        info(f"{row.name}: {row.path}")
+
+
+def register(cli: click.Group) -> None:
+    """Add ``eval``, ``runs``, ``adapters`` and ``merge`` to the ``hubmgr`` group.
+
+    Args:
+        cli: the top-level group.
+    """
+
+    @cli.command("eval")
+    @click.argument("task", required=False)
+    @click.option("--model", "-m", "model", default=None,
+                  help="Base model: a cached repo id or a local folder (default: the one the adapter was trained on).")
+    @click.option("--adapter", "-a", "adapters", multiple=True,
+                  help="Adapter folder, or a run / adapter id from `hubmgr adapters`. Repeat to compare several.")
+    @click.option("--data", "-d", required=True, help="Evaluation data: a CSV/JSON/JSONL/Parquet file, a folder, or a Hub dataset id.")
+    @click.option("--split", default="eval", show_default=True, help="Split of a Hub dataset to evaluate ('eval' = validation).")
+    @click.option("--option", "-o", "option_pairs", multiple=True, metavar="KEY=VALUE",
+                  help="A task option (see `hubmgr tasks`), e.g. text_column=sentence. Repeatable.")
+    @click.option("--max-samples", type=click.IntRange(min=1), default=None, help="Evaluate only the first N examples.")
+    @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+    @click.option("--max-length", type=click.IntRange(min=1), default=None,
+                  help="Truncation length (default: the training max length, else 128).")
+    @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+    @click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default=None,
+                  help="Load the model in this dtype.")
+    @click.option("--trust-remote-code", is_flag=True, help="Allow model code from the repo to run.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+    def eval_cmd(task: str | None, model: str | None, adapters: tuple[str, ...], data: str, split: str,
+                 option_pairs: tuple[str, ...], max_samples: int | None, batch_size: int, max_length: int | None,
+                 device: str, dtype: str | None, trust_remote_code: bool, as_json: bool) -> None:
+        """Evaluate a base model and LoRA adapters side by side on one data set.
+
+        The base model is loaded once; each adapter is switched in with peft. Labels and task options
+        come from the adapter's saved run record when it has one.
+
+        \b
+            hubmgr eval text-classification --model sentence-transformers/all-MiniLM-L6-v2 \\
+                --adapter runs/20261128-153012-ab12/adapter --data dev.csv
+            hubmgr eval --adapter 20261128-1530 --data dev.csv --json
+        """
+        from hubmgr.eval.runner import evaluate
+
+        if model is None and not adapters:
+            raise UsageError("Give --model, or at least one --adapter to take the base model from.")
+        options = parse_options(option_pairs)
+        with _Progress(enabled=not as_json and is_tty()) as progress:
+            report = evaluate(
+                model, list(adapters), task=task, data=data, options=options or None, split=split,
+                max_samples=max_samples, batch_size=batch_size, max_length=max_length, device=device,
+                dtype=dtype, on_event=progress, trust_remote_code=trust_remote_code,
+            )
+        if as_json:
+            emit_json(report.to_dict())
+        else:
+            _print_report(report)
+
+    # -- runs ---------------------------------------------------------------------------------------
+    @cli.group("runs", invoke_without_command=True)
+    @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+    @click.option("--limit", "-n", type=click.IntRange(min=1), default=None, help="Show at most N runs.")
+    @click.option("--status", type=click.Choice(["running", "completed", "failed", "cancelled", "interrupted"]),
+                  default=None, help="Only runs with this status.")
+    @click.pass_context
+    def runs(ctx: click.Context, as_json: bool, limit: int | None, status: str | None) -> None:
+        """List training runs, newest first (`hubmgr runs show ID` for one)."""
+        if ctx.invoked_subcommand is not None:
+            return
+        records = _store().list_runs(limit=limit, status=status)
+        if as_json:
+            emit_json([r.to_dict() for r in records])
+            return
+        if not records:
+            info("No runs yet: start one with `hubmgr train`.")
+            return
+        print_table(
+            ["id", "status", "task", "model", "metrics", "started", "took"],
+            [[r.id, r.status, r.task, r.model, _short_metrics(r.metrics), _when(r.created), _duration(r.duration_seconds)]
+             for r in records],
+        )
+
+    @runs.command("show")
+    @click.argument("run_id")
+    @click.option("--json", "as_json", is_flag=True, help="Print the run, its summary and full metric history as JSON.")
+    def runs_show(run_id: str, as_json: bool) -> None:
+        """Show one run: status, config, metrics over time, adapter, base model and revision.
+
+        RUN_ID may be a unique prefix of the id.
+        """
+        store = _store()
+        record = store.get_run(run_id)
+        history = store.metrics_history(record.id)
+        summary = _history_summary(history)
+        if as_json:
+            emit_json({**record.to_dict(), "duration_seconds": record.duration_seconds,
+                       "metrics_summary": summary, "history": [p.to_dict() for p in history]})
+            return
+        adapter_note = ""
+        if record.adapter_path and not (Path(record.adapter_path) / "adapter_config.json").is_file():
+            adapter_note = " (missing)"
+        pairs = [
+            ("id", record.id),
+            ("status", record.status + (f": {record.error}" if record.error else "")),
+            ("task", record.task),
+            ("base model", record.model),
+            ("revision", record.revision or "-"),
+            ("started", _when(record.created)),
+            ("finished", _when(record.finished)),
+            ("took", _duration(record.duration_seconds)),
+            ("output", record.output_dir or "-"),
+            ("adapter", (record.adapter_path or "-") + adapter_note),
+        ]
+        print_table(["field", "value"], pairs, title=f"run {record.id}")
+        if record.metrics:
+            print_table(["metric", "value"], [[k, _fmt(v)] for k, v in record.metrics.items()], title="final metrics",
+                        justify={"value": "right"})
+        if summary:
+            print_table(
+                ["split", "metric", "points", "steps", "first", "last", "min", "max"],
+                [[s["split"], s["name"], s["count"], f"{s['first_step']}-{s['last_step']}", _fmt(s["first"]),
+                  _fmt(s["last"]), _fmt(s["min"]), _fmt(s["max"])] for s in summary],
+                title="metrics over time",
+            )
+        if record.config:
+            click.echo("config:")
+            click.echo(json.dumps(record.config, indent=2, ensure_ascii=False, default=str))
+
+    @runs.command("rm")
+    @click.argument("run_id")
+    @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the removed run as JSON.")
+    def runs_rm(run_id: str, yes: bool, as_json: bool) -> None:
+        """Forget a run and its metric history (its files and adapter are kept)."""
+        store = _store()
+        record = store.get_run(run_id)
+        if not yes:
+            click.confirm(f"Forget run {record.id} ({record.task}, {record.model})?", abort=True, err=True)
+        store.delete_run(record.id)
+        if as_json:
+            emit_json(record.to_dict())
+        else:
+            info(f"Forgot run {record.id}.")
+
+    # -- adapters -----------------------------------------------------------------------------------
+    @cli.group("adapters", invoke_without_command=True)
+    @click.option("--json", "as_json", is_flag=True, help="Print the adapters as JSON.")
+    @click.pass_context
+    def adapters_group(ctx: click.Context, as_json: bool) -> None:
+        """List saved LoRA adapters (`hubmgr adapters rm ID` deletes one)."""
+        if ctx.invoked_subcommand is not None:
+            return
+        records = _store().list_adapters()
+        if as_json:
+            emit_json([r.to_dict() for r in records])
+            return
+        if not records:
+            info("No adapters yet: `hubmgr train` saves one per run.")
+            return
+        print_table(
+            ["id", "task", "base model", "metrics", "created", "path"],
+            [[a.id, a.task or "-", a.base_model or "-", _short_metrics(a.metrics), _when(a.created),
+              a.path + ("" if a.exists else " (missing)")] for a in records],
+        )
+
+    @adapters_group.command("rm")
+    @click.argument("adapter_id")
+    @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+    @click.option("--keep-files", is_flag=True, help="Only forget the record; leave the folder on disk.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the removed adapter as JSON.")
+    def adapters_rm(adapter_id: str, yes: bool, keep_files: bool, as_json: bool) -> None:
+        """Delete an adapter (by id, unique id prefix or folder path) and its folder."""
+        store = _store()
+        record = store.get_adapter(adapter_id)
+        if not yes:
+            what = "Forget" if keep_files or not record.exists else "Delete"
+            where = "" if keep_files or not record.exists else f" and its folder {record.path}"
+            click.confirm(f"{what} adapter {record.id}{where}?", abort=True, err=True)
+        store.delete_adapter(record.id, delete_files=not keep_files)
+        if as_json:
+            emit_json(record.to_dict())
+        else:
+            gone = " and its folder" if record.exists and not keep_files else ""
+            info(f"Deleted adapter {record.id}{gone}.")
+
+    # -- merge --------------------------------------------------------------------------------------
+    @cli.command("merge")
+    @click.argument("adapter")
+    @click.option("--output", "-o", required=True, type=click.Path(path_type=Path),
+                  help="Folder to write the merged model to (must not exist or be empty).")
+    @click.option("--model", "-m", "model", default=None, help="Base model (default: the one the adapter was trained on).")
+    @click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default=None,
+                  help="Save the merged weights in this dtype (default: the base model's).")
+    @click.option("--trust-remote-code", is_flag=True, help="Allow model code from the repo to run.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+    def merge_cmd(adapter: str, output: Path, model: str | None, dtype: str | None, trust_remote_code: bool,
+                  as_json: bool) -> None:
+        """Merge ADAPTER (a folder or an adapter/run id) into its base model and save a full model.
+
+        The result is a normal transformers folder (safetensors weights, config, tokenizer) that loads
+        without peft.
+        """
+        from hubmgr.eval.merge import merge_adapter
+
+        result = merge_adapter(adapter, output=output, base_model=model, dtype=dtype,
+                               trust_remote_code=trust_remote_code)
+        if as_json:
+            emit_json(result)
+        else:
+            info(f"Merged {result.adapter} into {result.base_model}: {human_count(result.num_parameters)} parameters,"
+                 f" {human_bytes(result.size_bytes)}.")
+            click.echo(result.output)

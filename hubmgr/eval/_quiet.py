@@ -1,0 +1,48 @@
+"""Silence library chatter (load reports, progress bars, deprecation warnings) while evaluating or merging.
+
+The CLI and the TUI report progress through events; transformers' own bars on stderr would garble a
+terminal UI. Set ``HUBMGR_DEBUG=1`` to see everything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Lower transformers/datasets verbosity, hide their progress bars and UserWarning/FutureWarning."""
+    if os.environ.get("HUBMGR_DEBUG"):
+        yield
+        return
+    import transformers
+
+    previous = transformers.logging.get_verbosity()
+    bars = transformers.utils.logging.is_progress_bar_enabled()
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        import datasets
+    except ImportError:  # pragma: no cover
+        datasets = None  # type: ignore[assignment]
+    if datasets is not None:
+        ds_bars = datasets.is_progress_bar_enabled()
+        ds_verbosity = datasets.logging.get_verbosity()
+        datasets.disable_progress_bars()
+        datasets.logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        transformers.logging.set_verbosity(previous)
+        if bars:
+            transformers.utils.logging.enable_progress_bar()
+        if datasets is not None:
+            datasets.logging.set_verbosity(ds_verbosity)
+            if ds_bars:
+                datasets.enable_progress_bars()

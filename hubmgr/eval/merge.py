@@ -1,0 +1,258 @@
+"""Merge a LoRA adapter into its base model and save a full model (safetensors) with its tokenizer.
+
+The base is loaded the way the task loads it (so a classification head gets the trained label names);
+without a known task, the transformers Auto class that matches the adapter's peft task type is used.
+The model is written to a temporary sibling folder and renamed into place, so an interrupted merge
+never leaves a folder that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hubmgr.errors import HubmgrError, ModelError, UsageError, disk_full_from
+from hubmgr.eval.adapters import AdapterInfo, normalize_model_ref, read_adapter_info, resolve_adapter_ref
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hubmgr.config import Settings
+
+__all__ = ["MergeResult", "merge_adapter"]
+
+_AUTO_BY_TASK_TYPE = {
+    "SEQ_CLS": "AutoModelForSequenceClassification",
+    "TOKEN_CLS": "AutoModelForTokenClassification",
+    "CAUSAL_LM": "AutoModelForCausalLM",
+    "SEQ_2_SEQ_LM": "AutoModelForSeq2SeqLM",
+    "QUESTION_ANS": "AutoModelForQuestionAnswering",
+    "FEATURE_EXTRACTION": "AutoModel",
+}
+_HEAD_NAMES = ("classifier", "score", "classification_head", "head", "fc")
+MERGE_META_FILE = "hubmgr_merge.json"
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """What :func:`merge_adapter` wrote.
+
+    Attributes:
+        output: the merged model folder.
+        adapter: the adapter folder that was merged.
+        base_model: the base model (as recorded or given).
+        base_path: the local folder the base was loaded from.
+        num_parameters: parameters of the merged model.
+        size_bytes: bytes written.
+    """
+
+    output: str
+    adapter: str
+    base_model: str
+    base_path: str
+    num_parameters: int
+    size_bytes: int
+
+
+def _check_output(output: Path) -> None:
+    if output.exists():
+        if not output.is_dir():
+            raise UsageError(f"{output} exists and is a file; choose another --output.")
+        if any(output.iterdir()):
+            raise UsageError(f"{output} already exists and is not empty; choose another --output.")
+
+
+def _head_size(info: AdapterInfo) -> int | None:
+    """Output size of the saved classification head (modules_to_save), if the adapter has one."""
+    weights = info.path / "adapter_model.safetensors"
+    if not weights.is_file():
+        return None
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(weights), framework="pt") as f:
+            for key in f.keys():
+                parts = key.split(".")
+                if key.endswith(".weight") and any(h in parts for h in _HEAD_NAMES) and "lora_A" not in parts and "lora_B" not in parts:
+                    return int(f.get_slice(key).get_shape()[0])
+    except Exception:
+        return None
+    return None
+
+
+def _load_base(info: AdapterInfo, base_path: Path, *, task: Any, load_kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    """(model, processor) for the base, through the task when known."""
+    task_name = task or info.task
+    if task_name is not None and (info.data_info or not _needs_labels(info)):
+        from hubmgr.task import Task, TaskData
+
+        if isinstance(task_name, Task):
+            task_obj = task_name
+        else:
+            from hubmgr.plugins import get_task
+
+            task_obj = get_task(str(task_name))
+        known = {f.name for f in task_obj.option_fields()}
+        opts = task_obj.make_options({k: v for k, v in info.options.items() if k in known})
+        data = TaskData(train=None, eval=None, info=dict(info.data_info))
+        return task_obj.load_model(str(base_path), opts, data, load_kwargs)
+
+    import transformers
+
+    task_type = str(info.peft_config.get("task_type") or "").upper()
+    cls = getattr(transformers, _AUTO_BY_TASK_TYPE.get(task_type, "AutoModel"))
+    extra: dict[str, Any] = {}
+    if task_type in ("SEQ_CLS", "TOKEN_CLS"):
+        size = _head_size(info)
+        if size:
+            extra["num_labels"] = size
+        names = info.data_info.get("label_names")
+        if isinstance(names, list) and len(names) == size:
+            extra["id2label"] = {i: str(n) for i, n in enumerate(names)}
+            extra["label2id"] = {str(n): i for i, n in enumerate(names)}
+    try:
+        model = cls.from_pretrained(str(base_path), **load_kwargs, **extra)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(f"Cannot load the base model {base_path}: {_first_line(exc)}") from None
+    processor = None
+    for source in (info.path, base_path):
+        for loader in ("AutoTokenizer", "AutoProcessor"):
+            try:
+                processor = getattr(transformers, loader).from_pretrained(str(source), trust_remote_code=load_kwargs.get("trust_remote_code", False))
+                break
+            except Exception:
+                continue
+        if processor is not None:
+            break
+    return model, processor
+
+
+def _needs_labels(info: AdapterInfo) -> bool:
+    return str(info.peft_config.get("task_type") or "").upper() in ("SEQ_CLS", "TOKEN_CLS") or bool(
+        info.peft_config.get("modules_to_save")
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    return text if text.endswith(".") else text + "."
+
+
+def _folder_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def merge_adapter(
+    adapter: str | Path,
+    *,
+    output: str | Path,
+    base_model: str | None = None,
+    task: Any = None,
+    dtype: str | None = None,
+    settings: "Settings | None" = None,
+    trust_remote_code: bool = False,
+) -> MergeResult:
+    """Merge ``adapter`` into its base model and save the full model in safetensors.
+
+    Args:
+        adapter: adapter folder, or a run / adapter id from the registry.
+        output: the folder to create; it must not exist or be empty.
+        base_model: override the base model recorded with the adapter (repo id or folder).
+        task: task name or instance; default the one recorded with the adapter.
+        dtype: ``float32``, ``bfloat16`` or ``float16`` to load and save in (default: the model's).
+        settings: hubmgr settings.
+        trust_remote_code: passed to ``from_pretrained``.
+
+    Returns:
+        :class:`MergeResult`.
+
+    Raises:
+        UsageError: the output exists and is not empty, or a bad dtype.
+        ModelError: the adapter or base model cannot be found or does not fit.
+        DiskFullError: no space left while writing.
+    """
+    from hubmgr.eval._quiet import quiet
+
+    with quiet():
+        return _merge(adapter, output=output, base_model=base_model, task=task, dtype=dtype, settings=settings,
+                      trust_remote_code=trust_remote_code)
+
+
+def _merge(adapter: str | Path, *, output: str | Path, base_model: str | None, task: Any, dtype: str | None,
+           settings: "Settings | None", trust_remote_code: bool) -> MergeResult:
+    import torch
+
+    from hubmgr.config import get_settings
+    from hubmgr.eval.runner import _resolve_base
+
+    settings = settings or get_settings()
+    out = Path(output).expanduser().resolve()
+    _check_output(out)
+    folder, reg_id = resolve_adapter_ref(adapter, settings=settings)
+    info = read_adapter_info(folder, name=reg_id)
+    base = base_model or info.base_model
+    if not base:
+        raise UsageError(f"The adapter {info.name} does not record its base model; name it with --model.")
+    base_path = _resolve_base(base, info.base_revision, settings)
+    load_kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "local_files_only": True}
+    if dtype:
+        dt = getattr(torch, str(dtype).replace("torch.", ""), None)
+        if not isinstance(dt, torch.dtype) or not dt.is_floating_point:
+            raise UsageError(f"Unknown dtype {dtype!r}; use float32, bfloat16 or float16.")
+        load_kwargs["dtype"] = dt
+
+    model, processor = _load_base(info, base_path, task=task, load_kwargs=load_kwargs)
+    from peft import PeftModel
+
+    try:
+        peft_model = PeftModel.from_pretrained(model, str(info.path), is_trainable=False)
+        merged = peft_model.merge_and_unload()
+    except HubmgrError:
+        raise
+    except (RuntimeError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise ModelError(
+            f"Adapter {info.name} does not fit the base model {normalize_model_ref(base)[0]}: {_first_line(exc)}"
+        ) from None
+    if dtype:
+        merged = merged.to(load_kwargs["dtype"])
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{secrets.token_hex(4)}"
+    try:
+        merged.save_pretrained(str(tmp))
+        if processor is not None and hasattr(processor, "save_pretrained"):
+            processor.save_pretrained(str(tmp))
+        meta = {
+            "adapter": str(info.path),
+            "adapter_id": reg_id,
+            "base_model": str(base),
+            "base_revision": info.base_revision,
+            "task": getattr(task, "name", task) or info.task,
+            "dtype": dtype,
+        }
+        (tmp / MERGE_META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        _check_output(out)  # nobody wrote there meanwhile
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        full = disk_full_from(exc, str(out))
+        if full is not None:
+            raise full from None
+        raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return MergeResult(
+        output=str(out),
+        adapter=str(info.path),
+        base_model=str(base),
+        base_path=str(base_path),
+        num_parameters=int(sum(p.numel() for p in merged.parameters())),
+        size_bytes=_folder_size(out),
+    )

@@ -1,0 +1,670 @@
+"""Evaluate a base model and LoRA adapters side by side on one split.
+
+The base is loaded once through the task plugin; the adapters are attached with peft
+(``PeftModel.from_pretrained`` for the first, ``load_adapter`` for the rest) and switched with
+``set_adapter``; the base row runs inside ``disable_adapter()``. The split is tokenized once, sorted by
+length (dynamic padding then wastes little) and run in batches under ``torch.inference_mode``.
+
+torch, transformers, peft and datasets are imported inside :func:`evaluate`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from hubmgr.errors import DataError, HubmgrError, ModelError, NotCachedError, UsageError
+from hubmgr.eval.adapters import AdapterInfo, normalize_model_ref, read_adapter_info, resolve_adapter_ref, same_base
+from hubmgr.train.events import EvalProgress
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hubmgr.config import Settings
+    from hubmgr.task import DataSource, Task
+
+__all__ = ["EvalCancelled", "EvalReport", "EvalRow", "evaluate", "resolve_model_path"]
+
+BASE_ROW = "base"
+_LABEL_KEYS = ("labels", "label", "label_ids")
+_SAMPLE_COUNT = 5
+
+
+class EvalCancelled(HubmgrError):
+    """The evaluation was cancelled through its ``cancel`` event."""
+
+    exit_code = 130
+
+
+@dataclass(frozen=True)
+class EvalRow:
+    """One evaluated model: ``base`` or an adapter.
+
+    Attributes:
+        name: ``base`` or the adapter's display name (registry id or folder name).
+        path: the adapter folder (the base model's folder for the base row).
+        metrics: from the task's ``compute_metrics`` plus ``loss`` when the model returns one.
+        extras: what the task's ``extra_eval`` returned (sample generations...).
+        seconds: wall time of the inference loop.
+        samples_per_second: examples per second of the inference loop.
+    """
+
+    name: str
+    path: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    samples_per_second: float = 0.0
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """The result of :func:`evaluate`.
+
+    Attributes:
+        task: task name.
+        base_model: the base model as given (repo id or path).
+        base_path: the local folder it was loaded from.
+        split: the split that was evaluated.
+        num_examples: examples evaluated.
+        rows: the base row first, then one per adapter, in the order given.
+        warnings: one sentence each (adapter equal to the base, another base model...).
+        samples: a few examples with the label and each row's prediction (classification-like tasks).
+        main_metric: the task's main metric name; greater_is_better its direction.
+        device: where it ran.
+        seconds: total wall time including loading.
+    """
+
+    task: str
+    base_model: str
+    base_path: str
+    split: str
+    num_examples: int
+    rows: list[EvalRow] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    main_metric: str = "loss"
+    greater_is_better: bool = False
+    device: str = "cpu"
+    seconds: float = 0.0
+
+    def metric_names(self) -> list[str]:
+        """Every metric that appears in a row, the main metric first."""
+        names: list[str] = []
+        for row in self.rows:
+            for key, value in row.metrics.items():
+                if key not in names and isinstance(value, (int, float)):
+                    names.append(key)
+        if self.main_metric in names:
+            names.remove(self.main_metric)
+            names.insert(0, self.main_metric)
+        return names
+
+    def best(self) -> EvalRow | None:
+        """The row with the best main metric, or None when no row has it."""
+        scored = [r for r in self.rows if isinstance(r.metrics.get(self.main_metric), (int, float))]
+        if not scored:
+            return None
+        key = lambda r: r.metrics[self.main_metric]  # noqa: E731
+        return max(scored, key=key) if self.greater_is_better else min(scored, key=key)
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(_jsonable(self)))
+
+
+def _jsonable(obj: Any) -> Any:
+    if hasattr(obj, "__dataclass_fields__"):
+        return {k: _jsonable(getattr(obj, k)) for k in obj.__dataclass_fields__}
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if hasattr(obj, "tolist"):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (str, int, bool)) or obj is None:
+        return obj
+    return str(obj)
+
+
+# --- resolving inputs ------------------------------------------------------------------------------
+def resolve_model_path(model: str | Path, *, revision: str | None = None, settings: "Settings | None" = None) -> Path:
+    """A base model reference (local folder or cached repo id) as a local folder.
+
+    Raises:
+        ModelError: not a folder and not in the cache.
+    """
+    path = Path(str(model)).expanduser()
+    if path.is_dir():
+        return path.resolve()
+    try:
+        from hubmgr.hub.cache import resolve_local
+    except ModuleNotFoundError:
+        resolve_local = None  # type: ignore[assignment]
+    if resolve_local is not None:
+        try:
+            return Path(resolve_local(str(model), revision=revision, settings=settings))
+        except NotCachedError as exc:
+            raise ModelError(f"{exc}") from None
+    if path.exists():
+        raise ModelError(f"{model} is a file, not a model folder.")
+    raise ModelError(f"Model {model} is neither a local folder nor in the cache; download it first (`hubmgr download {model}`).")
+
+
+def _resolve_base(model: Any, trained_revision: str | None, settings: Any) -> Path:
+    """The base folder: the snapshot the adapters were trained on when it is cached, else the default one."""
+    if trained_revision and not Path(str(model)).expanduser().exists():
+        try:
+            return resolve_model_path(model, revision=trained_revision, settings=settings)
+        except ModelError:
+            pass  # not cached at that revision: use the default snapshot (a warning follows)
+    return resolve_model_path(model, settings=settings)
+
+
+def _resolve_task(task: "str | Task | type[Task] | None", infos: list[AdapterInfo]) -> "Task":
+    from hubmgr.task import Task
+
+    if isinstance(task, Task):
+        return task
+    if isinstance(task, type) and issubclass(task, Task):
+        return task()
+    name = task or next((i.task for i in infos if i.task), None)
+    if not name:
+        raise UsageError("Name the task (e.g. text-classification): the adapters do not record it.")
+    from hubmgr.plugins import get_task
+
+    return get_task(str(name))
+
+
+def _resolve_options(task: "Task", options: Any, infos: list[AdapterInfo]) -> Any:
+    opt_cls = task.options_class
+    if options is not None and not isinstance(options, dict):
+        return options  # already the dataclass
+    saved = next((i.options for i in infos if i.options), {})
+    known = {f.name for f in task.option_fields()}
+    values = {k: v for k, v in saved.items() if k in known}
+    values.update(options or {})
+    try:
+        return task.make_options(values)
+    except HubmgrError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"Bad options for task {task.name!r} ({opt_cls.__name__}): {exc}.") from None
+
+
+def _data_source(data: "str | Path | DataSource", split: str) -> tuple["DataSource", str]:
+    """The DataSource to load and which TaskData split to evaluate ("train" or "eval")."""
+    from hubmgr.task import DataSource
+
+    if isinstance(data, DataSource):
+        return data, ("train" if split == "train" else "eval")
+    text = str(data)
+    if Path(text).expanduser().exists():
+        # One local file or folder: all of it is the evaluation data.
+        return DataSource(train=str(Path(text).expanduser()), eval=None, eval_fraction=0.0), "train"
+    # A Hub dataset id: ``split`` names the split inside it ("eval" means "validation").
+    hub_split = "validation" if split in ("eval", "validation") else split
+    return DataSource(train=text, eval=None, train_split=hub_split, eval_fraction=0.0), "train"
+
+
+def _label_part(info: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in info.items() if any(w in k.lower() for w in ("label", "class", "tag"))}
+
+
+def _pick_device(device: str) -> str:
+    import torch
+
+    if device and device != "auto":
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise UsageError("CUDA was asked for but no CUDA device is available.")
+        if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise UsageError("MPS was asked for but is not available.")
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+# --- the loop --------------------------------------------------------------------------------------
+def _concat(arrays: list[Any], pad: int = -100) -> Any:
+    """Concatenate numpy arrays on axis 0, padding later axes to the largest size with ``pad``."""
+    import numpy as np
+
+    arrays = [np.asarray(a) for a in arrays]
+    if not arrays:
+        return np.zeros((0,))
+    if arrays[0].ndim == 0:
+        return np.stack(arrays)
+    if all(a.shape[1:] == arrays[0].shape[1:] for a in arrays):
+        return np.concatenate(arrays, axis=0)
+    shape = [max(a.shape[d] for a in arrays) for d in range(1, arrays[0].ndim)]
+    out = []
+    for a in arrays:
+        padded = np.full((a.shape[0], *shape), pad, dtype=a.dtype if a.dtype.kind in "iuf" else np.int64)
+        padded[tuple(slice(0, s) for s in a.shape)] = a
+        out.append(padded)
+    return np.concatenate(out, axis=0)
+
+
+@dataclass
+class _Pass:
+    predictions: Any
+    labels: Any
+    loss: float | None
+    fingerprint: list[tuple[float, float]]
+    seconds: float
+
+
+def _run_pass(model: Any, batches: Callable[[], Any], *, task: "Task", device: str, total: int, name: str,
+              on_event: Callable[[Any], None] | None, cancel: threading.Event | None, keep_keys: set[str]) -> _Pass:
+    import torch
+
+    preds, labels, fingerprint = [], [], []
+    loss_sum, loss_n, done = 0.0, 0, 0
+    start = time.perf_counter()
+    _emit(on_event, EvalProgress(name=name, done=0, total=total))
+    with torch.inference_mode():
+        for batch in batches():
+            if cancel is not None and cancel.is_set():
+                raise EvalCancelled("Evaluation cancelled.")
+            inputs = {k: (v.to(device) if hasattr(v, "to") else v) for k, v in batch.items() if k in keep_keys}
+            label = next((inputs[k] for k in _LABEL_KEYS if k in inputs), None)
+            outputs = model(**inputs)
+            logits = outputs.get("logits") if hasattr(outputs, "get") else outputs[0]
+            if logits is None:
+                logits = outputs[1] if isinstance(outputs, (tuple, list)) else next(iter(outputs.values()))
+            n = _batch_size(batch)
+            loss = outputs.get("loss") if hasattr(outputs, "get") else None
+            if loss is not None:
+                value = float(loss.detach().float().mean().cpu())
+                loss_sum += value * n
+                loss_n += n
+            first = logits[0] if isinstance(logits, (tuple, list)) else logits
+            fingerprint.append((float(first.sum(dtype=torch.float64)),
+                                float(torch.linalg.vector_norm(first, dtype=torch.float64))))
+            reduced = task.reduce_logits(logits, label)
+            preds.append(_to_numpy(reduced))
+            if label is not None:
+                labels.append(_to_numpy(label))
+            done += n
+            _emit(on_event, EvalProgress(name=name, done=done, total=total))
+    seconds = time.perf_counter() - start
+    return _Pass(
+        predictions=_concat(preds),
+        labels=_concat(labels) if labels else None,
+        loss=(loss_sum / loss_n) if loss_n else None,
+        fingerprint=fingerprint,
+        seconds=seconds,
+    )
+
+
+def _to_numpy(x: Any) -> Any:
+    """A tensor (or the first of a tuple of tensors) as a numpy array; bf16/fp16 become float32."""
+    import numpy as np
+    import torch
+
+    if isinstance(x, (tuple, list)) and x and isinstance(x[0], torch.Tensor):
+        x = x[0]
+    if isinstance(x, torch.Tensor):
+        x = x.detach()
+        if x.dtype.is_floating_point and x.dtype not in (torch.float32, torch.float64):
+            x = x.float()
+        return x.cpu().numpy()
+    return np.asarray(x)
+
+
+def _batch_size(batch: dict[str, Any]) -> int:
+    for v in batch.values():
+        shape = getattr(v, "shape", None)
+        if shape is not None and len(shape) > 0:
+            return int(shape[0])
+        if isinstance(v, list):
+            return len(v)
+    return 1
+
+
+def _emit(on_event: Callable[[Any], None] | None, event: Any) -> None:
+    if on_event is not None:
+        on_event(event)
+
+
+def _same_outputs(a: _Pass, b: _Pass) -> bool:
+    import numpy as np
+
+    if a.predictions.shape != b.predictions.shape or not np.array_equal(a.predictions, b.predictions):
+        return False
+    for (s1, n1), (s2, n2) in zip(a.fingerprint, b.fingerprint):
+        if abs(s1 - s2) > 1e-6 * max(1.0, abs(s1)) or abs(n1 - n2) > 1e-6 * max(1.0, abs(n1)):
+            return False
+    return True
+
+
+def _unsort(array: Any, order: list[int]) -> Any:
+    import numpy as np
+
+    if array is None:
+        return None
+    inverse = np.empty(len(order), dtype=np.int64)
+    inverse[np.asarray(order, dtype=np.int64)] = np.arange(len(order))
+    return array[inverse] if len(array) == len(order) else array
+
+
+def _label_names(info: dict[str, Any]) -> Any:
+    for key in ("label_names", "labels", "id2label", "classes", "label_list"):
+        value = info.get(key)
+        if isinstance(value, (list, dict)) and value:
+            return value
+    return None
+
+
+def _name_of(value: Any, names: Any) -> Any:
+    if names is None:
+        return value
+    try:
+        idx = int(value)
+    except (TypeError, ValueError):
+        return value
+    if isinstance(names, list):
+        return names[idx] if 0 <= idx < len(names) else value
+    return names.get(idx, names.get(str(idx), value))
+
+
+def _metrics(task: "Task", p: _Pass, data: Any) -> dict[str, float]:
+    metrics: dict[str, float] = {}
+    if p.labels is not None:
+        try:
+            metrics.update(task.compute_metrics(p.predictions, p.labels, data) or {})
+        except HubmgrError:
+            raise
+        except Exception as exc:  # a plugin bug must not lose the whole report
+            raise DataError(f"The task {task.name!r} could not compute its metrics: {type(exc).__name__}: {exc}.") from None
+    if p.loss is not None:
+        metrics.setdefault("loss", p.loss)
+        if task.main_metric == "perplexity" and "perplexity" not in metrics:
+            metrics["perplexity"] = math.exp(min(p.loss, 700.0))
+    return {k: (float(v) if isinstance(v, (int, float)) or hasattr(v, "item") else v) for k, v in metrics.items()}
+
+
+# --- public entry ------------------------------------------------------------------------------------
+def evaluate(
+    base_model: str | Path | None,
+    adapters: list[str | Path],
+    *,
+    task: "str | Task | None",
+    data: "str | Path | DataSource",
+    options: Any = None,
+    split: str = "eval",
+    max_samples: int | None = None,
+    batch_size: int = 32,
+    max_length: int | None = None,
+    device: str = "auto",
+    dtype: str | None = None,
+    on_event: Callable[[Any], None] | None = None,
+    cancel: threading.Event | None = None,
+    settings: "Settings | None" = None,
+    trust_remote_code: bool = False,
+) -> EvalReport:
+    """Evaluate the base model and each adapter on one split, loading the base once.
+
+    Args:
+        base_model: repo id (cached) or local folder; None takes it from the first adapter's run record.
+        adapters: adapter folders, or run / adapter ids from the run registry (unique prefixes work).
+        task: task name or instance; None takes it from the adapters' run record.
+        data: a local file/folder (all of it is evaluated), a Hub dataset id, or a
+            :class:`hubmgr.task.DataSource` (then ``split`` picks ``train`` or ``eval`` of it).
+        options: task options (dict or the options dataclass); a dict is laid over the options the
+            adapter was trained with.
+        split: ``eval`` (default) or ``train`` for a DataSource; a split name for a Hub dataset.
+        max_samples: evaluate only the first N examples.
+        batch_size: examples per forward pass.
+        max_length: truncation length; default the training max_length, else 128.
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+        dtype: load dtype (``float32``, ``bfloat16``, ``float16``); default the model's default.
+        on_event: receives :class:`hubmgr.train.events.EvalProgress` events.
+        cancel: set it to stop between batches (raises :class:`EvalCancelled`).
+        settings: hubmgr settings (cache, registry); default from the environment.
+        trust_remote_code: passed to ``from_pretrained``.
+
+    Returns:
+        :class:`EvalReport` with the base row first and one row per adapter.
+
+    Raises:
+        ModelError: an adapter folder is missing or not an adapter, or does not fit the base model; the
+            base model is not available locally.
+        DataError: the data cannot be loaded, is empty, has no labels, or the adapters disagree on labels.
+        UsageError: bad options, no task or base model known.
+        PluginError: unknown task.
+    """
+    from hubmgr.eval._quiet import quiet
+
+    with quiet():
+        return _evaluate(
+            base_model, adapters, task=task, data=data, options=options, split=split, max_samples=max_samples,
+            batch_size=batch_size, max_length=max_length, device=device, dtype=dtype, on_event=on_event,
+            cancel=cancel, settings=settings, trust_remote_code=trust_remote_code,
+        )
+
+
+def _evaluate(base_model: Any, adapters: list[Any], *, task: Any, data: Any, options: Any, split: str,
+              max_samples: int | None, batch_size: int, max_length: int | None, device: str, dtype: str | None,
+              on_event: Any, cancel: Any, settings: Any, trust_remote_code: bool) -> EvalReport:
+    import torch
+
+    from hubmgr.config import get_settings
+
+    t0 = time.perf_counter()
+    settings = settings or get_settings()
+    if batch_size < 1:
+        raise UsageError("The batch size must be at least 1.")
+
+    # -- adapters: folders, names, metadata ------------------------------------------------------------
+    infos: list[AdapterInfo] = []
+    used_names: set[str] = {BASE_ROW}
+    for ref in adapters or []:
+        folder, reg_id = resolve_adapter_ref(ref, settings=settings)
+        name = reg_id or Path(folder).name
+        base_name, i = name, 2
+        while name in used_names:
+            name, i = f"{base_name}-{i}", i + 1
+        used_names.add(name)
+        infos.append(read_adapter_info(folder, name=name))
+
+    if base_model is None:
+        base_model = next((i.base_model for i in infos if i.base_model), None)
+        if base_model is None:
+            raise UsageError("Name the base model (--model): the adapters do not record it.")
+    base_revision = next((i.base_revision for i in infos if i.base_revision), None)
+    base_path = _resolve_base(base_model, base_revision, settings)
+
+    task_obj = _resolve_task(task, infos)
+    opts = _resolve_options(task_obj, options, infos)
+    if max_length is None:
+        max_length = next((i.max_length for i in infos if i.max_length), None) or 128
+
+    warnings: list[str] = []
+    _, base_sha = normalize_model_ref(base_path)
+    for info in infos:
+        if info.task and task_obj.name and _norm_task(info.task) != _norm_task(task_obj.name):
+            raise ModelError(f"Adapter {info.name} was trained for task {info.task!r}, not {task_obj.name!r}.")
+        if info.base_model and not (same_base(info.base_model, base_model) or same_base(info.base_model, base_path)):
+            warnings.append(
+                f"Adapter {info.name} was trained on {normalize_model_ref(info.base_model)[0]},"
+                f" not {normalize_model_ref(base_model)[0]}; its results may mean little."
+            )
+        elif info.base_revision and base_sha and info.base_revision != base_sha and len(info.base_revision) == 40:
+            warnings.append(
+                f"Adapter {info.name} was trained on revision {info.base_revision[:10]} of the base model,"
+                f" this is {base_sha[:10]}."
+            )
+
+    # -- data -------------------------------------------------------------------------------------------
+    source, which = _data_source(data, split)
+    task_data = task_obj.load_data(source, opts)
+    saved_info = next((i.data_info for i in infos if i.data_info), None)
+    for info in infos:
+        if info.data_info and saved_info and _label_part(info.data_info) != _label_part(saved_info):
+            raise DataError(
+                f"Adapters {infos[0].name} and {info.name} were trained with different labels; evaluate them separately."
+            )
+    if saved_info:
+        task_data.info.update(saved_info)
+    dataset = task_data.eval if which == "eval" else task_data.train
+    if dataset is None:
+        raise DataError(f"The data has no {split} split to evaluate.")
+    if max_samples is not None:
+        if max_samples < 1:
+            raise UsageError("--max-samples must be at least 1.")
+        dataset = dataset.select(range(min(max_samples, len(dataset))))
+    if len(dataset) == 0:
+        raise DataError(f"The {split} split is empty.")
+
+    # -- model --------------------------------------------------------------------------------------------
+    dev = _pick_device(device)
+    load_kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "local_files_only": True}
+    if dtype:
+        dt = getattr(torch, str(dtype).replace("torch.", ""), None)
+        if not isinstance(dt, torch.dtype):
+            raise UsageError(f"Unknown dtype {dtype!r}; use float32, bfloat16 or float16.")
+        load_kwargs["dtype"] = dt
+    torch.manual_seed(0)  # a freshly initialised head (base row) is the same on every run
+    model, processor = task_obj.load_model(str(base_path), opts, task_data, load_kwargs)
+    processed = task_obj.preprocess(dataset, processor, opts, max_length, task_data)
+    columns = set(processed.column_names)
+    if not columns & set(_LABEL_KEYS):
+        raise DataError("The evaluation data has no labels, so there is nothing to score.")
+
+    forward = getattr(model, "forward", None)
+    params = inspect.signature(forward).parameters if forward is not None else {}
+    keep = {n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)} | set(_LABEL_KEYS)
+    model.eval()
+
+    names = [BASE_ROW]
+    peft_model = model
+    if infos:
+        from peft import PeftModel
+
+        internal = [f"a{i}" for i in range(len(infos))]
+        for i, info in enumerate(infos):
+            try:
+                if i == 0:
+                    peft_model = PeftModel.from_pretrained(model, str(info.path), adapter_name=internal[0], is_trainable=False)
+                else:
+                    peft_model.load_adapter(str(info.path), adapter_name=internal[i], is_trainable=False)
+            except HubmgrError:
+                raise
+            except (RuntimeError, ValueError, KeyError, TypeError, OSError) as exc:
+                trained_on = normalize_model_ref(info.base_model)[0] or "another model"
+                raise ModelError(
+                    f"Adapter {info.name} does not fit the base model {normalize_model_ref(base_model)[0]}"
+                    f" (it was trained for {trained_on}): {_first_line(exc)}"
+                ) from None
+        names += [i.name for i in infos]
+        peft_model.eval()
+    peft_model.to(dev)
+
+    # -- batches: sorted by length, collated on the fly ---------------------------------------------
+    order = _length_order(processed)
+    feed_cols = [c for c in processed.column_names if c != "length" and not _is_text_column(processed, c)]
+    feed = processed.select_columns(feed_cols).select(order) if feed_cols else processed.select(order)
+    collate = task_obj.collator(processor, opts)
+    total = len(feed)
+
+    def batches():
+        for startidx in range(0, total, batch_size):
+            chunk = feed[startidx:startidx + batch_size]
+            keys = list(chunk.keys())
+            rows = [dict(zip(keys, vals)) for vals in zip(*(chunk[k] for k in keys))]
+            yield collate(rows)
+
+    run_kwargs = dict(task=task_obj, device=dev, total=total, on_event=on_event, cancel=cancel, keep_keys=keep)
+    rows: list[EvalRow] = []
+    passes: dict[str, _Pass] = {}
+
+    def finish_row(name: str, path: str, p: _Pass, model_for_extra: Any) -> None:
+        extras = task_obj.extra_eval(model_for_extra, processor, opts, task_data) or {}
+        rows.append(EvalRow(name=name, path=path, metrics=_metrics(task_obj, p, task_data), extras=dict(extras),
+                            seconds=round(p.seconds, 4),
+                            samples_per_second=round(total / p.seconds, 2) if p.seconds > 0 else 0.0))
+
+    if infos:
+        with peft_model.disable_adapter():
+            passes[BASE_ROW] = _run_pass(peft_model, batches, name=BASE_ROW, **run_kwargs)
+            finish_row(BASE_ROW, str(base_path), passes[BASE_ROW], peft_model)
+        for internal_name, info in zip(internal, infos):
+            peft_model.set_adapter(internal_name)
+            passes[info.name] = _run_pass(peft_model, batches, name=info.name, **run_kwargs)
+            finish_row(info.name, str(info.path), passes[info.name], peft_model)
+            if _same_outputs(passes[BASE_ROW], passes[info.name]):
+                warnings.append(f"Adapter {info.name} gives the same outputs as the base model: was it trained?")
+    else:
+        passes[BASE_ROW] = _run_pass(peft_model, batches, name=BASE_ROW, **run_kwargs)
+        finish_row(BASE_ROW, str(base_path), passes[BASE_ROW], peft_model)
+
+    samples = _samples(passes, names, order, task_data.info)
+    return EvalReport(
+        task=task_obj.name,
+        base_model=str(base_model),
+        base_path=str(base_path),
+        split=split,
+        num_examples=total,
+        rows=rows,
+        warnings=warnings,
+        samples=samples,
+        main_metric=task_obj.main_metric,
+        greater_is_better=bool(task_obj.greater_is_better),
+        device=dev,
+        seconds=round(time.perf_counter() - t0, 3),
+    )
+
+
+def _norm_task(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = text if len(text) < 200 else text[:197] + "..."
+    return text if text.endswith(".") else text + "."
+
+
+def _is_text_column(ds: Any, column: str) -> bool:
+    feature = ds.features.get(column) if getattr(ds, "features", None) else None
+    dtype = getattr(feature, "dtype", None)
+    return dtype in ("string", "large_string")
+
+
+def _length_order(ds: Any) -> list[int]:
+    """Indices sorted by decreasing length (the longest batch first: memory trouble shows at once)."""
+    if "length" in ds.column_names:
+        lengths = list(ds["length"])
+    elif "input_ids" in ds.column_names:
+        lengths = [len(x) for x in ds["input_ids"]]
+    else:
+        return list(range(len(ds)))
+    return sorted(range(len(lengths)), key=lambda i: (-int(lengths[i]), i))
+
+
+def _samples(passes: dict[str, _Pass], names: list[str], order: list[int], info: dict[str, Any]) -> list[dict[str, Any]]:
+    base = passes.get(BASE_ROW)
+    if base is None or base.labels is None or base.predictions.ndim != 1 or base.labels.ndim != 1:
+        return []
+    label_names = _label_names(info)
+    labels = _unsort(base.labels, order)
+    preds = {n: _unsort(passes[n].predictions, order) for n in names if n in passes}
+    out = []
+    for i in range(min(_SAMPLE_COUNT, len(labels))):
+        out.append({
+            "index": i,
+            "label": _jsonable(_name_of(labels[i].item(), label_names)),
+            "predictions": {n: _jsonable(_name_of(p[i].item(), label_names)) for n, p in preds.items()},
+        })
+    return out

@@ -1,0 +1,316 @@
+"""Evaluation of a base model and LoRA adapters side by side, and merging an adapter, on a tiny BERT."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hubmgr.errors import DataError, ModelError, UsageError
+
+LABELS = ["neg", "pos"]
+DATA_INFO = {
+    "label_names": LABELS,
+    "label2id": {n: i for i, n in enumerate(LABELS)},
+    "id2label": {str(i): n for i, n in enumerate(LABELS)},
+    "num_labels": 2,
+    "class_label": False,
+}
+WORDS_POS = "good great wonderful excellent fun nice loved".split()
+WORDS_NEG = "bad awful terrible boring worst hated hate".split()
+
+
+def _write_csv(path: Path, n: int = 40) -> Path:
+    import csv
+
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        for i in range(n):
+            pos = i % 2 == 0
+            words = WORDS_POS if pos else WORDS_NEG
+            # varying lengths so that sorting/padding matters
+            text = " ".join(words[(i + k) % len(words)] for k in range(1 + i % 7)) + " the movie"
+            w.writerow([text, "pos" if pos else "neg"])
+    return path
+
+
+def make_base(path: Path) -> Path:
+    """A tiny BERT saved *with* a classification head, so loading it has no random init."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from hubmgr.testing.models import tiny_bert_dir
+
+    raw = tiny_bert_dir(path.parent / (path.name + "_raw"))
+    torch.manual_seed(1)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        raw, num_labels=2, id2label={0: "neg", 1: "pos"}, label2id={"neg": 0, "pos": 1})
+    model.save_pretrained(path)
+    AutoTokenizer.from_pretrained(raw).save_pretrained(path)
+    return path
+
+
+def make_adapter(base: Path, out: Path, *, seed: int | None, hidden: int | None = None,
+                 task: str = "text-classification") -> Path:
+    """Save a LoRA adapter; ``seed=None`` leaves it untouched (lora_B = 0: same outputs as the base)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForSequenceClassification, BertConfig
+
+    if hidden is None:
+        model = AutoModelForSequenceClassification.from_pretrained(base)
+    else:  # another architecture size: the adapter does not fit `base`
+        model = AutoModelForSequenceClassification.from_config(
+            BertConfig(vocab_size=300, hidden_size=hidden, num_hidden_layers=1, num_attention_heads=2,
+                       intermediate_size=hidden * 2, num_labels=2))
+    cfg = LoraConfig(task_type="SEQ_CLS", r=4, lora_alpha=8, target_modules=["query", "value"],
+                     modules_to_save=["classifier"])
+    peft_model = get_peft_model(model, cfg)
+    if seed is not None:
+        gen = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for name, param in peft_model.named_parameters():
+                if "lora_B" in name or ("modules_to_save" in name and "classifier" in name):
+                    param.add_(torch.randn(param.shape, generator=gen) * 0.5)
+    peft_model.save_pretrained(out)
+    (out / "hubmgr_run.json").write_text(json.dumps({
+        "run_id": None, "task": task, "model": str(base), "revision": None,
+        "options": {"text_column": "text", "label_column": "label"}, "data_info": DATA_INFO, "max_length": 64,
+    }))
+    return out
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    base = make_base(root / "base")
+    return {
+        "root": root,
+        "base": base,
+        "data": _write_csv(root / "eval.csv"),
+        "trained": make_adapter(base, root / "trained", seed=0),
+        "other": make_adapter(base, root / "other", seed=1),
+        "untouched": make_adapter(base, root / "untouched", seed=None),
+    }
+
+
+@pytest.fixture()
+def task():
+    from hubmgr_tasks.text_classification import TextClassificationTask
+
+    return TextClassificationTask()
+
+
+def _manual_logits(base: Path, adapter: Path | None, texts: list[str]):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForSequenceClassification.from_pretrained(base)
+    if adapter is not None:
+        model = PeftModel.from_pretrained(model, adapter)
+    model.eval()
+    enc = tok(texts, padding=True, truncation=True, max_length=64, return_tensors="pt")
+    with torch.no_grad():
+        return model(**enc).logits
+
+
+def test_base_and_two_adapters(setup, task, hf_env):
+    import csv
+
+    import numpy as np
+
+    from hubmgr.eval.runner import evaluate
+    from hubmgr.train.events import EvalProgress
+
+    events = []
+    report = evaluate(str(setup["base"]), [str(setup["trained"]), str(setup["other"])], task=task,
+                      data=str(setup["data"]), batch_size=8, on_event=events.append)
+    assert [r.name for r in report.rows] == ["base", "trained", "other"]
+    assert report.num_examples == 40 and report.task == "text-classification"
+    assert report.warnings == []
+    for row in report.rows:
+        assert set(row.metrics) >= {"accuracy", "macro_f1", "loss"}
+        assert row.samples_per_second > 0
+    assert report.rows[1].metrics["loss"] != report.rows[0].metrics["loss"]
+    assert report.metric_names()[0] == "accuracy"
+    assert report.best() is not None
+    assert all(isinstance(e, EvalProgress) for e in events)
+    assert {e.name for e in events} == {"base", "trained", "other"}
+    assert [e.done for e in events if e.name == "trained"][-1] == 40
+    assert len(report.samples) == 5 and set(report.samples[0]["predictions"]) == {"base", "trained", "other"}
+    assert report.samples[0]["label"] in LABELS
+    json.dumps(report.to_dict())
+
+    # the batched, length-sorted loop agrees with plain peft on one padded batch
+    with open(setup["data"]) as f:
+        rows = list(csv.DictReader(f))
+    texts = [r["text"] for r in rows]
+    refs = np.array([LABELS.index(r["label"]) for r in rows])
+    for name, adapter in (("base", None), ("trained", setup["trained"]), ("other", setup["other"])):
+        logits = _manual_logits(setup["base"], adapter, texts)
+        acc = float((logits.argmax(-1).numpy() == refs).mean())
+        row = next(r for r in report.rows if r.name == name)
+        assert row.metrics["accuracy"] == pytest.approx(acc)
+        import torch
+
+        loss = torch.nn.functional.cross_entropy(logits, torch.tensor(refs)).item()
+        assert row.metrics["loss"] == pytest.approx(loss, rel=1e-4)
+        assert report.samples[3]["predictions"][name] == LABELS[int(logits[3].argmax())]
+
+
+def test_untouched_adapter_warns(setup, task, hf_env):
+    from hubmgr.eval.runner import evaluate
+
+    report = evaluate(setup["base"], [setup["untouched"], setup["trained"]], task=task, data=str(setup["data"]),
+                      max_samples=12)
+    assert report.num_examples == 12
+    assert report.warnings == ["Adapter untouched gives the same outputs as the base model: was it trained?"]
+    assert report.rows[1].metrics == report.rows[0].metrics
+
+
+def test_base_and_task_from_adapter_record(setup, hf_env, monkeypatch):
+    """No base model and no task given: both come from hubmgr_run.json (the task through the plugins)."""
+    from hubmgr.eval.runner import evaluate
+
+    report = evaluate(None, [setup["trained"]], task=None, data=str(setup["data"]), max_samples=8)
+    assert report.base_model == str(setup["base"]) and [r.name for r in report.rows] == ["base", "trained"]
+
+
+def test_adapter_id_from_registry(setup, task, hf_env):
+    from hubmgr.eval.runner import evaluate
+    from hubmgr.runs.store import RunStore
+
+    store = RunStore()
+    store.create_run(run_id="20260101-000000-abcd", task="text-classification", model=str(setup["base"]),
+                     revision=None, config={}, output_dir=setup["trained"])
+    store.finish("20260101-000000-abcd", status="completed", metrics={}, adapter_path=setup["trained"])
+    report = evaluate(setup["base"], ["20260101"], task=task, data=str(setup["data"]), max_samples=4)
+    assert report.rows[1].name == "20260101-000000-abcd"
+    assert report.rows[1].path == str(setup["trained"].resolve())
+
+
+def test_bad_adapters(setup, task, hf_env, tmp_path):
+    from hubmgr.eval.runner import evaluate
+
+    with pytest.raises(ModelError, match="does not exist"):
+        evaluate(setup["base"], [tmp_path / "missing"], task=task, data=str(setup["data"]))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match="not an adapter folder"):
+        evaluate(setup["base"], [tmp_path / "empty"], task=task, data=str(setup["data"]))
+    with pytest.raises(ModelError, match="neither an adapter folder nor"):
+        evaluate(setup["base"], ["nosuchid"], task=task, data=str(setup["data"]))
+    with pytest.raises(DataError):
+        evaluate(setup["base"], [], task=task, data=str(tmp_path / "nope.csv"))
+
+
+def test_adapter_for_another_base(setup, task, hf_env, tmp_path):
+    from hubmgr.eval.runner import evaluate
+
+    wrong = make_adapter(setup["base"], tmp_path / "wrong", seed=0, hidden=16)
+    with pytest.raises(ModelError) as err:
+        evaluate(setup["base"], [wrong], task=task, data=str(setup["data"]), max_samples=4)
+    assert "does not fit the base model" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_adapter_trained_for_another_task(setup, task, hf_env, tmp_path):
+    from hubmgr.eval.runner import evaluate
+
+    odd = make_adapter(setup["base"], tmp_path / "odd", seed=0, task="token-classification")
+    with pytest.raises(ModelError, match="trained for task"):
+        evaluate(setup["base"], [odd], task=task, data=str(setup["data"]), max_samples=4)
+
+
+def test_base_named_differently_warns(setup, task, hf_env, tmp_path):
+    import shutil
+
+    from hubmgr.eval.runner import evaluate
+
+    copy = shutil.copytree(setup["base"], tmp_path / "renamed-base")
+    report = evaluate(copy, [setup["trained"]], task=task, data=str(setup["data"]), max_samples=4)
+    assert any("was trained on" in w for w in report.warnings)
+
+
+def test_bad_options(setup, task, hf_env):
+    from hubmgr.eval.runner import evaluate
+
+    with pytest.raises(UsageError):
+        evaluate(setup["base"], [], task=task, data=str(setup["data"]), options={"nope": 1})
+    with pytest.raises(DataError):
+        evaluate(setup["base"], [], task=task, data=str(setup["data"]), options={"text_column": "missing"})
+
+
+def test_merge_gives_same_logits(setup, hf_env, tmp_path):
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from hubmgr.eval.merge import merge_adapter
+
+    out = tmp_path / "merged"
+    result = merge_adapter(setup["trained"], output=out)
+    assert Path(result.output) == out.resolve() and result.size_bytes > 0
+    assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()
+    assert not any(p.name.startswith(".merged.tmp") for p in tmp_path.iterdir())
+    merged = AutoModelForSequenceClassification.from_pretrained(out).eval()
+    assert merged.config.id2label == {0: "neg", 1: "pos"}
+    tok = AutoTokenizer.from_pretrained(out)
+    texts = ["good fun movie", "awful boring worst plot ever"]
+    enc = tok(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        got = merged(**enc).logits
+    want = _manual_logits(setup["base"], setup["trained"], texts)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+    with pytest.raises(UsageError, match="not empty"):
+        merge_adapter(setup["trained"], output=out)
+
+
+def _cache_repo(hf_env, base: Path, repo_id: str, sha: str) -> Path:
+    import shutil
+
+    folder = hf_env.hub_cache / ("models--" + repo_id.replace("/", "--"))
+    snap = folder / "snapshots" / sha
+    shutil.copytree(base, snap)
+    (folder / "refs").mkdir(parents=True)
+    (folder / "refs" / "main").write_text(sha)
+    return snap
+
+
+def test_cached_repo_base_and_revision(setup, task, hf_env, tmp_path):
+    """A base named by repo id resolves to its cache snapshot; a revision that is not cached falls back with a warning."""
+    import shutil
+
+    from hubmgr.eval.runner import evaluate
+
+    sha = "a" * 40
+    _cache_repo(hf_env, setup["base"], "acme/tiny-bert", sha)
+    adapter = shutil.copytree(setup["trained"], tmp_path / "cached-adapter")
+    meta = json.loads((adapter / "hubmgr_run.json").read_text())
+    meta.update(model="acme/tiny-bert", revision=sha)
+    (adapter / "hubmgr_run.json").write_text(json.dumps(meta))
+    report = evaluate(None, [adapter], task=task, data=str(setup["data"]), max_samples=4)
+    assert report.base_model == "acme/tiny-bert" and report.base_path.endswith(sha)
+    assert report.warnings == []
+
+    meta.update(revision="b" * 40)
+    (adapter / "hubmgr_run.json").write_text(json.dumps(meta))
+    report = evaluate(None, [adapter], task=task, data=str(setup["data"]), max_samples=4)
+    assert report.base_path.endswith(sha)
+    assert len(report.warnings) == 1 and "revision bbbbbbbbbb" in report.warnings[0]
+
+    with pytest.raises(ModelError, match="download"):
+        evaluate("acme/not-here", [], task=task, data=str(setup["data"]))
+
+
+def test_cancel(setup, task, hf_env):
+    import threading
+
+    from hubmgr.eval.runner import EvalCancelled, evaluate
+
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(EvalCancelled):
+        evaluate(setup["base"], [], task=task, data=str(setup["data"]), cancel=cancel)
