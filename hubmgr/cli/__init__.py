@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "hubmgr.cli.plugin_cmds",
     "hubmgr.cli.train_cmds",
     "hubmgr.cli.run_cmds",
+    "hubmgr.cli.kit_cmds",  # after plugin_cmds: adds `plugins new/install/uninstall`
 )
 
 
@@ -30,7 +31,11 @@ class HubmgrGroup(click.Group):
     def main(self, *args, **kwargs):  # type: ignore[override]
         kwargs.setdefault("standalone_mode", True)
         try:
-            return super().main(*args, standalone_mode=False, **{k: v for k, v in kwargs.items() if k != "standalone_mode"})
+            rv = super().main(*args, standalone_mode=False, **{k: v for k, v in kwargs.items() if k != "standalone_mode"})
+            # with standalone_mode=False click returns the code of ctx.exit(code) instead of raising it
+            if isinstance(rv, int) and rv != 0:
+                sys.exit(rv)
+            return rv
         except click.exceptions.Abort:
             click.echo("Aborted.", err=True)
             sys.exit(130)

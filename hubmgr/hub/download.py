@@ -1,0 +1,1420 @@
+"""Download a repo into the shared Hugging Face cache, resumably, checked and in parallel.
+
+The files land exactly where huggingface_hub puts them, so transformers and the ``hf`` CLI see them::
+
+    $HF_HUB_CACHE/models--{org}--{name}/
+        blobs/{sha256 for LFS files | git blob sha1 for the others}
+        snapshots/{commit}/{path}  -> relative symlink to ../../blobs/{blob}
+        refs/{revision}            -> the commit (written when the download is complete)
+        trees/{commit}.json        -> the file listing (huggingface_hub's tree cache format)
+    $HF_HUB_CACHE/.locks/models--{org}--{name}/{blob}.lock
+
+What we do better than ``snapshot_download``:
+
+* Resume across processes. Partial data stays in ``blobs/{blob}.incomplete``; the next run (even after a
+  SIGKILL) hashes what is there and asks for the rest with ``Range: bytes=N-``. A server that ignores the
+  range (200 instead of 206) makes us start that file again from zero.
+* Integrity. Every LFS file is hashed while it streams and checked against the sha256 the Hub gives
+  before it is renamed into ``blobs/`` (atomic ``os.replace``); small files are checked by size and git
+  sha1. A file that fails is deleted and never placed; the error names it.
+* Concurrency. One lock per blob (huggingface_hub's ``.locks/`` convention, so ``hf`` downloads take part
+  too). A process that gets the lock after another one finished the blob sees it complete and only links
+  it. Snapshot links and refs are replaced atomically, so a reader never sees a half-made entry.
+* Safety. A remote name that is absolute, has ``..`` segments or backslashes, or lands outside the
+  snapshot folder is refused before anything is written. Pickle weights are skipped unless asked for.
+
+Nothing here imports a UI. Progress goes to ``on_event`` as the typed events of :mod:`hubmgr.hub.events`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import errno
+import fnmatch
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import threading
+import time
+import uuid
+from collections import deque
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from urllib.parse import quote
+
+from hubmgr.config import Settings, get_settings
+from hubmgr.errors import (
+    AuthError,
+    DiskFullError,
+    EntryNotFoundError,
+    GatedRepoError,
+    HubError,
+    HubmgrError,
+    HubUnreachableError,
+    IntegrityError,
+    RateLimitedError,
+    RepoNotFoundError,
+    RevisionNotFoundError,
+    UnsafePathError,
+    UnsupportedByMirrorError,
+    UsageError,
+    disk_full_from,
+)
+from hubmgr.hub.events import (
+    DownloadFinished,
+    DownloadProgress,
+    DownloadStarted,
+    EventCallback,
+    FileDone,
+    FileProgress,
+    FileStarted,
+    HubEvent,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import requests
+
+__all__ = [
+    "DownloadCancelled",
+    "DownloadResult",
+    "PICKLE_SUFFIXES",
+    "RemoteFile",
+    "download_repo",
+    "check_safe_name",
+    "git_blob_sha1",
+    "repo_folder",
+    "select_files",
+]
+
+logger = logging.getLogger(__name__)
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+SAFETENSORS_SUFFIX = ".safetensors"
+DEFAULT_REVISION = "main"
+CHUNK_SIZE = 256 * 1024
+EVENT_INTERVAL = 0.2  # seconds between two progress events (~5/s)
+SPEED_WINDOW = 5.0  # seconds of history for the speed estimate
+MAX_TRIES = 6  # tries of one request that make no progress (5xx, dropped connection, short body)
+MAX_RATE_LIMITED = 10  # 429 answers we wait out before giving up
+MAX_RETRY_AFTER = 60.0  # never sleep longer than this for one 429
+BACKOFF_BASE = 0.25
+BACKOFF_MAX = 8.0
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 60.0
+TREE_CACHE_FORMAT_VERSION = 1  # huggingface_hub's trees/{commit}.json format
+
+_COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_BLOB_NAME_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_\-]{0,127}$")
+_REPO_ID_RE = re.compile(r"^(?:[\w\-.]+/)?[\w\-.]+$")
+_RETRY_STATUSES = {500, 502, 503, 504}
+
+
+class DownloadCancelled(HubmgrError):
+    """The download was cancelled; partial files are kept so that a later run resumes them."""
+
+    exit_code = 130
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file of the repo at a commit, as the Hub lists it.
+
+    Attributes:
+        path: path in the repo, ``/``-separated.
+        size: bytes.
+        blob: name of the blob in the cache: the sha256 for LFS files, the git blob sha1 otherwise.
+        lfs_sha256: the sha256 the Hub gives for an LFS file, else None.
+        git_sha1: the git blob id of a non-LFS file when known (used to check it), else None.
+        oid: the git object id the Hub lists (for an LFS file: of its pointer), when known.
+    """
+
+    path: str
+    size: int
+    blob: str
+    lfs_sha256: str | None = None
+    git_sha1: str | None = None
+    oid: str | None = None
+
+
+@dataclass
+class DownloadResult:
+    """What :func:`download_repo` did.
+
+    Attributes:
+        repo_id: the repo.
+        commit: the commit the revision resolved to.
+        path: the snapshot folder (``.../snapshots/{commit}``), ready for ``from_pretrained``.
+        files: repo paths now in the snapshot (downloaded or already cached), sorted.
+        transferred_bytes: bytes that crossed the network in this call.
+        skipped: repo paths left out by the safety rules (pickle weights), sorted.
+        skip_reasons: why each skipped path was left out.
+        from_cache: True when the Hub was not asked (offline or unreachable) and the cache answered.
+    """
+
+    repo_id: str
+    commit: str
+    path: Path
+    files: list[str]
+    transferred_bytes: int
+    skipped: list[str] = field(default_factory=list)
+    skip_reasons: dict[str, str] = field(default_factory=dict)
+    from_cache: bool = False
+
+
+# ------------------------------------------------------------------------------------------------
+# pure helpers
+# ------------------------------------------------------------------------------------------------
+def repo_folder(repo_id: str, repo_type: str = "model") -> str:
+    """The cache folder name of a repo: ``models--org--name``."""
+    return "--".join([f"{repo_type}s", *repo_id.split("/")])
+
+
+def validate_repo_id(repo_id: str) -> str:
+    """Check a repo id (``name`` or ``org/name``).
+
+    Raises:
+        UsageError: it is not a valid repo id.
+    """
+    repo_id = (repo_id or "").strip()
+    if (
+        not repo_id
+        or len(repo_id) > 96
+        or not _REPO_ID_RE.match(repo_id)
+        or "--" in repo_id
+        or ".." in repo_id
+        or repo_id.startswith((".", "-"))
+        or repo_id.endswith((".", "-"))
+    ):
+        raise UsageError(f"'{repo_id}' is not a valid repo id; expected 'name' or 'org/name'.")
+    return repo_id
+
+
+def check_safe_name(name: str, snapshot_dir: str | Path) -> Path:
+    """Return where a remote file lands in the snapshot folder, refusing any name that would escape it.
+
+    Args:
+        name: the file name the Hub gives (``/``-separated).
+        snapshot_dir: the snapshot folder.
+
+    Returns:
+        The absolute path inside ``snapshot_dir`` (symlinks not resolved).
+
+    Raises:
+        UnsafePathError: the name is empty, absolute, has ``..`` segments, a backslash, a NUL, a drive
+            letter, or otherwise resolves outside the snapshot folder.
+    """
+
+    def refuse(why: str) -> UnsafePathError:
+        return UnsafePathError(f"Refusing the remote file name {name!r}: {why}; nothing was written.")
+
+    if not isinstance(name, str) or not name:
+        raise refuse("it is empty")
+    if "\x00" in name:
+        raise refuse("it contains a NUL byte")
+    if "\\" in name:
+        raise refuse("it contains a backslash")
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        raise refuse("it is an absolute path")
+    parts = name.split("/")
+    if any(part == ".." for part in parts):
+        raise refuse("it contains '..'")
+    if any(part in ("", ".") for part in parts):
+        raise refuse("it has an empty or '.' segment")
+    base = os.path.abspath(os.fspath(snapshot_dir))
+    target = os.path.abspath(os.path.join(base, *parts))
+    if target == base or os.path.commonpath([base, target]) != base:
+        raise refuse("it would land outside the snapshot folder")
+    return Path(target)
+
+
+def is_pickle(path: str) -> bool:
+    """True for pickle-format weights (.bin .pt .pth .pkl .ckpt)."""
+    return path.lower().endswith(PICKLE_SUFFIXES)
+
+
+def _norm_patterns(patterns: str | Iterable[str] | None) -> list[str] | None:
+    if patterns is None:
+        return None
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    out = []
+    for p in patterns:
+        p = p.replace("\\", "/")
+        if p.endswith("/"):
+            p += "*"
+        out.append(p)
+    return out
+
+
+def _matches(path: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(path, p) for p in patterns)
+
+
+def select_files(
+    paths: Iterable[str],
+    *,
+    include: str | Iterable[str] | None = None,
+    exclude: str | Iterable[str] | None = None,
+    allow_pickle: bool = False,
+) -> tuple[list[str], dict[str, str]]:
+    """Choose which repo files to download.
+
+    Globs match like huggingface_hub's ``filter_repo_objects`` (``fnmatch``, ``*`` crosses ``/``, a
+    pattern ending in ``/`` means the whole folder). Then the weight rules:
+
+    * pickle weights are skipped unless ``allow_pickle``;
+    * with ``allow_pickle``, when the selection also has ``.safetensors`` weights, the pickle copies are
+      still skipped ("safetensors only"), unless an ``include`` pattern names them explicitly.
+
+    Args:
+        paths: every file path of the repo.
+        include: keep only paths matching one of these globs (None: all).
+        exclude: drop paths matching one of these globs.
+        allow_pickle: allow pickle weights.
+
+    Returns:
+        (selected paths in the given order, {skipped path: reason}) - paths dropped by the globs are in
+        neither.
+    """
+    inc = _norm_patterns(include)
+    exc = _norm_patterns(exclude)
+    chosen = [p for p in paths if (inc is None or _matches(p, inc)) and not (exc and _matches(p, exc))]
+    has_safetensors = any(p.lower().endswith(SAFETENSORS_SUFFIX) for p in chosen)
+    selected: list[str] = []
+    skipped: dict[str, str] = {}
+    for p in chosen:
+        if not is_pickle(p):
+            selected.append(p)
+        elif not allow_pickle:
+            skipped[p] = "pickle weights are not downloaded unless you pass --allow-pickle"
+        elif has_safetensors and not (inc and any(_explicit(p, pat) for pat in inc)):
+            skipped[p] = "the repo has safetensors weights; name the pickle file with --include to get it too"
+        else:
+            selected.append(p)
+    return selected, skipped
+
+
+def _explicit(path: str, pattern: str) -> bool:
+    """A pattern names a pickle file explicitly when it matches it and is not a bare catch-all."""
+    return pattern not in ("*", "**", "*/*") and fnmatch.fnmatchcase(path, pattern)
+
+
+def git_blob_sha1(data: bytes) -> str:
+    """The git blob id of some bytes (what the Hub calls ``oid`` for a non-LFS file)."""
+    h = hashlib.sha1(b"blob %d\0" % len(data))
+    h.update(data)
+    return h.hexdigest()
+
+
+def _new_hasher(rf: RemoteFile):
+    if rf.lfs_sha256:
+        return hashlib.sha256()
+    if rf.git_sha1:
+        h = hashlib.sha1()
+        h.update(b"blob %d\0" % rf.size)
+        return h
+    return None
+
+
+def _expected_digest(rf: RemoteFile) -> str | None:
+    return rf.lfs_sha256 or rf.git_sha1
+
+
+# ------------------------------------------------------------------------------------------------
+# tree cache (huggingface_hub's trees/{commit}.json), so the offline check knows what a commit holds
+# ------------------------------------------------------------------------------------------------
+def _tree_cache_path(storage: Path, commit: str) -> Path:
+    return storage / "trees" / f"{commit}.json"
+
+
+def write_tree_cache(storage: Path, commit: str, files: Iterable[RemoteFile]) -> None:
+    """Write the listing of a commit in huggingface_hub's tree-cache format (best effort, atomic)."""
+    data = {"format_version": TREE_CACHE_FORMAT_VERSION, "files": {}}
+    for rf in sorted(files, key=lambda f: f.path):
+        info: dict[str, Any] = {"size": rf.size, "blob_id": rf.oid or rf.git_sha1 or rf.blob}
+        if rf.lfs_sha256:
+            info["lfs_sha256"] = rf.lfs_sha256
+            info["lfs_size"] = rf.size
+        data["files"][rf.path] = info
+    path = _tree_cache_path(storage, commit)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        full = disk_full_from(exc, str(path))
+        if full:
+            raise full from exc
+        logger.debug("could not write the tree cache %s: %s", path, exc)
+
+
+def read_tree_cache(storage: Path, commit: str) -> list[RemoteFile] | None:
+    """Read a commit's listing written by us or huggingface_hub; None when absent or unreadable."""
+    try:
+        data = json.loads(_tree_cache_path(storage, commit).read_text(encoding="utf-8"))
+        if data.get("format_version") != TREE_CACHE_FORMAT_VERSION:
+            return None
+        out = []
+        for path, info in data["files"].items():
+            sha = info.get("lfs_sha256")
+            blob_id = info.get("blob_id")
+            out.append(
+                RemoteFile(
+                    path=path,
+                    size=int(info["size"]),
+                    blob=sha or blob_id,
+                    lfs_sha256=sha,
+                    git_sha1=blob_id if (not sha and blob_id and _COMMIT_RE.match(blob_id)) else None,
+                    oid=blob_id,
+                )
+            )
+        return out
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+# ------------------------------------------------------------------------------------------------
+# HTTP
+# ------------------------------------------------------------------------------------------------
+class _Http:
+    """Small HTTP layer over requests: one session per thread, token only to the endpoint's host,
+    statuses mapped to hubmgr errors."""
+
+    def __init__(self, settings: Settings, repo_id: str) -> None:
+        self.settings = settings
+        self.repo_id = repo_id
+        self._local = threading.local()
+        from urllib.parse import urlsplit
+
+        self._host = urlsplit(settings.endpoint).netloc
+
+    @property
+    def session(self) -> "requests.Session":
+        s = getattr(self._local, "session", None)
+        if s is None:
+            import requests
+
+            from hubmgr import __version__
+
+            s = requests.Session()
+            s.headers["User-Agent"] = f"hubmgr/{__version__}; requests/{requests.__version__}"
+            s.trust_env = True
+            self._local.session = s
+        return s
+
+    def headers(self, url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+        from urllib.parse import urlsplit
+
+        h = dict(extra or {})
+        if self.settings.token and urlsplit(url).netloc == self._host:
+            h["Authorization"] = f"Bearer {self.settings.token}"
+        return h
+
+    def request(self, method: str, url: str, *, stream: bool = False, headers=None, params=None,
+                allow_redirects: bool = True):
+        import requests
+
+        try:
+            return self.session.request(
+                method,
+                url,
+                headers=self.headers(url, headers),
+                params=params,
+                stream=stream,
+                allow_redirects=allow_redirects,
+                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+            )
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                requests.exceptions.InvalidSchema) as exc:
+            raise UsageError(f"The Hub endpoint {self.settings.endpoint!r} is not a valid http(s) URL.") from None
+        except requests.exceptions.TooManyRedirects:
+            raise HubError(f"The Hub at {self.settings.endpoint} redirected too many times.") from None
+
+    def close(self) -> None:
+        s = getattr(self._local, "session", None)
+        if s is not None:
+            s.close()
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    import requests
+
+    return isinstance(
+        exc,
+        (
+            requests.exceptions.ConnectionError,
+            requests.exceptions.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+            ConnectionError,
+            TimeoutError,
+        ),
+    ) or _is_urllib3_error(exc)
+
+
+def _is_urllib3_error(exc: BaseException) -> bool:
+    try:
+        import urllib3.exceptions as ue
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, (ue.ProtocolError, ue.ReadTimeoutError, ue.IncompleteRead, ue.SSLError,
+                            ue.DecodeError, ue.NewConnectionError))
+
+
+def _retry_after(resp) -> float:
+    value = (resp.headers.get("Retry-After") or "").strip()
+    if not value:
+        return 1.0
+    try:
+        return min(max(float(value), 0.0), MAX_RETRY_AFTER)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+        return min(max(when.timestamp() - time.time(), 0.0), MAX_RETRY_AFTER)
+    except (TypeError, ValueError, OverflowError):
+        return 1.0
+
+
+def _backoff(tries: int) -> float:
+    return min(BACKOFF_BASE * (2 ** max(tries - 1, 0)), BACKOFF_MAX)
+
+
+def _http_error(resp, repo_id: str, *, settings: Settings, revision: str | None = None,
+                path: str | None = None, route: str | None = None) -> HubmgrError:
+    """Map an HTTP error answer to a hubmgr error with one clear sentence (shared wording with
+    :mod:`hubmgr.hub.client`)."""
+    from hubmgr.hub.client import error_for_status
+
+    err = error_for_status(resp.status_code, resp.headers, settings=settings, url=getattr(resp, "url", None),
+                           repo_id=repo_id, revision=revision, filename=path, route=route)
+    return err or HubError(f"The Hub at {settings.endpoint} answered HTTP {resp.status_code} for {repo_id}.")
+
+
+class _RouteMissing(Exception):
+    """The endpoint does not serve an API route (a mirror that serves files only)."""
+
+
+# ------------------------------------------------------------------------------------------------
+# progress
+# ------------------------------------------------------------------------------------------------
+class _Progress:
+    """Thread-safe totals and throttled events."""
+
+    def __init__(self, on_event: EventCallback | None, total_bytes: int, total_files: int) -> None:
+        self._emit_cb = on_event
+        self._lock = threading.RLock()
+        self.total_bytes = total_bytes
+        self.total_files = total_files
+        self.done_bytes = 0
+        self.files_done = 0
+        self.transferred = 0
+        self._samples: deque[tuple[float, int]] = deque()
+        self._last_total_event = 0.0
+        self._last_file_event: dict[str, float] = {}
+        self.started = time.monotonic()
+
+    def emit(self, event: HubEvent) -> None:
+        if self._emit_cb is None:
+            return
+        with self._lock:
+            self._emit_cb(event)
+
+    def add(self, path: str, *, disk: int, net: int, file_done: int, file_size: int) -> None:
+        """Count bytes (``disk`` may be negative when a file restarts from zero)."""
+        now = time.monotonic()
+        with self._lock:
+            self.done_bytes += disk
+            self.transferred += net
+            if net:
+                self._samples.append((now, self.transferred))
+            if now - self._last_file_event.get(path, 0.0) >= EVENT_INTERVAL:
+                self._last_file_event[path] = now
+                self.emit(FileProgress(path=path, done=file_done, size=file_size))
+            self._maybe_total(now)
+
+    def file_finished(self, path: str, size: int, *, cached: bool) -> None:
+        with self._lock:
+            self.files_done += 1
+            self._last_file_event.pop(path, None)
+            self.emit(FileDone(path=path, size=size, cached=cached))
+            self._maybe_total(time.monotonic(), force=self.files_done == self.total_files)
+
+    def speed(self, now: float | None = None) -> float:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            while len(self._samples) > 1 and now - self._samples[0][0] > SPEED_WINDOW:
+                self._samples.popleft()
+            if len(self._samples) < 2:
+                elapsed = now - self.started
+                return self.transferred / elapsed if elapsed > 0.5 else 0.0
+            (t0, b0), (t1, b1) = self._samples[0], self._samples[-1]
+            span = max(now - t0, t1 - t0, 1e-6)
+            return (b1 - b0) / span
+
+    def _maybe_total(self, now: float, force: bool = False) -> None:
+        if not force and now - self._last_total_event < EVENT_INTERVAL:
+            return
+        self._last_total_event = now
+        speed = self.speed(now)
+        remaining = max(self.total_bytes - self.done_bytes, 0)
+        eta = (remaining / speed) if speed > 0 else (0.0 if remaining == 0 else None)
+        self.emit(
+            DownloadProgress(
+                done_bytes=self.done_bytes,
+                total_bytes=self.total_bytes,
+                files_done=self.files_done,
+                total_files=self.total_files,
+                speed=speed,
+                eta=eta,
+            )
+        )
+
+
+# ------------------------------------------------------------------------------------------------
+# the download
+# ------------------------------------------------------------------------------------------------
+def download_repo(
+    repo_id: str,
+    *,
+    revision: str | None = None,
+    include: str | Iterable[str] | None = None,
+    exclude: str | Iterable[str] | None = None,
+    allow_pickle: bool = False,
+    max_workers: int = 8,
+    on_event: EventCallback | None = None,
+    cancel: threading.Event | None = None,
+    settings: Settings | None = None,
+) -> DownloadResult:
+    """Download a repo (or the files the globs select) into the shared Hugging Face cache.
+
+    Files already complete in the cache are not transferred again; a file left incomplete by an earlier
+    run (even one killed with SIGKILL) is resumed from where it stopped.
+
+    Args:
+        repo_id: ``org/name``.
+        revision: branch, tag or commit (default ``main``).
+        include: download only paths matching one of these globs.
+        exclude: skip paths matching one of these globs.
+        allow_pickle: also download pickle weights (.bin .pt .pth .pkl .ckpt); even then a repo that has
+            safetensors weights gets only those, unless ``include`` names the pickle file.
+        max_workers: files downloaded in parallel.
+        on_event: called with :mod:`hubmgr.hub.events` events, from worker threads but never two at once.
+        cancel: set it to stop between two chunks; partial files are kept for a later resume.
+        settings: endpoint, token, offline flag and cache folder (default: from the environment).
+
+    Returns:
+        A :class:`DownloadResult`; ``path`` is the snapshot folder.
+
+    Raises:
+        UsageError: a bad repo id, option or endpoint URL.
+        RepoNotFoundError, RevisionNotFoundError, EntryNotFoundError: not on the Hub.
+        GatedRepoError, AuthError: access refused.
+        HubUnreachableError: offline (``HF_HUB_OFFLINE``) or the endpoint does not answer, and the repo is
+            not fully in the cache.
+        UnsupportedByMirrorError: the endpoint serves no API route to list the repo's files.
+        RateLimitedError, HubError: the Hub kept failing after retries.
+        UnsafePathError: a remote file name would escape the snapshot folder (nothing written).
+        IntegrityError: a file does not match the Hub's checksum (it is deleted, never placed).
+        DiskFullError: no space left (nothing incomplete is placed; partial data is kept for a resume).
+        DownloadCancelled: ``cancel`` was set (partial data is kept for a resume).
+    """
+    settings = settings or get_settings()
+    repo_id = validate_repo_id(repo_id)
+    revision = (revision or DEFAULT_REVISION).strip() or DEFAULT_REVISION
+    if max_workers < 1:
+        raise UsageError("--workers must be at least 1.")
+    cancel = cancel or threading.Event()
+    storage = Path(settings.hub_cache).expanduser() / repo_folder(repo_id)
+
+    def from_cache(reason: str) -> DownloadResult:
+        result = cached_snapshot(
+            repo_id, revision=revision, include=include, exclude=exclude, allow_pickle=allow_pickle,
+            settings=settings,
+        )
+        if result is None:
+            raise HubUnreachableError(f"{reason} and {repo_id} is not fully in the cache.")
+        if on_event:
+            on_event(DownloadFinished(repo_id=repo_id, commit=result.commit, path=str(result.path),
+                                      transferred_bytes=0, seconds=0.0))
+        return result
+
+    if settings.offline:
+        return from_cache("The Hub is unreachable: HF_HUB_OFFLINE is set")
+
+    http = _Http(settings, repo_id)
+    try:
+        try:
+            commit, listing = _list_repo(http, settings, repo_id, revision)
+        except HubUnreachableError:
+            return from_cache(f"The Hub at {settings.endpoint} is unreachable")
+        return _download_listing(
+            http, settings, storage, repo_id, revision, commit, listing,
+            include=include, exclude=exclude, allow_pickle=allow_pickle, max_workers=max_workers,
+            on_event=on_event, cancel=cancel,
+        )
+    finally:
+        http.close()
+
+
+def cached_snapshot(
+    repo_id: str,
+    *,
+    revision: str | None = None,
+    include: str | Iterable[str] | None = None,
+    exclude: str | Iterable[str] | None = None,
+    allow_pickle: bool = False,
+    settings: Settings | None = None,
+) -> DownloadResult | None:
+    """The cached snapshot of a revision when every file the same download would fetch is in it.
+
+    Uses the commit's listing (``trees/{commit}.json``) when the cache has it; a snapshot that another
+    tool wrote without a listing counts as complete when it holds at least one file.
+
+    Returns:
+        A :class:`DownloadResult` with ``from_cache=True``, or None when the revision is not fully cached.
+    """
+    settings = settings or get_settings()
+    revision = revision or DEFAULT_REVISION
+    storage = Path(settings.hub_cache).expanduser() / repo_folder(repo_id)
+    commit = _local_commit(storage, revision)
+    if commit is None:
+        return None
+    snap = storage / "snapshots" / commit
+    if not snap.is_dir():
+        return None
+    listing = read_tree_cache(storage, commit)
+    if listing is None:
+        present = sorted(
+            p.relative_to(snap).as_posix() for p in snap.rglob("*") if p.is_file()
+        )
+        if not present:
+            return None
+        files, skipped = select_files(present, include=include, exclude=exclude, allow_pickle=allow_pickle)
+        return DownloadResult(repo_id, commit, snap, sorted(files), 0, sorted(skipped), skipped, True)
+    by_path = {rf.path: rf for rf in listing}
+    files, skipped = select_files(list(by_path), include=include, exclude=exclude, allow_pickle=allow_pickle)
+    for path in files:
+        try:
+            pointer = check_safe_name(path, snap)
+        except UnsafePathError:
+            return None
+        if not pointer.is_file():  # follows the symlink: the blob must be there
+            return None
+    return DownloadResult(repo_id, commit, snap, sorted(files), 0, sorted(skipped), skipped, True)
+
+
+def _local_commit(storage: Path, revision: str) -> str | None:
+    if _COMMIT_RE.match(revision):
+        return revision
+    ref = storage / "refs" / revision
+    try:
+        if os.path.commonpath([str(ref.resolve()), str((storage / "refs").resolve())]) != str((storage / "refs").resolve()):
+            return None
+        text = ref.read_text().strip()
+    except (OSError, ValueError):
+        return None
+    return text if _COMMIT_RE.match(text) else None
+
+
+# --- listing ---------------------------------------------------------------------------------------
+def _api_get(http: _Http, url: str, repo_id: str, *, revision: str, params=None, route: str = ""):
+    """GET an API route with retries; returns the response (2xx). Maps errors."""
+    tries = 0
+    limited = 0
+    while True:
+        try:
+            resp = http.request("GET", url, params=params)
+        except Exception as exc:  # noqa: BLE001 - sorted below
+            if not _is_connection_error(exc):
+                raise
+            tries += 1
+            if tries >= 3:
+                raise HubUnreachableError(
+                    f"The Hub at {http.settings.endpoint} is unreachable ({type(exc).__name__})."
+                ) from None
+            time.sleep(_backoff(tries))
+            continue
+        if resp.status_code == 429 and limited < MAX_RATE_LIMITED:
+            limited += 1
+            time.sleep(_retry_after(resp))
+            continue
+        if resp.status_code in _RETRY_STATUSES and tries < MAX_TRIES - 1:
+            tries += 1
+            time.sleep(_backoff(tries))
+            continue
+        if resp.ok:
+            return resp
+        code = resp.headers.get("X-Error-Code")
+        if (resp.status_code == 404 and not code) or resp.status_code in (405, 501):
+            raise _RouteMissing(route)
+        raise _http_error(resp, repo_id, settings=http.settings, revision=revision, route=route or None)
+
+
+def _json(resp, what: str) -> Any:
+    try:
+        return resp.json()
+    except ValueError:
+        raise UnsupportedByMirrorError(f"The endpoint answered {what} with something that is not JSON.") from None
+
+
+def _list_repo(http: _Http, settings: Settings, repo_id: str, revision: str) -> tuple[str, list[RemoteFile]]:
+    """Resolve the revision to a commit and list the files there."""
+    base = f"{settings.endpoint}/api/models/{repo_id}"
+    info: dict | None = None
+    try:
+        resp = _api_get(http, f"{base}/revision/{quote(revision, safe='')}", repo_id,
+                        revision=revision, params={"blobs": "true"}, route="model_info")
+        info = _json(resp, "the model info request")
+    except _RouteMissing:
+        info = None
+    commit = (info or {}).get("sha")
+    if info is not None and not (isinstance(commit, str) and _COMMIT_RE.match(commit)):
+        raise HubError(f"The Hub did not give a commit for {repo_id} at '{revision}'.")
+
+    # 1. the tree route (the same listing huggingface_hub uses)
+    try:
+        listing = _list_tree(http, settings, repo_id, commit or revision, revision)
+    except _RouteMissing:
+        listing = None
+    if listing is not None and commit is None:
+        commit = _commit_from_head(http, settings, repo_id, revision, listing[0].path if listing else None)
+    if listing is not None:
+        return commit, listing
+    if info is None:
+        raise UnsupportedByMirrorError(
+            f"The endpoint {settings.endpoint} serves neither the model info nor the file tree API route, "
+            "so hubmgr cannot list the repo's files."
+        )
+    # 2. the siblings of the model info (with blobs=true they carry sizes and hashes)
+    siblings = info.get("siblings") or []
+    out: list[RemoteFile] = []
+    missing: list[str] = []
+    for s in siblings:
+        name = s.get("rfilename")
+        if not isinstance(name, str):
+            continue
+        rf = _remote_from_entry(name, s.get("size"), s.get("blobId"), s.get("lfs"))
+        if rf is None:
+            missing.append(name)
+        else:
+            out.append(rf)
+    # 3. HEAD the files the listing says too little about
+    for name in missing:
+        out.append(_head_file(http, settings, repo_id, commit, name))
+    return commit, out
+
+
+def _remote_from_entry(path: str, size, oid, lfs) -> RemoteFile | None:
+    if isinstance(lfs, dict):
+        sha = lfs.get("sha256") or lfs.get("oid")
+        lsize = lfs.get("size", size)
+        if isinstance(sha, str) and _SHA256_RE.match(sha) and isinstance(lsize, int):
+            return RemoteFile(path=path, size=lsize, blob=sha, lfs_sha256=sha,
+                              oid=oid if isinstance(oid, str) else None)
+    if isinstance(size, int) and isinstance(oid, str) and _BLOB_NAME_RE.match(oid):
+        return RemoteFile(path=path, size=size, blob=oid, git_sha1=oid if _COMMIT_RE.match(oid) else None, oid=oid)
+    return None
+
+
+def _list_tree(http: _Http, settings: Settings, repo_id: str, rev: str, revision: str) -> list[RemoteFile]:
+    url: str | None = f"{settings.endpoint}/api/models/{repo_id}/tree/{quote(rev, safe='')}"
+    params: dict | None = {"recursive": "true", "expand": "false"}
+    out: list[RemoteFile] = []
+    pages = 0
+    while url:
+        resp = _api_get(http, url, repo_id, revision=revision, params=params, route="tree")
+        items = _json(resp, "the file tree request")
+        if not isinstance(items, list):
+            raise UnsupportedByMirrorError("The endpoint answered the file tree request with an unexpected shape.")
+        for item in items:
+            if not isinstance(item, dict) or item.get("type") != "file":
+                continue
+            path = item.get("path")
+            if not isinstance(path, str):
+                continue
+            rf = _remote_from_entry(path, item.get("size"), item.get("oid"), item.get("lfs"))
+            if rf is None:
+                raise HubError(f"The Hub listed '{path}' in {repo_id} without a usable size or hash.")
+            out.append(rf)
+        nxt = resp.links.get("next", {}).get("url")
+        url, params = (nxt, None) if nxt else (None, None)
+        pages += 1
+        if pages > 10_000:
+            raise HubError("The file tree of this repo does not end.")
+    return out
+
+
+def _commit_from_head(http: _Http, settings: Settings, repo_id: str, revision: str, path: str | None) -> str:
+    if path is None:
+        raise UnsupportedByMirrorError(
+            f"The endpoint {settings.endpoint} does not serve the model info route, so the commit of "
+            f"{repo_id} at '{revision}' is unknown."
+        )
+    url = f"{settings.endpoint}/{repo_id}/resolve/{quote(revision, safe='')}/{quote(path)}"
+    resp = _head(http, url, repo_id, revision, path)
+    commit = resp.headers.get("X-Repo-Commit", "")
+    if not _COMMIT_RE.match(commit):
+        raise UnsupportedByMirrorError(
+            f"The endpoint {settings.endpoint} gives no commit (X-Repo-Commit) for {repo_id} at '{revision}'."
+        )
+    return commit
+
+
+def _head(http: _Http, url: str, repo_id: str, revision: str, path: str):
+    tries = 0
+    while True:
+        try:
+            resp = http.request("HEAD", url, allow_redirects=False, headers={"Accept-Encoding": "identity"})
+        except Exception as exc:  # noqa: BLE001
+            if not _is_connection_error(exc):
+                raise
+            tries += 1
+            if tries >= 3:
+                raise HubUnreachableError(f"The Hub at {http.settings.endpoint} is unreachable.") from None
+            time.sleep(_backoff(tries))
+            continue
+        if resp.status_code in _RETRY_STATUSES | {429} and tries < MAX_TRIES - 1:
+            tries += 1
+            time.sleep(_retry_after(resp) if resp.status_code == 429 else _backoff(tries))
+            continue
+        if resp.status_code < 400:
+            return resp
+        raise _http_error(resp, repo_id, settings=http.settings, revision=revision, path=path)
+
+
+def _head_file(http: _Http, settings: Settings, repo_id: str, commit: str, path: str) -> RemoteFile:
+    url = f"{settings.endpoint}/{repo_id}/resolve/{commit}/{quote(path)}"
+    resp = _head(http, url, repo_id, commit, path)
+    etag = resp.headers.get("X-Linked-Etag") or resp.headers.get("ETag") or ""
+    etag = etag.strip()
+    if etag.startswith("W/"):
+        etag = etag[2:]
+    etag = etag.strip('"')
+    size_text = resp.headers.get("X-Linked-Size") or resp.headers.get("Content-Length")
+    try:
+        size = int(size_text or "")
+    except ValueError:
+        size = -1
+    if not _BLOB_NAME_RE.match(etag) or size < 0:
+        raise UnsupportedByMirrorError(
+            f"The endpoint {settings.endpoint} gives no usable ETag and size for '{path}' in {repo_id}."
+        )
+    if _SHA256_RE.match(etag):
+        return RemoteFile(path=path, size=size, blob=etag, lfs_sha256=etag)
+    return RemoteFile(path=path, size=size, blob=etag, git_sha1=etag if _COMMIT_RE.match(etag) else None)
+
+
+# --- placing files ---------------------------------------------------------------------------------
+def _download_listing(
+    http: _Http,
+    settings: Settings,
+    storage: Path,
+    repo_id: str,
+    revision: str,
+    commit: str,
+    listing: list[RemoteFile],
+    *,
+    include,
+    exclude,
+    allow_pickle: bool,
+    max_workers: int,
+    on_event: EventCallback | None,
+    cancel: threading.Event,
+) -> DownloadResult:
+    t0 = time.monotonic()
+    snap = storage / "snapshots" / commit
+    by_path: dict[str, RemoteFile] = {}
+    for rf in listing:
+        by_path.setdefault(rf.path, rf)
+    selected, skipped = select_files(list(by_path), include=include, exclude=exclude, allow_pickle=allow_pickle)
+    if not selected:
+        if include or exclude:
+            raise UsageError(f"No file of {repo_id} matches the --include/--exclude patterns.")
+        if skipped:
+            raise UsageError(
+                f"{repo_id} has only pickle weights ({', '.join(sorted(skipped))}); pass --allow-pickle to download them."
+            )
+    # Refuse any unsafe name before a single byte is written.
+    targets = {p: check_safe_name(p, snap) for p in selected}
+    for rf in (by_path[p] for p in selected):
+        if not _BLOB_NAME_RE.match(rf.blob):
+            raise UnsafePathError(f"Refusing the blob name {rf.blob!r} the Hub gave for '{rf.path}'; nothing was written.")
+        if rf.size < 0:
+            raise HubError(f"The Hub gave a negative size for '{rf.path}'.")
+
+    files = [by_path[p] for p in selected]
+    blobs_dir = storage / "blobs"
+    locks_dir = Path(settings.hub_cache).expanduser() / ".locks" / repo_folder(repo_id)
+    try:
+        for d in (blobs_dir, snap, locks_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        _cachedir_tag(Path(settings.hub_cache).expanduser())
+        write_tree_cache(storage, commit, [rf for rf in listing if _safe(rf.path, snap)])
+    except OSError as exc:
+        raise disk_full_from(exc, str(storage)) or exc
+
+    total_bytes = sum(rf.size for rf in files)
+    cached = {rf.path for rf in files if (blobs_dir / rf.blob).is_file()}
+    bytes_cached = sum(by_path[p].size for p in cached)
+    needed = sum(
+        max(rf.size - _size_or_zero(blobs_dir / f"{rf.blob}.incomplete"), 0) for rf in files if rf.path not in cached
+    )
+    _check_space(blobs_dir, needed)
+
+    progress = _Progress(on_event, total_bytes, len(files))
+    progress.emit(DownloadStarted(repo_id=repo_id, revision=revision, commit=commit, total_files=len(files),
+                                  total_bytes=total_bytes, bytes_cached=bytes_cached))
+    stop = threading.Event()  # set on the first failure or on cancel: the other workers stop too
+
+    def job(rf: RemoteFile) -> None:
+        _fetch_one(http, settings, repo_id, commit, rf, targets[rf.path], blobs_dir, locks_dir,
+                   progress, cancel, stop)
+
+    errors: list[BaseException] = []
+    pool = ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(files) or 1)), thread_name_prefix="hubmgr-dl")
+    futures: list[Future] = []
+    try:
+        futures = [pool.submit(job, rf) for rf in files]
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
+            for fut in done:
+                exc = fut.exception()
+                if exc is not None:
+                    errors.append(exc)
+                    stop.set()
+            if cancel.is_set():
+                stop.set()
+    except BaseException:  # KeyboardInterrupt in the caller's thread: stop the workers cleanly
+        stop.set()
+        cancel.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+    if errors:
+        real = [e for e in errors if not isinstance(e, _Stopped)]
+        if real:
+            # user-facing errors first, in a stable order
+            real.sort(key=lambda e: 0 if isinstance(e, HubmgrError) else 1)
+            raise real[0]
+    if cancel.is_set() or errors:
+        raise DownloadCancelled("Download cancelled; run it again to resume.")
+
+    _write_ref(storage, revision, commit)
+    progress.emit(DownloadProgress(done_bytes=progress.done_bytes, total_bytes=total_bytes,
+                                   files_done=progress.files_done, total_files=len(files),
+                                   speed=progress.speed(), eta=0.0))
+    seconds = time.monotonic() - t0
+    progress.emit(DownloadFinished(repo_id=repo_id, commit=commit, path=str(snap),
+                                   transferred_bytes=progress.transferred, seconds=seconds))
+    return DownloadResult(
+        repo_id=repo_id,
+        commit=commit,
+        path=snap,
+        files=sorted(selected),
+        transferred_bytes=progress.transferred,
+        skipped=sorted(skipped),
+        skip_reasons=dict(sorted(skipped.items())),
+    )
+
+
+class _Stopped(Exception):
+    """A worker stopped because another one failed or the download was cancelled."""
+
+
+def _safe(path: str, snap: Path) -> bool:
+    try:
+        check_safe_name(path, snap)
+        return True
+    except UnsafePathError:
+        return False
+
+
+def _size_or_zero(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _check_space(folder: Path, needed: int) -> None:
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if needed > free:
+        raise DiskFullError(
+            f"Not enough disk space in {folder}: the download needs {needed / 1e6:.1f} MB, "
+            f"{free / 1e6:.1f} MB is free."
+        )
+
+
+def _cachedir_tag(cache: Path) -> None:
+    tag = cache / "CACHEDIR.TAG"
+    if tag.exists():
+        return
+    try:
+        tmp = cache / f".CACHEDIR.TAG.{uuid.uuid4().hex[:8]}.tmp"
+        tmp.write_text(
+            "Signature: 8a477f597d28d172789f06886806bc55\n"
+            "# This file is a cache directory tag created by hubmgr (Hugging Face cache layout).\n"
+        )
+        os.replace(tmp, tag)
+    except OSError:
+        pass
+
+
+def _write_ref(storage: Path, revision: str, commit: str) -> None:
+    if revision == commit:
+        return
+    ref = storage / "refs" / revision
+    refs_root = os.path.abspath(storage / "refs")
+    if os.path.commonpath([os.path.abspath(ref), refs_root]) != refs_root:
+        raise UsageError(f"'{revision}' is not a valid revision name.")
+    try:
+        ref.parent.mkdir(parents=True, exist_ok=True)
+        if ref.is_file() and ref.read_text().strip() == commit:
+            return
+        tmp = ref.with_name(f"{ref.name}.{uuid.uuid4().hex[:8]}.tmp")
+        tmp.write_text(commit)
+        os.replace(tmp, ref)
+    except OSError as exc:
+        raise disk_full_from(exc, str(ref)) or exc
+
+
+def _link(blob: Path, pointer: Path) -> None:
+    """Point a snapshot entry at a blob with a relative symlink, replacing atomically."""
+    pointer.parent.mkdir(parents=True, exist_ok=True)
+    rel = os.path.relpath(blob, pointer.parent)
+    if pointer.is_symlink() and os.readlink(pointer) == rel:
+        return
+    tmp = pointer.with_name(f".{pointer.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        os.symlink(rel, tmp)
+        os.replace(tmp, pointer)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if not _symlinks_supported(pointer.parent):
+            # No symlinks (some Windows set-ups): copy, as huggingface_hub does.
+            ctmp = pointer.with_name(f".{pointer.name}.{uuid.uuid4().hex[:8]}.tmp")
+            shutil.copyfile(blob, ctmp)
+            os.replace(ctmp, pointer)
+        else:
+            raise
+
+
+def _symlinks_supported(folder: Path) -> bool:
+    probe = folder / f".probe-{uuid.uuid4().hex[:8]}"
+    try:
+        os.symlink("x", probe)
+        os.unlink(probe)
+        return True
+    except OSError:
+        return False
+
+
+def _acquire(lock_path: Path, stop: threading.Event, cancel: threading.Event):
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(lock_path), mode=0o664)
+    while True:
+        if stop.is_set() or cancel.is_set():
+            raise _Stopped()
+        try:
+            lock.acquire(timeout=0.25)
+            return lock
+        except Timeout:
+            continue
+
+
+def _fetch_one(
+    http: _Http,
+    settings: Settings,
+    repo_id: str,
+    commit: str,
+    rf: RemoteFile,
+    pointer: Path,
+    blobs_dir: Path,
+    locks_dir: Path,
+    progress: _Progress,
+    cancel: threading.Event,
+    stop: threading.Event,
+) -> None:
+    blob = blobs_dir / rf.blob
+    try:
+        if blob.is_file():
+            if not (pointer.is_symlink() and pointer.is_file()):
+                _link(blob, pointer)
+            progress.add(rf.path, disk=rf.size, net=0, file_done=rf.size, file_size=rf.size)
+            progress.file_finished(rf.path, rf.size, cached=True)
+            return
+        lock = _acquire(locks_dir / f"{rf.blob}.lock", stop, cancel)
+        try:
+            if blob.is_file():  # another process finished it while we waited
+                _link(blob, pointer)
+                progress.add(rf.path, disk=rf.size, net=0, file_done=rf.size, file_size=rf.size)
+                progress.file_finished(rf.path, rf.size, cached=True)
+                return
+            _transfer(http, settings, repo_id, commit, rf, blob, progress, cancel, stop)
+            _link(blob, pointer)
+        finally:
+            try:
+                lock.release()
+            except Exception:  # noqa: BLE001 - a failed release must not hide the real outcome
+                pass
+        progress.file_finished(rf.path, rf.size, cached=False)
+    except OSError as exc:
+        full = disk_full_from(exc, rf.path)
+        if full is not None:
+            raise full from None
+        raise
+
+
+def _hash_existing(path: Path, hasher, limit: int, stop: threading.Event, cancel: threading.Event) -> int:
+    """Feed the first ``limit`` bytes of a partial file to the hasher; returns the bytes fed."""
+    fed = 0
+    with open(path, "rb") as f:
+        while fed < limit:
+            if stop.is_set() or cancel.is_set():
+                raise _Stopped()
+            block = f.read(min(4 * 1024 * 1024, limit - fed))
+            if not block:
+                break
+            if hasher is not None:
+                hasher.update(block)
+            fed += len(block)
+    return fed
+
+
+def _transfer(
+    http: _Http,
+    settings: Settings,
+    repo_id: str,
+    commit: str,
+    rf: RemoteFile,
+    blob: Path,
+    progress: _Progress,
+    cancel: threading.Event,
+    stop: threading.Event,
+) -> None:
+    """Stream one file into ``{blob}.incomplete`` (resuming it), check it, rename it into place.
+
+    Must be called with the blob's lock held.
+    """
+    incomplete = blob.with_name(blob.name + ".incomplete")
+    url = f"{settings.endpoint}/{repo_id}/resolve/{commit}/{quote(rf.path)}"
+    hasher = _new_hasher(rf)
+
+    # What an earlier (maybe killed) try left behind.
+    have = _size_or_zero(incomplete)
+    if have > rf.size:
+        incomplete.unlink()
+        have = 0
+    if have:
+        have = _hash_existing(incomplete, hasher, have, stop, cancel)
+        with open(incomplete, "r+b") as f:  # drop any tail past what we hashed
+            f.truncate(have)
+    progress.emit(FileStarted(path=rf.path, size=rf.size, resumed_from=have))
+    progress.add(rf.path, disk=have, net=0, file_done=have, file_size=rf.size)
+    try:
+        _stream_into(http, settings, repo_id, commit, rf, incomplete, url, hasher, have, progress, cancel, stop)
+    except BaseException:
+        if _size_or_zero(incomplete) == 0:  # nothing worth resuming
+            _unlink(incomplete)
+        raise
+    os.replace(incomplete, blob)
+
+
+def _stream_into(http: _Http, settings: Settings, repo_id: str, commit: str, rf: RemoteFile, incomplete: Path,
+                 url: str, hasher, have: int, progress: _Progress, cancel: threading.Event,
+                 stop: threading.Event) -> None:
+    """The transfer loop of :func:`_transfer`: append to ``incomplete`` until complete, then check it."""
+    tries = 0
+    limited = 0
+    with open(incomplete, "ab") as out:
+        while have < rf.size:
+            if stop.is_set() or cancel.is_set():
+                raise _Stopped()
+            headers = {"Accept-Encoding": "identity"}
+            if have:
+                headers["Range"] = f"bytes={have}-"
+            made_progress = False
+            try:
+                resp = http.request("GET", url, stream=True, headers=headers)
+            except HubmgrError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                if not _is_connection_error(exc):
+                    raise
+                tries += 1
+                if tries >= MAX_TRIES:
+                    raise HubUnreachableError(
+                        f"The connection to {settings.endpoint} kept failing while downloading '{rf.path}'; "
+                        "run the download again to resume."
+                    ) from None
+                _sleep(_backoff(tries), stop, cancel)
+                continue
+            try:
+                status = resp.status_code
+                if status == 429:
+                    limited += 1
+                    if limited > MAX_RATE_LIMITED:
+                        raise RateLimitedError(
+                            f"The Hub kept answering 429 (rate limited) while downloading '{rf.path}'; "
+                            "run it again later to resume."
+                        )
+                    _sleep(_retry_after(resp), stop, cancel)
+                    continue
+                if status in _RETRY_STATUSES:
+                    tries += 1
+                    if tries >= MAX_TRIES:
+                        raise HubError(
+                            f"The Hub kept answering {status} while downloading '{rf.path}'; run it again later to resume."
+                        )
+                    _sleep(_backoff(tries), stop, cancel)
+                    continue
+                if status == 416 and have:
+                    # Our partial file does not fit the remote one: start that file again.
+                    out.truncate(0)
+                    out.seek(0)
+                    progress.add(rf.path, disk=-have, net=0, file_done=0, file_size=rf.size)
+                    have = 0
+                    hasher = _new_hasher(rf)
+                    continue
+                if status >= 400:
+                    raise _http_error(resp, repo_id, settings=settings, revision=commit, path=rf.path)
+                if have and status != 206:
+                    # The server ignored the range: take the whole body from zero.
+                    out.truncate(0)
+                    out.seek(0)
+                    progress.add(rf.path, disk=-have, net=0, file_done=0, file_size=rf.size)
+                    have = 0
+                    hasher = _new_hasher(rf)
+                elif status == 206:
+                    start = _range_start(resp.headers.get("Content-Range", ""))
+                    if start is not None and start != have:
+                        raise HubError(f"The Hub answered a range request for '{rf.path}' with the wrong bytes.")
+                try:
+                    for chunk in _iter_body(resp):
+                        if stop.is_set() or cancel.is_set():
+                            out.flush()
+                            raise _Stopped()
+                        if not chunk:
+                            continue
+                        room = rf.size - have
+                        if len(chunk) > room:  # a server that sends more than the file: never write past it
+                            chunk = chunk[:room]
+                        if chunk:
+                            out.write(chunk)
+                            if hasher is not None:
+                                hasher.update(chunk)
+                            have += len(chunk)
+                            made_progress = True
+                            progress.add(rf.path, disk=len(chunk), net=len(chunk), file_done=have, file_size=rf.size)
+                        if have >= rf.size:
+                            break
+                except _Stopped:
+                    raise
+                except OSError as exc:
+                    full = disk_full_from(exc, rf.path)
+                    if full is not None:
+                        raise full from None
+                    if not _is_connection_error(exc):
+                        raise
+                except Exception as exc:  # noqa: BLE001
+                    if not _is_connection_error(exc):
+                        raise
+                out.flush()
+            finally:
+                resp.close()
+            if have < rf.size:
+                # Dropped connection or short body: ask for the rest.
+                if made_progress:
+                    tries = 0
+                else:
+                    tries += 1
+                if tries >= MAX_TRIES:
+                    raise HubError(
+                        f"The download of '{rf.path}' kept stopping short; run it again to resume."
+                    )
+                _sleep(_backoff(tries) if not made_progress else 0.0, stop, cancel)
+        out.flush()
+        os.fsync(out.fileno())
+
+    # Check before placing.
+    size = _size_or_zero(incomplete)
+    if size != rf.size:
+        _unlink(incomplete)
+        raise IntegrityError(f"'{rf.path}' has {size} bytes instead of {rf.size}; it was not placed. Run the download again.")
+    expected = _expected_digest(rf)
+    if hasher is not None and expected:
+        got = hasher.hexdigest()
+        if got != expected:
+            _unlink(incomplete)
+            kind = "sha256" if rf.lfs_sha256 else "git sha1"
+            raise IntegrityError(
+                f"'{rf.path}' does not match the {kind} the Hub gives (expected {expected[:12]}..., got {got[:12]}...); "
+                "it was deleted and not placed."
+            )
+
+
+def _iter_body(resp) -> Iterator[bytes]:
+    """The response body in pieces as they arrive (``read1``), so a dropped connection loses nothing
+    that already reached us; falls back to ``iter_content``."""
+    raw = getattr(resp, "raw", None)
+    read1 = getattr(raw, "read1", None)
+    if read1 is None:
+        yield from resp.iter_content(chunk_size=CHUNK_SIZE)
+        return
+    while True:
+        data = read1(CHUNK_SIZE, decode_content=True)
+        if not data:
+            return
+        yield data
+
+
+def _range_start(content_range: str) -> int | None:
+    m = re.match(r"^\s*bytes\s+(\d+)-\d+/(?:\d+|\*)\s*$", content_range or "")
+    return int(m.group(1)) if m else None
+
+
+def _sleep(seconds: float, stop: threading.Event, cancel: threading.Event) -> None:
+    """Sleep, waking up early when the download stops."""
+    end = time.monotonic() + seconds
+    while True:
+        if stop.is_set() or cancel.is_set():
+            raise _Stopped()
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        cancel.wait(min(left, 0.1))
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def iter_chunks(path: Path, size: int = 4 * 1024 * 1024) -> Iterator[bytes]:
+    """Read a file in blocks (used by verify)."""
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(size)
+            if not block:
+                return
+            yield block
