@@ -21,6 +21,7 @@ __all__ = [
     "tiny_gpt2_dir",
     "tiny_llama_dir",
     "tiny_vit_dir",
+    "smoke_test_task",
 ]
 
 _LAZY = {
@@ -30,10 +31,12 @@ _LAZY = {
     "tiny_gpt2_dir": "hubmgr.testing.models",
     "tiny_llama_dir": "hubmgr.testing.models",
     "tiny_vit_dir": "hubmgr.testing.models",
+    "smoke_test_task": "hubmgr.testing.smoke",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from hubmgr.testing.hub_server import HubServer
+    from hubmgr.testing.smoke import smoke_test_task
     from hubmgr.testing.models import tiny_bert_dir, tiny_gpt2_dir, tiny_llama_dir, tiny_tokenizer, tiny_vit_dir
 
 

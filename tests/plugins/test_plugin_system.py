@@ -20,6 +20,24 @@ BUILTIN_TASKS = {"text-classification", "token-classification", "causal-lm", "im
 BUILTIN_PLUGINS = {"text_classification", "token_classification", "causal_lm", "image_classification"}
 
 
+@pytest.fixture(autouse=True)
+def _only_builtin_entry_points(monkeypatch: pytest.MonkeyPatch):
+    """Third-party plugins installed in the test environment (the example plugin) are hidden here,
+    so these tests see exactly the built-ins plus what each test adds."""
+    real = importlib.metadata.entry_points
+
+    def builtins_only(**kwargs):
+        found = real(**kwargs)
+        if kwargs.get("group") == "hubmgr":
+            return [ep for ep in found if ep.name in BUILTIN_PLUGINS]
+        return found
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", builtins_only)
+    plugins.reset_plugin_manager()
+    yield
+    plugins.reset_plugin_manager()
+
+
 def _with_extra_entry_points(monkeypatch: pytest.MonkeyPatch, *extra: importlib.metadata.EntryPoint) -> None:
     real = importlib.metadata.entry_points
 
