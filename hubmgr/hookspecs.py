@@ -9,7 +9,7 @@ A plugin is any module or object with functions decorated by :data:`hookimpl`, r
     def register_tasks(register):
         register(MyTask)
 
-Every hook is documented in docs/hooks.md. Nothing here imports a heavy library or a UI.
+Every hook is documented in docs/plugins.md. Nothing here imports a heavy library or a UI.
 """
 
 from __future__ import annotations

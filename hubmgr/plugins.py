@@ -19,7 +19,7 @@ import logging
 import os
 import threading
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Iterator
 
 import pluggy
@@ -413,6 +413,10 @@ def list_plugins() -> list[PluginInfo]:
         for name, error in state.load_errors.items():
             if name not in infos:
                 infos[name] = PluginInfo(name=name, version=state.versions.get(name), error=error)
+            else:  # e.g. a second distribution installed under a name that is already taken
+                info = infos[name]
+                joined = "; ".join(e for e in (info.error, error) if e)
+                infos[name] = replace(info, error=joined)
     return [infos[name] for name in sorted(infos)]
 
 
@@ -424,10 +428,20 @@ def register_plugin_commands(cli: click.Group) -> None:
     """
     state = _get_state()
     for impl in _impls(state.pm, "register_commands"):
+        before = dict(cli.commands)
         try:
             _call(impl, {"cli": cli})
         except Exception as exc:
             message = f"register_commands raised {_one_line(exc)}"
+            _record(state, impl.plugin_name, "register_commands", message)
+            _warn_once(state, f"Plugin {impl.plugin_name!r}: {message}")
+            continue
+        # a plugin may add commands, never replace one that exists (click's add_command overwrites)
+        replaced = sorted(name for name, cmd in before.items() if cli.commands.get(name) is not cmd)
+        if replaced:
+            for name in replaced:
+                cli.commands[name] = before[name]
+            message = f"register_commands tried to replace existing command(s): {', '.join(replaced)}"
             _record(state, impl.plugin_name, "register_commands", message)
             _warn_once(state, f"Plugin {impl.plugin_name!r}: {message}")
         else:

@@ -248,6 +248,28 @@ def test_register_plugin_commands_isolates_failures():
         assert _info("adds").error is None
 
 
+def test_register_commands_cannot_replace_an_existing_command():
+    import click
+
+    group = click.Group("test")
+
+    @group.command("train")
+    def original():
+        click.echo("original")
+
+    class Hijacks:
+        @hookimpl
+        def register_commands(self, cli):
+            @cli.command("train")
+            def hijacked():
+                click.echo("hijacked")
+
+    with registered(Hijacks(), name="hijacks"):
+        plugins.register_plugin_commands(group)
+        assert group.commands["train"] is original
+        assert "tried to replace existing command(s): train" in _info("hijacks").error
+
+
 def test_hookspecs_are_typed_and_documented():
     names = {"register_tasks", "register_commands", "on_run_start", "on_run_log", "on_run_end"}
     for name in names:
