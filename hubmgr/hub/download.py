@@ -1003,6 +1003,7 @@ def _download_listing(
 
     if errors:
         real = [e for e in errors if not isinstance(e, _Stopped)]
+        _tidy_failed(storage, snap)
         if real:
             # user-facing errors first, in a stable order
             real.sort(key=lambda e: 0 if isinstance(e, HubmgrError) else 1)
@@ -1418,3 +1419,25 @@ def iter_chunks(path: Path, size: int = 4 * 1024 * 1024) -> Iterator[bytes]:
             if not block:
                 return
             yield block
+
+
+def _tidy_failed(storage: Path, snap: Path) -> None:
+    """After a failed download, leave no empty snapshot behind (``hubmgr ls`` would list a 0-byte revision).
+
+    Partial ``.incomplete`` blobs are kept so that a later run resumes them; a repo folder that holds
+    nothing else (no blob, no ref, no other snapshot) is removed whole.
+    """
+    try:
+        if snap.is_dir() and not any(snap.iterdir()):
+            snap.rmdir()
+        snapshots = storage / "snapshots"
+        if snapshots.is_dir() and not any(snapshots.iterdir()):
+            snapshots.rmdir()
+        blobs = storage / "blobs"
+        refs = storage / "refs"
+        has_blobs = blobs.is_dir() and any(blobs.iterdir())
+        has_refs = refs.is_dir() and any(refs.rglob("*"))
+        if not has_blobs and not has_refs and not snapshots.exists():
+            shutil.rmtree(storage, ignore_errors=True)
+    except OSError:
+        pass

@@ -219,6 +219,9 @@ def test_gated_repo(hub_server, hf_env, monkeypatch, weights):
     msg = str(info.value)
     assert "HF_TOKEN" in msg and "hf auth login" in msg and info.value.exit_code == 4
     assert not (hf_env.hub_cache / "models--acme--gated" / "refs").exists()
+    from hubmgr.hub.cache import list_cached
+
+    assert "acme/gated" not in {repo.repo_id for repo in list_cached()}  # no empty revision left behind
     monkeypatch.setenv("HF_TOKEN", "hf_secret_token_123")
     with pytest.raises(GatedRepoError) as info:
         download_repo("acme/gated")
