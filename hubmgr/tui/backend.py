@@ -1,0 +1,266 @@
+"""The TUI's single door to the core.
+
+Screens never import ``hubmgr.hub``, ``hubmgr.train`` & co. directly: they call a :class:`Backend`
+that the app receives at construction. Tests pass a backend of their own (pointing at the Hub double,
+or one that fails on purpose). Every core module is imported lazily inside the method that needs it,
+so opening the app stays light (no torch) and a core module that is missing shows as one clear error
+instead of an import failure.
+
+All methods are synchronous and are called from worker threads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from hubmgr.errors import HubmgrError, UsageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hubmgr.config import Settings
+
+#: Fields of TrainConfig that the Train screen asks for with its own widgets (not the generic form).
+TRAIN_FIELDS_HANDLED_BY_SCREEN = frozenset({"model", "task", "data", "eval_data", "options"})
+
+#: Hub dtype names (safetensors headers) to the names the fit estimate understands.
+_DTYPE_NAMES = {
+    "F64": "float64",
+    "F32": "float32",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "I8": "int8",
+    "U8": "int8",
+    "F8_E4M3": "float8",
+    "F8_E5M2": "float8",
+}
+
+
+class BackendUnavailable(HubmgrError):
+    """A core module this action needs is not installed or failed to import."""
+
+
+def _core(module: str) -> Any:
+    """Import a core module by name, turning a missing module into one clear sentence."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and (exc.name == module or module.startswith(exc.name + ".")):
+            raise BackendUnavailable(f"This hubmgr build has no {module} module yet.") from None
+        raise
+
+
+class Backend:
+    """Wraps the core calls the TUI makes.
+
+    Args:
+        settings: fixed settings; default: read from the environment on each call
+            (``hubmgr.config.get_settings``), as the CLI does.
+    """
+
+    def __init__(self, settings: "Settings | None" = None) -> None:
+        self._settings = settings
+
+    # -- settings ------------------------------------------------------------------------------------
+    def settings(self) -> "Settings":
+        """The settings in force now."""
+        if self._settings is not None:
+            return self._settings
+        from hubmgr.config import get_settings
+
+        return get_settings()
+
+    def offline(self) -> bool:
+        """True when the user asked for offline mode (HF_HUB_OFFLINE)."""
+        try:
+            return bool(self.settings().offline)
+        except Exception:  # settings unreadable: let the Hub calls say what is wrong
+            return False
+
+    def endpoint(self) -> str:
+        return self.settings().endpoint
+
+    # -- Hub -----------------------------------------------------------------------------------------
+    def search(
+        self,
+        query: str | None = None,
+        *,
+        task: str | None = None,
+        library: str | None = None,
+        sort: str = "downloads",
+        limit: int = 30,
+        cursor: str | None = None,
+    ) -> Any:
+        """One page of search results (``SearchPage``)."""
+        mod = _core("hubmgr.hub.search")
+        return mod.search_models(
+            query or None,
+            task=task or None,
+            library=library or None,
+            sort=sort,
+            limit=limit,
+            cursor=cursor,
+            settings=self._settings,
+        )
+
+    def model_info(self, repo_id: str, *, revision: str | None = None) -> Any:
+        """Details of one repo (``ModelDetails``)."""
+        mod = _core("hubmgr.hub.info")
+        return mod.get_model_info(repo_id, revision=revision, settings=self._settings)
+
+    def estimate_fit(self, details: Any, **kwargs: Any) -> Any:
+        """Memory estimate for LoRA training of a repo (``FitReport``), or None when its size is unknown."""
+        if not getattr(details, "param_count", None):
+            return None
+        mod = _core("hubmgr.hub.fit")
+        for_model = getattr(mod, "estimate_fit_for_model", None)
+        if callable(for_model):
+            return for_model(details, **kwargs)
+        return mod.estimate_fit(details.param_count, dtype=dominant_dtype(details.dtypes or {}), **kwargs)
+
+    def download(
+        self,
+        repo_id: str,
+        *,
+        revision: str | None = None,
+        include: list[str] | None = None,
+        exclude: list[str] | None = None,
+        allow_pickle: bool = False,
+        on_event: Callable[[Any], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Any:
+        """Download (or resume) a repo into the shared cache (``DownloadResult``)."""
+        mod = _core("hubmgr.hub.download")
+        return mod.download_repo(
+            repo_id,
+            revision=revision,
+            include=include or None,
+            exclude=exclude or None,
+            allow_pickle=allow_pickle,
+            on_event=on_event,
+            cancel=cancel,
+            settings=self._settings,
+        )
+
+    # -- cache ---------------------------------------------------------------------------------------
+    def list_cached(self) -> list[Any]:
+        mod = _core("hubmgr.hub.cache")
+        return list(mod.list_cached(settings=self._settings))
+
+    def delete_repo(self, repo_id: str) -> int:
+        mod = _core("hubmgr.hub.cache")
+        return mod.delete_repo(repo_id, settings=self._settings)
+
+    def verify(self, repo_id: str | None = None, *, on_event: Callable[[Any], None] | None = None) -> list[Any]:
+        mod = _core("hubmgr.hub.cache")
+        return list(mod.verify(repo_id, on_event=on_event, settings=self._settings))
+
+    def resolve_local(self, repo_id_or_path: str) -> Path:
+        mod = _core("hubmgr.hub.cache")
+        return mod.resolve_local(repo_id_or_path, settings=self._settings)
+
+    # -- plugins -------------------------------------------------------------------------------------
+    def tasks(self) -> dict[str, Any]:
+        """Registered task classes by name."""
+        mod = _core("hubmgr.plugins")
+        return dict(mod.get_tasks())
+
+    def plugins(self) -> list[Any]:
+        """Loaded plugins with their hooks and errors (``PluginInfo``)."""
+        mod = _core("hubmgr.plugins")
+        return list(mod.list_plugins())
+
+    def pipeline_tags(self) -> list[str]:
+        """Hub pipeline tags of every registered task, sorted, no duplicates."""
+        tags: set[str] = set()
+        for task in self.tasks().values():
+            tags.update(getattr(task, "pipeline_tags", ()) or ())
+        return sorted(tags)
+
+    # -- training ------------------------------------------------------------------------------------
+    def train_specs(self) -> list[Any]:
+        """Field specs of TrainConfig for the generic form (the screen asks for model/task/data itself)."""
+        mod = _core("hubmgr.train.config")
+        return [s for s in mod.field_specs(mod.TrainConfig) if s.name not in TRAIN_FIELDS_HANDLED_BY_SCREEN]
+
+    def option_specs(self, task_name: str) -> list[Any]:
+        """Field specs of a task's options dataclass (empty for a task without options)."""
+        task = self.tasks().get(task_name)
+        options_class = getattr(task, "options_class", None)
+        if options_class is None or not dataclasses.is_dataclass(options_class):
+            return []
+        return list(_core("hubmgr.train.config").field_specs(options_class))
+
+    def parse_field(self, spec: Any, text: str) -> Any:
+        """What the user typed in a form input, typed by the field (same parser as the CLI)."""
+        return _core("hubmgr.train.config").parse_field_value(spec, text)
+
+    def make_train_config(self, values: dict[str, Any]) -> Any:
+        """Build and check a TrainConfig from form values; a bad value raises UsageError."""
+        mod = _core("hubmgr.train.config")
+        try:
+            config = mod.TrainConfig.from_dict(values, source="the form")
+            return config.validate()
+        except HubmgrError:
+            raise
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"The training settings are not valid: {exc}.") from None
+
+    def train(self, config: Any, *, on_event: Callable[[Any], None] | None = None, cancel: threading.Event | None = None) -> Any:
+        """Run training (imports torch); returns ``TrainResult``."""
+        mod = _core("hubmgr.train.runner")
+        return mod.train(config, on_event=on_event, cancel=cancel, settings=self._settings)
+
+    # -- runs ----------------------------------------------------------------------------------------
+    def _store(self) -> Any:
+        mod = _core("hubmgr.runs.store")
+        path = self._settings.runs_db if self._settings is not None else None
+        return mod.RunStore(path)
+
+    def list_runs(self) -> list[Any]:
+        return list(self._store().list_runs())
+
+    def get_run(self, run_id: str) -> Any:
+        return self._store().get_run(run_id)
+
+    def metrics_history(self, run_id: str) -> list[Any]:
+        return list(self._store().metrics_history(run_id))
+
+    def list_adapters(self) -> list[Any]:
+        return list(self._store().list_adapters())
+
+    def evaluate(
+        self,
+        base_model: str,
+        adapters: list[str],
+        *,
+        task: str,
+        data: str,
+        options: dict[str, Any] | None = None,
+        split: str = "eval",
+        on_event: Callable[[Any], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Any:
+        """Evaluate the base model and adapters side by side (``EvalReport``); imports torch."""
+        mod = _core("hubmgr.eval.runner")
+        return mod.evaluate(
+            base_model,
+            adapters,
+            task=task,
+            data=data,
+            options=options,
+            split=split,
+            on_event=on_event,
+            cancel=cancel,
+            settings=self._settings,
+        )
+
+
+def dominant_dtype(dtypes: dict[str, int]) -> str:
+    """The dtype holding most parameters, in the fit estimate's naming (default float32)."""
+    if not dtypes:
+        return "float32"
+    name = max(dtypes.items(), key=lambda kv: kv[1])[0]
+    return _DTYPE_NAMES.get(str(name).upper(), str(name).lower())

@@ -1,0 +1,199 @@
+"""Modal dialogs: confirmation, help, file picker, evaluation settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, DirectoryTree, Input, Label, Markdown, Static
+
+from hubmgr.tui.screens.base import Dialog
+
+
+class ConfirmScreen(Dialog):
+    """Ask a yes/no question; dismisses with True (yes) or False."""
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No"),
+    ]
+
+    def __init__(self, question: str, *, yes: str = "Yes", danger: bool = True) -> None:
+        super().__init__()
+        self.question = question
+        self.yes = yes
+        self.danger = danger
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(self.question, classes="dialog-text", markup=False)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(f"{self.yes} (y)", id="yes", variant="error" if self.danger else "primary")
+                yield Button("No (n)", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+
+HELP_TEXT = """\
+# hubmgr
+
+Browse the Hugging Face Hub, download models, fine-tune them with LoRA and compare runs.
+Everything here is also a `hubmgr` command (see `hubmgr --help`).
+
+## Everywhere
+
+| Key | Action |
+|---|---|
+| `1` … `6` | Browse, Downloads, Local, Train, Runs, Plugins |
+| `Tab` / `Shift+Tab` | move the focus |
+| `Ctrl+P` | command palette (every action, and *open model owner/name*) |
+| `F1` / `?` | this help |
+| `Esc` | back / close |
+| `Ctrl+Q` | quit |
+
+## Browse
+Type a query and press `Enter`; pick a task, library and sort order. More results load as you
+scroll down. `Enter` on a row opens the model.
+
+## Model
+The card, the files and their sizes, the parameter count, and whether LoRA training fits this
+machine (fits / tight / won't fit). Choose a preset (safetensors only, everything, custom globs)
+and press `d` (or the Download button) to queue it.
+
+## Downloads
+Per-file and total progress, speed and ETA. `c` cancels, `r` resumes a cancelled or failed
+download (bytes already fetched are kept), `x` removes a finished entry.
+
+## Local
+The shared Hugging Face cache. Click a column title (or press `s`) to sort. `d` deletes (after a
+confirmation), `v` verifies the selected repo, `V` verifies all, `t` trains the selected model.
+
+## Train
+Choose a cached model (or type a path), a task and a data file, adjust the settings, then
+`Ctrl+S` (or Start). The live view shows the loss curve, learning rate, samples/s, ETA and eval
+metrics. `c` cancels; the last checkpoint is kept.
+
+## Runs
+Every training run. `Enter` opens a run (config, curves, metrics). `Space` marks adapters of one
+base model; `e` evaluates the base and the marked adapters side by side.
+
+## Plugins
+Loaded plugins, their tasks and hooks, and plugins that failed to load with their error.
+
+When the Hub cannot be reached a banner says so; Local, Train and Runs keep working.
+"""
+
+
+class HelpScreen(Dialog):
+    """The keys and screens, in one page."""
+
+    BINDINGS = [Binding("escape,q,f1,question_mark", "app.pop_screen", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog help-dialog"):
+            with VerticalScroll():
+                yield Markdown(HELP_TEXT)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Close (Esc)", id="close", variant="primary", compact=True)
+
+    @on(Button.Pressed, "#close")
+    def _close(self) -> None:
+        self.dismiss(None)
+
+
+class _FileTree(DirectoryTree):
+    def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
+        return [p for p in paths if not p.name.startswith(".")]
+
+
+class FilePickerScreen(Dialog):
+    """Pick a file (or folder) from a tree; dismisses with the path or None."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, start: str | Path | None = None, *, title: str = "Choose a data file") -> None:
+        super().__init__()
+        start_path = Path(start).expanduser() if start else Path.cwd()
+        if start_path.is_file():
+            start_path = start_path.parent
+        if not start_path.is_dir():
+            start_path = Path.cwd()
+        self.start = start_path
+        self.title_text = title
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog picker-dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield _FileTree(self.start, id="picker-tree")
+            yield Input(str(self.start), id="picker-path", placeholder="path")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Use this path", id="use", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    @on(DirectoryTree.FileSelected)
+    def _file(self, event: DirectoryTree.FileSelected) -> None:
+        self.dismiss(str(event.path))
+
+    @on(DirectoryTree.DirectorySelected)
+    def _dir(self, event: DirectoryTree.DirectorySelected) -> None:
+        self.query_one("#picker-path", Input).value = str(event.path)
+
+    @on(Input.Submitted, "#picker-path")
+    @on(Button.Pressed, "#use")
+    def _use(self) -> None:
+        value = self.query_one("#picker-path", Input).value.strip()
+        self.dismiss(value or None)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class EvalDialog(Dialog):
+    """Ask for the data and split to evaluate on; dismisses with (data, split) or None."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, summary: str, *, data: str = "", split: str = "eval") -> None:
+        super().__init__()
+        self.summary = summary
+        self.data = data
+        self.split = split
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Evaluate side by side", classes="dialog-title")
+            yield Static(self.summary, classes="dialog-text", markup=False)
+            yield Label("Data file or Hub dataset id")
+            yield Input(self.data, id="eval-data", placeholder="path/to/data.csv")
+            yield Label("Split")
+            yield Input(self.split, id="eval-split")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Evaluate", id="go", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#go")
+    def _go(self) -> None:
+        data = self.query_one("#eval-data", Input).value.strip()
+        split = self.query_one("#eval-split", Input).value.strip() or "eval"
+        if not data:
+            self.notify("Give a data file to evaluate on.", severity="error")
+            return
+        self.dismiss((data, split))
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

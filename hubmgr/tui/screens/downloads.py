@@ -1,0 +1,244 @@
+"""Downloads: the queue, with per-file and total progress, speed and ETA; cancel and resume."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widget import Widget
+from textual.widgets import Button, ProgressBar, Static
+
+from hubmgr.tui import downloads as dl
+from hubmgr.tui.format import duration, human_bytes, speed
+from hubmgr.tui.screens.base import MainScreen
+
+MAX_FILE_ROWS = 6
+STATUS_STYLE = {
+    dl.QUEUED: "dim",
+    dl.RUNNING: "bold cyan",
+    dl.DONE: "bold green",
+    dl.FAILED: "bold red",
+    dl.CANCELLED: "bold yellow",
+}
+
+
+class FileRow(Horizontal):
+    """One file being transferred: its name and its own progress bar."""
+
+    DEFAULT_CSS = """
+    FileRow { height: 1; }
+    FileRow > .file-name { width: 1fr; color: $text-muted; }
+    FileRow > ProgressBar { width: 32; }
+    FileRow > ProgressBar > Bar { width: 20; }
+    """
+
+    def __init__(self, path: str, done: int = 0, size: int = 0) -> None:
+        super().__init__()
+        self.path = path
+        self._initial = (done, size)
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(self.path, overflow="ellipsis", no_wrap=True), classes="file-name")
+        done, size = self._initial
+        yield ProgressBar(total=max(size, 1), show_eta=False)
+
+    def on_mount(self) -> None:
+        self.set_progress(*self._initial)
+
+    def set_progress(self, done: int, size: int) -> None:
+        self.query_one(ProgressBar).update(total=max(size, 1), progress=min(done, max(size, 1)))
+
+
+class DownloadCard(Vertical, can_focus=True):
+    """One repo in the queue."""
+
+    def __init__(self, item: dl.DownloadItem) -> None:
+        super().__init__(id=f"download-{item.id}", classes="download-card")
+        self.item = item
+        self.item_id = item.id
+        self._rows: dict[str, FileRow] = {}
+
+    def on_mount(self) -> None:
+        self.refresh_from(self.item)
+
+    def compose(self) -> ComposeResult:
+        yield Static("", classes="dl-title")
+        with Horizontal(classes="dl-total"):
+            yield ProgressBar(show_eta=False, id=f"dl-bar-{self.item_id}")
+            yield Static("", classes="dl-stats")
+        yield Static("", classes="dl-detail")
+        yield Vertical(classes="dl-files")
+        with Horizontal(classes="dl-buttons"):
+            yield Button("Cancel (c)", classes="dl-cancel", compact=True, variant="warning")
+            yield Button("Resume (r)", classes="dl-resume", compact=True, variant="primary")
+            yield Button("Remove (x)", classes="dl-remove", compact=True)
+
+    def refresh_from(self, item: dl.DownloadItem) -> None:
+        title = Text.assemble((item.repo_id, "bold"), "  ", (item.status, STATUS_STYLE.get(item.status, "")))
+        if item.revision:
+            title.append(f"  @ {item.revision}", style="dim")
+        self.query_one(".dl-title", Static).update(title)
+
+        bar = self.query_one(ProgressBar)
+        if item.total_bytes:
+            bar.update(total=item.total_bytes, progress=min(item.done_bytes, item.total_bytes))
+        elif item.status == dl.DONE:
+            bar.update(total=1, progress=1)
+        elif item.status != dl.RUNNING:
+            bar.update(total=1, progress=0)
+
+        stats = f"{human_bytes(item.done_bytes)} / {human_bytes(item.total_bytes) if item.total_bytes else '?'}"
+        if item.total_files:
+            stats += f" · {item.files_done}/{item.total_files} files"
+        if item.status == dl.RUNNING:
+            stats += f" · {speed(item.speed)} · ETA {duration(item.eta)}"
+        self.query_one(".dl-stats", Static).update(Text(stats))
+
+        if item.status == dl.FAILED and item.error:
+            detail = Text(item.error, style="red")
+        elif item.status == dl.DONE and item.path:
+            detail = Text(f"→ {item.path}", style="dim", no_wrap=True, overflow="ellipsis")
+        elif item.status == dl.CANCELLED:
+            detail = Text("Cancelled: press r to resume (the bytes already fetched are kept).", style="yellow")
+        else:
+            detail = Text(item.describe_filters(), style="dim")
+        self.query_one(".dl-detail", Static).update(detail)
+
+        self._refresh_files(item)
+        self.query_one(".dl-cancel").display = item.status in (dl.RUNNING, dl.QUEUED)
+        self.query_one(".dl-resume").display = item.resumable
+        self.query_one(".dl-remove").display = item.status != dl.RUNNING
+
+    def _refresh_files(self, item: dl.DownloadItem) -> None:
+        box = self.query_one(".dl-files", Vertical)
+        active = item.active_files if item.status == dl.RUNNING else []
+        shown = active[:MAX_FILE_ROWS]
+        keep = {f.path for f in shown}
+        for path in list(self._rows):
+            if path not in keep:
+                self._rows.pop(path).remove()
+        for f in shown:
+            row = self._rows.get(f.path)
+            if row is None:
+                row = self._rows[f.path] = FileRow(f.path, f.done, f.size)
+                box.mount(row)
+            elif row.is_mounted:
+                row.set_progress(f.done, f.size)
+        box.display = bool(shown)
+
+    @on(Button.Pressed, ".dl-cancel")
+    def _cancel(self) -> None:
+        self.app.cancel_download(self.item_id)  # type: ignore[attr-defined]
+
+    @on(Button.Pressed, ".dl-resume")
+    def _resume(self) -> None:
+        self.app.resume_download(self.item_id)  # type: ignore[attr-defined]
+
+    @on(Button.Pressed, ".dl-remove")
+    def _remove(self) -> None:
+        self.app.remove_download(self.item_id)  # type: ignore[attr-defined]
+
+
+class DownloadsScreen(MainScreen):
+    MODE = "downloads"
+    AUTO_FOCUS = ".download-card"
+    BINDINGS = [
+        Binding("c", "cancel", "Cancel", id="dl-cancel"),
+        Binding("r", "resume", "Resume", id="dl-resume"),
+        Binding("x", "remove", "Remove", id="dl-remove"),
+        Binding("X", "clear_finished", "Clear finished", id="dl-clear"),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="downloads-summary")
+        yield VerticalScroll(id="queue")
+        yield Static(
+            "No downloads yet. Open a model in Browse (1) and press d to queue it.", id="queue-empty", markup=False
+        )
+
+    def on_mount(self) -> None:
+        self.hub_app.downloads_signal.subscribe(self, self._changed)
+        self._sync()
+
+    def on_screen_resume(self) -> None:
+        self._sync()
+
+    def _changed(self, item_id: int | None) -> None:
+        if item_id is None:
+            self._sync()
+            return
+        item = self.hub_app.download_item(item_id)
+        card = self._card(item_id)
+        if item is not None and card is not None and card.is_mounted:
+            card.refresh_from(item)
+            self._summary()
+
+    def _card(self, item_id: int) -> DownloadCard | None:
+        try:
+            return self.query_one(f"#download-{item_id}", DownloadCard)
+        except Exception:
+            return None
+
+    def _sync(self) -> None:
+        """Make the cards match the queue (add new ones, drop removed ones, refresh all)."""
+        queue = self.query_one("#queue", VerticalScroll)
+        items = list(self.hub_app.downloads)
+        ids = {i.id for i in items}
+        for card in list(queue.query(DownloadCard)):
+            if card.item_id not in ids:
+                card.remove()
+        for item in items:
+            card = self._card(item.id)
+            if card is None:
+                queue.mount(DownloadCard(item))
+            elif card.is_mounted:
+                card.refresh_from(item)
+        self.query_one("#queue-empty").display = not items
+        queue.display = bool(items)
+        self._summary()
+
+    def _summary(self) -> None:
+        items = self.hub_app.downloads
+        if not items:
+            self.query_one("#downloads-summary", Static).update("")
+            return
+        counts: dict[str, int] = {}
+        for i in items:
+            counts[i.status] = counts.get(i.status, 0) + 1
+        running = [i for i in items if i.status == dl.RUNNING]
+        text = " · ".join(f"{n} {status}" for status, n in counts.items())
+        if running:
+            text += f" · {speed(sum(i.speed for i in running))}"
+        self.query_one("#downloads-summary", Static).update(Text(text, style="bold"))
+
+    # -- actions on the focused card -----------------------------------------------------------------
+    def _focused_item(self) -> int | None:
+        node: Widget | None = self.focused
+        while node is not None and not isinstance(node, DownloadCard):
+            node = node.parent if isinstance(node.parent, Widget) else None
+        if isinstance(node, DownloadCard):
+            return node.item_id
+        items = self.hub_app.downloads
+        running = [i for i in items if i.status == dl.RUNNING]
+        if running:
+            return running[0].id
+        return items[-1].id if items else None
+
+    def action_cancel(self) -> None:
+        if (item_id := self._focused_item()) is not None:
+            self.hub_app.cancel_download(item_id)
+
+    def action_resume(self) -> None:
+        if (item_id := self._focused_item()) is not None:
+            self.hub_app.resume_download(item_id)
+
+    def action_remove(self) -> None:
+        if (item_id := self._focused_item()) is not None:
+            self.hub_app.remove_download(item_id)
+
+    def action_clear_finished(self) -> None:
+        for item in list(self.hub_app.downloads):
+            if item.status == dl.DONE:
+                self.hub_app.remove_download(item.id)

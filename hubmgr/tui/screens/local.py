@@ -1,0 +1,222 @@
+"""Local: the shared Hugging Face cache with sizes and last use; sort, delete (confirmed), verify."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Static
+from textual.worker import Worker, WorkerState
+
+from hubmgr.tui.format import date_time, human_bytes, plain, to_datetime
+from hubmgr.tui.messages import CacheLoaded, EvalProgressed, VerifyDone
+from hubmgr.tui.screens.base import MainScreen
+from hubmgr.tui.widgets.tables import RowTable
+from hubmgr.tui.screens.dialogs import ConfirmScreen
+
+#: column key -> (title, sort key on a CachedRepo)
+COLUMNS: dict[str, tuple[str, Any]] = {
+    "repo": ("Repo", lambda r: repo_key(r).lower()),
+    "size": ("Size", lambda r: r.size_on_disk or 0),
+    "revisions": ("Revs", lambda r: len(r.revisions or [])),
+    "used": ("Last used", lambda r: _ts(r.last_accessed)),
+    "modified": ("Modified", lambda r: _ts(r.last_modified)),
+}
+SORT_ORDER = list(COLUMNS)
+
+
+def repo_key(repo: Any) -> str:
+    """The name the cache functions accept: ``org/name`` for models, ``dataset/org/name`` otherwise."""
+    kind = getattr(repo, "repo_type", "model") or "model"
+    return repo.repo_id if kind == "model" else f"{kind}/{repo.repo_id}"
+
+
+def _ts(value: Any) -> float:
+    d = to_datetime(value)
+    return d.timestamp() if d else 0.0
+
+
+class LocalScreen(MainScreen):
+    MODE = "local"
+    AUTO_FOCUS = "#cache-table"
+    BINDINGS = [
+        Binding("d,delete", "delete", "Delete", id="local-delete"),
+        Binding("v", "verify", "Verify", id="local-verify"),
+        Binding("V", "verify_all", "Verify all", id="local-verify-all"),
+        Binding("s", "cycle_sort", "Sort", id="local-sort"),
+        Binding("t", "train", "Train", id="local-train"),
+        Binding("r", "refresh", "Refresh", id="local-refresh"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.repos: list[Any] = []
+        self.sort_key = "size"
+        self.sort_reverse = True
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="cache-summary")
+        yield RowTable(id="cache-table")
+        yield Static("", id="verify-panel")
+
+    def on_mount(self) -> None:
+        self.hub_app.cache_signal.subscribe(self, lambda _: self.action_refresh())
+        self.query_one("#verify-panel").display = False
+        self.action_refresh()
+
+    # -- loading -------------------------------------------------------------------------------------
+    def action_refresh(self) -> None:
+        self._load()
+
+    @work(thread=True, group="cache-list", exclusive=True, exit_on_error=False)
+    def _load(self) -> None:
+        self.post_message(CacheLoaded(self.backend.list_cached()))
+
+    def on_cache_loaded(self, message: CacheLoaded) -> None:
+        self.repos = list(message.repos)
+        self._fill()
+
+    def _fill(self) -> None:
+        table = self.query_one("#cache-table", DataTable)
+        current = self.selected_repo()
+        _, key = COLUMNS[self.sort_key]
+        repos = sorted(self.repos, key=key, reverse=self.sort_reverse)
+        table.clear(columns=True)
+        for col_key, (title, _) in COLUMNS.items():
+            arrow = (" ▼" if self.sort_reverse else " ▲") if col_key == self.sort_key else ""
+            table.add_column(title + arrow, key=col_key)
+        for r in repos:
+            table.add_row(
+                plain(repo_key(r)),
+                plain(human_bytes(r.size_on_disk), right=True),
+                plain(len(r.revisions or []), right=True),
+                plain(date_time(r.last_accessed)),
+                plain(date_time(r.last_modified)),
+                key=repo_key(r),
+            )
+        if current is not None and current in table.rows:
+            table.move_cursor(row=table.get_row_index(current))
+        total = sum(r.size_on_disk or 0 for r in self.repos)
+        n = len(self.repos)
+        summary = f"{n} repo{'s' if n != 1 else ''}, {human_bytes(total)} in {self.backend.settings().hub_cache}"
+        if not self.repos:
+            summary = "The cache is empty. Download a model from Browse (1)."
+        self.query_one("#cache-summary", Static).update(Text(summary))
+
+    def selected_repo(self) -> str | None:
+        table = self.query_one("#cache-table", DataTable)
+        if not table.row_count:
+            return None
+        try:
+            key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key
+        except Exception:
+            return None
+        return str(key.value) if key.value is not None else None
+
+    # -- sorting -------------------------------------------------------------------------------------
+    @on(DataTable.HeaderSelected, "#cache-table")
+    def _header(self, event: DataTable.HeaderSelected) -> None:
+        self.sort_by(str(event.column_key.value))
+
+    def sort_by(self, key: str) -> None:
+        if key == self.sort_key:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_key = key
+            self.sort_reverse = key != "repo"
+        self._fill()
+
+    def action_cycle_sort(self) -> None:
+        i = SORT_ORDER.index(self.sort_key)
+        self.sort_key = SORT_ORDER[(i + 1) % len(SORT_ORDER)]
+        self.sort_reverse = self.sort_key != "repo"
+        self._fill()
+
+    # -- delete --------------------------------------------------------------------------------------
+    def action_delete(self) -> None:
+        repo_id = self.selected_repo()
+        if repo_id is None:
+            return
+        repo = next((r for r in self.repos if repo_key(r) == repo_id), None)
+        size = human_bytes(repo.size_on_disk) if repo else "?"
+
+        def done(answer: bool | None) -> None:
+            if answer:
+                self._delete(repo_id)
+
+        self.app.push_screen(ConfirmScreen(f"Delete {repo_id} ({size}) from the cache?", yes="Delete"), done)
+
+    @work(thread=True, group="cache-delete", exit_on_error=False)
+    def _delete(self, repo_id: str) -> None:
+        freed = self.backend.delete_repo(repo_id)
+        self.app.call_from_thread(self._deleted, repo_id, freed)
+
+    def _deleted(self, repo_id: str, freed: int) -> None:
+        self.notify(f"Deleted {repo_id} ({human_bytes(freed)} freed).", title="Cache")
+        self.hub_app.cache_signal.publish(None)
+
+    # -- verify --------------------------------------------------------------------------------------
+    def action_verify(self) -> None:
+        repo_id = self.selected_repo()
+        if repo_id is not None:
+            self._start_verify(repo_id)
+
+    def action_verify_all(self) -> None:
+        self._start_verify(None)
+
+    def _start_verify(self, repo_id: str | None) -> None:
+        panel = self.query_one("#verify-panel", Static)
+        panel.display = True
+        panel.update(Text(f"Verifying {repo_id or 'every cached repo'}…", style="bold"))
+        self._verify(repo_id)
+
+    @work(thread=True, group="cache-verify", exclusive=True, exit_on_error=False)
+    def _verify(self, repo_id: str | None) -> None:
+        count = 0
+
+        def on_event(event: Any) -> None:
+            nonlocal count
+            count += 1
+            self.post_message(EvalProgressed(f"Verifying {repo_id or 'every cached repo'}… {count} files checked ({event.path})"))
+
+        results = self.backend.verify(repo_id, on_event=on_event)
+        self.post_message(VerifyDone(repo_id, results))
+
+    def on_eval_progressed(self, message: EvalProgressed) -> None:
+        self.query_one("#verify-panel", Static).update(Text(message.text))
+
+    def on_verify_done(self, message: VerifyDone) -> None:
+        panel = self.query_one("#verify-panel", Static)
+        bad = [r for r in message.results if not r.ok]
+        what = message.repo_id or "every cached repo"
+        if not bad:
+            panel.update(Text(f"✓ {what}: all {len(message.results)} files are intact.", style="green"))
+            self.notify(f"{what}: all {len(message.results)} files are intact.", title="Verify")
+            return
+        text = Text(f"✗ {what}: {len(bad)} of {len(message.results)} files are damaged or missing:\n", style="bold red")
+        for r in bad[:20]:
+            text.append(f"  {r.repo_id}: {r.path}: {r.detail}\n", style="red")
+        if len(bad) > 20:
+            text.append(f"  … and {len(bad) - 20} more\n", style="red")
+        text.append("Delete the repo and download it again to repair it.", style="dim")
+        panel.update(text)
+        self.notify(f"{what}: {len(bad)} damaged or missing files.", title="Verify", severity="error")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "cache-verify" and event.state == WorkerState.ERROR:
+            self.query_one("#verify-panel", Static).update(Text(f"Verify failed: {event.worker.error}", style="red"))
+
+    # -- other screens -------------------------------------------------------------------------------
+    def action_train(self) -> None:
+        repo_id = self.selected_repo()
+        if repo_id is not None:
+            self.hub_app.train_with(repo_id)
+
+    @on(DataTable.RowSelected, "#cache-table")
+    def _open(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is None:
+            return
+        self.hub_app.open_model(str(event.row_key.value))

@@ -1,0 +1,385 @@
+"""Runs: the run registry; open a run (config, curves, metrics); evaluate the base model against several
+adapters of it side by side."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Label, Select, Static, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
+
+from hubmgr.tui.format import date_time, duration, number, one_line, plain
+from hubmgr.tui.messages import EvalDone, EvalProgressed, RunLoaded, RunsLoaded
+from hubmgr.tui.screens.base import MainScreen
+from hubmgr.tui.widgets.tables import RowTable
+from hubmgr.tui.screens.dialogs import EvalDialog
+from hubmgr.tui.widgets.chart import MetricsChart
+
+STATUS_STYLE = {
+    "completed": "green",
+    "running": "cyan",
+    "failed": "red",
+    "cancelled": "yellow",
+    "interrupted": "yellow",
+}
+#: metrics not worth a column in the runs list
+_QUIET = {"epoch", "runtime", "samples_per_second", "steps_per_second", "train_runtime", "train_samples_per_second",
+          "train_steps_per_second", "total_flos", "train_loss", "grad_norm", "learning_rate"}
+
+
+def metric_summary(metrics: dict[str, Any], limit: int = 2) -> str:
+    """'accuracy 0.91 · macro_f1 0.90' from a run's final metrics: evaluation metrics first (without
+    their ``eval_`` prefix), losses only when nothing else is there."""
+    numeric = {k: v for k, v in (metrics or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    evals = {k[5:]: v for k, v in numeric.items() if k.startswith("eval_") and k[5:] not in _QUIET}
+    others = {k: v for k, v in numeric.items() if not k.startswith(("eval_", "train_")) and k not in _QUIET and k != "step"}
+    pool = evals or others
+    items = [(k, v) for k, v in pool.items() if "loss" not in k] or [(k, v) for k, v in pool.items()]
+    if not items:
+        items = [(k, v) for k, v in numeric.items() if "loss" in k][:1]
+    items.sort(key=lambda kv: kv[0])
+    return " · ".join(f"{k} {number(v)}" for k, v in items[:limit]) or "-"
+
+
+def best_values(rows: list[Any], names: list[str], main: str | None, greater_is_better: bool) -> dict[str, float]:
+    """The best value of each metric over the rows (lower is better for losses and perplexity)."""
+    best: dict[str, float] = {}
+    for n in names:
+        values = [r.metrics.get(n) for r in rows if isinstance(r.metrics.get(n), (int, float))]
+        if not values:
+            continue
+        if n == main:
+            higher = greater_is_better
+        else:
+            higher = not any(word in n for word in ("loss", "perplexity", "error"))
+        best[n] = max(values) if higher else min(values)
+    return best
+
+
+class RunsScreen(MainScreen):
+    MODE = "runs"
+    AUTO_FOCUS = "#runs-table"
+    BINDINGS = [
+        Binding("space", "mark", "Mark", id="runs-mark"),
+        Binding("e", "evaluate", "Evaluate marked", id="runs-eval"),
+        Binding("r", "refresh", "Refresh", id="runs-refresh"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runs: list[Any] = []
+        self.marked: set[str] = set()
+        self.eval_cancel: threading.Event | None = None
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="runs-body"):
+            yield Static("", id="runs-summary")
+            table = RowTable(id="runs-table")
+            table.add_column("✓", key="mark")
+            table.add_column("Run", key="id")
+            table.add_column("Status", key="status")
+            table.add_column("Metrics", key="metrics")
+            table.add_column("Model", key="model")
+            table.add_column("Task", key="task")
+            table.add_column("Started", key="created")
+            yield table
+            yield Label("Compare: Space marks adapters, e evaluates them against their base", classes="section", id="compare-title")
+            yield Static("", id="compare-status")
+            yield RowTable(id="compare-table")
+
+    def on_mount(self) -> None:
+        self.hub_app.runs_signal.subscribe(self, lambda _: self.action_refresh())
+        self.query_one("#compare-table").display = False
+        self.action_refresh()
+
+    def on_screen_resume(self) -> None:
+        if self.is_mounted:
+            self.action_refresh()
+
+    # -- loading -------------------------------------------------------------------------------------
+    def action_refresh(self) -> None:
+        self._load()
+
+    @work(thread=True, group="runs-list", exclusive=True, exit_on_error=False)
+    def _load(self) -> None:
+        runs = self.backend.list_runs()
+        self.post_message(RunsLoaded(runs, []))
+
+    def on_runs_loaded(self, message: RunsLoaded) -> None:
+        self.runs = list(message.runs)
+        ids = {r.id for r in self.runs}
+        self.marked &= ids
+        self._fill()
+
+    def _fill(self) -> None:
+        table = self.query_one("#runs-table", DataTable)
+        row = table.cursor_row
+        table.clear()
+        for r in self.runs:
+            table.add_row(*self._cells(r), key=r.id)
+        if table.row_count:
+            table.move_cursor(row=min(row, table.row_count - 1))
+        n = len(self.runs)
+        summary = f"{n} run{'s' if n != 1 else ''}" if n else "No runs yet. Train a model on the Train screen (4)."
+        if self.marked:
+            summary += f" · {len(self.marked)} marked"
+        self.query_one("#runs-summary", Static).update(Text(summary))
+
+    def _cells(self, r: Any) -> list[Any]:
+        return [
+            Text("✓" if r.id in self.marked else " ", style="bold green"),
+            plain(r.id),
+            Text(r.status, style=STATUS_STYLE.get(r.status, "")),
+            plain(metric_summary(r.metrics)),
+            plain(one_line(r.model, 40)),
+            plain(r.task),
+            plain(date_time(r.created)),
+        ]
+
+    def selected_run(self) -> Any:
+        table = self.query_one("#runs-table", DataTable)
+        if not table.row_count:
+            return None
+        try:
+            key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        except Exception:
+            return None
+        return next((r for r in self.runs if r.id == key), None)
+
+    # -- open ----------------------------------------------------------------------------------------
+    @on(DataTable.RowSelected, "#runs-table")
+    def _open(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.app.push_screen(RunDetailScreen(str(event.row_key.value)))
+
+    # -- compare -------------------------------------------------------------------------------------
+    def action_mark(self) -> None:
+        run = self.selected_run()
+        if run is None:
+            return
+        if run.id in self.marked:
+            self.marked.discard(run.id)
+        else:
+            if not run.adapter_path:
+                self.notify(f"Run {run.id} has no adapter to evaluate (status {run.status}).", severity="warning", markup=False)
+                return
+            self.marked.add(run.id)
+        table = self.query_one("#runs-table", DataTable)
+        table.update_cell(run.id, "mark", Text("✓" if run.id in self.marked else " ", style="bold green"))
+        self._fill_summary()
+        if table.cursor_row < table.row_count - 1:
+            table.move_cursor(row=table.cursor_row + 1)
+
+    def _fill_summary(self) -> None:
+        n = len(self.runs)
+        summary = f"{n} run{'s' if n != 1 else ''}"
+        if self.marked:
+            summary += f" · {len(self.marked)} marked: press e to evaluate them against their base model"
+        self.query_one("#runs-summary", Static).update(Text(summary))
+
+    def action_evaluate(self) -> None:
+        chosen = [r for r in self.runs if r.id in self.marked]
+        if not chosen:
+            run = self.selected_run()
+            if run is None or not run.adapter_path:
+                self.notify("Mark one or more runs with an adapter (Space), then press e.", severity="warning")
+                return
+            chosen = [run]
+        bases = {r.model for r in chosen}
+        tasks = {r.task for r in chosen}
+        if len(bases) > 1 or len(tasks) > 1:
+            self.notify("The marked adapters must share one base model and task to be compared.", severity="error")
+            return
+        base, task = chosen[0].model, chosen[0].task
+        config = chosen[0].config or {}
+        data = str(config.get("eval_data") or config.get("data") or "")
+        names = ", ".join(r.id for r in chosen)
+        summary = f"Base {base} ({task}) against {len(chosen)} adapter(s): {names}"
+
+        def go(answer: tuple[str, str] | None) -> None:
+            if answer:
+                data_path, split = answer
+                self._start_eval(base, task, [r.adapter_path for r in chosen], [r.id for r in chosen], data_path, split)
+
+        self.app.push_screen(EvalDialog(summary, data=data, split="eval"), go)
+
+    def _start_eval(self, base: str, task: str, adapters: list[str], names: list[str], data: str, split: str) -> None:
+        self.query_one("#compare-status", Static).update(Text(f"Evaluating {base} and {len(adapters)} adapter(s) on {data}… (loading)"))
+        self.eval_cancel = threading.Event()
+        self._eval_worker(base, task, adapters, data, split, self.eval_cancel)
+
+    @work(thread=True, group="runs-eval", exclusive=True, exit_on_error=False, description="evaluation")
+    def _eval_worker(self, base: str, task: str, adapters: list[str], data: str, split: str, cancel: threading.Event) -> None:
+        def on_event(event: Any) -> None:
+            done, total, name = getattr(event, "done", 0), getattr(event, "total", 0), getattr(event, "name", "")
+            self.post_message(EvalProgressed(f"Evaluating {name}: {done}/{total} examples"))
+
+        report = self.backend.evaluate(base, adapters, task=task, data=data, split=split, on_event=on_event, cancel=cancel)
+        self.post_message(EvalDone(report))
+
+    def on_eval_progressed(self, message: EvalProgressed) -> None:
+        self.query_one("#compare-status", Static).update(Text(message.text))
+
+    def on_eval_done(self, message: EvalDone) -> None:
+        report = message.report
+        table = self.query_one("#compare-table", DataTable)
+        table.display = True
+        table.clear(columns=True)
+        names: list[str] = []
+        for row in report.rows:
+            for k in row.metrics:
+                if k not in names:
+                    names.append(k)
+        main = getattr(report, "main_metric", None)
+        if main in names:
+            names.remove(main)
+            names.insert(0, main)
+        table.add_column("Model", key="model")
+        for n in names:
+            table.add_column(n, key=n)
+        table.add_column("samples/s", key="sps")
+        best = best_values(report.rows, names, main, getattr(report, "greater_is_better", True))
+        for row in report.rows:
+            sps = getattr(row, "samples_per_second", None)
+            cells = []
+            for n in names:
+                value = row.metrics.get(n)
+                style = "bold green" if value is not None and value == best.get(n) and len(report.rows) > 1 else ""
+                cells.append(plain(number(value), right=True, style=style))
+            table.add_row(plain(row.name), *cells, plain(f"{sps:.1f}" if sps else "-", right=True))
+        status = Text(
+            f"{getattr(report, 'base_model', '')} on {getattr(report, 'num_examples', '?')} examples"
+            f" ({getattr(report, 'split', '')}), {duration(getattr(report, 'seconds', None))}",
+        )
+        for warning in getattr(report, "warnings", None) or []:
+            status.append(f"\n⚠ {warning}", style="yellow")
+        self.query_one("#compare-status", Static).update(status)
+        self.notify("Evaluation finished.", title="Compare")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "runs-eval" and event.state == WorkerState.ERROR:
+            self.query_one("#compare-status", Static).update(Text(f"Evaluation failed: {event.worker.error}", style="red"))
+
+
+class RunDetailScreen(MainScreen):
+    """One run: summary and final metrics, curves from its metric history, and its config."""
+
+    MODE = "runs"
+    AUTO_FOCUS = "#run-tabs Tabs"
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="run-back"),
+        Binding("r", "refresh", "Refresh", id="run-refresh"),
+    ]
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.history: list[Any] = []
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(Text(f"Run {self.run_id}", style="bold"), id="run-title")
+        with TabbedContent(id="run-tabs", initial="tab-run-summary"):
+            with TabPane("Summary", id="tab-run-summary"):
+                with VerticalScroll():
+                    yield Static("", id="run-summary")
+                    yield Label("Final metrics", classes="section")
+                    metrics = DataTable(id="run-metrics", cursor_type="none", show_cursor=False)
+                    metrics.add_columns("Metric", "Value")
+                    yield metrics
+            with TabPane("Curves", id="tab-run-curves"):
+                with Vertical():
+                    with Horizontal(classes="field-row"):
+                        yield Label("Metric", classes="field-label")
+                        yield Select([], id="curve-metric", prompt="metric", compact=True)
+                    yield MetricsChart("", id="run-chart")
+            with TabPane("Config", id="tab-run-config"):
+                config = RowTable(id="run-config")
+                config.add_columns("Setting", "Value")
+                yield config
+
+    def on_mount(self) -> None:
+        self.action_refresh()
+
+    def action_refresh(self) -> None:
+        self._load()
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+
+    @work(thread=True, group="run-detail", exclusive=True, exit_on_error=False)
+    def _load(self) -> None:
+        run = self.backend.get_run(self.run_id)
+        history = self.backend.metrics_history(self.run_id)
+        self.post_message(RunLoaded(run, history))
+
+    def on_run_loaded(self, message: RunLoaded) -> None:
+        run = message.run
+        self.history = list(message.history)
+        self.query_one("#run-title", Static).update(
+            Text.assemble((f"Run {run.id}", "bold"), "  ", (run.status, STATUS_STYLE.get(run.status, "")), "  ", (f"{run.task} on {run.model}", "dim"))
+        )
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold")
+        grid.add_column()
+        rows = [
+            ("Task", run.task),
+            ("Base model", run.model),
+            ("Revision", run.revision or "-"),
+            ("Status", run.status),
+            ("Started", date_time(run.created)),
+            ("Finished", date_time(run.finished) if run.finished else "-"),
+            ("Duration", duration(run.duration_seconds) if getattr(run, "duration_seconds", None) is not None else "-"),
+            ("Output", run.output_dir or "-"),
+            ("Adapter", run.adapter_path or "-"),
+        ]
+        if run.error:
+            rows.append(("Error", run.error))
+        for k, v in rows:
+            grid.add_row(k, Text(str(v)))
+        self.query_one("#run-summary", Static).update(grid)
+
+        metrics = self.query_one("#run-metrics", DataTable)
+        metrics.clear()
+        for k, v in sorted((run.metrics or {}).items()):
+            metrics.add_row(plain(k), plain(number(v) if isinstance(v, (int, float)) else one_line(v, 80), right=True))
+
+        config = self.query_one("#run-config", DataTable)
+        config.clear()
+        for k, v in (run.config or {}).items():
+            if isinstance(v, dict):
+                for sk, sv in v.items():
+                    config.add_row(plain(f"{k}.{sk}"), plain(one_line(sv, 100)))
+            else:
+                config.add_row(plain(k), plain(one_line(v, 100)))
+
+        names = sorted({p.name for p in self.history})
+        select = self.query_one("#curve-metric", Select)
+        if names:
+            select.set_options([(n, n) for n in names])
+            select.value = "loss" if "loss" in names else names[0]
+        self._draw()
+
+    @on(Select.Changed, "#curve-metric")
+    def _metric_changed(self) -> None:
+        self._draw()
+
+    def _draw(self) -> None:
+        select = self.query_one("#curve-metric", Select)
+        name = None if select.value is Select.NULL else select.value
+        chart = self.query_one("#run-chart", MetricsChart)
+        series: dict[str, tuple[list[float], list[float]]] = {}
+        for p in sorted(self.history, key=lambda p: p.step):
+            if p.name != name or p.value is None:
+                continue
+            xs, ys = series.setdefault(f"{p.split} {p.name}", ([], []))
+            xs.append(p.step)
+            ys.append(p.value)
+        chart.set_series(series)

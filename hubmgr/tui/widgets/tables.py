@@ -1,0 +1,18 @@
+"""DataTable with row-list keys: Home/End go to the first/last row (DataTable's default scrolls sideways)."""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+from textual.widgets import DataTable
+
+
+class RowTable(DataTable):
+    """A row-cursor DataTable for lists (results, cache, runs)."""
+
+    BINDINGS = [
+        Binding("home", "scroll_top", "First row", show=False),
+        Binding("end", "scroll_bottom", "Last row", show=False),
+    ]
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True)

@@ -1,0 +1,286 @@
+"""A backend with fixed data for fast, deterministic TUI tests and snapshots (no network, no torch).
+
+It returns the core's real dataclasses where they exist, so a field the screens read that the core
+lacks fails here too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from hubmgr.config import Settings
+from hubmgr.errors import HubUnreachableError
+from hubmgr.hub import events as hev
+from hubmgr.train import events as tev
+from hubmgr.tui.backend import Backend
+
+FIXED = dt.datetime(2025, 3, 14, 9, 26)
+
+
+def _search_mod():
+    from hubmgr.hub import search
+
+    return search
+
+
+class FakeBackend(Backend):
+    """Fixed models, cache, runs and plugins. ``unreachable=True`` makes every Hub call fail."""
+
+    def __init__(self, *, unreachable: bool = False, offline: bool = False, tmp: Path | None = None, n_models: int = 75,
+                 fixed_plugins: bool = False) -> None:
+        root = tmp or Path("/tmp/hubmgr-fake")
+        super().__init__(
+            Settings(endpoint="http://hub.invalid", offline=offline, hub_cache=root / "hub", data_dir=root / "data")
+        )
+        self.unreachable = unreachable
+        self.n_models = n_models
+        self.searches: list[dict[str, Any]] = []
+        self.downloads: list[str] = []
+        self.deleted: list[str] = []
+        self.cached = ["acme/tiny-bert", "acme/tiny-gpt2"]
+        self.download_gate: threading.Event | None = None
+        self.train_gate: threading.Event | None = None
+        self.evaluated: list[tuple] = []
+        self.fixed_plugins = fixed_plugins
+
+    # -- plugins: the built-in ones only (snapshots must not change when another plugin is installed) ------
+    BUILTIN_TASKS = ("causal-lm", "image-classification", "text-classification", "token-classification")
+
+    def tasks(self):
+        tasks = super().tasks()
+        if not self.fixed_plugins:
+            return tasks
+        return {name: cls for name, cls in tasks.items() if name in self.BUILTIN_TASKS}
+
+    def plugins(self):
+        if not self.fixed_plugins:
+            return super().plugins()
+        from hubmgr.plugins import PluginInfo
+
+        return [
+            PluginInfo("text_classification", "0.1.0", ["register_tasks"], ["text-classification"]),
+            PluginInfo("token_classification", "0.1.0", ["register_tasks"], ["token-classification"]),
+            PluginInfo("causal_lm", "0.1.0", ["register_tasks"], ["causal-lm"]),
+            PluginInfo("image_classification", "0.1.0", ["register_tasks"], ["image-classification"]),
+            PluginInfo("hubmgr-broken", "2.0", [], [], "ImportError: No module named 'missing_dependency'"),
+        ]
+
+    # -- hub -------------------------------------------------------------------------------------------
+    def _hub(self) -> None:
+        if self.unreachable:
+            raise HubUnreachableError("The Hub at http://hub.invalid is unreachable (connection refused).")
+
+    def search(self, query=None, *, task=None, library=None, sort="downloads", limit=30, cursor=None):
+        self._hub()
+        self.searches.append({"query": query, "task": task, "library": library, "sort": sort, "cursor": cursor})
+        s = _search_mod()
+        start = int(cursor or 0)
+        models = [
+            s.ModelSummary(
+                id=f"acme/model-{i:03d}",
+                task=task or ("text-classification" if i % 2 else "text-generation"),
+                library=library or "transformers",
+                downloads=100000 - i * 1000,
+                likes=500 - i,
+                last_modified=FIXED - dt.timedelta(days=i),
+                gated=(i == 3),
+                tags=["en"],
+            )
+            for i in range(self.n_models)
+            if not query or query in f"acme/model-{i:03d}"
+        ]
+        page = models[start : start + limit]
+        nxt = str(start + limit) if start + limit < len(models) else None
+        return s.SearchPage(results=page, next_cursor=nxt)
+
+    def model_info(self, repo_id, *, revision=None):
+        self._hub()
+        from hubmgr.hub.info import ModelDetails, RepoFile
+
+        files = [
+            RepoFile("README.md", 1200),
+            RepoFile("config.json", 650),
+            RepoFile("model.safetensors", 17_600_000, "a" * 64),
+            RepoFile("pytorch_model.bin", 17_700_000, "b" * 64),
+            RepoFile("tokenizer.json", 466_000),
+        ]
+        return ModelDetails(
+            id=repo_id,
+            sha="0123456789abcdef0123456789abcdef01234567",
+            revision="main",
+            card_text="# Tiny model\n\nA **tiny** model for tests.\n\n- fast\n- small\n",
+            card_data={"license": "apache-2.0"},
+            files=files,
+            total_size=sum(f.size for f in files),
+            license="apache-2.0",
+            gated=False,
+            pipeline_tag="text-classification",
+            library="transformers",
+            param_count=4_400_000,
+            dtypes={"F32": 4_400_000},
+            tags=["text-classification", "en"],
+            downloads=12345,
+            likes=67,
+            last_modified=FIXED,
+        )
+
+    def estimate_fit(self, details, **kwargs):
+        from hubmgr.hub.fit import DeviceFit, FitReport
+
+        return FitReport(
+            required_bytes=620_000_000,
+            breakdown={"weights": 17_600_000, "activations": 80_000_000, "overhead": 524_288_000},
+            devices=[
+                DeviceFit("RAM", "cpu", 16 * 2**30, 9 * 2**30, "fits"),
+                DeviceFit("Tiny GPU", "cuda", 2**30, 700_000_000, "tight"),
+            ],
+            param_count=details.param_count,
+        )
+
+    def download(self, repo_id, *, revision=None, include=None, exclude=None, allow_pickle=False, on_event=None, cancel=None):
+        self._hub()
+        self.downloads.append(repo_id)
+        emit = on_event or (lambda e: None)
+        emit(hev.DownloadStarted(repo_id, revision or "main", "c" * 40, 2, 2000, 0))
+        emit(hev.FileStarted("config.json", 1000))
+        emit(hev.FileProgress("config.json", 500, 1000))
+        emit(hev.DownloadProgress(500, 2000, 0, 2, 1000.0, 1.5))
+        if self.download_gate is not None:
+            while not self.download_gate.wait(0.05):
+                if cancel is not None and cancel.is_set():
+                    from hubmgr.errors import HubError
+
+                    raise HubError("Download cancelled.")
+        emit(hev.FileDone("config.json", 1000))
+        emit(hev.FileDone("model.safetensors", 1000))
+        emit(hev.DownloadProgress(2000, 2000, 2, 2, 1000.0, 0.0))
+        emit(hev.DownloadFinished(repo_id, "c" * 40, f"/cache/{repo_id}/snapshots/ccc", 2000, 2.0))
+        if repo_id not in self.cached:
+            self.cached.append(repo_id)
+        return None
+
+    # -- cache -----------------------------------------------------------------------------------------
+    def list_cached(self):
+        from hubmgr.hub.cache import CachedRepo, CachedRevision
+
+        out = []
+        for i, rid in enumerate(self.cached):
+            rev = CachedRevision(commit=f"{i}" * 40, refs=["main"], size_on_disk=(i + 1) * 10_000_000,
+                                 path=Path(f"/cache/{rid}"), last_modified=FIXED, nb_files=5)
+            out.append(CachedRepo(rid, "model", (i + 1) * 10_000_000, FIXED - dt.timedelta(hours=i), FIXED,
+                                  Path(f"/cache/{rid}"), [rev]))
+        return out
+
+    def delete_repo(self, repo_id):
+        self.deleted.append(repo_id)
+        self.cached.remove(repo_id)
+        return 10_000_000
+
+    def verify(self, repo_id=None, *, on_event=None):
+        from hubmgr.hub.cache import VerifyResult
+
+        results = [VerifyResult(repo_id or "acme/tiny-bert", "0" * 40, "config.json", True, ""),
+                   VerifyResult(repo_id or "acme/tiny-bert", "0" * 40, "model.safetensors", False, "sha256 mismatch")]
+        for r in results:
+            if on_event:
+                on_event(hev.VerifyProgress(r.repo_id, r.path, r.ok, r.detail))
+        return results
+
+    # -- runs ------------------------------------------------------------------------------------------
+    def list_runs(self):
+        from hubmgr.runs.store import RunRecord
+
+        return [
+            RunRecord(id="20250314-aaaa", task="text-classification", model="acme/tiny-bert", revision="0" * 40,
+                      status="completed", config={"data": "/data/train.csv", "lora_r": 8, "options": {"text_column": "text"}},
+                      output_dir="/runs/20250314-aaaa", adapter_path="/runs/20250314-aaaa",
+                      metrics={"accuracy": 0.875, "f1": 0.86, "loss": 0.41}, created="2025-03-14T09:26:00",
+                      updated="2025-03-14T09:30:00", finished="2025-03-14T09:30:00"),
+            RunRecord(id="20250314-bbbb", task="text-classification", model="acme/tiny-bert", revision="0" * 40,
+                      status="completed", config={"data": "/data/train.csv", "lora_r": 16},
+                      output_dir="/runs/20250314-bbbb", adapter_path="/runs/20250314-bbbb",
+                      metrics={"accuracy": 0.9, "f1": 0.89, "loss": 0.35}, created="2025-03-14T10:00:00",
+                      updated="2025-03-14T10:04:00", finished="2025-03-14T10:04:00"),
+            RunRecord(id="20250314-cccc", task="causal-lm", model="acme/tiny-gpt2", revision=None, status="failed",
+                      config={"data": "/data/chat.jsonl"}, output_dir="/runs/20250314-cccc", error="Loss became NaN at step 3.",
+                      created="2025-03-14T11:00:00", updated="2025-03-14T11:01:00", finished="2025-03-14T11:01:00"),
+        ]
+
+    def get_run(self, run_id):
+        return next(r for r in self.list_runs() if r.id == run_id)
+
+    def metrics_history(self, run_id):
+        from hubmgr.runs.store import MetricPoint
+
+        pts = [MetricPoint(step, "train", "loss", 1.0 / step, 0.0) for step in range(1, 11)]
+        pts += [MetricPoint(step, "eval", "accuracy", 0.5 + step / 40, 0.0) for step in (5, 10)]
+        pts += [MetricPoint(step, "eval", "loss", 0.9 / step * 3, 0.0) for step in (5, 10)]
+        return pts
+
+    def evaluate(self, base_model, adapters, *, task, data, options=None, split="eval", on_event=None, cancel=None):
+        from hubmgr.eval.runner import EvalReport, EvalRow
+
+        self.evaluated.append((base_model, tuple(adapters), task, data, split))
+        if on_event:
+            on_event(tev.EvalProgress("base", 10, 10))
+        rows = [EvalRow("base", "/base", {"accuracy": 0.5, "f1": 0.33})]
+        rows += [EvalRow(Path(a).name, a, {"accuracy": 0.8 + i / 20, "f1": 0.79}) for i, a in enumerate(adapters)]
+        return EvalReport(task=task, base_model=base_model, base_path="/base", split=split, num_examples=10, rows=rows,
+                          warnings=[], main_metric="accuracy")
+
+    # -- training --------------------------------------------------------------------------------------
+    def train(self, config, *, on_event=None, cancel=None):
+        from types import SimpleNamespace
+
+        emit: Callable[[Any], None] = on_event or (lambda e: None)
+        emit(tev.TrainStarted("20250314-dddd", config.task, config.model, "/runs/20250314-dddd", 4, 40, 4, 1000, 100000, "cpu"))
+        for step in range(1, 5):
+            emit(tev.StepLogged(step, 4, step / 4, 1.0 / step, 1e-3, 50.0, 4.0 - step))
+            if self.train_gate is not None:
+                while not self.train_gate.wait(0.05):
+                    if cancel is not None and cancel.is_set():
+                        emit(tev.CheckpointSaved(step, f"/runs/20250314-dddd.partial/checkpoint-{step}"))
+                        emit(tev.TrainFinished("20250314-dddd", "cancelled", "/runs/20250314-dddd.partial", {}, 1.0))
+                        return SimpleNamespace(run_id="20250314-dddd", status="cancelled",
+                                               output_dir="/runs/20250314-dddd.partial", metrics={},
+                                               resume_command="hubmgr train --resume --output /runs/20250314-dddd.partial")
+        emit(tev.EvalLogged(4, 1.0, {"accuracy": 0.75, "loss": 0.5}))
+        emit(tev.CheckpointSaved(4, "/runs/20250314-dddd/checkpoint-4"))
+        emit(tev.TrainFinished("20250314-dddd", "completed", "/runs/20250314-dddd", {"accuracy": 0.75}, 3.0))
+        return None
+
+
+async def settle(app, pilot, rounds: int = 3) -> None:
+    """Let workers finish and the messages they posted be handled."""
+    for _ in range(rounds):
+        await pilot.pause(0.05)
+        await app.workers.wait_for_complete()
+    await pilot.pause(0.1)
+
+
+def plain_text(widget) -> str:
+    """The text a Static shows, whatever it holds (str, rich Text, a rich Table)."""
+    import io
+
+    from rich.console import Console
+
+    content = widget.content
+    if isinstance(content, str):
+        return content
+    console = Console(width=200, file=io.StringIO(), record=True, color_system=None)
+    console.print(content)
+    return console.export_text()
+
+
+async def wait_until(pilot, condition, timeout: float = 20.0, what: str = "condition") -> None:
+    """Poll ``condition()`` while the app runs; fail after ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
