@@ -185,7 +185,7 @@ def register(cli: click.Group) -> None:
     @click.option("--option", "-o", "option_pairs", multiple=True, metavar="KEY=VALUE",
                   help="A task option (see `hubmgr tasks`), e.g. text_column=sentence. Repeatable.")
     @click.option("--max-samples", type=click.IntRange(min=1), default=None, help="Evaluate only the first N examples.")
-    @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+    @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Examples per forward pass.")
     @click.option("--max-length", type=click.IntRange(min=1), default=None,
                   help="Truncation length (default: the training max length, else 128).")
     @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
@@ -203,7 +203,7 @@ def register(cli: click.Group) -> None:
 
         \b
             hubmgr eval text-classification --model sentence-transformers/all-MiniLM-L6-v2 \\
-                --adapter runs/20261128-153012-ab12/adapter --data dev.csv
+                --adapter ~/.local/share/hubmgr/runs/20261128-153012-ab12 --data dev.csv
             hubmgr eval --adapter 20261128-1530 --data dev.csv --json
         """
         from hubmgr.eval.runner import evaluate

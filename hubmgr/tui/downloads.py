@@ -37,7 +37,8 @@ def preset_filters(
 ) -> tuple[list[str] | None, list[str] | None, bool]:
     """(include, exclude, allow_pickle) for a preset; "custom" reads the glob fields."""
     if preset == "everything":
-        return None, None, True
+        # "*" takes every file; naming the pickle suffixes keeps pickle copies that sit beside safetensors
+        return ["*", *PICKLE_PATTERNS], None, True
     if preset == "custom":
         return split_globs(include_text) or None, split_globs(exclude_text) or None, allow_pickle
     return None, PICKLE_PATTERNS + OTHER_WEIGHT_PATTERNS, False
