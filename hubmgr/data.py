@@ -361,8 +361,19 @@ def load_splits(
 
 
 def _has_split(train: str, split: str) -> bool:
+    """Whether a folder, or a Hub dataset, has a split of that name (Hub datasets: asked cheaply)."""
     path = Path(train).expanduser()
-    return path.is_dir() and bool(_split_files(path, split))
+    if path.is_dir():
+        return bool(_split_files(path, split))
+    if path.exists() or not looks_like_hub_id(train):
+        return False
+    try:
+        import datasets
+
+        repo, _, config = train.partition(":")
+        return split in datasets.get_dataset_split_names(repo, config or None)
+    except Exception:  # noqa: BLE001 - unreachable Hub, no such dataset: the train load says why
+        return False
 
 
 def column_values_as_list(value: Any) -> list[Any]:

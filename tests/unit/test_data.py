@@ -167,3 +167,20 @@ def test_load_image_folder(tmp_path):
     assert all(Path(p).is_absolute() and p.endswith("a.png") for p in ds["image"])
     with pytest.raises(DataError, match="has no class folders with images"):
         load_image_folder(tmp_path / "imgs" / "cat")
+
+
+def test_hub_dataset_uses_its_validation_split(hub_server):
+    from hubmgr.data import load_splits
+    from hubmgr.task import DataSource
+
+    hub_server.add_repo(
+        "acme/reviews",
+        {
+            "train.csv": "text,label\n" + "".join(f"good film {i},pos\n" for i in range(8)),
+            "validation.csv": "text,label\nbad film,neg\nfine film,pos\n",
+        },
+        repo_type="dataset",
+    )
+    train, eval_ds = load_splits(DataSource(train="acme/reviews"), required={"text_column": "text"})
+    assert len(train) == 8  # nothing held out of train: the dataset's own validation split is used
+    assert sorted(eval_ds["text"]) == ["bad film", "fine film"]
