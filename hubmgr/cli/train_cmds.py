@@ -1,0 +1,368 @@
+"""``hubmgr train TASK --model M --data D``: LoRA fine-tuning from the command line.
+
+Every :class:`hubmgr.train.config.TrainConfig` field is a flag (generated from the dataclass), a TOML
+file gives the same settings (``--config run.toml``; flags win), and task options come as
+``--option KEY=VALUE`` or directly as flags (``--text-column sentence``). Progress is a rich bar on a
+terminal, plain lines when piped, and one JSON object per event with ``--json``.
+
+Nothing heavy is imported here: torch loads inside the command, when training starts.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import warnings
+from typing import Any
+
+import click
+
+from hubmgr.cli.output import emit_json_line, err_console, info
+from hubmgr.errors import UsageError
+from hubmgr.train.config import (
+    TrainConfig,
+    click_options_from_dataclass,
+    field_specs,
+    merge,
+    parse_field_value,
+    parse_key_values,
+)
+
+_EPILOG = (
+    "Task options (see `hubmgr tasks`) go as --option KEY=VALUE or as flags, e.g. --text-column sentence. "
+    "A TOML file (--config) holds the same settings as top-level keys and task options under [options]; "
+    "flags win over the file. Ctrl-C stops after the current step and keeps a checkpoint; "
+    "`hubmgr train --resume --output DIR` continues it."
+)
+
+
+def _task_option_flags(task_name: str | None, extra: list[str]) -> dict[str, Any]:
+    """Parse leftover ``--name value`` / ``--flag`` / ``--no-flag`` arguments as the task's options."""
+    if not extra:
+        return {}
+    specs: dict[str, Any] = {}
+    task_label = task_name or "?"
+    if task_name:
+        from hubmgr.plugins import get_task
+
+        task = get_task(task_name)
+        task_label = task.name
+        specs = {s.name: s for s in field_specs(task.options_class)} if hasattr(task.options_class, "__dataclass_fields__") else {}
+    known = ", ".join("--" + n.replace("_", "-") for n in specs) or "none"
+    values: dict[str, Any] = {}
+    i = 0
+    while i < len(extra):
+        arg = extra[i]
+        if not arg.startswith("--") or arg == "--":
+            raise UsageError(f"Unexpected argument {arg!r}; `hubmgr train` takes one TASK (see --help).")
+        name, eq, value = arg[2:].partition("=")
+        key = name.replace("-", "_")
+        negated = False
+        if key not in specs and key.startswith("no_") and key[3:] in specs and specs[key[3:]].kind == "bool":
+            key, negated = key[3:], True
+        spec = specs.get(key)
+        if spec is None:
+            raise UsageError(
+                f"Unknown option --{name} (see `hubmgr train --help`); options of task {task_label!r}: {known}."
+            )
+        if spec.kind == "bool" and not eq:
+            values[key] = not negated
+            i += 1
+            continue
+        if not eq:
+            if i + 1 >= len(extra):
+                raise UsageError(f"Option --{name} needs a value.")
+            value = extra[i + 1]
+            i += 1
+        values[key] = parse_field_value(spec, value) if spec.kind != "str" else value
+        i += 1
+    return values
+
+
+def build_config(task: str | None, *, config_file: str | None, option_pairs: tuple[str, ...] | list[str],
+                 extra_args: list[str], flags: dict[str, Any]) -> TrainConfig:
+    """Lay the flags over the TOML file (or the resumed run's saved config) over the defaults.
+
+    Args:
+        task: the TASK argument (None when the file or the resumed run names it).
+        config_file: ``--config`` path.
+        option_pairs: ``--option KEY=VALUE`` items.
+        extra_args: leftover arguments, parsed as task option flags.
+        flags: the TrainConfig flags as given (``None`` = not given).
+
+    Returns:
+        The merged TrainConfig (not yet validated).
+
+    Raises:
+        UsageError: unreadable file, unknown keys or options, bad values.
+    """
+    base = TrainConfig()
+    if config_file:
+        base = TrainConfig.from_toml(config_file)
+    elif flags.get("resume") and flags.get("output_dir"):
+        from hubmgr.train.runner import resume_config
+
+        saved = resume_config(flags["output_dir"])
+        if saved is not None:
+            base = saved
+    options: dict[str, Any] = dict(parse_key_values(option_pairs))
+    options.update(_task_option_flags(task or base.task or None, extra_args))
+    overrides = dict(flags)
+    overrides["task"] = task
+    overrides["options"] = options or None
+    return merge(base, overrides)
+
+
+class _Renderer:
+    """Turns training events into a rich progress bar (terminal), plain lines (piped) or JSON lines."""
+
+    def __init__(self, *, as_json: bool, quiet: bool) -> None:
+        self.as_json = as_json
+        self.quiet = quiet
+        self.tty = (not as_json) and sys.stderr.isatty()
+        self.progress = None
+        self.task_id = None
+        self.status = None
+        self.last_plain_step = -1
+        self.loss_text = "loss -"
+        self.lr_text = ""
+
+    def start(self) -> None:
+        if self.quiet or self.as_json or not self.tty:
+            return
+        self.status = err_console().status("Loading the model and the data...")
+        self.status.start()
+
+    def _stop_status(self) -> None:
+        if self.status is not None:
+            self.status.stop()
+            self.status = None
+
+    def close(self) -> None:
+        self._stop_status()
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def print(self, text: str) -> None:
+        if self.progress is not None:
+            self.progress.console.print(text, highlight=False)
+        elif self.tty:
+            info(text)
+        else:
+            click.echo(_plain(text), err=True)
+
+    def __call__(self, event: Any) -> None:
+        if self.quiet:
+            return
+        if self.as_json:
+            from hubmgr.train.events import event_to_dict
+
+            emit_json_line(event_to_dict(event))
+            return
+        kind = getattr(event, "kind", "")
+        handler = getattr(self, f"_on_{kind}", None)
+        if handler is not None:
+            handler(event)
+
+    # -- events --------------------------------------------------------------------------------------
+    def _on_train_started(self, e: Any) -> None:
+        from rich.markup import escape
+
+        self._stop_status()
+        resumed = f", resuming at step {e.resumed_from_step}" if e.resumed_from_step else ""
+        pct = 100.0 * e.trainable_params / e.total_params if e.total_params else 0.0
+        self.print(
+            f"Training {escape(e.model)} for {e.task} on {e.device}: {e.num_train_examples} examples"
+            f" ({e.num_eval_examples} for evaluation), {e.total_steps} steps, {e.trainable_params:,} trainable"
+            f" parameters ({pct:.2f}%){resumed}."
+        )
+        if not self.tty:
+            return
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]train[/bold]"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("step {task.completed:.0f}/{task.total:.0f}"),
+            TextColumn("{task.fields[loss]}"),
+            TextColumn("{task.fields[lr]}"),
+            TextColumn("{task.fields[speed]}"),
+            TextColumn("{task.fields[eta]}"),
+            console=err_console(),
+            transient=False,
+        )
+        self.progress.start()
+        self.task_id = self.progress.add_task("train", total=e.total_steps, completed=e.resumed_from_step,
+                                              loss="loss -", lr="", speed="", eta="")
+
+    def _on_step(self, e: Any) -> None:
+        if e.loss is not None:
+            self.loss_text = f"loss {e.loss:.4f}"
+        if e.learning_rate is not None:
+            self.lr_text = f"lr {e.learning_rate:.1e}"
+        loss, lr = self.loss_text, self.lr_text
+        speed = f"{e.samples_per_second:.1f} samples/s" if e.samples_per_second else ""
+        eta = f"ETA {_duration(e.eta_seconds)}" if e.eta_seconds is not None else ""
+        if self.progress is not None and self.task_id is not None:
+            self.progress.update(self.task_id, completed=e.step, total=e.total_steps, loss=loss, lr=lr,
+                                 speed=speed, eta=eta)
+            return
+        if e.loss is None or e.step == self.last_plain_step:
+            return
+        self.last_plain_step = e.step
+        self.print(f"step {e.step}/{e.total_steps}  {loss}  {lr}  {speed}  {eta}".rstrip())
+
+    def _on_eval(self, e: Any) -> None:
+        shown = "  ".join(f"{k} {_num(v)}" for k, v in e.metrics.items())
+        self.print(f"eval at step {e.step} (epoch {e.epoch:.2f}): {shown}")
+
+    def _on_checkpoint(self, e: Any) -> None:
+        if self.tty:
+            self.print(f"[dim]checkpoint saved at step {e.step}[/dim]")
+
+    def _on_train_finished(self, e: Any) -> None:
+        self.close()
+
+
+def _plain(text: str) -> str:
+    """Rich markup removed, for piped output."""
+    from rich.text import Text
+
+    return Text.from_markup(text).plain
+
+
+def _say(text: str) -> None:
+    """A human line on stderr: rich on a terminal, plain (never wrapped) when piped."""
+    if sys.stderr.isatty():
+        info(text)
+    else:
+        click.echo(_plain(text), err=True)
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    from rich.markup import escape
+
+    text = " ".join(str(message).split())
+    _say(f"[yellow]warning:[/yellow] {escape(text)}")
+
+
+class _Interrupts:
+    """First Ctrl-C sets ``cancel`` (stop after this step, keep a checkpoint); the second one aborts."""
+
+    def __init__(self, cancel: threading.Event, say) -> None:  # noqa: ANN001
+        self.cancel = cancel
+        self.say = say
+        self.previous = None
+        self.installed = False
+
+    def __enter__(self) -> "_Interrupts":
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, self._handler)
+            self.installed = True
+        return self
+
+    def _handler(self, signum, frame) -> None:  # noqa: ANN001
+        if self.cancel.is_set():
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        self.cancel.set()
+        self.say("Stopping after the current step and saving a checkpoint (Ctrl-C again to abort)...")
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.installed:
+            signal.signal(signal.SIGINT, self.previous if self.previous is not None else signal.default_int_handler)
+
+
+def _is_main_process() -> bool:
+    return os.environ.get("RANK", "0") in ("", "0")
+
+
+def register(cli: click.Group) -> None:
+    """Add ``hubmgr train`` to the command group.
+
+    Args:
+        cli: the top-level ``hubmgr`` group.
+    """
+
+    @cli.command(
+        "train",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+        epilog=_EPILOG,
+        short_help="Fine-tune a model with LoRA.",
+    )
+    @click.argument("task", required=False, metavar="TASK")
+    @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None, metavar="FILE.toml",
+                  help="Read settings from a TOML file (flags win over it).")
+    @click.option("--option", "-o", "option_pairs", multiple=True, metavar="KEY=VALUE",
+                  help="A task option, e.g. -o text_column=sentence (repeatable).")
+    @click.option("--json", "as_json", is_flag=True, help="One JSON object per event on stdout, then the result.")
+    @click_options_from_dataclass(TrainConfig, exclude=("task",))
+    @click.pass_context
+    def train_cmd(ctx: click.Context, task: str | None, config_file: str | None, option_pairs: tuple[str, ...],
+                  as_json: bool, **flags: Any) -> None:
+        """Fine-tune MODEL with LoRA for TASK on DATA and write a standard peft adapter.
+
+        TASK is a task name such as text-classification (see `hubmgr tasks`).
+        """
+        config = build_config(task, config_file=config_file, option_pairs=option_pairs,
+                              extra_args=list(ctx.args), flags=flags)
+        config.validate()
+        main = _is_main_process()
+        renderer = _Renderer(as_json=as_json, quiet=not main)
+        cancel = threading.Event()
+
+        from hubmgr.train.runner import train
+
+        old_show = warnings.showwarning
+        warnings.showwarning = _show_warning
+        try:
+            renderer.start()
+            with _Interrupts(cancel, renderer.print):
+                result = train(config, on_event=renderer, cancel=cancel)
+        finally:
+            renderer.close()
+            warnings.showwarning = old_show
+
+        if not main:
+            return
+        if as_json:
+            from hubmgr.cli.output import to_jsonable
+
+            emit_json_line({"kind": "result", **to_jsonable(result)})
+        if result.status == "cancelled":
+            if not as_json:
+                hint = f" Resume with: {result.resume_command}" if result.resume_command else " No checkpoint was saved yet."
+                _say(f"Cancelled at step {result.global_step}.{hint}")
+            sys.exit(130)
+        if not as_json:
+            _summary(result)
+
+
+def _summary(result: Any) -> None:
+    metrics = {k: v for k, v in result.metrics.items() if k.startswith("eval_")}
+    if metrics:
+        _say("Final evaluation: " + "  ".join(f"{k[5:]} {_num(v)}" for k, v in metrics.items()))
+    speed = result.metrics.get("train_samples_per_second")
+    took = f"{_duration(result.seconds)}" + (f", {speed:.1f} samples/s" if speed else "")
+    _say(f"Done in {took}. Run {result.run_id} (see `hubmgr runs show {result.run_id}`).")
+    click.echo(f"Adapter: {result.adapter_path}")

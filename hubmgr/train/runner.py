@@ -1,0 +1,975 @@
+"""Train a LoRA adapter: resolve the model, load data through the task plugin, run transformers' Trainer.
+
+:func:`train` is the one entry point used by the CLI (``hubmgr train``), the TUI (from a worker thread)
+and scripts (``hubmgr.train(config)``). It reports progress as typed events
+(:mod:`hubmgr.train.events`), stops gracefully when ``cancel`` is set, and writes the adapter folder so
+that a killed run never looks complete (see :mod:`hubmgr.train._outputs`).
+
+Defaults are chosen for speed: batches are padded only to their longest example (the task's collator)
+and examples of similar length are batched together (``train_sampling_strategy="group_by_length"``),
+data loads in the training process on a CPU, and nothing is padded to ``max_length``.
+
+Under ``torchrun``/``accelerate launch`` (``WORLD_SIZE`` > 1) the Trainer runs DDP; only rank 0 writes
+files, talks to the run registry and emits events.
+
+torch, transformers, peft and datasets are imported inside :func:`train`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib.util
+import json
+import logging
+import math
+import os
+import shutil
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from hubmgr.errors import (
+    DataError,
+    HubmgrError,
+    ModelError,
+    NotCachedError,
+    TrainingError,
+    UsageError,
+)
+from hubmgr.train import _outputs as outputs
+from hubmgr.train.config import TrainConfig
+from hubmgr.train.events import TrainEvent, TrainFinished
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hubmgr.config import Settings
+
+__all__ = ["TrainResult", "train", "resume_config", "resolve_model"]
+
+logger = logging.getLogger(__name__)
+
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced.
+
+    Attributes:
+        run_id: the id in the run registry.
+        status: ``completed`` or ``cancelled`` (failures raise instead).
+        output_dir: the finished adapter folder; for a cancelled run the ``.partial`` folder that
+            ``--resume`` continues.
+        metrics: final metrics, flat: ``train_loss``, ``train_runtime``, ``train_samples_per_second``,
+            ``eval_<metric>`` for each evaluation metric, ``step``, ``epoch``.
+        adapter_path: the adapter folder (same as ``output_dir``) when completed, else None.
+        base_model: the base model as given (repo id or path).
+        base_revision: the base model's commit sha when it came from the Hub cache.
+        seconds: wall time of the whole run.
+        global_step: optimizer steps done (including those before a resume).
+        resumed_from_step: the checkpoint step this run continued from (0 for a fresh run).
+        num_train_examples / num_eval_examples: sizes of the splits.
+        resume_command: for a cancelled run, the command that continues it.
+    """
+
+    run_id: str
+    status: str
+    output_dir: Path | None
+    metrics: dict[str, float] = field(default_factory=dict)
+    adapter_path: Path | None = None
+    base_model: str = ""
+    base_revision: str | None = None
+    seconds: float = 0.0
+    global_step: int = 0
+    resumed_from_step: int = 0
+    num_train_examples: int = 0
+    num_eval_examples: int = 0
+    resume_command: str | None = None
+
+
+@dataclass(frozen=True)
+class _Dist:
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _dist_info() -> _Dist:
+    def env_int(*names: str, default: int) -> int:
+        for name in names:
+            value = os.environ.get(name)
+            if value not in (None, ""):
+                try:
+                    return int(value)
+                except ValueError:
+                    pass
+        return default
+
+    world = env_int("WORLD_SIZE", default=1)
+    rank = env_int("RANK", default=0)
+    local = env_int("LOCAL_RANK", default=rank)
+    return _Dist(rank=rank, local_rank=local, world_size=max(1, world))
+
+
+# --------------------------------------------------------------------------------------------------
+# the model
+# --------------------------------------------------------------------------------------------------
+def resolve_model(config: TrainConfig, *, settings: "Settings") -> tuple[Path, str | None]:
+    """Find the base model's folder: a local folder, the cached snapshot of a repo, or a download.
+
+    Args:
+        config: the run's config (model, revision, allow_pickle).
+        settings: cache location and offline flag.
+
+    Returns:
+        ``(folder, commit sha or None)``.
+
+    Raises:
+        NotCachedError: offline and not in the cache.
+        HubError and subclasses: the download failed.
+    """
+    from hubmgr.hub.cache import resolve_local
+
+    text = config.model.strip()
+    local = Path(text).expanduser()
+    if local.is_dir():
+        folder = local.resolve()
+        return folder, outputs.base_revision_of(folder)
+    if text.startswith(("/", "./", "../", "~")) or local.suffix in (".json", ".safetensors"):
+        raise ModelError(f"Model folder {text} does not exist.")
+    try:
+        folder = resolve_local(text, revision=config.revision, settings=settings)
+        return folder, outputs.base_revision_of(folder)
+    except NotCachedError as exc:
+        if settings.offline:
+            raise NotCachedError(
+                f"{text} is not in the local cache and the Hub is offline (HF_HUB_OFFLINE is set);"
+                f" download it first with `hubmgr download {text}` while online."
+            ) from None
+        cached_error = exc
+    from hubmgr.hub.download import download_repo
+
+    logger.info("%s is not cached (%s); downloading it", text, cached_error)
+    result = download_repo(text, revision=config.revision, allow_pickle=config.allow_pickle, settings=settings)
+    return Path(result.path), result.commit
+
+
+def _check_model_folder(folder: Path, config: TrainConfig) -> bool:
+    """Refuse pickle-only weights and remote code unless allowed. Returns whether safetensors exist."""
+    try:
+        names = [p.name for p in folder.iterdir() if p.is_file()]
+    except OSError as exc:
+        raise ModelError(f"Cannot read the model folder {folder}: {exc.strerror or exc}.") from None
+    if "config.json" not in names:
+        raise ModelError(f"{folder} is not a transformers model folder (no config.json).")
+    has_safetensors = any(n.endswith(".safetensors") for n in names)
+    pickles = sorted(n for n in names if n.endswith(_PICKLE_SUFFIXES))
+    if not has_safetensors:
+        if not pickles:
+            raise ModelError(f"{folder} has no model weights (no .safetensors file).")
+        if not config.allow_pickle:
+            raise ModelError(
+                f"{config.model} has only pickle weights ({', '.join(pickles[:3])}), which can run code when"
+                " loaded; pass --allow-pickle if you trust this repo."
+            )
+    try:
+        model_config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise ModelError(f"{folder / 'config.json'} is not valid JSON.") from None
+    if isinstance(model_config, dict) and model_config.get("auto_map") and not config.trust_remote_code:
+        raise ModelError(
+            f"{config.model} needs its own Python code (auto_map in config.json); pass --trust-remote-code"
+            " only if you trust this repo."
+        )
+    return has_safetensors
+
+
+def _pick_device(config: TrainConfig, dist: _Dist) -> str:
+    import torch
+
+    wanted = config.device
+    if os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes") and wanted == "auto":
+        return "cpu"
+    cuda = torch.cuda.is_available()
+    mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+    if wanted == "cuda" and not cuda:
+        raise UsageError("--device cuda was asked for, but torch sees no CUDA GPU here.")
+    if wanted == "mps" and not mps:
+        raise UsageError("--device mps was asked for, but this machine has no Apple GPU (MPS) that torch can use.")
+    if wanted == "auto":
+        if cuda:
+            return "cuda"
+        if mps and dist.world_size == 1:
+            return "mps"
+        return "cpu"
+    return wanted
+
+
+def _pick_dtype(config: TrainConfig, device: str) -> tuple[Any, str | None]:
+    """Returns (dtype to load the base weights in, mixed precision: "bf16" | "fp16" | None)."""
+    import torch
+
+    dtype = config.dtype
+    if device == "cuda":
+        bf16_ok = torch.cuda.is_bf16_supported()
+        if dtype == "auto":
+            dtype = "bfloat16" if bf16_ok else "float16"
+        if dtype == "bfloat16":
+            if not bf16_ok:
+                raise UsageError("This GPU does not support bfloat16; use --dtype float16 or float32.")
+            return torch.bfloat16, "bf16"
+        if dtype == "float16":
+            return torch.float32, "fp16"
+        return torch.float32, None
+    if dtype == "float16" and device == "cpu":
+        raise UsageError("float16 training needs a GPU; on a CPU use --dtype bfloat16 or float32.")
+    if dtype == "bfloat16":
+        return torch.float32, "bf16"
+    if dtype == "float16":
+        return torch.float32, "fp16"
+    return torch.float32, None
+
+
+def _check_qlora(config: TrainConfig, device: str) -> None:
+    if not config.qlora:
+        return
+    import torch
+
+    if device != "cuda" or not torch.cuda.is_available():
+        raise UsageError("--qlora (4-bit) needs a CUDA GPU; this run is on the " + device + ". Drop --qlora to train in full precision.")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise UsageError("--qlora (4-bit) needs the bitsandbytes package: pip install bitsandbytes.")
+
+
+# --------------------------------------------------------------------------------------------------
+# noise
+# --------------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence library chatter (init warnings, progress bars) unless HUBMGR_DEBUG is set."""
+    if os.environ.get("HUBMGR_DEBUG"):
+        yield
+        return
+    import transformers
+
+    previous = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()
+    bars = transformers.utils.logging.is_progress_bar_enabled()
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        import datasets
+
+        datasets.disable_progress_bars()
+        ds_verbosity = datasets.logging.get_verbosity()
+        datasets.logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover
+        datasets = None  # type: ignore[assignment]
+    # warnings.catch_warnings() swaps process-wide state: only from the main thread (the TUI trains in a
+    # worker thread and shows its own notices).
+    guard = warnings.catch_warnings() if threading.current_thread() is threading.main_thread() else contextlib.nullcontext()
+    try:
+        with guard:
+            if guard is not None and not isinstance(guard, contextlib.nullcontext):
+                warnings.simplefilter("ignore", UserWarning)
+                warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        transformers.logging.set_verbosity(previous)
+        if bars:
+            transformers.utils.logging.enable_progress_bar()
+        if datasets is not None:
+            datasets.logging.set_verbosity(ds_verbosity)
+
+
+def _set_threads(dist: _Dist) -> None:
+    """Use the CPUs this process may run on, shared between the local processes of a DDP run."""
+    import torch
+
+    if os.environ.get("OMP_NUM_THREADS"):
+        return
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", dist.world_size) or 1)
+    wanted = max(1, cpus // max(1, local_world))
+    if torch.get_num_threads() != wanted:
+        torch.set_num_threads(wanted)
+
+
+# --------------------------------------------------------------------------------------------------
+# registry and hooks (main process only; never fatal)
+# --------------------------------------------------------------------------------------------------
+class _Registry:
+    def __init__(self, settings: "Settings", enabled: bool) -> None:
+        self.store = None
+        self.warned = False
+        if not enabled:
+            return
+        try:
+            from hubmgr.runs.store import RunStore
+
+            self.store = RunStore(settings.runs_db)
+        except ModuleNotFoundError:
+            self.store = None
+        except HubmgrError as exc:
+            self._warn(exc)
+
+    def _warn(self, exc: BaseException) -> None:
+        if not self.warned:
+            self.warned = True
+            warnings.warn(f"The run registry is not recording this run: {exc}", RuntimeWarning, stacklevel=3)
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> None:
+        if self.store is None:
+            return
+        try:
+            getattr(self.store, method)(*args, **kwargs)
+        except Exception as exc:  # the registry must never stop a training run
+            self._warn(exc)
+
+
+def _hook(name: str, **kwargs: Any) -> None:
+    try:
+        from hubmgr.plugins import call_run_hook
+    except ModuleNotFoundError:  # pragma: no cover
+        return
+    try:
+        call_run_hook(name, **kwargs)
+    except Exception as exc:  # call_run_hook isolates plugin errors; this guards the call itself
+        logger.debug("run hook %s failed: %s", name, exc)
+
+
+# --------------------------------------------------------------------------------------------------
+# data collation wrapper
+# --------------------------------------------------------------------------------------------------
+class _DropLength:
+    """Drop the ``length`` column (used only by the length-grouped sampler) before the task's collator."""
+
+    def __init__(self, inner: Callable[[list[dict[str, Any]]], dict[str, Any]]) -> None:
+        self.inner = inner
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        return self.inner([{k: v for k, v in f.items() if k != "length"} for f in features])
+
+
+def _with_lengths(dataset: Any) -> tuple[Any, bool]:
+    """Make sure the dataset has an integer ``length`` column when it has token ids. Returns (dataset, has_length)."""
+    if dataset is None:
+        return dataset, False
+    columns = set(dataset.column_names)
+    if "length" in columns:
+        return dataset, True
+    if "input_ids" in columns:
+        return dataset.map(lambda b: {"length": [len(x) for x in b["input_ids"]]}, batched=True,
+                           load_from_cache_file=False), True
+    return dataset, False
+
+
+def resume_config(output_dir: str | os.PathLike[str]) -> TrainConfig | None:
+    """The config saved by an unfinished run in ``OUTPUT.partial`` (what ``--resume`` continues), or None."""
+    out = Path(output_dir).expanduser().resolve()
+    path = outputs.partial_dir(out) / outputs.CONFIG_FILE
+    if not path.is_file():
+        return None
+    return TrainConfig.from_toml(path)
+
+
+def _resume_command(out: Path) -> str:
+    return f"hubmgr train --resume --output {out}"
+
+
+# --------------------------------------------------------------------------------------------------
+# train
+# --------------------------------------------------------------------------------------------------
+def train(
+    config: TrainConfig,
+    *,
+    on_event: Callable[[TrainEvent], None] | None = None,
+    cancel: threading.Event | None = None,
+    settings: "Settings | None" = None,
+) -> TrainResult:
+    """Fine-tune ``config.model`` with LoRA on ``config.data`` for ``config.task``.
+
+    Args:
+        config: the run's TrainConfig (validated here).
+        on_event: called with each :mod:`hubmgr.train.events` event, from the calling thread (main
+            process only under DDP). Exceptions it raises propagate.
+        cancel: set it (from any thread) to stop after the current step; a checkpoint is saved and the
+            result has status ``cancelled`` and the command that resumes it.
+        settings: cache, offline flag and data folders (default: from the environment).
+
+    Returns:
+        A :class:`TrainResult` (status ``completed`` or ``cancelled``).
+
+    Raises:
+        UsageError: a bad config value, an output folder that is not empty, nothing to resume,
+            --qlora without CUDA and bitsandbytes.
+        PluginError: unknown task.
+        DataError: missing or unreadable data, a missing column, an empty split, labels that don't match.
+        ModelError: a model the task can't use, pickle-only weights, target modules that don't exist.
+        NotCachedError: the model is not downloaded and the Hub is offline.
+        HubError: downloading the model failed.
+        TrainingError: NaN loss, out of memory.
+        DiskFullError: no space left while writing (the output folder is not created).
+    """
+    from hubmgr.config import get_settings
+
+    t0 = time.perf_counter()
+    settings = settings or get_settings()
+    config = dataclasses.replace(config, options=dict(config.options or {}),
+                                 target_modules=list(config.target_modules) if config.target_modules else None)
+    config.validate()
+    cancel = cancel or threading.Event()
+    dist = _dist_info()
+    emit_user = on_event if dist.is_main else None
+
+    # -- where the run lives -------------------------------------------------------------------------
+    resumed_meta: dict[str, Any] | None = None
+    if config.output_dir:
+        out = Path(config.output_dir).expanduser().resolve()
+        outputs.check_output(out, resume=config.resume)
+        if config.resume:
+            resumed_meta = outputs.read_run_file(outputs.partial_dir(out))
+    else:
+        out = None  # decided once the run id is known
+
+    with _quiet():
+        _set_threads(dist)
+        device = _pick_device(config, dist)
+        use_cpu = device == "cpu"
+        run_id = (resumed_meta or {}).get("run_id") or _new_run_id()
+        state = None
+        if dist.world_size > 1:
+            from accelerate import PartialState
+            from accelerate.utils import broadcast_object_list
+
+            state = PartialState(cpu=use_cpu, backend="gloo" if use_cpu else None)
+            box = [run_id]
+            broadcast_object_list(box, from_process=0)
+            run_id = box[0]
+        if out is None:
+            out = (Path(settings.runs_dir) / run_id).resolve()
+            outputs.check_output(out, resume=False)
+        partial = outputs.partial_dir(out)
+        return _train(config, settings=settings, emit_user=emit_user, cancel=cancel, dist=dist, device=device,
+                      run_id=run_id, out=out, partial=partial, state=state, t0=t0)
+
+
+def _new_run_id() -> str:
+    try:
+        from hubmgr.runs.store import new_run_id
+    except ModuleNotFoundError:  # pragma: no cover
+        import datetime as _dt
+        import secrets
+
+        return f"{_dt.datetime.now(_dt.timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    return new_run_id()
+
+
+def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | None, cancel: threading.Event,
+           dist: _Dist, device: str, run_id: str, out: Path, partial: Path, state: Any, t0: float) -> TrainResult:
+    import torch
+
+    from hubmgr.hookspecs import RunInfo
+    from hubmgr.plugins import get_task
+    from hubmgr.task import DataSource
+
+    registry = _Registry(settings, enabled=dist.is_main)
+    run_info = RunInfo(run_id=run_id, task=config.task, model=config.model, output_dir=str(out),
+                       config=config.to_dict())
+
+    def emit(event: Any) -> None:
+        if not dist.is_main:
+            return
+        if emit_user is not None:
+            emit_user(event)
+        _hook("on_run_log", run=run_info, event=event)
+
+    # State that the failure handler needs.
+    ctx: dict[str, Any] = {"step": 0, "base_revision": None, "started_registry": False}
+    final_tmp = partial / f".final-{run_id}"
+
+    def main_first():
+        if state is not None:
+            return state.main_process_first()
+        return contextlib.nullcontext()
+
+    try:
+        task = get_task(config.task)
+        options = task.make_options(_typed_options(task, config.options))
+        _check_qlora(config, device)
+
+        # -- model folder --------------------------------------------------------------------------
+        model_dir, base_revision = resolve_model(config, settings=settings)
+        ctx["base_revision"] = base_revision
+        has_safetensors = _check_model_folder(model_dir, config)
+
+        # -- registry, marker file -------------------------------------------------------------------
+        if dist.is_main:
+            partial.mkdir(parents=True, exist_ok=True)
+            started = outputs.now_iso()
+            outputs.write_json(partial / outputs.RUN_FILE, {
+                "run_id": run_id, "status": "running", "task": config.task, "model": config.model,
+                "base_model": config.model, "revision": base_revision, "base_revision": base_revision,
+                "output_dir": str(out), "started": started, "pid": os.getpid(), "world_size": dist.world_size,
+            })
+            config.to_toml(partial / outputs.CONFIG_FILE)
+            registry.call("create_run", run_id=run_id, task=config.task, model=config.model,
+                          revision=base_revision, config=config.to_dict(), output_dir=str(out))
+            ctx["started_registry"] = True
+            _hook("on_run_start", run=run_info)
+
+        _stop_if_cancelled(cancel)
+
+        # -- data ----------------------------------------------------------------------------------
+        source = DataSource(
+            train=config.data, eval=config.eval_data, train_split=config.train_split, eval_split=config.eval_split,
+            eval_fraction=config.eval_fraction if config.eval_strategy != "no" else 0.0,
+            max_train_samples=config.max_train_samples, max_eval_samples=config.max_eval_samples, seed=config.seed,
+        )
+        with main_first():
+            data = task.load_data(source, options)
+        if data.train is None or len(data.train) == 0:
+            raise DataError(f"The training data ({config.data}) is empty.")
+        _stop_if_cancelled(cancel)
+
+        # -- model ---------------------------------------------------------------------------------
+        load_dtype, mixed = _pick_dtype(config, device)
+        load_kwargs: dict[str, Any] = {
+            "dtype": load_dtype,
+            "trust_remote_code": bool(config.trust_remote_code),
+            "use_safetensors": bool(has_safetensors),
+            "local_files_only": True,
+        }
+        if config.qlora:
+            from transformers import BitsAndBytesConfig
+
+            compute = torch.bfloat16 if mixed == "bf16" else torch.float16
+            load_kwargs["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=compute,
+            )
+            load_kwargs["device_map"] = {"": dist.local_rank}
+            load_kwargs.pop("dtype")
+        torch.manual_seed(config.seed)
+        model, processor = task.load_model(str(model_dir), options, data, load_kwargs)
+        _stop_if_cancelled(cancel)
+
+        # -- LoRA ----------------------------------------------------------------------------------
+        from peft import get_peft_model
+
+        from hubmgr.train.lora import build_lora_config, check_target_modules
+
+        defaults = task.lora_defaults(model, options)
+        if config.target_modules:
+            targets = check_target_modules(model, config.target_modules)
+        else:
+            from hubmgr.train.lora import find_target_modules
+
+            targets = check_target_modules(model, defaults.target_modules or find_target_modules(model))
+        lora_config = build_lora_config(config, defaults, target_modules=targets, model=model)
+        if config.qlora:
+            from peft import prepare_model_for_kbit_training
+
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
+        try:
+            model = get_peft_model(model, lora_config)
+        except ValueError as exc:
+            raise ModelError(f"Cannot put LoRA adapters on {config.model}: {_first_line(exc)}") from None
+        for param in model.parameters():  # adapters and heads train in float32 (autocast handles the rest)
+            if param.requires_grad and param.dtype != torch.float32:
+                param.data = param.data.float()
+        trainable, total = model.get_nb_trainable_parameters()
+
+        # -- features ------------------------------------------------------------------------------
+        with main_first():
+            train_ds = task.preprocess(data.train, processor, options, config.max_length, data)
+            eval_ds = None
+            if data.eval is not None and len(data.eval) > 0 and config.eval_strategy != "no":
+                eval_ds = task.preprocess(data.eval, processor, options, config.max_length, data)
+            train_ds, has_length = _with_lengths(train_ds)
+            eval_ds, _ = _with_lengths(eval_ds)
+        if len(train_ds) == 0:
+            raise DataError(f"The training data ({config.data}) has no usable examples after preprocessing.")
+        _stop_if_cancelled(cancel)
+
+        # -- trainer -------------------------------------------------------------------------------
+        args = _training_args(config, task=task, out_dir=partial, use_cpu=(device == "cpu"), mixed=mixed,
+                              has_eval=eval_ds is not None, has_length=has_length, dist=dist, run_id=run_id)
+        from transformers import EarlyStoppingCallback, Trainer
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        from hubmgr.train._callback import EventCallback
+
+        def log_metrics(step: int, metrics: dict, split: str) -> None:
+            ctx["step"] = step
+            if dist.is_main:
+                registry.call("log_metrics", run_id, step, metrics, split=split)
+
+        samples_per_step = config.batch_size * config.grad_accum * dist.world_size
+        callback = EventCallback(
+            emit=emit, log_metrics=log_metrics, cancel=cancel, samples_per_step=samples_per_step,
+            world_size=dist.world_size,
+            started=dict(run_id=run_id, task=config.task, model=config.model, output_dir=str(out),
+                         num_train_examples=len(train_ds), num_eval_examples=len(eval_ds) if eval_ds is not None else 0,
+                         trainable_params=int(trainable), total_params=int(total),
+                         device=device if dist.world_size == 1 else f"{device} x{dist.world_size}"),
+        )
+        callbacks: list[Any] = [callback]
+        if config.early_stopping_patience:
+            callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
+        has_metrics = type(task).compute_metrics is not _task_base().compute_metrics
+        trainer = Trainer(
+            model=model,
+            args=args,
+            train_dataset=train_ds,
+            eval_dataset=eval_ds,
+            data_collator=_DropLength(task.collator(processor, options)),
+            processing_class=processor,
+            compute_metrics=(lambda p: task.compute_metrics(p.predictions, p.label_ids, data)) if has_metrics else None,
+            preprocess_logits_for_metrics=(lambda logits, labels: task.reduce_logits(logits, labels)) if has_metrics else None,
+            callbacks=callbacks,
+        )
+        trainer.remove_callback(PrinterCallback)
+        trainer.remove_callback(ProgressCallback)
+
+        resume_from = None
+        if config.resume:
+            if dist.is_main:
+                outputs.remove_incomplete_checkpoints(partial)
+            ckpt = outputs.last_checkpoint(partial)
+            resume_from = str(ckpt) if ckpt else None
+
+        # -- train ---------------------------------------------------------------------------------
+        tb_env = config.report_to == "tensorboard" and "TENSORBOARD_LOGGING_DIR" not in os.environ
+        if tb_env:
+            os.environ["TENSORBOARD_LOGGING_DIR"] = str(Path(settings.runs_dir) / "tensorboard" / run_id)
+        try:
+            train_output = trainer.train(resume_from_checkpoint=resume_from)
+        finally:
+            if tb_env:
+                os.environ.pop("TENSORBOARD_LOGGING_DIR", None)
+        step = int(trainer.state.global_step)
+        ctx["step"] = step
+
+        if callback.cancelled:
+            return _cancelled(config, registry=registry, emit=emit, run_info=run_info, run_id=run_id, out=out,
+                              partial=partial, step=step, resumed=callback.start_step, t0=t0,
+                              base_revision=base_revision, n_train=len(train_ds),
+                              n_eval=len(eval_ds) if eval_ds is not None else 0, dist=dist)
+
+        # -- final evaluation ----------------------------------------------------------------------
+        metrics: dict[str, Any] = {}
+        summary = dict(callback.train_summary)
+        if train_output is not None and getattr(train_output, "metrics", None):
+            summary.update({k: v for k, v in train_output.metrics.items() if isinstance(v, (int, float))})
+        for key in ("train_loss", "train_runtime", "train_samples_per_second", "train_steps_per_second"):
+            if key in summary:
+                metrics[key] = float(summary[key])
+        if eval_ds is not None:
+            best = getattr(trainer.state, "best_global_step", None) if args.load_best_model_at_end else None
+            if callback.last_eval_step != step or (best and best != step):
+                trainer.evaluate()  # the final weights (or the best checkpoint, reloaded) were not evaluated yet
+            metrics.update({f"eval_{k}": v for k, v in callback.last_eval.items()})
+        metrics["step"] = step
+        metrics["epoch"] = float(trainer.state.epoch or 0.0)
+        train_loss = metrics.get("train_loss")
+        if train_loss is not None and not math.isfinite(train_loss):
+            raise TrainingError(f"Loss became NaN by step {step}; lower the learning rate (it was {config.learning_rate:g}).")
+
+        extra: dict[str, Any] = {}
+        if dist.is_main:
+            try:
+                extra = task.extra_eval(model, processor, options, data) or {}
+            except Exception as exc:  # extras are a bonus, never a failure
+                logger.debug("extra_eval failed: %s", exc)
+
+        # -- outputs (main process) ----------------------------------------------------------------
+        seconds = time.perf_counter() - t0
+        if dist.is_main:
+            _write_final(
+                model=model, processor=processor, config=config, out=out, partial=partial, tmp=final_tmp,
+                run_id=run_id, base_revision=base_revision, task=task, metrics=metrics, extra=extra, data=data,
+                n_train=len(train_ds), n_eval=len(eval_ds) if eval_ds is not None else 0, targets=targets,
+                modules_to_save=list(defaults.modules_to_save or []), trainable=int(trainable), total=int(total),
+                step=step, seconds=seconds, dist=dist,
+            )
+        result = TrainResult(
+            run_id=run_id, status="completed", output_dir=out, metrics=_floats(metrics), adapter_path=out,
+            base_model=config.model, base_revision=base_revision, seconds=time.perf_counter() - t0,
+            global_step=step, resumed_from_step=callback.start_step, num_train_examples=len(train_ds),
+            num_eval_examples=len(eval_ds) if eval_ds is not None else 0,
+        )
+        if dist.is_main:
+            registry.call("finish", run_id, status="completed", metrics=_floats(metrics), adapter_path=str(out))
+            emit(TrainFinished(run_id=run_id, status="completed", output_dir=str(out), metrics=_floats(metrics),
+                               seconds=result.seconds))
+            _hook("on_run_end", run=run_info, result=result)
+        return result
+
+    except _Cancelled:
+        return _cancelled(config, registry=registry, emit=emit, run_info=run_info, run_id=run_id, out=out,
+                          partial=partial, step=ctx["step"], resumed=0, t0=t0, base_revision=ctx["base_revision"],
+                          n_train=0, n_eval=0, dist=dist)
+    except BaseException as exc:  # noqa: BLE001 - turned into one clear error, then re-raised
+        error = _as_user_error(exc, config=config, partial=partial, step=ctx["step"])
+        status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"
+        message = str(error) if error is not None else f"{type(exc).__name__}: {exc}"
+        if dist.is_main:
+            shutil.rmtree(final_tmp, ignore_errors=True)
+            _mark_partial(partial, status=status, error=message)
+            if ctx["started_registry"]:
+                registry.call("set_status", run_id, status, error=message)
+            try:
+                emit(TrainFinished(run_id=run_id, status=status, output_dir=None, seconds=time.perf_counter() - t0,
+                                   error=message))
+            except Exception:  # pragma: no cover - a UI failing while we report a failure
+                pass
+            if ctx["started_registry"]:
+                _hook("on_run_end", run=run_info, result=TrainResult(
+                    run_id=run_id, status=status, output_dir=None, base_model=config.model,
+                    base_revision=ctx["base_revision"], seconds=time.perf_counter() - t0, global_step=ctx["step"]))
+        if error is not None and error is not exc:
+            raise error from None
+        raise
+
+
+def _task_base():
+    from hubmgr.task import Task
+
+    return Task
+
+
+def _typed_options(task: Any, options: dict[str, Any]) -> dict[str, Any]:
+    from hubmgr.train.config import coerce_options
+
+    return coerce_options(task.options_class, options or {}, source=f"the options of task {task.name!r}")
+
+
+class _Cancelled(Exception):
+    """``cancel`` was set before training started."""
+
+
+def _stop_if_cancelled(cancel: threading.Event) -> None:
+    if cancel.is_set():
+        raise _Cancelled
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__).rstrip(".") + "."
+
+
+def _floats(metrics: dict[str, Any]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, value in metrics.items():
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, (int, float)):
+            out[key] = float(value)
+    return out
+
+
+def _as_user_error(exc: BaseException, *, config: TrainConfig, partial: Path, step: int) -> HubmgrError | None:
+    """One clear HubmgrError for what a user can act on; None for programming errors and interrupts."""
+    if isinstance(exc, HubmgrError):
+        return exc
+    if isinstance(exc, KeyboardInterrupt):
+        return None
+    full = outputs.disk_full(exc, f"the training output ({partial})")
+    if full is not None:
+        return full
+    try:
+        import torch
+
+        oom = isinstance(exc, torch.OutOfMemoryError)
+    except (ImportError, AttributeError):  # pragma: no cover
+        oom = False
+    if oom or (isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()):
+        return TrainingError(
+            f"Out of memory at step {step}; lower --batch-size (now {config.batch_size}) or --max-length"
+            f" (now {config.max_length}), and use --grad-accum to keep the effective batch."
+        )
+    if isinstance(exc, MemoryError):
+        return TrainingError(f"The machine ran out of memory at step {step}; lower --batch-size or --max-length.")
+    return None
+
+
+def _mark_partial(partial: Path, *, status: str, error: str | None) -> None:
+    """Record how an unfinished run ended; remove the folder when it holds nothing to resume."""
+    if not partial.is_dir():
+        return
+    outputs.remove_incomplete_checkpoints(partial)
+    if outputs.last_checkpoint(partial) is None:
+        shutil.rmtree(partial, ignore_errors=True)
+        return
+    meta = outputs.read_run_file(partial) or {}
+    meta.update(status=status, error=error, ended=outputs.now_iso())
+    try:
+        outputs.write_json(partial / outputs.RUN_FILE, meta)
+    except (OSError, HubmgrError):
+        pass
+
+
+def _cancelled(config: TrainConfig, *, registry: _Registry, emit: Callable, run_info: Any, run_id: str, out: Path,
+               partial: Path, step: int, resumed: int, t0: float, base_revision: str | None, n_train: int,
+               n_eval: int, dist: _Dist) -> TrainResult:
+    seconds = time.perf_counter() - t0
+    resumable = outputs.last_checkpoint(partial) is not None
+    command = _resume_command(out) if resumable else None
+    result = TrainResult(
+        run_id=run_id, status="cancelled", output_dir=partial if resumable else None, metrics={"step": float(step)},
+        adapter_path=None, base_model=config.model, base_revision=base_revision, seconds=seconds, global_step=step,
+        resumed_from_step=resumed, num_train_examples=n_train, num_eval_examples=n_eval, resume_command=command,
+    )
+    if dist.is_main:
+        message = f"Cancelled at step {step}." + (f" Resume with: {command}" if command else "")
+        _mark_partial(partial, status="cancelled", error=message)
+        registry.call("set_status", run_id, "cancelled", error=message)
+        emit(TrainFinished(run_id=run_id, status="cancelled", output_dir=str(partial) if resumable else None,
+                           metrics={"step": float(step)}, seconds=seconds, error=None))
+        _hook("on_run_end", run=run_info, result=result)
+    return result
+
+
+def _training_args(config: TrainConfig, *, task: Any, out_dir: Path, use_cpu: bool, mixed: str | None,
+                   has_eval: bool, has_length: bool, dist: _Dist, run_id: str) -> Any:
+    from transformers import TrainingArguments
+
+    if not has_eval:
+        eval_strategy = "no"
+    elif config.eval_strategy == "auto":
+        eval_strategy = "steps" if config.eval_steps else "epoch"
+    else:
+        eval_strategy = config.eval_strategy
+    if config.save_steps == 0:
+        save_strategy, save_steps = "no", None
+    elif config.save_steps:
+        save_strategy, save_steps = "steps", config.save_steps
+    elif eval_strategy == "steps":
+        save_strategy, save_steps = "steps", config.eval_steps
+    else:
+        save_strategy, save_steps = "epoch", None
+    early = bool(config.early_stopping_patience) and eval_strategy != "no"
+    if early:
+        if save_strategy == "no":
+            raise UsageError("Early stopping keeps the best checkpoint, so it cannot run with --save-steps 0.")
+        if save_strategy != eval_strategy:
+            raise UsageError("With early stopping, checkpoints must follow evaluations: drop --save-steps or give --eval-steps.")
+        if eval_strategy == "steps" and save_steps % config.eval_steps:
+            raise UsageError("With early stopping, --save-steps must be a multiple of --eval-steps.")
+    warmup: float | int = config.warmup if config.warmup < 1 else int(config.warmup)
+    kwargs: dict[str, Any] = dict(
+        output_dir=str(out_dir),
+        run_name=run_id,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.eval_batch_size or config.batch_size * 2,
+        gradient_accumulation_steps=config.grad_accum,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler,
+        warmup_steps=warmup,
+        weight_decay=config.weight_decay,
+        logging_strategy="steps",
+        logging_steps=config.logging_steps,
+        logging_first_step=True,
+        logging_nan_inf_filter=False,
+        eval_strategy=eval_strategy,
+        eval_steps=config.eval_steps if eval_strategy == "steps" else None,
+        save_strategy=save_strategy,
+        save_total_limit=config.save_total_limit,
+        load_best_model_at_end=early,
+        report_to=[] if config.report_to == "none" else [config.report_to],
+        seed=config.seed,
+        use_cpu=use_cpu,
+        bf16=mixed == "bf16",
+        fp16=mixed == "fp16",
+        dataloader_num_workers=config.num_workers,
+        dataloader_persistent_workers=config.num_workers > 0,
+        dataloader_pin_memory=not use_cpu,
+        remove_unused_columns=False,
+        label_names=["labels"],
+        train_sampling_strategy="group_by_length" if has_length else "random",
+        length_column_name="length",
+        disable_tqdm=True,
+        log_level="passive",
+        save_only_model=False,
+        skip_memory_metrics=True,
+    )
+    if save_steps:
+        kwargs["save_steps"] = save_steps
+    if early:
+        kwargs["metric_for_best_model"] = task.main_metric
+        kwargs["greater_is_better"] = bool(task.greater_is_better)
+    if dist.world_size > 1:
+        kwargs["ddp_find_unused_parameters"] = False
+        if use_cpu:
+            kwargs["ddp_backend"] = "gloo"
+    try:
+        return TrainingArguments(**kwargs)
+    except ValueError as exc:
+        raise UsageError(f"Invalid training settings: {_first_line(exc)}") from None
+
+
+def _write_final(*, model: Any, processor: Any, config: TrainConfig, out: Path, partial: Path, tmp: Path,
+                 run_id: str, base_revision: str | None, task: Any, metrics: dict[str, Any], extra: dict[str, Any],
+                 data: Any, n_train: int, n_eval: int, targets: list[str], modules_to_save: list[str],
+                 trainable: int, total: int, step: int, seconds: float, dist: _Dist) -> None:
+    """Write the adapter folder into ``tmp`` and rename it to ``out`` in one step; then drop ``partial``."""
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    # The adapter records the base model as the user named it (a repo id, or an absolute path).
+    base_name = config.model
+    if Path(config.model).expanduser().is_dir():
+        base_name = str(Path(config.model).expanduser().resolve())
+    peft_cfg = model.peft_config.get("default") if hasattr(model, "peft_config") else None
+    if peft_cfg is not None:
+        peft_cfg.base_model_name_or_path = base_name
+        if base_revision:
+            peft_cfg.revision = base_revision
+    model.save_pretrained(str(tmp))
+    if processor is not None and hasattr(processor, "save_pretrained"):
+        processor.save_pretrained(str(tmp))
+    final_config = dataclasses.replace(config, output_dir=str(out), resume=False)
+    final_config.to_toml(tmp / outputs.CONFIG_FILE)
+    outputs.write_json(tmp / outputs.METRICS_FILE, metrics)
+    data_info = dict(getattr(data, "info", {}) or {})
+    card = outputs.model_card(
+        config=config, base_model=base_name if base_name != config.model else config.model,
+        base_revision=base_revision, task_name=task.name, task_description=task.description, metrics=metrics,
+        num_train=n_train, num_eval=n_eval, target_modules=targets, modules_to_save=modules_to_save,
+        trainable=trainable, total=total, steps=step, seconds=seconds, run_id=run_id, data_info=data_info,
+    )
+    (tmp / "README.md").write_text(card, encoding="utf-8")
+    previous = outputs.read_run_file(partial) or {}
+    outputs.write_json(tmp / outputs.RUN_FILE, {
+        "run_id": run_id, "status": "completed", "task": task.name, "model": config.model,
+        "base_model": config.model, "revision": base_revision, "base_revision": base_revision,
+        "options": dict(config.options or {}), "data_info": data_info, "max_length": config.max_length,
+        "metrics": metrics, "extra": extra, "config": final_config.to_dict(),
+        "started": previous.get("started"), "finished": outputs.now_iso(), "seconds": seconds,
+        "world_size": dist.world_size, "hubmgr_version": _version(),
+    })
+    if out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(tmp, out)
+    shutil.rmtree(partial, ignore_errors=True)
+
+
+def _version() -> str | None:
+    try:
+        import importlib.metadata
+
+        return importlib.metadata.version("hubmgr")
+    except Exception:  # pragma: no cover
+        return None
