@@ -36,7 +36,6 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "split_train_eval": ("hubmgr.data", "split_train_eval"),
     # training and evaluation
     "TrainConfig": ("hubmgr.train.config", "TrainConfig"),
-    "train": ("hubmgr.train.runner", "train"),
     "TrainResult": ("hubmgr.train.runner", "TrainResult"),
     "evaluate": ("hubmgr.eval.runner", "evaluate"),
     "EvalReport": ("hubmgr.eval.runner", "EvalReport"),
@@ -56,10 +55,12 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "UsageError": ("hubmgr.errors", "UsageError"),
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__all__ = sorted([*_EXPORTS, "train"]) + ["__version__"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "train":  # the package is callable: hubmgr.train(config) runs hubmgr.train.runner.train
+        return importlib.import_module("hubmgr.train")
     try:
         module_name, attr = _EXPORTS[name]
     except KeyError:

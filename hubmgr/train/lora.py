@@ -13,24 +13,31 @@ if TYPE_CHECKING:  # pragma: no cover
     from hubmgr.task import LoraDefaults
     from hubmgr.train.config import TrainConfig
 
-# Attention projections to adapt, by ``config.model_type``. The query and value projections are the
-# classic LoRA choice (Hu et al.): most of the gain for a fraction of the cost. Only the names present in
-# the model are used (transformers 5 renamed ViT's ``query``/``value`` to ``q_proj``/``v_proj``). peft's
-# own table fills in the architectures missing here.
+# Layers to adapt, by ``config.model_type``; only the names present in the model are used.
+#
+# Encoders (BERT and relatives) get every linear layer of the transformer blocks: attention query, key,
+# value and output, and the feed-forward pair (``dense`` names all of the latter). Measured on SST-2,
+# all-MiniLM-L6-v2, r=8, one epoch, 2 CPU threads: query/value only reached 0.846 dev accuracy; all
+# linear layers 0.860, and 0.864 with the model's own dropout off (the default; TrainConfig.keep_model_dropout), at
+# about the speed of query/value with dropout on (118 vs 124 samples/s; query/value without dropout:
+# 145). Decoders keep the classic query/value projections (Hu et al.): most of the gain for a fraction
+# of the cost on large models. transformers 5 renamed ViT's ``query``/``value`` to ``q_proj``/``v_proj``.
+# peft's own table fills in the architectures missing here.
+_BERT_ALL = ["query", "key", "value", "dense"]
 _ARCH_TARGETS: dict[str, list[str]] = {
-    # encoders
-    "bert": ["query", "value"],
-    "roberta": ["query", "value"],
-    "xlm-roberta": ["query", "value"],
-    "camembert": ["query", "value"],
-    "electra": ["query", "value"],
-    "albert": ["query", "value"],
-    "layoutlm": ["query", "value"],
-    "ernie": ["query", "value"],
-    "mpnet": ["q", "v"],
-    "distilbert": ["q_lin", "v_lin"],
-    "deberta-v2": ["query_proj", "value_proj"],
-    "modernbert": ["Wqkv"],
+    # encoders: all linear layers of the blocks
+    "bert": _BERT_ALL,
+    "roberta": _BERT_ALL,
+    "xlm-roberta": _BERT_ALL,
+    "camembert": _BERT_ALL,
+    "electra": _BERT_ALL,
+    "layoutlm": _BERT_ALL,
+    "ernie": _BERT_ALL,
+    "albert": _BERT_ALL + ["ffn", "ffn_output"],
+    "mpnet": ["q", "k", "v", "o", "dense"],
+    "distilbert": ["q_lin", "k_lin", "v_lin", "out_lin", "lin1", "lin2"],
+    "deberta-v2": ["query_proj", "key_proj", "value_proj", "dense"],
+    "modernbert": ["Wqkv", "Wo", "Wi"],
     # vision
     "vit": ["query", "value", "q_proj", "v_proj"],
     "deit": ["query", "value", "q_proj", "v_proj"],
@@ -97,9 +104,10 @@ def _is_head(full_name: str) -> bool:
 def find_target_modules(model: Any) -> list[str]:
     """The layers to adapt with LoRA for this model's architecture.
 
-    Known architectures get their attention query/value projections (``query``/``value`` for BERT and
-    ViT, ``q_proj``/``v_proj`` for Llama and Mistral, ``c_attn`` for GPT-2); unknown ones get the
-    first matching attention naming scheme, and failing that every linear layer except output heads.
+    BERT-like encoders get every linear layer of their blocks (``query``, ``key``, ``value``, ``dense``);
+    ViT and decoders their attention query/value projections (``q_proj``/``v_proj`` for Llama and
+    Mistral, ``c_attn`` for GPT-2); unknown architectures the first matching attention naming scheme,
+    and failing that every linear layer except output heads.
 
     Args:
         model: a transformers model (or a peft model wrapping one).
@@ -202,3 +210,47 @@ def build_lora_config(config: "TrainConfig", defaults: "LoraDefaults", *, target
     if defaults.task_type:
         kwargs["task_type"] = defaults.task_type
     return LoraConfig(**kwargs)
+
+
+# Config keys that hold a dropout probability, across architectures.
+_DROPOUT_KEYS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "attention_dropout", "dropout",
+                 "resid_pdrop", "embd_pdrop", "attn_pdrop", "summary_first_dropout", "hidden_dropout",
+                 "activation_dropout", "classifier_dropout")
+# Module attributes that hold a float dropout probability used directly by attention functions.
+_DROPOUT_ATTRS = ("attention_dropout", "dropout_p", "attn_dropout_p")
+
+
+def set_model_dropout(model: Any, p: float) -> int:
+    """Set every dropout of a (not yet LoRA-wrapped) model to ``p``: ``nn.Dropout`` modules, the float
+    dropout rates attention layers read, and the config (so that it stays truthful).
+
+    Dropout is costly on a CPU (random numbers for every activation) and a frozen base model barely
+    needs it when only LoRA adapters learn.
+
+    Args:
+        model: a transformers model.
+        p: the new probability (0 turns dropout off).
+
+    Returns:
+        How many dropout layers or rates were changed.
+    """
+    import torch
+
+    changed = 0
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            if module.p != p:
+                module.p = p
+                changed += 1
+        for attr in _DROPOUT_ATTRS:
+            value = getattr(module, attr, None)
+            if isinstance(value, float) and value != p:
+                setattr(module, attr, p)
+                changed += 1
+    config = getattr(model, "config", None)
+    if config is not None:
+        for key in _DROPOUT_KEYS:
+            value = getattr(config, key, None)
+            if isinstance(value, float) and not isinstance(value, bool):
+                setattr(config, key, p)
+    return changed

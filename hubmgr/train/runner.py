@@ -561,6 +561,10 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
             load_kwargs.pop("dtype")
         torch.manual_seed(config.seed)
         model, processor = task.load_model(str(model_dir), options, data, load_kwargs)
+        if not config.keep_model_dropout:  # the frozen base needs no dropout; it costs a lot on a CPU
+            from hubmgr.train.lora import set_model_dropout
+
+            set_model_dropout(model, 0.0)
         _stop_if_cancelled(cancel)
 
         # -- LoRA ----------------------------------------------------------------------------------

@@ -351,7 +351,7 @@ def test_target_modules_by_architecture(tiny_bert: Path, tiny_gpt2: Path, tiny_l
     from hubmgr.train.lora import build_lora_config, check_target_modules, find_target_modules, list_linear_module_names
 
     # (transformers 5 names ViT's projections q_proj/v_proj; older releases query/value)
-    expected = {tiny_bert: [["query", "value"]], tiny_gpt2: [["c_attn"]], tiny_llama: [["q_proj", "v_proj"]],
+    expected = {tiny_bert: [["query", "key", "value", "dense"]], tiny_gpt2: [["c_attn"]], tiny_llama: [["q_proj", "v_proj"]],
                 tiny_vit: [["query", "value"], ["q_proj", "v_proj"]]}
     for folder, choices in expected.items():
         model = AutoModel.from_pretrained(folder)

@@ -50,7 +50,7 @@ def test_model_features_forward_and_metrics(task, sentiment_csv, tiny_bert):
 
     defaults = task.lora_defaults(model, opts)
     assert defaults.task_type == "SEQ_CLS"
-    assert defaults.target_modules == ["query", "value"]
+    assert defaults.target_modules == ["query", "key", "value", "dense"]
     assert defaults.modules_to_save == ["classifier"]
 
     features = task.preprocess(data.train, tokenizer, opts, 6, data)
