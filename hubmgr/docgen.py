@@ -147,7 +147,7 @@ def _usage(command: Any, ctx: Any) -> str:
 def _options_table(command: Any, ctx: Any) -> list[str]:
     import click
 
-    help_names = set(ctx.help_option_names)
+    help_names = set(ctx.help_option_names) | {"-h", "--help"}  # click caches the help option per command
     rows = []
     for param in command.get_params(ctx):
         if not isinstance(param, click.Option) or getattr(param, "hidden", False):

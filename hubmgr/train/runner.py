@@ -940,7 +940,9 @@ def _write_final(*, model: Any, processor: Any, config: TrainConfig, out: Path, 
         peft_cfg.base_model_name_or_path = base_name
         if base_revision:
             peft_cfg.revision = base_revision
-    model.save_pretrained(str(tmp))
+    # LoRA never targets the embeddings here, so they are not saved; "auto" would ask the Hub (ignoring
+    # HF_ENDPOINT and offline mode) whether the vocabulary changed.
+    model.save_pretrained(str(tmp), save_embedding_layers=False)
     if processor is not None and hasattr(processor, "save_pretrained"):
         processor.save_pretrained(str(tmp))
     final_config = dataclasses.replace(config, output_dir=str(out), resume=False)
