@@ -175,7 +175,7 @@ def merge_adapter(
         ModelError: the adapter or base model cannot be found or does not fit.
         DiskFullError: no space left while writing.
     """
-    from hubmgr.eval._quiet import quiet
+    from hubmgr._quiet import quiet
 
     with quiet():
         return _merge(adapter, output=output, base_model=base_model, task=task, dtype=dtype, settings=settings,

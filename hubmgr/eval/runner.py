@@ -444,7 +444,7 @@ def evaluate(
         UsageError: bad options, no task or base model known.
         PluginError: unknown task.
     """
-    from hubmgr.eval._quiet import quiet
+    from hubmgr._quiet import quiet
 
     with quiet():
         return _evaluate(

@@ -29,7 +29,6 @@ Nothing here imports a UI. Progress goes to ``on_event`` as the typed events of 
 from __future__ import annotations
 
 import email.utils
-import errno
 import fnmatch
 import hashlib
 import json
@@ -49,17 +48,12 @@ from urllib.parse import quote
 
 from hubmgr.config import Settings, get_settings
 from hubmgr.errors import (
-    AuthError,
     DiskFullError,
-    EntryNotFoundError,
-    GatedRepoError,
     HubError,
     HubmgrError,
     HubUnreachableError,
     IntegrityError,
     RateLimitedError,
-    RepoNotFoundError,
-    RevisionNotFoundError,
     UnsafePathError,
     UnsupportedByMirrorError,
     UsageError,
@@ -432,7 +426,7 @@ class _Http:
                 timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
             )
         except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                requests.exceptions.InvalidSchema) as exc:
+                requests.exceptions.InvalidSchema):
             raise UsageError(f"The Hub endpoint {self.settings.endpoint!r} is not a valid http(s) URL.") from None
         except requests.exceptions.TooManyRedirects:
             raise HubError(f"The Hub at {self.settings.endpoint} redirected too many times.") from None

@@ -30,8 +30,9 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable
 
+from hubmgr._quiet import quiet
 from hubmgr.errors import (
     DataError,
     HubmgrError,
@@ -251,43 +252,6 @@ def _check_qlora(config: TrainConfig, device: str) -> None:
 # --------------------------------------------------------------------------------------------------
 # noise
 # --------------------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence library chatter (init warnings, progress bars) unless HUBMGR_DEBUG is set."""
-    if os.environ.get("HUBMGR_DEBUG"):
-        yield
-        return
-    import transformers
-
-    previous = transformers.logging.get_verbosity()
-    transformers.logging.set_verbosity_error()
-    bars = transformers.utils.logging.is_progress_bar_enabled()
-    transformers.utils.logging.disable_progress_bar()
-    try:
-        import datasets
-
-        datasets.disable_progress_bars()
-        ds_verbosity = datasets.logging.get_verbosity()
-        datasets.logging.set_verbosity_error()
-    except ImportError:  # pragma: no cover
-        datasets = None  # type: ignore[assignment]
-    # warnings.catch_warnings() swaps process-wide state: only from the main thread (the TUI trains in a
-    # worker thread and shows its own notices).
-    guard = warnings.catch_warnings() if threading.current_thread() is threading.main_thread() else contextlib.nullcontext()
-    try:
-        with guard:
-            if guard is not None and not isinstance(guard, contextlib.nullcontext):
-                warnings.simplefilter("ignore", UserWarning)
-                warnings.simplefilter("ignore", FutureWarning)
-            yield
-    finally:
-        transformers.logging.set_verbosity(previous)
-        if bars:
-            transformers.utils.logging.enable_progress_bar()
-        if datasets is not None:
-            datasets.logging.set_verbosity(ds_verbosity)
-
-
 def _set_threads(dist: _Dist) -> None:
     """Use the CPUs this process may run on, shared between the local processes of a DDP run."""
     import torch
@@ -441,7 +405,7 @@ def train(
     else:
         out = None  # decided once the run id is known
 
-    with _quiet():
+    with quiet():
         _set_threads(dist)
         device = _pick_device(config, dist)
         use_cpu = device == "cpu"

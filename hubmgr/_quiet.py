@@ -1,4 +1,4 @@
-"""Silence library chatter (load reports, progress bars, deprecation warnings) while evaluating or merging.
+"""Silence library chatter (load reports, progress bars, deprecation warnings) while training, evaluating or merging.
 
 The CLI and the TUI report progress through events; transformers' own bars on stderr would garble a
 terminal UI. Set ``HUBMGR_DEBUG=1`` to see everything.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import warnings
 from typing import Iterator
 
@@ -33,10 +34,14 @@ def quiet() -> Iterator[None]:
         ds_verbosity = datasets.logging.get_verbosity()
         datasets.disable_progress_bars()
         datasets.logging.set_verbosity_error()
+    # warnings.catch_warnings() swaps process-wide state: only from the main thread (the TUI trains and
+    # evaluates in worker threads and shows its own notices).
+    in_main = threading.current_thread() is threading.main_thread()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            warnings.simplefilter("ignore", FutureWarning)
+        with warnings.catch_warnings() if in_main else contextlib.nullcontext():
+            if in_main:
+                warnings.simplefilter("ignore", UserWarning)
+                warnings.simplefilter("ignore", FutureWarning)
             yield
     finally:
         transformers.logging.set_verbosity(previous)
