@@ -879,6 +879,10 @@ def _training_args(config: TrainConfig, *, task: Any, out_dir: Path, use_cpu: bo
         kwargs["metric_for_best_model"] = task.main_metric
         kwargs["greater_is_better"] = bool(task.greater_is_better)
     if dist.world_size > 1:
+        # transformers multiplies the loss by the number of processes when the model accepts loss kwargs,
+        # which is right only for losses summed over tokens (causal LM); mean-reduced losses would get a
+        # world-size-times larger gradient and logged loss.
+        kwargs["average_tokens_across_devices"] = task.name == "causal-lm"
         kwargs["ddp_find_unused_parameters"] = False
         if use_cpu:
             kwargs["ddp_backend"] = "gloo"

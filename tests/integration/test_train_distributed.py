@@ -1,4 +1,4 @@
-"""DDP: `torchrun --nproc_per_node=2 -m hubmgr train ...` on two CPU processes (gloo).
+"""DDP: `torchrun --nproc_per_node=2 -m hubmgr train ...` and `accelerate launch` on two CPU processes (gloo).
 
 Only rank 0 writes the adapter, talks to the run registry and prints events; the adapter loads with peft.
 """
@@ -6,6 +6,7 @@ Only rank 0 writes the adapter, talks to the run registry and prints events; the
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -18,8 +19,16 @@ from tests.integration.test_train import write_reviews
 REPO = Path(__file__).resolve().parents[2]
 
 
+LAUNCHERS = {
+    "torchrun": [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "hubmgr"],
+    "accelerate": [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                   "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "hubmgr"],
+}
+
+
 @pytest.mark.timeout(600)
-def test_ddp_two_cpu_processes(hf_env, tiny_bert: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("launcher", sorted(LAUNCHERS))
+def test_ddp_two_cpu_processes(hf_env, tiny_bert: Path, tmp_path: Path, launcher: str) -> None:
     from peft import PeftModel
     from transformers import AutoModelForSequenceClassification
 
@@ -31,7 +40,7 @@ def test_ddp_two_cpu_processes(hf_env, tiny_bert: Path, tmp_path: Path) -> None:
     data = write_reviews(work / "train.csv", 64)
     out = work / "ddp"
     env = dict(os.environ, ACCELERATE_USE_CPU="1", OMP_NUM_THREADS="1", COLUMNS="200")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "hubmgr",
+    cmd = [*LAUNCHERS[launcher],
            "train", "text-classification", "--model", str(tiny_bert), "--data", str(data), "--output", str(out),
            "--max-steps", "4", "--batch-size", "4", "--logging-steps", "1", "--save-steps", "2", "--device", "cpu",
            "--json"]
@@ -44,6 +53,9 @@ def test_ddp_two_cpu_processes(hf_env, tiny_bert: Path, tmp_path: Path) -> None:
     assert kinds.count("result") == 1 and kinds.count("train_finished") == 1
     started = lines[kinds.index("train_started")]
     assert started["device"] == "cpu x2" and started["total_steps"] == 4
+    # the logged loss is the mean over processes, not their sum (two labels, random head: about ln 2)
+    first_loss = next(line["loss"] for line in lines if line["kind"] == "step" and line["loss"] is not None)
+    assert abs(first_loss - math.log(2)) < 0.2, first_loss
     result = lines[-1]
     assert result["status"] == "completed" and result["global_step"] == 4
 
