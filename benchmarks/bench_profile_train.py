@@ -1,0 +1,218 @@
+"""Where training time goes: MiniLM + LoRA training steps on SST-2 batches, CPU, 2 threads.
+
+Supports the analysis of the training-speed targets with numbers measured here:
+
+1. ``variants`` - the same LoRA training step under different settings, interleaved batch by batch in
+   one process (so that load from other processes hits every variant alike): the model's own dropout
+   on or off, LoRA on query/value or on every linear layer, batch 32 or 64, float32 or bfloat16
+   autocast, and the tutorial's padding to 128 tokens. Every variant trains once on the same examples, in
+   length-grouped batches like hubmgr's sampler (batch order shuffled).
+2. ``ops`` - a torch.profiler table of the top operators for dropout on and off.
+
+    python benchmarks/bench_profile_train.py [--quick]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+import _sst2 as S  # noqa: E402
+
+NAME = "profile_train"
+
+QV = ["query", "value"]
+ALL = ["query", "key", "value", "dense"]
+VARIANTS: dict[str, dict[str, Any]] = {
+    "fp32, batch 32, model dropout on, LoRA q,v": dict(bs=32, pad=False, drop=True, bf16=False, targets=QV),
+    "fp32, batch 32, model dropout off, LoRA q,v": dict(bs=32, pad=False, drop=False, bf16=False, targets=QV),
+    "fp32, batch 32, model dropout off, LoRA q,k,v,dense": dict(bs=32, pad=False, drop=False, bf16=False, targets=ALL),
+    "fp32, batch 64, model dropout off, LoRA q,v": dict(bs=64, pad=False, drop=False, bf16=False, targets=QV),
+    "bf16 autocast, batch 32, model dropout off, LoRA q,v": dict(bs=32, pad=False, drop=False, bf16=True, targets=QV),
+    "tutorial: fp32, batch 32, padded to 128, dropout on, LoRA q,v": dict(bs=32, pad=True, drop=True, bf16=False, targets=QV),
+}
+
+
+def _model(path: str, dropout: bool, targets: list[str] | None = None) -> tuple[Any, Any]:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForSequenceClassification
+
+    kw = {} if dropout else {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+    m = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2, **kw)
+    m = get_peft_model(m, LoraConfig(task_type="SEQ_CLS", r=8, lora_alpha=16, lora_dropout=0.0,
+                                     target_modules=targets or QV))
+    m.train()
+    opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-3)
+    return m, opt
+
+
+def _batches(ids: list[list[int]], labels: list[int], bs: int, pad: bool, seed: int = 1) -> list[tuple[Any, Any, Any]]:
+    """Length-grouped batches (sorted by length, then the batch order shuffled), padded to the
+    longest example of each batch or to 128."""
+    import torch
+
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    groups = [order[i: i + bs] for i in range(0, len(order), bs)]
+    random.Random(seed).shuffle(groups)
+    out = []
+    for g in groups:
+        width = 128 if pad else max(len(ids[i]) for i in g)
+        x = torch.zeros(len(g), width, dtype=torch.long)
+        a = torch.zeros_like(x)
+        for j, i in enumerate(g):
+            x[j, : len(ids[i])] = torch.tensor(ids[i])
+            a[j, : len(ids[i])] = 1
+        out.append((x, a, torch.tensor([labels[i] for i in g])))
+    return out
+
+
+def variants(model_path: str, train: Path, samples: int) -> dict[str, Any]:
+    import torch
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_path)
+    rows = S.text_label_rows(train)
+    random.Random(0).shuffle(rows)
+    rows = rows[:samples]  # every variant trains on exactly these examples, once
+    ids = tok([r["text"] for r in rows], truncation=True, max_length=128)["input_ids"]
+    labels = [r["label"] for r in rows]
+    state = {}
+    for name, v in VARIANTS.items():
+        m, opt = _model(model_path, v["drop"], v["targets"])
+        state[name] = {"m": m, "opt": opt, "b": _batches(ids, labels, v["bs"], v["pad"]), "i": 0, "t": 0.0,
+                       "cpu": 0.0, "n": 0, "tokens": 0}
+    # one warm-up step each (on the shortest batch)
+    for name, s in state.items():
+        x, a, y = min(s["b"], key=lambda b: b[0].shape[1])
+        with (torch.autocast("cpu", dtype=torch.bfloat16) if VARIANTS[name]["bf16"] else contextlib.nullcontext()):
+            loss = s["m"](input_ids=x, attention_mask=a, labels=y).loss
+        loss.backward()
+        s["opt"].zero_grad()
+    busy = True
+    while busy:
+        busy = False
+        for name, s in state.items():
+            if s["i"] >= len(s["b"]):
+                continue
+            busy = True
+            x, a, y = s["b"][s["i"]]
+            s["i"] += 1
+            ctx = torch.autocast("cpu", dtype=torch.bfloat16) if VARIANTS[name]["bf16"] else contextlib.nullcontext()
+            t, c = time.perf_counter(), time.process_time()
+            with ctx:
+                loss = s["m"](input_ids=x, attention_mask=a, labels=y).loss
+            loss.backward()
+            s["opt"].step()
+            s["opt"].zero_grad()
+            s["t"] += time.perf_counter() - t
+            s["cpu"] += time.process_time() - c
+            s["n"] += len(y)
+            s["tokens"] += int(a.sum())
+    out = {}
+    for name, s in state.items():
+        out[name] = {"settings": VARIANTS[name], "samples": s["n"], "seconds": s["t"],
+                     "samples_per_second": s["n"] / s["t"], "samples_per_cpu_second": s["n"] / s["cpu"],
+                     "real_tokens": s["tokens"]}
+    return out
+
+
+def ops(model_path: str, train: Path, steps: int) -> dict[str, Any]:
+    import torch
+    import torch.profiler as tp
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_path)
+    rows = S.text_label_rows(train)[:2048]
+    ids = tok([r["text"] for r in rows], truncation=True, max_length=128)["input_ids"]
+    labels = [r["label"] for r in rows]
+    out = {}
+    for drop in (True, False):
+        m, opt = _model(model_path, drop)
+        batches = _batches(ids, labels, 32, False)
+        for x, a, y in batches[:2]:
+            m(input_ids=x, attention_mask=a, labels=y).loss.backward()
+            opt.step()
+            opt.zero_grad()
+        with tp.profile(activities=[tp.ProfilerActivity.CPU]) as prof:
+            for x, a, y in batches[2: 2 + steps]:
+                m(input_ids=x, attention_mask=a, labels=y).loss.backward()
+                opt.step()
+                opt.zero_grad()
+        events = prof.key_averages()
+        total = sum(e.self_cpu_time_total for e in events)
+        top = sorted(events, key=lambda e: -e.self_cpu_time_total)[:14]
+        out["dropout_on" if drop else "dropout_off"] = {
+            "steps": steps,
+            "total_self_cpu_ms": total / 1000,
+            "top_ops": [{"op": e.key, "self_cpu_ms": e.self_cpu_time_total / 1000,
+                         "share": e.self_cpu_time_total / total, "calls": e.count} for e in top],
+        }
+    return out
+
+
+def arm_main(args: Any) -> None:
+    C.set_threads(args.threads)
+    if args.arm == "variants":
+        out = variants(args.model, Path(args.train), args.samples)
+    elif args.arm == "ops":
+        out = ops(args.model, Path(args.train), args.steps)
+    else:
+        raise SystemExit(f"unknown arm {args.arm}")
+    C.write_arm_result(args.arm_out, out)
+
+
+def body(record: dict[str, Any], args: Any) -> dict[str, Any]:
+    model = str(C.minilm_path())
+    data = C.dataset_dir("sst2", "train.jsonl")
+    script = Path(__file__).resolve()
+    samples = 192 if args.quick else 768
+    steps = 3 if args.quick else 8
+    with tempfile_dir() as tmp:
+        env = C.isolated_env(tmp, args.threads)
+        common = ["--threads", str(args.threads), "--model", model, "--train", str(data / "train.jsonl"),
+                  "--samples", str(samples), "--steps", str(steps)]
+        var = C.run_arm(script, "variants", common, env=env, timeout=3 * 3600)
+        opx = C.run_arm(script, "ops", common, env=env, timeout=3600)
+    for key in ("process_wall_s", "peak_rss_bytes", "command"):
+        var.pop(key, None)
+        opx.pop(key, None)
+    base = next(v for k, v in var.items() if k.startswith("tutorial"))["samples_per_second"]
+    first = next(iter(var.values()))["samples_per_second"]
+    for v in var.values():
+        v["x_tutorial"] = v["samples_per_second"] / base
+        v["x_first"] = v["samples_per_second"] / first
+    record["commands"] = [C.display_command([C.PYTHON, str(script), "--arm", "variants", *common]),
+                          C.display_command([C.PYTHON, str(script), "--arm", "ops", *common])]
+    record["results"] = {"samples_per_variant": samples, "variants": var, "ops": opx}
+    return record
+
+
+@contextlib.contextmanager
+def tempfile_dir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="hubmgr-bench-prof-") as tmp:
+        yield Path(tmp)
+
+
+def main() -> int:
+    parser = C.base_parser(__doc__.splitlines()[0])
+    for name in ("--model", "--train"):
+        parser.add_argument(name, help=C.argparse.SUPPRESS)
+    parser.add_argument("--samples", type=int, default=768, help=C.argparse.SUPPRESS)
+    parser.add_argument("--steps", type=int, default=8, help=C.argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.arm:
+        arm_main(args)
+        return 0
+    return C.run_benchmark(NAME, args, lambda rec: body(rec, args), title="Training-step profile (what costs time)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
