@@ -175,7 +175,8 @@ class _Renderer:
         resumed = f", resuming at step {e.resumed_from_step}" if e.resumed_from_step else ""
         pct = 100.0 * e.trainable_params / e.total_params if e.total_params else 0.0
         self.print(
-            f"Training {escape(e.model)} for {e.task} on {e.device}: {e.num_train_examples} examples"
+            f"Training {escape(e.model)} for {e.task} on {e.device} ({e.precision} precision):"
+            f" {e.num_train_examples} examples"
             f" ({e.num_eval_examples} for evaluation), {e.total_steps} steps, {e.trainable_params:,} trainable"
             f" parameters ({pct:.2f}%){resumed}."
         )

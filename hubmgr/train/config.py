@@ -108,7 +108,7 @@ class TrainConfig:
     seed: int = _f(42, "Random seed for initialisation, the held-out split and shuffling.")
     # -- hardware -------------------------------------------------------------------------------------
     device: str = _f("auto", "Where to train: auto picks cuda, then mps, then cpu.", group="hardware", choices=DEVICES)
-    dtype: str = _f("auto", "Compute precision: auto is bfloat16 (or float16) mixed precision on a GPU, float32 on a CPU.",
+    dtype: str = _f("auto", "Compute precision: auto is bfloat16 (or float16) mixed precision on a GPU, bfloat16 mixed precision on a CPU with native bfloat16 (AVX512-BF16 or AMX), float32 elsewhere.",
                     group="hardware", choices=DTYPES)
     num_workers: int = _f(0, "Data loader worker processes (0 loads in the training process, best on a CPU).",
                           group="hardware")

@@ -21,6 +21,7 @@ class TrainStarted:
     total_params: int
     device: str
     resumed_from_step: int = 0
+    precision: str = "float32"
     kind: str = "train_started"
 
 

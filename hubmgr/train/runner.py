@@ -213,6 +213,23 @@ def _pick_device(config: TrainConfig, dist: _Dist) -> str:
     return wanted
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (AVX512-BF16 or AMX), so that bfloat16 autocast is faster.
+
+    Elsewhere torch emulates bfloat16 on a CPU, which is slower than float32. ``HUBMGR_CPU_BF16=0`` (or ``1``)
+    overrides the detection.
+    """
+    forced = os.environ.get("HUBMGR_CPU_BF16", "").strip().lower()
+    if forced in ("0", "1", "false", "true", "no", "yes", "off", "on"):
+        return forced in ("1", "true", "yes", "on")
+    import torch
+
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except Exception:  # private helpers; an older or newer torch may lack them
+        return False
+
+
 def _pick_dtype(config: TrainConfig, device: str) -> tuple[Any, str | None]:
     """Returns (dtype to load the base weights in, mixed precision: "bf16" | "fp16" | None)."""
     import torch
@@ -231,11 +248,19 @@ def _pick_dtype(config: TrainConfig, device: str) -> tuple[Any, str | None]:
         return torch.float32, None
     if dtype == "float16" and device == "cpu":
         raise UsageError("float16 training needs a GPU; on a CPU use --dtype bfloat16 or float32.")
+    if dtype == "auto" and device == "cpu" and cpu_has_native_bf16():
+        dtype = "bfloat16"
     if dtype == "bfloat16":
         return torch.float32, "bf16"
     if dtype == "float16":
         return torch.float32, "fp16"
     return torch.float32, None
+
+
+def _precision_label(mixed: str | None, *, qlora: bool = False) -> str:
+    """What ``TrainStarted.precision`` says: ``float32``, ``bfloat16 mixed`` or ``float16 mixed`` (4-bit base for QLoRA)."""
+    label = {"bf16": "bfloat16 mixed", "fp16": "float16 mixed"}.get(mixed or "", "float32")
+    return f"4-bit base, {label}" if qlora else label
 
 
 def _check_qlora(config: TrainConfig, device: str) -> None:
@@ -335,6 +360,16 @@ def _with_lengths(dataset: Any) -> tuple[Any, bool]:
         return dataset.map(lambda b: {"length": [len(x) for x in b["input_ids"]]}, batched=True,
                            load_from_cache_file=False), True
     return dataset, False
+
+
+def _longest_first(dataset: Any) -> Any:
+    """The evaluation set sorted by length, longest first (when it has token ids), so that evaluation batches
+    hold examples of similar lengths and waste little on padding; the longest batch comes first, so a
+    batch too big for memory fails at once. Metrics do not depend on the order."""
+    dataset, has_length = _with_lengths(dataset)
+    if not has_length or len(dataset) < 2:
+        return dataset
+    return dataset.sort("length", reverse=True).flatten_indices()
 
 
 def resume_config(output_dir: str | os.PathLike[str]) -> TrainConfig | None:
@@ -564,7 +599,7 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
             if data.eval is not None and len(data.eval) > 0 and config.eval_strategy != "no":
                 eval_ds = task.preprocess(data.eval, processor, options, config.max_length, data)
             train_ds, has_length = _with_lengths(train_ds)
-            eval_ds, _ = _with_lengths(eval_ds)
+            eval_ds = _longest_first(eval_ds)
         if len(train_ds) == 0:
             raise DataError(f"The training data ({config.data}) has no usable examples after preprocessing.")
         _stop_if_cancelled(cancel)
@@ -589,7 +624,8 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
             started=dict(run_id=run_id, task=config.task, model=config.model, output_dir=str(out),
                          num_train_examples=len(train_ds), num_eval_examples=len(eval_ds) if eval_ds is not None else 0,
                          trainable_params=int(trainable), total_params=int(total),
-                         device=device if dist.world_size == 1 else f"{device} x{dist.world_size}"),
+                         device=device if dist.world_size == 1 else f"{device} x{dist.world_size}",
+                         precision=_precision_label(mixed, qlora=bool(config.qlora))),
         )
         callbacks: list[Any] = [callback]
         if config.early_stopping_patience:

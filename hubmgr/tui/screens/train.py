@@ -75,7 +75,7 @@ class TrainState:
             self.run_id = event.run_id
             self.task = event.task
             self.model = event.model
-            self.device = event.device
+            self.device = f"{event.device}, {event.precision}" if event.precision else event.device
             self.output_dir = event.output_dir
             self.total_steps = event.total_steps
             self.step = event.resumed_from_step
