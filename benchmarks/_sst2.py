@@ -37,6 +37,7 @@ def trainer_run(model_path: str, train_path: Path, dev_path: Path, *, out_dir: P
                 batch_size: int = 32, learning_rate: float = 3e-4, max_length: int = 128,
                 padding: str = "max_length", group_by_length: bool = False, lora: bool = True,
                 random_init: bool = False, warmup_ratio: float = 0.0, eval_steps: int | None = None,
+                eval_each_epoch: bool = False,
                 stop_at_accuracy: float | None = None, max_seconds: float | None = None,
                 seed: int = 42, t_process: float | None = None) -> dict[str, Any]:
     """Train with a plain ``Trainer``; evaluate on dev at the end (and every ``eval_steps`` if given).
@@ -117,7 +118,7 @@ def trainer_run(model_path: str, train_path: Path, dev_path: Path, *, out_dir: P
         learning_rate=learning_rate,
         num_train_epochs=epochs,
         warmup_steps=warmup_ratio,
-        eval_strategy="steps" if eval_steps else "no",
+        eval_strategy="steps" if eval_steps else ("epoch" if eval_each_epoch else "no"),
         eval_steps=eval_steps,
         save_strategy="no",
         logging_steps=50,
@@ -149,6 +150,8 @@ def trainer_run(model_path: str, train_path: Path, dev_path: Path, *, out_dir: P
         "loop_seconds": loop,
         "samples_per_second": samples / loop if loop > 0 else None,
         "dev_accuracy": final.get("eval_accuracy"),
+        "best_dev_accuracy": max([e["accuracy"] for e in evals if e["accuracy"] is not None]
+                                 + [final.get("eval_accuracy") or 0.0]),
         "evals": evals,
         "trainable_params": trainable,
         "padded_tokens": padded_tokens,
@@ -214,6 +217,7 @@ def hubmgr_run(model_path: str, train_path: Path, dev_path: Path | None, *, out_
         "trainable_params": start_event.trainable_params,
         "total_params": start_event.total_params,
         "device": start_event.device,
+        "precision": start_event.precision,
         "torch_threads": torch.get_num_threads(),
         "config": {k: v for k, v in config.to_dict().items() if k in values},
         "effective_config": config.to_dict(),

@@ -151,11 +151,15 @@ def baseline_run(model_dir: str, train_path: Path, eval_path: Path, *, out_dir: 
                          "lora": {"r": 8, "lora_alpha": 16, "lora_dropout": 0.05, "target_modules": ["q_proj", "v_proj"]}}}
 
 
-def hubmgr_arm(model_dir: str, train_path: Path, eval_path: Path, *, out_dir: Path) -> dict[str, Any]:
+WHATIF = {"batch_size": 8, "grad_accum": 4}
+
+
+def hubmgr_arm(model_dir: str, train_path: Path, eval_path: Path, *, out_dir: Path,
+               overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     from hubmgr.eval.runner import evaluate
 
     run = S.hubmgr_run(model_dir, train_path, None, out_dir=out_dir, task="causal-lm",
-                       overrides={"eval_strategy": "no"}, t_process=T_PROCESS)
+                       overrides={"eval_strategy": "no", **(overrides or {})}, t_process=T_PROCESS)
     t0 = time.perf_counter()
     report = evaluate(model_dir, [run["adapter_path"]], task="causal-lm", data=str(eval_path))
     eval_wall = time.perf_counter() - t0
@@ -177,6 +181,8 @@ def arm_main(args: Any) -> None:
         out = convert(Path(args.gguf), Path(args.model))
     elif args.arm == "hubmgr":
         out = hubmgr_arm(args.model, Path(args.train), Path(args.eval), out_dir=work)
+    elif args.arm == "hubmgr_batch8_accum4":
+        out = hubmgr_arm(args.model, Path(args.train), Path(args.eval), out_dir=work, overrides=WHATIF)
     elif args.arm == "baseline":
         out = baseline_run(args.model, Path(args.train), Path(args.eval), out_dir=work)
     else:
@@ -206,7 +212,8 @@ def body(record: dict[str, Any], args: Any) -> dict[str, Any]:
         held.write_text(held_text, encoding="utf-8")
         common = ["--threads", str(args.threads), "--model", str(model_dir), "--train", str(train), "--eval", str(held),
                   "--work", str(tmp)]
-        arms = {arm: C.run_arm(script, arm, common, env=env, timeout=4 * 3600) for arm in ("baseline", "hubmgr")}
+        names = ("baseline", "hubmgr") + (() if args.quick or args.no_whatif else ("hubmgr_batch8_accum4",))
+        arms = {arm: C.run_arm(script, arm, common, env=env, timeout=4 * 3600) for arm in names}
         hub_tokens = count_tokens(str(model_dir), train)
     hub, base = arms["hubmgr"], arms["baseline"]
     hub_tps = hub_tokens * hub["epochs_done"] / hub["loop_seconds"]
@@ -226,6 +233,14 @@ def body(record: dict[str, Any], args: Any) -> dict[str, Any]:
         },
         "tokens_per_second_ratio": ratio,
     }
+    w = arms.get("hubmgr_batch8_accum4")
+    if w:
+        record["results"]["arms"]["hubmgr_batch8_accum4"] = {
+            "perplexity_before": w["perplexity_before"], "perplexity_after": w["perplexity_after"],
+            "tokens_per_second": hub_tokens * w["epochs_done"] / w["loop_seconds"], "loop_seconds": w["loop_seconds"],
+            "train_tokens": hub_tokens, "config": w["config"], "peak_rss_bytes": w["peak_rss_bytes"], "steps": w["steps"],
+            "what_if": "not the defaults: " + ", ".join(f"{k}={v}" for k, v in WHATIF.items())}
+        record["commands"].append(w["command"])
     record["targets"] = [
         C.target("held-out perplexity before -> after (hubmgr)", goal="report (lower after)",
                  value=f"{hub['perplexity_before']:.2f} -> {hub['perplexity_after']:.2f}",
@@ -239,6 +254,7 @@ def main() -> int:
     parser = C.base_parser(__doc__.splitlines()[0])
     parser.add_argument("--train-chars", type=int, default=None, help="characters of the 90%% split to train on")
     parser.add_argument("--eval-chars", type=int, default=None, help="characters of the held-out 10%% to score")
+    parser.add_argument("--no-whatif", action="store_true", help="skip the batch 8 x grad-accum 4 what-if arm")
     for name in ("--model", "--train", "--eval", "--work", "--gguf"):
         parser.add_argument(name, help=C.argparse.SUPPRESS)
     args = parser.parse_args()

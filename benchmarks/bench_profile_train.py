@@ -8,6 +8,8 @@ Supports the analysis of the training-speed targets with numbers measured here:
    autocast, and the tutorial's padding to 128 tokens. Every variant trains once on the same examples, in
    length-grouped batches like hubmgr's sampler (batch order shuffled).
 2. ``ops`` - a torch.profiler table of the top operators for dropout on and off.
+3. ``eval_order`` - ``Trainer.evaluate`` on SST-2 dev in file order and sorted by length (what the
+   evaluations during training cost, and what sorting the evaluation set would save).
 
     python benchmarks/bench_profile_train.py [--quick]
 """
@@ -158,12 +160,43 @@ def ops(model_path: str, train: Path, steps: int) -> dict[str, Any]:
     return out
 
 
+def eval_order(model_path: str, dev: Path, reps: int) -> dict[str, Any]:
+    """``Trainer.evaluate`` on SST-2 dev (batch 64, dynamic padding) in file order vs sorted by length,
+    alternated ``reps`` times: what in-training evaluation costs, and what sorting saves."""
+    import torch
+    from datasets import Dataset
+    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
+                              TrainingArguments)
+
+    tok = AutoTokenizer.from_pretrained(model_path)
+    rows = S.text_label_rows(dev)
+    ds = Dataset.from_list(rows).map(lambda b: tok(b["text"], truncation=True, max_length=128), batched=True,
+                                     remove_columns=["text"])
+    ds = ds.map(lambda b: {"length": [len(x) for x in b["input_ids"]]}, batched=True)
+    model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=2)
+    with tempfile.TemporaryDirectory() as tmp:
+        args = TrainingArguments(output_dir=tmp, per_device_eval_batch_size=64, use_cpu=True, report_to=[],
+                                 disable_tqdm=True)
+        collator = DataCollatorWithPadding(tok)
+        times: dict[str, list[float]] = {"file order": [], "sorted by length": []}
+        for _ in range(reps):
+            for name, d in (("file order", ds), ("sorted by length", ds.sort("length"))):
+                trainer = Trainer(model=model, args=args, eval_dataset=d.remove_columns(["length"]), data_collator=collator)
+                t = time.perf_counter()
+                trainer.evaluate()
+                times[name].append(time.perf_counter() - t)
+    return {"examples": len(ds), "batch_size": 64, "seconds": times,
+            "median_seconds": {k: C.median(v) for k, v in times.items()}, "torch_threads": torch.get_num_threads()}
+
+
 def arm_main(args: Any) -> None:
     C.set_threads(args.threads)
     if args.arm == "variants":
         out = variants(args.model, Path(args.train), args.samples)
     elif args.arm == "ops":
         out = ops(args.model, Path(args.train), args.steps)
+    elif args.arm == "eval_order":
+        out = eval_order(args.model, Path(args.dev), 2 if args.steps < 8 else 3)
     else:
         raise SystemExit(f"unknown arm {args.arm}")
     C.write_arm_result(args.arm_out, out)
@@ -171,27 +204,30 @@ def arm_main(args: Any) -> None:
 
 def body(record: dict[str, Any], args: Any) -> dict[str, Any]:
     model = str(C.minilm_path())
-    data = C.dataset_dir("sst2", "train.jsonl")
+    data = C.dataset_dir("sst2", "train.jsonl", "dev.jsonl")
     script = Path(__file__).resolve()
     samples = 192 if args.quick else 768
     steps = 3 if args.quick else 8
     with tempfile_dir() as tmp:
         env = C.isolated_env(tmp, args.threads)
         common = ["--threads", str(args.threads), "--model", model, "--train", str(data / "train.jsonl"),
-                  "--samples", str(samples), "--steps", str(steps)]
+                  "--dev", str(data / "dev.jsonl"), "--samples", str(samples), "--steps", str(steps)]
         var = C.run_arm(script, "variants", common, env=env, timeout=3 * 3600)
         opx = C.run_arm(script, "ops", common, env=env, timeout=3600)
+        evo = C.run_arm(script, "eval_order", common, env=env, timeout=3600)
     for key in ("process_wall_s", "peak_rss_bytes", "command"):
         var.pop(key, None)
         opx.pop(key, None)
+        evo.pop(key, None)
     base = next(v for k, v in var.items() if k.startswith("tutorial"))["samples_per_second"]
     first = next(iter(var.values()))["samples_per_second"]
     for v in var.values():
         v["x_tutorial"] = v["samples_per_second"] / base
         v["x_first"] = v["samples_per_second"] / first
     record["commands"] = [C.display_command([C.PYTHON, str(script), "--arm", "variants", *common]),
-                          C.display_command([C.PYTHON, str(script), "--arm", "ops", *common])]
-    record["results"] = {"samples_per_variant": samples, "variants": var, "ops": opx}
+                          C.display_command([C.PYTHON, str(script), "--arm", "ops", *common]),
+                          C.display_command([C.PYTHON, str(script), "--arm", "eval_order", *common])]
+    record["results"] = {"samples_per_variant": samples, "variants": var, "ops": opx, "eval_order": evo}
     return record
 
 
@@ -203,7 +239,7 @@ def tempfile_dir() -> Iterator[Path]:
 
 def main() -> int:
     parser = C.base_parser(__doc__.splitlines()[0])
-    for name in ("--model", "--train"):
+    for name in ("--model", "--train", "--dev"):
         parser.add_argument(name, help=C.argparse.SUPPRESS)
     parser.add_argument("--samples", type=int, default=768, help=C.argparse.SUPPRESS)
     parser.add_argument("--steps", type=int, default=8, help=C.argparse.SUPPRESS)

@@ -186,7 +186,7 @@ def body(record: dict[str, Any], args: Any) -> dict[str, Any]:
     hub["reached_seconds_without_evaluations"] = net
     record["targets"] = [C.target(
         "time from `hubmgr train` start to dev accuracy >= 0.85", goal="< 60 s on 2 CPU cores",
-        value=None if r is None else round(r, 1), met=(r is not None and r < 60.0),
+        value=None if r is None else f"{r:.1f} s", met=(r is not None and r < 60.0),
         detail=(f"not reached within {cap_h} s" if r is None else
                 f"{net:.1f} s without the {hub['eval_seconds_before_reached']:.1f} s spent in the evaluations"))]
     if base is not None:

@@ -27,7 +27,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "learning rate 2e-3": {"learning_rate": 2e-3},
     "batch 64, learning rate 2e-3": {"batch_size": 64, "learning_rate": 2e-3},
     "model dropout kept": {"keep_model_dropout": True},
-    "bfloat16 autocast": {"dtype": "bfloat16"},
+    "float32 (no bfloat16 autocast)": {"dtype": "float32"},
 }
 QUICK = ["defaults", "LoRA on query,key,value,dense"]
 

@@ -140,18 +140,24 @@ def sec_train_speed(r: dict[str, Any]) -> str:
     a = res["arms"]
     b, h = a["baseline"], a["hubmgr"]
     peak = res["matmul_peak"]["peak_flops"]
+    bf16_peak = res["matmul_peak"].get("bfloat16_peak_flops")
+    against = res.get("hubmgr_mfu_against", "float32")
     rows = [
         ["tutorial Trainer + peft (pad to 128)", f(b["samples_per_second"]), f(b["loop_seconds"], 0), f(b["dev_accuracy"], 4),
          C.human_bytes(b["peak_rss_bytes"]), f(b["mfu"], 1, pct=True) + f" ({f(b['hardware_flops_utilisation_padded'], 1, pct=True)} counting padding)"],
         ["hubmgr `train()` defaults", f(h["samples_per_second"]), f(h["loop_seconds"], 0), f(h["dev_accuracy"], 4),
-         C.human_bytes(h["peak_rss_bytes"]), f(h["mfu"], 1, pct=True)],
+         C.human_bytes(h["peak_rss_bytes"]), f(h["mfu"], 1, pct=True) + (f" (of the {against} peak)" if against != "float32" else "")],
     ]
     s = table(["arm", "samples/s", "loop s", "dev accuracy", "peak RSS", "MFU"], rows)
     s += (f"\nSpeed-up: **{res['speedup_samples_per_second']:.2f}x** samples/s. {res['train_examples']:,} training"
           f" examples ({res['token_stats']['tokens']:,} real tokens, mean {res['token_stats']['mean_len']:.1f} per"
-          f" example), {res.get('dev_examples') or '?'} dev examples. fp32 matmul peak measured in the same run:"
-          f" {peak / 1e9:.1f} GFLOP/s (best of {len(res['matmul_peak']['runs'])} measurements; shapes"
-          f" {', '.join('x'.join(map(str, (x['m'], x['k'], x['n']))) for x in res['matmul_peak']['runs'][0]['by_shape'])}).\n\n")
+          f" example), {res.get('dev_examples') or '?'} dev examples. hubmgr trained in"
+          f" {res.get('hubmgr_precision') or 'float32'} precision (its `--dtype auto` on this CPU), the baseline in float32."
+          f" Matmul peaks measured in the same run: float32 {peak / 1e9:.1f} GFLOP/s"
+          + (f", bfloat16 {bf16_peak / 1e9:.1f} GFLOP/s" if bf16_peak else "")
+          + f" (best of {len(res['matmul_peak']['runs'])} measurements; shapes"
+          f" {', '.join('x'.join(map(str, (x['m'], x['k'], x['n']))) for x in res['matmul_peak']['runs'][0]['by_shape'])})."
+          " Each arm's MFU is against the peak of the precision it trained in.\n\n")
     eff = h.get("effective_config") or {}
     if eff:
         keys = ("batch_size", "learning_rate", "epochs", "lora_r", "lora_alpha", "lora_dropout", "target_modules",
@@ -202,21 +208,23 @@ def sec_data_efficiency(r: dict[str, Any]) -> str:
     xs, ya, yb = [], [], []
     for row in res["rows"]:
         p, q = row.get("pretrained_lora", {}), row.get("random_init_full", {})
-        rows.append([f(row["examples"]), row["epochs"], f(p.get("dev_accuracy"), 4) if "dev_accuracy" in p else "error",
+        rows.append([f(row["examples"]), f"{row['epochs']} / {row.get('random_init_epochs', row['epochs'])}",
+                     f(p.get("dev_accuracy"), 4) if "dev_accuracy" in p else "error",
                      f(q.get("dev_accuracy"), 4) if "dev_accuracy" in q else "error",
                      f(p.get("loop_seconds"), 0), f(q.get("loop_seconds"), 0)])
         if "dev_accuracy" in p and "dev_accuracy" in q:
             xs.append(row["examples"])
             ya.append(p["dev_accuracy"])
             yb.append(q["dev_accuracy"])
-    s = table(["training examples", "epochs", "pre-trained + LoRA (hubmgr)", "random init, full training",
+    s = table(["training examples", "epochs (pre-trained / random)", "pre-trained + LoRA (hubmgr)",
+               "random init, full training (best epoch)",
                "hubmgr loop s", "random-init loop s"], rows)
     s += f"\nRandom-init recipe: {res['random_init_recipe']}. Pre-trained recipe: {res['pretrained_recipe']}. Dev examples: {res['dev_examples']}. Seeds: {res['seeds']}.\n\n"
     if xs:
         plt = _plt()
         fig, ax = plt.subplots(figsize=(6.4, 3.4))
         ax.plot(xs, ya, "o-", label="pre-trained all-MiniLM-L6-v2 + LoRA (hubmgr)", color="#4c72b0")
-        ax.plot(xs, yb, "s-", label="same architecture, random init, full training", color="#999999")
+        ax.plot(xs, yb, "s-", label="same architecture, random init, full training (best epoch)", color="#999999")
         ax.axhline(0.5, color="#bbbbbb", lw=1, ls=":", label="chance (0.5)")
         ax.set_ylim(min(0.45, *ya, *yb) - 0.01, min(1.0, max(*ya, *yb) + 0.05))
         ax.set_xscale("log")
@@ -247,7 +255,9 @@ def sec_causal_lm(r: dict[str, Any]) -> str:
     a = res["arms"]
     rows = [[name, f(v["perplexity_before"], 2), f(v["perplexity_after"], 2), f(v["tokens_per_second"]), f(v["loop_seconds"], 0),
              f(v["train_tokens"]), C.human_bytes(v["peak_rss_bytes"])]
-            for name, v in (("plain Trainer + peft (run_clm recipe)", a["baseline"]), ("hubmgr `train()` defaults + `evaluate()`", a["hubmgr"]))]
+            for name, v in [("plain Trainer + peft (run_clm recipe)", a["baseline"]), ("hubmgr `train()` defaults + `evaluate()`", a["hubmgr"])]
+            + ([("what-if: hubmgr with `batch_size=8, grad_accum=4` (not the defaults)", a["hubmgr_batch8_accum4"])]
+               if "hubmgr_batch8_accum4" in a else [])]
     s = table(["arm", "held-out perplexity before", "after", "train tokens/s", "loop s", "train tokens", "peak RSS"], rows)
     sp = res["split"]
     return s + (f"\n{res['model']}. Split at character {sp['split_at_char']:,}: trained on the first"
@@ -332,6 +342,14 @@ def sec_profile(r: dict[str, Any]) -> str:
         s += f"Top operators, {title}, {o['steps']} steps ({o['total_self_cpu_ms'] / 1000:.1f} CPU-s):\n\n"
         s += table(["op", "self CPU share", "calls"], [[f"`{x['op']}`", f(x["share"], 1, pct=True), x["calls"]]
                                                         for x in o["top_ops"][:10]]) + "\n"
+    eo = res.get("eval_order")
+    if eo:
+        med = eo["median_seconds"]
+        s += (f"`Trainer.evaluate` on the {eo['examples']} SST-2 dev examples (batch {eo['batch_size']}, dynamic padding),"
+              f" median of {len(next(iter(eo['seconds'].values())))} alternated runs: "
+              + ", ".join(f"{k}: {v:.2f} s" for k, v in med.items())
+              + (f" ({med['file order'] / med['sorted by length']:.2f}x faster sorted).\n\n"
+                 if med.get("sorted by length") else ".\n\n"))
     s += bar_plot("profile_train", list(res["variants"]), [v["samples_per_second"] for v in res["variants"].values()],
                   title="Training step throughput by setting", xlabel="samples/s")
     return s
