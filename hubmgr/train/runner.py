@@ -548,6 +548,10 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
             "use_safetensors": bool(has_safetensors),
             "local_files_only": True,
         }
+        if device == "cpu" and mixed == "bf16":
+            # PyTorch's fused CPU attention is slow in bfloat16, its backward above all: with plain ("eager")
+            # attention a LoRA step of all-MiniLM-L6-v2 ran 1.75x faster on SST-2 and 1.27x at 512 tokens.
+            load_kwargs["attn_implementation"] = "eager"
         if config.qlora:
             from transformers import BitsAndBytesConfig
 
