@@ -6,7 +6,7 @@ HubServer``) with example repos and a tiny random BERT, in a scratch HF cache an
 Two short, real training runs of the tiny model (about a minute on a laptop CPU) fill the Runs screens.
 
     python docs/make_screenshots.py            # all screenshots
-    python docs/make_screenshots.py browse     # only some: browse model local train runs run plugins
+    python docs/make_screenshots.py browse     # only some: browse model local train runs run try plugins
 
 Writes docs/img/tui-<name>.svg.
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "img"
 SIZE = (120, 36)
-SHOTS = ("browse", "model", "local", "train", "runs", "run", "plugins")
+SHOTS = ("browse", "model", "local", "train", "runs", "run", "try", "plugins")
 #: A fixed scratch folder (emptied first), so that paths shown on screen are the same on every run.
 SCRATCH = Path(tempfile.gettempdir()) / "hubmgr-screenshots"
 
@@ -133,7 +133,7 @@ async def _shoot(names: list[str], backend, tmp: Path) -> list[Path]:
         if "train" in names:
             await pilot.press("4")
             await save(app, pilot, "train")
-        if "runs" in names or "run" in names:
+        if "runs" in names or "run" in names or "try" in names:
             await pilot.press("5")
             await _settle(app, pilot)
             if "runs" in names:
@@ -145,6 +145,22 @@ async def _shoot(names: list[str], backend, tmp: Path) -> list[Path]:
 
                 app.screen.query_one(TabbedContent).active = "tab-run-curves"
                 await save(app, pilot, "run")
+                await pilot.press("escape")
+            if "try" in names:  # the same run's adapter on two inputs, beside the base model
+                await pilot.press("enter")
+                await _settle(app, pilot)
+                from textual.widgets import Input, TabbedContent
+
+                app.screen.query_one(TabbedContent).active = "tab-run-try"
+                box = app.screen.query_one("#try-input", Input)
+                for text in ("a wonderful movie, loved the plot", "boring and awful plot"):
+                    box.value = text
+                    await box.action_submit()
+                    for _ in range(600):
+                        await _settle(app, pilot, rounds=1)
+                        if not box.value:
+                            break
+                await save(app, pilot, "try")
                 await pilot.press("escape")
         if "plugins" in names:
             await pilot.press("6")
@@ -177,7 +193,7 @@ def main(argv: list[str]) -> int:
             settings = get_settings()
             for repo_id in (TINY, *CACHED):  # something in the Local screen
                 download_repo(repo_id, settings=settings)
-            if "runs" in names or "run" in names:  # two short, real runs for the Runs screens
+            if {"runs", "run", "try"} & set(names):  # two short, real runs for the Runs screens
                 from hubmgr.train.config import TrainConfig
                 from hubmgr.train.runner import train
 

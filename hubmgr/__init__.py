@@ -39,6 +39,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "TrainResult": ("hubmgr.train.runner", "TrainResult"),
     "evaluate": ("hubmgr.eval.runner", "evaluate"),
     "EvalReport": ("hubmgr.eval.runner", "EvalReport"),
+    "predict": ("hubmgr.eval.predict", "predict"),
+    "Prediction": ("hubmgr.eval.predict", "Prediction"),
     "RunStore": ("hubmgr.runs.store", "RunStore"),
     # the Hub
     "search_models": ("hubmgr.hub.search", "search_models"),

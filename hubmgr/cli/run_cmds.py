@@ -1,4 +1,4 @@
-"""``hubmgr eval``, ``runs``, ``runs show``, ``runs rm``, ``adapters``, ``adapters rm`` and ``merge``.
+"""``hubmgr eval``, ``predict``, ``runs``, ``runs show``, ``runs rm``, ``adapters``, ``adapters rm`` and ``merge``.
 
 The work is done by :mod:`hubmgr.eval.runner`, :mod:`hubmgr.eval.merge` and :mod:`hubmgr.runs.store`;
 this module only parses flags and prints. torch and friends load inside ``eval`` and ``merge``.
@@ -35,6 +35,23 @@ def parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
         except ValueError:
             out[key] = value
     return out
+
+
+def _read_inputs(path: Path) -> list[str]:
+    """Non-empty lines of ``path`` ('-' is standard input), without their line ends."""
+    from hubmgr.errors import DataError
+
+    if str(path) == "-":
+        return [line.rstrip("\r\n") for line in click.get_text_stream("stdin") if line.strip()]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"The input file {path} does not exist.") from None
+    except UnicodeDecodeError:
+        raise DataError(f"The input file {path} is not UTF-8 text.") from None
+    except OSError as exc:
+        raise DataError(f"Cannot read the input file {path}: {exc.strerror or exc}.") from None
+    return [line for line in text.splitlines() if line.strip()]
 
 
 def _when(iso: str | None) -> str:
@@ -221,6 +238,74 @@ def register(cli: click.Group) -> None:
             emit_json(report.to_dict())
         else:
             _print_report(report)
+
+    # -- predict ------------------------------------------------------------------------------------
+    @cli.command("predict")
+    @click.argument("adapter")
+    @click.argument("inputs", nargs=-1)
+    @click.option("--file", "-f", "input_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                  help="Read inputs from this file, one per line ('-' for standard input).")
+    @click.option("--model", "-m", "model", default=None,
+                  help="Base model: a cached repo id or a local folder (default: the one the adapter was trained on).")
+    @click.option("--compare", "-c", is_flag=True, help="Also show what the base model predicts without the adapter.")
+    @click.option("--pair-separator", default=None, metavar="TEXT",
+                  help="Split each input into a text pair at TEXT, for tasks on text pairs (e.g. ' ||| ').")
+    @click.option("--option", "-o", "option_pairs", multiple=True, metavar="KEY=VALUE",
+                  help="A task option (see `hubmgr tasks`), e.g. max_new_tokens=64. Repeatable.")
+    @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True, help="Inputs per forward pass.")
+    @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+    @click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default=None,
+                  help="Load the model in this dtype.")
+    @click.option("--trust-remote-code", is_flag=True, help="Allow model code from the repo to run.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the predictions as JSON.")
+    def predict_cmd(adapter: str, inputs: tuple[str, ...], input_file: Path | None, model: str | None, compare: bool,
+                    pair_separator: str | None, option_pairs: tuple[str, ...], batch_size: int, device: str, dtype: str | None,
+                    trust_remote_code: bool, as_json: bool) -> None:
+        """Try an adapter on a few inputs: texts, image paths or prompts, as its task takes them.
+
+        ADAPTER is an adapter folder or a run / adapter id from `hubmgr adapters`; the base model, task,
+        options and labels come from its run record. With no INPUTS and no --file, inputs are read from
+        standard input, one per line. For tasks on text pairs, give --pair-separator.
+
+        \b
+            hubmgr predict 20261128-1530 "a wonderful film" "dull and far too long" --compare
+            hubmgr predict adapters/nli "A man sleeps. ||| A person rests." --pair-separator " ||| "
+            hubmgr predict adapters/ner --file sentences.txt --json
+        """
+        from hubmgr.eval.predict import predict
+
+        items = list(inputs)
+        if input_file is not None:
+            items += _read_inputs(input_file)
+        elif not items:
+            stdin = click.get_text_stream("stdin")
+            if stdin.isatty():
+                raise UsageError("Give inputs after the adapter, with --file, or on standard input.")
+            items = [line.rstrip("\r\n") for line in stdin if line.strip()]
+        if pair_separator:
+            bad = [x for x in items if pair_separator not in x]
+            if bad:
+                raise UsageError(f"Input {bad[0][:60]!r} has no {pair_separator!r} to split it into a text pair.")
+            items = [tuple(x.split(pair_separator, 1)) for x in items]
+        if not items:
+            raise UsageError("There are no inputs to predict (empty lines are skipped).")
+        options = parse_options(option_pairs)
+        if not as_json and is_tty():
+            info(f"Predicting {len(items)} input{'s' if len(items) != 1 else ''} with {adapter}...")
+        preds = predict(adapter, items, base_model=model, options=options or None, compare=compare,
+                        batch_size=batch_size, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+        if as_json:
+            emit_json([p.to_dict() for p in preds])
+            return
+
+        def shown(x: Any) -> str:
+            return " | ".join(map(str, x)) if isinstance(x, tuple) else str(x)
+
+        if compare:
+            print_table(["input", "base model", "with the adapter"],
+                        [[shown(p.input), p.base_prediction, p.prediction] for p in preds])
+        else:
+            print_table(["input", "prediction"], [[shown(p.input), p.prediction] for p in preds])
 
     # -- runs ---------------------------------------------------------------------------------------
     @cli.group("runs", invoke_without_command=True)

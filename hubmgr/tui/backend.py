@@ -258,6 +258,16 @@ class Backend:
         )
 
 
+    def predict(self, adapter: str, inputs: list[Any], *, compare: bool = True) -> list[Any]:
+        """The adapter's (and the base model's) predictions for ``inputs`` (``Prediction`` list); imports torch.
+        The last adapter stays loaded, so trying several inputs in a row loads it once."""
+        cached = getattr(self, "_predictor", None)
+        if cached is None or cached.adapter != adapter:
+            self._predictor = None  # free the previous model first
+            self._predictor = _core("hubmgr.eval.predict").Predictor(adapter, settings=self._settings)
+        return self._predictor(inputs, compare=compare)
+
+
 def dominant_dtype(dtypes: dict[str, int]) -> str:
     """The dtype holding most parameters, in the fit estimate's naming (default float32)."""
     if not dtypes:

@@ -98,6 +98,15 @@ class EvalProgressed(Message):
         return isinstance(message, EvalProgressed)
 
 
+class PredictDone(Message):
+    """Predictions for the Try tab arrived (``predictions``), or failed (``error``)."""
+
+    def __init__(self, predictions: list[Any], error: str | None = None) -> None:
+        super().__init__()
+        self.predictions = predictions
+        self.error = error
+
+
 class EvalDone(Message):
     def __init__(self, report: Any) -> None:
         super().__init__()

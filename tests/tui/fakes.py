@@ -44,6 +44,7 @@ class FakeBackend(Backend):
         self.download_gate: threading.Event | None = None
         self.train_gate: threading.Event | None = None
         self.evaluated: list[tuple] = []
+        self.predicted: list[tuple] = []
         self.fixed_plugins = fixed_plugins
 
     # -- plugins: the built-in ones only (snapshots must not change when another plugin is installed) ------
@@ -230,6 +231,16 @@ class FakeBackend(Backend):
         rows += [EvalRow(Path(a).name, a, {"accuracy": 0.8 + i / 20, "f1": 0.79}) for i, a in enumerate(adapters)]
         return EvalReport(task=task, base_model=base_model, base_path="/base", split=split, num_examples=10, rows=rows,
                           warnings=[], main_metric="accuracy")
+
+    def predict(self, adapter, inputs, *, compare=True):
+        from hubmgr.errors import ModelError
+        from hubmgr.eval.predict import Prediction
+
+        self.predicted.append((adapter, tuple(inputs), compare))
+        if any("crash" in str(x) for x in inputs):
+            raise ModelError("Adapter 20250314-aaaa does not fit the base model acme/tiny-bert.")
+        return [Prediction(x, f"positive ({0.9 + i / 100:.2f})", "negative (0.51)" if compare else None)
+                for i, x in enumerate(inputs)]
 
     # -- training --------------------------------------------------------------------------------------
     def train(self, config, *, on_event=None, cancel=None):

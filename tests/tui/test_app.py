@@ -325,7 +325,7 @@ async def test_runs_open_a_run_and_compare_adapters(fake: FakeBackend) -> None:
         await settle(app, pilot)
         table = app.screen.query_one("#runs-table", DataTable)
         assert table.row_count == 3
-        assert "accuracy 0.875" in str(table.get_row_at(0)[3])
+        assert "accuracy 0.875" in str(table.get_row_at(0)[5])
         # open the first run: summary, metrics, curves, config
         table.focus()
         await pilot.press("enter")
@@ -444,3 +444,47 @@ async def test_unexpected_errors_in_workers_become_notifications(fake: FakeBacke
         await pilot.press("1")
         await settle(app, pilot)
         assert app.screen.query_one("#results", DataTable).row_count == 30
+
+
+async def _open_run(app: HubmgrApp, pilot, row: int) -> None:
+    await pilot.press("5")
+    await settle(app, pilot)
+    table = app.screen.query_one("#runs-table", DataTable)
+    table.focus()
+    table.move_cursor(row=row)
+    await pilot.press("enter")
+    await settle(app, pilot)
+
+
+async def test_run_detail_try_tab_predicts_with_and_without_the_adapter(fake: FakeBackend) -> None:
+    app = HubmgrApp(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await _open_run(app, pilot, 0)
+        detail = app.screen
+        assert isinstance(detail, RunDetailScreen) and detail.run_id == "20250314-aaaa"
+        detail.query_one("#run-tabs").active = "tab-run-try"
+        await pilot.pause(0.1)
+        box = detail.query_one("#try-input", Input)
+        box.focus()
+        await pilot.press(*"great film 5")  # digits go into the box, not to the screen switcher
+        assert box.value == "great film 5" and app.screen is detail
+        await pilot.press("enter")
+        table = detail.query_one("#try-table", DataTable)
+        await wait_until(pilot, lambda: table.row_count == 1, what="a prediction")
+        assert fake.predicted[-1] == ("/runs/20250314-aaaa", ("great film 5",), True)
+        assert [str(c) for c in table.get_row_at(0)] == ["great film 5", "negative (0.51)", "positive (0.90)"]
+        assert box.value == ""
+        # a failure is shown on the screen, the app goes on
+        box.value = "crash please"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "Prediction failed" in _text(app, "#try-status"), what="the error")
+        assert "does not fit the base model" in _text(app, "#try-status") and table.row_count == 1
+
+
+async def test_run_without_an_adapter_cannot_be_tried(fake: FakeBackend) -> None:
+    app = HubmgrApp(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await _open_run(app, pilot, 2)
+        assert app.screen.run_id == "20250314-cccc"
+        assert app.screen.query_one("#try-input", Input).disabled
+        assert "no adapter" in _text(app, "#try-status")

