@@ -38,19 +38,33 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "fp32, batch 32, model dropout off, LoRA q,k,v,dense": dict(bs=32, pad=False, drop=False, bf16=False, targets=ALL),
     "fp32, batch 64, model dropout off, LoRA q,v": dict(bs=64, pad=False, drop=False, bf16=False, targets=QV),
     "bf16 autocast, batch 32, model dropout off, LoRA q,v": dict(bs=32, pad=False, drop=False, bf16=True, targets=QV),
+    "bf16 autocast, batch 32, model dropout off, LoRA q,k,v,dense, fused (SDPA) attention":
+        dict(bs=32, pad=False, drop=False, bf16=True, targets=ALL),
+    "bf16 autocast, batch 32, model dropout off, LoRA q,k,v,dense, eager attention (hubmgr defaults)":
+        dict(bs=32, pad=False, drop=False, bf16=True, targets=ALL, eager=True),
+    "fp32, batch 32, model dropout off, LoRA q,k,v,dense, eager attention":
+        dict(bs=32, pad=False, drop=False, bf16=False, targets=ALL, eager=True),
     "tutorial: fp32, batch 32, padded to 128, dropout on, LoRA q,v": dict(bs=32, pad=True, drop=True, bf16=False, targets=QV),
 }
 
 
-def _model(path: str, dropout: bool, targets: list[str] | None = None) -> tuple[Any, Any]:
+def _model(path: str, dropout: bool, targets: list[str] | None = None, w16: bool = False,
+           eager: bool = False) -> tuple[Any, Any]:
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForSequenceClassification
 
     kw = {} if dropout else {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+    if eager:
+        kw["attn_implementation"] = "eager"
     m = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2, **kw)
     m = get_peft_model(m, LoraConfig(task_type="SEQ_CLS", r=8, lora_alpha=16, lora_dropout=0.0,
                                      target_modules=targets or QV))
+    if w16:  # frozen weights in bfloat16; what trains stays float32
+        m.to(torch.bfloat16)
+        for p in m.parameters():
+            if p.requires_grad:
+                p.data = p.data.float()
     m.train()
     opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-3)
     return m, opt
@@ -88,7 +102,7 @@ def variants(model_path: str, train: Path, samples: int) -> dict[str, Any]:
     labels = [r["label"] for r in rows]
     state = {}
     for name, v in VARIANTS.items():
-        m, opt = _model(model_path, v["drop"], v["targets"])
+        m, opt = _model(model_path, v["drop"], v["targets"], v.get("w16", False), v.get("eager", False))
         state[name] = {"m": m, "opt": opt, "b": _batches(ids, labels, v["bs"], v["pad"]), "i": 0, "t": 0.0,
                        "cpu": 0.0, "n": 0, "tokens": 0}
     # one warm-up step each (on the shortest batch)
@@ -136,22 +150,27 @@ def ops(model_path: str, train: Path, steps: int) -> dict[str, Any]:
     ids = tok([r["text"] for r in rows], truncation=True, max_length=128)["input_ids"]
     labels = [r["label"] for r in rows]
     out = {}
-    for drop in (True, False):
-        m, opt = _model(model_path, drop)
+    for key, drop, bf16, targets, eager in (("dropout_on", True, False, QV, False), ("dropout_off", False, False, QV, False),
+                                            ("bf16_sdpa", False, True, ALL, False), ("bf16_defaults", False, True, ALL, True)):
+        m, opt = _model(model_path, drop, targets, eager=eager)
         batches = _batches(ids, labels, 32, False)
-        for x, a, y in batches[:2]:
-            m(input_ids=x, attention_mask=a, labels=y).loss.backward()
+
+        def step(x: Any, a: Any, y: Any) -> None:
+            with (torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()):
+                loss = m(input_ids=x, attention_mask=a, labels=y).loss
+            loss.backward()
             opt.step()
             opt.zero_grad()
+
+        for x, a, y in batches[:2]:
+            step(x, a, y)
         with tp.profile(activities=[tp.ProfilerActivity.CPU]) as prof:
             for x, a, y in batches[2: 2 + steps]:
-                m(input_ids=x, attention_mask=a, labels=y).loss.backward()
-                opt.step()
-                opt.zero_grad()
+                step(x, a, y)
         events = prof.key_averages()
         total = sum(e.self_cpu_time_total for e in events)
         top = sorted(events, key=lambda e: -e.self_cpu_time_total)[:14]
-        out["dropout_on" if drop else "dropout_off"] = {
+        out[key] = {
             "steps": steps,
             "total_self_cpu_ms": total / 1000,
             "top_ops": [{"op": e.key, "self_cpu_ms": e.self_cpu_time_total / 1000,
