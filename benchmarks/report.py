@@ -77,6 +77,28 @@ def provenance(r: dict[str, Any]) -> str:
             f" file `{r.get('_path')}`._{quick}\n")
 
 
+#: The commit that made bfloat16 (and, later, eager attention) the CPU default where the CPU computes in
+#: bfloat16 natively; training results measured on an older commit say so.
+CPU_DEFAULTS_COMMIT = "d7138ba"
+TRAINING = {"train_speed", "train_variants", "time_to_accuracy", "data_efficiency", "token_classification", "causal_lm",
+            "profile_train"}
+
+
+def predates_cpu_defaults(r: dict[str, Any]) -> bool:
+    """Whether a result was measured on a commit without the bfloat16 CPU default (unknown: False)."""
+    import subprocess
+
+    commit = str(r.get("versions", {}).get("hubmgr_git") or "").split("-")[0]
+    if not commit:
+        return False
+    try:
+        out = subprocess.run(["git", "merge-base", "--is-ancestor", CPU_DEFAULTS_COMMIT, commit], cwd=str(C.REPO),
+                             capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return out.returncode == 1  # 0: it has the change; 1: it predates it; other: unknown commit
+
+
 def commands(r: dict[str, Any]) -> str:
     cmds = r.get("commands") or []
     if not cmds:
@@ -658,6 +680,10 @@ def generate(results: Path = C.RESULTS_DIR) -> Path:
             continue
         st = status_line(r)
         out.append(provenance(r))
+        if name in TRAINING and predates_cpu_defaults(r):
+            out.append(f"**Measured before commit {CPU_DEFAULTS_COMMIT}**, with the earlier CPU defaults (float32, fused"
+                       " attention); hubmgr now trains in bfloat16 with eager attention on a CPU like this one"
+                       " (section 1). Not re-measured since.\n")
         if st:
             out.append(st)
             continue
