@@ -262,7 +262,7 @@ def sec_data_efficiency(r: dict[str, Any]) -> str:
         ax.set_xlabel("SST-2 training examples (log scale)")
         ax.set_ylabel("dev accuracy")
         ax.set_title("Data efficiency of pre-training")
-        ax.legend(fontsize=8, loc="upper left")
+        ax.legend(fontsize=8, loc="lower right")
         s += save_fig(fig, "data_efficiency")
     return s
 
