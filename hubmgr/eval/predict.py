@@ -114,7 +114,8 @@ class Predictor:
         import torch
 
         from hubmgr.config import get_settings
-        from hubmgr.eval.runner import _first_line, _pick_device, _resolve_base, _resolve_options, _resolve_task
+        from hubmgr.eval.runner import (_first_line, _load_kwargs, _pick_device, _resolve_base, _resolve_options,
+                                        _resolve_task)
         from hubmgr.task import Task, TaskData
 
         settings = settings or get_settings()
@@ -131,12 +132,7 @@ class Predictor:
         self.options = _resolve_options(task_obj, options, [info])
         self.data = TaskData(train=None, eval=None, info=dict(info.data_info))
 
-        load_kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "local_files_only": True}
-        if dtype:
-            dt = getattr(torch, str(dtype).replace("torch.", ""), None)
-            if not isinstance(dt, torch.dtype):
-                raise UsageError(f"Unknown dtype {dtype!r}; use float32, bfloat16 or float16.")
-            load_kwargs["dtype"] = dt
+        load_kwargs = _load_kwargs(dtype, trust_remote_code)
         torch.manual_seed(0)
         try:
             model, self.processor = task_obj.load_model(str(base_path), self.options, self.data, load_kwargs)

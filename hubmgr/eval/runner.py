@@ -218,6 +218,19 @@ def _label_part(info: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in info.items() if any(w in k.lower() for w in ("label", "class", "tag"))}
 
 
+def _load_kwargs(dtype: str | None, trust_remote_code: bool) -> dict[str, Any]:
+    """``from_pretrained`` keywords for loading a base model to evaluate or predict with."""
+    import torch
+
+    load_kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "local_files_only": True}
+    if dtype:
+        dt = getattr(torch, str(dtype).replace("torch.", ""), None)
+        if not isinstance(dt, torch.dtype):
+            raise UsageError(f"Unknown dtype {dtype!r}; use float32, bfloat16 or float16.")
+        load_kwargs["dtype"] = dt
+    return load_kwargs
+
+
 def _pick_device(device: str) -> str:
     import torch
 
@@ -529,12 +542,7 @@ def _evaluate(base_model: Any, adapters: list[Any], *, task: Any, data: Any, opt
 
     # -- model --------------------------------------------------------------------------------------------
     dev = _pick_device(device)
-    load_kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "local_files_only": True}
-    if dtype:
-        dt = getattr(torch, str(dtype).replace("torch.", ""), None)
-        if not isinstance(dt, torch.dtype):
-            raise UsageError(f"Unknown dtype {dtype!r}; use float32, bfloat16 or float16.")
-        load_kwargs["dtype"] = dt
+    load_kwargs = _load_kwargs(dtype, trust_remote_code)
     torch.manual_seed(0)  # a freshly initialised head (base row) is the same on every run
     model, processor = task_obj.load_model(str(base_path), opts, task_data, load_kwargs)
     processed = task_obj.preprocess(dataset, processor, opts, max_length, task_data)
