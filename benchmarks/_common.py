@@ -438,6 +438,23 @@ class Stopwatch:
         self.seconds = time.perf_counter() - self.t0
 
 
+def loop_clock() -> tuple[Any, dict[str, float]]:
+    """A transformers ``TrainerCallback`` that times the training loop (first step begin to last step end),
+    and the dict it writes ``begin`` and ``end`` into."""
+    from transformers import TrainerCallback
+
+    timing: dict[str, float] = {}
+
+    class LoopClock(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kw):  # noqa: ANN001
+            timing["begin"] = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kw):  # noqa: ANN001
+            timing["end"] = time.perf_counter()
+
+    return LoopClock(), timing
+
+
 def human_bytes(n: float | int | None) -> str:
     if n is None:
         return "?"

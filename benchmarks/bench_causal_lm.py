@@ -98,7 +98,7 @@ def baseline_run(model_dir: str, train_path: Path, eval_path: Path, *, out_dir: 
     from datasets import load_dataset
     from peft import LoraConfig, TaskType, get_peft_model
     from transformers import (AutoModelForCausalLM, AutoTokenizer, DataCollatorForLanguageModeling, Trainer,
-                              TrainerCallback, TrainingArguments)
+                              TrainingArguments)
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     if tok.pad_token is None:
@@ -120,21 +120,14 @@ def baseline_run(model_dir: str, train_path: Path, eval_path: Path, *, out_dir: 
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     model = get_peft_model(model, LoraConfig(task_type=TaskType.CAUSAL_LM, r=8, lora_alpha=16, lora_dropout=0.05,
                                              target_modules=["q_proj", "v_proj"]))
-    timing: dict[str, float] = {}
-
-    class Clock(TrainerCallback):
-        def on_train_begin(self, args, state, control, **kw):  # noqa: ANN001
-            timing["begin"] = time.perf_counter()
-
-        def on_step_end(self, args, state, control, **kw):  # noqa: ANN001
-            timing["end"] = time.perf_counter()
+    clock, timing = C.loop_clock()
 
     args = TrainingArguments(output_dir=str(out_dir), per_device_train_batch_size=batch_size,
                              per_device_eval_batch_size=batch_size, learning_rate=learning_rate, num_train_epochs=1,
                              eval_strategy="no", save_strategy="no", logging_steps=10, report_to=[], use_cpu=True,
                              seed=42, disable_tqdm=True)
     trainer = Trainer(model=model, args=args, train_dataset=blocks["train"], eval_dataset=blocks["eval"],
-                      data_collator=DataCollatorForLanguageModeling(tok, mlm=False), callbacks=[Clock()])
+                      data_collator=DataCollatorForLanguageModeling(tok, mlm=False), callbacks=[clock])
     t0 = time.perf_counter()
     before = trainer.evaluate()
     eval_s = time.perf_counter() - t0

@@ -36,7 +36,7 @@ def baseline_run(model_path: str, train_path: Path, test_path: Path, *, out_dir:
     from peft import LoraConfig, TaskType, get_peft_model
     from seqeval.metrics import f1_score
     from transformers import (AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification,
-                              Trainer, TrainerCallback, TrainingArguments)
+                              Trainer, TrainingArguments)
 
     train_rows = C.read_jsonl(train_path)
     test_rows = C.read_jsonl(test_path)
@@ -63,14 +63,7 @@ def baseline_run(model_path: str, train_path: Path, test_path: Path, *, out_dir:
         model_path, num_labels=len(names), id2label=dict(enumerate(names)), label2id=label2id)
     model = get_peft_model(model, LoraConfig(task_type=TaskType.TOKEN_CLS, r=8, lora_alpha=16, lora_dropout=0.1,
                                              target_modules=["query", "value"]))
-    timing: dict[str, float] = {}
-
-    class Clock(TrainerCallback):
-        def on_train_begin(self, args, state, control, **kw):  # noqa: ANN001
-            timing["begin"] = time.perf_counter()
-
-        def on_step_end(self, args, state, control, **kw):  # noqa: ANN001
-            timing["end"] = time.perf_counter()
+    clock, timing = C.loop_clock()
 
     def metrics(p: Any) -> dict[str, float]:
         preds = np.argmax(p.predictions, axis=-1)
@@ -86,7 +79,7 @@ def baseline_run(model_path: str, train_path: Path, test_path: Path, *, out_dir:
                              eval_strategy="no", save_strategy="no", logging_steps=50, report_to=[], use_cpu=True,
                              seed=42, disable_tqdm=True)
     trainer = Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=test_ds,
-                      data_collator=DataCollatorForTokenClassification(tok), compute_metrics=metrics, callbacks=[Clock()])
+                      data_collator=DataCollatorForTokenClassification(tok), compute_metrics=metrics, callbacks=[clock])
     trainer.train()
     loop = timing["end"] - timing["begin"]
     result = trainer.evaluate()

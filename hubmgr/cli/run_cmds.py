@@ -278,10 +278,9 @@ def register(cli: click.Group) -> None:
         if input_file is not None:
             items += _read_inputs(input_file)
         elif not items:
-            stdin = click.get_text_stream("stdin")
-            if stdin.isatty():
+            if click.get_text_stream("stdin").isatty():
                 raise UsageError("Give inputs after the adapter, with --file, or on standard input.")
-            items = [line.rstrip("\r\n") for line in stdin if line.strip()]
+            items = _read_inputs(Path("-"))
         if pair_separator:
             bad = [x for x in items if pair_separator not in x]
             if bad:

@@ -152,7 +152,6 @@ class Predictor:
         model.to(_pick_device(device))
         model.eval()
         self.model = model
-        self._first_line = _first_line
 
     def __call__(self, inputs: Sequence[Any], *, compare: bool = False) -> list[Prediction]:
         from hubmgr._quiet import quiet
@@ -171,6 +170,8 @@ class Predictor:
     def _run(self, items: list[Any]) -> list[str]:
         import torch
 
+        from hubmgr.eval.runner import _first_line
+
         out: list[str] = []
         name = self.task.name
         for start in range(0, len(items), self.batch_size):
@@ -181,7 +182,7 @@ class Predictor:
             except HubmgrError:
                 raise
             except Exception as exc:
-                raise PluginError(f"The {name} task's predict() failed: {self._first_line(exc)}") from None
+                raise PluginError(f"The {name} task's predict() failed: {_first_line(exc)}") from None
             if len(got) != len(chunk):
                 raise PluginError(f"The {name} task's predict() gave {len(got)} predictions for {len(chunk)} inputs.")
             out.extend(str(x) for x in got)

@@ -62,6 +62,7 @@ class Backend:
 
     def __init__(self, settings: "Settings | None" = None) -> None:
         self._settings = settings
+        self._predictor: Any = None  # the adapter last tried (Run detail, Try tab), kept loaded
 
     # -- settings ------------------------------------------------------------------------------------
     def settings(self) -> "Settings":
@@ -261,8 +262,7 @@ class Backend:
     def predict(self, adapter: str, inputs: list[Any], *, compare: bool = True) -> list[Any]:
         """The adapter's (and the base model's) predictions for ``inputs`` (``Prediction`` list); imports torch.
         The last adapter stays loaded, so trying several inputs in a row loads it once."""
-        cached = getattr(self, "_predictor", None)
-        if cached is None or cached.adapter != adapter:
+        if self._predictor is None or self._predictor.adapter != adapter:
             self._predictor = None  # free the previous model first
             self._predictor = _core("hubmgr.eval.predict").Predictor(adapter, settings=self._settings)
         return self._predictor(inputs, compare=compare)
