@@ -16,9 +16,24 @@ hook. The training engine (``hubmgr.train``) and the evaluator (``hubmgr.eval``)
 5. ``preprocess(dataset, processor, options, max_length)`` -> a tokenized ``datasets.Dataset`` with the
    model's input columns, ``labels`` and an integer ``length`` column (length-grouped batching uses it).
 6. ``collator(processor, options)`` -> a callable that pads a list of examples dynamically.
-7. ``compute_metrics(predictions, labels, data)`` -> ``{"accuracy": ...}``. ``predictions`` are what
-   ``reduce_logits`` returned, gathered over the whole split as numpy arrays.
+7. ``compute_metrics(predictions, labels, data, options)`` -> ``{"accuracy": ...}``. ``predictions`` are
+   what ``reduce_logits`` returned, gathered over the whole split as numpy arrays. (A plugin written
+   for the older three-argument form still works: ``options`` is passed only when the method takes it.)
 8. ``predict(model, processor, inputs, options, data)`` -> one human-readable prediction per input.
+
+Optional, each with a default that keeps the behaviour of a task that does not define it:
+
+- ``main_metric_for(data)`` -> ``(name, greater_is_better)``: the metric that decides "best" for this
+  data (multi-label data is judged on micro-F1, single-label on accuracy); default the class attributes.
+- ``compute_loss(outputs, labels, data, options)`` -> a mean-reduced loss tensor, or ``None`` for the
+  model's own loss (class weights, focal loss, label smoothing).
+- ``calibrate(predictions, labels, data, options)`` -> values tuned on the eval split once training
+  ends (a decision threshold); they are merged into ``data.info``, saved with the adapter and seen by
+  ``compute_metrics`` and ``predict`` in ``hubmgr eval`` and ``hubmgr predict``.
+- ``per_class(predictions, labels, data, options)`` -> one ``{"label", "precision", "recall", "f1",
+  "support"}`` dict per label (``hubmgr eval --per-class``); default ``None`` (not offered).
+- ``baseline_metrics(labels, data, options)`` -> the metrics of a predictor that ignores its input
+  (the majority class, the label frequencies); training says so when an adapter does no better.
 
 Heavy libraries (torch, transformers, datasets) are imported inside the methods, never at module import.
 """
@@ -51,6 +66,8 @@ class DataSource:
         eval_fraction: fraction held out when no eval data is given (0 disables evaluation).
         max_train_samples / max_eval_samples: take the first N examples (after shuffling with ``seed``).
         seed: for the held-out split and sampling.
+        purpose: ``"train"`` when the data trains an adapter, ``"eval"`` when ``hubmgr eval`` only scores
+            it (checks that matter only for training, such as "at least two classes", may be skipped).
     """
 
     train: str
@@ -61,6 +78,7 @@ class DataSource:
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
     seed: int = 42
+    purpose: str = "train"
 
 
 @dataclass
@@ -125,8 +143,33 @@ class Task:
             logits = logits[0]
         return torch.argmax(logits, dim=-1)
 
-    def compute_metrics(self, predictions: "np.ndarray", labels: "np.ndarray", data: TaskData) -> dict[str, float]:
+    def compute_metrics(self, predictions: "np.ndarray", labels: "np.ndarray", data: TaskData,
+                        options: Any = None) -> dict[str, float]:
         raise NotImplementedError
+
+    def main_metric_for(self, data: TaskData | None) -> tuple[str, bool]:
+        """The metric that decides "best" on this data and whether greater is better (default: the class
+        attributes ``main_metric`` and ``greater_is_better``)."""
+        return type(self).main_metric, bool(type(self).greater_is_better)
+
+    def compute_loss(self, outputs: Any, labels: Any, data: TaskData, options: Any) -> Any:
+        """The training loss from the model's ``outputs`` and the batch's ``labels``, mean-reduced over the
+        batch; ``None`` (the default) keeps the model's own loss."""
+        return None
+
+    def calibrate(self, predictions: "np.ndarray", labels: "np.ndarray", data: TaskData, options: Any) -> dict[str, Any]:
+        """Values tuned on the eval split's predictions once training ends (JSON-able), merged into
+        ``data.info`` and saved with the adapter. Default: nothing to tune."""
+        return {}
+
+    def per_class(self, predictions: "np.ndarray", labels: "np.ndarray", data: TaskData,
+                  options: Any = None) -> list[dict[str, Any]] | None:
+        """Precision, recall, F1 and support per label, or None when the task has no such breakdown."""
+        return None
+
+    def baseline_metrics(self, labels: "np.ndarray", data: TaskData, options: Any = None) -> dict[str, float]:
+        """Metrics of a predictor that ignores its input, on these labels (default: none known)."""
+        return {}
 
     def extra_eval(self, model: Any, processor: Any, options: Any, data: TaskData) -> dict[str, Any]:
         """Anything else worth keeping in the run record after evaluation (sample generations...)."""
@@ -155,3 +198,21 @@ class Task:
                 f" Known: {', '.join(sorted(known)) or 'none'}."
             )
         return cls.options_class(**values)
+
+
+def call_compute_metrics(task: Task, predictions: Any, labels: Any, data: TaskData, options: Any) -> dict[str, float]:
+    """``task.compute_metrics`` with ``options`` when the method takes it (plugins written for the
+    three-argument form keep working). The one place training and evaluation call it through."""
+    import inspect
+
+    fn = task.compute_metrics
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):  # pragma: no cover - builtins or odd callables
+        params = []
+    takes_options = any(p.name == "options" or p.kind is p.VAR_KEYWORD for p in params) or sum(
+        1 for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)) >= 4 or any(
+        p.kind is p.VAR_POSITIONAL for p in params)
+    if takes_options:
+        return fn(predictions, labels, data, options) or {}
+    return fn(predictions, labels, data) or {}

@@ -184,6 +184,26 @@ def _print_report(report: Any) -> None:
         info(f"{row.name}: {row.path}")
 
 
+def _print_per_class(report: Any) -> None:
+    """Precision, recall, F1 and support per label: one table per model on a terminal; piped, one
+    tab-separated table with a ``model`` column (so the lines stay machine-readable)."""
+    rows_with = [row for row in report.rows if row.per_class]
+    if not rows_with:
+        return
+    columns = ["label", "precision", "recall", "f1", "support"]
+    justify = {c: "right" for c in columns[1:]}
+
+    def cells(entry: dict[str, Any]) -> list[str]:
+        return [str(entry.get("label", "")), _fmt(entry.get("precision")), _fmt(entry.get("recall")),
+                _fmt(entry.get("f1")), str(entry.get("support", ""))]
+
+    if is_tty():
+        for row in rows_with:
+            print_table(columns, [cells(e) for e in row.per_class], title=f"per class: {row.name}", justify=justify)
+    else:
+        print_table(["model", *columns], [[row.name, *cells(e)] for row in rows_with for e in row.per_class])
+
+
 def register(cli: click.Group) -> None:
     """Add ``eval``, ``runs``, ``adapters`` and ``merge`` to the ``hubmgr`` group.
 
@@ -209,10 +229,12 @@ def register(cli: click.Group) -> None:
     @click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default=None,
                   help="Load the model in this dtype.")
     @click.option("--trust-remote-code", is_flag=True, help="Allow model code from the repo to run.")
+    @click.option("--per-class", "per_class", is_flag=True,
+                  help="Also show precision, recall, F1 and support per label (classification tasks).")
     @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
     def eval_cmd(task: str | None, model: str | None, adapters: tuple[str, ...], data: str, split: str,
                  option_pairs: tuple[str, ...], max_samples: int | None, batch_size: int, max_length: int | None,
-                 device: str, dtype: str | None, trust_remote_code: bool, as_json: bool) -> None:
+                 device: str, dtype: str | None, trust_remote_code: bool, per_class: bool, as_json: bool) -> None:
         """Evaluate a base model and LoRA adapters side by side on one data set.
 
         The base model is loaded once; each adapter is switched in with peft. Labels and task options
@@ -222,6 +244,7 @@ def register(cli: click.Group) -> None:
             hubmgr eval text-classification --model sentence-transformers/all-MiniLM-L6-v2 \\
                 --adapter ~/.local/share/hubmgr/runs/20261128-153012-ab12 --data dev.csv
             hubmgr eval --adapter 20261128-1530 --data dev.csv --json
+            hubmgr eval --adapter 20261128-1530 --data dev.jsonl --per-class -o threshold=0.3
         """
         from hubmgr.eval.runner import evaluate
 
@@ -232,12 +255,14 @@ def register(cli: click.Group) -> None:
             report = evaluate(
                 model, list(adapters), task=task, data=data, options=options or None, split=split,
                 max_samples=max_samples, batch_size=batch_size, max_length=max_length, device=device,
-                dtype=dtype, on_event=progress, trust_remote_code=trust_remote_code,
+                dtype=dtype, on_event=progress, trust_remote_code=trust_remote_code, per_class=per_class,
             )
         if as_json:
             emit_json(report.to_dict())
         else:
             _print_report(report)
+            if per_class:
+                _print_per_class(report)
 
     # -- predict ------------------------------------------------------------------------------------
     @cli.command("predict")
@@ -361,6 +386,9 @@ def register(cli: click.Group) -> None:
             ("output", record.output_dir or "-"),
             ("adapter", (record.adapter_path or "-") + adapter_note),
         ]
+        if record.stop_reason:
+            pairs.append(("stopped", record.stop_reason))
+        pairs += [("note", note) for note in record.notes or []]
         print_table(["field", "value"], pairs, title=f"run {record.id}")
         if record.metrics:
             print_table(["metric", "value"], [[k, _fmt(v)] for k, v in record.metrics.items()], title="final metrics",

@@ -128,6 +128,7 @@ class _Renderer:
         self.last_plain_step = -1
         self.loss_text = "loss -"
         self.lr_text = ""
+        self.auto = False
 
     def start(self) -> None:
         if self.quiet or self.as_json or not self.tty:
@@ -173,11 +174,14 @@ class _Renderer:
 
         self._stop_status()
         resumed = f", resuming at step {e.resumed_from_step}" if e.resumed_from_step else ""
+        self.auto = getattr(e, "budget", "fixed") == "auto"
+        steps = (f"at most {e.total_steps} steps (the tool stops when the eval metric plateaus)" if self.auto
+                 else f"{e.total_steps} steps")
         pct = 100.0 * e.trainable_params / e.total_params if e.total_params else 0.0
         self.print(
             f"Training {escape(e.model)} for {e.task} on {e.device} ({e.precision} precision):"
             f" {e.num_train_examples} examples"
-            f" ({e.num_eval_examples} for evaluation), {e.total_steps} steps, {e.trainable_params:,} trainable"
+            f" ({e.num_eval_examples} for evaluation), {steps}, {e.trainable_params:,} trainable"
             f" parameters ({pct:.2f}%){resumed}."
         )
         if not self.tty:
@@ -207,7 +211,7 @@ class _Renderer:
             self.lr_text = f"lr {e.learning_rate:.1e}"
         loss, lr = self.loss_text, self.lr_text
         speed = f"{e.samples_per_second:.1f} samples/s" if e.samples_per_second else ""
-        eta = f"ETA {_duration(e.eta_seconds)}" if e.eta_seconds is not None else ""
+        eta = f"ETA {'<= ' if self.auto else ''}{_duration(e.eta_seconds)}" if e.eta_seconds is not None else ""
         if self.progress is not None and self.task_id is not None:
             self.progress.update(self.task_id, completed=e.step, total=e.total_steps, loss=loss, lr=lr,
                                  speed=speed, eta=eta)
@@ -360,9 +364,15 @@ def register(cli: click.Group) -> None:
 
 
 def _summary(result: Any) -> None:
+    from rich.markup import escape
+
     metrics = {k: v for k, v in result.metrics.items() if k.startswith("eval_")}
+    if result.stop_reason:
+        _say(f"Stopped: {escape(result.stop_reason)}.")
     if metrics:
         _say("Final evaluation: " + "  ".join(f"{k[5:]} {_num(v)}" for k, v in metrics.items()))
+    for note in result.notes or []:
+        _say(f"[yellow]note:[/yellow] {escape(note)}")
     speed = result.metrics.get("train_samples_per_second")
     took = f"{_duration(result.seconds)}" + (f", {speed:.1f} samples/s" if speed else "")
     _say(f"Done in {took}. Run {result.run_id} (see `hubmgr runs show {result.run_id}`).")

@@ -10,6 +10,7 @@ torch, transformers, peft and datasets are imported inside :func:`evaluate`.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import math
@@ -32,7 +33,8 @@ __all__ = ["EvalCancelled", "EvalReport", "EvalRow", "evaluate", "resolve_model_
 BASE_ROW = "base"
 _LABEL_KEYS = ("labels", "label", "label_ids")
 _SAMPLE_COUNT = 5
-
+#: info keys that describe the training data rather than the label set (adapters may differ in them)
+_NOT_LABEL_SET = ("label_counts",)
 
 class EvalCancelled(HubmgrError):
     """The evaluation was cancelled through its ``cancel`` event."""
@@ -51,6 +53,8 @@ class EvalRow:
         extras: what the task's ``extra_eval`` returned (sample generations...).
         seconds: wall time of the inference loop.
         samples_per_second: examples per second of the inference loop.
+        per_class: with ``per_class=True``, one ``{"label", "precision", "recall", "f1", "support"}``
+            dict per label from the task's ``per_class``; None otherwise (or when the task has none).
     """
 
     name: str
@@ -59,6 +63,7 @@ class EvalRow:
     extras: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     samples_per_second: float = 0.0
+    per_class: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -192,6 +197,14 @@ def _resolve_options(task: "Task", options: Any, infos: list[AdapterInfo]) -> An
     values = {k: v for k, v in saved.items() if k in known}
     values.update(options or {})
     try:
+        from hubmgr.train.config import coerce_options
+
+        values = coerce_options(opt_cls, values, source=f"the options of task {task.name!r}")
+    except HubmgrError:
+        raise
+    except Exception:  # noqa: BLE001 - an options class the field reader cannot describe: take the values as given
+        pass
+    try:
         return task.make_options(values)
     except HubmgrError:
         raise
@@ -204,18 +217,27 @@ def _data_source(data: "str | Path | DataSource", split: str) -> tuple["DataSour
     from hubmgr.task import DataSource
 
     if isinstance(data, DataSource):
-        return data, ("train" if split == "train" else "eval")
+        return dataclasses.replace(data, purpose="eval"), ("train" if split == "train" else "eval")
     text = str(data)
     if Path(text).expanduser().exists():
         # One local file or folder: all of it is the evaluation data.
-        return DataSource(train=str(Path(text).expanduser()), eval=None, eval_fraction=0.0), "train"
+        return DataSource(train=str(Path(text).expanduser()), eval=None, eval_fraction=0.0, purpose="eval"), "train"
     # A Hub dataset id: ``split`` names the split inside it ("eval" means "validation").
     hub_split = "validation" if split in ("eval", "validation") else split
-    return DataSource(train=text, eval=None, train_split=hub_split, eval_fraction=0.0), "train"
+    return DataSource(train=text, eval=None, train_split=hub_split, eval_fraction=0.0, purpose="eval"), "train"
 
 
 def _label_part(info: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in info.items() if any(w in k.lower() for w in ("label", "class", "tag"))}
+    """The part of a data info that names the label set (label counts may differ between adapters)."""
+    return {k: v for k, v in info.items()
+            if any(w in k.lower() for w in ("label", "class", "tag")) and k not in _NOT_LABEL_SET}
+
+
+def _same_labels(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two adapters' data infos agree on the label set (keys only one of them records, such as
+    ``multi_label`` in adapters from older versions, are not compared)."""
+    pa, pb = _label_part(a), _label_part(b)
+    return all(pa[k] == pb[k] for k in pa.keys() & pb.keys())
 
 
 def _load_kwargs(dtype: str | None, trust_remote_code: bool) -> dict[str, Any]:
@@ -391,20 +413,52 @@ def _name_of(value: Any, names: Any) -> Any:
     return names.get(idx, names.get(str(idx), value))
 
 
-def _metrics(task: "Task", p: _Pass, data: Any) -> dict[str, float]:
+def _metrics(task: "Task", p: _Pass, data: Any, options: Any = None) -> dict[str, float]:
+    from hubmgr.task import call_compute_metrics
+
     metrics: dict[str, float] = {}
     if p.labels is not None:
         try:
-            metrics.update(task.compute_metrics(p.predictions, p.labels, data) or {})
+            metrics.update(call_compute_metrics(task, p.predictions, p.labels, data, options) or {})
         except HubmgrError:
             raise
         except Exception as exc:  # a plugin bug must not lose the whole report
             raise DataError(f"The task {task.name!r} could not compute its metrics: {type(exc).__name__}: {exc}.") from None
     if p.loss is not None:
         metrics.setdefault("loss", p.loss)
-        if task.main_metric == "perplexity" and "perplexity" not in metrics:
+        if _main_metric(task, data)[0] == "perplexity" and "perplexity" not in metrics:
             metrics["perplexity"] = math.exp(min(p.loss, 700.0))
     return {k: (float(v) if isinstance(v, (int, float)) or hasattr(v, "item") else v) for k, v in metrics.items()}
+
+
+def _main_metric(task: "Task", data: Any) -> tuple[str, bool]:
+    """``task.main_metric_for(data)``, or the class attributes for a task without the method."""
+    fn = getattr(task, "main_metric_for", None)
+    if callable(fn):
+        try:
+            name, greater = fn(data)
+            return str(name), bool(greater)
+        except HubmgrError:
+            raise
+        except Exception:  # noqa: BLE001 - a plugin bug: fall back to the declared metric
+            pass
+    return str(getattr(task, "main_metric", "loss")), bool(getattr(task, "greater_is_better", False))
+
+
+def _per_class(task: "Task", p: _Pass, data: Any, options: Any) -> list[dict[str, Any]] | None:
+    """The task's per-label breakdown of one pass (None when the task has none or there are no labels)."""
+    if p.labels is None or not callable(getattr(task, "per_class", None)):
+        return None
+    try:
+        rows = task.per_class(p.predictions, p.labels, data, options)
+    except HubmgrError:
+        raise
+    except Exception as exc:  # a plugin bug must not lose the whole report
+        raise DataError(f"The task {task.name!r} could not compute its per-class metrics:"
+                        f" {type(exc).__name__}: {exc}.") from None
+    if rows is None:
+        return None
+    return [dict(_jsonable(row)) for row in rows]
 
 
 # --- public entry ------------------------------------------------------------------------------------
@@ -425,6 +479,7 @@ def evaluate(
     cancel: threading.Event | None = None,
     settings: "Settings | None" = None,
     trust_remote_code: bool = False,
+    per_class: bool = False,
 ) -> EvalReport:
     """Evaluate the base model and each adapter on one split, loading the base once.
 
@@ -446,6 +501,8 @@ def evaluate(
         cancel: set it to stop between batches (raises :class:`EvalCancelled`).
         settings: hubmgr settings (cache, registry); default from the environment.
         trust_remote_code: passed to ``from_pretrained``.
+        per_class: also give each row's precision, recall, F1 and support per label
+            (:attr:`EvalRow.per_class`), for tasks that offer it (a warning says when the task does not).
 
     Returns:
         :class:`EvalReport` with the base row first and one row per adapter.
@@ -463,13 +520,13 @@ def evaluate(
         return _evaluate(
             base_model, adapters, task=task, data=data, options=options, split=split, max_samples=max_samples,
             batch_size=batch_size, max_length=max_length, device=device, dtype=dtype, on_event=on_event,
-            cancel=cancel, settings=settings, trust_remote_code=trust_remote_code,
+            cancel=cancel, settings=settings, trust_remote_code=trust_remote_code, per_class=per_class,
         )
 
 
 def _evaluate(base_model: Any, adapters: list[Any], *, task: Any, data: Any, options: Any, split: str,
               max_samples: int | None, batch_size: int, max_length: int | None, device: str, dtype: str | None,
-              on_event: Any, cancel: Any, settings: Any, trust_remote_code: bool) -> EvalReport:
+              on_event: Any, cancel: Any, settings: Any, trust_remote_code: bool, per_class: bool = False) -> EvalReport:
     import torch
 
     from hubmgr.config import get_settings
@@ -524,7 +581,7 @@ def _evaluate(base_model: Any, adapters: list[Any], *, task: Any, data: Any, opt
     task_data = task_obj.load_data(source, opts)
     saved_info = next((i.data_info for i in infos if i.data_info), None)
     for info in infos:
-        if info.data_info and saved_info and _label_part(info.data_info) != _label_part(saved_info):
+        if info.data_info and saved_info and not _same_labels(info.data_info, saved_info):
             raise DataError(
                 f"Adapters {infos[0].name} and {info.name} were trained with different labels; evaluate them separately."
             )
@@ -599,9 +656,13 @@ def _evaluate(base_model: Any, adapters: list[Any], *, task: Any, data: Any, opt
 
     def finish_row(name: str, path: str, p: _Pass, model_for_extra: Any) -> None:
         extras = task_obj.extra_eval(model_for_extra, processor, opts, task_data) or {}
-        rows.append(EvalRow(name=name, path=path, metrics=_metrics(task_obj, p, task_data), extras=dict(extras),
+        breakdown = _per_class(task_obj, p, task_data, opts) if per_class else None
+        if per_class and breakdown is None and not any("per-class" in w for w in warnings):
+            warnings.append(f"Task {task_obj.name!r} gives no per-class metrics.")
+        rows.append(EvalRow(name=name, path=path, metrics=_metrics(task_obj, p, task_data, opts), extras=dict(extras),
                             seconds=round(p.seconds, 4),
-                            samples_per_second=round(total / p.seconds, 2) if p.seconds > 0 else 0.0))
+                            samples_per_second=round(total / p.seconds, 2) if p.seconds > 0 else 0.0,
+                            per_class=breakdown))
 
     if infos:
         with peft_model.disable_adapter():
@@ -618,6 +679,7 @@ def _evaluate(base_model: Any, adapters: list[Any], *, task: Any, data: Any, opt
         finish_row(BASE_ROW, str(base_path), passes[BASE_ROW], peft_model)
 
     samples = _samples(passes, names, order, task_data.info)
+    main_metric, greater_is_better = _main_metric(task_obj, task_data)
     return EvalReport(
         task=task_obj.name,
         base_model=str(base_model),
@@ -627,8 +689,8 @@ def _evaluate(base_model: Any, adapters: list[Any], *, task: Any, data: Any, opt
         rows=rows,
         warnings=warnings,
         samples=samples,
-        main_metric=task_obj.main_metric,
-        greater_is_better=bool(task_obj.greater_is_better),
+        main_metric=main_metric,
+        greater_is_better=greater_is_better,
         device=dev,
         seconds=round(time.perf_counter() - t0, 3),
     )

@@ -92,6 +92,10 @@ _MIGRATIONS: list[list[str]] = [
             metrics TEXT NOT NULL DEFAULT '{}'
         )""",
     ],
+    [  # 2: why a run stopped, and notes for the user
+        "ALTER TABLE runs ADD COLUMN stop_reason TEXT",
+        "ALTER TABLE runs ADD COLUMN notes TEXT NOT NULL DEFAULT '[]'",
+    ],
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -118,6 +122,8 @@ class RunRecord:
         error: the one-line error of a failed run.
         created / updated / finished: ISO-8601 UTC timestamps (``finished`` is None while running).
         pid / host: the process that runs (or ran) the training.
+        stop_reason: why training stopped, one sentence (None while running or for older runs).
+        notes: sentences worth the user's attention (a weak adapter, a metric still rising...).
     """
 
     id: str
@@ -135,6 +141,8 @@ class RunRecord:
     finished: str | None = None
     pid: int | None = None
     host: str | None = None
+    stop_reason: str | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def duration_seconds(self) -> float | None:
@@ -493,6 +501,8 @@ class RunStore:
         metrics: dict[str, Any] | None,
         adapter_path: str | os.PathLike[str] | None,
         error: str | None = None,
+        stop_reason: str | None = None,
+        notes: list[str] | None = None,
     ) -> RunRecord:
         """Close a run: final status and metrics, and register its adapter (id = the run id) if any.
 
@@ -511,8 +521,10 @@ class RunStore:
                 raise RunNotFoundError(f"No run with id {run_id!r} in the run registry.")
             metrics_json = _dumps(metrics or {})
             conn.execute(
-                "UPDATE runs SET status=?, error=?, metrics=?, adapter_path=?, updated=?, finished=? WHERE id=?",
-                (status, _one_line(error), metrics_json, adapter, now, now, run_id),
+                "UPDATE runs SET status=?, error=?, metrics=?, adapter_path=?, updated=?, finished=?, stop_reason=?,"
+                " notes=? WHERE id=?",
+                (status, _one_line(error), metrics_json, adapter, now, now, _one_line(stop_reason),
+                 _dumps(list(notes or [])), run_id),
             )
             if adapter:
                 conn.execute("DELETE FROM adapters WHERE path=? AND id<>?", (adapter, run_id))
@@ -697,6 +709,8 @@ class RunStore:
             finished=_iso(row["finished"]),
             pid=row["pid"],
             host=row["host"],
+            stop_reason=row["stop_reason"],
+            notes=list(_loads(row["notes"]) or []),
         )
 
 

@@ -177,3 +177,107 @@ class EventCallback(TrainerCallback):
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         path = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
         self.emit(CheckpointSaved(step=state.global_step, path=path))
+
+
+class BudgetCallback(TrainerCallback):
+    """Carries out an automatic budget (:mod:`hubmgr.train.budget`): cools the learning rate down when the
+    main metric plateaus or the budget is nearly spent, then stops after one more evaluation.
+
+    Args:
+        plan: the run's :class:`hubmgr.train.budget.BudgetPlan` (``auto`` True).
+        schedule: the :class:`hubmgr.train.budget.Schedule` the learning-rate scheduler follows.
+        metric: the main metric's name (without ``eval_``); greater_is_better its direction.
+        sample: examples scored per evaluation (for the noise of the metric).
+
+    After training, ``reason`` is one of ``plateau``, ``max_epochs``, ``time``, and ``history`` holds
+    ``(step, epoch, value)`` per evaluation.
+    """
+
+    def __init__(self, *, plan: Any, schedule: Any, metric: str, greater_is_better: bool, sample: int) -> None:
+        self.plan = plan
+        self.schedule = schedule
+        self.metric = metric
+        self.greater = greater_is_better
+        self.sample = sample
+        self.best: float | None = None
+        self.bad = 0
+        self.reason: str | None = None
+        self.cooldown_epoch: float | None = None
+        self.plateau_epoch: float | None = None
+        self.improving_at_cooldown = False
+        self.history: list[tuple[int, float, float]] = []
+        self.t_start = time.perf_counter()
+        self.sec_per_step: float | None = None
+        self._t_step0: tuple[int, float] | None = None
+
+    def _start_cooldown(self, state: Any, reason: str) -> None:
+        from hubmgr.train.budget import cooldown_steps
+
+        if self.schedule.cooling:
+            return
+        step = state.global_step
+        length = cooldown_steps(step, self.plan.eval_steps)
+        if reason == "max_epochs":
+            length = max(1, self.plan.max_steps - step)
+        elif reason == "time" and self.plan.time_budget and self.sec_per_step:
+            left = self.plan.time_budget - (time.perf_counter() - self.t_start)
+            length = max(1, int(left / self.sec_per_step))
+        self.schedule.cool_down(step, length)
+        self.reason = reason
+        self.cooldown_epoch = float(state.epoch or 0.0)
+        if self.history:
+            pick = max if self.greater else min
+            self.plateau_epoch = pick(self.history, key=lambda h: h[2])[1]
+        self.improving_at_cooldown = self.bad == 0 and len(self.history) > 1
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.t_start = time.perf_counter()
+        self._t_step0 = (state.global_step, self.t_start)
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        from hubmgr.train.budget import improvement_threshold
+
+        value = _finite((metrics or {}).get(f"eval_{self.metric}"))
+        if value is None or not math.isfinite(value):
+            return
+        self.history.append((state.global_step, float(state.epoch or 0.0), value))
+        if self.best is None:
+            self.best = value
+        else:
+            delta = improvement_threshold(self.best, greater_is_better=self.greater, sample=self.sample)
+            better = value > self.best + delta if self.greater else value < self.best - delta
+            if better:
+                self.best, self.bad = value, 0
+            else:
+                self.bad += 1
+                if (value > self.best) if self.greater else (value < self.best):
+                    self.best = value  # a small gain still raises the bar, without resetting patience
+        if self.schedule.cooling:
+            end = self.schedule.cooldown_end
+            if end is not None and state.global_step >= end:
+                control.should_training_stop = True
+            return
+        if self.bad >= self.plan.patience:
+            self._start_cooldown(state, "plateau")
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        from hubmgr.train.budget import COOLDOWN_FRACTION, TIME_COOLDOWN_AT
+
+        step = state.global_step
+        now = time.perf_counter()
+        if self._t_step0 is not None and step > self._t_step0[0]:
+            self.sec_per_step = (now - self._t_step0[1]) / (step - self._t_step0[0])
+        elapsed = now - self.t_start
+        if not self.schedule.cooling:
+            if step + max(self.plan.eval_steps, COOLDOWN_FRACTION * step) >= self.plan.max_steps:
+                self._start_cooldown(state, "max_epochs")
+            elif self.plan.time_budget and elapsed >= TIME_COOLDOWN_AT * self.plan.time_budget:
+                self._start_cooldown(state, "time")
+        end = self.schedule.cooldown_end
+        over_time = bool(self.plan.time_budget) and elapsed >= self.plan.time_budget
+        if (end is not None and step >= end) or over_time:
+            if over_time and self.reason != "time":
+                self.reason = "time"
+            control.should_evaluate = True
+            control.should_save = True
+            control.should_training_stop = True

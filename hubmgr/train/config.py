@@ -96,10 +96,18 @@ class TrainConfig:
     use_dora: bool = _f(False, "Weight-decomposed LoRA (DoRA): often better, slower.", group="lora")
     qlora: bool = _f(False, "Load the base model in 4-bit (QLoRA); needs a CUDA GPU and bitsandbytes.", group="lora")
     # -- optimisation ---------------------------------------------------------------------------------
-    epochs: float = _f(1.0, "Number of passes over the training data.")
-    max_steps: int | None = _f(None, "Stop after this many optimizer steps (overrides --epochs).")
-    learning_rate: float = _f(1e-3, "Peak learning rate (LoRA adapters want a larger one than full fine-tuning).")
-    warmup: float = _f(0.06, "Learning-rate warm-up: a fraction of the steps if below 1, else a number of steps.")
+    epochs: float | str = _f("auto", "Passes over the training data; auto trains while the held-out metric improves,"
+                             " then cools the learning rate down and keeps the best checkpoint (bounded by"
+                             " --max-epochs and --time-budget). A number means exactly that many.", kind="auto")
+    max_epochs: float = _f(10.0, "With --epochs auto: train at most this many epochs.")
+    time_budget: str | None = _f(None, "With --epochs auto: stop within this much training time (90s, 10m, 1h30m),"
+                                 " cooling down before it runs out.")
+    max_steps: int | None = _f(None, "Stop after exactly this many optimizer steps (overrides --epochs).")
+    learning_rate: float = _f(1e-3, "Peak learning rate of the LoRA adapters (they want a larger one than full fine-tuning).")
+    head_learning_rate: float | None = _f(None, "Peak learning rate of the layers trained in full (a new classification"
+                                          " head); default 5x --learning-rate.")
+    warmup: float = _f(0.06, "Learning-rate warm-up: a fraction of the planned steps (of the first epoch with"
+                       " --epochs auto) if below 1, else a number of steps.")
     lr_scheduler: str = _f("linear", "Learning-rate schedule after warm-up.", choices=LR_SCHEDULERS)
     weight_decay: float = _f(0.0, "AdamW weight decay.")
     batch_size: int = _f(32, "Examples per device per step.")
@@ -248,7 +256,14 @@ class TrainConfig:
 
         positive("lora_r", self.lora_r)
         positive("lora_alpha", self.lora_alpha)
-        positive("epochs", self.epochs)
+        if self.epochs != "auto":
+            if isinstance(self.epochs, str):
+                raise UsageError(f"epochs must be auto or a number, not {self.epochs!r}.")
+            positive("epochs", self.epochs)
+        positive("max_epochs", self.max_epochs)
+        positive("head_learning_rate", self.head_learning_rate)
+        if self.time_budget is not None:
+            parse_duration(self.time_budget)
         positive("max_steps", self.max_steps)
         positive("learning_rate", self.learning_rate)
         positive("batch_size", self.batch_size)
@@ -276,6 +291,8 @@ class TrainConfig:
         no_eval = self.eval_data is None and self.eval_fraction == 0
         if self.early_stopping_patience is not None and (self.eval_strategy == "no" or no_eval):
             raise UsageError("early_stopping_patience needs evaluation: give --eval-data or an --eval-fraction above 0.")
+        if (self.time_budget is not None and self.epochs != "auto") or (self.time_budget and self.max_steps):
+            raise UsageError("--time-budget goes with --epochs auto; an explicit --epochs or --max-steps means exactly that.")
         if self.eval_strategy == "steps" and not self.eval_steps:
             raise UsageError("eval_strategy 'steps' needs --eval-steps N.")
         if self.report_to != "none":
@@ -299,7 +316,7 @@ class FieldSpec:
 
     Attributes:
         name: the field name (``lora_r``); TOML key and keyword argument.
-        kind: ``"str"``, ``"int"``, ``"float"``, ``"bool"``, ``"choice"``, ``"list"`` (of strings),
+        kind: ``"str"``, ``"int"``, ``"float"``, ``"auto"`` (``auto`` or a number), ``"bool"``, ``"choice"``, ``"list"`` (of strings),
             ``"path"`` or ``"dict"``.
         default: the default value (``None`` where unset means "automatic").
         help: one sentence.
@@ -424,13 +441,15 @@ def parse_field_value(spec: FieldSpec, text: str | None) -> Any:
             return int(raw)
         if spec.kind == "float":
             return float(raw)
+        if spec.kind == "auto":
+            return "auto" if raw.lower() == "auto" else float(raw)
         if spec.kind == "list":
             return [part.strip() for part in raw.split(",") if part.strip()]
         if spec.kind == "dict":
             raise ValueError
     except ValueError:
         need = {"bool": "true or false", "int": "a whole number", "float": "a number",
-                "dict": "KEY=VALUE pairs"}.get(spec.kind, "a value")
+                "auto": "auto or a number", "dict": "KEY=VALUE pairs"}.get(spec.kind, "a value")
         raise UsageError(f"{spec.name} must be {need}, not {raw!r}.") from None
     if spec.kind == "choice" and raw not in spec.choices:
         raise UsageError(f"{spec.name} must be one of {', '.join(spec.choices)}, not {raw!r}.")
@@ -472,6 +491,14 @@ def _check_value(spec: FieldSpec, value: Any, source: str) -> Any:
         if isinstance(value, str):
             return parse_field_value(spec, value)
         raise bad("a number")
+    if kind == "auto":
+        if isinstance(value, bool):
+            raise bad("auto or a number")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            return parse_field_value(spec, value)
+        raise bad("auto or a number")
     if kind == "list":
         if isinstance(value, str):
             return parse_field_value(spec, value)
@@ -614,6 +641,9 @@ def click_options_from_dataclass(cls: type, *, exclude: Iterable[str] = (), pref
                 opt = click.option(flag, spec.name, type=int, default=None, help=help_text, metavar="N")
             elif spec.kind == "float":
                 opt = click.option(flag, spec.name, type=float, default=None, help=help_text, metavar="X")
+            elif spec.kind == "auto":
+                opt = click.option(flag, spec.name, default=None, help=help_text, metavar="auto|X",
+                                   callback=_auto_or_number)
             elif spec.kind == "list":
                 opt = click.option(flag, spec.name, default=None, help=help_text, metavar="A,B",
                                    callback=_split_commas)
@@ -625,6 +655,20 @@ def click_options_from_dataclass(cls: type, *, exclude: Iterable[str] = (), pref
         return fn
 
     return decorator
+
+
+def _auto_or_number(ctx: Any, param: Any, value: str | None) -> float | str | None:
+    import click
+
+    if value is None:
+        return None
+    text = value.strip().lower()
+    if text == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither auto nor a number.") from None
 
 
 def _split_commas(ctx: Any, param: Any, value: str | None) -> list[str] | None:
@@ -639,6 +683,28 @@ def _show(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+def parse_duration(text: str | float | int) -> float:
+    """Seconds in a duration such as ``90``, ``90s``, ``10m``, ``1h30m`` or ``1.5h``.
+
+    Raises:
+        UsageError: text that is not a positive duration.
+    """
+    import re
+
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        seconds = float(text)
+    else:
+        raw = str(text).strip().lower().replace(" ", "")
+        units = {"h": 3600.0, "m": 60.0, "s": 1.0, "": 1.0}
+        parts = re.fullmatch(r"((?:\d+(?:\.\d+)?[hms])+|\d+(?:\.\d+)?)", raw)
+        if not parts:
+            raise UsageError(f"time_budget must be a duration such as 90s, 10m or 1h30m, not {text!r}.")
+        seconds = sum(float(num) * units[unit] for num, unit in re.findall(r"(\d+(?:\.\d+)?)([hms]?)", raw))
+    if seconds <= 0:
+        raise UsageError(f"time_budget must be more than 0 seconds, not {text!r}.")
+    return seconds
 
 
 # ---------------------------------------------------------------------------------------------------

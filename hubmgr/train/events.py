@@ -22,6 +22,7 @@ class TrainStarted:
     device: str
     resumed_from_step: int = 0
     precision: str = "float32"
+    budget: str = "fixed"           # "auto" (the tool decides when to stop) | "fixed"
     kind: str = "train_started"
 
 
@@ -61,6 +62,8 @@ class TrainFinished:
     metrics: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     error: str | None = None
+    stop_reason: str | None = None
+    notes: list[str] = field(default_factory=list)
     kind: str = "train_finished"
 
 

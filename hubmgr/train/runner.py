@@ -74,6 +74,12 @@ class TrainResult:
         resumed_from_step: the checkpoint step this run continued from (0 for a fresh run).
         num_train_examples / num_eval_examples: sizes of the splits.
         resume_command: for a cancelled run, the command that continues it.
+        stop_reason: one sentence on why training stopped ("eval accuracy stopped improving after epoch
+            4.0; kept the best, epoch 3.0"), for the CLI, the TUI and ``hubmgr runs show``.
+        notes: sentences worth a user's attention (the adapter does no better than the majority class;
+            the metric was still rising when the budget ran out) with what to try.
+        best_step: the step whose weights were kept as the adapter (the best evaluation), if known.
+        epochs: epochs actually trained.
     """
 
     run_id: str
@@ -89,6 +95,10 @@ class TrainResult:
     num_train_examples: int = 0
     num_eval_examples: int = 0
     resume_command: str | None = None
+    stop_reason: str | None = None
+    notes: list[str] = field(default_factory=list)
+    best_step: int | None = None
+    epochs: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -608,13 +618,26 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
             raise DataError(f"The training data ({config.data}) has no usable examples after preprocessing.")
         _stop_if_cancelled(cancel)
 
+        # -- budget --------------------------------------------------------------------------------
+        from hubmgr.task import call_compute_metrics
+        from hubmgr.train.budget import Schedule, plan_budget
+
+        metric, greater = task.main_metric_for(data)
+        plan = plan_budget(config, n_train=len(train_ds), n_eval=len(eval_ds) if eval_ds is not None else 0,
+                           world_size=dist.world_size)
+        watch_ds = eval_ds
+        if plan.eval_sample is not None and eval_ds is not None:
+            watch_ds = _longest_first(eval_ds.shuffle(seed=config.seed).select(range(plan.eval_sample)))
+        schedule = Schedule(plan.warmup_steps) if plan.auto else None
+
         # -- trainer -------------------------------------------------------------------------------
         args = _training_args(config, task=task, out_dir=partial, use_cpu=(device == "cpu"), mixed=mixed,
-                              has_eval=eval_ds is not None, has_length=has_length, dist=dist, run_id=run_id)
-        from transformers import EarlyStoppingCallback, Trainer
+                              has_eval=eval_ds is not None, has_length=has_length, dist=dist, run_id=run_id,
+                              plan=plan, metric=metric, greater_is_better=greater)
+        from transformers import EarlyStoppingCallback
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-        from hubmgr.train._callback import EventCallback
+        from hubmgr.train._callback import BudgetCallback, EventCallback
 
         def log_metrics(step: int, metrics: dict, split: str) -> None:
             ctx["step"] = step
@@ -629,22 +652,38 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
                          num_train_examples=len(train_ds), num_eval_examples=len(eval_ds) if eval_ds is not None else 0,
                          trainable_params=int(trainable), total_params=int(total),
                          device=device if dist.world_size == 1 else f"{device} x{dist.world_size}",
-                         precision=_precision_label(mixed, qlora=bool(config.qlora))),
+                         precision=_precision_label(mixed, qlora=bool(config.qlora)),
+                         budget="auto" if plan.auto else "fixed"),
         )
         callbacks: list[Any] = [callback]
-        if config.early_stopping_patience:
+        budget_cb = None
+        if plan.auto:
+            budget_cb = BudgetCallback(plan=plan, schedule=schedule, metric=metric, greater_is_better=greater,
+                                       sample=len(watch_ds) if watch_ds is not None else 0)
+            callbacks.append(budget_cb)
+        elif config.early_stopping_patience and args.load_best_model_at_end:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
         has_metrics = type(task).compute_metrics is not _task_base().compute_metrics
-        trainer = Trainer(
+        last_pass: dict[str, Any] = {}
+
+        def metrics_fn(p: Any) -> dict[str, float]:
+            last_pass["predictions"], last_pass["labels"] = p.predictions, p.label_ids
+            return call_compute_metrics(task, p.predictions, p.label_ids, data, options)
+
+        own_loss = type(task).compute_loss is not _task_base().compute_loss
+        trainer = _make_trainer(
             model=model,
             args=args,
             train_dataset=train_ds,
-            eval_dataset=eval_ds,
+            eval_dataset=watch_ds,
             data_collator=_DropLength(task.collator(processor, options)),
             processing_class=processor,
-            compute_metrics=(lambda p: task.compute_metrics(p.predictions, p.label_ids, data)) if has_metrics else None,
+            compute_metrics=metrics_fn if has_metrics else None,
             preprocess_logits_for_metrics=(lambda logits, labels: task.reduce_logits(logits, labels)) if has_metrics else None,
             callbacks=callbacks,
+            head_learning_rate=plan.head_learning_rate,
+            schedule=schedule,
+            task_loss=(lambda outputs, labels: task.compute_loss(outputs, labels, data, options)) if own_loss else None,
         )
         trainer.remove_callback(PrinterCallback)
         trainer.remove_callback(ProgressCallback)
@@ -682,13 +721,29 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
         for key in ("train_loss", "train_runtime", "train_samples_per_second", "train_steps_per_second"):
             if key in summary:
                 metrics[key] = float(summary[key])
+        best_step = getattr(trainer.state, "best_global_step", None) if args.load_best_model_at_end else None
+        history = _eval_history(trainer.state.log_history, metric)
+        notes: list[str] = []
         if eval_ds is not None:
-            best = getattr(trainer.state, "best_global_step", None) if args.load_best_model_at_end else None
-            if callback.last_eval_step != step or (best and best != step):
-                trainer.evaluate()  # the final weights (or the best checkpoint, reloaded) were not evaluated yet
-            metrics.update({f"eval_{k}": v for k, v in callback.last_eval.items()})
+            if (watch_ds is not eval_ds or callback.last_eval_step != step or (best_step and best_step != step)
+                    or (has_metrics and not last_pass)):
+                # the whole eval split, with the weights kept (the best checkpoint, reloaded)
+                trainer.evaluate(eval_dataset=eval_ds)
+            final = dict(callback.last_eval)
+            if has_metrics and last_pass:
+                tuned = task.calibrate(last_pass["predictions"], last_pass["labels"], data, options) or {}
+                if tuned:
+                    data.info.update(tuned)
+                    final.update(call_compute_metrics(task, last_pass["predictions"], last_pass["labels"], data,
+                                                      options))
+                notes += _weak_result_notes(task, data, options, final, last_pass["labels"], metric, greater)
+            metrics.update({f"eval_{k}": v for k, v in final.items() if isinstance(v, (int, float))})
         metrics["step"] = step
         metrics["epoch"] = float(trainer.state.epoch or 0.0)
+        stop_reason, rising = _stop_reason(config, plan, budget_cb, history, metric, greater, best_step=best_step,
+                                           epoch=metrics["epoch"], step=step)
+        if rising:
+            notes.append(rising)
         train_loss = metrics.get("train_loss")
         if train_loss is not None and not math.isfinite(train_loss):
             raise TrainingError(f"Loss became NaN by step {step}; lower the learning rate (it was {config.learning_rate:g}).")
@@ -709,17 +764,20 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
                 n_train=len(train_ds), n_eval=len(eval_ds) if eval_ds is not None else 0, targets=targets,
                 modules_to_save=list(defaults.modules_to_save or []), trainable=int(trainable), total=int(total),
                 step=step, seconds=seconds, dist=dist,
+                budget={**plan.to_dict(), "stop_reason": stop_reason, "notes": notes, "best_step": best_step},
             )
         result = TrainResult(
             run_id=run_id, status="completed", output_dir=out, metrics=_floats(metrics), adapter_path=out,
             base_model=config.model, base_revision=base_revision, seconds=time.perf_counter() - t0,
             global_step=step, resumed_from_step=callback.start_step, num_train_examples=len(train_ds),
-            num_eval_examples=len(eval_ds) if eval_ds is not None else 0,
+            num_eval_examples=len(eval_ds) if eval_ds is not None else 0, stop_reason=stop_reason,
+            notes=list(notes), best_step=best_step, epochs=metrics["epoch"],
         )
         if dist.is_main:
-            registry.call("finish", run_id, status="completed", metrics=_floats(metrics), adapter_path=str(out))
+            registry.call("finish", run_id, status="completed", metrics=_floats(metrics), adapter_path=str(out),
+                          stop_reason=stop_reason, notes=notes)
             emit(TrainFinished(run_id=run_id, status="completed", output_dir=str(out), metrics=_floats(metrics),
-                               seconds=result.seconds))
+                               seconds=result.seconds, stop_reason=stop_reason, notes=list(notes)))
             _hook("on_run_end", run=run_info, result=result)
         return result
 
@@ -849,40 +907,52 @@ def _cancelled(config: TrainConfig, *, registry: _Registry, emit: Callable, run_
 
 
 def _training_args(config: TrainConfig, *, task: Any, out_dir: Path, use_cpu: bool, mixed: str | None,
-                   has_eval: bool, has_length: bool, dist: _Dist, run_id: str) -> Any:
+                   has_eval: bool, has_length: bool, dist: _Dist, run_id: str, plan: Any = None,
+                   metric: str | None = None, greater_is_better: bool | None = None) -> Any:
     from transformers import TrainingArguments
 
+    auto = bool(plan is not None and plan.auto and has_eval)
+    eval_steps = plan.eval_steps if auto else config.eval_steps
     if not has_eval:
         eval_strategy = "no"
+    elif auto:
+        eval_strategy = "steps"
     elif config.eval_strategy == "auto":
         eval_strategy = "steps" if config.eval_steps else "epoch"
     else:
         eval_strategy = config.eval_strategy
+    if auto and config.save_steps == 0:
+        raise UsageError("--epochs auto keeps the best checkpoint, so it cannot run with --save-steps 0;"
+                         " give --epochs N to train without checkpoints.")
     if config.save_steps == 0:
         save_strategy, save_steps = "no", None
     elif config.save_steps:
         save_strategy, save_steps = "steps", config.save_steps
     elif eval_strategy == "steps":
-        save_strategy, save_steps = "steps", config.eval_steps
+        save_strategy, save_steps = "steps", eval_steps
     else:
         save_strategy, save_steps = "epoch", None
-    early = bool(config.early_stopping_patience) and eval_strategy != "no"
+    early = (bool(config.early_stopping_patience) or auto) and eval_strategy != "no"
     if early:
+        what = "The automatic budget" if auto else "Early stopping"
         if save_strategy == "no":
             raise UsageError("Early stopping keeps the best checkpoint, so it cannot run with --save-steps 0.")
         if save_strategy != eval_strategy:
-            raise UsageError("With early stopping, checkpoints must follow evaluations: drop --save-steps or give --eval-steps.")
-        if eval_strategy == "steps" and save_steps % config.eval_steps:
-            raise UsageError("With early stopping, --save-steps must be a multiple of --eval-steps.")
+            raise UsageError(f"{what} keeps the best checkpoint, so checkpoints must follow evaluations:"
+                             " drop --save-steps or give --eval-steps.")
+        if eval_strategy == "steps" and save_steps % eval_steps:
+            raise UsageError(f"{what} keeps the best checkpoint: --save-steps must be a multiple of the evaluation interval ({eval_steps}).")
     warmup: float | int = config.warmup if config.warmup < 1 else int(config.warmup)
+    if plan is not None:
+        warmup = int(plan.warmup_steps)
     kwargs: dict[str, Any] = dict(
         output_dir=str(out_dir),
         run_name=run_id,
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.eval_batch_size or config.batch_size * 2,
         gradient_accumulation_steps=config.grad_accum,
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps or -1,
+        num_train_epochs=plan.epochs if plan is not None else (1.0 if config.epochs == "auto" else config.epochs),
+        max_steps=(plan.max_steps if auto else config.max_steps) or -1,
         learning_rate=config.learning_rate,
         lr_scheduler_type=config.lr_scheduler,
         warmup_steps=warmup,
@@ -892,7 +962,7 @@ def _training_args(config: TrainConfig, *, task: Any, out_dir: Path, use_cpu: bo
         logging_first_step=True,
         logging_nan_inf_filter=False,
         eval_strategy=eval_strategy,
-        eval_steps=config.eval_steps if eval_strategy == "steps" else None,
+        eval_steps=eval_steps if eval_strategy == "steps" else None,
         save_strategy=save_strategy,
         save_total_limit=config.save_total_limit,
         load_best_model_at_end=early,
@@ -916,8 +986,8 @@ def _training_args(config: TrainConfig, *, task: Any, out_dir: Path, use_cpu: bo
     if save_steps:
         kwargs["save_steps"] = save_steps
     if early:
-        kwargs["metric_for_best_model"] = task.main_metric
-        kwargs["greater_is_better"] = bool(task.greater_is_better)
+        kwargs["metric_for_best_model"] = metric or task.main_metric
+        kwargs["greater_is_better"] = bool(task.greater_is_better if greater_is_better is None else greater_is_better)
     if dist.world_size > 1:
         # transformers multiplies the loss by the number of processes when the model accepts loss kwargs,
         # which is right only for losses summed over tokens (causal LM); mean-reduced losses would get a
@@ -935,7 +1005,8 @@ def _training_args(config: TrainConfig, *, task: Any, out_dir: Path, use_cpu: bo
 def _write_final(*, model: Any, processor: Any, config: TrainConfig, out: Path, partial: Path, tmp: Path,
                  run_id: str, base_revision: str | None, task: Any, metrics: dict[str, Any], extra: dict[str, Any],
                  data: Any, n_train: int, n_eval: int, targets: list[str], modules_to_save: list[str],
-                 trainable: int, total: int, step: int, seconds: float, dist: _Dist) -> None:
+                 trainable: int, total: int, step: int, seconds: float, dist: _Dist,
+                 budget: dict[str, Any] | None = None) -> None:
     """Write the adapter folder into ``tmp`` and rename it to ``out`` in one step; then drop ``partial``."""
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -971,7 +1042,8 @@ def _write_final(*, model: Any, processor: Any, config: TrainConfig, out: Path, 
         "options": dict(config.options or {}), "data_info": data_info, "max_length": config.max_length,
         "metrics": metrics, "extra": extra, "config": final_config.to_dict(),
         "started": previous.get("started"), "finished": outputs.now_iso(), "seconds": seconds,
-        "world_size": dist.world_size, "hubmgr_version": _version(),
+        "world_size": dist.world_size, "hubmgr_version": _version(), "budget": budget or {},
+        "stop_reason": (budget or {}).get("stop_reason"), "notes": (budget or {}).get("notes") or [],
     })
     if out.is_dir() and not any(out.iterdir()):
         out.rmdir()
@@ -987,3 +1059,95 @@ def _version() -> str | None:
         return importlib.metadata.version("hubmgr")
     except Exception:  # pragma: no cover
         return None
+
+
+def _make_trainer(**kwargs: Any) -> Any:
+    from hubmgr.train._trainer import HubmgrTrainer
+
+    return HubmgrTrainer(**kwargs)
+
+
+def _eval_history(log_history: list[dict[str, Any]], metric: str) -> list[tuple[int, float, float]]:
+    """``(step, epoch, value)`` of the main metric at each evaluation during training."""
+    out = []
+    for entry in log_history or []:
+        value = entry.get(f"eval_{metric}")
+        if isinstance(value, (int, float)) and math.isfinite(float(value)):
+            out.append((int(entry.get("step", 0)), float(entry.get("epoch", 0.0) or 0.0), float(value)))
+    return out
+
+
+def _epoch_of(history: list[tuple[int, float, float]], step: int | None) -> float | None:
+    for s, epoch, _ in history:
+        if s == step:
+            return epoch
+    return None
+
+
+def _stop_reason(config: TrainConfig, plan: Any, budget_cb: Any, history: list[tuple[int, float, float]], metric: str,
+                 greater: bool, *, best_step: int | None, epoch: float, step: int) -> tuple[str, str | None]:
+    """Why training stopped, in one sentence, and a note when the metric was still rising at the end."""
+    best_epoch = _epoch_of(history, best_step)
+    kept = ""
+    if best_step is not None and best_epoch is not None:
+        value = next(v for s, _, v in history if s == best_step)
+        kept = (f"; kept the best, epoch {best_epoch:.1f}" if best_step != step else "; the last evaluation was the best") \
+            + f" ({metric} {value:.4f})"
+    rising = None
+    if budget_cb is not None:
+        reason = budget_cb.reason
+        if reason == "plateau":
+            since = budget_cb.plateau_epoch if budget_cb.plateau_epoch is not None else (budget_cb.cooldown_epoch or epoch)
+            text = (f"eval {metric} stopped improving after epoch {since:.1f} (no real gain in {plan.patience}"
+                    f" evaluations); cooled the learning rate down until epoch {epoch:.1f}{kept}")
+        elif reason == "time":
+            text = f"the time budget ({config.time_budget}) ran out at epoch {epoch:.1f}{kept}"
+        else:
+            text = f"reached --max-epochs {config.max_epochs:g} (epoch {epoch:.1f}){kept}"
+        if reason in ("time", "max_epochs") and budget_cb.improving_at_cooldown:
+            rising = (f"Eval {metric} was still improving when the budget ran out; a longer"
+                      f" {'--time-budget' if reason == 'time' else '--max-epochs'} may give a better adapter.")
+        return text, rising
+    if plan is not None and "no evaluation data" in " ".join(plan.why):
+        return "trained one epoch: with no evaluation data there is nothing to decide the budget by (give --eval-data or --eval-fraction)", None
+    if config.early_stopping_patience and best_step is not None and step < plan.max_steps:
+        return f"eval {metric} did not improve for {config.early_stopping_patience} evaluations (--early-stopping-patience){kept}", None
+    what = f"--max-steps {config.max_steps}" if config.max_steps else f"the {_epochs_text(config.epochs)} asked for"
+    text = f"trained {what}"
+    if len(history) >= 2:
+        last, before = history[-1][2], max(v for _, _, v in history[:-1]) if greater else min(v for _, _, v in history[:-1])
+        from hubmgr.train.budget import improvement_threshold
+
+        delta = improvement_threshold(before, greater_is_better=greater, sample=1000)
+        if (last > before + delta) if greater else (last < before - delta):
+            rising = (f"Eval {metric} was still improving at the end; more epochs (or --epochs auto) may give a"
+                      " better adapter.")
+    return text, rising
+
+
+def _epochs_text(epochs: Any) -> str:
+    n = 1.0 if epochs == "auto" else float(epochs)
+    return f"{n:g} epoch" + ("" if n == 1 else "s")
+
+
+def _weak_result_notes(task: Any, data: Any, options: Any, final: dict[str, Any], labels: Any, metric: str,
+                       greater: bool) -> list[str]:
+    """A note when the adapter does no better than a predictor that ignores its input."""
+    try:
+        baseline = task.baseline_metrics(labels, data, options) or {}
+    except Exception as exc:  # a plugin's bonus, never a failure
+        logger.debug("baseline_metrics failed: %s", exc)
+        return []
+    ours, trivial = final.get(metric), baseline.get(metric)
+    if not isinstance(ours, (int, float)) or not isinstance(trivial, (int, float)):
+        return []
+    from hubmgr.train.budget import improvement_threshold
+
+    n = len(labels) if hasattr(labels, "__len__") else 1000
+    margin = improvement_threshold(float(trivial), greater_is_better=greater, sample=max(1, n))
+    weak = ours <= trivial + margin if greater else ours >= trivial - margin
+    if not weak:
+        return []
+    return [f"The adapter does no better than a predictor that ignores its input (the most common label, or each"
+            f" label's frequency): eval {metric} {ours:.4f} against {trivial:.4f}; try"
+            " more data, --epochs auto with a larger --max-epochs, or a higher --learning-rate."]

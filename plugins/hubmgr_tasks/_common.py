@@ -282,3 +282,189 @@ def softmax_rows(logits: Any) -> Any:
     import torch
 
     return torch.softmax(logits.float(), dim=-1)
+
+
+# -- multi-label data -------------------------------------------------------------------------------
+def is_list_feature(feature: Any) -> bool:
+    """Whether a ``datasets`` feature holds a list per row (``List``, ``Sequence``, ``LargeList``)."""
+    if feature is None:
+        return False
+    if isinstance(feature, (list, tuple)):
+        return True
+    return type(feature).__name__ in ("List", "Sequence", "LargeList")
+
+
+def list_class_names(feature: Any) -> list[str] | None:
+    """The names of a ``Sequence(ClassLabel(...))`` feature (the ids in its cells map through them)."""
+    if not is_list_feature(feature):
+        return None
+    inner = feature[0] if isinstance(feature, (list, tuple)) and feature else getattr(feature, "feature", None)
+    return _class_label_names(inner)
+
+
+def label_list(value: Any, *, separator: str | None = None, class_names: Sequence[str] | None = None,
+               column: str = "label", source: str = "the data") -> list[str]:
+    """The label names of one multi-label cell: a list (JSON), a string split on ``separator`` (CSV),
+    a single name or integer; None and empty cells are no label. Blank items are dropped, duplicates
+    kept once, order kept.
+
+    Raises:
+        DataError: a value that is neither a name nor an integer, or a ClassLabel id out of range.
+    """
+    if value is None:
+        return []
+    if isinstance(value, str):
+        items: list[Any] = value.split(separator) if separator else [value]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    elif hasattr(value, "tolist") and not isinstance(value, (int, float, bool)):
+        items = list(value.tolist())
+    else:
+        items = [value]
+    out: list[str] = []
+    for item in items:
+        if item is None:
+            continue
+        if isinstance(item, float) and item != item:  # NaN from pandas
+            continue
+        if class_names is not None and isinstance(item, int) and not isinstance(item, bool):
+            if not 0 <= item < len(class_names):
+                raise DataError(
+                    f"Column {column!r} in {source} holds label id {item}, outside its {len(class_names)} class names."
+                )
+            name = str(class_names[item])
+        elif isinstance(item, (str, int, bool)) or (isinstance(item, float) and item.is_integer()):
+            name = label_key(item)
+        else:
+            raise DataError(
+                f"Column {column!r} in {source} holds {type(item).__name__} values; labels must be names or integers."
+            )
+        if name and name not in out:
+            out.append(name)
+    return out
+
+
+def _name_order(name: str) -> tuple[int, int, str]:
+    """Sort integer-like names by value, after them the others alphabetically."""
+    text = name.strip()
+    if text.lstrip("-").isdigit():
+        return (0, int(text), "")
+    return (1, 0, text)
+
+
+def multi_label_info(train: Any, eval_ds: Any, column: str, *, separator: str | None, train_source: str,
+                     eval_source: str) -> dict[str, Any]:
+    """Label names of multi-label data (the sorted union of the training rows' labels, or the names of a
+    ``Sequence(ClassLabel)`` feature); eval labels must be among them.
+
+    Returns:
+        ``{"multi_label": True, "label_names", "label2id", "id2label", "num_labels", "class_label",
+        "present_labels"}`` (``present_labels``: how many distinct labels the training rows use).
+
+    Raises:
+        DataError: bad values, or eval labels unseen in training.
+    """
+    feature = train.features.get(column)
+    class_names = list_class_names(feature)
+    seen: set[str] = set()
+    for value in train[column]:
+        seen.update(label_list(value, separator=separator, class_names=class_names, column=column, source=train_source))
+    names = list(class_names) if class_names else sorted(seen, key=_name_order)
+    if eval_ds is not None:
+        eval_names_cls = list_class_names(eval_ds.features.get(column))
+        eval_seen: set[str] = set()
+        for value in eval_ds[column]:
+            eval_seen.update(label_list(value, separator=separator, class_names=eval_names_cls, column=column,
+                                        source=eval_source))
+        check_eval_labels(names, eval_seen, source=eval_source)
+    return {
+        "multi_label": True,
+        "label_names": names,
+        "label2id": {name: i for i, name in enumerate(names)},
+        "id2label": {str(i): name for i, name in enumerate(names)},
+        "num_labels": len(names),
+        "class_label": bool(class_names),
+        "present_labels": sorted(seen, key=_name_order),
+    }
+
+
+# -- metrics shared by classification tasks ---------------------------------------------------------
+#: the decision thresholds tried when tuning a multi-label threshold
+THRESHOLD_GRID = tuple(round(0.05 * i, 2) for i in range(1, 20))
+
+
+def _micro_counts(probs: Any, refs: Any, threshold: float) -> tuple[float, float, float]:
+    import numpy as np
+
+    pred = probs >= threshold
+    true = refs > 0.5
+    tp = float(np.logical_and(pred, true).sum())
+    fp = float(np.logical_and(pred, ~true).sum())
+    fn = float(np.logical_and(~pred, true).sum())
+    return tp, fp, fn
+
+
+def _f1(tp: float, fp: float, fn: float) -> float:
+    denom = 2 * tp + fp + fn
+    return 2 * tp / denom if denom else 0.0
+
+
+def tune_threshold(probs: Any, refs: Any, grid: Sequence[float] = THRESHOLD_GRID) -> float:
+    """The threshold of ``grid`` with the best micro-F1 of ``probs >= t`` against the multi-hot ``refs``;
+    ties go to the threshold closest to 0.5 (then the lower one)."""
+    import numpy as np
+
+    probs = np.asarray(probs, dtype=np.float64)
+    refs = np.asarray(refs)
+    best, best_key = 0.5, None
+    for t in grid:
+        key = (round(_f1(*_micro_counts(probs, refs, t)), 12), -abs(t - 0.5), -t)
+        if best_key is None or key > best_key:
+            best, best_key = float(t), key
+    return best
+
+
+def multi_label_metrics(probs: Any, refs: Any, threshold: float) -> dict[str, float]:
+    """micro-F1, macro-F1 (over the labels that occur in ``refs`` or in the predictions) and subset
+    accuracy (exact match) of ``probs >= threshold`` against the multi-hot ``refs``."""
+    import numpy as np
+
+    probs = np.asarray(probs, dtype=np.float64)
+    true = np.asarray(refs) > 0.5
+    pred = probs >= threshold
+    tp = np.logical_and(pred, true).sum(axis=0).astype(np.float64)
+    fp = np.logical_and(pred, ~true).sum(axis=0).astype(np.float64)
+    fn = np.logical_and(~pred, true).sum(axis=0).astype(np.float64)
+    denom = 2 * tp + fp + fn
+    used = denom > 0
+    per_label = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=used)
+    exact = float(np.all(pred == true, axis=1).mean()) if len(true) else float("nan")
+    return {
+        "micro_f1": _f1(float(tp.sum()), float(fp.sum()), float(fn.sum())) if used.any() else exact,
+        "macro_f1": float(per_label[used].mean()) if used.any() else exact,
+        "subset_accuracy": exact,
+        "threshold": float(threshold),
+    }
+
+
+def per_label_report(pred: Any, true: Any, names: Sequence[str]) -> list[dict[str, Any]]:
+    """Precision, recall, F1 and support per label with scikit-learn.
+
+    ``pred`` and ``true`` are either 1-D class ids (single-label) or 2-D boolean/multi-hot arrays
+    (multi-label) with one column per name.
+    """
+    import numpy as np
+    from sklearn.metrics import precision_recall_fscore_support
+
+    pred = np.asarray(pred)
+    true = np.asarray(true)
+    ids = list(range(len(names)))
+    if true.ndim == 2:
+        pred, true = pred.astype(int), true.astype(int)
+        p, r, f, s = precision_recall_fscore_support(true, pred, average=None, zero_division=0)
+    else:
+        p, r, f, s = precision_recall_fscore_support(true, pred, labels=ids, average=None, zero_division=0)
+    return [
+        {"label": str(name), "precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+        for i, name in enumerate(names)
+    ]

@@ -314,3 +314,48 @@ def test_cancel(setup, task, hf_env):
     cancel.set()
     with pytest.raises(EvalCancelled):
         evaluate(setup["base"], [], task=task, data=str(setup["data"]), cancel=cancel)
+
+
+def test_per_class_matches_sklearn_and_the_cli(setup, task, hf_env, cli_runner):
+    import csv
+
+    from sklearn.metrics import precision_recall_fscore_support
+
+    from hubmgr.eval.runner import evaluate
+
+    report = evaluate(str(setup["base"]), [str(setup["trained"])], task=task, data=str(setup["data"]), per_class=True)
+    with open(setup["data"]) as f:
+        rows = list(csv.DictReader(f))
+    refs = [LABELS.index(r["label"]) for r in rows]
+    for name, adapter in (("base", None), ("trained", setup["trained"])):
+        preds = _manual_logits(setup["base"], adapter, [r["text"] for r in rows]).argmax(-1).numpy()
+        p, r, f, s = precision_recall_fscore_support(refs, preds, labels=[0, 1], zero_division=0)
+        got = next(row for row in report.rows if row.name == name).per_class
+        assert [c["label"] for c in got] == LABELS
+        assert [c["support"] for c in got] == list(s) == [20, 20]
+        assert [c["precision"] for c in got] == pytest.approx(list(p))
+        assert [c["recall"] for c in got] == pytest.approx(list(r))
+        assert [c["f1"] for c in got] == pytest.approx(list(f))
+    assert evaluate(str(setup["base"]), [], task=task, data=str(setup["data"]), max_samples=4).rows[0].per_class is None
+
+    result = cli_runner("eval", "--model", str(setup["base"]), "--adapter", str(setup["trained"]), "--data",
+                        str(setup["data"]), "--per-class", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["rows"][1]["per_class"] == report.to_dict()["rows"][1]["per_class"]
+    result = cli_runner("eval", "--model", str(setup["base"]), "--adapter", str(setup["trained"]), "--data",
+                        str(setup["data"]), "--per-class")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    header = lines.index("model\tlabel\tprecision\trecall\tf1\tsupport")
+    assert [line.split("\t")[:2] for line in lines[header + 1:header + 5]] == [
+        ["base", "neg"], ["base", "pos"], ["trained", "neg"], ["trained", "pos"]]
+
+
+def test_eval_data_with_one_label_is_scored(setup, task, hf_env, tmp_path):
+    """Refusing one-label data is for training: a file of only positive reviews can still be evaluated."""
+    from hubmgr.eval.runner import evaluate
+
+    only_pos = tmp_path / "pos.csv"
+    only_pos.write_text("text,label\ngood great the movie,pos\nwonderful fun,pos\n")
+    report = evaluate(str(setup["base"]), [str(setup["trained"])], task=task, data=str(only_pos))
+    assert report.num_examples == 2 and 0 <= report.rows[1].metrics["accuracy"] <= 1

@@ -66,7 +66,7 @@ def test_model_features_forward_and_metrics(task, sentiment_csv, tiny_bert):
     assert out.loss is not None
     preds = task.reduce_logits(out.logits, batch["labels"])
     metrics = task.compute_metrics(preds.numpy(), batch["labels"].numpy(), data)
-    assert set(metrics) == {"accuracy", "macro_f1"} and 0 <= metrics["accuracy"] <= 1
+    assert set(metrics) == {"accuracy", "macro_f1", "minority_f1"} and 0 <= metrics["accuracy"] <= 1
 
     predictions = task.predict(model, tokenizer, ["good film", "bad film"], opts, data)
     assert len(predictions) == 2 and all(p.split(" (")[0] in ("negative", "positive") for p in predictions)

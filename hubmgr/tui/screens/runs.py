@@ -374,6 +374,10 @@ class RunDetailScreen(MainScreen):
         ]
         if run.error:
             rows.append(("Error", run.error))
+        if getattr(run, "stop_reason", None):
+            rows.append(("Stopped", run.stop_reason))
+        for note in getattr(run, "notes", None) or []:
+            rows.append(("Note", note))
         for k, v in rows:
             grid.add_row(k, Text(str(v)))
         self.query_one("#run-summary", Static).update(grid)

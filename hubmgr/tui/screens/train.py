@@ -68,6 +68,9 @@ class TrainState:
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     seconds: float = 0.0
+    stop_reason: str | None = None
+    notes: list[str] = field(default_factory=list)
+    budget: str = "fixed"
 
     def apply(self, event: Any) -> None:
         if isinstance(event, tev.TrainStarted):
@@ -83,6 +86,7 @@ class TrainState:
             self.total_params = event.total_params
             self.num_train = event.num_train_examples
             self.num_eval = event.num_eval_examples
+            self.budget = getattr(event, "budget", "fixed")
         elif isinstance(event, tev.StepLogged):
             self.step = event.step
             self.total_steps = event.total_steps or self.total_steps
@@ -110,6 +114,8 @@ class TrainState:
             self.metrics = dict(event.metrics or {})
             self.error = event.error
             self.seconds = event.seconds
+            self.stop_reason = getattr(event, "stop_reason", None)
+            self.notes = list(getattr(event, "notes", None) or [])
             if event.status == "completed":
                 self.eta = 0.0
 
@@ -368,7 +374,11 @@ class TrainScreen(MainScreen):
         self._finished()
         status = state.status if state else "completed"
         if status == "completed":
-            self.notify(f"Run {state.run_id if state else ''} finished; the adapter is in {state.output_dir if state else '?'}.", title="Train", markup=False)
+            why = f" Stopped: {state.stop_reason}." if state and state.stop_reason else ""
+            self.notify(f"Run {state.run_id if state else ''} finished; the adapter is in {state.output_dir if state else '?'}.{why}",
+                        title="Train", markup=False, timeout=10)
+            for note in (state.notes if state else []):
+                self.notify(note, title="Train", severity="warning", markup=False, timeout=15)
         elif status == "cancelled":
             resume = getattr(result, "resume_command", None)
             hint = f" Resume it with: {resume}" if resume else " Resume it with --resume."
@@ -406,7 +416,10 @@ class TrainScreen(MainScreen):
         grid.add_row("Step", steps, "Epoch", f"{s.epoch:.2f}")
         grid.add_row("Loss", number(s.loss), "Learning rate", number(s.learning_rate))
         sps = f"{s.samples_per_second:.1f}" if s.samples_per_second else "-"
-        grid.add_row("Samples/s", sps, "ETA", duration(s.eta))
+        eta = duration(s.eta)
+        if s.budget == "auto" and s.status == "running" and s.eta:
+            eta = f"at most {eta} (stops when the metric plateaus)"
+        grid.add_row("Samples/s", sps, "ETA", eta)
         if s.device or s.trainable_params:
             share = f" ({100 * s.trainable_params / s.total_params:.2f}%)" if s.total_params else ""
             grid.add_row("Device", s.device or "-", "Trainable", f"{s.trainable_params:,}{share}")
@@ -416,6 +429,10 @@ class TrainScreen(MainScreen):
             grid.add_row("Checkpoint", Text(one_line(s.last_checkpoint, 70)), "", "")
         if s.error:
             grid.add_row("Error", Text(s.error, style="red"), "", "")
+        if s.stop_reason:
+            grid.add_row("Stopped", Text(s.stop_reason), "", "")
+        for note in s.notes:
+            grid.add_row("Note", Text(note, style="yellow"), "", "")
         self.query_one("#train-status", Static).update(grid)
 
         bar = self.query_one("#train-progress", ProgressBar)

@@ -115,7 +115,7 @@ class DataclassForm(VerticalGroup):
                         tooltip=tip,
                     )
                 else:
-                    placeholder = {"list": "comma-separated", "int": "whole number", "float": "number", "path": "path"}.get(spec.kind, "")
+                    placeholder = {"list": "comma-separated", "int": "whole number", "float": "number", "auto": "auto or a number", "path": "path"}.get(spec.kind, "")
                     if spec.optional:
                         placeholder = f"{placeholder} (empty: automatic)".strip()
                     yield Input(_text_of(spec, spec.default), placeholder=placeholder, id=wid, compact=True, tooltip=tip)

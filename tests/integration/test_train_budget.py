@@ -1,0 +1,83 @@
+"""The automatic budget end to end on a tiny random BERT: it stops on a plateau, keeps the best checkpoint
+(not the last), says why it stopped (result, event, registry, CLI), and explicit budgets mean exactly that."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hubmgr.train.config import TrainConfig
+
+from tests.integration.test_train import write_reviews
+
+
+def _auto(model: Path, data: Path, out: Path, **kw) -> TrainConfig:
+    values = dict(task="text-classification", model=str(model), data=str(data), output_dir=str(out),
+                  batch_size=8, learning_rate=5e-3, logging_steps=5)
+    values.update(kw)
+    return TrainConfig(**values)
+
+
+def test_auto_budget_stops_on_a_plateau_and_keeps_the_best_checkpoint(hf_env, tiny_bert, tmp_path):
+    import hubmgr
+    from hubmgr.runs.store import RunStore
+
+    data = write_reviews(tmp_path / "train.csv", n=400)
+    events = []
+    result = hubmgr.train(_auto(tiny_bert, data, tmp_path / "out"), on_event=events.append)
+    assert result.status == "completed"
+    started = next(e for e in events if e.kind == "train_started")
+    assert started.budget == "auto"
+    spe = started.total_steps // 10  # planned: --max-epochs 10
+    # it stopped long before the ten epochs, on the plateau
+    assert result.global_step < started.total_steps
+    assert "stopped improving" in result.stop_reason and "cooled the learning rate down" in result.stop_reason
+    evals = [e for e in events if e.kind == "eval"]
+    during = evals[:-1]  # the last one is the final evaluation of the kept weights
+    assert len(during) >= 3
+    # evaluations came at a fixed interval within an epoch
+    assert during[1].step - during[0].step <= spe
+    # the kept weights are the best evaluation's, not the last one's: the final evaluation (whole eval split,
+    # which is small enough to be scored whole during training too) reproduces the best step's numbers
+    best = max(during, key=lambda e: (e.metrics["accuracy"], -e.step))
+    assert result.best_step == best.step
+    assert result.metrics["eval_loss"] == pytest.approx(next(e for e in during if e.step == best.step).metrics["loss"], rel=1e-4)
+    # the reason is recorded with the adapter and in the registry
+    meta = json.loads((result.adapter_path / "hubmgr_run.json").read_text())
+    assert meta["stop_reason"] == result.stop_reason and meta["budget"]["auto"] is True
+    from hubmgr.config import get_settings
+
+    record = RunStore(get_settings().runs_db).get_run(result.run_id)
+    assert record.stop_reason == result.stop_reason
+
+
+def test_explicit_epochs_are_honoured_exactly(hf_env, tiny_bert, tmp_path):
+    import hubmgr
+
+    data = write_reviews(tmp_path / "train.csv", n=80)  # 72 for training: 9 steps an epoch at batch 8
+    result = hubmgr.train(_auto(tiny_bert, data, tmp_path / "out", epochs=2))
+    assert result.global_step == 18 and result.epochs == pytest.approx(2.0)
+    assert result.stop_reason == "trained the 2 epochs asked for"
+    result = hubmgr.train(_auto(tiny_bert, data, tmp_path / "out2", max_steps=5))
+    assert result.global_step == 5 and result.stop_reason == "trained --max-steps 5"
+
+
+def test_time_budget_stops_the_run(hf_env, tiny_bert, tmp_path):
+    import hubmgr
+
+    data = write_reviews(tmp_path / "train.csv", n=4000)
+    result = hubmgr.train(_auto(tiny_bert, data, tmp_path / "out", time_budget="3s", max_epochs=100,
+                                learning_rate=1e-6, head_learning_rate=1e-6))
+    assert result.status == "completed"
+    assert result.stop_reason.startswith("the time budget (3s) ran out")
+    assert result.epochs < 100
+
+
+def test_cli_says_why_it_stopped(hf_env, tiny_bert, tmp_path, run_cli):
+    data = write_reviews(tmp_path / "train.csv", n=80)
+    proc = run_cli("train", "text-classification", "--model", str(tiny_bert), "--data", str(data),
+                   "--output", str(tmp_path / "out"), "--epochs", "1", "--batch-size", "8")
+    assert proc.returncode == 0, proc.stderr
+    assert "Stopped: trained the 1 epoch asked for." in proc.stderr

@@ -1,0 +1,148 @@
+"""The automatic budget's rules (hubmgr.train.budget) and its callback, without training anything."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from hubmgr.errors import UsageError
+from hubmgr.train.budget import (
+    EVAL_SAMPLE_CAP,
+    Schedule,
+    cooldown_steps,
+    head_learning_rate,
+    improvement_threshold,
+    plan_budget,
+)
+from hubmgr.train.config import TrainConfig, parse_duration
+
+
+def cfg(**kw) -> TrainConfig:
+    return TrainConfig(task="text-classification", model="m", data="d.csv", **kw)
+
+
+def test_auto_is_the_default_and_scales_the_interval_with_the_data():
+    assert TrainConfig().epochs == "auto"
+    small = plan_budget(cfg(), n_train=1000, n_eval=100)
+    big = plan_budget(cfg(), n_train=40000, n_eval=5000)
+    assert small.auto and big.auto
+    assert small.steps_per_epoch == 32 and big.steps_per_epoch == 1250
+    # the whole eval split when small, a bounded sample when large
+    assert small.eval_sample is None and big.eval_sample == EVAL_SAMPLE_CAP
+    # evaluations cost about a tenth of training: the interval holds at least 4x the sample
+    assert big.eval_steps * 32 >= 4 * EVAL_SAMPLE_CAP
+    # and never fewer than one evaluation per epoch, never more than eight
+    for plan in (small, big):
+        assert plan.steps_per_epoch / 8 <= plan.eval_steps <= plan.steps_per_epoch
+        assert 2 <= plan.patience <= 4
+    assert big.max_steps == 10 * big.steps_per_epoch  # --max-epochs 10
+    assert small.warmup_steps == 2  # 6% of the first epoch
+
+
+def test_explicit_epochs_and_max_steps_mean_exactly_that():
+    plan = plan_budget(cfg(epochs=3), n_train=1000, n_eval=100)
+    assert not plan.auto and plan.max_steps == 96 and plan.epochs == 3.0
+    plan = plan_budget(cfg(max_steps=7), n_train=1000, n_eval=100)
+    assert not plan.auto and plan.max_steps == 7
+    # without evaluation data there is nothing to decide with: one epoch
+    plan = plan_budget(cfg(), n_train=1000, n_eval=0)
+    assert not plan.auto and plan.max_steps == 32 and "no evaluation data" in plan.why[0]
+
+
+def test_head_learning_rate_defaults_to_a_multiple_of_lora_and_can_be_set():
+    assert head_learning_rate(cfg()) == pytest.approx(5e-3)
+    assert head_learning_rate(cfg(learning_rate=2e-4)) == pytest.approx(1e-3)
+    assert head_learning_rate(cfg(head_learning_rate=0.02)) == 0.02
+
+
+def test_schedule_warms_up_holds_and_cools_down_to_zero():
+    s = Schedule(warmup_steps=4)
+    assert s(0) == pytest.approx(0.2) and s(3) == pytest.approx(0.8) and s(4) == 1.0 and s(500) == 1.0
+    s.cool_down(100, 20)
+    assert s.cooling and s.cooldown_end == 120
+    assert s(100) == 1.0 and s(110) == pytest.approx(0.5) and s(120) == 0.0 and s(130) == 0.0
+    s.cool_down(110, 5)  # a second call does not restart it
+    assert s.cooldown_end == 120
+    assert cooldown_steps(1000, 50) == 150 and cooldown_steps(100, 50) == 50
+
+
+def test_improvement_threshold_follows_the_noise_of_the_sample():
+    # a proportion on 2,000 examples is noisier than on 20,000
+    assert improvement_threshold(0.8, greater_is_better=True, sample=2000) > improvement_threshold(
+        0.8, greater_is_better=True, sample=20000)
+    assert improvement_threshold(0.8, greater_is_better=True, sample=2000) == pytest.approx(0.5 * (0.16 / 2000) ** 0.5)
+    # losses and perplexities: a relative step
+    assert improvement_threshold(40.0, greater_is_better=False, sample=2000) == pytest.approx(0.08)
+
+
+@pytest.mark.parametrize("text,seconds", [("90", 90), ("90s", 90), ("10m", 600), ("1h30m", 5400), ("1.5h", 5400)])
+def test_parse_duration(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "10 minutes", "-5m", "0s"])
+def test_parse_duration_refuses_nonsense(text):
+    with pytest.raises(UsageError):
+        parse_duration(text)
+
+
+def test_config_checks_epochs_and_time_budget():
+    cfg(epochs="auto", time_budget="10m").validate()
+    with pytest.raises(UsageError, match="auto or a number"):
+        cfg(epochs="lots").validate()
+    with pytest.raises(UsageError, match="--time-budget goes with --epochs auto"):
+        cfg(epochs=2, time_budget="10m").validate()
+    assert TrainConfig.from_dict({"epochs": "auto"}).epochs == "auto"
+    assert TrainConfig.from_dict({"epochs": 2}).epochs == 2.0
+
+
+# -- the callback ---------------------------------------------------------------------------------------
+transformers = pytest.importorskip("transformers")
+
+
+def _run(values, *, greater=True, patience=2, eval_steps=10, max_steps=10_000, sample=100_000):
+    """Feed evaluations every ``eval_steps`` steps to a BudgetCallback; returns (callback, stop step)."""
+    from hubmgr.train._callback import BudgetCallback
+
+    plan = SimpleNamespace(eval_steps=eval_steps, patience=patience, max_steps=max_steps, time_budget=None)
+    schedule = Schedule(0)
+    cb = BudgetCallback(plan=plan, schedule=schedule, metric="accuracy", greater_is_better=greater, sample=sample)
+    state = SimpleNamespace(global_step=0, epoch=0.0)
+    cb.on_train_begin(None, state, None)
+    values = list(values)
+    for step in range(1, max_steps + 1):
+        state.global_step, state.epoch = step, step / 100
+        control = SimpleNamespace(should_evaluate=False, should_save=False, should_training_stop=False)
+        cb.on_step_end(None, state, control)
+        if step % eval_steps == 0 or control.should_evaluate:
+            value = values.pop(0) if values else (cb.history[-1][2] if cb.history else 0.5)
+            cb.on_evaluate(None, state, control, metrics={"eval_accuracy": value})
+        if control.should_training_stop:
+            return cb, step
+    return cb, max_steps
+
+
+def test_callback_cools_down_after_a_plateau_then_stops():
+    cb, stop = _run([0.5, 0.7, 0.8, 0.8, 0.79, 0.8, 0.8, 0.8])
+    # best at step 30, no real gain at 40 and 50: cool-down from step 50 for max(10, 15% of 50) steps
+    assert cb.reason == "plateau" and cb.schedule.cooldown_start == 50 and stop == 60
+    assert cb.plateau_epoch == pytest.approx(0.3)
+
+
+def test_callback_ignores_gains_below_the_noise():
+    # on 200 examples, +0.005 steps are noise: they do not reset the patience
+    cb, stop = _run([0.5, 0.8, 0.805, 0.81, 0.9, 0.9, 0.9], sample=200)
+    assert cb.reason == "plateau" and cb.schedule.cooldown_start == 40
+
+
+def test_callback_lower_is_better():
+    cb, stop = _run([50.0, 40.0, 30.0, 31.0, 32.0, 33.0], greater=False)
+    assert cb.reason == "plateau" and cb.schedule.cooldown_start == 50
+
+
+def test_callback_cools_down_before_max_epochs_and_says_it_was_still_improving():
+    cb, stop = _run([0.1 * i for i in range(1, 11)], max_steps=100)
+    assert cb.reason == "max_epochs" and stop == 100
+    assert cb.improving_at_cooldown
+    assert cb.schedule.cooldown_end == 100
