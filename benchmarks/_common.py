@@ -626,3 +626,49 @@ def run_benchmark(name: str, args: argparse.Namespace, body: Callable[[dict[str,
         mark = {True: "MET", False: "MISSED", None: "n/a"}[t["met"]]
         log(f"  target {t['name']}: {t['goal']} -> {t['value']} [{mark}]")
     return code
+
+
+# --------------------------------------------------------------------------------------------------
+# time-limited baselines
+# --------------------------------------------------------------------------------------------------
+def time_limit_clock(seconds: float | None, t_start: float) -> tuple[Any, dict[str, Any]]:
+    """A transformers ``TrainerCallback`` that stops training at the first step end once ``seconds`` have
+    passed since ``t_start`` (a ``time.perf_counter()`` value), and times what it sees.
+
+    The dict it fills: ``begin`` / ``end`` (first step begin, last step end), ``steps``, ``epoch``,
+    ``eval_seconds`` (time spent in evaluations, the one after the last step included),
+    ``eval_seconds_at_end`` (those before the last step end), ``evals`` (one ``{"t", "step", "epoch",
+    "metrics"}`` per evaluation, ``t`` counted from ``t_start``, metric names without the ``eval_``
+    prefix) and ``time_limited`` (whether the limit stopped it).
+    """
+    from transformers import TrainerCallback
+
+    timing: dict[str, Any] = {"eval_seconds": 0.0, "evals": [], "time_limited": False, "steps": 0}
+
+    class TimeLimit(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kw):  # noqa: ANN001
+            timing["begin"] = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kw):  # noqa: ANN001
+            now = time.perf_counter()
+            timing["end"] = now
+            timing["steps"] = state.global_step
+            timing["epoch"] = state.epoch
+            timing["eval_seconds_at_end"] = timing["eval_seconds"]
+            if seconds is not None and now - t_start >= seconds:
+                timing["time_limited"] = True
+                control.should_training_stop = True
+
+        def on_epoch_end(self, args, state, control, **kw):  # noqa: ANN001
+            timing["epoch_end"] = time.perf_counter()
+
+        def on_evaluate(self, args, state, control, metrics=None, **kw):  # noqa: ANN001
+            now = time.perf_counter()
+            if "epoch_end" in timing:
+                timing["eval_seconds"] += now - timing.pop("epoch_end")
+            clean = {k[5:] if k.startswith("eval_") else k: v for k, v in (metrics or {}).items()
+                     if isinstance(v, (int, float))}
+            timing["evals"].append({"t": now - t_start, "step": state.global_step, "epoch": state.epoch,
+                                    "metrics": clean})
+
+    return TimeLimit(), timing

@@ -19,7 +19,7 @@ import _common as C  # noqa: E402
 DOCS = C.REPO / "docs"
 IMG = DOCS / "img"
 ORDER = ["train_speed", "train_variants", "time_to_accuracy", "data_efficiency", "token_classification", "causal_lm", "download",
-         "startup", "eval_speed", "profile_train", "gpu_check"]
+         "startup", "eval_speed", "profile_train", "gpu_check", "generalization"]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -81,7 +81,7 @@ def provenance(r: dict[str, Any]) -> str:
 #: bfloat16 natively; training results measured on an older commit say so.
 CPU_DEFAULTS_COMMIT = "d7138ba"
 TRAINING = {"train_speed", "train_variants", "time_to_accuracy", "data_efficiency", "token_classification", "causal_lm",
-            "profile_train"}
+            "profile_train", "generalization"}
 
 
 def predates_cpu_defaults(r: dict[str, Any]) -> bool:
@@ -421,6 +421,138 @@ def sec_gpu(r: dict[str, Any]) -> str:
         s += "\n" + "".join(f"- {n}\n" for n in r["notes"])
     return s
 
+GEN_METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1", "micro_f1": "micro-F1", "f1": "entity F1",
+                    "perplexity": "perplexity"}
+
+
+def _gen_value(v: Any, metric: str) -> str:
+    return f(v, 2 if metric == "perplexity" else 4)
+
+
+def sec_generalization(r: dict[str, Any]) -> str:
+    res = r["results"]
+    ds = res.get("datasets") or {}
+    rows = []
+    for key, e in ds.items():
+        s = e.get("summary") or {}
+        metric = s.get("metric") or e.get("metric") or "?"
+        name = f"{e.get('report_split', '')} {GEN_METRIC_NAMES.get(metric, metric)}".strip()
+        if metric == "perplexity":
+            name += " (lower is better)"
+        if e.get("status") == "skipped":
+            rows.append([e.get("title", key), name, f"skipped: {e.get('reason')}", "", "", "", "", "", "", ""])
+            continue
+        hub = _gen_value(s.get("hubmgr"), metric)
+        base = _gen_value(s.get("baseline"), metric)
+        for m, vals in (s.get("also") or {}).items():
+            name += f" ({GEN_METRIC_NAMES.get(m, m)})"
+            hub += f" ({_gen_value(vals.get('hubmgr'), m)})"
+            base += f" ({_gen_value(vals.get('baseline'), m)})"
+        if s.get("hubmgr_error"):
+            hub = f"error: `{str(s['hubmgr_error']).splitlines()[0][:160]}`"
+        elif e.get("status") == "error" and s.get("hubmgr") is None:
+            hub = f"error: `{str(e.get('reason') or '?').splitlines()[0][:160]}`"
+        if s.get("baseline_error"):
+            base = f"error: `{str(s['baseline_error']).splitlines()[0][:160]}`"
+        elif e.get("baseline_skipped"):
+            base = f"not run ({e['baseline_skipped']})"
+        t99 = s.get("time_to_99_seconds")
+        rows.append([e.get("title", key) + (" (quick)" if e.get("quick") else ""), name, hub, base,
+                     f(s.get("hubmgr_wall_seconds"), 0), f(s.get("epochs"), 1), s.get("stop_reason") or "-",
+                     f(s.get("samples_per_second")),
+                     f(t99, 0) + (f" ({s.get('train_main_metric')})" if t99 is not None and s.get("train_main_metric") else ""),
+                     f(s.get("wall_over_time_to_99"), 2)])
+    out = table(["data set", "metric", "hubmgr defaults", "tutorial baseline, same wall time", "hubmgr wall s",
+                 "epochs chosen", "why it stopped", "samples/s", "s to 99% of final", "wall / that"], rows)
+    out += ("\nSamples/s is hubmgr's `train_samples_per_second` (training examples; for Tiny Shakespeare, blocks of"
+            " up to 128 tokens).\n")
+    out += ("\nhubmgr: `hubmgr.train(TrainConfig(task, model, data, eval_data))` with every training knob at its default"
+            " (the tool picks the epochs), then `hubmgr.evaluate(None, [adapter], task=None, data=<split>)`. \"Wall s\""
+            " is the `hubmgr.train` call (loading, tokenising, training, evaluations); \"s to 99% of final\" is the"
+            " time from that call's start until an evaluation on the eval split first reached 99% of the run's final"
+            " value of its main metric (named in brackets; for perplexity: within 1% above it); \"wall / that\" is"
+            f" the goal of at most {1.3}. Baseline: a plain `Trainer` + peft script planned for"
+            f" {res.get('baseline_epochs_planned')} epochs and stopped once the hubmgr run's wall time had passed"
+            " (counted from its own start), scored on the same split: text classification with the tutorial"
+            " settings (LoRA r=8, alpha=16, dropout 0.1 on query/value, lr 2e-4, batch 16, padding to 128 tokens,"
+            " linear schedule, evaluation each epoch; GoEmotions as `multi_label_classification` with a 0.5"
+            " threshold), CoNLL-2003 with section 4's recipe (batch 32, lr 1e-3, dynamic padding), Tiny Shakespeare"
+            " with section 5's run_clm recipe (batch 8, lr 2e-4, blocks of 128, 5% of the training text for its"
+            " evaluations).\n\n")
+    details = []
+    for key, e in ds.items():
+        if e.get("status") == "skipped":
+            continue
+        h, b, s = e.get("hubmgr") or {}, e.get("baseline") or {}, e.get("summary") or {}
+        sizes = ", ".join(f"{k} {f(v)}" for k, v in (e.get("sizes") or {}).items())
+        line = (f"- **{e.get('title', key)}**: measured {e.get('started')} on hubmgr {e.get('hubmgr_git')}"
+                f"{' (quick run)' if e.get('quick') else ''}, {e.get('threads')} threads, load average"
+                f" {e.get('load_average_start')}" + (f" -> {e['load_average_end']}" if e.get("load_average_end") else "")
+                + (f"; {e['model']}" if e.get("model") else "") + (f"; rows: {sizes}" if sizes else "")
+                + (f"; {f(e.get('seconds'), 0)} s in all" if e.get("seconds") else "") + ".")
+        sp = e.get("split")
+        if sp:
+            line += (f" Trained on the first {f(sp['train_chars_used'])} of the {f(sp['train_chars_total'])} characters"
+                     f" of the first 90%, scored on the first {f(sp['heldout_chars_used'])} of the"
+                     f" {f(sp['heldout_chars_total'])} of the last 10% (bench_causal_lm.py's split).")
+        if h.get("precision"):
+            line += f" hubmgr trained in {h['precision']}, {f(h.get('num_train_examples'))} training examples"
+            line += f", best step {h.get('best_step')} of {h.get('global_step')}." if h.get("best_step") else "."
+        if s.get("hubmgr_before_training") is not None:
+            line += f" Base model before training: {_gen_value(s['hubmgr_before_training'], s.get('metric', ''))}."
+        if b.get("wall_seconds") is not None:
+            line += (f" Baseline: {f(b.get('epochs'), 2)} epochs in {f(b.get('wall_seconds'), 0)} s"
+                     f" (budget {f(b.get('budget_seconds'), 0)} s{', stopped by it' if b.get('time_limited') else ', finished first'}),"
+                     f" {f(b.get('samples_per_second'))} samples/s.")
+        for n in s.get("notes") or []:
+            line += f" hubmgr note: {n}"
+        if e.get("status") == "error" and e.get("reason"):
+            line += f" Failed: `{str(e['reason'])[:300]}`."
+        details.append(line)
+    if details:
+        out += "\n".join(details) + "\n\n"
+    out += _gen_plot(ds)
+    return out
+
+
+def _gen_plot(ds: dict[str, Any]) -> str:
+    import math
+
+    panels = [(k, e) for k, e in ds.items() if (e.get("summary") or {}).get("hubmgr") is not None
+              or (e.get("summary") or {}).get("baseline") is not None]
+    if not panels:
+        return ""
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(6.4, 2.3 * len(panels)), 3.4), squeeze=False)
+    for ax, (key, e) in zip(axes[0], panels):
+        s = e["summary"]
+        metric = s.get("metric", "")
+        vals = [s.get("hubmgr"), s.get("baseline")]
+        shown = [v if v is not None else 0.0 for v in vals]
+        bars = ax.bar(["hubmgr", "baseline"], shown, color=["#4c72b0", "#999999"], width=0.6)
+        for bar, v in zip(bars, vals):
+            ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), "n/a" if v is None else
+                    (f"{v:.1f}" if metric == "perplexity" else f"{v:.3f}"), ha="center", va="bottom", fontsize=8)
+        goal = e.get("goal")
+        top = max([v for v in vals if v is not None] + [goal or 0.0])
+        if goal is not None:
+            ax.axhline(goal, color="#c44e52", ls="--", lw=1)
+            ax.text(1.45, goal, f"goal {goal:g}", color="#c44e52", fontsize=7, va="bottom", ha="right")
+        if metric == "perplexity":
+            ax.set_ylim(0, top * 1.2 if top else 1)
+        else:
+            ax.set_ylim(0, min(1.0, top * 1.15) if top and top * 1.15 < 1.0 else 1.05)
+        label = GEN_METRIC_NAMES.get(metric, metric) + (" (lower is better)" if metric == "perplexity" else "")
+        ax.set_title(f"{e.get('title', key)}{' (quick)' if e.get('quick') else ''}", fontsize=9)
+        ax.set_ylabel(f"{e.get('report_split', '')} {label}", fontsize=8)
+        wall = s.get("hubmgr_wall_seconds")
+        if wall is not None and not math.isnan(wall):
+            ax.set_xlabel(f"both {wall / 60:.1f} min", fontsize=8)
+        ax.tick_params(labelsize=8)
+        ax.grid(axis="x", visible=False)
+    fig.suptitle("hubmgr defaults vs a tutorial Trainer + peft script, same wall time, CPU", fontsize=9)
+    return save_fig(fig, "generalization")
+
 
 SECTIONS = {
     "train_speed": ("1. Training speed: MiniLM + LoRA on SST-2, CPU", sec_train_speed),
@@ -434,6 +566,7 @@ SECTIONS = {
     "eval_speed": ("8. Evaluation speed", sec_eval_speed),
     "profile_train": ("Profile: where a CPU training step spends its time", sec_profile),
     "gpu_check": ("9. GPU check", sec_gpu),
+    "generalization": ("10. Generalization: defaults on every shared data set", sec_generalization),
 }
 
 def sec_analysis(loaded: dict[str, dict[str, Any] | None]) -> str:
@@ -532,6 +665,22 @@ def _why(name: str, t: dict[str, Any], r: dict[str, Any], loaded: dict[str, Any]
             parts.append(f"With `{flags}` (not a default) the same measurement gave {f(w.get('reached_seconds'))} s"
                          f" ({f(w.get('reached_seconds_without_evaluations'))} s without the evaluations).")
         return " ".join(parts)
+    if name == "generalization":
+        e = next((e for e in (r["results"].get("datasets") or {}).values()
+                  if t["name"].startswith(str(e.get("title")) + " ")), None)
+        if not e:
+            return ""
+        s = e.get("summary") or {}
+        parts = [f"{load}."]
+        if s.get("hubmgr_error"):
+            parts.append(f"The hubmgr run failed: `{str(s['hubmgr_error']).splitlines()[0][:200]}`.")
+        else:
+            parts.append(f"hubmgr trained {f(s.get('epochs'), 1)} epochs in {f(s.get('hubmgr_wall_seconds'), 0)} s"
+                         + (f"; it stopped because: {s['stop_reason']}" if s.get("stop_reason") else "") + ".")
+            if s.get("baseline") is not None:
+                parts.append(f"The tutorial baseline given the same wall time scored {f(s['baseline'], 4)}.")
+            parts += [str(n) for n in s.get("notes") or []]
+        return " ".join(parts)
     if name == "causal_lm":
         a = r["results"]["arms"]["hubmgr"]
         return (f"hubmgr took {a.get('steps')} optimizer step(s) on {a.get('train_tokens'):,} tokens; with the learning"
@@ -604,6 +753,7 @@ HOW_TO = """\
 | `benchmarks/bench_train_variants.py` | one epoch with the defaults and with one field changed: accuracy, speed | 640 examples, 2 variants |
 | `benchmarks/bench_profile_train.py` | what a CPU training step spends its time on | 192 examples |
 | `benchmarks/gpu_check.sh` | one CUDA GPU, offline: tokens/s, MFU, peak memory, QLoRA | `--cpu` (tiny, on the CPU) |
+| `benchmarks/bench_generalization.py` | defaults only on SST-2, CLINC150, GoEmotions, CoNLL-2003, Tiny Shakespeare vs a tutorial Trainer given the same wall time (`--only a,b` merges into the result) | a few hundred examples per set |
 
 Each script runs alone (`python benchmarks/bench_x.py [--quick] [--threads N]`), runs every arm in its
 own process (so peak RSS is per arm), and writes `benchmarks/results/<name>.json` (`results/quick/` for

@@ -1,7 +1,8 @@
 """Run the benchmarks (each a script that measures hubmgr against a baseline in the same run and writes
 benchmarks/results/<name>.json), then regenerate docs/benchmarks.md and its plots.
 
-    python benchmarks/run_all.py                      # everything (long: about an hour or more on 2 cores)
+    python benchmarks/run_all.py                      # everything (long: several hours on 2 cores, most of it
+                                                      # bench_generalization.py, which runs last)
     python benchmarks/run_all.py --quick              # short versions (results/quick/), minutes
     python benchmarks/run_all.py --only startup,download
     python benchmarks/run_all.py --report-only        # only regenerate docs/benchmarks.md
@@ -25,7 +26,7 @@ import report  # noqa: E402
 
 #: cheap first, long last
 BENCHMARKS = ["startup", "download", "eval_speed", "train_speed", "train_variants", "profile_train", "time_to_accuracy",
-              "token_classification", "causal_lm", "data_efficiency"]
+              "token_classification", "causal_lm", "data_efficiency", "generalization"]
 
 
 def cuda_available() -> bool:

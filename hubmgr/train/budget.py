@@ -37,8 +37,8 @@ EVAL_SAMPLE_CAP = 2000
 EVAL_COST_FACTOR = 4
 #: at most this many evaluations per epoch (more would only add noise)
 MAX_EVALS_PER_EPOCH = 8
-#: evaluations without a real improvement before cooling down: about one epoch, within these bounds
-PATIENCE_BOUNDS = (2, 4)
+#: evaluations without a real improvement before cooling down: about half an epoch, within these bounds
+PATIENCE_BOUNDS = (2, 3)
 #: the cool-down lasts this fraction of the steps done when it starts
 COOLDOWN_FRACTION = 0.15
 #: with a time budget, the cool-down starts when this fraction of it is spent
@@ -124,7 +124,7 @@ def plan_budget(config: TrainConfig, *, n_train: int, n_eval: int, world_size: i
     by_count = math.ceil(spe / MAX_EVALS_PER_EPOCH)
     eval_steps = config.eval_steps or max(1, min(spe, max(by_cost, by_count)))
     evals_per_epoch = spe / eval_steps
-    patience = config.early_stopping_patience or int(min(max(round(evals_per_epoch), PATIENCE_BOUNDS[0]),
+    patience = config.early_stopping_patience or int(min(max(round(evals_per_epoch / 2), PATIENCE_BOUNDS[0]),
                                                          PATIENCE_BOUNDS[1]))
     max_epochs = float(config.max_epochs)
     max_steps = max(1, math.ceil(max_epochs * spe))
@@ -225,7 +225,7 @@ def rationale_markdown() -> list[str]:
         f"- **Evaluation interval**: at least {EVAL_COST_FACTOR}x the sample in training examples, so that"
         " scoring costs about a tenth of the training between two scores (scoring an example costs about a"
         f" third of training on it); at most {MAX_EVALS_PER_EPOCH} evaluations and at least one per epoch.",
-        f"- **Patience**: about one epoch of evaluations, between {lo} and {hi}"
+        f"- **Patience**: about half an epoch of evaluations, between {lo} and {hi}"
         " (`--early-stopping-patience` sets it).",
         "- **What counts as progress**: a proportion (accuracy, F1) scored on *n* examples varies by about"
         " sqrt(p(1-p)/n) between samples; a gain counts when it is more than half of that. Losses and"

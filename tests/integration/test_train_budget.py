@@ -81,3 +81,8 @@ def test_cli_says_why_it_stopped(hf_env, tiny_bert, tmp_path, run_cli):
                    "--output", str(tmp_path / "out"), "--epochs", "1", "--batch-size", "8")
     assert proc.returncode == 0, proc.stderr
     assert "Stopped: trained the 1 epoch asked for." in proc.stderr
+    runs = json.loads(run_cli("runs", "--json").stdout)
+    shown = run_cli("runs", "show", runs[0]["id"])
+    assert shown.returncode == 0 and "trained the 1 epoch asked for" in shown.stdout
+    assert json.loads(run_cli("runs", "show", runs[0]["id"], "--json").stdout)["stop_reason"] == \
+        "trained the 1 epoch asked for"

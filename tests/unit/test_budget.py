@@ -35,7 +35,7 @@ def test_auto_is_the_default_and_scales_the_interval_with_the_data():
     # and never fewer than one evaluation per epoch, never more than eight
     for plan in (small, big):
         assert plan.steps_per_epoch / 8 <= plan.eval_steps <= plan.steps_per_epoch
-        assert 2 <= plan.patience <= 4
+        assert 2 <= plan.patience <= 3
     assert big.max_steps == 10 * big.steps_per_epoch  # --max-epochs 10
     assert small.warmup_steps == 2  # 6% of the first epoch
 
@@ -146,3 +146,34 @@ def test_callback_cools_down_before_max_epochs_and_says_it_was_still_improving()
     assert cb.reason == "max_epochs" and stop == 100
     assert cb.improving_at_cooldown
     assert cb.schedule.cooldown_end == 100
+
+
+# -- what training says at the end ------------------------------------------------------------------------
+def test_weak_result_note_compares_with_the_tasks_trivial_predictor():
+    import numpy as np
+
+    from hubmgr.train.runner import _weak_result_notes
+
+    class Stub:
+        def baseline_metrics(self, labels, data, options):
+            return {"accuracy": float(np.mean(labels == 0))}  # always the majority label 0
+
+    labels = np.array([0] * 90 + [1] * 10)
+    weak = _weak_result_notes(Stub(), None, None, {"accuracy": 0.9}, labels, "accuracy", True)
+    assert len(weak) == 1 and "no better than a predictor that ignores its input" in weak[0] and "0.9000" in weak[0]
+    assert _weak_result_notes(Stub(), None, None, {"accuracy": 0.97}, labels, "accuracy", True) == []
+    # a task without a trivial predictor says nothing
+    assert _weak_result_notes(object(), None, None, {"accuracy": 0.5}, labels, "accuracy", True) == []
+
+
+def test_stop_reason_of_a_fixed_budget_says_when_the_metric_was_still_rising():
+    from hubmgr.train.runner import _stop_reason
+
+    config = cfg(epochs=2)
+    plan = plan_budget(config, n_train=1000, n_eval=100)
+    text, rising = _stop_reason(config, plan, None, [(32, 1.0, 0.70), (64, 2.0, 0.80)], "accuracy", True,
+                                best_step=None, epoch=2.0, step=64)
+    assert text == "trained the 2 epochs asked for" and "still improving" in rising
+    text, rising = _stop_reason(config, plan, None, [(32, 1.0, 0.80), (64, 2.0, 0.80)], "accuracy", True,
+                                best_step=None, epoch=2.0, step=64)
+    assert rising is None
