@@ -43,8 +43,11 @@ PATIENCE_BOUNDS = (2, 3)
 COOLDOWN_FRACTION = 0.15
 #: with a time budget, the cool-down starts when this fraction of it is spent
 TIME_COOLDOWN_AT = 0.85
-#: the head's learning rate is this many times the LoRA learning rate (see docs/configuration.md)
-HEAD_LR_FACTOR = 5.0
+#: the head's learning rate is this many times the LoRA learning rate (see docs/configuration.md).
+#: Measured with all-MiniLM-L6-v2, LoRA lr 1e-3, one thread: CLINC150 with 30 examples per intent, 2 epochs,
+#: validation accuracy 0.653 / 0.875 / 0.935 / 0.934 at 1x / 5x / 20x / 50x; SST-2 with 2,000 examples,
+#: 1 epoch, dev accuracy 0.811 / 0.815 / 0.819 at 1x / 20x / 50x. 20x sits in the middle of the flat top.
+HEAD_LR_FACTOR = 20.0
 
 
 @dataclass
@@ -209,7 +212,7 @@ def rationale_markdown() -> list[str]:
         " one label or several per example, without a user having to tune them. Each rule follows from the"
         " data (its size, the eval split's size, the number of labels), not from one data set. What they give"
         " on the five real data sets of the dev suite is measured in"
-        " [benchmarks.md](benchmarks.md#generalization-defaults-on-five-real-data-sets) (`make bench`).",
+        " [benchmarks.md](benchmarks.md#10-generalization-defaults-on-every-shared-data-set) (`make bench`).",
         "",
         "- **`epochs = auto`: train while the held-out metric improves.** The learning rate warms up, then"
         " holds; the task's main metric (accuracy; micro-F1 for multi-label data; entity F1; perplexity) is"
@@ -239,7 +242,10 @@ def rationale_markdown() -> list[str]:
         f"- **`head_learning_rate`**: the layers trained in full (a new, randomly initialised classification"
         f" head) learn at {HEAD_LR_FACTOR:g}x the LoRA learning rate. A new head starts from nothing, while"
         " LoRA nudges weights that already work; with one shared rate, many-class tasks (each class's row"
-        " of the head sees few examples) learned their head far too slowly.",
+        " of the head sees few examples) learned their head far too slowly. Measured with all-MiniLM-L6-v2:"
+        " CLINC150 (30 examples per intent, 2 epochs) validation accuracy 0.653 / 0.875 / 0.935 / 0.934 at"
+        " 1x / 5x / 20x / 50x; SST-2 (2,000 examples, 1 epoch) 0.811 / 0.815 / 0.819 at 1x / 20x / 50x:"
+        " binary tasks lose nothing.",
         "- **`learning_rate` 1e-3, `batch_size` 32, `lora_r` 8 on all linear layers of encoders, base dropout"
         " off**: measured on SST-2 with all-MiniLM-L6-v2 (see `hubmgr/train/lora.py`) and kept for the"
         " other sets of the suite.",

@@ -105,7 +105,7 @@ class TrainConfig:
     max_steps: int | None = _f(None, "Stop after exactly this many optimizer steps (overrides --epochs).")
     learning_rate: float = _f(1e-3, "Peak learning rate of the LoRA adapters (they want a larger one than full fine-tuning).")
     head_learning_rate: float | None = _f(None, "Peak learning rate of the layers trained in full (a new classification"
-                                          " head); default 5x --learning-rate.")
+                                          " head); default 20x --learning-rate.")
     warmup: float = _f(0.06, "Learning-rate warm-up: a fraction of the planned steps (of the first epoch with"
                        " --epochs auto) if below 1, else a number of steps.")
     lr_scheduler: str = _f("linear", "Learning-rate schedule after warm-up.", choices=LR_SCHEDULERS)

@@ -51,8 +51,8 @@ def test_explicit_epochs_and_max_steps_mean_exactly_that():
 
 
 def test_head_learning_rate_defaults_to_a_multiple_of_lora_and_can_be_set():
-    assert head_learning_rate(cfg()) == pytest.approx(5e-3)
-    assert head_learning_rate(cfg(learning_rate=2e-4)) == pytest.approx(1e-3)
+    assert head_learning_rate(cfg()) == pytest.approx(2e-2)
+    assert head_learning_rate(cfg(learning_rate=2e-4)) == pytest.approx(4e-3)
     assert head_learning_rate(cfg(head_learning_rate=0.02)) == 0.02
 
 
