@@ -672,3 +672,27 @@ def time_limit_clock(seconds: float | None, t_start: float) -> tuple[Any, dict[s
                                     "metrics": clean})
 
     return TimeLimit(), timing
+
+
+def ner_label_names(rows: Iterable[dict[str, Any]]) -> list[str]:
+    """CoNLL tag names of ``rows`` (``ner_tags`` lists), ``O`` first, then by entity type and B/I."""
+    return sorted({t for r in rows for t in r["ner_tags"]}, key=lambda t: (t != "O", t[2:], t))
+
+
+def ner_encoder(tok: Any, label2id: dict[str, int], max_length: int) -> Callable[[dict[str, list[Any]]], dict[str, Any]]:
+    """A batched ``datasets.map`` function for the tutorial baselines: tokenize words, label each word's
+    first sub-token (the others and the special tokens get -100)."""
+
+    def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
+        enc = tok(batch["tokens"], is_split_into_words=True, truncation=True, max_length=max_length)
+        labels = []
+        for i, tags in enumerate(batch["ner_tags"]):
+            prev, row = None, []
+            for w in enc.word_ids(batch_index=i):
+                row.append(-100 if w is None or w == prev else label2id.get(tags[w], 0))
+                prev = w
+            labels.append(row)
+        enc["labels"] = labels
+        return enc
+
+    return encode

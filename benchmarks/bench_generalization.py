@@ -343,21 +343,11 @@ def token_baseline(args: Any, t_start: float) -> dict[str, Any]:
     from transformers import AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification
 
     train_rows, eval_rows, test_rows = (C.read_jsonl(Path(p)) for p in (args.train, args.eval, args.report))
-    names = sorted({t for r in train_rows for t in r["ner_tags"]}, key=lambda t: (t != "O", t[2:], t))
+    names = C.ner_label_names(train_rows)
     label2id = {n: i for i, n in enumerate(names)}
     tok = AutoTokenizer.from_pretrained(args.model)
 
-    def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
-        enc = tok(batch["tokens"], is_split_into_words=True, truncation=True, max_length=TOKEN_BASELINE["max_length"])
-        labels = []
-        for i, tags in enumerate(batch["ner_tags"]):
-            prev, row = None, []
-            for w in enc.word_ids(batch_index=i):
-                row.append(-100 if w is None or w == prev else label2id.get(tags[w], 0))
-                prev = w
-            labels.append(row)
-        enc["labels"] = labels
-        return enc
+    encode = C.ner_encoder(tok, label2id, TOKEN_BASELINE["max_length"])
 
     def to_ds(rows: list[dict[str, Any]]) -> Any:
         ds = Dataset.from_list([{"tokens": r["tokens"], "ner_tags": r["ner_tags"]} for r in rows])

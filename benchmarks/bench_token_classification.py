@@ -40,21 +40,11 @@ def baseline_run(model_path: str, train_path: Path, test_path: Path, *, out_dir:
 
     train_rows = C.read_jsonl(train_path)
     test_rows = C.read_jsonl(test_path)
-    names = sorted({t for r in train_rows for t in r["ner_tags"]}, key=lambda t: (t != "O", t[2:], t))
+    names = C.ner_label_names(train_rows)
     label2id = {n: i for i, n in enumerate(names)}
     tok = AutoTokenizer.from_pretrained(model_path)
 
-    def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
-        enc = tok(batch["tokens"], is_split_into_words=True, truncation=True, max_length=128)
-        labels = []
-        for i, tags in enumerate(batch["ner_tags"]):
-            prev, row = None, []
-            for w in enc.word_ids(batch_index=i):
-                row.append(-100 if w is None or w == prev else label2id.get(tags[w], 0))
-                prev = w
-            labels.append(row)
-        enc["labels"] = labels
-        return enc
+    encode = C.ner_encoder(tok, label2id, 128)
 
     cols = ["tokens", "pos", "ner_tags"]
     train_ds = Dataset.from_list(train_rows).map(encode, batched=True, remove_columns=cols)

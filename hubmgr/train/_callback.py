@@ -193,8 +193,10 @@ class BudgetCallback(TrainerCallback):
     ``(step, epoch, value)`` per evaluation.
     """
 
-    def __init__(self, *, plan: Any, schedule: Any, metric: str, greater_is_better: bool, sample: int) -> None:
+    def __init__(self, *, plan: Any, schedule: Any, metric: str, greater_is_better: bool, sample: int,
+                 world_size: int = 1) -> None:
         self.plan = plan
+        self.world_size = world_size
         self.schedule = schedule
         self.metric = metric
         self.greater = greater_is_better
@@ -234,6 +236,20 @@ class BudgetCallback(TrainerCallback):
         self.t_start = time.perf_counter()
         self._t_step0 = (state.global_step, self.t_start)
 
+    def _agreed_elapsed(self, args: Any, elapsed: float) -> float:
+        """Under DDP with a time budget, the largest elapsed time of all processes, so they all decide alike
+        (evaluation metrics are gathered, so decisions on them agree already)."""
+        if self.world_size <= 1 or not self.plan.time_budget:
+            return elapsed
+        import torch
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()):
+            return elapsed
+        value = torch.tensor([elapsed], dtype=torch.float64, device=args.device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return float(value.item())
+
     def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, Any] | None = None, **kwargs: Any) -> None:
         from hubmgr.train.budget import improvement_threshold
 
@@ -267,7 +283,7 @@ class BudgetCallback(TrainerCallback):
         now = time.perf_counter()
         if self._t_step0 is not None and step > self._t_step0[0]:
             self.sec_per_step = (now - self._t_step0[1]) / (step - self._t_step0[0])
-        elapsed = now - self.t_start
+        elapsed = self._agreed_elapsed(args, now - self.t_start)
         if not self.schedule.cooling:
             if step + max(self.plan.eval_steps, COOLDOWN_FRACTION * step) >= self.plan.max_steps:
                 self._start_cooldown(state, "max_epochs")

@@ -659,7 +659,7 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
         budget_cb = None
         if plan.auto:
             budget_cb = BudgetCallback(plan=plan, schedule=schedule, metric=metric, greater_is_better=greater,
-                                       sample=len(watch_ds) if watch_ds is not None else 0)
+                                       sample=len(watch_ds) if watch_ds is not None else 0, world_size=dist.world_size)
             callbacks.append(budget_cb)
         elif config.early_stopping_patience and args.load_best_model_at_end:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))

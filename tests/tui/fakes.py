@@ -199,7 +199,10 @@ class FakeBackend(Backend):
                       status="completed", config={"data": "/data/train.csv", "lora_r": 8, "options": {"text_column": "text"}},
                       output_dir="/runs/20250314-aaaa", adapter_path="/runs/20250314-aaaa",
                       metrics={"accuracy": 0.875, "f1": 0.86, "loss": 0.41}, created="2025-03-14T09:26:00",
-                      updated="2025-03-14T09:30:00", finished="2025-03-14T09:30:00"),
+                      updated="2025-03-14T09:30:00", finished="2025-03-14T09:30:00",
+                      stop_reason="eval accuracy stopped improving after epoch 2.0 (no real gain in 2 evaluations);"
+                                  " cooled the learning rate down until epoch 2.9; kept the best, epoch 2.5 (accuracy 0.8750)",
+                      notes=["Eval accuracy was still improving when the budget ran out."]),
             RunRecord(id="20250314-bbbb", task="text-classification", model="acme/tiny-bert", revision="0" * 40,
                       status="completed", config={"data": "/data/train.csv", "lora_r": 16},
                       output_dir="/runs/20250314-bbbb", adapter_path="/runs/20250314-bbbb",

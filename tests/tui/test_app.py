@@ -481,6 +481,16 @@ async def test_run_detail_try_tab_predicts_with_and_without_the_adapter(fake: Fa
         assert "does not fit the base model" in _text(app, "#try-status") and table.row_count == 1
 
 
+async def test_run_detail_says_why_the_run_stopped(fake: FakeBackend) -> None:
+    app = HubmgrApp(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await _open_run(app, pilot, 0)
+        await wait_until(pilot, lambda: "Stopped" in _text(app, "#run-summary"), what="the run summary")
+        summary = _text(app, "#run-summary")
+        assert "stopped improving after epoch 2.0" in " ".join(summary.split())
+        assert "Note" in summary and "still improving" in summary
+
+
 async def test_run_without_an_adapter_cannot_be_tried(fake: FakeBackend) -> None:
     app = HubmgrApp(fake)
     async with app.run_test(size=SIZE) as pilot:
