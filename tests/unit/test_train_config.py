@@ -210,7 +210,7 @@ def test_report_to_needs_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_defaults_are_valid_and_fast() -> None:
     cfg = _cfg().validate()
-    assert cfg.lora_r == 8 and cfg.epochs == 1.0 and cfg.max_length == 128
+    assert cfg.lora_r == 8 and cfg.epochs == "auto" and cfg.max_length == 128
     assert cfg.num_workers == 0 and cfg.report_to == "none"
     assert not cfg.trust_remote_code and not cfg.allow_pickle
 
