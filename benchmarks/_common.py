@@ -696,3 +696,21 @@ def ner_encoder(tok: Any, label2id: dict[str, int], max_length: int) -> Callable
         return enc
 
     return encode
+
+
+def ner_f1_metric(names: Sequence[str]) -> Callable[[Any], dict[str, float]]:
+    """A Trainer ``compute_metrics`` for the tutorial baselines: seqeval entity F1 over labelled sub-tokens."""
+
+    def metrics(p: Any) -> dict[str, float]:
+        import numpy as np
+        from seqeval.metrics import f1_score
+
+        preds = np.argmax(p.predictions, axis=-1)
+        true, pred = [], []
+        for pr, gold in zip(preds, p.label_ids):
+            keep = gold != -100
+            true.append([names[g] for g in gold[keep]])
+            pred.append([names[x] for x in pr[keep]])
+        return {"f1": float(f1_score(true, pred))}
+
+    return metrics

@@ -339,7 +339,6 @@ def token_baseline(args: Any, t_start: float) -> dict[str, Any]:
     import torch
     from datasets import Dataset
     from peft import LoraConfig, TaskType, get_peft_model
-    from seqeval.metrics import f1_score
     from transformers import AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification
 
     train_rows, eval_rows, test_rows = (C.read_jsonl(Path(p)) for p in (args.train, args.eval, args.report))
@@ -358,14 +357,7 @@ def token_baseline(args: Any, t_start: float) -> dict[str, Any]:
         args.model, num_labels=len(names), id2label=dict(enumerate(names)), label2id=label2id)
     model = get_peft_model(model, LoraConfig(task_type=TaskType.TOKEN_CLS, **TOKEN_BASELINE["lora"]))
 
-    def metrics(p: Any) -> dict[str, float]:
-        preds = np.argmax(p.predictions, axis=-1)
-        true, pred = [], []
-        for pr, gold in zip(preds, p.label_ids):
-            keep = gold != -100
-            true.append([names[g] for g in gold[keep]])
-            pred.append([names[x] for x in pr[keep]])
-        return {"f1": float(f1_score(true, pred))}
+    metrics = C.ner_f1_metric(names)
 
     return _run_trainer(args, t_start, model, train_ds, eval_ds, test_ds, metrics,
                         collator=DataCollatorForTokenClassification(tok), batch_size=TOKEN_BASELINE["batch_size"],

@@ -34,7 +34,6 @@ def baseline_run(model_path: str, train_path: Path, test_path: Path, *, out_dir:
     import torch
     from datasets import Dataset
     from peft import LoraConfig, TaskType, get_peft_model
-    from seqeval.metrics import f1_score
     from transformers import (AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification,
                               Trainer, TrainingArguments)
 
@@ -55,14 +54,7 @@ def baseline_run(model_path: str, train_path: Path, test_path: Path, *, out_dir:
                                              target_modules=["query", "value"]))
     clock, timing = C.loop_clock()
 
-    def metrics(p: Any) -> dict[str, float]:
-        preds = np.argmax(p.predictions, axis=-1)
-        true, pred = [], []
-        for pr, gold in zip(preds, p.label_ids):
-            keep = gold != -100
-            true.append([names[g] for g in gold[keep]])
-            pred.append([names[x] for x in pr[keep]])
-        return {"f1": float(f1_score(true, pred))}
+    metrics = C.ner_f1_metric(names)
 
     args = TrainingArguments(output_dir=str(out_dir), per_device_train_batch_size=batch_size,
                              per_device_eval_batch_size=64, learning_rate=learning_rate, num_train_epochs=epochs,

@@ -110,6 +110,9 @@ class Task:
     #: The metric that decides "best" for early stopping and for the run summary.
     main_metric: ClassVar[str] = "loss"
     greater_is_better: ClassVar[bool] = False
+    #: The model's loss is a sum over tokens normalised by the batch's token count (causal LM), so under
+    #: DDP the Trainer averages tokens across processes; a mean over examples (classification) must not be.
+    loss_sums_over_tokens: ClassVar[bool] = False
 
     # -- data ----------------------------------------------------------------------------------------
     def load_data(self, source: DataSource, options: Any) -> TaskData:

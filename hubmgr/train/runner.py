@@ -992,7 +992,7 @@ def _training_args(config: TrainConfig, *, task: Any, out_dir: Path, use_cpu: bo
         # transformers multiplies the loss by the number of processes when the model accepts loss kwargs,
         # which is right only for losses summed over tokens (causal LM); mean-reduced losses would get a
         # world-size-times larger gradient and logged loss.
-        kwargs["average_tokens_across_devices"] = task.name == "causal-lm"
+        kwargs["average_tokens_across_devices"] = bool(getattr(task, "loss_sums_over_tokens", False))
         kwargs["ddp_find_unused_parameters"] = False
         if use_cpu:
             kwargs["ddp_backend"] = "gloo"

@@ -234,6 +234,7 @@ class CausalLMTask(Task):
     options_class = CausalLMOptions
     main_metric = "perplexity"
     greater_is_better = False
+    loss_sums_over_tokens = True
 
     def load_data(self, source: DataSource, options: CausalLMOptions) -> TaskData:
         """Load the splits, detect the format from the columns and check chat rows.
