@@ -6,6 +6,7 @@ commands so that ``hubmgr --help`` stays light.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -17,6 +18,21 @@ from hubmgr.cli.output import emit_json, human_bytes, info, print_table
 from hubmgr.errors import IntegrityError, UsageError
 
 _DATE_FMT = "%Y-%m-%d %H:%M"
+
+
+def _progress_interval() -> float:
+    """Seconds between two progress lines when stderr is not a terminal (``HUBMGR_PROGRESS_INTERVAL``)."""
+    try:
+        value = float(os.environ.get("HUBMGR_PROGRESS_INTERVAL", ""))
+    except ValueError:
+        return 5.0
+    return value if value > 0 else 5.0
+
+
+def _retry_line(event) -> str:
+    what = event.path or "the file listing"
+    wait = f"trying again in {event.wait:.0f} s" if event.wait >= 1 else "trying again"
+    return f"  retry {what}: {event.reason}; {wait} ({event.attempt} of {event.max_attempts})"
 
 
 def _when(value) -> str:
@@ -54,11 +70,29 @@ def _confirm(question: str, *, yes: bool) -> bool:
 
 
 # --- download rendering ----------------------------------------------------------------------------
+class _RetryRenderer:
+    """Only the retry lines, on stderr (``--json``: stdout carries the result)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def __call__(self, event) -> None:
+        from hubmgr.hub import events as ev
+
+        if isinstance(event, ev.DownloadRetry):
+            info(_retry_line(event))
+
+
 class _PlainRenderer:
-    """One line per file on stderr (piped output)."""
+    """One line per file on stderr (piped output), a retry line for each retry, and the totals every
+    :func:`_progress_interval` seconds, stalled or not, so a log shows the download is alive."""
 
     def __init__(self) -> None:
         self.last_total = time.monotonic()
+        self.interval = _progress_interval()
 
     def __enter__(self):
         return self
@@ -78,13 +112,16 @@ class _PlainRenderer:
             info(f"  get  {event.path} ({human_bytes(event.size)}{resumed})")
         elif isinstance(event, ev.FileDone):
             info(f"  {'have' if event.cached else 'done'} {event.path} ({human_bytes(event.size)})")
+        elif isinstance(event, ev.DownloadRetry):
+            info(_retry_line(event))
         elif isinstance(event, ev.DownloadProgress):
             now = time.monotonic()
-            if now - self.last_total >= 5.0 and event.done_bytes < event.total_bytes:
+            if now - self.last_total >= self.interval and event.done_bytes < event.total_bytes:
                 self.last_total = now
                 eta = f", ETA {event.eta:.0f} s" if event.eta is not None else ""
+                stalled = f", no data for {event.stalled_for:.0f} s" if event.stalled_for else ""
                 info(f"  {human_bytes(event.done_bytes)} / {human_bytes(event.total_bytes)} "
-                     f"at {human_bytes(event.speed)}/s{eta}")
+                     f"at {human_bytes(event.speed)}/s{eta}{stalled}")
         elif isinstance(event, ev.DownloadFinished):
             info(f"Finished in {event.seconds:.1f} s, {human_bytes(event.transferred_bytes)} transferred.")
 
@@ -146,6 +183,8 @@ class _RichRenderer:
             task = self.files.pop(event.path, None)
             if task is not None:
                 p.remove_task(task)
+        elif isinstance(event, ev.DownloadRetry):
+            p.console.print(escape(_retry_line(event)), highlight=False)
         elif isinstance(event, ev.DownloadProgress):
             if self.total_task is not None:
                 p.update(self.total_task, completed=event.done_bytes, total=event.total_bytes or 1)
@@ -177,21 +216,16 @@ def register(cli: click.Group) -> None:
 
         cancel = threading.Event()
         if as_json:
-            renderer: Any = None
+            renderer: Any = _RetryRenderer()  # stdout is the JSON; retries still show on stderr
         elif sys.stderr.isatty():
             renderer = _RichRenderer()
         else:
             renderer = _PlainRenderer()
         try:
-            if renderer is None:
+            with renderer:
                 result = download_repo(repo, revision=revision, include=list(include) or None,
                                        exclude=list(exclude) or None, allow_pickle=allow_pickle,
-                                       max_workers=workers, cancel=cancel)
-            else:
-                with renderer:
-                    result = download_repo(repo, revision=revision, include=list(include) or None,
-                                           exclude=list(exclude) or None, allow_pickle=allow_pickle,
-                                           max_workers=workers, on_event=renderer, cancel=cancel)
+                                       max_workers=workers, on_event=renderer, cancel=cancel)
         except KeyboardInterrupt:
             cancel.set()
             raise DownloadCancelled("Download cancelled; run it again to resume.") from None
@@ -207,7 +241,8 @@ def register(cli: click.Group) -> None:
     @cli.command(name="ls")
     @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
     def ls_cmd(as_json: bool) -> None:
-        """List the models in the shared cache: revisions, size on disk, last use."""
+        """List the models in the shared cache: revisions (incomplete ones marked), size on disk, partial
+        downloads, last use."""
         from hubmgr.hub.cache import list_cached
 
         repos = list_cached()
@@ -222,12 +257,22 @@ def register(cli: click.Group) -> None:
             revs = []
             for rev in repo.revisions:
                 label = ",".join(rev.refs) if rev.refs else "detached"
-                revs.append(f"{label}@{rev.commit[:7]}")
+                text = f"{label}@{rev.commit[:7]}"
+                if not rev.complete:
+                    text += (f" (incomplete: {len(rev.missing_files)} file(s), {human_bytes(rev.missing_bytes)} "
+                             f"missing, {human_bytes(rev.resumable_bytes)} resumable)")
+                revs.append(text)
+            if repo.downloading:
+                revs.append("(a download is running)")
             name = repo.repo_id if repo.repo_type == "model" else f"{repo.repo_type}/{repo.repo_id}"
-            rows.append([name, " ".join(revs), human_bytes(repo.size_on_disk), _when(repo.last_accessed),
-                         _when(repo.last_modified)])
-        print_table(["REPO", "REVISIONS", "SIZE", "LAST USED", "MODIFIED"], rows,
-                    justify={"SIZE": "right"})
+            partial = human_bytes(repo.partial_bytes) if repo.partial_bytes else "-"
+            rows.append([name, " ".join(revs) or "-", human_bytes(repo.size_on_disk), partial,
+                         _when(repo.last_accessed), _when(repo.last_modified)])
+        print_table(["REPO", "REVISIONS", "SIZE", "PARTIAL", "LAST USED", "MODIFIED"], rows,
+                    justify={"SIZE": "right", "PARTIAL": "right"})
+        if any(not rev.complete for repo in repos for rev in repo.revisions):
+            info("An incomplete revision lacks files its download was asked for: `hubmgr download REPO "
+                 "--revision COMMIT` finishes it (resuming partial files); `hubmgr verify REPO` lists them.")
 
     @cli.command(name="rm")
     @click.argument("repo")
@@ -239,12 +284,18 @@ def register(cli: click.Group) -> None:
         """Delete REPO (or one revision of it) from the shared cache."""
         from hubmgr.hub import cache
 
-        cached = {r.repo_id: r for r in cache.list_cached()}
+        cached = {(r.repo_id if r.repo_type == "model" else f"{r.repo_type}/{r.repo_id}"): r
+                  for r in cache.list_cached()}
         target = cached.get(repo)
         if target is None:
             from hubmgr.errors import NotCachedError
 
             raise NotCachedError(f"{repo} is not in the cache.")
+        if target.downloading:
+            from hubmgr.errors import CacheError
+
+            raise CacheError(f"{repo} is being downloaded right now; wait for the download to end or cancel it, "
+                             "then try again. Nothing was deleted.")
         if revision:
             rev = next((r for r in target.revisions if revision in r.refs or r.commit.startswith(revision)), None)
             if rev is None:
@@ -253,7 +304,8 @@ def register(cli: click.Group) -> None:
                 raise NotCachedError(f"Revision '{revision}' of {repo} is not in the cache.")
             what = f"revision {rev.commit[:12]} of {repo}"
         else:
-            what = f"{repo} ({len(target.revisions)} revision(s), {human_bytes(target.size_on_disk)})"
+            partial = f", {human_bytes(target.partial_bytes)} of partial downloads" if target.partial_bytes else ""
+            what = f"{repo} ({len(target.revisions)} revision(s), {human_bytes(target.size_on_disk)}{partial})"
         if not _confirm(f"Delete {what}?", yes=yes):
             info("Nothing deleted.")
             sys.exit(1)
@@ -270,7 +322,8 @@ def register(cli: click.Group) -> None:
     @click.argument("repo", required=False)
     @click.option("--json", "as_json", is_flag=True, help="Print every file's result as JSON.")
     def verify_cmd(repo: str | None, as_json: bool) -> None:
-        """Re-hash cached files (one REPO or the whole cache); exit non-zero when one does not match."""
+        """Re-hash cached files (one REPO or the whole cache) and check each snapshot against its revision's
+        file list; exit non-zero when a file does not match or is missing."""
         from hubmgr.hub.cache import verify
 
         status = None
@@ -292,14 +345,26 @@ def register(cli: click.Group) -> None:
             if status is not None:
                 status.stop()
         failed = [r for r in results if not r.ok]
+        missing = [r for r in failed if r.missing]
         if as_json:
-            emit_json({"ok": not failed, "checked": len(results), "failed": len(failed), "files": results})
+            emit_json({"ok": not failed, "checked": len(results), "failed": len(failed), "missing": len(missing),
+                       "files": results})
             if failed:
                 sys.exit(IntegrityError.exit_code)  # (ctx.exit's code is lost with standalone_mode=False)
             return
         if failed:
             print_table(["REPO", "COMMIT", "FILE", "PROBLEM"],
                         [[r.repo_id, r.commit[:12], r.path, r.detail] for r in failed])
+            if missing:
+                names = ", ".join(sorted({r.path for r in missing})[:3])
+                more = len({r.path for r in missing}) - 3
+                names += f" and {more} more" if more > 0 else ""
+                bad = len(failed) - len(missing)
+                mismatch = f"; {bad} other file(s) failed verification" if bad else ""
+                raise IntegrityError(
+                    f"{len(missing)} file(s) of the revision are missing from the cache ({names}){mismatch}; "
+                    f"run `hubmgr download {repo or 'REPO'}` to fetch them (it resumes partial files)."
+                )
             raise IntegrityError(
                 f"{len(failed)} of {len(results)} cached file(s) failed verification; "
                 "delete the repo (`hubmgr rm REPO`) and download it again."
@@ -310,37 +375,78 @@ def register(cli: click.Group) -> None:
         info(f"All {len(results)} cached file(s) verified.")
 
     @cli.command(name="prune")
+    @click.option("--incomplete", is_flag=True,
+                  help="Also delete partial downloads (blobs/*.incomplete) and detached revisions a download did "
+                       "not finish.")
     @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
     @click.option("--dry-run", is_flag=True, help="Only show what would be deleted.")
     @click.option("--json", "as_json", is_flag=True, help="Print what was (or would be) deleted as JSON.")
-    def prune_cmd(yes: bool, dry_run: bool, as_json: bool) -> None:
-        """Delete cached revisions that no branch or tag points to."""
-        from hubmgr.hub.cache import prune_detailed
+    def prune_cmd(incomplete: bool, yes: bool, dry_run: bool, as_json: bool) -> None:
+        """Delete cached revisions that no branch or tag points to; partial downloads stay unless --incomplete.
 
-        size, pairs = prune_detailed(dry_run=True)
-        if not pairs:
+        A repo a download is running on is left alone.
+        """
+        from hubmgr.hub.cache import prune_cache
+
+        plan = prune_cache(dry_run=True, incomplete=incomplete)
+        if not plan.revisions and not plan.partials:
             if as_json:
-                emit_json({"deleted": [], "freed_bytes": 0, "dry_run": dry_run})
+                emit_json(_prune_json(plan, dry_run=dry_run))
             else:
-                info("Nothing to prune: every cached revision has a ref.")
+                info("Nothing to prune: every complete cached revision has a ref.")
+                _prune_notes(plan)
             return
-        listing = [{"repo_id": r, "commit": c} for r, c in pairs]
         if dry_run:
             if as_json:
-                emit_json({"deleted": listing, "freed_bytes": size, "dry_run": True})
+                emit_json(_prune_json(plan, dry_run=True))
             else:
-                for r, c in pairs:
+                for r, c in plan.revisions:
                     info(f"would delete {r} {c[:12]}")
-                info(f"Would free {human_bytes(size)}.")
+                for part in plan.partials:
+                    info(f"would delete {part.repo_id} {part.path.name} ({human_bytes(part.size)} partial download)")
+                info(f"Would free {human_bytes(plan.freed_bytes)}.")
+                _prune_notes(plan)
             return
-        if not _confirm(f"Delete {len(pairs)} detached revision(s), freeing {human_bytes(size)}?", yes=yes):
+        what = f"{len(plan.revisions)} detached revision(s)"
+        if plan.partials:
+            what += f" and {len(plan.partials)} partial download(s)"
+        if not _confirm(f"Delete {what}, freeing {human_bytes(plan.freed_bytes)}?", yes=yes):
             info("Nothing deleted.")
             sys.exit(1)
-        freed, pairs = prune_detailed()
+        done = prune_cache(incomplete=incomplete)
         if as_json:
-            emit_json({"deleted": [{"repo_id": r, "commit": c} for r, c in pairs], "freed_bytes": freed,
-                       "dry_run": False})
+            emit_json(_prune_json(done, dry_run=False))
             return
-        for r, c in pairs:
+        for r, c in done.revisions:
             info(f"deleted {r} {c[:12]}")
-        info(f"Freed {human_bytes(freed)}.")
+        for part in done.partials:
+            info(f"deleted {part.repo_id} {part.path.name} ({human_bytes(part.size)} partial download)")
+        partial = f", of which {human_bytes(done.partial_bytes)} partial downloads" if done.partial_bytes else ""
+        info(f"Freed {human_bytes(done.freed_bytes)}{partial}.")
+        _prune_notes(done)
+
+
+def _prune_json(result, *, dry_run: bool) -> dict[str, Any]:
+    return {
+        "deleted": [{"repo_id": r, "commit": c} for r, c in result.revisions],
+        "partials": [{"repo_id": p.repo_id, "file": p.path.name, "bytes": p.size, "resumable": p.resumable}
+                     for p in result.partials],
+        "freed_bytes": result.freed_bytes,
+        "partial_bytes": result.partial_bytes,
+        "kept_partial_bytes": result.kept_partial_bytes,
+        "kept_incomplete": [{"repo_id": r, "commit": c} for r, c in result.kept_incomplete],
+        "busy": result.busy,
+        "dry_run": dry_run,
+    }
+
+
+def _prune_notes(result) -> None:
+    for repo in result.busy:
+        info(f"left {repo} alone: a download is running on it.")
+    if result.kept_incomplete or result.kept_partial_bytes:
+        parts = []
+        if result.kept_incomplete:
+            parts.append(f"{len(result.kept_incomplete)} incomplete detached revision(s)")
+        if result.kept_partial_bytes:
+            parts.append(f"{human_bytes(result.kept_partial_bytes)} of partial downloads")
+        info(f"Kept {' and '.join(parts)} for a later resume; `hubmgr prune --incomplete` deletes them.")

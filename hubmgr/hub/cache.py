@@ -1,14 +1,19 @@
 """The local Hugging Face cache: list, delete, prune, verify, and find a downloaded model.
 
-Listing and deletion go through huggingface_hub's ``scan_cache_dir`` / ``delete_revisions``, so we agree
-with ``hf cache`` on sizes and never delete a blob that another revision still uses. Verify re-hashes the
-blobs: an LFS blob is named by its sha256, a small file by its git blob sha1, so the name is the checksum.
+Listing goes through huggingface_hub's ``scan_cache_dir``, so we agree with ``hf cache`` on sizes, and a
+blob that another revision still uses is never deleted. On top of it hubmgr tells a complete snapshot from
+one a download left half-done (:func:`snapshot_status`: the files the revision should hold, from the
+manifest hubmgr writes at download time, or the revision's listing), counts the partial downloads
+(``blobs/*.incomplete``), and never deletes what a live download holds. Verify re-hashes the blobs: an LFS
+blob is named by its sha256, a small file by its git blob sha1, so the name is the checksum; a file the
+revision lists but the snapshot lacks fails too.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -17,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hubmgr.config import Settings, get_settings
-from hubmgr.errors import CacheError, NotCachedError, UsageError
+from hubmgr.errors import CacheError, HubmgrError, LocalPathError, NotCachedError, UsageError, local_path_error
+from hubmgr.hub import download as _dl
 from hubmgr.hub.events import EventCallback, VerifyProgress
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,18 +32,53 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "CachedRepo",
     "CachedRevision",
+    "PartialFile",
+    "PruneResult",
+    "SnapshotStatus",
     "VerifyResult",
+    "check_cache_root",
     "delete_repo",
     "delete_revision",
     "list_cached",
     "prune",
+    "prune_cache",
     "resolve_local",
+    "snapshot_status",
     "verify",
 ]
+
+logger = logging.getLogger(__name__)
 
 _COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _HEX_RE = re.compile(r"^[0-9a-f]{4,40}$")
+_INCOMPLETE = ".incomplete"
+
+
+@dataclass
+class SnapshotStatus:
+    """Whether a snapshot holds every file of its revision.
+
+    Attributes:
+        expected_files: how many files the snapshot should hold (None: unknown, nothing to compare with).
+        missing_files: repo paths it should hold but lacks, sorted.
+        missing_bytes: their total size.
+        resumable_bytes: how much of them partial downloads (``blobs/{blob}.incomplete``) already hold; a
+            download resumes from there.
+        source: where the expected list comes from: ``hubmgr`` (the manifest hubmgr writes when it
+            downloads: what was asked for), ``listing`` (the revision's listing in ``trees/``, safetensors-only
+            selection), ``hub`` (the same, asked from the Hub), or ``unknown``.
+    """
+
+    expected_files: int | None = None
+    missing_files: list[str] = field(default_factory=list)
+    missing_bytes: int = 0
+    resumable_bytes: int = 0
+    source: str = "unknown"
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing_files
 
 
 @dataclass
@@ -51,6 +92,10 @@ class CachedRevision:
         path: the snapshot folder.
         last_modified: newest blob of the snapshot.
         nb_files: files in the snapshot.
+        complete: False when it lacks files of its revision (a download that did not finish).
+        missing_files: those files (repo paths), sorted.
+        missing_bytes: their total size.
+        resumable_bytes: how much of them partial downloads already hold (a download resumes there).
     """
 
     commit: str
@@ -59,6 +104,10 @@ class CachedRevision:
     path: Path
     last_modified: _dt.datetime | None
     nb_files: int = 0
+    complete: bool = True
+    missing_files: list[str] = field(default_factory=list)
+    missing_bytes: int = 0
+    resumable_bytes: int = 0
 
 
 @dataclass
@@ -68,11 +117,14 @@ class CachedRepo:
     Attributes:
         repo_id: ``org/name``.
         repo_type: ``model``, ``dataset`` or ``space``.
-        size_on_disk: bytes of all its blobs (shared blobs counted once).
+        size_on_disk: bytes of all its complete blobs (shared blobs counted once; partial files not).
         last_accessed: last time a blob was read (atime; may lag on ``relatime`` mounts).
         last_modified: last time a blob was written.
         path: the repo folder in the cache.
         revisions: its snapshots, newest first.
+        partial_bytes: bytes of partial downloads (``blobs/*.incomplete``), resumable or orphaned.
+        partial_files: how many partial files.
+        downloading: a download (hubmgr's or huggingface_hub's) holds the repo right now.
     """
 
     repo_id: str
@@ -82,11 +134,67 @@ class CachedRepo:
     last_modified: _dt.datetime | None
     path: Path
     revisions: list[CachedRevision] = field(default_factory=list)
+    partial_bytes: int = 0
+    partial_files: int = 0
+    downloading: bool = False
 
     @property
     def refs(self) -> dict[str, str]:
         """ref name -> commit."""
         return {ref: rev.commit for rev in self.revisions for ref in rev.refs}
+
+    @property
+    def complete(self) -> bool:
+        """Every revision holds all its files."""
+        return all(rev.complete for rev in self.revisions)
+
+
+@dataclass
+class PartialFile:
+    """A partial download in a repo's ``blobs/`` folder.
+
+    Attributes:
+        repo_id: the repo (``dataset/...`` or ``space/...`` for those kinds).
+        path: the ``.incomplete`` file.
+        size: its bytes.
+        resumable: named ``{blob}.incomplete``, so a download of that blob resumes it; False for the
+            ``{blob}.{random}.incomplete`` files huggingface_hub can leave behind, which nothing resumes.
+    """
+
+    repo_id: str
+    path: Path
+    size: int
+    resumable: bool
+
+
+@dataclass
+class PruneResult:
+    """What :func:`prune_cache` deleted (or, with ``dry_run``, would delete).
+
+    Attributes:
+        revisions: (repo_id, commit) of the revisions deleted, sorted.
+        partials: the partial files deleted (only with ``incomplete``).
+        revision_bytes: bytes the deleted revisions freed.
+        partial_bytes: bytes the deleted partial files freed.
+        kept_partial_bytes: bytes of partial files left in place (not asked for, or held by a download).
+        kept_incomplete: (repo_id, commit) of detached revisions left because they are incomplete (a
+            download to resume); ``incomplete=True`` deletes them.
+        busy: repo ids left alone because a download is running on them.
+        dry_run: nothing was deleted.
+    """
+
+    revisions: list[tuple[str, str]] = field(default_factory=list)
+    partials: list[PartialFile] = field(default_factory=list)
+    revision_bytes: int = 0
+    partial_bytes: int = 0
+    kept_partial_bytes: int = 0
+    kept_incomplete: list[tuple[str, str]] = field(default_factory=list)
+    busy: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def freed_bytes(self) -> int:
+        return self.revision_bytes + self.partial_bytes
 
 
 @dataclass
@@ -100,6 +208,7 @@ class VerifyResult:
         ok: the bytes match the checksum the blob is named by (or the file is present when the blob name
             is not a checksum).
         detail: what is wrong (empty when ok), or a note such as "not checkable".
+        missing: the revision lists the file but the snapshot lacks it.
     """
 
     repo_id: str
@@ -107,6 +216,7 @@ class VerifyResult:
     path: str
     ok: bool
     detail: str = ""
+    missing: bool = False
 
 
 def _ts(value: float | None) -> _dt.datetime | None:
@@ -123,19 +233,182 @@ def _cache_dir(settings: Settings) -> Path:
     return Path(settings.hub_cache).expanduser()
 
 
+# --- where the cache is, and what is wrong with it ---------------------------------------------------
+def _cache_source(settings: Settings) -> str | None:
+    """The environment variable that put the cache where it is (for messages), if any."""
+    cache = _cache_dir(settings)
+    for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        value = os.environ.get(name)
+        if value and Path(value).expanduser() == cache:
+            return name
+    home = os.environ.get("HF_HOME")
+    if home and Path(home).expanduser() / "hub" == cache:
+        return "HF_HOME"
+    return None
+
+
+def _cache_label(settings: Settings) -> str:
+    source = _cache_source(settings)
+    cache = _cache_dir(settings)
+    if source == "HF_HOME":
+        return f"{cache} (HF_HOME={os.environ['HF_HOME']})"
+    return f"{cache} ({source})" if source else str(cache)
+
+
+def cache_path_error(exc: OSError, settings: Settings) -> HubmgrError:
+    """The one-line error for an OSError on the cache: disk full, read-only, a file in the way."""
+    return local_path_error(exc, _cache_label(settings), "The Hugging Face cache")
+
+
+def _delete_error(exc: OSError, settings: Settings, what: str) -> HubmgrError:
+    """A failed delete: the environment's error when the cache is read-only, else a cache error."""
+    import errno
+
+    if getattr(exc, "errno", None) in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return cache_path_error(exc, settings)
+    return CacheError(f"{what}: {exc.strerror or exc}.")
+
+
+def check_cache_root(settings: Settings | None = None) -> None:
+    """Refuse a cache folder that is a file or sits under one (``HF_HOME`` pointing at a file, say).
+
+    An absent cache is fine (it is created on the first download).
+
+    Raises:
+        LocalPathError: the cache path, or one of its parents, is a file.
+    """
+    s = _settings(settings)
+    cache = _cache_dir(s)
+    source = _cache_source(s)
+    for path in (cache, *cache.parents):
+        if path.exists() or path.is_symlink():
+            if path.is_dir():
+                return
+            fix = f"; point {source} at a folder" if source else ""
+            where = "is" if path == cache else f"would be under {path}, which is"
+            raise LocalPathError(f"The Hugging Face cache {_cache_label(s)} {where} a file, not a folder{fix}.")
+
+
 def _scan(settings: Settings) -> "HFCacheInfo | None":
     from huggingface_hub import scan_cache_dir
     from huggingface_hub.errors import CacheNotFound
 
+    check_cache_root(settings)
     cache = _cache_dir(settings)
     try:
         return scan_cache_dir(cache)
     except CacheNotFound:
         return None
     except ValueError as exc:  # the cache path is a file
-        raise CacheError(f"The Hugging Face cache {cache} is not a folder.") from exc
+        raise LocalPathError(f"The Hugging Face cache {_cache_label(settings)} is a file, not a folder.") from exc
     except OSError as exc:
         raise CacheError(f"Cannot read the Hugging Face cache {cache}: {exc.strerror or exc}.") from exc
+
+
+# --- what a snapshot should hold --------------------------------------------------------------------
+def _expected_files(storage: Path, commit: str, *, repo_id: str | None = None, settings: Settings | None = None,
+                    online: bool = False) -> tuple[list[_dl.RemoteFile] | None, str]:
+    """The files a snapshot should hold, and where that list comes from (see :class:`SnapshotStatus`).
+
+    The one rule for ``ls``, the TUI and ``verify``: hubmgr's manifest (what its downloads of that commit
+    asked for); else the revision's listing (``trees/{commit}.json``, or the Hub's when ``online``) with the
+    default selection (safetensors only: pickle weights are not expected).
+    """
+    recorded = _dl.read_manifest(storage, commit)
+    if recorded is not None:
+        return recorded, "hubmgr"
+    listing = _dl.read_tree_cache(storage, commit)
+    source = "listing"
+    if listing is None and online and repo_id and settings is not None and not settings.offline:
+        try:
+            listing = _dl.list_remote_files(repo_id, commit, settings=settings)
+        except HubmgrError as exc:
+            logger.info("could not ask the Hub for the files of %s at %s: %s", repo_id, commit[:12], exc)
+            listing = None
+        else:
+            source = "hub"
+            _dl.write_tree_cache(storage, commit, listing)
+    if listing is None:
+        return None, "unknown"
+    wanted, _ = _dl.select_files([rf.path for rf in listing])
+    keep = set(wanted)
+    return [rf for rf in listing if rf.path in keep], source
+
+
+def _status_of(storage: Path, snap: Path, expected: list[_dl.RemoteFile] | None, source: str) -> SnapshotStatus:
+    if expected is None:
+        return SnapshotStatus(source=source)
+    blobs = storage / "blobs"
+    missing: list[_dl.RemoteFile] = []
+    for rf in expected:
+        try:
+            pointer = _dl.check_safe_name(rf.path, snap)
+        except _dl.UnsafePathError:
+            continue
+        if not pointer.is_file():  # follows the link: the blob must be there
+            missing.append(rf)
+    resumable = sum(min(_size(blobs / f"{rf.blob}{_INCOMPLETE}"), rf.size) for rf in missing)
+    return SnapshotStatus(expected_files=len(expected), missing_files=sorted(rf.path for rf in missing),
+                          missing_bytes=sum(rf.size for rf in missing), resumable_bytes=resumable, source=source)
+
+
+def snapshot_status(repo_id: str, commit: str, *, settings: Settings | None = None,
+                    online: bool = False) -> SnapshotStatus:
+    """Whether a cached snapshot holds every file of its revision (what ``ls`` and the TUI show).
+
+    Args:
+        repo_id: ``org/name`` (or ``dataset/org/name``).
+        commit: the snapshot's full commit.
+        settings: where the cache is.
+        online: when hubmgr recorded no file list for it and the cache has no listing, ask the Hub.
+
+    Returns:
+        A :class:`SnapshotStatus` (``expected_files`` None when nothing tells what it should hold).
+
+    Raises:
+        NotCachedError: no such snapshot.
+    """
+    s = _settings(settings)
+    repo_type, rid = _split_type(repo_id.strip())
+    storage = _cache_dir(s) / _dl.repo_folder(rid, repo_type)
+    snap = storage / "snapshots" / commit
+    if not snap.is_dir():
+        raise NotCachedError(f"Revision {commit[:12]} of {rid} is not in the cache.")
+    expected, source = _expected_files(storage, commit, repo_id=rid if repo_type == "model" else None, settings=s,
+                                       online=online)
+    return _status_of(storage, snap, expected, source)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _partials(storage: Path, repo_id: str) -> list[PartialFile]:
+    """The partial downloads in a repo's ``blobs/`` folder."""
+    try:
+        entries = sorted((storage / "blobs").glob(f"*{_INCOMPLETE}"))
+    except OSError:
+        return []
+    out = []
+    for path in entries:
+        stem = path.name[: -len(_INCOMPLETE)]
+        out.append(PartialFile(repo_id=repo_id, path=path, size=_size(path), resumable="." not in stem))
+    return out
+
+
+def _label(repo_type: str, repo_id: str) -> str:
+    return repo_id if repo_type == "model" else f"{repo_type}/{repo_id}"
+
+
+def _busy(hub_cache: Path, folder: str) -> bool:
+    try:
+        with _dl.repo_held_for_delete(hub_cache, folder, folder):
+            return False
+    except _dl.RepoBusyError:
+        return True
 
 
 def list_cached(settings: Settings | None = None) -> list[CachedRepo]:
@@ -146,29 +419,44 @@ def list_cached(settings: Settings | None = None) -> list[CachedRepo]:
 
     Returns:
         Repos sorted by repo id (models first, then datasets and spaces), each with its revisions
-        (newest first). An absent cache gives an empty list. Repos huggingface_hub finds corrupt are left out.
+        (newest first, each marked complete or not), its partial downloads, and whether a download runs on
+        it now. An absent cache gives an empty list. Repos huggingface_hub finds corrupt are left out,
+        except a folder that holds only partial downloads (listed with no revision).
 
     Raises:
+        LocalPathError: the cache path is a file or under one.
         CacheError: the cache cannot be read.
     """
-    info = _scan(_settings(settings))
+    s = _settings(settings)
+    info = _scan(s)
     if info is None:
         return []
+    hub_cache = _cache_dir(s)
     order = {"model": 0, "dataset": 1, "space": 2}
     out = []
+    seen: set[Path] = set()
     for repo in info.repos:
-        revisions = [
-            CachedRevision(
+        storage = Path(repo.repo_path)
+        seen.add(storage)
+        revisions = []
+        for rev in repo.revisions:
+            snap = Path(rev.snapshot_path)
+            expected, source = _expected_files(storage, rev.commit_hash)
+            st = _status_of(storage, snap, expected, source)
+            revisions.append(CachedRevision(
                 commit=rev.commit_hash,
                 refs=sorted(rev.refs),
                 size_on_disk=rev.size_on_disk,
-                path=Path(rev.snapshot_path),
+                path=snap,
                 last_modified=_ts(rev.last_modified),
                 nb_files=len(rev.files),
-            )
-            for rev in repo.revisions
-        ]
+                complete=st.complete,
+                missing_files=st.missing_files,
+                missing_bytes=st.missing_bytes,
+                resumable_bytes=st.resumable_bytes,
+            ))
         revisions.sort(key=lambda r: (r.last_modified or _dt.datetime.min.replace(tzinfo=_dt.timezone.utc)), reverse=True)
+        partials = _partials(storage, _label(repo.repo_type, repo.repo_id))
         out.append(
             CachedRepo(
                 repo_id=repo.repo_id,
@@ -176,11 +464,40 @@ def list_cached(settings: Settings | None = None) -> list[CachedRepo]:
                 size_on_disk=repo.size_on_disk,
                 last_accessed=_ts(repo.last_accessed),
                 last_modified=_ts(repo.last_modified),
-                path=Path(repo.repo_path),
+                path=storage,
                 revisions=revisions,
+                partial_bytes=sum(p.size for p in partials),
+                partial_files=len(partials),
+                downloading=_busy(hub_cache, storage.name),
             )
         )
+    for repo_type, rid, storage in _repo_folders_on_disk(hub_cache):
+        if storage in seen:
+            continue
+        partials = _partials(storage, _label(repo_type, rid))
+        if not partials:
+            continue
+        stamp = max((p.path.stat().st_mtime for p in partials if p.path.exists()), default=None)
+        out.append(CachedRepo(repo_id=rid, repo_type=repo_type, size_on_disk=0, last_accessed=None,
+                              last_modified=_ts(stamp), path=storage, revisions=[],
+                              partial_bytes=sum(p.size for p in partials), partial_files=len(partials),
+                              downloading=_busy(hub_cache, storage.name)))
     out.sort(key=lambda r: (order.get(r.repo_type, 9), r.repo_id.lower()))
+    return out
+
+
+def _repo_folders_on_disk(hub_cache: Path) -> list[tuple[str, str, Path]]:
+    """(repo_type, repo_id, folder) of every ``{type}s--org--name`` folder in the cache."""
+    types = {"models": "model", "datasets": "dataset", "spaces": "space"}
+    out = []
+    try:
+        entries = sorted(hub_cache.iterdir())
+    except OSError:
+        return []
+    for folder in entries:
+        prefix, sep, rest = folder.name.partition("--")
+        if sep and prefix in types and folder.is_dir():
+            out.append((types[prefix], rest.replace("--", "/"), folder))
     return out
 
 
@@ -202,28 +519,54 @@ def _find_repo(info: "HFCacheInfo | None", repo_id: str):
     raise NotCachedError(f"{rid} is not in the cache.")
 
 
+def _remove_lock_files(hub_cache: Path, folder: str) -> None:
+    """Remove a deleted repo's blob lock files (hubmgr's own repo lock stays: a waiting download holds it)."""
+    locks = _dl.locks_folder(hub_cache, folder)
+    try:
+        entries = list(locks.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        if entry.name != _dl.REPO_LOCK_NAME:
+            try:
+                entry.unlink()
+            except OSError:
+                pass
+
+
 def delete_repo(repo_id: str, *, settings: Settings | None = None) -> int:
-    """Delete a cached repo: all its revisions, refs and blobs.
+    """Delete a cached repo: all its revisions, refs, blobs and partial downloads.
 
     Args:
         repo_id: ``org/name``.
         settings: where the cache is.
 
     Returns:
-        Bytes freed.
+        Bytes freed (partial downloads included).
 
     Raises:
         NotCachedError: the repo is not in the cache.
-        CacheError: it could not be deleted.
+        CacheError: it could not be deleted, or a download is running on it (nothing deleted).
     """
     s = _settings(settings)
-    repo = _find_repo(_scan(s), repo_id)
-    freed = repo.size_on_disk
+    hub_cache = _cache_dir(s)
+    repo_type, rid = _split_type(repo_id.strip())
+    storage = hub_cache / _dl.repo_folder(rid, repo_type)
+    info = _scan(s)
     try:
-        shutil.rmtree(repo.repo_path)
-    except OSError as exc:
-        raise CacheError(f"Could not delete {repo.repo_path}: {exc.strerror or exc}.") from exc
-    shutil.rmtree(_cache_dir(s) / ".locks" / repo.repo_path.name, ignore_errors=True)
+        repo = _find_repo(info, repo_id)
+        size = repo.size_on_disk
+    except NotCachedError:
+        if not _partials(storage, rid):  # a folder with only partial downloads is deleted too
+            raise
+        size = 0
+    with _dl.repo_held_for_delete(hub_cache, storage.name, _label(repo_type, rid)):
+        freed = size + sum(p.size for p in _partials(storage, rid))
+        try:
+            shutil.rmtree(storage)
+        except OSError as exc:
+            raise _delete_error(exc, s, f"Could not delete {storage}") from exc
+        _remove_lock_files(hub_cache, storage.name)
     return freed
 
 
@@ -245,7 +588,8 @@ def _match_revision(repo, revision: str):
 def delete_revision(repo_id: str, commit: str, *, settings: Settings | None = None) -> int:
     """Delete one cached revision; blobs that other revisions still use survive.
 
-    Deleting the last revision removes the whole repo folder (as ``hf cache`` does).
+    Deleting the last revision removes the whole repo folder, partial downloads included (as ``hf cache``
+    does).
 
     Args:
         repo_id: ``org/name``.
@@ -258,30 +602,90 @@ def delete_revision(repo_id: str, commit: str, *, settings: Settings | None = No
     Raises:
         NotCachedError: the repo or revision is not in the cache.
         UsageError: the prefix matches several revisions.
+        CacheError: it could not be deleted, or a download is running on the repo (nothing deleted).
     """
     s = _settings(settings)
     info = _scan(s)
     repo = _find_repo(info, repo_id)
     rev = _match_revision(repo, commit)
-    strategy = info.delete_revisions(rev.commit_hash)  # type: ignore[union-attr]
-    freed = strategy.expected_freed_size
-    try:
-        strategy.execute()
-    except OSError as exc:
-        raise CacheError(f"Could not delete revision {rev.commit_hash[:12]} of {repo.repo_id}: {exc}.") from exc
-    _drop_tree_cache(repo.repo_path, rev.commit_hash)
+    storage = Path(repo.repo_path)
+    with _dl.repo_held_for_delete(_cache_dir(s), storage.name, _label(repo.repo_type, repo.repo_id)):
+        plan = _plan(repo, {rev.commit_hash})
+        freed = plan.size + (sum(p.size for p in _partials(storage, repo.repo_id)) if plan.whole else 0)
+        try:
+            _execute(plan, keep_partials=False)
+        except OSError as exc:
+            raise _delete_error(exc, s, f"Could not delete revision {rev.commit_hash[:12]} of {repo.repo_id}") from exc
+        if plan.whole:
+            _remove_lock_files(_cache_dir(s), storage.name)
     return freed
 
 
-def _drop_tree_cache(repo_path: Path, commit: str) -> None:
-    try:
-        (repo_path / "trees" / f"{commit}.json").unlink()
-    except OSError:
-        pass
+@dataclass
+class _Plan:
+    """How to delete some revisions of one repo (huggingface_hub's rule: a blob another revision uses stays)."""
+
+    storage: Path
+    commits: list[str]
+    whole: bool  # every revision goes: the repo folder goes (or, keeping partials, all but them)
+    snapshots: list[Path]
+    blobs: list[Path]
+    refs: list[Path]
+    size: int
+
+
+def _plan(repo, commits: set[str]) -> _Plan:
+    doomed = [r for r in repo.revisions if r.commit_hash in commits]
+    kept = [r for r in repo.revisions if r.commit_hash not in commits]
+    storage = Path(repo.repo_path)
+    if not kept:
+        return _Plan(storage, sorted(r.commit_hash for r in doomed), True, [Path(r.snapshot_path) for r in doomed],
+                     [], [], repo.size_on_disk)
+    keep_blobs = {f.blob_path for r in kept for f in r.files}
+    blobs: dict[Path, int] = {}
+    for r in doomed:
+        for f in r.files:
+            if f.blob_path not in keep_blobs:
+                blobs[Path(f.blob_path)] = f.size_on_disk
+    refs = [storage / "refs" / ref for r in doomed for ref in r.refs]
+    return _Plan(storage, sorted(r.commit_hash for r in doomed), False, [Path(r.snapshot_path) for r in doomed],
+                 sorted(blobs), refs, sum(blobs.values()))
+
+
+def _execute(plan: _Plan, *, keep_partials: bool) -> None:
+    if plan.whole and not keep_partials:
+        shutil.rmtree(plan.storage)
+        return
+    if plan.whole:
+        # Everything but the partial downloads: they stay for a later resume (and `ls` still counts them,
+        # so an empty snapshots/ folder keeps the repo visible to huggingface_hub's scanner).
+        for name in ("refs", "trees", _dl.MANIFEST_DIR):
+            shutil.rmtree(plan.storage / name, ignore_errors=True)
+        for snap in plan.snapshots:
+            shutil.rmtree(snap)
+        blobs = plan.storage / "blobs"
+        for blob in (blobs.iterdir() if blobs.is_dir() else ()):
+            if not blob.name.endswith(_INCOMPLETE):
+                blob.unlink()
+        return
+    for snap in plan.snapshots:
+        shutil.rmtree(snap)
+    for blob in plan.blobs:
+        try:
+            blob.unlink()
+        except FileNotFoundError:
+            pass
+    for ref in plan.refs:
+        try:
+            ref.unlink()
+        except FileNotFoundError:
+            pass
+    for commit in plan.commits:
+        _dl.drop_snapshot_records(plan.storage, commit)
 
 
 def prune(settings: Settings | None = None, *, dry_run: bool = False) -> int:
-    """Delete every cached revision that no ref (branch or tag) points to.
+    """Delete every complete cached revision that no ref (branch or tag) points to.
 
     Args:
         settings: where the cache is.
@@ -290,28 +694,105 @@ def prune(settings: Settings | None = None, *, dry_run: bool = False) -> int:
     Returns:
         Bytes freed (or that would be freed).
     """
-    return prune_detailed(settings, dry_run=dry_run)[0]
+    return prune_cache(settings, dry_run=dry_run).freed_bytes
 
 
 def prune_detailed(settings: Settings | None = None, *, dry_run: bool = False) -> tuple[int, list[tuple[str, str]]]:
     """Like :func:`prune`, also returning the (repo_id, commit) pairs removed."""
+    result = prune_cache(settings, dry_run=dry_run)
+    return result.freed_bytes, result.revisions
+
+
+def prune_cache(settings: Settings | None = None, *, dry_run: bool = False, incomplete: bool = False) -> PruneResult:
+    """Delete the detached revisions (no branch or tag points to them) and, when asked, partial downloads.
+
+    Partial downloads (``blobs/*.incomplete``) are what a later download resumes from, so by default they
+    stay, and so does a detached revision that lacks files (a download that did not finish: its ref is
+    written only at the end). ``incomplete=True`` deletes both, and the partial files huggingface_hub
+    leaves behind (``{blob}.{random}.incomplete``). A repo a download is running on is left alone.
+
+    Args:
+        settings: where the cache is.
+        dry_run: only compute what would be deleted.
+        incomplete: also delete incomplete detached revisions and every partial download.
+
+    Returns:
+        A :class:`PruneResult`.
+
+    Raises:
+        LocalPathError: the cache path is a file or under one.
+        CacheError: something could not be deleted.
+    """
     s = _settings(settings)
+    hub_cache = _cache_dir(s)
+    result = PruneResult(dry_run=dry_run)
     info = _scan(s)
     if info is None:
-        return 0, []
-    detached = [(repo, rev) for repo in info.repos for rev in repo.revisions if not rev.refs]
-    if not detached:
-        return 0, []
-    strategy = info.delete_revisions(*(rev.commit_hash for _, rev in detached))
-    if not dry_run:
+        return result
+    targets: list[tuple[str, Path, object | None]] = []  # (label, folder, hf repo info or None)
+    listed: set[Path] = set()
+    for repo in sorted(info.repos, key=lambda r: (r.repo_type, r.repo_id)):
+        listed.add(Path(repo.repo_path))
+        targets.append((_label(repo.repo_type, repo.repo_id), Path(repo.repo_path), repo))
+    for repo_type, rid, storage in _repo_folders_on_disk(hub_cache):
+        if storage not in listed and _partials(storage, _label(repo_type, rid)):
+            targets.append((_label(repo_type, rid), storage, None))
+    for label, storage, repo in targets:
+        partials = _partials(storage, label)
+        doomed: set[str] = set()
+        kept_incomplete: list[tuple[str, str]] = []
+        for rev in (repo.revisions if repo is not None else ()):  # type: ignore[attr-defined]
+            if rev.refs:
+                continue
+            expected, source = _expected_files(storage, rev.commit_hash)
+            if _status_of(storage, Path(rev.snapshot_path), expected, source).complete or incomplete:
+                doomed.add(rev.commit_hash)
+            else:
+                kept_incomplete.append((label, rev.commit_hash))
+        if not doomed and not (incomplete and partials):
+            result.kept_incomplete += kept_incomplete
+            result.kept_partial_bytes += sum(p.size for p in partials)
+            continue
         try:
-            strategy.execute()
-        except OSError as exc:
-            raise CacheError(f"Could not prune the cache: {exc}.") from exc
-        for repo, rev in detached:
-            _drop_tree_cache(repo.repo_path, rev.commit_hash)
-    pairs = sorted((repo.repo_id, rev.commit_hash) for repo, rev in detached)
-    return strategy.expected_freed_size, pairs
+            with _dl.repo_held_for_delete(hub_cache, storage.name, label):
+                plan = _plan(repo, doomed) if repo is not None and doomed else None
+                gone = list(partials) if incomplete else []  # every blob lock is held here: none is in use
+                if not dry_run:
+                    try:
+                        if plan is not None:
+                            _execute(plan, keep_partials=not incomplete)
+                        for p in gone:
+                            try:
+                                p.path.unlink()
+                            except FileNotFoundError:
+                                pass
+                        _tidy_empty(storage)
+                    except OSError as exc:
+                        raise _delete_error(exc, s, f"Could not prune {label}") from exc
+                if plan is not None:
+                    result.revisions += [(label, c) for c in plan.commits]
+                    result.revision_bytes += plan.size
+                result.partials += gone
+                result.partial_bytes += sum(p.size for p in gone)
+                result.kept_partial_bytes += sum(p.size for p in partials) - sum(p.size for p in gone)
+                result.kept_incomplete += kept_incomplete
+        except _dl.RepoBusyError:
+            result.busy.append(label)
+            result.kept_partial_bytes += sum(p.size for p in partials)
+    result.revisions.sort()
+    return result
+
+
+def _tidy_empty(storage: Path) -> None:
+    """Remove a repo folder that holds nothing any more (no snapshot, no blob, no partial file)."""
+    if not storage.exists():
+        return
+    snaps = storage / "snapshots"
+    blobs = storage / "blobs"
+    has_snaps = snaps.is_dir() and any(snaps.iterdir())
+    has_blobs = blobs.is_dir() and any(blobs.iterdir())
+    if not has_snaps and not has_blobs:
+        shutil.rmtree(storage, ignore_errors=True)
 
 
 def hash_blob(path: Path) -> tuple[str | None, str]:
@@ -345,9 +826,11 @@ def verify(
     on_event: EventCallback | None = None,
     settings: Settings | None = None,
 ) -> list[VerifyResult]:
-    """Re-hash what the cache holds and report files whose bytes do not match their checksum.
+    """Re-hash what the cache holds, and check each snapshot against its revision's file list.
 
-    Each blob is hashed once, even when several revisions use it.
+    Each blob is hashed once, even when several revisions use it. The file list is the one hubmgr
+    recorded when it downloaded the snapshot, else the revision's listing in the cache, else (online)
+    the Hub's; a snapshot of which none is known is only re-hashed.
 
     Args:
         repo_id: one repo, or None for the whole cache.
@@ -355,31 +838,51 @@ def verify(
         settings: where the cache is.
 
     Returns:
-        One :class:`VerifyResult` per snapshot file (``ok`` False for a mismatch, a missing blob or an
-        unreadable one).
+        One :class:`VerifyResult` per snapshot file and per file the snapshot lacks (``ok`` False for a
+        mismatch, a missing file or blob, or an unreadable one).
 
     Raises:
         NotCachedError: ``repo_id`` is not in the cache.
+        LocalPathError: the cache path is a file or under one.
     """
     s = _settings(settings)
+    check_cache_root(s)
     repos = _repo_folders(s, repo_id)
     results: list[VerifyResult] = []
     seen: dict[Path, tuple[bool, str]] = {}
+
+    def report(result: VerifyResult) -> None:
+        results.append(result)
+        if on_event is not None:
+            on_event(VerifyProgress(repo_id=result.repo_id, path=result.path, ok=result.ok, detail=result.detail))
+
     for rid, repo_path in repos:
         snaps = repo_path / "snapshots"
         try:
             commits = sorted(p for p in snaps.iterdir() if p.is_dir())
         except OSError:
             commits = []
+        is_model = repo_path.name.startswith("models--")
         for snap in commits:
+            expected, source = _expected_files(repo_path, snap.name, repo_id=rid if is_model else None, settings=s,
+                                               online=True)
+            by_path = {rf.path: rf for rf in expected or []}
+            present: set[str] = set()
             for file_path in sorted(snap.rglob("*")):
                 if file_path.is_dir() and not file_path.is_symlink():
                     continue
                 rel = file_path.relative_to(snap).as_posix()
-                ok, detail = _check_file(file_path, repo_path, seen)
-                results.append(VerifyResult(repo_id=rid, commit=snap.name, path=rel, ok=ok, detail=detail))
-                if on_event is not None:
-                    on_event(VerifyProgress(repo_id=rid, path=rel, ok=ok, detail=detail))
+                present.add(rel)
+                ok, detail = _check_file(file_path, repo_path, seen, by_path.get(rel))
+                report(VerifyResult(repo_id=rid, commit=snap.name, path=rel, ok=ok, detail=detail))
+            status = _status_of(repo_path, snap, [by_path[p] for p in sorted(set(by_path) - present)], source)
+            for rel in status.missing_files:
+                rf = by_path[rel]
+                have = min(_size(repo_path / "blobs" / f"{rf.blob}{_INCOMPLETE}"), rf.size)
+                resumable = f", {have} of them in a partial download that `hubmgr download` resumes" if have else ""
+                report(VerifyResult(repo_id=rid, commit=snap.name, path=rel, ok=False, missing=True,
+                                    detail=f"missing: the revision has it ({rf.size} bytes{resumable}) but the "
+                                           "snapshot does not"))
     return results
 
 
@@ -387,32 +890,28 @@ def _repo_folders(s: Settings, repo_id: str | None) -> list[tuple[str, Path]]:
     cache = _cache_dir(s)
     if repo_id is not None:
         repo_type, rid = _split_type(repo_id.strip())
-        folder = cache / "--".join([f"{repo_type}s", *rid.split("/")])
+        folder = cache / _dl.repo_folder(rid, repo_type)
         if not (folder / "snapshots").is_dir():
             raise NotCachedError(f"{rid} is not in the cache.")
         return [(rid, folder)]
     out = []
-    try:
-        entries = sorted(cache.iterdir())
-    except OSError:
-        return []
-    for folder in entries:
-        name = folder.name
-        if "--" not in name or not (folder / "snapshots").is_dir():
-            continue
-        prefix, rest = name.split("--", 1)
-        rid = rest.replace("--", "/")
-        out.append((rid if prefix == "models" else f"{prefix[:-1]}/{rid}", folder))
+    for repo_type, rid, folder in _repo_folders_on_disk(cache):
+        if (folder / "snapshots").is_dir():
+            out.append((_label(repo_type, rid), folder))
     return out
 
 
-def _check_file(file_path: Path, repo_path: Path, seen: dict[Path, tuple[bool, str]]) -> tuple[bool, str]:
+def _check_file(file_path: Path, repo_path: Path, seen: dict[Path, tuple[bool, str]],
+                expected: "_dl.RemoteFile | None" = None) -> tuple[bool, str]:
     if file_path.is_symlink():
         blob = Path(os.path.abspath(file_path.parent / os.readlink(file_path)))
     else:
         blob = file_path
     if not blob.exists():
         return False, "the blob it points to is missing"
+    if expected is not None and file_path.is_symlink() and blob.name != expected.blob:
+        return False, (f"it points to the blob {blob.name[:12]}... but the revision lists {expected.blob[:12]}... "
+                       "for it")
     if blob in seen:
         return seen[blob]
     try:
@@ -448,7 +947,8 @@ def resolve_local(
         The folder (a local one, or ``.../snapshots/{commit}``).
 
     Raises:
-        NotCachedError: the repo (at that revision) is not downloaded.
+        NotCachedError: the repo (at that revision) is not downloaded, or a hubmgr download of it did not
+            finish (its snapshot lacks files it was asked for).
     """
     text = os.fspath(repo_id_or_path)
     local = Path(text).expanduser()
@@ -458,7 +958,7 @@ def resolve_local(
     repo_type, rid = _split_type(text.strip())
     if text.startswith(("/", "./", "../", "~")) or os.sep != "/" and os.sep in text:
         raise NotCachedError(f"The folder {text} does not exist.")
-    folder = _cache_dir(s) / "--".join([f"{repo_type}s", *rid.split("/")])
+    folder = _cache_dir(s) / _dl.repo_folder(rid, repo_type)
     snaps = folder / "snapshots"
     hint = f"run `hubmgr download {rid}{f' --revision {revision}' if revision else ''}`"
     rev = revision or "main"
@@ -482,6 +982,12 @@ def resolve_local(
             if len(only) == 1:
                 commit = only[0].name
     if commit and (snaps / commit).is_dir() and any((snaps / commit).iterdir()):
+        recorded = _dl.read_manifest(folder, commit)
+        if recorded is not None:  # hubmgr downloaded it: a download that did not finish is no model folder
+            status = _status_of(folder, snaps / commit, recorded, "hubmgr")
+            if not status.complete:
+                names = ", ".join(status.missing_files[:3]) + (" ..." if len(status.missing_files) > 3 else "")
+                raise NotCachedError(f"{rid} is only partly downloaded ({names} missing); {hint} to finish it.")
         return snaps / commit
     if revision:
         raise NotCachedError(f"{rid} at revision '{revision}' is not downloaded; {hint}.")

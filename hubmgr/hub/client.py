@@ -301,9 +301,10 @@ def error_for_status(
         return RateLimitedError(f"The Hub at {settings.endpoint} is rate-limiting requests{after}: wait and try again.")
     if status == 416:
         return HubError(f"The Hub at {settings.endpoint} refused a byte range for '{filename or url}' (HTTP 416).")
+    what = f" for '{filename}' of {_repo_label(repo_id)}" if filename else (f" for {_repo_label(repo_id)}" if repo_id else "")
     if status >= 500:
-        return HubError(f"The Hub at {settings.endpoint} answered with a server error (HTTP {status}); try again later.")
-    return HubError(f"The Hub at {settings.endpoint} answered HTTP {status}{': ' + message if message else ''}.")
+        return HubError(f"The Hub at {settings.endpoint} answered with a server error (HTTP {status}){what}; try again later.")
+    return HubError(f"The Hub at {settings.endpoint} answered HTTP {status}{what}{': ' + message if message else ''}.")
 
 
 def raise_for_response(

@@ -7,7 +7,9 @@ The files land exactly where huggingface_hub puts them, so transformers and the 
         snapshots/{commit}/{path}  -> relative symlink to ../../blobs/{blob}
         refs/{revision}            -> the commit (written when the download is complete)
         trees/{commit}.json        -> the file listing (huggingface_hub's tree cache format)
+        hubmgr/{commit}.json       -> hubmgr's manifest: the files its downloads of that commit asked for
     $HF_HUB_CACHE/.locks/models--{org}--{name}/{blob}.lock
+    $HF_HUB_CACHE/.locks/models--{org}--{name}/hubmgr-download.lock   (shared while a download runs)
 
 What we do better than ``snapshot_download``:
 
@@ -21,13 +23,21 @@ What we do better than ``snapshot_download``:
   too). A process that gets the lock after another one finished the blob sees it complete and only links
   it. Snapshot links and refs are replaced atomically, so a reader never sees a half-made entry.
 * Safety. A remote name that is absolute, has ``..`` segments or backslashes, or lands outside the
-  snapshot folder is refused before anything is written. Pickle weights are skipped unless asked for.
+  snapshot folder is refused before anything is written, and so is a listing with both a file ``X`` and a
+  file ``X/y``. Pickle weights are skipped unless asked for; a selection left with no safetensors weights
+  because of that is refused.
+* Never silent. No byte for :data:`READ_TIMEOUT` seconds ends the request and asks again; every retry
+  (stall, dropped connection, 5xx, 429 waiting its capped ``Retry-After``) is a ``DownloadRetry`` event.
+* No poisoning. When a file fails its checksum, what the other files received in that run is not kept.
+* Live downloads are respected: each holds the repo's ``hubmgr-download.lock`` shared, which ``rm`` and
+  ``prune`` (:mod:`hubmgr.hub.cache`) need exclusive.
 
 Nothing here imports a UI. Progress goes to ``on_event`` as the typed events of :mod:`hubmgr.hub.events`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import fnmatch
 import hashlib
@@ -48,11 +58,13 @@ from urllib.parse import quote
 
 from hubmgr.config import Settings, get_settings
 from hubmgr.errors import (
+    CacheError,
     DiskFullError,
     HubError,
     HubmgrError,
     HubUnreachableError,
     IntegrityError,
+    ModelError,
     RateLimitedError,
     UnsafePathError,
     UnsupportedByMirrorError,
@@ -62,6 +74,7 @@ from hubmgr.errors import (
 from hubmgr.hub.events import (
     DownloadFinished,
     DownloadProgress,
+    DownloadRetry,
     DownloadStarted,
     EventCallback,
     FileDone,
@@ -87,20 +100,38 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+
+def _env_seconds(name: str, default: float) -> float:
+    """A positive number of seconds from the environment (tests and slow links tune the waits), else ``default``."""
+    try:
+        value = float(os.environ.get(name, ""))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 SAFETENSORS_SUFFIX = ".safetensors"
 DEFAULT_REVISION = "main"
 CHUNK_SIZE = 256 * 1024
 EVENT_INTERVAL = 0.2  # seconds between two progress events (~5/s)
+HEARTBEAT_INTERVAL = 1.0  # a DownloadProgress at least this often, even while no byte arrives
 SPEED_WINDOW = 5.0  # seconds of history for the speed estimate
-MAX_TRIES = 6  # tries of one request that make no progress (5xx, dropped connection, short body)
-MAX_RATE_LIMITED = 10  # 429 answers we wait out before giving up
-MAX_RETRY_AFTER = 60.0  # never sleep longer than this for one 429
+MAX_TRIES = 6  # tries of one request that make no progress (5xx, dropped connection, short body, no data)
+MAX_RATE_LIMITED = 5  # 429 answers we wait out (each one announced) before giving up
+#: never sleep longer than this for one 429, whatever its Retry-After says (HUBMGR_MAX_RETRY_AFTER)
+MAX_RETRY_AFTER = _env_seconds("HUBMGR_MAX_RETRY_AFTER", 30.0)
 BACKOFF_BASE = 0.25
 BACKOFF_MAX = 8.0
 CONNECT_TIMEOUT = 10.0
-READ_TIMEOUT = 60.0
+#: seconds without a byte before a request counts as stalled and is tried again (huggingface_hub's 10 s;
+#: HUBMGR_READ_TIMEOUT)
+READ_TIMEOUT = _env_seconds("HUBMGR_READ_TIMEOUT", 10.0)
 TREE_CACHE_FORMAT_VERSION = 1  # huggingface_hub's trees/{commit}.json format
+MANIFEST_FORMAT_VERSION = 1  # hubmgr's own record of the files a snapshot should hold: hubmgr/{commit}.json
+MANIFEST_DIR = "hubmgr"  # in the repo folder, next to snapshots/ (huggingface_hub ignores it)
+REPO_LOCK_NAME = "hubmgr-download.lock"  # in .locks/{repo folder}/: shared by downloads, exclusive for deletes
+MANIFEST_LOCK_NAME = "hubmgr-manifest.lock"  # in .locks/{repo folder}/: held while a manifest is rewritten
 
 _COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -286,12 +317,50 @@ def select_files(
         if not is_pickle(p):
             selected.append(p)
         elif not allow_pickle:
-            skipped[p] = "pickle weights are not downloaded unless you pass --allow-pickle"
+            skipped[p] = _PICKLE_REFUSED
         elif has_safetensors and not (inc and any(_explicit(p, pat) for pat in inc)):
             skipped[p] = "the repo has safetensors weights; name the pickle file with --include to get it too"
         else:
             selected.append(p)
     return selected, skipped
+
+
+_PICKLE_REFUSED = "pickle weights are not downloaded unless you pass --allow-pickle"
+
+
+def pickle_only_error(repo_id: str, selected: Iterable[str], skipped: dict[str, str]) -> ModelError | None:
+    """The error for a selection that would leave the snapshot without usable weights: pickle weights were
+    refused (no ``allow_pickle``) and no ``.safetensors`` file is selected. None when the selection is fine.
+
+    A folder of a config and a tokenizer is not a model: ``MODEL=$(hubmgr download ...)`` must fail rather
+    than hand a script an unusable folder.
+    """
+    refused = sorted(p for p, why in skipped.items() if why == _PICKLE_REFUSED)
+    if not refused or any(p.lower().endswith(SAFETENSORS_SUFFIX) for p in selected):
+        return None
+    names = ", ".join(refused[:3]) + (f" and {len(refused) - 3} more" if len(refused) > 3 else "")
+    return ModelError(
+        f"{repo_id} has only pickle weights ({names}) and hubmgr does not download them by default, because "
+        "loading a pickle file can run code; nothing was downloaded. Pass --allow-pickle if you trust this repo."
+    )
+
+
+def check_listing(repo_id: str, paths: Iterable[str]) -> None:
+    """Refuse a listing that cannot be laid out as files: a file ``X`` and a file ``X/y`` at once.
+
+    Raises:
+        IntegrityError: such a pair is listed (nothing is written).
+    """
+    names = set(paths)
+    for name in sorted(names):
+        parts = name.split("/")
+        for i in range(1, len(parts)):
+            folder = "/".join(parts[:i])
+            if folder in names:
+                raise IntegrityError(
+                    f"The Hub's listing of {repo_id} has both a file '{folder}' and a file '{name}' inside a folder "
+                    "of that name, which cannot both exist on disk; the listing was refused and nothing was written."
+                )
 
 
 def _explicit(path: str, pattern: str) -> bool:
@@ -375,6 +444,170 @@ def read_tree_cache(storage: Path, commit: str) -> list[RemoteFile] | None:
 
 
 # ------------------------------------------------------------------------------------------------
+# hubmgr's manifest: the files a snapshot should hold (what was asked for at that commit, with sizes and
+# checksums), so that `ls` and `verify` can tell a complete snapshot from one a download left half-done
+# ------------------------------------------------------------------------------------------------
+def manifest_path(storage: Path, commit: str) -> Path:
+    """Where hubmgr records the files a snapshot should hold: ``{repo folder}/hubmgr/{commit}.json``."""
+    return storage / MANIFEST_DIR / f"{commit}.json"
+
+
+def _file_record(rf: RemoteFile) -> dict[str, Any]:
+    rec: dict[str, Any] = {"size": rf.size, "blob": rf.blob}
+    for key in ("lfs_sha256", "git_sha1", "oid"):
+        if getattr(rf, key):
+            rec[key] = getattr(rf, key)
+    return rec
+
+
+def read_manifest(storage: Path, commit: str) -> list[RemoteFile] | None:
+    """The files hubmgr was asked to put in a snapshot (every download of that commit, merged); None when
+    hubmgr never recorded one (a snapshot another tool made) or it is unreadable."""
+    try:
+        data = json.loads(manifest_path(storage, commit).read_text(encoding="utf-8"))
+        if data.get("format_version") != MANIFEST_FORMAT_VERSION:
+            return None
+        return [
+            RemoteFile(path=path, size=int(info["size"]), blob=str(info["blob"]), lfs_sha256=info.get("lfs_sha256"),
+                       git_sha1=info.get("git_sha1"), oid=info.get("oid"))
+            for path, info in data["files"].items()
+        ]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def write_manifest(storage: Path, commit: str, files: Iterable[RemoteFile], locks_dir: Path) -> None:
+    """Add ``files`` to the snapshot's manifest (atomic; merged with what earlier downloads recorded).
+
+    Best effort on a read-only cache (a download that finds everything cached still works there).
+
+    Raises:
+        DiskFullError: no space left to write it.
+    """
+    path = manifest_path(storage, commit)
+    try:
+        from filelock import FileLock
+
+        with FileLock(str(locks_dir / MANIFEST_LOCK_NAME), mode=0o664, timeout=30):
+            old = {rf.path: rf for rf in read_manifest(storage, commit) or []}
+            merged = {**old, **{rf.path: rf for rf in files}}
+            if merged == old and path.is_file():
+                return
+            data = {"format_version": MANIFEST_FORMAT_VERSION, "commit": commit,
+                    "files": {p: _file_record(merged[p]) for p in sorted(merged)}}
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+            tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+            os.replace(tmp, path)
+    except OSError as exc:
+        full = disk_full_from(exc, str(path))
+        if full:
+            raise full from exc
+        logger.debug("could not write the manifest %s: %s", path, exc)
+    except Exception as exc:  # noqa: BLE001 - filelock.Timeout: another process is writing it; theirs is as good
+        logger.debug("could not write the manifest %s: %s", path, exc)
+
+
+def drop_snapshot_records(storage: Path, commit: str) -> None:
+    """Forget a deleted snapshot's listing (``trees/``) and manifest (``hubmgr/``)."""
+    for path in (_tree_cache_path(storage, commit), manifest_path(storage, commit)):
+        try:
+            path.unlink()
+        except OSError:
+            pass
+
+
+# ------------------------------------------------------------------------------------------------
+# locks: one per blob (huggingface_hub's), and one per repo that every hubmgr download holds shared while
+# it runs, so that `rm` / `prune` (which need it exclusive) never delete what a live download is writing
+# ------------------------------------------------------------------------------------------------
+def locks_folder(hub_cache: Path, folder: str) -> Path:
+    """``$HF_HUB_CACHE/.locks/{repo folder}`` (huggingface_hub's place for the blob locks)."""
+    return Path(hub_cache) / ".locks" / folder
+
+
+@contextlib.contextmanager
+def _repo_download_lock(locks_dir: Path) -> Iterator[None]:
+    """Hold the repo's hubmgr lock shared for the duration of a download (waits while a delete runs).
+
+    Best effort: where it cannot be taken (no ``fcntl``, a read-only cache) the download goes on without it.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    try:
+        fd = os.open(locks_dir / REPO_LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o664)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+class RepoBusyError(CacheError):
+    """A live download holds the repo: it must not be deleted now."""
+
+
+@contextlib.contextmanager
+def repo_held_for_delete(hub_cache: Path, folder: str, repo_id: str) -> Iterator[None]:
+    """Hold a repo against every download (hubmgr's repo lock exclusive, and each blob lock) while it is deleted.
+
+    Raises:
+        RepoBusyError: a download (hubmgr's, or huggingface_hub's holding a blob lock) is running on it.
+    """
+    locks_dir = locks_folder(hub_cache, folder)
+    busy = RepoBusyError(
+        f"{repo_id} is being downloaded right now (by this or another process); wait for the download to end "
+        "or cancel it, then try again. Nothing was deleted."
+    )
+    if not locks_dir.is_dir():
+        yield
+        return
+    fd = None
+    held = []
+    try:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            fcntl = None  # type: ignore[assignment]
+        if fcntl is not None:
+            try:
+                fd = os.open(locks_dir / REPO_LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o664)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise busy from None
+            except OSError:
+                pass  # unreadable lock file: the blob locks below still tell
+        from filelock import FileLock, Timeout
+
+        for lock_file in sorted(locks_dir.glob("*.lock")):
+            if lock_file.name in (REPO_LOCK_NAME, MANIFEST_LOCK_NAME):
+                continue
+            lock = FileLock(str(lock_file), mode=0o664)
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                raise busy from None
+            except OSError:
+                continue
+            held.append(lock)
+        yield
+    finally:
+        for lock in held:
+            try:
+                lock.release()
+            except Exception:  # noqa: BLE001
+                pass
+        if fd is not None:
+            os.close(fd)
+
+
+# ------------------------------------------------------------------------------------------------
 # HTTP
 # ------------------------------------------------------------------------------------------------
 class _Http:
@@ -388,6 +621,15 @@ class _Http:
         from urllib.parse import urlsplit
 
         self._host = urlsplit(settings.endpoint).netloc
+        #: gets a DownloadRetry before each wait-and-retry, so a stall or a rate limit is never silent
+        self.notify: EventCallback | None = None
+
+    def retry(self, path: str, reason: str, attempt: int, max_attempts: int, wait: float) -> None:
+        """Announce a retry (event + log line)."""
+        logger.info("retrying %s: %s (%d of %d, in %.1f s)", path or "the listing", reason, attempt, max_attempts, wait)
+        if self.notify is not None:
+            self.notify(DownloadRetry(path=path, reason=reason, attempt=attempt, max_attempts=max_attempts,
+                                      wait=wait))
 
     @property
     def session(self) -> "requests.Session":
@@ -462,19 +704,51 @@ def _is_urllib3_error(exc: BaseException) -> bool:
                             ue.DecodeError, ue.NewConnectionError))
 
 
-def _retry_after(resp) -> float:
+def _retry_after_asked(resp) -> float | None:
+    """The wait a 429's ``Retry-After`` asks for (seconds or an HTTP date), None when absent or unreadable."""
     value = (resp.headers.get("Retry-After") or "").strip()
     if not value:
-        return 1.0
+        return None
     try:
-        return min(max(float(value), 0.0), MAX_RETRY_AFTER)
+        return max(float(value), 0.0)
     except ValueError:
         pass
     try:
         when = email.utils.parsedate_to_datetime(value)
-        return min(max(when.timestamp() - time.time(), 0.0), MAX_RETRY_AFTER)
+        return max(when.timestamp() - time.time(), 0.0)
     except (TypeError, ValueError, OverflowError):
-        return 1.0
+        return None
+
+
+def _rate_limit_wait(resp) -> tuple[float, str]:
+    """(seconds to wait, the reason to show) for a 429: its ``Retry-After``, capped at :data:`MAX_RETRY_AFTER`."""
+    asked = _retry_after_asked(resp)
+    if asked is None:
+        return 1.0, "HTTP 429 (rate limited)"
+    if asked > MAX_RETRY_AFTER:
+        return MAX_RETRY_AFTER, (f"HTTP 429 (rate limited), Retry-After {asked:g} s, "
+                                 f"capped at {MAX_RETRY_AFTER:g} s")
+    return asked, f"HTTP 429 (rate limited), Retry-After {asked:g} s"
+
+
+def _connection_problem(exc: BaseException) -> str:
+    """What a connection failure was, in a few words ("no data for 10 s", "the connection dropped")."""
+    import requests
+
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return f"no connection within {CONNECT_TIMEOUT:g} s"
+    timeout = isinstance(exc, (requests.exceptions.Timeout, TimeoutError))
+    try:
+        import urllib3.exceptions as ue
+
+        if isinstance(exc, ue.ConnectTimeoutError):
+            return f"no connection within {CONNECT_TIMEOUT:g} s"
+        timeout = timeout or isinstance(exc, (ue.ReadTimeoutError, ue.TimeoutError))
+    except ImportError:  # pragma: no cover
+        pass
+    if timeout or "timed out" in str(exc).lower():
+        return f"no data for {READ_TIMEOUT:g} s"
+    return f"the connection failed ({type(exc).__name__})"
 
 
 def _backoff(tries: int) -> float:
@@ -514,6 +788,7 @@ class _Progress:
         self._last_total_event = 0.0
         self._last_file_event: dict[str, float] = {}
         self.started = time.monotonic()
+        self._last_byte = self.started
 
     def emit(self, event: HubEvent) -> None:
         if self._emit_cb is None:
@@ -529,6 +804,7 @@ class _Progress:
             self.transferred += net
             if net:
                 self._samples.append((now, self.transferred))
+                self._last_byte = now
             if now - self._last_file_event.get(path, 0.0) >= EVENT_INTERVAL:
                 self._last_file_event[path] = now
                 self.emit(FileProgress(path=path, done=file_done, size=file_size))
@@ -541,9 +817,18 @@ class _Progress:
             self.emit(FileDone(path=path, size=size, cached=cached))
             self._maybe_total(time.monotonic(), force=self.files_done == self.total_files)
 
+    def heartbeat(self) -> None:
+        """Emit the totals when nothing else did for :data:`HEARTBEAT_INTERVAL` (a stall shows as one)."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last_total_event >= HEARTBEAT_INTERVAL and self.files_done < self.total_files:
+                self._maybe_total(now, force=True)
+
     def speed(self, now: float | None = None) -> float:
         now = time.monotonic() if now is None else now
         with self._lock:
+            if self._samples and now - self._samples[-1][0] > SPEED_WINDOW:
+                return 0.0  # nothing arrived lately: the speed is nil, not the average since the start
             while len(self._samples) > 1 and now - self._samples[0][0] > SPEED_WINDOW:
                 self._samples.popleft()
             if len(self._samples) < 2:
@@ -560,6 +845,7 @@ class _Progress:
         speed = self.speed(now)
         remaining = max(self.total_bytes - self.done_bytes, 0)
         eta = (remaining / speed) if speed > 0 else (0.0 if remaining == 0 else None)
+        stalled = now - self._last_byte if self.files_done < self.total_files else 0.0
         self.emit(
             DownloadProgress(
                 done_bytes=self.done_bytes,
@@ -568,6 +854,7 @@ class _Progress:
                 total_files=self.total_files,
                 speed=speed,
                 eta=eta,
+                stalled_for=round(stalled, 1) if stalled >= 1.0 else 0.0,
             )
         )
 
@@ -617,14 +904,21 @@ def download_repo(
         RateLimitedError, HubError: the Hub kept failing after retries.
         UnsafePathError: a remote file name would escape the snapshot folder (nothing written).
         IntegrityError: a file does not match the Hub's checksum (it is deleted, never placed).
+        IntegrityError: also when the Hub lists a file ``X`` and a file ``X/y`` (nothing written).
+        ModelError: the selection has no safetensors weights because pickle weights were refused (pass
+            ``allow_pickle``); nothing is downloaded.
+        LocalPathError: the cache folder is a file, sits under a file, or is read-only.
         DiskFullError: no space left (nothing incomplete is placed; partial data is kept for a resume).
         DownloadCancelled: ``cancel`` was set (partial data is kept for a resume).
     """
+    from hubmgr.hub.cache import check_cache_root
+
     settings = settings or get_settings()
     repo_id = validate_repo_id(repo_id)
     revision = (revision or DEFAULT_REVISION).strip() or DEFAULT_REVISION
     if max_workers < 1:
         raise UsageError("--workers must be at least 1.")
+    check_cache_root(settings)
     cancel = cancel or threading.Event()
     storage = Path(settings.hub_cache).expanduser() / repo_folder(repo_id)
 
@@ -635,6 +929,9 @@ def download_repo(
         )
         if result is None:
             raise HubUnreachableError(f"{reason} and {repo_id} is not fully in the cache.")
+        refused = pickle_only_error(repo_id, result.files, result.skip_reasons)
+        if refused is not None:
+            raise refused
         if on_event:
             on_event(DownloadFinished(repo_id=repo_id, commit=result.commit, path=str(result.path),
                                       transferred_bytes=0, seconds=0.0))
@@ -644,6 +941,7 @@ def download_repo(
         return from_cache("The Hub is unreachable: HF_HUB_OFFLINE is set")
 
     http = _Http(settings, repo_id)
+    http.notify = on_event
     try:
         try:
             commit, listing = _list_repo(http, settings, repo_id, revision)
@@ -654,6 +952,22 @@ def download_repo(
             include=include, exclude=exclude, allow_pickle=allow_pickle, max_workers=max_workers,
             on_event=on_event, cancel=cancel,
         )
+    finally:
+        http.close()
+
+
+def list_remote_files(repo_id: str, revision: str, *, settings: Settings | None = None) -> list[RemoteFile]:
+    """The files of a model repo at a revision, as the Hub lists them (names, sizes, checksums).
+
+    Raises:
+        HubmgrError: the Hub cannot be asked or answers with an error (see :func:`download_repo`).
+    """
+    settings = settings or get_settings()
+    if settings.offline:
+        raise HubUnreachableError("HF_HUB_OFFLINE is set: the Hub is not contacted (unset it to go online).")
+    http = _Http(settings, validate_repo_id(repo_id))
+    try:
+        return _list_repo(http, settings, repo_id, revision)[1]
     finally:
         http.close()
 
@@ -732,16 +1046,20 @@ def _api_get(http: _Http, url: str, repo_id: str, *, revision: str, params=None,
             tries += 1
             if tries >= 3:
                 raise HubUnreachableError(
-                    f"The Hub at {http.settings.endpoint} is unreachable ({type(exc).__name__})."
+                    f"The Hub at {http.settings.endpoint} is unreachable ({_connection_problem(exc)})."
                 ) from None
+            http.retry("", _connection_problem(exc), tries, 3, _backoff(tries))
             time.sleep(_backoff(tries))
             continue
         if resp.status_code == 429 and limited < MAX_RATE_LIMITED:
             limited += 1
-            time.sleep(_retry_after(resp))
+            wait, reason = _rate_limit_wait(resp)
+            http.retry("", reason, limited, MAX_RATE_LIMITED, wait)
+            time.sleep(wait)
             continue
         if resp.status_code in _RETRY_STATUSES and tries < MAX_TRIES - 1:
             tries += 1
+            http.retry("", f"HTTP {resp.status_code}", tries, MAX_TRIES, _backoff(tries))
             time.sleep(_backoff(tries))
             continue
         if resp.ok:
@@ -872,12 +1190,18 @@ def _head(http: _Http, url: str, repo_id: str, revision: str, path: str):
                 raise
             tries += 1
             if tries >= 3:
-                raise HubUnreachableError(f"The Hub at {http.settings.endpoint} is unreachable.") from None
+                raise HubUnreachableError(
+                    f"The Hub at {http.settings.endpoint} is unreachable ({_connection_problem(exc)})."
+                ) from None
+            http.retry(path, _connection_problem(exc), tries, 3, _backoff(tries))
             time.sleep(_backoff(tries))
             continue
         if resp.status_code in _RETRY_STATUSES | {429} and tries < MAX_TRIES - 1:
             tries += 1
-            time.sleep(_retry_after(resp) if resp.status_code == 429 else _backoff(tries))
+            wait, reason = (_rate_limit_wait(resp) if resp.status_code == 429
+                            else (_backoff(tries), f"HTTP {resp.status_code}"))
+            http.retry(path, reason, tries, MAX_TRIES, wait)
+            time.sleep(wait)
             continue
         if resp.status_code < 400:
             return resp
@@ -928,14 +1252,13 @@ def _download_listing(
     by_path: dict[str, RemoteFile] = {}
     for rf in listing:
         by_path.setdefault(rf.path, rf)
+    check_listing(repo_id, by_path)
     selected, skipped = select_files(list(by_path), include=include, exclude=exclude, allow_pickle=allow_pickle)
-    if not selected:
-        if include or exclude:
-            raise UsageError(f"No file of {repo_id} matches the --include/--exclude patterns.")
-        if skipped:
-            raise UsageError(
-                f"{repo_id} has only pickle weights ({', '.join(sorted(skipped))}); pass --allow-pickle to download them."
-            )
+    refused = pickle_only_error(repo_id, selected, skipped)
+    if refused is not None:
+        raise refused
+    if not selected and (include or exclude):
+        raise UsageError(f"No file of {repo_id} matches the --include/--exclude patterns.")
     # Refuse any unsafe name before a single byte is written.
     targets = {p: check_safe_name(p, snap) for p in selected}
     for rf in (by_path[p] for p in selected):
@@ -945,16 +1268,58 @@ def _download_listing(
             raise HubError(f"The Hub gave a negative size for '{rf.path}'.")
 
     files = [by_path[p] for p in selected]
+    hub_cache = Path(settings.hub_cache).expanduser()
     blobs_dir = storage / "blobs"
-    locks_dir = Path(settings.hub_cache).expanduser() / ".locks" / repo_folder(repo_id)
+    locks_dir = locks_folder(hub_cache, repo_folder(repo_id))
     try:
-        for d in (blobs_dir, snap, locks_dir):
-            d.mkdir(parents=True, exist_ok=True)
-        _cachedir_tag(Path(settings.hub_cache).expanduser())
-        write_tree_cache(storage, commit, [rf for rf in listing if _safe(rf.path, snap)])
+        locks_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise disk_full_from(exc, str(storage)) or exc
+        raise _cache_write_error(exc, settings) from None
+    with _repo_download_lock(locks_dir):  # `rm` / `prune` leave the repo alone while this is held
+        try:
+            for d in (blobs_dir, snap):
+                d.mkdir(parents=True, exist_ok=True)
+            _cachedir_tag(hub_cache)
+            write_tree_cache(storage, commit, [rf for rf in listing if _safe(rf.path, snap)])
+            write_manifest(storage, commit, files, locks_dir)
+        except OSError as exc:
+            raise _cache_write_error(exc, settings) from None
+        return _fetch_all(http, settings, storage, repo_id, revision, commit, files, targets, skipped,
+                          blobs_dir=blobs_dir, locks_dir=locks_dir, max_workers=max_workers, on_event=on_event,
+                          cancel=cancel, t0=t0)
 
+
+@dataclass
+class _Run:
+    """What every worker of one download shares."""
+
+    http: _Http
+    settings: Settings
+    repo_id: str
+    commit: str
+    progress: "_Progress"
+    cancel: threading.Event
+    stop: threading.Event  # set on the first failure or on cancel: the other workers stop too
+    #: set when a file failed its size or checksum: the bytes the other files got in this run may come
+    #: from the same bad source, so they are not kept for a resume
+    poisoned: threading.Event = field(default_factory=threading.Event)
+
+    def check(self) -> None:
+        if self.stop.is_set() or self.cancel.is_set():
+            raise _Stopped()
+
+    def poison(self) -> None:
+        self.poisoned.set()
+        self.stop.set()
+
+
+def _fetch_all(http: _Http, settings: Settings, storage: Path, repo_id: str, revision: str, commit: str,
+               files: list[RemoteFile], targets: dict[str, Path], skipped: dict[str, str], *, blobs_dir: Path,
+               locks_dir: Path, max_workers: int, on_event: EventCallback | None, cancel: threading.Event,
+               t0: float) -> DownloadResult:
+    """Fetch the selected files in parallel, then write the ref (the repo's download lock is held)."""
+    snap = storage / "snapshots" / commit
+    by_path = {rf.path: rf for rf in files}
     total_bytes = sum(rf.size for rf in files)
     cached = {rf.path for rf in files if (blobs_dir / rf.blob).is_file()}
     bytes_cached = sum(by_path[p].size for p in cached)
@@ -964,13 +1329,14 @@ def _download_listing(
     _check_space(blobs_dir, needed)
 
     progress = _Progress(on_event, total_bytes, len(files))
+    http.notify = progress.emit  # retries from worker threads, serialized with the other events
     progress.emit(DownloadStarted(repo_id=repo_id, revision=revision, commit=commit, total_files=len(files),
                                   total_bytes=total_bytes, bytes_cached=bytes_cached))
-    stop = threading.Event()  # set on the first failure or on cancel: the other workers stop too
+    run = _Run(http=http, settings=settings, repo_id=repo_id, commit=commit, progress=progress, cancel=cancel,
+               stop=threading.Event())
 
     def job(rf: RemoteFile) -> None:
-        _fetch_one(http, settings, repo_id, commit, rf, targets[rf.path], blobs_dir, locks_dir,
-                   progress, cancel, stop)
+        _fetch_one(run, rf, targets[rf.path], blobs_dir, locks_dir)
 
     errors: list[BaseException] = []
     pool = ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(files) or 1)), thread_name_prefix="hubmgr-dl")
@@ -984,11 +1350,12 @@ def _download_listing(
                 exc = fut.exception()
                 if exc is not None:
                     errors.append(exc)
-                    stop.set()
+                    run.stop.set()
             if cancel.is_set():
-                stop.set()
+                run.stop.set()
+            progress.heartbeat()
     except BaseException:  # KeyboardInterrupt in the caller's thread: stop the workers cleanly
-        stop.set()
+        run.stop.set()
         cancel.set()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
@@ -997,7 +1364,7 @@ def _download_listing(
 
     if errors:
         real = [e for e in errors if not isinstance(e, _Stopped)]
-        _tidy_failed(storage, snap)
+        _tidy_failed(storage, snap, files)
         if real:
             # user-facing errors first, in a stable order
             real.sort(key=lambda e: 0 if isinstance(e, HubmgrError) else 1)
@@ -1005,7 +1372,10 @@ def _download_listing(
     if cancel.is_set() or errors:
         raise DownloadCancelled("Download cancelled; run it again to resume.")
 
-    _write_ref(storage, revision, commit)
+    try:
+        _write_ref(storage, revision, commit)
+    except OSError as exc:
+        raise _cache_write_error(exc, settings) from None
     progress.emit(DownloadProgress(done_bytes=progress.done_bytes, total_bytes=total_bytes,
                                    files_done=progress.files_done, total_files=len(files),
                                    speed=progress.speed(), eta=0.0))
@@ -1016,11 +1386,24 @@ def _download_listing(
         repo_id=repo_id,
         commit=commit,
         path=snap,
-        files=sorted(selected),
+        files=sorted(by_path),
         transferred_bytes=progress.transferred,
         skipped=sorted(skipped),
         skip_reasons=dict(sorted(skipped.items())),
     )
+
+
+def _cache_write_error(exc: OSError, settings: Settings) -> BaseException:
+    """The one-line error for a failed write in the cache (disk full, read-only, a file in the way), or
+    ``exc`` itself when it is something else."""
+    import errno
+
+    from hubmgr.hub.cache import cache_path_error
+
+    if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS,
+                                       errno.ENOTDIR, errno.EEXIST):
+        return cache_path_error(exc, settings)
+    return exc
 
 
 class _Stopped(Exception):
@@ -1135,19 +1518,8 @@ def _acquire(lock_path: Path, stop: threading.Event, cancel: threading.Event):
             continue
 
 
-def _fetch_one(
-    http: _Http,
-    settings: Settings,
-    repo_id: str,
-    commit: str,
-    rf: RemoteFile,
-    pointer: Path,
-    blobs_dir: Path,
-    locks_dir: Path,
-    progress: _Progress,
-    cancel: threading.Event,
-    stop: threading.Event,
-) -> None:
+def _fetch_one(run: _Run, rf: RemoteFile, pointer: Path, blobs_dir: Path, locks_dir: Path) -> None:
+    progress = run.progress
     blob = blobs_dir / rf.blob
     try:
         if blob.is_file():
@@ -1156,14 +1528,14 @@ def _fetch_one(
             progress.add(rf.path, disk=rf.size, net=0, file_done=rf.size, file_size=rf.size)
             progress.file_finished(rf.path, rf.size, cached=True)
             return
-        lock = _acquire(locks_dir / f"{rf.blob}.lock", stop, cancel)
+        lock = _acquire(locks_dir / f"{rf.blob}.lock", run.stop, run.cancel)
         try:
             if blob.is_file():  # another process finished it while we waited
                 _link(blob, pointer)
                 progress.add(rf.path, disk=rf.size, net=0, file_done=rf.size, file_size=rf.size)
                 progress.file_finished(rf.path, rf.size, cached=True)
                 return
-            _transfer(http, settings, repo_id, commit, rf, blob, progress, cancel, stop)
+            _transfer(run, rf, blob)
             _link(blob, pointer)
         finally:
             try:
@@ -1172,19 +1544,18 @@ def _fetch_one(
                 pass
         progress.file_finished(rf.path, rf.size, cached=False)
     except OSError as exc:
-        full = disk_full_from(exc, rf.path)
-        if full is not None:
-            raise full from None
+        err = _cache_write_error(exc, run.settings)
+        if err is not exc:
+            raise err from None
         raise
 
 
-def _hash_existing(path: Path, hasher, limit: int, stop: threading.Event, cancel: threading.Event) -> int:
+def _hash_existing(path: Path, hasher, limit: int, run: _Run) -> int:
     """Feed the first ``limit`` bytes of a partial file to the hasher; returns the bytes fed."""
     fed = 0
     with open(path, "rb") as f:
         while fed < limit:
-            if stop.is_set() or cancel.is_set():
-                raise _Stopped()
+            run.check()
             block = f.read(min(4 * 1024 * 1024, limit - fed))
             if not block:
                 break
@@ -1194,23 +1565,13 @@ def _hash_existing(path: Path, hasher, limit: int, stop: threading.Event, cancel
     return fed
 
 
-def _transfer(
-    http: _Http,
-    settings: Settings,
-    repo_id: str,
-    commit: str,
-    rf: RemoteFile,
-    blob: Path,
-    progress: _Progress,
-    cancel: threading.Event,
-    stop: threading.Event,
-) -> None:
+def _transfer(run: _Run, rf: RemoteFile, blob: Path) -> None:
     """Stream one file into ``{blob}.incomplete`` (resuming it), check it, rename it into place.
 
     Must be called with the blob's lock held.
     """
     incomplete = blob.with_name(blob.name + ".incomplete")
-    url = f"{settings.endpoint}/{repo_id}/resolve/{commit}/{quote(rf.path)}"
+    url = f"{run.settings.endpoint}/{run.repo_id}/resolve/{run.commit}/{quote(rf.path)}"
     hasher = _new_hasher(rf)
 
     # What an earlier (maybe killed) try left behind.
@@ -1219,34 +1580,48 @@ def _transfer(
         incomplete.unlink()
         have = 0
     if have:
-        have = _hash_existing(incomplete, hasher, have, stop, cancel)
+        have = _hash_existing(incomplete, hasher, have, run)
         with open(incomplete, "r+b") as f:  # drop any tail past what we hashed
             f.truncate(have)
-    progress.emit(FileStarted(path=rf.path, size=rf.size, resumed_from=have))
-    progress.add(rf.path, disk=have, net=0, file_done=have, file_size=rf.size)
+    kept = have
+    run.progress.emit(FileStarted(path=rf.path, size=rf.size, resumed_from=have))
+    run.progress.add(rf.path, disk=have, net=0, file_done=have, file_size=rf.size)
     try:
-        _stream_into(http, settings, repo_id, commit, rf, incomplete, url, hasher, have, progress, cancel, stop)
+        _stream_into(run, rf, incomplete, url, hasher, have)
     except BaseException:
-        if _size_or_zero(incomplete) == 0:  # nothing worth resuming
+        size = _size_or_zero(incomplete)
+        if run.poisoned.is_set() and size > kept:
+            # Another file of this run failed its checksum: what this one received meanwhile may be
+            # just as wrong, so only what an earlier run left is kept for the next one.
+            if kept:
+                with open(incomplete, "r+b") as f:
+                    f.truncate(kept)
+            else:
+                _unlink(incomplete)
+        elif size == 0:  # nothing worth resuming
             _unlink(incomplete)
         raise
     os.replace(incomplete, blob)
 
 
-def _stream_into(http: _Http, settings: Settings, repo_id: str, commit: str, rf: RemoteFile, incomplete: Path,
-                 url: str, hasher, have: int, progress: _Progress, cancel: threading.Event,
-                 stop: threading.Event) -> None:
-    """The transfer loop of :func:`_transfer`: append to ``incomplete`` until complete, then check it."""
+def _stream_into(run: _Run, rf: RemoteFile, incomplete: Path, url: str, hasher, have: int) -> None:
+    """The transfer loop of :func:`_transfer`: append to ``incomplete`` until complete, then check it.
+
+    Every retry is announced (:class:`~hubmgr.hub.events.DownloadRetry`): a stalled answer (no byte for
+    :data:`READ_TIMEOUT` seconds), a dropped connection, a 5xx, or a 429 (waiting its ``Retry-After``,
+    capped at :data:`MAX_RETRY_AFTER`).
+    """
+    http, settings, progress, repo_id = run.http, run.settings, run.progress, run.repo_id
     tries = 0
     limited = 0
     with open(incomplete, "ab") as out:
         while have < rf.size:
-            if stop.is_set() or cancel.is_set():
-                raise _Stopped()
+            run.check()
             headers = {"Accept-Encoding": "identity"}
             if have:
                 headers["Range"] = f"bytes={have}-"
             made_progress = False
+            problem = ""
             try:
                 resp = http.request("GET", url, stream=True, headers=headers)
             except HubmgrError:
@@ -1255,31 +1630,37 @@ def _stream_into(http: _Http, settings: Settings, repo_id: str, commit: str, rf:
                 if not _is_connection_error(exc):
                     raise
                 tries += 1
+                problem = _connection_problem(exc)
                 if tries >= MAX_TRIES:
                     raise HubUnreachableError(
-                        f"The connection to {settings.endpoint} kept failing while downloading '{rf.path}'; "
-                        "run the download again to resume."
+                        f"The connection to {settings.endpoint} kept failing while downloading '{rf.path}' "
+                        f"({problem}, {tries} times in a row); run the download again to resume."
                     ) from None
-                _sleep(_backoff(tries), stop, cancel)
+                http.retry(rf.path, problem, tries, MAX_TRIES, _backoff(tries))
+                _sleep(_backoff(tries), run)
                 continue
             try:
                 status = resp.status_code
                 if status == 429:
                     limited += 1
+                    wait_s, reason = _rate_limit_wait(resp)
                     if limited > MAX_RATE_LIMITED:
                         raise RateLimitedError(
-                            f"The Hub kept answering 429 (rate limited) while downloading '{rf.path}'; "
-                            "run it again later to resume."
+                            f"The Hub kept answering 429 (rate limited) while downloading '{rf.path}' ({reason}); "
+                            "run the download again later to resume."
                         )
-                    _sleep(_retry_after(resp), stop, cancel)
+                    http.retry(rf.path, reason, limited, MAX_RATE_LIMITED, wait_s)
+                    _sleep(wait_s, run)
                     continue
                 if status in _RETRY_STATUSES:
                     tries += 1
                     if tries >= MAX_TRIES:
                         raise HubError(
-                            f"The Hub kept answering {status} while downloading '{rf.path}'; run it again later to resume."
+                            f"The Hub kept answering HTTP {status} while downloading '{rf.path}'; "
+                            "run it again later to resume."
                         )
-                    _sleep(_backoff(tries), stop, cancel)
+                    http.retry(rf.path, f"HTTP {status}", tries, MAX_TRIES, _backoff(tries))
+                    _sleep(_backoff(tries), run)
                     continue
                 if status == 416 and have:
                     # Our partial file does not fit the remote one: start that file again.
@@ -1290,7 +1671,7 @@ def _stream_into(http: _Http, settings: Settings, repo_id: str, commit: str, rf:
                     hasher = _new_hasher(rf)
                     continue
                 if status >= 400:
-                    raise _http_error(resp, repo_id, settings=settings, revision=commit, path=rf.path)
+                    raise _http_error(resp, repo_id, settings=settings, revision=run.commit, path=rf.path)
                 if have and status != 206:
                     # The server ignored the range: take the whole body from zero.
                     out.truncate(0)
@@ -1304,7 +1685,7 @@ def _stream_into(http: _Http, settings: Settings, repo_id: str, commit: str, rf:
                         raise HubError(f"The Hub answered a range request for '{rf.path}' with the wrong bytes.")
                 try:
                     for chunk in _iter_body(resp):
-                        if stop.is_set() or cancel.is_set():
+                        if run.stop.is_set() or run.cancel.is_set():
                             out.flush()
                             raise _Stopped()
                         if not chunk:
@@ -1329,35 +1710,49 @@ def _stream_into(http: _Http, settings: Settings, repo_id: str, commit: str, rf:
                         raise full from None
                     if not _is_connection_error(exc):
                         raise
+                    problem = _connection_problem(exc)
                 except Exception as exc:  # noqa: BLE001
                     if not _is_connection_error(exc):
                         raise
+                    problem = _connection_problem(exc)
                 out.flush()
             finally:
                 resp.close()
             if have < rf.size:
-                # Dropped connection or short body: ask for the rest.
+                # Dropped connection, stalled or short body: ask for the rest.
                 if made_progress:
                     tries = 0
                 else:
                     tries += 1
+                problem = problem or "the answer ended early"
                 if tries >= MAX_TRIES:
-                    raise HubError(
-                        f"The download of '{rf.path}' kept stopping short; run it again to resume."
+                    kind = (HubUnreachableError if problem.startswith(("no data", "no connection", "the connection"))
+                            else HubError)
+                    raise kind(
+                        f"The download of '{rf.path}' kept stopping short ({problem}, {tries} times in a row, "
+                        f"at {have} of {rf.size} bytes); run it again to resume."
                     )
-                _sleep(_backoff(tries) if not made_progress else 0.0, stop, cancel)
+                wait_s = _backoff(tries) if not made_progress else 0.0
+                http.retry(rf.path, f"{problem}, at {have} of {rf.size} bytes", max(tries, 1), MAX_TRIES, wait_s)
+                _sleep(wait_s, run)
         out.flush()
         os.fsync(out.fileno())
 
     # Check before placing.
+    if not incomplete.exists():
+        raise CacheError(
+            f"The partial file of '{rf.path}' was deleted from the cache while it downloaded; run the download again."
+        )
     size = _size_or_zero(incomplete)
     if size != rf.size:
+        run.poison()
         _unlink(incomplete)
         raise IntegrityError(f"'{rf.path}' has {size} bytes instead of {rf.size}; it was not placed. Run the download again.")
     expected = _expected_digest(rf)
     if hasher is not None and expected:
         got = hasher.hexdigest()
         if got != expected:
+            run.poison()
             _unlink(incomplete)
             kind = "sha256" if rf.lfs_sha256 else "git sha1"
             raise IntegrityError(
@@ -1386,16 +1781,15 @@ def _range_start(content_range: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _sleep(seconds: float, stop: threading.Event, cancel: threading.Event) -> None:
+def _sleep(seconds: float, run: _Run) -> None:
     """Sleep, waking up early when the download stops."""
     end = time.monotonic() + seconds
     while True:
-        if stop.is_set() or cancel.is_set():
-            raise _Stopped()
+        run.check()
         left = end - time.monotonic()
         if left <= 0:
             return
-        cancel.wait(min(left, 0.1))
+        run.cancel.wait(min(left, 0.1))
 
 
 def _unlink(path: Path) -> None:
@@ -1415,19 +1809,23 @@ def iter_chunks(path: Path, size: int = 4 * 1024 * 1024) -> Iterator[bytes]:
             yield block
 
 
-def _tidy_failed(storage: Path, snap: Path) -> None:
-    """After a failed download, leave no empty snapshot behind (``hubmgr ls`` would list a 0-byte revision).
+def _tidy_failed(storage: Path, snap: Path, files: Iterable[RemoteFile] = ()) -> None:
+    """After a failed download, leave no empty snapshot behind (``hubmgr ls`` would list a 0-byte revision)
+    unless partial files of it remain: then the snapshot stays, and ``ls`` shows it incomplete, with what a
+    resume would keep.
 
     Partial ``.incomplete`` blobs are kept so that a later run resumes them; a repo folder that holds
-    nothing else (no blob, no ref, no other snapshot) is removed whole.
+    nothing else (no blob, no ref, no other snapshot) is removed whole, with its records.
     """
     try:
-        if snap.is_dir() and not any(snap.iterdir()):
+        blobs = storage / "blobs"
+        resumable = any((blobs / f"{rf.blob}.incomplete").exists() for rf in files)
+        if snap.is_dir() and not any(snap.iterdir()) and not resumable:
             snap.rmdir()
+            drop_snapshot_records(storage, snap.name)
         snapshots = storage / "snapshots"
         if snapshots.is_dir() and not any(snapshots.iterdir()):
             snapshots.rmdir()
-        blobs = storage / "blobs"
         refs = storage / "refs"
         has_blobs = blobs.is_dir() and any(blobs.iterdir())
         has_refs = refs.is_dir() and any(refs.rglob("*"))

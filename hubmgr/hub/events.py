@@ -48,6 +48,7 @@ class DownloadProgress:
     total_files: int
     speed: float            # bytes/s over a moving window
     eta: float | None       # seconds, None while unknown
+    stalled_for: float = 0.0  # seconds since the last byte arrived while files are in flight (0 while bytes flow)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,18 @@ class DownloadFinished:
 
 
 @dataclass(frozen=True)
+class DownloadRetry:
+    """A request failed in a way worth another try (no data for a while, a dropped connection, 429, 5xx);
+    the download waits ``wait`` seconds, then asks again. Renderers show it, so a stall is never silent."""
+
+    path: str               # the repo file, or "" for the file listing
+    reason: str             # one sentence: what happened ("no data for 10 s", "HTTP 429 ...")
+    attempt: int            # this retry's number (1 for the first retry)
+    max_attempts: int       # when ``attempt`` reaches it, the download gives up
+    wait: float             # seconds before the next try
+
+
+@dataclass(frozen=True)
 class VerifyProgress:
     repo_id: str
     path: str
@@ -68,6 +81,7 @@ class VerifyProgress:
 
 
 HubEvent = Union[
-    DownloadStarted, FileStarted, FileProgress, FileDone, DownloadProgress, DownloadFinished, VerifyProgress
+    DownloadStarted, FileStarted, FileProgress, FileDone, DownloadProgress, DownloadFinished, DownloadRetry,
+    VerifyProgress,
 ]
 EventCallback = Callable[[HubEvent], None]

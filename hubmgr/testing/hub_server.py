@@ -56,7 +56,7 @@ __all__ = ["HubServer", "LFS_THRESHOLD", "LFS_SUFFIXES", "RequestRecord", "FAULT
 LFS_THRESHOLD = 1024
 LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".pkl", ".ckpt", ".gguf", ".onnx", ".h5", ".msgpack",
                 ".parquet", ".arrow", ".zip", ".tar", ".gz", ".npy", ".npz")
-FAULT_KINDS = ("drop", "error500", "rate_limit", "truncate", "corrupt", "stall", "slow")
+FAULT_KINDS = ("drop", "error500", "rate_limit", "truncate", "corrupt", "stall", "slow", "status")
 ROUTE_NAMES = ("search", "model_info", "tree", "paths_info", "refs", "commits", "whoami", "resolve")
 _CHUNK = 64 * 1024
 _SMALL_IN_MEMORY = 1 << 20  # files under 1 MiB given as Path are read once; larger ones stream from disk
@@ -649,8 +649,10 @@ class HubServer:
             ``drop`` (``after_bytes``, default half the body): send that many body bytes, then reset the
             connection. ``truncate`` (``after_bytes``): announce the full Content-Length, send fewer bytes,
             close cleanly. ``corrupt`` (``offset``: file offset of the byte to flip, default the middle;
-            ``count``: how many consecutive bytes, default 1): right length, wrong bytes. ``error500``:
-            answer 500. ``rate_limit`` (``retry_after``, default 1): answer 429 with ``Retry-After``.
+            ``count``: how many consecutive bytes, default 1; ``bytes_per_sec``: also throttle the body, as
+            ``slow`` does): right length, wrong bytes. ``error500``: answer 500. ``rate_limit``
+            (``retry_after``, default 1): answer 429 with ``Retry-After``. ``status`` (``status``, default
+            410; ``message``): answer that status with an ``X-Error-Message`` and no error code.
             ``stall`` (``after_bytes``, default 0; ``timeout``, default 30 s): send that many bytes, then hang
             until :meth:`release_stalls`, :meth:`stop` or the timeout, then close. ``slow``
             (``bytes_per_sec``, default 64 KiB/s): throttle the body.
@@ -661,7 +663,7 @@ class HubServer:
             repo_id: repo it applies to; None for all.
             times: how many requests it spoils; None for every one.
             method: HTTP method it applies to.
-            route: an API route instead of ``resolve`` (``error500``, ``rate_limit``, ``drop`` only).
+            route: an API route instead of ``resolve`` (``error500``, ``rate_limit``, ``drop``, ``status`` only).
             **kw: the kind's keywords.
 
         Raises:
@@ -946,6 +948,8 @@ class HubServer:
                              headers={"Retry-After": str(f.kw.get("retry_after", 1))})
         if f.kind == "drop":
             raise ConnectionAbortedError  # close without an answer
+        if f.kind == "status":
+            raise _fault_status(f)
         raise _HTTPError(500, None, "Internal Error - We're working hard to fix this as soon as possible!")
 
     # ------------------------------------------------------------------ repo access
@@ -1317,6 +1321,8 @@ class HubServer:
         if fault is not None and fault.kind == "rate_limit":
             raise _HTTPError(429, None, "Too Many Requests",
                              headers={"Retry-After": str(fault.kw.get("retry_after", 1))})
+        if fault is not None and fault.kind == "status":
+            raise _fault_status(fault)
 
         size = blob.size
         start, end = 0, size  # end exclusive
@@ -1378,10 +1384,12 @@ class HubServer:
             if not (start <= at < end):
                 at = start
             flip = (at, int(fault.kw.get("count", 1)))  # type: ignore[union-attr]
+            if fault.kw.get("bytes_per_sec") is not None:  # type: ignore[union-attr]
+                rate = float(fault.kw["bytes_per_sec"])  # type: ignore[union-attr]
         elif kind == "slow":
             rate = float(fault.kw.get("bytes_per_sec", 64 * 1024))  # type: ignore[union-attr]
 
-        if kind in ("slow", "stall"):
+        if kind in ("slow", "stall") or rate is not None:
             release = self._stall_event()
             try:
                 self._write_body(h, repo_id, file, blob, start, end, fault, cut, flip, rate, release)
@@ -1447,6 +1455,12 @@ class HubServer:
             except OSError:
                 pass
         # "truncate": a clean close right away (socketserver shuts the socket down after the handler)
+
+
+def _fault_status(fault: _Fault) -> _HTTPError:
+    status = int(fault.kw.get("status", 410))
+    message = str(fault.kw.get("message", {410: "Gone", 418: "I'm a teapot"}.get(status, "Error")))
+    return _HTTPError(status, None, message)
 
 
 def _parse_range(header: str, size: int) -> tuple[int, int] | None:

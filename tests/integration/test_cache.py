@@ -152,3 +152,157 @@ def test_resolve_local_single_snapshot_without_main(hub_server, hf_env):
     sha = hub_server.add_repo("acme/one", {"config.json": "{}"})
     download_repo("acme/one", revision=sha)
     assert cache.resolve_local("acme/one").name == sha
+
+
+# ------------------------------------------------------------------------------------------------ incomplete
+def _interrupted(hub_server, repo_id: str, big: bytes):
+    """A download of config.json + a big file cancelled mid-way: a detached, incomplete snapshot."""
+    import threading
+
+    sha = hub_server.add_repo(repo_id, {"config.json": CONFIG_A, "model.safetensors": big})
+    hub_server.inject("slow", path="model.safetensors", bytes_per_sec=2_000_000)
+    cancel = threading.Event()
+
+    def on_event(e):
+        if isinstance(e, ev.FileProgress) and e.path == "model.safetensors" and e.done > 200_000:
+            cancel.set()
+
+    from hubmgr.hub.download import DownloadCancelled
+
+    with pytest.raises(DownloadCancelled):
+        download_repo(repo_id, on_event=on_event, cancel=cancel)
+    hub_server.clear_faults()
+    return sha
+
+
+def test_incomplete_snapshot_is_marked_with_what_is_missing(hub_server, hf_env):
+    big = os.urandom(3_000_000)
+    sha = _interrupted(hub_server, REPO, big)
+    partial = blob_of(hf_env, hashlib.sha256(big).hexdigest() + ".incomplete")
+    have = partial.stat().st_size
+    (repo,) = cache.list_cached()
+    (rev,) = repo.revisions
+    assert rev.commit == sha and rev.refs == [] and not rev.complete and not repo.complete
+    assert rev.missing_files == ["model.safetensors"]
+    assert rev.missing_bytes == len(big) and rev.resumable_bytes == have
+    assert repo.partial_bytes == have and repo.partial_files == 1 and not repo.downloading
+    # the function the TUI uses
+    status = cache.snapshot_status(REPO, sha)
+    assert status.source == "hubmgr" and status.expected_files == 2 and not status.complete
+    assert (status.missing_files, status.missing_bytes, status.resumable_bytes) == (["model.safetensors"], len(big), have)
+    # verify fails on the missing file
+    results = cache.verify(REPO)
+    (bad,) = [r for r in results if not r.ok]
+    assert bad.path == "model.safetensors" and bad.missing and "missing" in bad.detail and str(have) in bad.detail
+    # it is no model folder yet: resolve_local says so (and train then downloads the rest)
+    with pytest.raises(NotCachedError, match="only partly downloaded .model.safetensors missing.*hubmgr download"):
+        cache.resolve_local(REPO)
+    # finishing the download makes it complete
+    download_repo(REPO)
+    assert cache.resolve_local(REPO).name == sha
+    (repo,) = cache.list_cached()
+    assert repo.complete and repo.revisions[0].refs == ["main"] and repo.partial_bytes == 0
+    assert all(r.ok for r in cache.verify(REPO))
+
+
+def test_include_download_is_complete_for_what_it_asked(hub_server, hf_env):
+    hub_server.add_repo("acme/sub", {"config.json": "{}", "model.safetensors": os.urandom(5000)})
+    download_repo("acme/sub", include=["*.json"])
+    repo = next(r for r in cache.list_cached() if r.repo_id == "acme/sub")
+    assert repo.complete
+    assert all(r.ok for r in cache.verify("acme/sub"))
+
+
+def test_verify_asks_the_hub_when_nothing_is_recorded(hub_server, hf_env, monkeypatch):
+    sha = hub_server.add_repo("acme/v", {"config.json": "{}", "model.safetensors": os.urandom(5000)})
+    r = download_repo("acme/v")
+    storage = hf_env.hub_cache / "models--acme--v"
+    (r.path / "model.safetensors").unlink()  # lost, and no record of what the snapshot should hold
+    (storage / "trees" / f"{sha}.json").unlink()
+    (storage / "hubmgr" / f"{sha}.json").unlink()
+    from tests.conftest import set_offline
+
+    set_offline(monkeypatch)
+    assert all(v.ok for v in cache.verify("acme/v"))  # offline: nothing tells what is missing
+    set_offline(monkeypatch, False)
+    hub_server.reset_counters()
+    results = cache.verify("acme/v")
+    assert [(v.path, v.missing) for v in results if not v.ok] == [("model.safetensors", True)]
+    assert any(q.route == "tree" for q in hub_server.requests)
+    # the listing it got is kept: offline now knows too
+    set_offline(monkeypatch)
+    assert [v.path for v in cache.verify("acme/v") if not v.ok] == ["model.safetensors"]
+
+
+def test_prune_keeps_partial_downloads_unless_asked(hub_server, hf_env):
+    big = os.urandom(3_000_000)
+    sha = _interrupted(hub_server, REPO, big)
+    blobs = hf_env.hub_cache / "models--acme--m" / "blobs"
+    partial = blobs / f"{hashlib.sha256(big).hexdigest()}.incomplete"
+    orphan = blobs / f"{hashlib.sha256(b'x').hexdigest()}.1a2b3c4d.incomplete"  # as huggingface_hub leaves them
+    orphan.write_bytes(b"o" * 1000)
+    have = partial.stat().st_size
+    result = cache.prune_cache()
+    assert result.revisions == [] and result.freed_bytes == 0
+    assert result.kept_incomplete == [(REPO, sha)] and result.kept_partial_bytes == have + 1000
+    assert partial.stat().st_size == have and orphan.exists()
+    # asked: the incomplete revision and every partial file go, and the bytes are counted
+    plan = cache.prune_cache(dry_run=True, incomplete=True)
+    assert plan.revisions == [(REPO, sha)] and sorted(p.path.name for p in plan.partials) == sorted(
+        [partial.name, orphan.name])
+    assert plan.freed_bytes == len(CONFIG_A) + have + 1000 and partial.exists()
+    done = cache.prune_cache(incomplete=True)
+    assert done.freed_bytes == plan.freed_bytes and done.partial_bytes == have + 1000
+    assert not (hf_env.hub_cache / "models--acme--m").exists()
+    assert cache.list_cached() == []
+
+
+def test_prune_of_the_last_detached_revision_keeps_partials(hub_server, hf_env):
+    rev1 = hub_server.add_repo(REPO, {"config.json": CONFIG_A})
+    download_repo(REPO, revision=rev1)
+    orphan = blob_of(hf_env, "0" * 64 + ".incomplete")
+    orphan.write_bytes(b"p" * 2000)
+    result = cache.prune_cache()
+    assert result.revisions == [(REPO, rev1)] and result.freed_bytes == len(CONFIG_A)
+    assert result.kept_partial_bytes == 2000 and orphan.exists()
+    (repo,) = cache.list_cached()  # still listed, with its partial bytes
+    assert repo.revisions == [] and repo.partial_bytes == 2000
+    assert cache.delete_repo(REPO) == 2000
+    assert cache.list_cached() == []
+
+
+def test_live_download_is_never_deleted(hub_server, hf_env):
+    import threading
+
+    from hubmgr.errors import CacheError
+
+    big = os.urandom(4_000_000)
+    hub_server.add_repo(REPO, {"config.json": CONFIG_A, "model.safetensors": big})
+    hub_server.inject("slow", path="model.safetensors", bytes_per_sec=1_000_000)
+    outcome = {}
+
+    def run():
+        try:
+            outcome["result"] = download_repo(REPO)
+        except BaseException as exc:  # noqa: BLE001
+            outcome["error"] = exc
+
+    t = threading.Thread(target=run)
+    t.start()
+    try:
+        assert hub_server.wait_for_bytes(200_000, path="model.safetensors", timeout=30)
+        (repo,) = cache.list_cached()
+        assert repo.downloading
+        with pytest.raises(CacheError, match="being downloaded"):
+            cache.delete_repo(REPO)
+        with pytest.raises(CacheError, match="being downloaded"):
+            cache.delete_revision(REPO, repo.revisions[0].commit)
+        result = cache.prune_cache(incomplete=True)
+        assert result.busy == [REPO] and result.freed_bytes == 0 and result.revisions == []
+    finally:
+        hub_server.release_stalls()
+        t.join(timeout=60)
+    assert "error" not in outcome, outcome.get("error")
+    assert (outcome["result"].path / "model.safetensors").read_bytes() == big
+    assert not cache.list_cached()[0].downloading
+    assert cache.delete_repo(REPO) == len(big) + len(CONFIG_A)

@@ -149,11 +149,207 @@ def test_prune(cli_runner, hub_server, repo, hf_env):
     cli_runner("download", REPO, "--revision", repo)
     cli_runner("download", REPO)
     res = cli_runner("prune", "--dry-run", "--json")
-    assert json.loads(res.stdout) == {"deleted": [{"repo_id": REPO, "commit": repo}], "freed_bytes": 2,
-                                      "dry_run": True}
+    data = json.loads(res.stdout)
+    assert {k: data[k] for k in ("deleted", "freed_bytes", "dry_run", "partials")} == {
+        "deleted": [{"repo_id": REPO, "commit": repo}], "freed_bytes": 2, "dry_run": True, "partials": []}
     res = cli_runner("prune")
     assert res.exit_code == 2 and "--yes" in res.stderr
     res = cli_runner("prune", "--yes", "--json")
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["deleted"] == [{"repo_id": REPO, "commit": repo}]
     assert len(json.loads(cli_runner("ls", "--json").stdout)[0]["revisions"]) == 1
+
+
+# ------------------------------------------------------------------------------------------------ faults
+def _cancelled_download(hub_server, size=3_000_000):
+    """acme/cli at a new commit with a big file, downloaded until 200 kB of it arrived, then cancelled."""
+    import threading
+
+    from hubmgr.hub import events as ev
+    from hubmgr.hub.download import DownloadCancelled, download_repo
+
+    big = os.urandom(size)
+    sha = hub_server.add_repo(REPO, {"config.json": "{}", "model.safetensors": big}, replace=True)
+    hub_server.inject("slow", path="model.safetensors", bytes_per_sec=2_000_000)
+    cancel = threading.Event()
+
+    def on_event(e):
+        if isinstance(e, ev.FileProgress) and e.path == "model.safetensors" and e.done > 200_000:
+            cancel.set()
+
+    with pytest.raises(DownloadCancelled):
+        download_repo(REPO, on_event=on_event, cancel=cancel)
+    hub_server.clear_faults()
+    return sha, big
+
+
+def test_ls_verify_prune_with_an_interrupted_download(cli_runner, hub_server, hf_env):
+    sha, big = _cancelled_download(hub_server)
+    blobs = hf_env.hub_cache / "models--acme--cli" / "blobs"
+    partial = blobs / f"{hashlib.sha256(big).hexdigest()}.incomplete"
+    have = partial.stat().st_size
+    orphan = blobs / f"{'1' * 64}.abcd1234.incomplete"
+    orphan.write_bytes(b"o" * 1000)
+    # ls: the revision is incomplete, the partial bytes are counted
+    (entry,) = json.loads(cli_runner("ls", "--json").stdout)
+    assert entry["partial_bytes"] == have + 1000 and entry["partial_files"] == 2
+    (rev,) = entry["revisions"]
+    assert rev["complete"] is False and rev["missing_files"] == ["model.safetensors"]
+    assert rev["missing_bytes"] == len(big) and rev["resumable_bytes"] == have
+    res = cli_runner("ls")
+    header, row = res.stdout.strip().splitlines()
+    assert header.split("\t")[3] == "PARTIAL"
+    assert f"detached@{sha[:7]} (incomplete: 1 file(s), 3.0 MB missing" in row
+    # verify: the missing file fails it
+    res = cli_runner("verify", REPO)
+    assert res.exit_code == 6
+    assert "error: 1 file(s) of the revision are missing from the cache (model.safetensors)" in res.stderr
+    assert "hubmgr download acme/cli" in res.stderr
+    data = json.loads(cli_runner("verify", "--json").stdout)
+    assert data["ok"] is False and data["missing"] == 1
+    # prune: the partial download stays unless asked
+    res = cli_runner("prune", "--yes", "--json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["deleted"] == [] and data["freed_bytes"] == 0 and data["kept_partial_bytes"] == have + 1000
+    assert data["kept_incomplete"] == [{"repo_id": REPO, "commit": sha}]
+    res = cli_runner("prune", "--yes")
+    assert "prune --incomplete" in res.stderr and partial.exists() and orphan.exists()
+    res = cli_runner("prune", "--incomplete", "--yes")
+    assert res.exit_code == 0, res.output
+    freed = 2 + have + 1000
+    assert f"deleted {REPO} {sha[:12]}" in res.stderr
+    from hubmgr.cli.output import human_bytes
+
+    assert f"Freed {human_bytes(freed)}, of which {human_bytes(have + 1000)} partial downloads." in res.stderr
+    assert not (hf_env.hub_cache / "models--acme--cli").exists()
+
+
+def test_rm_refuses_a_live_download(cli_runner, hub_server, hf_env):
+    import threading
+
+    from hubmgr.hub.download import download_repo
+
+    big = os.urandom(4_000_000)
+    hub_server.add_repo(REPO, {"config.json": "{}", "model.safetensors": big})
+    hub_server.inject("slow", path="model.safetensors", bytes_per_sec=1_000_000)
+    done = {}
+    t = threading.Thread(target=lambda: done.setdefault("r", download_repo(REPO)))
+    t.start()
+    try:
+        assert hub_server.wait_for_bytes(200_000, path="model.safetensors", timeout=30)
+        res = cli_runner("rm", REPO, "--yes")
+        assert res.exit_code == 1 and "being downloaded" in res.stderr and "Traceback" not in res.output
+        res = cli_runner("prune", "--incomplete", "--yes")
+        assert res.exit_code == 0 and f"left {REPO} alone" in res.stderr
+        assert "(a download is running)" in cli_runner("ls").stdout
+    finally:
+        hub_server.release_stalls()
+        t.join(timeout=60)
+    assert (done["r"].path / "model.safetensors").read_bytes() == big  # the download was not harmed
+
+
+def test_download_pickle_only_exits_non_zero(run_cli, hub_server, hf_env):
+    hub_server.add_repo("acme/old", {"config.json": "{}", "pytorch_model.bin": b"w" * 5000})
+    out = run_cli("download", "acme/old")
+    assert out.returncode == 9 and out.stdout == ""
+    assert out.stderr.startswith("error: ") and len(out.stderr.strip().splitlines()) == 1
+    assert "pytorch_model.bin" in out.stderr and "--allow-pickle" in out.stderr
+    out = run_cli("download", "acme/old", "--allow-pickle")
+    assert out.returncode == 0 and os.path.isfile(os.path.join(out.stdout.strip(), "pytorch_model.bin"))
+
+
+def test_hf_home_on_a_file(run_cli, repo, hf_env):
+    bad = hf_env.root / "hf-home-file"
+    bad.write_text("not a folder")
+    env = {"HF_HOME": str(bad), "HF_HUB_CACHE": None}
+    for args in (["download", REPO], ["ls"], ["verify"], ["prune", "--yes"], ["rm", REPO, "--yes"]):
+        out = run_cli(*args, env=env)
+        assert out.returncode == 12, (args, out.stderr)
+        assert out.stderr.startswith("error: ") and len(out.stderr.strip().splitlines()) == 1, out.stderr
+        assert str(bad) in out.stderr and "HF_HOME" in out.stderr and "not a folder" in out.stderr
+
+
+def test_read_only_hf_home(cli_runner, repo, hf_env, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    real_mkdir = Path.mkdir
+
+    def read_only(self, *a, **kw):
+        if str(self).startswith(str(hf_env.hf_home)) and not self.exists():
+            raise PermissionError(errno.EROFS, "Read-only file system", str(self))
+        return real_mkdir(self, *a, **kw)
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    res = cli_runner("download", REPO)
+    assert res.exit_code == 12, res.output
+    assert res.stderr.startswith("error: The Hugging Face cache ") and "not writable" in res.stderr
+    assert str(hf_env.hub_cache) in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    # deleting from a read-only cache: the same kind of error
+    monkeypatch.setattr(Path, "mkdir", real_mkdir)
+    assert cli_runner("download", REPO).exit_code == 0
+    import shutil
+
+    def no_rmtree(path, *a, **kw):
+        raise PermissionError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.setattr(shutil, "rmtree", no_rmtree)
+    res = cli_runner("rm", REPO, "--yes")
+    assert res.exit_code == 12 and "not writable" in res.stderr and "Traceback" not in res.output
+
+
+def test_piped_download_shows_retries_and_keeps_printing_progress(run_cli, hub_server, hf_env):
+    big = os.urandom(1_500_000)
+    hub_server.add_repo("acme/slow", {"model.safetensors": big})
+    hub_server.inject("stall", path="model.safetensors", after_bytes=100_000, timeout=30)
+    hub_server.inject("slow", path="model.safetensors", bytes_per_sec=500_000)
+    out = run_cli("download", "acme/slow", env={"HUBMGR_READ_TIMEOUT": "2", "HUBMGR_PROGRESS_INTERVAL": "0.5"},
+                  timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "retry model.safetensors: no data for 2 s, at 100000 of 1500000 bytes" in out.stderr
+    progress = [line for line in out.stderr.splitlines() if " / 1.5 MB at " in line]
+    assert len(progress) >= 3, out.stderr  # alive while stalled, and while slow
+    assert any("no data for" in line for line in progress)
+
+
+def test_rate_limited_download_says_so(run_cli, hub_server, hf_env):
+    hub_server.add_repo("acme/lim", {"model.safetensors": os.urandom(5000)})
+    hub_server.inject("rate_limit", path="model.safetensors", retry_after=3600, times=1)
+    out = run_cli("download", "acme/lim", env={"HUBMGR_MAX_RETRY_AFTER": "0.5"}, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "retry model.safetensors: HTTP 429 (rate limited), Retry-After 3600 s, capped at 0.5 s" in out.stderr
+
+
+def test_rm_and_prune_leave_another_process_download_alone(cli_runner, hub_server, hf_env):
+    import subprocess
+    import sys
+
+    big = os.urandom(4_000_000)
+    hub_server.add_repo(REPO, {"config.json": "{}", "model.safetensors": big})
+    hub_server.inject("slow", path="model.safetensors", bytes_per_sec=1_000_000)
+    proc = subprocess.Popen([sys.executable, "-m", "hubmgr", "download", REPO], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    try:
+        assert hub_server.wait_for_bytes(200_000, path="model.safetensors", timeout=60)
+        res = cli_runner("rm", REPO, "--yes")
+        assert res.exit_code == 1 and "being downloaded" in res.stderr
+        res = cli_runner("prune", "--incomplete", "--yes", "--json")
+        assert res.exit_code == 0 and json.loads(res.stdout)["busy"] == [REPO]
+        hub_server.release_stalls()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err  # not "has 0 bytes instead of 4000000"
+    assert open(os.path.join(out.strip(), "model.safetensors"), "rb").read() == big
+
+
+def test_json_download_still_shows_retries_on_stderr(run_cli, hub_server, hf_env):
+    hub_server.add_repo("acme/lim", {"model.safetensors": os.urandom(5000)})
+    hub_server.inject("error500", path="model.safetensors", times=1)
+    out = run_cli("download", "acme/lim", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["files"] == ["model.safetensors"]
+    assert "retry model.safetensors: HTTP 500" in out.stderr

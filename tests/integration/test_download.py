@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from hubmgr.config import get_settings
 from hubmgr.errors import (
     DiskFullError,
     GatedRepoError,
     HubUnreachableError,
     IntegrityError,
+    ModelError,
     RepoNotFoundError,
     RevisionNotFoundError,
     UnsafePathError,
@@ -150,10 +150,16 @@ def test_pickle_rules(hub_server, hf_env, tiny_repo):
     # ... unless an include pattern names it
     r = download_repo(REPO, allow_pickle=True, include=["pytorch_model.bin", "*.json"])
     assert (r.path / "pytorch_model.bin").read_bytes() == b"pickle" * 1000
-    # a pickle-only repo: skipped by default, downloaded with allow_pickle
+    # a pickle-only repo: refused by default (a folder without weights is no model), nothing written ...
     hub_server.add_repo("acme/old", {"config.json": "{}", "pytorch_model.bin": b"w" * 5000})
-    r = download_repo("acme/old")
-    assert r.files == ["config.json"] and r.skipped == ["pytorch_model.bin"]
+    with pytest.raises(ModelError) as info:
+        download_repo("acme/old")
+    assert "pytorch_model.bin" in str(info.value) and "--allow-pickle" in str(info.value)
+    assert info.value.exit_code == 9
+    assert not (hf_env.hub_cache / "models--acme--old").exists()
+    # ... the config alone when the globs ask for it, everything with allow_pickle
+    r = download_repo("acme/old", include=["*.json"])
+    assert r.files == ["config.json"] and r.skipped == []
     r = download_repo("acme/old", allow_pickle=True)
     assert r.files == ["config.json", "pytorch_model.bin"] and not r.skipped
 
@@ -547,3 +553,150 @@ def test_events_are_typed_serialized_and_consistent(hub_server, hf_env, tiny_rep
     assert last.done_bytes == last.total_bytes == started.total_bytes and last.files_done == 3
     assert events[-1].transferred_bytes == r.transferred_bytes == started.total_bytes
     assert all(e.done <= e.size for e in events if isinstance(e, ev.FileProgress))
+
+
+# ------------------------------------------------------------------------------------------------ stalls, 429
+def _retries(events):
+    return [e for e in events if isinstance(e, ev.DownloadRetry)]
+
+
+def test_stalled_answer_times_out_and_resumes_visibly(hub_server, hf_env, tiny_repo, weights, monkeypatch):
+    # headers, 100 kB, then nothing: the read timeout ends the wait, the retry is announced, Range resumes
+    monkeypatch.setattr(dl, "READ_TIMEOUT", 1.0)
+    hub_server.inject("stall", path="model.safetensors", after_bytes=100_000, timeout=30)
+    events = []
+    t0 = time.monotonic()
+    r = download_repo(REPO, on_event=events.append)
+    assert time.monotonic() - t0 < 15
+    assert (r.path / "model.safetensors").read_bytes() == weights
+    retry = _retries(events)[0]
+    assert retry.path == "model.safetensors" and "no data for 1 s, at 100000 of 300000 bytes" in retry.reason
+    assert retry.max_attempts == dl.MAX_TRIES and retry.attempt == 1
+    ranges = [q.range for q in hub_server.requests if q.file == "model.safetensors" and q.method == "GET"]
+    assert ranges[:2] == [None, "bytes=100000-"]
+    assert hub_server.bytes_sent(REPO, "model.safetensors") == len(weights)  # nothing sent twice
+
+
+def test_stall_that_never_ends_gives_up_with_one_clear_error(hub_server, hf_env, tiny_repo, monkeypatch):
+    monkeypatch.setattr(dl, "READ_TIMEOUT", 0.3)
+    monkeypatch.setattr(dl, "BACKOFF_BASE", 0.01)
+    hub_server.inject("stall", path="model.safetensors", after_bytes=0, timeout=30, times=None)
+    events = []
+    t0 = time.monotonic()
+    with pytest.raises(HubUnreachableError) as info:
+        download_repo(REPO, on_event=events.append)
+    assert time.monotonic() - t0 < 15
+    msg = str(info.value)
+    assert "model.safetensors" in msg and "no data for 0.3 s" in msg and "resume" in msg
+    assert len(_retries(events)) == dl.MAX_TRIES - 1
+    # progress kept coming while nothing arrived, saying so
+    assert any(isinstance(e, ev.DownloadProgress) and e.stalled_for >= 1 for e in events)
+
+
+def test_rate_limit_retry_after_is_capped_and_announced(hub_server, hf_env, tiny_repo, weights, monkeypatch):
+    monkeypatch.setattr(dl, "MAX_RETRY_AFTER", 0.2)
+    hub_server.inject("rate_limit", path="model.safetensors", retry_after=3600, times=2)
+    events = []
+    t0 = time.monotonic()
+    r = download_repo(REPO, on_event=events.append)
+    assert time.monotonic() - t0 < 5
+    assert (r.path / "model.safetensors").read_bytes() == weights
+    retries = _retries(events)
+    assert len(retries) == 2 and all(e.wait == 0.2 for e in retries)
+    assert "Retry-After 3600 s, capped at 0.2 s" in retries[0].reason
+    # a Hub that never stops answering 429 ends in one error naming the file
+    hub_server.add_repo(REPO, {"model.safetensors": os.urandom(5000)})
+    hub_server.inject("rate_limit", path="model.safetensors", retry_after=3600, times=None)
+    with pytest.raises(dl.RateLimitedError, match="model.safetensors.*3600"):
+        download_repo(REPO, include=["model.safetensors"])
+
+
+@pytest.mark.parametrize("status", [410, 418])
+def test_http_errors_name_the_file(hub_server, hf_env, tiny_repo, status):
+    hub_server.inject("status", path="model.safetensors", status=status)
+    with pytest.raises(dl.HubError) as info:
+        download_repo(REPO)
+    assert f"HTTP {status}" in str(info.value) and "'model.safetensors'" in str(info.value)
+    assert info.value.exit_code == 3
+
+
+# ------------------------------------------------------------------------------------------------ listings
+def test_listing_with_a_file_and_a_folder_of_that_name_is_refused(hub_server, hf_env, weights):
+    hub_server.add_repo("acme/clash", {"config.json": "{}", "model.safetensors": weights,
+                                       "model.safetensors/extra.txt": "x"})
+    with pytest.raises(IntegrityError) as info:
+        download_repo("acme/clash")
+    assert info.value.exit_code == 6
+    assert "'model.safetensors'" in str(info.value) and "model.safetensors/extra.txt" in str(info.value)
+    repo_dir = hf_env.hub_cache / "models--acme--clash"
+    assert not (repo_dir / "blobs").exists() and not (repo_dir / "snapshots").exists()
+
+
+# ------------------------------------------------------------------------------------------------ poisoning
+def test_integrity_failure_does_not_poison_the_next_run(hub_server, hf_env):
+    # the server sends wrong bytes for both files; the first to finish fails its sha256 while the other is
+    # still in flight: what that one received must not be resumed by the next run
+    a, b = os.urandom(300_000), os.urandom(3_000_000)
+    hub_server.add_repo("acme/two", {"a.safetensors": a, "b.safetensors": b})
+    hub_server.inject("corrupt", path="a.safetensors", offset=10, bytes_per_sec=600_000)
+    hub_server.inject("corrupt", path="b.safetensors", offset=10, bytes_per_sec=1_000_000)
+    with pytest.raises(IntegrityError, match="a.safetensors"):
+        download_repo("acme/two")
+    blobs = hf_env.hub_cache / "models--acme--two" / "blobs"
+    assert hub_server.bytes_sent("acme/two", "b.safetensors") > 0  # b was in flight
+    assert not (blobs / f"{sha256(b)}.incomplete").exists()
+    hub_server.clear_faults()
+    time.sleep(0.3)
+    hub_server.reset_counters()
+    r = download_repo("acme/two")  # a good server: the next run succeeds at once
+    assert (r.path / "b.safetensors").read_bytes() == b and (r.path / "a.safetensors").read_bytes() == a
+    # (a response of the failed run may still settle its count: allow one chunk)
+    assert hub_server.bytes_sent("acme/two") <= len(a) + len(b) + 128 * 1024
+
+
+def test_poisoned_run_keeps_what_an_earlier_run_left(hub_server, hf_env):
+    a, b = os.urandom(300_000), os.urandom(3_000_000)
+    hub_server.add_repo("acme/two", {"a.safetensors": a, "b.safetensors": b})
+    blobs = hf_env.hub_cache / "models--acme--two" / "blobs"
+    blobs.mkdir(parents=True)
+    (blobs / f"{sha256(b)}.incomplete").write_bytes(b[:500_000])  # a good partial from an earlier run
+    hub_server.inject("corrupt", path="a.safetensors", offset=10, bytes_per_sec=600_000)
+    hub_server.inject("slow", path="b.safetensors", bytes_per_sec=1_000_000)
+    with pytest.raises(IntegrityError, match="a.safetensors"):
+        download_repo("acme/two")
+    assert (blobs / f"{sha256(b)}.incomplete").stat().st_size == 500_000  # back to what it was
+    hub_server.clear_faults()
+    r = download_repo("acme/two")
+    assert (r.path / "b.safetensors").read_bytes() == b
+
+
+# ------------------------------------------------------------------------------------------------ the cache root
+def test_hf_home_on_a_file_is_one_clear_error(hub_server, hf_env, tiny_repo, monkeypatch):
+    from hubmgr.errors import LocalPathError
+
+    bad = hf_env.root / "not-a-folder"
+    bad.write_text("x")
+    monkeypatch.setenv("HF_HOME", str(bad))
+    monkeypatch.delenv("HF_HUB_CACHE")
+    with pytest.raises(LocalPathError) as info:
+        download_repo(REPO)
+    msg = str(info.value)
+    assert str(bad) in msg and "HF_HOME" in msg and "a file, not a folder" in msg
+    assert info.value.exit_code == 12
+
+
+def test_read_only_cache_is_one_clear_error(hub_server, hf_env, tiny_repo, monkeypatch):
+    from hubmgr.errors import LocalPathError
+
+    real_mkdir = Path.mkdir
+
+    def read_only(self, *a, **kw):
+        if str(self).startswith(str(hf_env.hub_cache)) and not self.exists():
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        return real_mkdir(self, *a, **kw)
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    with pytest.raises(LocalPathError) as info:
+        download_repo(REPO)
+    assert str(hf_env.hub_cache) in str(info.value) and "not writable" in str(info.value)
+    assert info.value.exit_code == 12

@@ -335,6 +335,23 @@ def test_error500_rate_limit_and_corrupt(hub: HubServer) -> None:
     assert hub.pending_faults() == 0
 
 
+def test_status_fault_and_slow_corrupt(hub: HubServer) -> None:
+    url = URL.format(hub.url)
+    hub.inject("status", path="weights.bin", status=418)
+    r = httpx.get(url)
+    assert r.status_code == 418 and r.headers["X-Error-Message"] == "I'm a teapot"
+    assert "X-Error-Code" not in r.headers
+    hub.inject("status", route="tree")
+    assert httpx.get(f"{hub.url}/api/models/acme/gpt-tiny/tree/main").status_code == 410
+    assert httpx.get(url).status_code == 200
+    hub.inject("corrupt", path="weights.bin", offset=5, bytes_per_sec=200_000)  # wrong bytes, slowly (~1 s)
+    t0 = time.monotonic()
+    bad = httpx.get(url).content
+    assert time.monotonic() - t0 > 0.5
+    assert [i for i in range(len(bad)) if bad[i] != WEIGHTS[i]] == [5]
+    assert hub.pending_faults() == 0
+
+
 def test_faults_are_scoped(hub: HubServer) -> None:
     hub.inject("error500", repo_id="acme/bert-tiny", path="*.json")
     assert httpx.get(f"{hub.url}/acme/gpt-tiny/resolve/main/config.json").status_code == 200
