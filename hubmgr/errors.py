@@ -103,6 +103,30 @@ class DiskFullError(HubmgrError):
     exit_code = 7
 
 
+class LocalPathError(HubmgrError):
+    """The environment: a folder hubmgr must write is read-only, or a path that must be a folder is a file
+    (``HF_HOME``, ``HUBMGR_HOME``, ``--output``). The message names the path and what is wrong."""
+
+    exit_code = 12
+
+
+def local_path_error(exc: OSError, path: object, what: str) -> "HubmgrError":
+    """One clear error for an OSError on a local path: disk full, read-only, not a folder, or else."""
+    import errno
+
+    full = disk_full_from(exc, str(path))
+    if full is not None:
+        return full
+    code = getattr(exc, "errno", None)
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return LocalPathError(f"{what} {path} is not writable ({exc.strerror or exc}); fix its permissions or point it elsewhere.")
+    if code == errno.ENOTDIR or isinstance(exc, NotADirectoryError):
+        return LocalPathError(f"{what} {path} is not usable: it or one of its parents is a file, not a folder.")
+    if code == errno.EEXIST or isinstance(exc, FileExistsError):
+        return LocalPathError(f"{what} {path} is a file, not a folder.")
+    return LocalPathError(f"{what} {path} cannot be used: {exc.strerror or exc}.")
+
+
 # --- training and evaluation ---------------------------------------------------------------------
 class DataError(HubmgrError):
     """A data file is missing, unreadable, empty, or lacks a column; labels that don't match."""

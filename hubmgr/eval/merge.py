@@ -4,6 +4,11 @@ The base is loaded the way the task loads it (so a classification head gets the 
 without a known task, the transformers Auto class that matches the adapter's peft task type is used.
 The model is written to a temporary sibling folder and renamed into place, so an interrupted merge
 never leaves a folder that looks complete.
+
+A base model with its own Python code (``auto_map`` in its ``config.json``) is refused unless
+``trust_remote_code`` is given, as ``train``, ``eval`` and ``predict`` do (:mod:`hubmgr.safety`). When it is
+given, the code files that the written configs' ``auto_map`` names are copied into the merged folder, so it
+loads the way the base did; a merge never writes an ``auto_map`` that points at code it did not copy.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubmgr.errors import HubmgrError, ModelError, UsageError, disk_full_from
 from hubmgr.eval.adapters import AdapterInfo, normalize_model_ref, read_adapter_info, resolve_adapter_ref
+from hubmgr.safety import auto_map_of, check_remote_code, local_code_modules
 
 if TYPE_CHECKING:  # pragma: no cover
     from hubmgr.config import Settings
@@ -47,6 +53,7 @@ class MergeResult:
         base_path: the local folder the base was loaded from.
         num_parameters: parameters of the merged model.
         size_bytes: bytes written.
+        code_files: the base model's own code files copied with it (only with ``trust_remote_code``).
     """
 
     output: str
@@ -55,6 +62,7 @@ class MergeResult:
     base_path: str
     num_parameters: int
     size_bytes: int
+    code_files: tuple[str, ...] = ()
 
 
 def _check_output(output: Path) -> None:
@@ -142,6 +150,45 @@ def _first_line(exc: BaseException) -> str:
     return text if text.endswith(".") else text + "."
 
 
+def _copy_code(tmp: Path, sources: list[Path], *, trusted: bool, base: str) -> tuple[str, ...]:
+    """Make every ``auto_map`` in the written configs point at code inside ``tmp``: copy the files it names
+    (and what they import relatively) from ``sources`` when remote code is trusted, refuse otherwise.
+
+    Raises:
+        ModelError: a config names code without ``trusted``, or code that none of ``sources`` has.
+    """
+    copied: list[str] = []
+    for config_file in sorted(tmp.glob("*.json")):
+        for rel in sorted(local_code_modules(auto_map_of(config_file))):
+            if (tmp / rel).is_file():
+                continue  # transformers saved it (a custom class keeps its code with it)
+            if not trusted:
+                raise ModelError(
+                    f"The merged model's {config_file.name} names the repo's own code ({rel}), which merge"
+                    f" copies only with --trust-remote-code; pass it only if you trust {base}."
+                )
+            source = next((folder for folder in sources if (folder / rel).is_file()), None)
+            if source is None:
+                raise ModelError(
+                    f"The merged model's {config_file.name} names code ({rel}) that is in neither"
+                    f" {sources[0]} nor the adapter, so the merged model could not load; nothing was written."
+                )
+            from transformers.dynamic_module_utils import get_relative_import_files
+
+            for file in [source / rel, *map(Path, get_relative_import_files(str(source / rel)))]:
+                try:
+                    name = file.resolve().relative_to(source.resolve())
+                except ValueError:
+                    raise ModelError(f"{source / rel} imports code from outside its folder ({file});"
+                                     " merge cannot copy it with the model.") from None
+                target = tmp / name
+                if not target.exists():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(file, target)
+                    copied.append(name.as_posix())
+    return tuple(copied)
+
+
 def _folder_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
@@ -165,14 +212,16 @@ def merge_adapter(
         task: task name or instance; default the one recorded with the adapter.
         dtype: ``float32``, ``bfloat16`` or ``float16`` to load and save in (default: the model's).
         settings: hubmgr settings.
-        trust_remote_code: passed to ``from_pretrained``.
+        trust_remote_code: allow a base model with its own Python code (``auto_map`` in ``config.json``),
+            which then runs, and copy that code into ``output``; without it such a model is refused.
 
     Returns:
         :class:`MergeResult`.
 
     Raises:
         UsageError: the output exists and is not empty, or a bad dtype.
-        ModelError: the adapter or base model cannot be found or does not fit.
+        ModelError: the adapter or base model cannot be found or does not fit; the base model needs its
+            own code and ``trust_remote_code`` is false, or the code its configs name cannot be found.
         DiskFullError: no space left while writing.
     """
     from hubmgr._quiet import quiet
@@ -198,6 +247,7 @@ def _merge(adapter: str | Path, *, output: str | Path, base_model: str | None, t
     if not base:
         raise UsageError(f"The adapter {info.name} does not record its base model; name it with --model.")
     base_path = _resolve_base(base, info.base_revision, settings)
+    check_remote_code(base_path, trust_remote_code=trust_remote_code, model=normalize_model_ref(base)[0])
     load_kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "local_files_only": True}
     if dtype:
         dt = getattr(torch, str(dtype).replace("torch.", ""), None)
@@ -226,6 +276,8 @@ def _merge(adapter: str | Path, *, output: str | Path, base_model: str | None, t
         merged.save_pretrained(str(tmp))
         if processor is not None and hasattr(processor, "save_pretrained"):
             processor.save_pretrained(str(tmp))
+        code_files = _copy_code(tmp, [Path(base_path), Path(info.path)], trusted=trust_remote_code,
+                                base=normalize_model_ref(base)[0])
         meta = {
             "adapter": str(info.path),
             "adapter_id": reg_id,
@@ -233,6 +285,8 @@ def _merge(adapter: str | Path, *, output: str | Path, base_model: str | None, t
             "base_revision": info.base_revision,
             "task": getattr(task, "name", task) or info.task,
             "dtype": dtype,
+            "trust_remote_code": bool(trust_remote_code),
+            "code_files": list(code_files),
         }
         (tmp / MERGE_META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         _check_output(out)  # nobody wrote there meanwhile
@@ -255,4 +309,5 @@ def _merge(adapter: str | Path, *, output: str | Path, base_model: str | None, t
         base_path=str(base_path),
         num_parameters=int(sum(p.numel() for p in merged.parameters())),
         size_bytes=_folder_size(out),
+        code_files=code_files,
     )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from hubmgr.errors import HubmgrError, ModelError, PluginError, UsageError
 from hubmgr.eval.adapters import normalize_model_ref, read_adapter_info, resolve_adapter_ref
+from hubmgr.safety import check_remote_code
 
 if TYPE_CHECKING:  # pragma: no cover
     from hubmgr.config import Settings
@@ -72,13 +73,15 @@ def predict(
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
         dtype: load dtype (``float32``, ``bfloat16``, ``float16``); default the model's default.
         settings: hubmgr settings (cache, registry); default from the environment.
-        trust_remote_code: passed to ``from_pretrained``.
+        trust_remote_code: allow a base model whose ``config.json`` has an ``auto_map`` (its own Python
+            code, which then runs); without it such a model is refused, as ``train`` does.
 
     Returns:
         One :class:`Prediction` per input, in order.
 
     Raises:
-        ModelError: the adapter is missing or does not fit the base model; the base model is not cached.
+        ModelError: the adapter is missing or does not fit the base model; the base model is not cached,
+            or needs its own code and ``trust_remote_code`` is false.
         UsageError: no inputs, no task or base model known, bad options, a task without ``predict``.
         PluginError: the task's ``predict`` failed.
     """
@@ -125,6 +128,7 @@ class Predictor:
         if base is None:
             raise UsageError("Name the base model (--model): the adapter does not record it.")
         base_path = _resolve_base(base, info.base_revision, settings)
+        check_remote_code(base_path, trust_remote_code=trust_remote_code, model=normalize_model_ref(base)[0])
         task_obj = _resolve_task(task, [info])
         if type(task_obj).predict is Task.predict:
             raise UsageError(f"Task {task_obj.name!r} has no predict(): its plugin does not support trying inputs.")

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from hubmgr.errors import DataError, HubmgrError, ModelError, NotCachedError, UsageError
 from hubmgr.eval.adapters import AdapterInfo, normalize_model_ref, read_adapter_info, resolve_adapter_ref, same_base
+from hubmgr.safety import check_remote_code
 from hubmgr.train.events import EvalProgress
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -500,7 +501,8 @@ def evaluate(
         on_event: receives :class:`hubmgr.train.events.EvalProgress` events.
         cancel: set it to stop between batches (raises :class:`EvalCancelled`).
         settings: hubmgr settings (cache, registry); default from the environment.
-        trust_remote_code: passed to ``from_pretrained``.
+        trust_remote_code: allow a base model whose ``config.json`` has an ``auto_map`` (its own Python
+            code, which then runs); without it such a model is refused, as ``train`` does.
         per_class: also give each row's precision, recall, F1 and support per label
             (:attr:`EvalRow.per_class`), for tasks that offer it (a warning says when the task does not).
 
@@ -509,7 +511,7 @@ def evaluate(
 
     Raises:
         ModelError: an adapter folder is missing or not an adapter, or does not fit the base model; the
-            base model is not available locally.
+            base model is not available locally, or needs its own code and ``trust_remote_code`` is false.
         DataError: the data cannot be loaded, is empty, has no labels, or the adapters disagree on labels.
         UsageError: bad options, no task or base model known.
         PluginError: unknown task.
@@ -554,6 +556,7 @@ def _evaluate(base_model: Any, adapters: list[Any], *, task: Any, data: Any, opt
             raise UsageError("Name the base model (--model): the adapters do not record it.")
     base_revision = next((i.base_revision for i in infos if i.base_revision), None)
     base_path = _resolve_base(base_model, base_revision, settings)
+    check_remote_code(base_path, trust_remote_code=trust_remote_code, model=normalize_model_ref(base_model)[0])
 
     task_obj = _resolve_task(task, infos)
     opts = _resolve_options(task_obj, options, infos)
