@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "hubmgr.cli.plugin_cmds",
     "hubmgr.cli.train_cmds",
     "hubmgr.cli.run_cmds",
+    "hubmgr.cli.live_cmds",  # after run_cmds: adds `runs follow/stop/resume`
     "hubmgr.cli.kit_cmds",  # after plugin_cmds: adds `plugins new/install/uninstall`
 )
 

@@ -386,6 +386,17 @@ def register(cli: click.Group) -> None:
             ("output", record.output_dir or "-"),
             ("adapter", (record.adapter_path or "-") + adapter_note),
         ]
+        if record.status in ("cancelled", "interrupted", "failed"):
+            from hubmgr.runs.live import resume_config_of
+
+            try:
+                resume_config_of(record)
+            except UsageError:
+                pass
+            else:
+                pairs.append(("resume", f"hubmgr runs resume {record.id}"))
+        elif record.status == "running":
+            pairs.append(("follow", f"hubmgr runs follow {record.id}   (stop: hubmgr runs stop {record.id})"))
         if record.stop_reason:
             pairs.append(("stopped", record.stop_reason))
         pairs += [("note", note) for note in record.notes or []]
@@ -469,14 +480,16 @@ def register(cli: click.Group) -> None:
     @click.option("--model", "-m", "model", default=None, help="Base model (default: the one the adapter was trained on).")
     @click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default=None,
                   help="Save the merged weights in this dtype (default: the base model's).")
-    @click.option("--trust-remote-code", is_flag=True, help="Allow model code from the repo to run.")
+    @click.option("--trust-remote-code", is_flag=True,
+                  help="Allow model code from the repo to run, and copy it into the merged folder.")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
     def merge_cmd(adapter: str, output: Path, model: str | None, dtype: str | None, trust_remote_code: bool,
                   as_json: bool) -> None:
         """Merge ADAPTER (a folder or an adapter/run id) into its base model and save a full model.
 
         The result is a normal transformers folder (safetensors weights, config, tokenizer) that loads
-        without peft.
+        without peft. A base model with its own code (auto_map in config.json) needs --trust-remote-code,
+        and its code files are then copied into the merged folder.
         """
         from hubmgr.eval.merge import merge_adapter
 
@@ -487,4 +500,6 @@ def register(cli: click.Group) -> None:
         else:
             info(f"Merged {result.adapter} into {result.base_model}: {human_count(result.num_parameters)} parameters,"
                  f" {human_bytes(result.size_bytes)}.")
+            if result.code_files:
+                info(f"Copied the base model's own code with it: {', '.join(result.code_files)}.")
             click.echo(result.output)

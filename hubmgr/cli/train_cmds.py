@@ -34,7 +34,8 @@ _EPILOG = (
     "Task options (see `hubmgr tasks`) go as --option KEY=VALUE or as flags, e.g. --text-column sentence. "
     "A TOML file (--config) holds the same settings as top-level keys and task options under [options]; "
     "flags win over the file. Ctrl-C stops after the current step and keeps a checkpoint; "
-    "`hubmgr train --resume --output DIR` continues it."
+    "`hubmgr runs resume ID` (or `hubmgr train --resume --output DIR`) continues it. --detach trains in the "
+    "background; `hubmgr runs follow ID` attaches."
 )
 
 
@@ -101,12 +102,19 @@ def build_config(task: str | None, *, config_file: str | None, option_pairs: tup
     base = TrainConfig()
     if config_file:
         base = TrainConfig.from_toml(config_file)
-    elif flags.get("resume") and flags.get("output_dir"):
+    elif flags.get("resume"):
+        if not flags.get("output_dir"):
+            raise UsageError("--resume needs --output DIR (the run's output folder), or use `hubmgr runs resume ID`.")
+        from hubmgr.train import _outputs as outputs
         from hubmgr.train.runner import resume_config
 
         saved = resume_config(flags["output_dir"])
-        if saved is not None:
-            base = saved
+        if saved is None:
+            from pathlib import Path
+
+            outputs.check_output(Path(flags["output_dir"]).expanduser().resolve(), resume=True)
+            raise UsageError(f"Nothing to resume in {flags['output_dir']}: its unfinished run kept no config.")
+        base = saved
     options: dict[str, Any] = dict(parse_key_values(option_pairs))
     options.update(_task_option_flags(task or base.task or None, extra_args))
     overrides = dict(flags)
@@ -321,10 +329,14 @@ def register(cli: click.Group) -> None:
     @click.option("--option", "-o", "option_pairs", multiple=True, metavar="KEY=VALUE",
                   help="A task option, e.g. -o text_column=sentence (repeatable).")
     @click.option("--json", "as_json", is_flag=True, help="One JSON object per event on stdout, then the result.")
+    @click.option("--detach", is_flag=True,
+                  help="Train in the background: print the run id at once and return. Follow it with"
+                       " `hubmgr runs follow ID`, stop it with `hubmgr runs stop ID`.")
+    @click.option("--run-id", "run_id", default=None, hidden=True)
     @click_options_from_dataclass(TrainConfig, exclude=("task",))
     @click.pass_context
     def train_cmd(ctx: click.Context, task: str | None, config_file: str | None, option_pairs: tuple[str, ...],
-                  as_json: bool, **flags: Any) -> None:
+                  as_json: bool, detach: bool, run_id: str | None, **flags: Any) -> None:
         """Fine-tune MODEL with LoRA for TASK on DATA and write a standard peft adapter.
 
         TASK is a task name such as text-classification (see `hubmgr tasks`).
@@ -332,38 +344,61 @@ def register(cli: click.Group) -> None:
         config = build_config(task, config_file=config_file, option_pairs=option_pairs,
                               extra_args=list(ctx.args), flags=flags)
         config.validate()
-        main = _is_main_process()
-        renderer = _Renderer(as_json=as_json, quiet=not main)
-        cancel = threading.Event()
-
-        from hubmgr.train.runner import train
-
-        old_show = warnings.showwarning
-        warnings.showwarning = _show_warning
-        try:
-            renderer.start()
-            with _Interrupts(cancel, renderer.print):
-                result = train(config, on_event=renderer, cancel=cancel)
-        finally:
-            renderer.close()
-            warnings.showwarning = old_show
-
-        if not main:
+        if detach:
+            start_detached(config, as_json=as_json)
             return
-        if as_json:
-            from hubmgr.cli.output import to_jsonable
+        run_foreground(config, as_json=as_json, run_id=run_id)
 
-            emit_json_line({"kind": "result", **to_jsonable(result)})
-        if result.status == "cancelled":
-            if not as_json:
-                hint = f" Resume with: {result.resume_command}" if result.resume_command else " No checkpoint was saved yet."
-                _say(f"Cancelled at step {result.global_step}.{hint}")
-            sys.exit(130)
+
+def start_detached(config: TrainConfig, *, as_json: bool, resume: bool = False) -> None:
+    """Start (or resume) a run in the background, print its id on stdout and how to follow it on stderr."""
+    from hubmgr.runs.live import launch_train, log_path
+
+    run_id, pid, out = launch_train(config, resume=resume)
+    if as_json:
+        emit_json_line({"kind": "detached", "run_id": run_id, "pid": pid, "output_dir": str(out),
+                        "log": str(log_path(run_id))})
+        return
+    _say(f"{'Resumed' if resume else 'Started'} run {run_id} in the background (pid {pid})."
+         f" Follow it: hubmgr runs follow {run_id}   Stop it: hubmgr runs stop {run_id}")
+    click.echo(run_id)
+
+
+def run_foreground(config: TrainConfig, *, as_json: bool, run_id: str | None = None) -> None:
+    """Train in this process with the live view (or JSON events), then the summary; exit 130 if cancelled."""
+    main = _is_main_process()
+    renderer = _Renderer(as_json=as_json, quiet=not main)
+    cancel = threading.Event()
+
+    from hubmgr.train.runner import train
+
+    old_show = warnings.showwarning
+    warnings.showwarning = _show_warning
+    try:
+        renderer.start()
+        with _Interrupts(cancel, renderer.print):
+            result = train(config, on_event=renderer, cancel=cancel, run_id=run_id)
+    finally:
+        renderer.close()
+        warnings.showwarning = old_show
+
+    if not main:
+        return
+    if as_json:
+        from hubmgr.cli.output import to_jsonable
+
+        emit_json_line({"kind": "result", **to_jsonable(result)})
+    if result.status == "cancelled":
         if not as_json:
-            _summary(result)
+            hint = f" Resume with: {result.resume_command}" if result.resume_command else " No checkpoint was saved yet."
+            _say(f"Cancelled at step {result.global_step}.{hint}")
+        sys.exit(130)
+    if not as_json:
+        _summary(result)
 
 
 def _summary(result: Any) -> None:
+    """The end of a completed run, from a TrainResult, a TrainFinished event or a RunRecord."""
     from rich.markup import escape
 
     metrics = {k: v for k, v in result.metrics.items() if k.startswith("eval_")}
@@ -374,6 +409,8 @@ def _summary(result: Any) -> None:
     for note in result.notes or []:
         _say(f"[yellow]note:[/yellow] {escape(note)}")
     speed = result.metrics.get("train_samples_per_second")
-    took = f"{_duration(result.seconds)}" + (f", {speed:.1f} samples/s" if speed else "")
-    _say(f"Done in {took}. Run {result.run_id} (see `hubmgr runs show {result.run_id}`).")
-    click.echo(f"Adapter: {result.adapter_path}")
+    seconds = getattr(result, "seconds", None) or getattr(result, "duration_seconds", None)
+    run_id = getattr(result, "run_id", None) or getattr(result, "id", "")
+    took = f"{_duration(seconds)}" + (f", {speed:.1f} samples/s" if speed else "")
+    _say(f"Done in {took}. Run {run_id} (see `hubmgr runs show {run_id}`).")
+    click.echo(f"Adapter: {getattr(result, 'adapter_path', None) or getattr(result, 'output_dir', None)}")

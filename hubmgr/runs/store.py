@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from hubmgr.errors import HubmgrError, RunNotFoundError, UsageError
+from hubmgr.errors import HubmgrError, LocalPathError, RunNotFoundError, UsageError, local_path_error
 
 __all__ = [
     "RUN_STATUSES",
@@ -318,6 +318,9 @@ class RunStore:
 
     Raises:
         RunStoreError: the file is not a database hubmgr can use.
+        LocalPathError: its folder cannot be created or written (read-only, no permission, a file in the
+            way); the message names the path. Writing and reading alike need it writable (SQLite keeps its
+            journal next to the database).
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
@@ -326,10 +329,15 @@ class RunStore:
 
             path = get_settings().runs_db
         self.path = Path(path).expanduser()
+        folder = self.path.parent
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise RunStoreError(f"Cannot create the folder for the run registry at {self.path.parent}: {exc.strerror or exc}.") from None
+            above = next((p for p in folder.parents if p.exists()), None)
+            if isinstance(exc, PermissionError) and above is not None and above.is_dir():
+                raise LocalPathError(f"{self._folder_label()} {folder} cannot be created: {above} is not writable"
+                                     f" ({exc.strerror or exc}).") from None
+            raise local_path_error(exc, folder, self._folder_label()) from None
         self._host = socket.gethostname()
         self._migrate()
 
@@ -337,12 +345,40 @@ class RunStore:
         return f"RunStore({str(self.path)!r})"
 
     # -- connections ---------------------------------------------------------------------------------
+    def _folder_label(self) -> str:
+        """How messages name the registry's folder: as ``HUBMGR_HOME`` when it is hubmgr's data folder."""
+        try:
+            from hubmgr.config import get_settings
+
+            if get_settings().data_dir.expanduser().absolute() == self.path.parent.absolute():
+                return "hubmgr's data folder (HUBMGR_HOME)"
+        except Exception:  # noqa: BLE001 - only the wording depends on it
+            pass
+        return "The run registry's folder"
+
+    def _unwritable(self) -> HubmgrError | None:
+        """A clear error when the registry's folder or file cannot be written (SQLite only says "unable to
+        open database file" or "attempt to write a readonly database"), else None."""
+        import errno
+
+        for target, label in ((self.path.parent, self._folder_label()), (self.path, "The run registry")):
+            if not target.exists():
+                continue
+            try:
+                read_only = bool(os.statvfs(target).f_flag & os.ST_RDONLY)
+            except (OSError, AttributeError):  # no statvfs (Windows): os.access still tells
+                read_only = False
+            if read_only or not os.access(target, os.W_OK):
+                code = errno.EROFS if read_only else errno.EACCES
+                return local_path_error(OSError(code, os.strerror(code)), target, label)
+        return None
+
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         try:
             conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         except sqlite3.Error as exc:
-            raise RunStoreError(f"Cannot open the run registry {self.path}: {exc}.") from None
+            raise self._unwritable() or RunStoreError(f"Cannot open the run registry {self.path}: {exc}.") from None
         try:
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA busy_timeout = 30000")
@@ -353,6 +389,10 @@ class RunStore:
                 raise RunStoreError(f"The run registry {self.path} stayed locked by another process; try again.") from None
             if isinstance(exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)):
                 raise
+            if isinstance(exc, sqlite3.OperationalError):
+                unwritable = self._unwritable()
+                if unwritable is not None:
+                    raise unwritable from None
             raise RunStoreError(f"The run registry {self.path} cannot be used ({exc}); move it away to start a new one.") from None
         finally:
             conn.close()
@@ -616,7 +656,10 @@ class RunStore:
         return self.get_adapter(adapter_id)
 
     def list_adapters(self) -> list[AdapterRecord]:
-        """All registered adapters, newest first; ``exists`` tells whether the folder is still there."""
+        """All registered adapters, newest first; ``exists`` tells whether the folder is still there.
+
+        Runs that completed their output folder but died before recording it are reconciled first."""
+        self.list_runs(status=INTERRUPTED)
         with self._connect() as conn:
             rows = conn.execute("SELECT * FROM adapters ORDER BY created DESC, id DESC").fetchall()
         return [_adapter_from_row(r) for r in rows]
@@ -688,11 +731,27 @@ class RunStore:
             raise UsageError(f"The id prefix {key!r} matches several {what}s ({shown}); give more characters.")
         return rows[0]
 
+    def _reconcile(self, row: sqlite3.Row) -> bool:
+        """A run whose process died after its output folder became complete, but before the registry was told
+        (a kill in that window): the folder is the truth. Records it as completed with its adapter."""
+        data = _completed_output(row)
+        if data is None:
+            return False
+        metrics = data.get("metrics") if isinstance(data.get("metrics"), dict) else {}
+        try:
+            self.finish(row["id"], status="completed", metrics=metrics, adapter_path=row["output_dir"],
+                        stop_reason=data.get("stop_reason"), notes=list(data.get("notes") or []))
+        except HubmgrError:
+            return False
+        return True
+
     def _run_from_row(self, row: sqlite3.Row) -> RunRecord:
         status = row["status"]
         if status == "running" and row["pid"] and row["host"] == self._host:
             if not _process_alive(int(row["pid"]), row["pid_started"]):
                 status = INTERRUPTED
+                if self._reconcile(row):
+                    return self.get_run(row["id"], exact=True)
         return RunRecord(
             id=row["id"],
             task=row["task"],
@@ -712,6 +771,21 @@ class RunStore:
             stop_reason=row["stop_reason"],
             notes=list(_loads(row["notes"]) or []),
         )
+
+
+def _completed_output(row: sqlite3.Row) -> dict[str, Any] | None:
+    """The ``hubmgr_run.json`` of a run's output folder when it says this run completed there."""
+    if not row["output_dir"]:
+        return None
+    try:
+        data = json.loads((Path(row["output_dir"]) / "hubmgr_run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("status") != "completed" or data.get("run_id") != row["id"]:
+        return None
+    if not _adapter_exists(row["output_dir"]):
+        return None
+    return data
 
 
 def _adapter_from_row(row: sqlite3.Row) -> AdapterRecord:

@@ -44,12 +44,15 @@ class EventCallback(TrainerCallback):
         samples_per_step: examples consumed per optimizer step over all processes.
         world_size: processes; above 1 the cancel flag is agreed on by all of them each step.
         min_interval: seconds between two StepLogged events on steps that do not log a loss.
+        stop_requested: called each step; True stops like ``cancel`` (``hubmgr runs stop``, from another
+            process).
     """
 
     def __init__(self, *, emit: Callable[[Any], None], log_metrics: Callable[[int, dict, str], None],
                  cancel: threading.Event, started: dict[str, Any], samples_per_step: int, world_size: int = 1,
-                 min_interval: float = 0.25) -> None:
+                 min_interval: float = 0.25, stop_requested: Callable[[], bool] | None = None) -> None:
         self.emit = emit
+        self.stop_requested = stop_requested
         self.log_metrics = log_metrics
         self.cancel = cancel
         self.started = started
@@ -94,6 +97,9 @@ class EventCallback(TrainerCallback):
 
     def _cancel_requested(self, args: Any) -> bool:
         local = self.cancel.is_set()
+        if not local and self.stop_requested is not None and self.stop_requested():
+            self.cancel.set()
+            local = True
         if self.world_size <= 1:
             return local
         import torch

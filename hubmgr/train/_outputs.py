@@ -116,18 +116,67 @@ def check_output(out: Path, *, resume: bool) -> None:
     """
     partial = partial_dir(out)
     if resume:
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"--output {out} is a file, not a folder; there is nothing to resume there.")
         meta = read_run_file(out) if out.is_dir() else None
         if meta and meta.get("status") == "completed":
             raise UsageError(f"{out} holds a completed run; there is nothing to resume.")
         if not partial.is_dir():
             raise UsageError(f"Nothing to resume: {partial} does not exist (it holds an unfinished run).")
         return
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--output {out} is a file, not a folder; choose a folder (it is created).")
+    if out.exists() and any(out.iterdir()):
         raise UsageError(f"Output folder {out} already exists and is not empty; choose another --output or remove it.")
     if partial.exists():
         raise UsageError(
             f"{partial} holds an unfinished run; continue it with --resume --output {out}, or remove it."
         )
+
+
+class OutputLock:
+    """Holds ``OUT.lock`` (next to the output folder) for the length of a run, so that a second run into the
+    same ``--output`` is refused with one clear line instead of interleaving checkpoints with the first.
+
+    Raises (on enter):
+        UsageError: another process holds the lock.
+    """
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.path = out.parent / (out.name + ".lock")
+        self._lock: Any = None
+
+    def __enter__(self) -> "OutputLock":
+        from filelock import FileLock, Timeout
+
+        from hubmgr.errors import local_path_error
+
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise local_path_error(exc, self.path.parent, "The output's folder") from None
+        lock = FileLock(str(self.path), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise UsageError(
+                f"Another run is training into {self.out} right now; wait for it, stop it"
+                " (`hubmgr runs stop ID`), or choose another --output."
+            ) from None
+        except OSError as exc:
+            raise local_path_error(exc, self.path.parent, "The output's folder") from None
+        self._lock = lock
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._lock is not None:
+            try:
+                os.unlink(self.path)  # while still held: nobody else can be waiting (timeout 0)
+            except OSError:
+                pass
+            self._lock.release()
+            self._lock = None
 
 
 def base_revision_of(path: Path) -> str | None:

@@ -228,6 +228,22 @@ class TrainConfig:
             atomic_write_text(Path(path), text)
         return text
 
+    def with_absolute_paths(self) -> "TrainConfig":
+        """A copy whose local paths (data, eval data, output, and the model when it is a local folder) are
+        absolute, so that the run can be resumed from any working directory. A name that is not a path
+        here (a Hub repo or dataset id) is left as it is."""
+        changes: dict[str, Any] = {}
+        for spec in field_specs(type(self)):
+            if spec.kind != "path" and spec.name != "model":
+                continue
+            value = getattr(self, spec.name)
+            if not value or not isinstance(value, str):
+                continue
+            path = Path(value).expanduser()
+            if spec.name == "output_dir" or path.exists():
+                changes[spec.name] = str(path.resolve())
+        return dataclasses.replace(self, **changes) if changes else self
+
     # -- checks ---------------------------------------------------------------------------------------
     def validate(self) -> "TrainConfig":
         """Check values that do not need the model or the data.

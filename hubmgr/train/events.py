@@ -83,3 +83,20 @@ TrainCallback = Callable[[TrainEvent], None]
 
 def event_to_dict(event: TrainEvent) -> dict[str, Any]:
     return asdict(event)
+
+
+_BY_KIND = {cls.__dataclass_fields__["kind"].default: cls
+            for cls in (TrainStarted, StepLogged, EvalLogged, CheckpointSaved, TrainFinished, EvalProgress)}
+
+
+def event_from_dict(data: dict[str, Any]) -> TrainEvent | None:
+    """The event that :func:`event_to_dict` turned into ``data`` (fields a newer hubmgr added are dropped);
+    None for an unknown kind."""
+    cls = _BY_KIND.get(str(data.get("kind", "")))
+    if cls is None:
+        return None
+    known = cls.__dataclass_fields__
+    try:
+        return cls(**{k: v for k, v in data.items() if k in known})
+    except TypeError:
+        return None

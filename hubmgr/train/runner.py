@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib.util
-import json
 import logging
 import math
 import os
@@ -190,15 +189,9 @@ def _check_model_folder(folder: Path, config: TrainConfig) -> bool:
                 f"{config.model} has only pickle weights ({', '.join(pickles[:3])}), which can run code when"
                 " loaded; pass --allow-pickle if you trust this repo."
             )
-    try:
-        model_config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise ModelError(f"{folder / 'config.json'} is not valid JSON.") from None
-    if isinstance(model_config, dict) and model_config.get("auto_map") and not config.trust_remote_code:
-        raise ModelError(
-            f"{config.model} needs its own Python code (auto_map in config.json); pass --trust-remote-code"
-            " only if you trust this repo."
-        )
+    from hubmgr.safety import check_remote_code
+
+    check_remote_code(folder, trust_remote_code=bool(config.trust_remote_code), model=config.model)
     return has_safetensors
 
 
@@ -391,8 +384,10 @@ def resume_config(output_dir: str | os.PathLike[str]) -> TrainConfig | None:
     return TrainConfig.from_toml(path)
 
 
-def _resume_command(out: Path) -> str:
-    return f"hubmgr train --resume --output {out}"
+def _resume_command(out: Path, run_id: str | None = None) -> str:
+    """What continues an unfinished run: ``hubmgr runs resume ID`` when the registry has it (from any
+    folder), else ``hubmgr train --resume --output OUT``."""
+    return f"hubmgr runs resume {run_id}" if run_id else f"hubmgr train --resume --output {out}"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -404,6 +399,7 @@ def train(
     on_event: Callable[[TrainEvent], None] | None = None,
     cancel: threading.Event | None = None,
     settings: "Settings | None" = None,
+    run_id: str | None = None,
 ) -> TrainResult:
     """Fine-tune ``config.model`` with LoRA on ``config.data`` for ``config.task``.
 
@@ -414,6 +410,8 @@ def train(
         cancel: set it (from any thread) to stop after the current step; a checkpoint is saved and the
             result has status ``cancelled`` and the command that resumes it.
         settings: cache, offline flag and data folders (default: from the environment).
+        run_id: the id of a new run (default: a fresh one); a resumed run keeps its own. A detached run
+            (:func:`hubmgr.runs.live.launch_train`) is recorded under it before this process starts.
 
     Returns:
         A :class:`TrainResult` (status ``completed`` or ``cancelled``).
@@ -436,6 +434,8 @@ def train(
     config = dataclasses.replace(config, options=dict(config.options or {}),
                                  target_modules=list(config.target_modules) if config.target_modules else None)
     config.validate()
+    # Everything the run needs to resume is in its saved config, valid from any working directory.
+    config = config.with_absolute_paths()
     cancel = cancel or threading.Event()
     dist = _dist_info()
     emit_user = on_event if dist.is_main else None
@@ -454,7 +454,8 @@ def train(
         _set_threads(dist)
         device = _pick_device(config, dist)
         use_cpu = device == "cpu"
-        run_id = (resumed_meta or {}).get("run_id") or _new_run_id()
+        given_id = run_id
+        run_id = (resumed_meta or {}).get("run_id") or run_id or _new_run_id()
         state = None
         if dist.world_size > 1:
             from accelerate import PartialState
@@ -468,8 +469,13 @@ def train(
             out = (Path(settings.runs_dir) / run_id).resolve()
             outputs.check_output(out, resume=False)
         partial = outputs.partial_dir(out)
-        return _train(config, settings=settings, emit_user=emit_user, cancel=cancel, dist=dist, device=device,
-                      run_id=run_id, out=out, partial=partial, state=state, t0=t0)
+        lock = outputs.OutputLock(out) if dist.is_main else contextlib.nullcontext()
+        with lock:
+            if dist.is_main:  # re-checked under the lock: another run may have just started there
+                outputs.check_output(out, resume=config.resume)
+            return _train(config, settings=settings, emit_user=emit_user, cancel=cancel, dist=dist, device=device,
+                          run_id=run_id, out=out, partial=partial, state=state, t0=t0,
+                          registered=given_id is not None and given_id == run_id)
 
 
 def _new_run_id() -> str:
@@ -484,8 +490,11 @@ def _new_run_id() -> str:
 
 
 def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | None, cancel: threading.Event,
-           dist: _Dist, device: str, run_id: str, out: Path, partial: Path, state: Any, t0: float) -> TrainResult:
+           dist: _Dist, device: str, run_id: str, out: Path, partial: Path, state: Any, t0: float,
+           registered: bool = False) -> TrainResult:
     import torch
+
+    from hubmgr.runs import live
 
     from hubmgr.hookspecs import RunInfo
     from hubmgr.plugins import get_task
@@ -495,15 +504,18 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
     run_info = RunInfo(run_id=run_id, task=config.task, model=config.model, output_dir=str(out),
                        config=config.to_dict())
 
+    # State that the failure handler needs. ``registered``: a detached run's row exists already.
+    ctx: dict[str, Any] = {"step": 0, "base_revision": None, "started_registry": registered, "log": None}
+
     def emit(event: Any) -> None:
         if not dist.is_main:
             return
+        if ctx["log"] is not None:
+            ctx["log"].write(event)
         if emit_user is not None:
             emit_user(event)
         _hook("on_run_log", run=run_info, event=event)
 
-    # State that the failure handler needs.
-    ctx: dict[str, Any] = {"step": 0, "base_revision": None, "started_registry": False}
     final_tmp = partial / f".final-{run_id}"
 
     def main_first():
@@ -524,6 +536,8 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
         # -- registry, marker file -------------------------------------------------------------------
         if dist.is_main:
             partial.mkdir(parents=True, exist_ok=True)
+            live.clear_stop(partial)  # a stop asked of an earlier attempt is not asked of this one
+            ctx["log"] = live.EventLog(partial)
             started = outputs.now_iso()
             outputs.write_json(partial / outputs.RUN_FILE, {
                 "run_id": run_id, "status": "running", "task": config.task, "model": config.model,
@@ -647,6 +661,7 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
         samples_per_step = config.batch_size * config.grad_accum * dist.world_size
         callback = EventCallback(
             emit=emit, log_metrics=log_metrics, cancel=cancel, samples_per_step=samples_per_step,
+            stop_requested=live.StopWatcher(partial),
             world_size=dist.world_size,
             started=dict(run_id=run_id, task=config.task, model=config.model, output_dir=str(out),
                          num_train_examples=len(train_ds), num_eval_examples=len(eval_ds) if eval_ds is not None else 0,
@@ -763,7 +778,7 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
                 run_id=run_id, base_revision=base_revision, task=task, metrics=metrics, extra=extra, data=data,
                 n_train=len(train_ds), n_eval=len(eval_ds) if eval_ds is not None else 0, targets=targets,
                 modules_to_save=list(defaults.modules_to_save or []), trainable=int(trainable), total=int(total),
-                step=step, seconds=seconds, dist=dist,
+                step=step, seconds=seconds, dist=dist, event_log=ctx["log"],
                 budget={**plan.to_dict(), "stop_reason": stop_reason, "notes": notes, "best_step": best_step},
             )
         result = TrainResult(
@@ -806,6 +821,9 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
         if error is not None and error is not exc:
             raise error from None
         raise
+    finally:
+        if ctx["log"] is not None:
+            ctx["log"].close()
 
 
 def _task_base():
@@ -890,7 +908,7 @@ def _cancelled(config: TrainConfig, *, registry: _Registry, emit: Callable, run_
                n_eval: int, dist: _Dist) -> TrainResult:
     seconds = time.perf_counter() - t0
     resumable = outputs.last_checkpoint(partial) is not None
-    command = _resume_command(out) if resumable else None
+    command = _resume_command(out, run_id if registry.store is not None else None) if resumable else None
     result = TrainResult(
         run_id=run_id, status="cancelled", output_dir=partial if resumable else None, metrics={"step": float(step)},
         adapter_path=None, base_model=config.model, base_revision=base_revision, seconds=seconds, global_step=step,
@@ -1006,7 +1024,7 @@ def _write_final(*, model: Any, processor: Any, config: TrainConfig, out: Path, 
                  run_id: str, base_revision: str | None, task: Any, metrics: dict[str, Any], extra: dict[str, Any],
                  data: Any, n_train: int, n_eval: int, targets: list[str], modules_to_save: list[str],
                  trainable: int, total: int, step: int, seconds: float, dist: _Dist,
-                 budget: dict[str, Any] | None = None) -> None:
+                 budget: dict[str, Any] | None = None, event_log: Any = None) -> None:
     """Write the adapter folder into ``tmp`` and rename it to ``out`` in one step; then drop ``partial``."""
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -1045,6 +1063,8 @@ def _write_final(*, model: Any, processor: Any, config: TrainConfig, out: Path, 
         "world_size": dist.world_size, "hubmgr_version": _version(), "budget": budget or {},
         "stop_reason": (budget or {}).get("stop_reason"), "notes": (budget or {}).get("notes") or [],
     })
+    if event_log is not None:  # the same log, so that a follower reading it sees the run's end
+        event_log.link_into(tmp)
     if out.is_dir() and not any(out.iterdir()):
         out.rmdir()
     out.parent.mkdir(parents=True, exist_ok=True)

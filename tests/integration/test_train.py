@@ -181,6 +181,11 @@ def test_resume_after_sigkill(hf_env, tiny_bert: Path, data: Path, tmp_path: Pat
     assert final["status"] == "completed" and final["global_step"] == 10 and final["resumed_from_step"] == 4
     assert (out / "adapter_model.safetensors").is_file() and not partial.exists()
     assert json.loads((out / "hubmgr_run.json").read_text())["status"] == "completed"
+    # one history: no step recorded twice in the registry
+    from hubmgr.runs.store import RunStore
+
+    points = [(p.step, p.split, p.name) for p in RunStore().metrics_history(meta["run_id"])]
+    assert len(points) == len(set(points)), sorted(p for p in points if points.count(p) > 1)
 
 
 def test_cancel_keeps_a_checkpoint_and_resume_finishes(hf_env, tiny_bert: Path, data: Path, tmp_path: Path) -> None:
@@ -195,7 +200,7 @@ def test_cancel_keeps_a_checkpoint_and_resume_finishes(hf_env, tiny_bert: Path, 
 
     result = train(_config(tiny_bert, data, out, max_steps=12, save_steps=None), on_event=on_event, cancel=cancel)
     assert result.status == "cancelled" and result.adapter_path is None
-    assert result.resume_command == f"hubmgr train --resume --output {out.resolve()}"
+    assert result.resume_command == f"hubmgr runs resume {result.run_id}"
     assert not out.exists()
     partial = tmp_path / "run.partial"
     assert json.loads((partial / "hubmgr_run.json").read_text())["status"] == "cancelled"
@@ -384,7 +389,7 @@ def test_ctrl_c_stops_gracefully_and_says_how_to_resume(hf_env, tiny_bert: Path,
     assert proc.returncode == 130, err
     final = _json_lines(rest)[-1]
     assert final["kind"] == "result" and final["status"] == "cancelled"
-    assert final["resume_command"] == f"hubmgr train --resume --output {out}"
+    assert final["resume_command"] == f"hubmgr runs resume {final['run_id']}"
     partial = tmp_path / "run.partial"
     assert (partial / f"checkpoint-{final['global_step']}" / "trainer_state.json").is_file()
     assert not out.exists()
