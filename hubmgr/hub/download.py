@@ -392,6 +392,18 @@ def _expected_digest(rf: RemoteFile) -> str | None:
 # ------------------------------------------------------------------------------------------------
 # tree cache (huggingface_hub's trees/{commit}.json), so the offline check knows what a commit holds
 # ------------------------------------------------------------------------------------------------
+def _write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` through a temporary sibling and a rename (readers never see half)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink(missing_ok=True)
+
+
 def _tree_cache_path(storage: Path, commit: str) -> Path:
     return storage / "trees" / f"{commit}.json"
 
@@ -407,10 +419,7 @@ def write_tree_cache(storage: Path, commit: str, files: Iterable[RemoteFile]) ->
         data["files"][rf.path] = info
     path = _tree_cache_path(storage, commit)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-        os.replace(tmp, path)
+        _write_json_atomic(path, data)
     except OSError as exc:
         full = disk_full_from(exc, str(path))
         if full:
@@ -495,10 +504,7 @@ def write_manifest(storage: Path, commit: str, files: Iterable[RemoteFile], lock
                 return
             data = {"format_version": MANIFEST_FORMAT_VERSION, "commit": commit,
                     "files": {p: _file_record(merged[p]) for p in sorted(merged)}}
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-            tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-            os.replace(tmp, path)
+            _write_json_atomic(path, data)
     except OSError as exc:
         full = disk_full_from(exc, str(path))
         if full:

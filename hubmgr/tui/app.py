@@ -6,11 +6,13 @@ Opening the app imports no heavy library (torch loads when training or evaluatio
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable, Iterable
 
-from textual import work
+from textual import events, on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -25,7 +27,7 @@ from hubmgr.tui.format import human_bytes
 from hubmgr.tui.messages import DownloadsChanged, DownloadUpdated, HubUnreachable
 from hubmgr.tui.screens.browse import BrowseScreen
 from hubmgr.tui.screens.model import ModelScreen
-from hubmgr.tui.screens.dialogs import HelpScreen
+from hubmgr.tui.screens.dialogs import HelpScreen, QuitDialog
 from hubmgr.tui.screens.downloads import DownloadsScreen
 from hubmgr.tui.screens.local import LocalScreen
 from hubmgr.tui.screens.plugins import PluginsScreen
@@ -34,6 +36,16 @@ from hubmgr.tui.screens.train import TrainScreen
 from hubmgr.tui.widgets.navbar import SECTIONS
 
 OFFLINE_REASON = "Offline mode (HF_HUB_OFFLINE is set): the Hub is not contacted."
+
+
+def _left_going(run_id: str | None, downloads: int) -> str | None:
+    """The line printed after the TUI quits, leaving work going."""
+    parts = []
+    if run_id:
+        parts.append(f"Run {run_id} goes on: hubmgr runs follow {run_id}")
+    if downloads:
+        parts.append(f"{downloads} download(s) go on in the background (see the Downloads screen next time).")
+    return "\n".join(parts) or None
 
 
 @dataclass(frozen=True)
@@ -101,7 +113,8 @@ class HubmgrApp(App[None]):
     def __init__(self, backend: Backend | None = None) -> None:
         super().__init__()
         self.backend = backend or Backend()
-        self.downloads: list[dl.DownloadItem] = []
+        #: the download queue (kept on disk: interrupted downloads of an earlier launch come back)
+        self.downloads: list[dl.DownloadItem] = self._load_saved_downloads()
         #: published with a DownloadItem id on progress, or None when the queue itself changed
         self.downloads_signal: Signal[int | None] = Signal(self, "downloads")
         #: published when the local cache changed (download finished, repo deleted)
@@ -115,18 +128,82 @@ class HubmgrApp(App[None]):
 
     # -- quitting ------------------------------------------------------------------------------------
     def stop_background_work(self) -> None:
-        """Ask every download, training run and evaluation to stop (their threads must not outlive the app)."""
+        """End this process's threads: downloads and evaluations stop, the Train screen stops following its
+        run (the run itself is a process of its own and goes on)."""
         for item in self.downloads:
             item.cancel.set()
-        for mode, attr in (("train", "cancel_event"), ("runs", "eval_cancel")):
-            screen = self.screen_for(mode)
-            event = getattr(screen, attr, None) if screen is not None else None
-            if event is not None:
-                event.set()
+        screen = self.screen_for("runs")
+        event = getattr(screen, "eval_cancel", None) if screen is not None else None
+        if event is not None:
+            event.set()
+        train = self.screen_for("train")
+        if train is not None:
+            train.detach()
+
+    def work_going(self) -> list[str]:
+        """What quitting would leave or stop: the run the Train screen follows, active downloads."""
+        what: list[str] = []
+        train = self.screen_for("train")
+        if train is not None and train.running and train.state is not None:
+            what.append(f"training run {train.state.run_id or '(starting)'} ({train.state.model})")
+        for item in self.active_downloads():
+            what.append(f"download of {item.repo_id} ({item.status})")
+        return what
 
     async def action_quit(self) -> None:
-        self.stop_background_work()
-        self.exit()
+        if isinstance(self.screen, QuitDialog):
+            return
+        what = self.work_going()
+        if not what:
+            self.stop_background_work()
+            self.exit()
+            return
+
+        def answered(answer: str | None) -> None:
+            if answer == "keep":
+                moved = self.downloads_to_background() if self.active_downloads() else 0
+                self.stop_background_work()
+                self.exit(message=_left_going(self._followed_run(), moved))
+
+        self.push_screen(QuitDialog(what), answered)
+
+    def _followed_run(self) -> str | None:
+        train = self.screen_for("train")
+        if train is not None and train.running and train.state is not None:
+            return train.state.run_id
+        return None
+
+    def stop_then_quit(self, dialog: Any) -> None:
+        """Stop the followed run (after its checkpoint) and the downloads, saying so, then quit."""
+        run_id = self._followed_run()
+        self.stop_downloads()
+        self._stop_then_quit(run_id, dialog)
+
+    @work(thread=True, group="quit", exclusive=True, exit_on_error=False, description="stopping")
+    def _stop_then_quit(self, run_id: str | None, dialog: Any) -> None:
+        import time
+
+        if run_id:
+            try:
+                asked = self.backend.stop_run(run_id)
+            except HubmgrError:
+                asked = False
+            deadline = time.monotonic() + 300
+            while asked and time.monotonic() < deadline:
+                try:
+                    if self.backend.get_run(run_id).status != "running":
+                        break
+                except HubmgrError:
+                    break
+                self.call_from_thread(dialog.show_progress, f"Stopping run {run_id}: it saves a checkpoint…")
+                time.sleep(0.5)
+        deadline = time.monotonic() + 60
+        while any(item.status == dl.RUNNING for item in self.downloads) and time.monotonic() < deadline:
+            self.call_from_thread(dialog.show_progress, "Stopping the downloads (their partial files are kept)…")
+            time.sleep(0.2)
+        self.call_from_thread(dialog.show_progress, "Stopped.")
+        self.call_from_thread(self.stop_background_work)
+        self.call_from_thread(self.exit)
 
     def on_unmount(self) -> None:
         self.stop_background_work()
@@ -145,6 +222,17 @@ class HubmgrApp(App[None]):
         if self.current_mode != "browse":
             self.switch_mode("browse")
         self.push_screen(ModelScreen(repo_id))
+
+    def attach_run(self, run_id: str) -> None:
+        """Go to Train and show a running run live (from Runs)."""
+        self.switch_mode("train")
+
+        def attach() -> None:
+            screen = self.screen_for("train")
+            if isinstance(screen, TrainScreen) and screen.is_mounted:
+                screen.attach(run_id)
+
+        self.call_after_refresh(attach)
 
     def train_with(self, model: str) -> None:
         """Go to Train with ``model`` chosen."""
@@ -191,6 +279,59 @@ class HubmgrApp(App[None]):
             self.report_error(event.worker.error)
 
     # -- downloads -----------------------------------------------------------------------------------
+    def _load_saved_downloads(self) -> list[dl.DownloadItem]:
+        """The queue an earlier launch left (interrupted, failed, handed to the background, done)."""
+        self._queue_file: dl.QueueFile | None = None
+        self._queue_problem: str | None = None  # told once, at mount
+        self._queue_saved_at = 0.0
+        self._background_timer: Any = None
+        try:
+            self._queue_file = dl.QueueFile(self.backend.downloads_file())
+            items = self._queue_file.claim()
+        except (dl.QueueFileError, HubmgrError) as exc:
+            self._queue_problem = f"{exc} Downloads of this session are not kept."
+            return []
+        except OSError as exc:
+            self._queue_problem = f"Cannot use the download queue file: {exc.strerror or exc}. Downloads of this session are not kept."
+            self._queue_file = None
+            return []
+        if self._queue_file.set_aside is not None:
+            self._queue_problem = (f"The download queue was unreadable; it was set aside as {self._queue_file.set_aside} "
+                                   "and a new one started.")
+        return items
+
+    @on(events.Mount)
+    def _downloads_mounted(self) -> None:
+        if self._queue_problem:
+            self.notify(self._queue_problem, title="Downloads", severity="warning", markup=False, timeout=8)
+        self._check_background()
+        waiting = [i for i in self.downloads if i.resumable]
+        if waiting:
+            n = len(waiting)
+            self.notify(f"{n} download{'s' if n != 1 else ''} did not finish last time; resume "
+                        f"{'them' if n != 1 else 'it'} from Downloads (2) with r.", title="Downloads", timeout=15)
+
+    @on(events.Unmount)
+    def _downloads_unmounted(self) -> None:
+        self.save_downloads(quiet=True)  # the latest sizes; what still runs is read back as interrupted
+
+    def save_downloads(self, *, quiet: bool = False) -> None:
+        """Write the queue to disk (it is read back at the next launch); a failure is told once."""
+        if self._queue_file is None:
+            return
+        try:
+            self._queue_file.save(self.downloads)
+            self._queue_saved_at = time.monotonic()
+        except dl.QueueFileError as exc:
+            if not quiet:
+                self.notify(f"{exc} Downloads of this session are not kept.", title="Downloads", severity="warning",
+                            markup=False, timeout=8)
+            self._queue_file = None
+
+    def _queue_changed(self) -> None:
+        self.save_downloads()
+        self.downloads_signal.publish(None)
+
     def enqueue_download(
         self,
         repo_id: str,
@@ -203,23 +344,89 @@ class HubmgrApp(App[None]):
         """Add a repo to the download queue; it starts when the ones before it are done."""
         item = dl.DownloadItem(repo_id, revision=revision, include=include, exclude=exclude, allow_pickle=allow_pickle)
         self.downloads.append(item)
-        self.downloads_signal.publish(None)
+        self._queue_changed()
         self._pump_downloads()
         return item
 
     def download_item(self, item_id: int) -> dl.DownloadItem | None:
         return next((i for i in self.downloads if i.id == item_id), None)
 
+    def active_downloads(self) -> list[dl.DownloadItem]:
+        """The downloads running or queued in this app (not those already being stopped or handed over)."""
+        return [i for i in self.downloads if i.active]
+
+    def stop_downloads(self) -> None:
+        """Stop every active download; they are saved as interrupted (partial files kept), to resume at the
+        next launch. A running one ends when its worker sees the cancel (status RUNNING until then)."""
+        for item in self.active_downloads():
+            item.stop_as = dl.INTERRUPTED
+            if item.status == dl.RUNNING:
+                item.cancel.set()
+            else:
+                item.mark_finished(dl.INTERRUPTED)
+        self._queue_changed()
+
+    def downloads_to_background(self) -> int:
+        """Hand every active download to a detached ``hubmgr download`` process that outlives the app.
+
+        The in-process download is cancelled first; the child resumes its partial files (it waits on each
+        file's lock while this process still holds it). The pid is kept in the on-disk queue, so the next
+        launch shows the download as going on in the background, then done or interrupted.
+
+        Returns:
+            How many downloads were handed over (one that could not be started is left interrupted).
+        """
+        moved = 0
+        for item in self.active_downloads():
+            item.stop_as = dl.BACKGROUND
+            if item.status == dl.RUNNING:
+                item.cancel.set()
+            try:
+                pid, log = self.backend.download_in_background(
+                    item.repo_id, revision=item.revision, include=item.include, exclude=item.exclude,
+                    allow_pickle=item.allow_pickle, name=f"download-{item.uid[:12]}")
+            except (OSError, HubmgrError) as exc:
+                item.stop_as = dl.INTERRUPTED
+                if item.status != dl.RUNNING:
+                    item.mark_finished(dl.INTERRUPTED)
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                self.notify(f"Could not start a background download of {item.repo_id}: {why}. It is kept as "
+                            "interrupted; resume it at the next launch.", title="Downloads", severity="error",
+                            markup=False, timeout=8)
+                continue
+            item.pid, item.pid_started, item.log = pid, dl.process_started(pid), str(log)
+            if item.status != dl.RUNNING:
+                item.mark_finished(dl.BACKGROUND)
+            moved += 1
+        self._queue_changed()
+        self._check_background()
+        return moved
+
     def cancel_download(self, item_id: int) -> None:
         item = self.download_item(item_id)
         if item is None:
             return
         if item.status == dl.RUNNING:
+            item.stop_as = item.stop_as or dl.CANCELLED
             item.cancel.set()
             self.notify(f"Cancelling {item.repo_id}; what is downloaded is kept for a resume.")
         elif item.status == dl.QUEUED:
             item.mark_finished(dl.CANCELLED)
-            self.downloads_signal.publish(None)
+            self._queue_changed()
+        elif item.status == dl.BACKGROUND:
+            if dl.process_alive(item.pid, item.pid_started):
+                import signal
+
+                item.stop_as = dl.CANCELLED
+                try:
+                    os.kill(item.pid, signal.SIGTERM)  # type: ignore[arg-type]
+                except OSError as exc:
+                    self.notify(f"Could not stop the background download of {item.repo_id} (pid {item.pid}): "
+                                f"{exc.strerror or exc}.", severity="error", markup=False)
+                    return
+                self.notify(f"Stopping the background download of {item.repo_id}; what is downloaded is kept "
+                            "for a resume.")
+            self._check_background()
 
     def resume_download(self, item_id: int) -> None:
         item = self.download_item(item_id)
@@ -227,15 +434,26 @@ class HubmgrApp(App[None]):
             return
         item.status = dl.QUEUED
         item.error = None
-        self.downloads_signal.publish(None)
+        item.stop_as = None
+        self._queue_changed()
         self._pump_downloads()
 
     def remove_download(self, item_id: int) -> None:
         item = self.download_item(item_id)
         if item is None or item.status == dl.RUNNING:
             return
+        if item.status == dl.BACKGROUND and dl.process_alive(item.pid, item.pid_started):
+            return  # cancel it first
         self.downloads.remove(item)
-        self.downloads_signal.publish(None)
+        self._queue_changed()
+
+    def clear_finished_downloads(self) -> int:
+        """Drop the finished (done) entries; returns how many."""
+        done = [i for i in self.downloads if i.status == dl.DONE]
+        if done:
+            self.downloads = [i for i in self.downloads if i.status != dl.DONE]
+            self._queue_changed()
+        return len(done)
 
     def _pump_downloads(self) -> None:
         if any(i.status == dl.RUNNING for i in self.downloads):
@@ -244,7 +462,7 @@ class HubmgrApp(App[None]):
         if nxt is None:
             return
         nxt.mark_running()
-        self.downloads_signal.publish(None)
+        self._queue_changed()
         self._download_worker(nxt)
 
     @work(thread=True, group="downloads", exit_on_error=False, description="download")
@@ -265,10 +483,11 @@ class HubmgrApp(App[None]):
                 cancel=item.cancel,
             )
             if item.cancel.is_set():
-                status = dl.CANCELLED
+                status = item.stop_as or dl.INTERRUPTED
         except BaseException as exc:  # noqa: BLE001 - every outcome must reach the queue
             if item.cancel.is_set():
-                status = dl.CANCELLED
+                # the user's cancel, or the app closing (interrupted), or a hand-over to the background
+                status = item.stop_as or dl.INTERRUPTED
             else:
                 status = dl.FAILED
                 if isinstance(exc, HubmgrError):
@@ -277,7 +496,10 @@ class HubmgrApp(App[None]):
                     error = f"Unexpected {type(exc).__name__}: {' '.join(str(exc).split())}"
                 if isinstance(exc, HubUnreachableError):
                     self.post_message(HubUnreachable(str(exc)))
-        self.call_from_thread(self._download_ended, item, status, error)
+        try:
+            self.call_from_thread(self._download_ended, item, status, error)
+        except RuntimeError:  # the app has ended: the on-disk queue already says what to resume
+            pass
 
     def _download_ended(self, item: dl.DownloadItem, status: str, error: str | None) -> None:
         item.mark_finished(status, error=error)
@@ -287,14 +509,61 @@ class HubmgrApp(App[None]):
             self.hub_answered()
         elif status == dl.FAILED:
             self.notify(error or "The download failed.", title=f"Download of {item.repo_id} failed", severity="error", markup=False, timeout=8)
-        else:
+        elif status == dl.CANCELLED:
             self.notify(f"Download of {item.repo_id} cancelled; resume it from Downloads.", severity="warning")
+        elif status == dl.BACKGROUND:
+            self._check_background()
+        self.save_downloads(quiet=True)
         self.downloads_signal.publish(item.id)
         self.downloads_signal.publish(None)
         self.cache_signal.publish(None)
         self._pump_downloads()
 
+    # -- downloads handed to a background process ----------------------------------------------------
+    def _check_background(self) -> None:
+        """Settle the background downloads whose process has ended: done when the cache holds the whole
+        snapshot, else interrupted (or cancelled) with the reason from its log; poll while some go on."""
+        changed = False
+        going = False
+        for item in self.downloads:
+            if item.status != dl.BACKGROUND:
+                continue
+            if dl.process_alive(item.pid, item.pid_started):
+                going = True
+                continue
+            changed = True
+            try:
+                path = self.backend.finished_download(
+                    item.repo_id, revision=item.revision, commit=item.commit, include=item.include,
+                    exclude=item.exclude, allow_pickle=item.allow_pickle)
+            except Exception:  # noqa: BLE001 - an unreadable cache: say it did not finish
+                path = None
+            if path is not None:
+                item.path = path
+                item.done_bytes = item.total_bytes or item.done_bytes
+                item.files_done = item.total_files or item.files_done
+                item.mark_finished(dl.DONE)
+                self.notify(f"Downloaded {item.repo_id} (in the background).", title="Download finished")
+            else:
+                stopped = item.stop_as == dl.CANCELLED
+                reason = _log_error(item.log)
+                item.mark_finished(dl.CANCELLED if stopped else dl.INTERRUPTED,
+                                   error=reason or (None if stopped else
+                                                    f"The background download (pid {item.pid}) ended before it finished."))
+            item.stop_as = None
+        if changed:
+            self.save_downloads(quiet=True)
+            self.downloads_signal.publish(None)
+            self.cache_signal.publish(None)
+        if going and self._background_timer is None and self.is_running:
+            self._background_timer = self.set_interval(1.0, self._check_background, name="background-downloads")
+        elif not going and self._background_timer is not None:
+            self._background_timer.stop()
+            self._background_timer = None
+
     def on_download_updated(self, message: DownloadUpdated) -> None:
+        if time.monotonic() - self._queue_saved_at > 5.0:  # keep the sizes on disk fresh enough
+            self.save_downloads(quiet=True)
         self.downloads_signal.publish(message.item_id)
 
     def on_downloads_changed(self, message: DownloadsChanged) -> None:
@@ -329,6 +598,23 @@ class HubmgrApp(App[None]):
                 self.call_later(screen.run_action, action)
 
         self.call_after_refresh(run)
+
+
+def _log_error(log: str | None) -> str | None:
+    """The last ``error: ...`` line of a background download's log (what the CLI said), if any."""
+    if not log:
+        return None
+    try:
+        with open(log, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 16384))
+            lines = fh.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        if line.startswith("error: "):
+            return line[len("error: "):].strip() or None
+    return None
 
 
 def run_app(backend: Backend | None = None) -> None:

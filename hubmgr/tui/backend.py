@@ -145,6 +145,76 @@ class Backend:
             settings=self._settings,
         )
 
+    def downloads_file(self) -> Path:
+        """Where the TUI keeps its download queue between launches (``downloads.json`` in hubmgr's data)."""
+        return Path(self.settings().data_dir) / "downloads.json"
+
+    def download_in_background(
+        self,
+        repo_id: str,
+        *,
+        revision: str | None = None,
+        include: list[str] | None = None,
+        exclude: list[str] | None = None,
+        allow_pickle: bool = False,
+        name: str,
+    ) -> tuple[int, Path]:
+        """Start ``hubmgr download REPO ...`` as a detached process that outlives the TUI.
+
+        It resumes what an in-process download of the same repo left (waiting on each file's lock while
+        that one still holds it). Its output goes to ``HUBMGR_HOME/launch/{name}.log``.
+
+        Returns:
+            ``(pid, log path)``.
+
+        Raises:
+            OSError: the process could not be started.
+        """
+        import os
+
+        live = _core("hubmgr.runs.live")
+        args = ["download", repo_id]
+        if revision:
+            args.append(f"--revision={revision}")
+        args += [f"--include={g}" for g in include or ()]
+        args += [f"--exclude={g}" for g in exclude or ()]
+        if allow_pickle:
+            args.append("--allow-pickle")
+        env = None
+        if self._settings is not None:  # fixed settings: the child must use the same ones, not the environment's
+            s = self._settings
+            env = dict(os.environ, HF_ENDPOINT=s.endpoint, HF_HUB_CACHE=str(s.hub_cache), HUBMGR_HOME=str(s.data_dir))
+            if s.offline:
+                env["HF_HUB_OFFLINE"] = "1"
+            else:
+                env.pop("HF_HUB_OFFLINE", None)
+        proc = live.spawn_detached(args, run_id=name, settings=self.settings(), env=env)
+        return proc.pid, live.log_path(name, self.settings())
+
+    def finished_download(
+        self,
+        repo_id: str,
+        *,
+        revision: str | None = None,
+        commit: str | None = None,
+        include: list[str] | None = None,
+        exclude: list[str] | None = None,
+        allow_pickle: bool = False,
+    ) -> str | None:
+        """The snapshot folder when this download is complete in the cache (nothing asked from the Hub), else None."""
+        dl = _core("hubmgr.hub.download")
+        cache = _core("hubmgr.hub.cache")
+        result = dl.cached_snapshot(repo_id, revision=commit or revision, include=include or None,
+                                    exclude=exclude or None, allow_pickle=allow_pickle, settings=self._settings)
+        if result is None:
+            return None
+        try:
+            if not cache.snapshot_status(repo_id, result.commit, settings=self._settings).complete:
+                return None
+        except HubmgrError:
+            return None
+        return str(result.path)
+
     # -- cache ---------------------------------------------------------------------------------------
     def list_cached(self) -> list[Any]:
         mod = _core("hubmgr.hub.cache")
@@ -209,10 +279,43 @@ class Backend:
         except (TypeError, ValueError) as exc:
             raise UsageError(f"The training settings are not valid: {exc}.") from None
 
-    def train(self, config: Any, *, on_event: Callable[[Any], None] | None = None, cancel: threading.Event | None = None) -> Any:
-        """Run training (imports torch); returns ``TrainResult``."""
-        mod = _core("hubmgr.train.runner")
-        return mod.train(config, on_event=on_event, cancel=cancel, settings=self._settings)
+    # -- training runs: their own processes (hubmgr.runs.live) -----------------------------------------
+    def start_run(self, config: Any) -> str:
+        """Start a training run as a background process (it outlives the TUI); returns its run id."""
+        live = _core("hubmgr.runs.live")
+        run_id, _pid, _out = live.launch_train(config, settings=self.settings(), store=self._store())
+        return run_id
+
+    def resume_run(self, run_id: str) -> str:
+        """Resume a stopped or interrupted run in the background; returns its id."""
+        live = _core("hubmgr.runs.live")
+        config = live.resume_config_of(self._store().get_run(run_id)).validate()
+        new_id, _pid, _out = live.launch_train(config, resume=True, settings=self.settings(), store=self._store())
+        return new_id
+
+    def follow_run(self, run_id: str, *, on_event: Callable[[Any], None],
+                   should_stop: Callable[[], bool] | None = None) -> Any:
+        """Feed ``on_event`` a run's events (so far, then live) until it ends or ``should_stop()``.
+
+        Returns:
+            The run's record as it stands at the end (status, metrics, error, stop reason).
+        """
+        live = _core("hubmgr.runs.live")
+        events = _core("hubmgr.train.events")
+        store = self._store()
+        for data in live.follow(run_id, store=store, should_stop=should_stop):
+            event = events.event_from_dict(data)
+            if event is not None:
+                on_event(event)
+            if should_stop is not None and should_stop():
+                break
+        return store.get_run(run_id)
+
+    def stop_run(self, run_id: str) -> bool:
+        """Ask a running run to save a checkpoint and stop; False when it cannot be asked (not running)."""
+        live = _core("hubmgr.runs.live")
+        record = self._store().get_run(run_id)
+        return record.status == "running" and live.request_stop(record)
 
     # -- runs ----------------------------------------------------------------------------------------
     def _store(self) -> Any:

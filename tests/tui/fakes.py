@@ -7,9 +7,10 @@ lacks fails here too.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from hubmgr.config import Settings
 from hubmgr.errors import HubUnreachableError
@@ -32,8 +33,12 @@ class FakeBackend(Backend):
     def __init__(self, *, unreachable: bool = False, offline: bool = False, tmp: Path | None = None, n_models: int = 75,
                  fixed_plugins: bool = False) -> None:
         root = tmp or Path("/tmp/hubmgr-fake")
+        # hubmgr's own data (the download queue, ...) goes to the test's HUBMGR_HOME when there is one, so that
+        # what one test leaves (snapshot tests share a fixed root) never shows in another
+        home = os.environ.get("HUBMGR_HOME")
         super().__init__(
-            Settings(endpoint="http://hub.invalid", offline=offline, hub_cache=root / "hub", data_dir=root / "data")
+            Settings(endpoint="http://hub.invalid", offline=offline, hub_cache=root / "hub",
+                     data_dir=Path(home) if home else root / "data")
         )
         self.unreachable = unreachable
         self.n_models = n_models
@@ -41,8 +46,16 @@ class FakeBackend(Backend):
         self.downloads: list[str] = []
         self.deleted: list[str] = []
         self.cached = ["acme/tiny-bert", "acme/tiny-gpt2"]
+        #: repo -> (missing files, missing bytes, resumable bytes): its revision is listed as incomplete
+        self.incomplete: dict[str, tuple[list[str], int, int]] = {}
+        #: downloads handed to "background processes" (this test process's pid stands in for theirs)
+        self.background: list[dict[str, Any]] = []
         self.download_gate: threading.Event | None = None
         self.train_gate: threading.Event | None = None
+        self.started_runs: list[Any] = []
+        self.followed: list[str] = []
+        self.live_status: dict[str, str] = {}
+        self.stop_requested = threading.Event()
         self.evaluated: list[tuple] = []
         self.predicted: list[tuple] = []
         self.fixed_plugins = fixed_plugins
@@ -163,6 +176,14 @@ class FakeBackend(Backend):
             self.cached.append(repo_id)
         return None
 
+    def download_in_background(self, repo_id, *, revision=None, include=None, exclude=None, allow_pickle=False, name):
+        self.background.append({"repo_id": repo_id, "revision": revision, "include": include, "exclude": exclude,
+                                "allow_pickle": allow_pickle, "name": name})
+        return os.getpid(), Path(self.settings().data_dir) / "launch" / f"{name}.log"
+
+    def finished_download(self, repo_id, *, revision=None, commit=None, include=None, exclude=None, allow_pickle=False):
+        return f"/cache/{repo_id}/snapshots/ccc" if repo_id in self.cached and repo_id not in self.incomplete else None
+
     # -- cache -----------------------------------------------------------------------------------------
     def list_cached(self):
         from hubmgr.hub.cache import CachedRepo, CachedRevision
@@ -171,6 +192,11 @@ class FakeBackend(Backend):
         for i, rid in enumerate(self.cached):
             rev = CachedRevision(commit=f"{i}" * 40, refs=["main"], size_on_disk=(i + 1) * 10_000_000,
                                  path=Path(f"/cache/{rid}"), last_modified=FIXED, nb_files=5)
+            if rid in self.incomplete:
+                missing, missing_bytes, resumable = self.incomplete[rid]
+                rev.refs = []
+                rev.complete, rev.missing_files = False, list(missing)
+                rev.missing_bytes, rev.resumable_bytes = missing_bytes, resumable
             out.append(CachedRepo(rid, "model", (i + 1) * 10_000_000, FIXED - dt.timedelta(hours=i), FIXED,
                                   Path(f"/cache/{rid}"), [rev]))
         return out
@@ -214,6 +240,8 @@ class FakeBackend(Backend):
         ]
 
     def get_run(self, run_id):
+        if run_id in self.live_status:
+            return self._live_record(run_id, self.live_status[run_id], f"/runs/{run_id}")
         return next(r for r in self.list_runs() if r.id == run_id)
 
     def metrics_history(self, run_id):
@@ -245,26 +273,47 @@ class FakeBackend(Backend):
         return [Prediction(x, f"positive ({0.9 + i / 100:.2f})", "negative (0.51)" if compare else None)
                 for i, x in enumerate(inputs)]
 
-    # -- training --------------------------------------------------------------------------------------
-    def train(self, config, *, on_event=None, cancel=None):
-        from types import SimpleNamespace
+    # -- training: a run is "a process of its own" (a thread here), followed through its events ----------
+    def start_run(self, config):
+        self.started_runs.append(config)
+        self.live_status["20250314-dddd"] = "running"
+        self.stop_requested = threading.Event()
+        return "20250314-dddd"
 
-        emit: Callable[[Any], None] = on_event or (lambda e: None)
-        emit(tev.TrainStarted("20250314-dddd", config.task, config.model, "/runs/20250314-dddd", 4, 40, 4, 1000, 100000, "cpu"))
+    def stop_run(self, run_id):
+        if self.live_status.get(run_id) != "running":
+            return False
+        self.stop_requested.set()
+        return True
+
+    def _live_record(self, run_id, status, output_dir):
+        from hubmgr.runs.store import RunRecord
+
+        return RunRecord(id=run_id, task="text-classification", model="/models/tiny", revision=None, status=status,
+                         output_dir=output_dir, metrics={"accuracy": 0.75} if status == "completed" else {})
+
+    def follow_run(self, run_id, *, on_event, should_stop=None):
+        self.followed.append(run_id)
+        emit = on_event
+        partial = f"/runs/{run_id}.partial"
+        emit(tev.TrainStarted(run_id, "text-classification", "/models/tiny", f"/runs/{run_id}", 4, 40, 4, 1000, 100000,
+                              "cpu"))
         for step in range(1, 5):
             emit(tev.StepLogged(step, 4, step / 4, 1.0 / step, 1e-3, 50.0, 4.0 - step))
             if self.train_gate is not None:
                 while not self.train_gate.wait(0.05):
-                    if cancel is not None and cancel.is_set():
-                        emit(tev.CheckpointSaved(step, f"/runs/20250314-dddd.partial/checkpoint-{step}"))
-                        emit(tev.TrainFinished("20250314-dddd", "cancelled", "/runs/20250314-dddd.partial", {}, 1.0))
-                        return SimpleNamespace(run_id="20250314-dddd", status="cancelled",
-                                               output_dir="/runs/20250314-dddd.partial", metrics={},
-                                               resume_command="hubmgr train --resume --output /runs/20250314-dddd.partial")
+                    if should_stop is not None and should_stop():
+                        return self._live_record(run_id, "running", f"/runs/{run_id}")
+                    if self.stop_requested.is_set():
+                        emit(tev.CheckpointSaved(step, f"{partial}/checkpoint-{step}"))
+                        emit(tev.TrainFinished(run_id, "cancelled", partial, {"step": float(step)}, 1.0))
+                        self.live_status[run_id] = "cancelled"
+                        return self._live_record(run_id, "cancelled", f"/runs/{run_id}")
         emit(tev.EvalLogged(4, 1.0, {"accuracy": 0.75, "loss": 0.5}))
-        emit(tev.CheckpointSaved(4, "/runs/20250314-dddd/checkpoint-4"))
-        emit(tev.TrainFinished("20250314-dddd", "completed", "/runs/20250314-dddd", {"accuracy": 0.75}, 3.0))
-        return None
+        emit(tev.CheckpointSaved(4, f"/runs/{run_id}/checkpoint-4"))
+        emit(tev.TrainFinished(run_id, "completed", f"/runs/{run_id}", {"accuracy": 0.75}, 3.0))
+        self.live_status[run_id] = "completed"
+        return self._live_record(run_id, "completed", f"/runs/{run_id}")
 
 
 async def settle(app, pilot, rounds: int = 3) -> None:

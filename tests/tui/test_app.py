@@ -301,8 +301,85 @@ async def test_cancelling_a_run_keeps_the_checkpoint(fake: FakeBackend) -> None:
         await settle(app, pilot)
         assert screen.state.status == "cancelled"
         assert screen.state.output_dir == "/runs/20250314-dddd.partial"
-        assert any(sev == "warning" and "--resume" in msg for sev, msg in _notes(app))
+        assert any(sev == "warning" and "hubmgr runs resume 20250314-dddd" in msg for sev, msg in _notes(app))
         assert "cancelled" in _text(app, "#train-status")
+
+
+async def test_quitting_during_a_run_asks_and_keeps_it_going(fake: FakeBackend) -> None:
+    fake.train_gate = threading.Event()
+    app = HubmgrApp(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        await settle(app, pilot)
+        screen = app.screen
+        screen.query_one("#model-path", Input).value = "/models/tiny"
+        screen.query_one("#data-path", Input).value = "/data/train.csv"
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: screen.state is not None and screen.state.step == 1, what="the first step")
+        await pilot.press("ctrl+q")
+        await pilot.pause(0.2)
+        from hubmgr.tui.screens.dialogs import QuitDialog
+
+        assert isinstance(app.screen, QuitDialog)
+        assert "training run 20250314-dddd" in plain_text(app.screen.query_one(".dialog-text"))
+        await pilot.press("escape")  # cancel: nothing happens
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, QuitDialog) and screen.running
+        await pilot.press("ctrl+q")
+        await pilot.pause(0.2)
+        await pilot.press("k")  # keep it running: the app quits at once, the run is not asked to stop
+        await pilot.pause(0.3)
+    assert not fake.stop_requested.is_set() and fake.live_status["20250314-dddd"] == "running"
+    assert app.return_code == 0
+
+
+async def test_quitting_during_a_run_can_stop_it_first(fake: FakeBackend) -> None:
+    fake.train_gate = threading.Event()
+    app = HubmgrApp(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        await settle(app, pilot)
+        screen = app.screen
+        screen.query_one("#model-path", Input).value = "/models/tiny"
+        screen.query_one("#data-path", Input).value = "/data/train.csv"
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: screen.state is not None and screen.state.step == 1, what="the first step")
+        await pilot.press("ctrl+q")
+        await pilot.pause(0.2)
+        await pilot.press("s")
+        await pilot.pause(0.05)
+        from hubmgr.tui.screens.dialogs import QuitDialog
+
+        if isinstance(app.screen, QuitDialog):  # it says what it does while it stops
+            assert "Stop" in plain_text(app.screen.query_one("#quit-progress"))
+        await wait_until(pilot, lambda: not app.is_running or fake.live_status.get("20250314-dddd") == "cancelled",
+                         what="the run to stop")
+    assert fake.stop_requested.is_set() and fake.live_status["20250314-dddd"] == "cancelled"
+
+
+async def test_runs_screen_attaches_to_a_running_run(fake: FakeBackend) -> None:
+    fake.train_gate = threading.Event()
+    fake.live_status["20250314-eeee"] = "running"
+    original = fake.list_runs
+
+    def list_runs():
+        return [fake._live_record("20250314-eeee", fake.live_status["20250314-eeee"], "/runs/20250314-eeee"),
+                *original()]
+
+    fake.list_runs = list_runs
+    app = HubmgrApp(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        await settle(app, pilot)
+        await pilot.press("a")
+        await wait_until(pilot, lambda: app.current_mode == "train" and fake.followed == ["20250314-eeee"],
+                         what="Train to follow the run")
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.state is not None and screen.state.step == 1, what="its first step")
+        assert screen.state.run_id == "20250314-eeee" and screen.running
+        fake.train_gate.set()
+        await settle(app, pilot)
+        assert screen.state.status == "completed"
 
 
 async def test_local_hands_a_model_to_train(fake: FakeBackend) -> None:

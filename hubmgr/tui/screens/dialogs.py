@@ -46,6 +46,60 @@ class ConfirmScreen(Dialog):
         self.dismiss(answer)
 
 
+class QuitDialog(Dialog):
+    """Quitting with work going: dismisses with ``"keep"`` (it goes on in the background) or None (do not
+    quit); "stop" stays open, saying "Stopping…", while the app's ``stop_then_quit`` stops the work and quits."""
+
+    BINDINGS = [
+        Binding("k", "answer('keep')", "Keep running"),
+        Binding("s", "answer('stop')", "Stop them"),
+        Binding("escape,n", "answer(None)", "Cancel"),
+    ]
+
+    def __init__(self, what: list[str]) -> None:
+        super().__init__()
+        self.what = what
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="quit-dialog"):
+            yield Label("Quit hubmgr?", classes="dialog-title")
+            yield Static("Still going:\n" + "\n".join(f"  • {w}" for w in self.what), classes="dialog-text",
+                         markup=False)
+            yield Static("Keep running: training goes on as its own process and downloads go on in a background"
+                         " process; `hubmgr runs follow ID`, or the TUI next time, shows them. Stop them: training"
+                         " saves a checkpoint (resume it later) and downloads keep their partial files.",
+                         classes="dialog-text", markup=False)
+            yield Static("", id="quit-progress", classes="dialog-text")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Keep running in the background (k)", id="keep", variant="primary")
+                yield Button("Stop them (s)", id="stop", variant="error")
+                yield Button("Cancel (Esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#keep", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.action_answer(None if event.button.id == "cancel" else event.button.id)
+
+    def action_answer(self, answer: str | None) -> None:
+        if answer == "stop":
+            # the app stops the work, then quits; meanwhile the dialog stays and says so
+            if self.query_one("#stop", Button).disabled:
+                return
+            self.show_progress("Stopping… (training saves a checkpoint first)")
+            for button in self.query(Button):
+                button.disabled = True
+            stop = getattr(self.app, "stop_then_quit", None)
+            if stop is not None:
+                stop(self)
+            return
+        self.dismiss(answer)
+
+    def show_progress(self, text: str) -> None:
+        self.query_one("#quit-progress", Static).update(text)
+
+
 HELP_TEXT = """\
 # hubmgr
 
@@ -73,21 +127,27 @@ machine (fits / tight / won't fit). Choose a preset (safetensors only, everythin
 and press `d` (or the Download button) to queue it.
 
 ## Downloads
-Per-file and total progress, speed and ETA. `c` cancels, `r` resumes a cancelled or failed
-download (bytes already fetched are kept), `x` removes a finished entry.
+Per-file and total progress, speed and ETA. `c` cancels, `r` resumes a cancelled, failed or
+interrupted download (bytes already fetched are kept), `x` removes an entry, `X` clears the finished
+ones. The queue is kept between launches: what was going when hubmgr closed comes back as
+interrupted, and a download left going in the background shows its process until it ends.
 
 ## Local
 The shared Hugging Face cache. Click a column title (or press `s`) to sort. `d` deletes (after a
 confirmation), `v` verifies the selected repo, `V` verifies all, `t` trains the selected model.
+A repo marked *incomplete* lacks files of its revision (a download that did not finish); `R`
+resumes its download.
 
 ## Train
 Choose a cached model (or type a path), a task and a data file, adjust the settings, then
-`Ctrl+S` (or Start). The live view shows the loss curve, learning rate, samples/s, ETA and eval
-metrics. `c` cancels; the last checkpoint is kept.
+`Ctrl+S` (or Start). The run is a process of its own: the live view shows the loss curve, learning
+rate, samples/s, ETA and eval metrics, and quitting the TUI leaves it going (you are asked). `c` stops it
+after a checkpoint; `a` attaches to the newest running run, wherever it was started.
 
 ## Runs
-Every training run. `Enter` opens a run (config, curves, metrics). `Space` marks adapters of one
-base model; `e` evaluates the base and the marked adapters side by side.
+Every training run. `Enter` opens a run (config, curves, metrics). `a` attaches to a running run
+(its live view on Train), `s` stops it, `R` resumes a stopped or interrupted one. `Space` marks
+adapters of one base model; `e` evaluates the base and the marked adapters side by side.
 
 ## Plugins
 Loaded plugins, their tasks and hooks, and plugins that failed to load with their error.

@@ -1,4 +1,7 @@
-"""Downloads: the queue, with per-file and total progress, speed and ETA; cancel and resume."""
+"""Downloads: the queue, with per-file and total progress, speed and ETA; cancel and resume.
+
+The queue is kept between launches: what did not finish comes back as interrupted (resume it with r),
+and a download handed to a background process shows as such while that process runs."""
 
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ STATUS_STYLE = {
     dl.DONE: "bold green",
     dl.FAILED: "bold red",
     dl.CANCELLED: "bold yellow",
+    dl.INTERRUPTED: "bold yellow",
+    dl.BACKGROUND: "bold cyan",
 }
 
 
@@ -76,7 +81,7 @@ class DownloadCard(Vertical, can_focus=True):
             yield Button("Remove (x)", classes="dl-remove", compact=True)
 
     def refresh_from(self, item: dl.DownloadItem) -> None:
-        title = Text.assemble((item.repo_id, "bold"), "  ", (item.status, STATUS_STYLE.get(item.status, "")))
+        title = Text.assemble((item.repo_id, "bold"), "  ", (item.status_label, STATUS_STYLE.get(item.status, "")))
         if item.revision:
             title.append(f"  @ {item.revision}", style="dim")
         self.query_one(".dl-title", Static).update(title)
@@ -100,16 +105,23 @@ class DownloadCard(Vertical, can_focus=True):
             detail = Text(item.error, style="red")
         elif item.status == dl.DONE and item.path:
             detail = Text(f"→ {item.path}", style="dim", no_wrap=True, overflow="ellipsis")
-        elif item.status == dl.CANCELLED:
-            detail = Text("Cancelled: press r to resume (the bytes already fetched are kept).", style="yellow")
+        elif item.status in (dl.CANCELLED, dl.INTERRUPTED):
+            what = ("Cancelled" if item.status == dl.CANCELLED
+                    else "Interrupted" if item.error else "Interrupted (hubmgr was closed)")
+            detail = Text(f"{what}: press r to resume (the bytes already fetched are kept).", style="yellow")
+            if item.error:
+                detail.append(f" {item.error}", style="dim")
+        elif item.status == dl.BACKGROUND:
+            detail = Text(f"A hubmgr download process of its own (pid {item.pid}) goes on with it", style="cyan")
+            detail.append(f"; its log: {item.log}" if item.log else ".", style="dim")
         else:
             detail = Text(item.describe_filters(), style="dim")
         self.query_one(".dl-detail", Static).update(detail)
 
         self._refresh_files(item)
-        self.query_one(".dl-cancel").display = item.status in (dl.RUNNING, dl.QUEUED)
+        self.query_one(".dl-cancel").display = item.status in (dl.RUNNING, dl.QUEUED, dl.BACKGROUND)
         self.query_one(".dl-resume").display = item.resumable
-        self.query_one(".dl-remove").display = item.status != dl.RUNNING
+        self.query_one(".dl-remove").display = item.status not in (dl.RUNNING, dl.BACKGROUND)
 
     def _refresh_files(self, item: dl.DownloadItem) -> None:
         box = self.query_one(".dl-files", Vertical)
@@ -239,6 +251,4 @@ class DownloadsScreen(MainScreen):
             self.hub_app.remove_download(item_id)
 
     def action_clear_finished(self) -> None:
-        for item in list(self.hub_app.downloads):
-            if item.status == dl.DONE:
-                self.hub_app.remove_download(item.id)
+        self.hub_app.clear_finished_downloads()

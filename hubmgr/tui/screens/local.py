@@ -1,8 +1,14 @@
-"""Local: the shared Hugging Face cache with sizes and last use; sort, delete (confirmed), verify."""
+"""Local: the shared Hugging Face cache with sizes and last use; sort, delete (confirmed), verify.
+
+A repo with a snapshot that lacks files of its revision (a download that did not finish) is marked
+incomplete, with what is missing and what partial files already hold (``hubmgr ls``'s words), and ``R``
+queues the download of the missing files, which resumes them."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import glob
 
 from rich.text import Text
 from textual import on, work
@@ -34,6 +40,17 @@ def repo_key(repo: Any) -> str:
     return repo.repo_id if kind == "model" else f"{kind}/{repo.repo_id}"
 
 
+def incomplete_revisions(repo: Any) -> list[Any]:
+    """The revisions of a cached repo that lack files of their revision (newest first)."""
+    return [rev for rev in getattr(repo, "revisions", None) or [] if not getattr(rev, "complete", True)]
+
+
+def incomplete_words(rev: Any) -> str:
+    """``(incomplete: 2 file(s), 3.0 MB missing, 1.2 MB resumable)``: what ``hubmgr ls`` says."""
+    return (f"(incomplete: {len(rev.missing_files)} file(s), {human_bytes(rev.missing_bytes)} missing, "
+            f"{human_bytes(rev.resumable_bytes)} resumable)")
+
+
 def _ts(value: Any) -> float:
     d = to_datetime(value)
     return d.timestamp() if d else 0.0
@@ -49,6 +66,7 @@ class LocalScreen(MainScreen):
         Binding("s", "cycle_sort", "Sort", id="local-sort"),
         Binding("t", "train", "Train", id="local-train"),
         Binding("r", "refresh", "Refresh", id="local-refresh"),
+        Binding("R", "resume_download", "Resume download", id="local-resume"),
     ]
 
     def __init__(self) -> None:
@@ -60,11 +78,13 @@ class LocalScreen(MainScreen):
     def compose_body(self) -> ComposeResult:
         yield Static("", id="cache-summary")
         yield RowTable(id="cache-table")
+        yield Static("", id="incomplete-panel")
         yield Static("", id="verify-panel")
 
     def on_mount(self) -> None:
         self.hub_app.cache_signal.subscribe(self, lambda _: self.action_refresh())
         self.query_one("#verify-panel").display = False
+        self.query_one("#incomplete-panel").display = False
         self.action_refresh()
 
     # -- loading -------------------------------------------------------------------------------------
@@ -89,8 +109,11 @@ class LocalScreen(MainScreen):
             arrow = (" ▼" if self.sort_reverse else " ▲") if col_key == self.sort_key else ""
             table.add_column(title + arrow, key=col_key)
         for r in repos:
+            name = plain(repo_key(r))
+            if incomplete_revisions(r):
+                name.append(" incomplete", style="bold yellow")
             table.add_row(
-                plain(repo_key(r)),
+                name,
                 plain(human_bytes(r.size_on_disk), right=True),
                 plain(len(r.revisions or []), right=True),
                 plain(date_time(r.last_accessed)),
@@ -104,7 +127,11 @@ class LocalScreen(MainScreen):
         summary = f"{n} repo{'s' if n != 1 else ''}, {human_bytes(total)} in {self.backend.settings().hub_cache}"
         if not self.repos:
             summary = "The cache is empty. Download a model from Browse (1)."
+        partial = sum(1 for r in self.repos if incomplete_revisions(r))
+        if partial:
+            summary += f" · {partial} incomplete (R resumes the selected one)"
         self.query_one("#cache-summary", Static).update(Text(summary))
+        self._show_incomplete()
 
     def selected_repo(self) -> str | None:
         table = self.query_one("#cache-table", DataTable)
@@ -115,6 +142,74 @@ class LocalScreen(MainScreen):
         except Exception:
             return None
         return str(key.value) if key.value is not None else None
+
+    def _selected(self) -> Any:
+        key = self.selected_repo()
+        return next((r for r in self.repos if repo_key(r) == key), None) if key else None
+
+    # -- incomplete snapshots ------------------------------------------------------------------------
+    @on(DataTable.RowHighlighted, "#cache-table")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_incomplete()
+
+    def _show_incomplete(self) -> None:
+        """Under the table: the selected repo's incomplete revisions, in ``hubmgr ls``'s words."""
+        panel = self.query_one("#incomplete-panel", Static)
+        repo = self._selected()
+        revs = incomplete_revisions(repo) if repo is not None else []
+        panel.display = bool(revs)
+        self.refresh_bindings()
+        if not revs:
+            return
+        text = Text()
+        for rev in revs:
+            label = ",".join(rev.refs) if rev.refs else "detached"
+            text.append(f"{label}@{rev.commit[:7]}", style="bold")
+            text.append(f" {incomplete_words(rev)}\n", style="yellow")
+        if getattr(repo, "downloading", False):
+            text.append("A download is running on it now.", style="cyan")
+        else:
+            text.append("Press R to resume its download (partial files continue where they stopped).", style="dim")
+        panel.update(text)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "resume_download":
+            repo = self._selected() if self.is_mounted else None
+            return bool(repo is not None and incomplete_revisions(repo))
+        return super().check_action(action, parameters)
+
+    def action_resume_download(self) -> None:
+        """Queue the download of what the selected repo's newest incomplete snapshot lacks."""
+        from hubmgr.tui import downloads as dl
+
+        repo = self._selected()
+        revs = incomplete_revisions(repo) if repo is not None else []
+        if not revs:
+            return
+        rev = revs[0]
+        repo_id = repo.repo_id
+        if (getattr(repo, "repo_type", "model") or "model") != "model":
+            self.notify(f"{repo_key(repo)} is not a model; hubmgr downloads models only.", severity="warning",
+                        markup=False)
+            return
+        app = self.hub_app
+        same = [i for i in app.downloads if i.repo_id == repo_id and (i.commit in (None, rev.commit)
+                                                                    or i.revision == rev.commit)]
+        going = next((i for i in same if i.status in (dl.RUNNING, dl.QUEUED, dl.BACKGROUND)), None)
+        if going is not None:
+            self.notify(f"{repo_id} is already in the download queue ({going.status_label}).", markup=False)
+            return
+        earlier = next((i for i in same if i.resumable and i.commit == rev.commit), None)
+        if earlier is not None:  # the interrupted download itself, with its own file choice
+            app.resume_download(earlier.id)
+        else:
+            app.enqueue_download(repo_id, revision=rev.commit,
+                                 include=[glob.escape(path) for path in rev.missing_files],
+                                 allow_pickle=any(dl.is_pickle(path) for path in rev.missing_files))
+        n = len(rev.missing_files)
+        self.notify(f"Resuming {repo_id}@{rev.commit[:7]}: {n} file{'s' if n != 1 else ''}, "
+                    f"{human_bytes(rev.missing_bytes)} missing, {human_bytes(rev.resumable_bytes)} already fetched. "
+                    "See Downloads (2).", title="Download queued", markup=False)
 
     # -- sorting -------------------------------------------------------------------------------------
     @on(DataTable.HeaderSelected, "#cache-table")

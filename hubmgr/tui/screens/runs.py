@@ -87,6 +87,9 @@ class RunsScreen(MainScreen):
         Binding("space", "mark", "Mark", id="runs-mark"),
         Binding("e", "evaluate", "Evaluate marked", id="runs-eval"),
         Binding("r", "refresh", "Refresh", id="runs-refresh"),
+        Binding("a", "attach", "Attach", id="runs-attach"),
+        Binding("s", "stop", "Stop", id="runs-stop"),
+        Binding("R", "resume", "Resume", id="runs-resume"),
     ]
 
     def __init__(self) -> None:
@@ -175,6 +178,50 @@ class RunsScreen(MainScreen):
     def _open(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
             self.app.push_screen(RunDetailScreen(str(event.row_key.value)))
+
+    # -- live runs (their own processes) -----------------------------------------------------------
+    def action_attach(self) -> None:
+        run = self.selected_run()
+        if run is None:
+            return
+        if run.status != "running":
+            self.notify(f"Run {run.id} is not running ({run.status}); Enter opens it.", severity="warning", markup=False)
+            return
+        self.hub_app.attach_run(run.id)
+
+    def action_stop(self) -> None:
+        run = self.selected_run()
+        if run is None:
+            return
+        if run.status != "running":
+            self.notify(f"Run {run.id} is not running ({run.status}).", severity="warning", markup=False)
+            return
+        self._stop_worker(run.id)
+
+    @work(thread=True, group="runs-stop", exit_on_error=False, description="stopping a run")
+    def _stop_worker(self, run_id: str) -> None:
+        if self.backend.stop_run(run_id):
+            self.app.call_from_thread(self.notify, f"Stopping run {run_id} after this step; it saves a checkpoint.",
+                                      markup=False)
+        else:
+            self.app.call_from_thread(self.notify, f"Run {run_id} cannot be asked to stop yet (still starting?).",
+                                      severity="warning", markup=False)
+
+    def action_resume(self) -> None:
+        run = self.selected_run()
+        if run is None:
+            return
+        if run.status not in ("cancelled", "interrupted", "failed"):
+            self.notify(f"Run {run.id} is {run.status}; only a stopped or interrupted run resumes.",
+                        severity="warning", markup=False)
+            return
+        self._resume_worker(run.id)
+
+    @work(thread=True, group="runs-resume", exclusive=True, exit_on_error=False, description="resuming a run")
+    def _resume_worker(self, run_id: str) -> None:
+        new_id = self.backend.resume_run(run_id)
+        self.app.call_from_thread(self.notify, f"Resumed run {new_id} in the background.", markup=False)
+        self.app.call_from_thread(self.hub_app.attach_run, new_id)
 
     # -- compare -------------------------------------------------------------------------------------
     def action_mark(self) -> None:

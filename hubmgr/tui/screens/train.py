@@ -1,7 +1,10 @@
 """Train: choose a model, a task and data, adjust the settings (a form built from TrainConfig and the
 task's options), start; then watch the loss curve, learning rate, samples/s, ETA and eval metrics.
 
-torch is imported by the core when the run starts, inside the worker thread, never before.
+A run is a process of its own (:mod:`hubmgr.runs.live`): Start launches it in the background and the
+screen attaches to it, reading its event log; quitting the TUI leaves it going (the app asks), and this
+screen (``a``) or Runs can attach to any running run, wherever it was started. ``c`` asks the run to save
+a checkpoint and stop. The TUI itself never imports torch.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ from hubmgr.tui.screens.dialogs import FilePickerScreen
 from hubmgr.tui.widgets.chart import MetricsChart
 from hubmgr.tui.widgets.form import DataclassForm
 
-STATUS_STYLE = {"completed": "bold green", "failed": "bold red", "cancelled": "bold yellow", "running": "bold cyan"}
+STATUS_STYLE = {"completed": "bold green", "failed": "bold red", "cancelled": "bold yellow", "running": "bold cyan",
+                "interrupted": "bold yellow"}
 
 
 @dataclass
@@ -125,7 +129,8 @@ class TrainScreen(MainScreen):
     AUTO_FOCUS = "#model-select"
     BINDINGS = [
         Binding("ctrl+s", "start", "Start", id="train-start"),
-        Binding("c", "cancel_run", "Cancel run", id="train-cancel"),
+        Binding("c", "cancel_run", "Stop run", id="train-cancel"),
+        Binding("a", "attach_latest", "Attach", id="train-attach"),
         Binding("ctrl+o", "pick_data", "Pick data", id="train-pick"),
         Binding("ctrl+l", "toggle_view", "Setup/Live", id="train-toggle"),
     ]
@@ -133,6 +138,8 @@ class TrainScreen(MainScreen):
     def __init__(self) -> None:
         super().__init__()
         self.state: TrainState | None = None
+        #: set to stop following (quitting, or attaching to another run); the run itself goes on
+        self.detach_event: threading.Event | None = None
         self.cancel_event: threading.Event | None = None
         self._tasks: dict[str, Any] = {}
         self._options_task: str | None = None
@@ -314,8 +321,28 @@ class TrainScreen(MainScreen):
         except Exception as exc:
             self.hub_app.report_error(exc)
             return
-        self.state = TrainState(model=config.model, task=config.task)
-        self.cancel_event = threading.Event()
+        self._open_live(TrainState(model=config.model, task=config.task))
+        self.notify(f"Training {config.model} for {config.task} in the background. Loading the model…",
+                    title="Train", markup=False)
+        self._train_worker(config, self.state, self.detach_event)
+
+    def attach(self, run_id: str) -> None:
+        """Show a running run (started here, by the CLI, a script or another TUI) live."""
+        if self.state is not None and self.state.run_id == run_id and self.running:
+            self.query_one(TabbedContent).active = "tab-live"
+            return
+        self.detach()
+        self._open_live(TrainState(run_id=run_id, status="running"))
+        self._follow_worker(run_id, self.state, self.detach_event)
+
+    def detach(self) -> None:
+        """Stop following the current run (it goes on)."""
+        if self.detach_event is not None:
+            self.detach_event.set()
+
+    def _open_live(self, state: TrainState) -> None:
+        self.state = state
+        self.detach_event = threading.Event()
         self.query_one("#loss-chart", MetricsChart).set_series({})
         table = self.query_one("#eval-table", DataTable)
         table.clear(columns=True)
@@ -324,25 +351,49 @@ class TrainScreen(MainScreen):
         self.query_one(TabbedContent).active = "tab-live"
         self.query_one("#cancel", Button).focus()
         self._render_state()
-        self.notify(f"Training {config.model} for {config.task}. Loading the model…", title="Train", markup=False)
-        self._train_worker(config, self.state, self.cancel_event)
 
     @work(thread=True, group="train", exit_on_error=False, description="training")
-    def _train_worker(self, config: Any, state: TrainState, cancel: threading.Event) -> None:
+    def _train_worker(self, config: Any, state: TrainState, detach: threading.Event) -> None:
+        state.run_id = self.backend.start_run(config)
+        self.post_message(TrainUpdated())
+        self._follow(state.run_id, state, detach)
+
+    @work(thread=True, group="train", exit_on_error=False, description="following a run")
+    def _follow_worker(self, run_id: str, state: TrainState, detach: threading.Event) -> None:
+        self._follow(run_id, state, detach)
+
+    def _follow(self, run_id: str, state: TrainState, detach: threading.Event) -> None:
         def on_event(event: Any) -> None:
             state.apply(event)
             self.post_message(TrainUpdated())
 
-        result = self.backend.train(config, on_event=on_event, cancel=cancel)
-        self.post_message(TrainDone(result))
+        record = self.backend.follow_run(run_id, on_event=on_event, should_stop=detach.is_set)
+        if not detach.is_set():
+            self.post_message(TrainDone(record))
 
     @on(Button.Pressed, "#cancel")
     def action_cancel_run(self) -> None:
-        if not self.running or self.cancel_event is None:
+        if not self.running or self.state is None or not self.state.run_id:
             return
-        self.cancel_event.set()
         self.query_one("#cancel", Button).disabled = True
-        self.notify("Cancelling after this step; the last checkpoint is kept.", title="Train")
+        self._stop_worker(self.state.run_id)
+
+    @work(thread=True, group="train-stop", exit_on_error=False, description="stopping a run")
+    def _stop_worker(self, run_id: str) -> None:
+        if self.backend.stop_run(run_id):
+            self.app.call_from_thread(self.notify, f"Stopping run {run_id} after this step; it saves a checkpoint.",
+                                      title="Train", markup=False)
+
+    def action_attach_latest(self) -> None:
+        self._attach_latest_worker()
+
+    @work(thread=True, group="train-attach", exclusive=True, exit_on_error=False)
+    def _attach_latest_worker(self) -> None:
+        running = [r for r in self.backend.list_runs() if r.status == "running"]
+        if not running:
+            self.app.call_from_thread(self.notify, "No run is going now; start one, or see Runs (5).", title="Train")
+            return
+        self.app.call_from_thread(self.attach, running[0].id)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_run":
@@ -368,8 +419,13 @@ class TrainScreen(MainScreen):
             status = getattr(result, "status", None) or state.status
             if state.status in ("starting", "running"):
                 state.status = status
-            state.run_id = getattr(result, "run_id", None) or state.run_id
-            state.output_dir = str(getattr(result, "output_dir", "") or state.output_dir or "") or None
+            if status == "failed" and not state.error:
+                state.error = getattr(result, "error", None) or "The run failed; see `hubmgr runs show` for its log."
+            if status == "interrupted":
+                state.status = status
+                state.error = state.error or "Its process ended without finishing; resume it from Runs (R)."
+            state.run_id = getattr(result, "run_id", None) or getattr(result, "id", None) or state.run_id
+            state.output_dir = state.output_dir or (str(getattr(result, "output_dir", "") or "") or None)
             state.metrics = dict(getattr(result, "metrics", None) or state.metrics)
         self._finished()
         status = state.status if state else "completed"
@@ -379,10 +435,11 @@ class TrainScreen(MainScreen):
                         title="Train", markup=False, timeout=10)
             for note in (state.notes if state else []):
                 self.notify(note, title="Train", severity="warning", markup=False, timeout=15)
-        elif status == "cancelled":
-            resume = getattr(result, "resume_command", None)
-            hint = f" Resume it with: {resume}" if resume else " Resume it with --resume."
-            self.notify(f"Run cancelled; the last checkpoint is kept.{hint}", title="Train", severity="warning", markup=False, timeout=12)
+        elif status in ("cancelled", "interrupted"):
+            run_id = state.run_id if state else ""
+            self.notify(f"Run {run_id} {'stopped' if status == 'cancelled' else 'was interrupted'}; the last checkpoint"
+                        f" is kept. Resume it from Runs (R), or: hubmgr runs resume {run_id}", title="Train",
+                        severity="warning", markup=False, timeout=12)
         elif status == "failed":
             self.notify(state.error if state and state.error else "The run failed.", title="Train", severity="error", markup=False)
 
