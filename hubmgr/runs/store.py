@@ -533,6 +533,11 @@ class RunStore:
                 raise RunNotFoundError(f"No run with id {run_id!r} in the run registry.") from None
             conn.execute("UPDATE runs SET updated=? WHERE id=?", (now, run_id))
 
+    def drop_metrics_after(self, run_id: str, step: int) -> None:
+        """Forget a run's metric points after ``step`` (a resumed run trains those steps again)."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM metrics WHERE run_id=? AND step>?", (run_id, int(step)))
+
     def finish(
         self,
         run_id: str,

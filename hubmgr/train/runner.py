@@ -709,6 +709,10 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
                 outputs.remove_incomplete_checkpoints(partial)
             ckpt = outputs.last_checkpoint(partial)
             resume_from = str(ckpt) if ckpt else None
+            if ckpt is not None and dist.is_main:
+                # the steps after the checkpoint are trained again: their first record goes, so each step
+                # is in the history once
+                registry.call("drop_metrics_after", run_id, int(ckpt.name.rsplit("-", 1)[1]))
 
         # -- train ---------------------------------------------------------------------------------
         tb_env = config.report_to == "tensorboard" and "TENSORBOARD_LOGGING_DIR" not in os.environ

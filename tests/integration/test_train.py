@@ -144,14 +144,15 @@ _KILLER = textwrap.dedent(
     from hubmgr.train.runner import train
 
     model, data, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+    KILL_AT = 6
 
     def on_event(event):
         # At no point may the output folder look complete.
         if out.exists():
             print("OUTPUT EXISTS", flush=True)
             os._exit(3)
-        if event.kind == "checkpoint" and event.step == 4:
-            os.kill(os.getpid(), signal.SIGKILL)
+        if event.kind == "step" and event.loss is not None and event.step == KILL_AT:
+            os.kill(os.getpid(), signal.SIGKILL)  # steps after the checkpoint at 4 were recorded
 
     train(TrainConfig(task="text-classification", model=model, data=data, output_dir=str(out), max_steps=10,
                       save_steps=2, batch_size=4, logging_steps=1), on_event=on_event)

@@ -65,6 +65,13 @@ def test_ddp_two_cpu_processes(hf_env, tiny_bert: Path, tmp_path: Path, launcher
     assert meta["status"] == "completed" and meta["world_size"] == 2
     runs = RunStore(get_settings().runs_db).list_runs()
     assert [r.id for r in runs] == [result["run_id"]] and runs[0].status == "completed"
+    # rank 0 alone wrote the event log, so `hubmgr runs follow` shows the run once, to its end
+    from hubmgr.runs.live import follow
+
+    logged = list(follow(result["run_id"]))
+    kinds = [e["kind"] for e in logged]
+    assert kinds.count("train_started") == 1 and kinds[-1] == "train_finished" and kinds.count("train_finished") == 1
+    assert logged[-1]["status"] == "completed"
 
     base = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2)
     PeftModel.from_pretrained(base, out)
