@@ -71,7 +71,7 @@ class QuitDialog(Dialog):
                          classes="dialog-text", markup=False)
             yield Static("", id="quit-progress", classes="dialog-text")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Keep running in the background (k)", id="keep", variant="primary")
+                yield Button("Keep running (k)", id="keep", variant="primary")
                 yield Button("Stop them (s)", id="stop", variant="error")
                 yield Button("Cancel (Esc)", id="cancel")
 
@@ -83,11 +83,15 @@ class QuitDialog(Dialog):
         self.action_answer(None if event.button.id == "cancel" else event.button.id)
 
     def action_answer(self, answer: str | None) -> None:
+        stopping = self.query_one("#stop", Button).disabled
+        if stopping and answer is None:  # Esc while stopping: quit now, the run stops on its own
+            self.app.exit(message="Quit while stopping: the run stops after its current step, with a checkpoint.")
+            return
         if answer == "stop":
             # the app stops the work, then quits; meanwhile the dialog stays and says so
-            if self.query_one("#stop", Button).disabled:
+            if stopping:
                 return
-            self.show_progress("Stopping… (training saves a checkpoint first)")
+            self.show_progress("Stopping… (training saves a checkpoint first; Esc quits without waiting)")
             for button in self.query(Button):
                 button.disabled = True
             stop = getattr(self.app, "stop_then_quit", None)

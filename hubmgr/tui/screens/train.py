@@ -180,7 +180,7 @@ class TrainScreen(MainScreen):
                     yield Static("No run yet. Fill in the setup and press Ctrl+S.", id="train-status")
                     with Horizontal(id="train-progress-row"):
                         yield ProgressBar(id="train-progress", show_eta=False)
-                        yield Button("Cancel run (c)", id="cancel", variant="warning", disabled=True, compact=True)
+                        yield Button("Stop run (c)", id="cancel", variant="warning", disabled=True, compact=True)
                         yield Button("Show in Runs (5)", id="to-runs", disabled=True, compact=True)
                     yield MetricsChart("training loss", id="loss-chart")
                     yield DataTable(id="eval-table", cursor_type="none", show_cursor=False)
