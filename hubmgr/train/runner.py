@@ -156,7 +156,11 @@ def resolve_model(config: TrainConfig, *, settings: "Settings") -> tuple[Path, s
         raise ModelError(f"Model folder {text} does not exist.")
     try:
         folder = resolve_local(text, revision=config.revision, settings=settings)
-        return folder, outputs.base_revision_of(folder)
+        if _has_weights(folder) or settings.offline:
+            return folder, outputs.base_revision_of(folder)
+        # cached without weights (a config-only download, or safetensors-only from a pickle-only repo):
+        # fetch what the run needs, pickle weights too when --allow-pickle says so
+        cached_error = NotCachedError(f"{text} is cached without its weights")
     except NotCachedError as exc:
         if settings.offline:
             raise NotCachedError(
@@ -171,6 +175,13 @@ def resolve_model(config: TrainConfig, *, settings: "Settings") -> tuple[Path, s
     return Path(result.path), result.commit
 
 
+def _has_weights(folder: Path) -> bool:
+    try:
+        return any(p.name.endswith((".safetensors", *_PICKLE_SUFFIXES)) for p in folder.iterdir())
+    except OSError:
+        return False
+
+
 def _check_model_folder(folder: Path, config: TrainConfig) -> bool:
     """Refuse pickle-only weights and remote code unless allowed. Returns whether safetensors exist."""
     try:
@@ -183,7 +194,10 @@ def _check_model_folder(folder: Path, config: TrainConfig) -> bool:
     pickles = sorted(n for n in names if n.endswith(_PICKLE_SUFFIXES))
     if not has_safetensors:
         if not pickles:
-            raise ModelError(f"{folder} has no model weights (no .safetensors file).")
+            raise ModelError(
+                f"{folder} has no model weights (no .safetensors file, no pickle .bin/.pt); if the repo has only"
+                " pickle weights, pass --allow-pickle (train then fetches them), else check the model name."
+            )
         if not config.allow_pickle:
             raise ModelError(
                 f"{config.model} has only pickle weights ({', '.join(pickles[:3])}), which can run code when"
