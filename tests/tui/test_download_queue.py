@@ -233,3 +233,44 @@ async def test_local_marks_an_incomplete_snapshot_and_resumes_its_download(fake:
         assert item.include == ["model.safetensors", "weights[[]1].bin"] and item.allow_pickle
         assert item.status == dl.DONE
         assert fake.downloads == ["acme/tiny-bert"]
+
+
+@pytest.mark.asyncio
+async def test_quitting_during_a_download_asks_and_hands_it_to_the_background(fake: FakeBackend) -> None:
+    import threading
+
+    from hubmgr.tui.screens.dialogs import QuitDialog
+
+    fake.download_gate = threading.Event()
+    app = HubmgrApp(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        item = app.enqueue_download("acme/model-001")
+        await wait_until(pilot, lambda: item.total_bytes > 0, what="progress")
+        await pilot.press("ctrl+q")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, QuitDialog)
+        assert "download of acme/model-001" in str(app.screen.query_one(".dialog-text").render())
+        await pilot.press("k")
+        await pilot.pause(0.3)
+    assert [b["repo_id"] for b in fake.background] == ["acme/model-001"]
+
+
+@pytest.mark.asyncio
+async def test_quitting_during_a_download_can_stop_it_for_the_next_launch(fake: FakeBackend) -> None:
+    import threading
+
+    fake.download_gate = threading.Event()
+    app = HubmgrApp(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        item = app.enqueue_download("acme/model-001")
+        await wait_until(pilot, lambda: item.total_bytes > 0, what="progress")
+        await pilot.press("ctrl+q")
+        await pilot.pause(0.2)
+        await pilot.press("s")
+        await wait_until(pilot, lambda: not app.is_running or item.status != dl.RUNNING, what="the stop")
+    assert fake.background == [] and item.status in (dl.INTERRUPTED, dl.CANCELLED)
+    again = HubmgrApp(fake)
+    async with again.run_test(size=SIZE) as pilot:
+        await settle(again, pilot, rounds=1)
+        (back,) = again.downloads
+        assert back.repo_id == "acme/model-001" and back.resumable
