@@ -276,13 +276,17 @@ def check_columns(dataset: datasets.Dataset, required: Mapping[str, str | None],
             )
 
 
-def split_train_eval(dataset: datasets.Dataset, fraction: float, seed: int = 42) -> tuple[datasets.Dataset, datasets.Dataset | None]:
-    """Hold out a seeded random fraction of ``dataset`` for evaluation.
+def split_train_eval(dataset: datasets.Dataset, fraction: float, seed: int = 42, *,
+                     contiguous: bool = False) -> tuple[datasets.Dataset, datasets.Dataset | None]:
+    """Hold out a seeded random fraction of ``dataset`` for evaluation (or its last rows, ``contiguous``).
 
     Args:
         dataset: the training data.
         fraction: share of rows held out, ``0 <= fraction < 1``; 0 holds out nothing.
         seed: shuffling seed (the same seed gives the same split).
+        contiguous: hold out the last rows, in order, instead of a random sample. For running text (one
+            line a row) a random sample of lines scores the model on the very passages it trains on, which
+            keeps improving while the model overfits them; a held-out stretch of text does not.
 
     Returns:
         ``(train, eval)``; ``eval`` is ``None`` when ``fraction`` is 0. At least one row lands on each side.
@@ -298,6 +302,8 @@ def split_train_eval(dataset: datasets.Dataset, fraction: float, seed: int = 42)
     if n < 2:
         raise DataError(f"Cannot hold out evaluation data from {n} row(s); give eval data or set the eval fraction to 0.")
     n_eval = min(n - 1, max(1, round(n * fraction)))
+    if contiguous:
+        return dataset.select(range(n - n_eval)), dataset.select(range(n - n_eval, n))
     parts = dataset.train_test_split(test_size=n_eval, seed=seed, shuffle=True)
     return parts["train"], parts["test"]
 

@@ -242,11 +242,15 @@ class CausalLMTask(Task):
         Raises:
             DataError: missing file or columns, an unknown format, or malformed chat messages.
         """
-        from hubmgr.data import check_columns, load_splits
+        from hubmgr.data import check_columns, load_splits, split_train_eval
 
-        train, eval_ds = load_splits(source, hold_out=True)
+        train, eval_ds = load_splits(source, hold_out=False)
         train_name = _common.source_name(source.train)
         fmt = detect_format(train.column_names, options, source=train_name)
+        if eval_ds is None:
+            # running text is held out as its last stretch, not as random lines of the passages it trains on
+            train, eval_ds = split_train_eval(train, source.eval_fraction, source.seed,
+                                              contiguous=fmt == "text" and not source.max_train_samples)
         required = required_columns(fmt, options)
         check_columns(train, required, source=train_name)
         splits = [(train, train_name)]

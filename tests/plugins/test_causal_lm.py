@@ -119,6 +119,19 @@ def test_text_is_packed_into_blocks(task, tmp_path, tiny_gpt2):
     assert batch["input_ids"][1, short:].eq(tokenizer.pad_token_id).all()
 
 
+def test_running_text_holds_out_its_last_stretch(task, tmp_path, write_jsonl):
+    """Plain text is evaluated on a held-out stretch at its end, not on random lines of the passages it trains
+    on (those kept improving while the model overfit them: Tiny Shakespeare's held-out perplexity got worse)."""
+    lines = [f"line {i} of the play" for i in range(100)]
+    (tmp_path / "corpus.txt").write_text("\n".join(lines) + "\n")
+    _, data = _load(task, DataSource(train=str(tmp_path / "corpus.txt"), eval_fraction=0.1))
+    assert data.train["text"] == lines[:90] and data.eval["text"] == lines[90:]
+    # instruction rows are independent examples: a seeded random sample, as before
+    rows = [{"prompt": f"q{i}", "response": f"a{i}"} for i in range(100)]
+    _, data = _load(task, DataSource(train=str(write_jsonl("sft.jsonl", rows)), eval_fraction=0.1))
+    assert len(data.eval) == 10 and data.eval["prompt"] != [f"q{i}" for i in range(90, 100)]
+
+
 def test_extra_eval_and_predict(task, write_jsonl, tiny_llama):
     opts, data = _load(task, DataSource(train=str(write_jsonl("i.jsonl", INSTRUCTIONS)), eval_fraction=0.25),
                        num_samples=2, max_new_tokens=4)
