@@ -94,8 +94,10 @@ def print_table(
 
 
 def info(message: str) -> None:
-    """A human note on stderr (keeps stdout clean for data)."""
-    err_console().print(message)
+    """A human note on stderr (keeps stdout clean for data); never wrapped when stderr is not a terminal,
+    so that a log holds one line per note whatever COLUMNS says."""
+    console = err_console()
+    console.print(message, soft_wrap=not console.is_terminal)
 
 
 def human_bytes(n: int | float | None) -> str:

@@ -284,17 +284,23 @@ async def test_train_form_starts_a_run_and_shows_it_live(fake: FakeBackend, tmp_
         assert "completed" in status and "4/4" in status
 
 
+async def _start_a_run(app, pilot):
+    """Start a run from the Train screen (the fake's, held at its first step by ``train_gate``)."""
+    await pilot.press("4")
+    await settle(app, pilot)
+    screen = app.screen
+    screen.query_one("#model-path", Input).value = "/models/tiny"
+    screen.query_one("#data-path", Input).value = "/data/train.csv"
+    await pilot.press("ctrl+s")
+    await wait_until(pilot, lambda: screen.state is not None and screen.state.step == 1, what="the first step")
+    return screen
+
+
 async def test_cancelling_a_run_keeps_the_checkpoint(fake: FakeBackend) -> None:
     fake.train_gate = threading.Event()
     app = HubmgrApp(fake)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("4")
-        await settle(app, pilot)
-        screen = app.screen
-        screen.query_one("#model-path", Input).value = "/models/tiny"
-        screen.query_one("#data-path", Input).value = "/data/train.csv"
-        await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: screen.state is not None and screen.state.step == 1, what="the first step")
+        screen = await _start_a_run(app, pilot)
         assert screen.running
         assert app.screen.query_one("#cancel").has_focus
         await pilot.press("c")
@@ -309,13 +315,7 @@ async def test_quitting_during_a_run_asks_and_keeps_it_going(fake: FakeBackend) 
     fake.train_gate = threading.Event()
     app = HubmgrApp(fake)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("4")
-        await settle(app, pilot)
-        screen = app.screen
-        screen.query_one("#model-path", Input).value = "/models/tiny"
-        screen.query_one("#data-path", Input).value = "/data/train.csv"
-        await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: screen.state is not None and screen.state.step == 1, what="the first step")
+        screen = await _start_a_run(app, pilot)
         await pilot.press("ctrl+q")
         await pilot.pause(0.2)
         from hubmgr.tui.screens.dialogs import QuitDialog
@@ -337,13 +337,7 @@ async def test_quitting_during_a_run_can_stop_it_first(fake: FakeBackend) -> Non
     fake.train_gate = threading.Event()
     app = HubmgrApp(fake)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("4")
-        await settle(app, pilot)
-        screen = app.screen
-        screen.query_one("#model-path", Input).value = "/models/tiny"
-        screen.query_one("#data-path", Input).value = "/data/train.csv"
-        await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: screen.state is not None and screen.state.step == 1, what="the first step")
+        await _start_a_run(app, pilot)
         await pilot.press("ctrl+q")
         await pilot.pause(0.2)
         await pilot.press("s")

@@ -104,7 +104,7 @@ def recorded(monkeypatch: pytest.MonkeyPatch, cli_runner, hf_env):
 
     seen: list[TrainConfig] = []
 
-    def fake_train(config, *, on_event=None, cancel=None, settings=None):
+    def fake_train(config, *, on_event=None, cancel=None, settings=None, run_id=None):
         seen.append(config)
         return runner.TrainResult(run_id="r1", status="completed", output_dir=Path("/x"), adapter_path=Path("/x"),
                                   base_model=config.model)
