@@ -11,6 +11,7 @@ import click
 
 from hubmgr.cli.output import emit_json, human_bytes, human_count, info, is_tty, print_table, to_jsonable
 from hubmgr.errors import UsageError
+from hubmgr.hub.fit import TRAIN_BATCH, TRAIN_RANK, TRAIN_SEQ_LEN
 
 SORT_CHOICES = ("downloads", "likes", "trending", "last_modified")
 DTYPE_CHOICES = ("float32", "float16", "bfloat16", "int8", "int4")
@@ -217,9 +218,12 @@ def register(cli: click.Group) -> None:
     @click.option("--revision", help="Revision of REPO (default: main).")
     @click.option("--dtype", type=click.Choice(DTYPE_CHOICES),
                   help="Dtype of the frozen weights (default: the repo's, or float32).")
-    @click.option("--rank", type=click.IntRange(1, 4096), default=8, show_default=True, help="LoRA rank.")
-    @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True, help="Sequences per step.")
-    @click.option("--seq-len", type=click.IntRange(1), default=128, show_default=True, help="Tokens per sequence.")
+    @click.option("--rank", type=click.IntRange(1, 4096), default=TRAIN_RANK, show_default=True,
+                  help="LoRA rank (default: training's).")
+    @click.option("--batch-size", type=click.IntRange(1), default=TRAIN_BATCH, show_default=True,
+                  help="Sequences per step (default: the largest batch training chooses by itself).")
+    @click.option("--seq-len", type=click.IntRange(1), default=TRAIN_SEQ_LEN, show_default=True,
+                  help="Tokens per sequence (default: training's --max-length).")
     @click.option("--hidden-size", type=click.IntRange(1), help="Model width (with --params; read from config.json for a repo).")
     @click.option("--layers", type=click.IntRange(1), help="Transformer blocks (with --params).")
     @click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")

@@ -15,6 +15,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hubmgr.errors import ModelError, UsageError
+from hubmgr.train.budget import BATCH_SIZES
+from hubmgr.train.config import TrainConfig
+
+#: what training does by default, so that an estimate describes the run ``hubmgr train`` starts:
+#: its LoRA rank, its max length, and the largest batch the default batch size may choose
+TRAIN_RANK = TrainConfig.lora_r
+TRAIN_BATCH = BATCH_SIZES[0]
+TRAIN_SEQ_LEN = TrainConfig.max_length
 
 if TYPE_CHECKING:  # pragma: no cover
     from hubmgr.hub.info import ModelDetails
@@ -95,9 +103,9 @@ class FitReport:
     param_count: int = 0
     trainable_params: int = 0
     dtype: str = "float32"
-    lora_rank: int = 8
-    batch_size: int = 8
-    seq_len: int = 128
+    lora_rank: int = TRAIN_RANK
+    batch_size: int = TRAIN_BATCH
+    seq_len: int = TRAIN_SEQ_LEN
     hidden_size: int | None = None
     num_layers: int | None = None
     estimated_shape: bool = False
@@ -158,9 +166,9 @@ def required_memory(
     param_count: int,
     *,
     dtype: str = "float32",
-    lora_rank: int = 8,
-    batch_size: int = 8,
-    seq_len: int = 128,
+    lora_rank: int = TRAIN_RANK,
+    batch_size: int = TRAIN_BATCH,
+    seq_len: int = TRAIN_SEQ_LEN,
     num_layers: int | None = None,
     hidden_size: int | None = None,
 ) -> tuple[int, dict[str, int], int, tuple[int, int, bool]]:
@@ -281,9 +289,9 @@ def estimate_fit(
     param_count: int,
     *,
     dtype: str = "float32",
-    lora_rank: int = 8,
-    batch_size: int = 8,
-    seq_len: int = 128,
+    lora_rank: int = TRAIN_RANK,
+    batch_size: int = TRAIN_BATCH,
+    seq_len: int = TRAIN_SEQ_LEN,
     num_layers: int | None = None,
     hidden_size: int | None = None,
     devices: list[DeviceFit] | None = None,
@@ -376,9 +384,9 @@ def estimate_fit_for_model(
     details: "ModelDetails",
     *,
     dtype: str | None = None,
-    lora_rank: int = 8,
-    batch_size: int = 8,
-    seq_len: int = 128,
+    lora_rank: int = TRAIN_RANK,
+    batch_size: int = TRAIN_BATCH,
+    seq_len: int = TRAIN_SEQ_LEN,
     devices: list[DeviceFit] | None = None,
 ) -> FitReport:
     """:func:`estimate_fit` for a repo described by :func:`hubmgr.hub.info.get_model_info`.

@@ -110,7 +110,8 @@ class TrainConfig:
                        " --epochs auto) if below 1, else a number of steps.")
     lr_scheduler: str = _f("linear", "Learning-rate schedule after warm-up.", choices=LR_SCHEDULERS)
     weight_decay: float = _f(0.0, "AdamW weight decay.")
-    batch_size: int = _f(32, "Examples per device per step.")
+    batch_size: int | None = _f(None, "Examples per device per step (default: chosen from the data size, the largest"
+                                " of 32/16/8 that leaves at least 64 steps an epoch).")
     eval_batch_size: int | None = _f(None, "Examples per device per evaluation step (default: 2 x batch size).")
     grad_accum: int = _f(1, "Gradient accumulation steps (effective batch = batch size x this x processes).")
     seed: int = _f(42, "Random seed for initialisation, the held-out split and shuffling.")

@@ -653,6 +653,8 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
         metric, greater = task.main_metric_for(data)
         plan = plan_budget(config, n_train=len(train_ds), n_eval=len(eval_ds) if eval_ds is not None else 0,
                            world_size=dist.world_size)
+        if config.batch_size is None:  # from here on the config says the batch the run uses
+            config = dataclasses.replace(config, batch_size=plan.batch_size)
         watch_ds = eval_ds
         if plan.eval_sample is not None and eval_ds is not None:
             watch_ds = _longest_first(eval_ds.shuffle(seed=config.seed).select(range(plan.eval_sample)))

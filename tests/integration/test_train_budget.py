@@ -88,3 +88,15 @@ def test_cli_says_why_it_stopped(hf_env, tiny_bert, tmp_path, run_cli):
     assert shown.returncode == 0 and "trained the 1 epoch asked for" in shown.stdout
     assert json.loads(run_cli("runs", "show", runs[0]["id"], "--json").stdout)["stop_reason"] == \
         "trained the 1 epoch asked for"
+
+
+def test_the_default_batch_size_follows_the_data_and_is_recorded(hf_env, tiny_bert, tmp_path):
+    import hubmgr
+
+    data = write_reviews(tmp_path / "train.csv", n=400)  # 360 for training: too few for batch 32 or 16
+    result = hubmgr.train(_auto(tiny_bert, data, tmp_path / "out", batch_size=None, epochs=1))
+    assert result.global_step == 45  # 360 / 8
+    meta = json.loads((result.adapter_path / "hubmgr_run.json").read_text())
+    assert meta["config"]["batch_size"] == 8 and meta["budget"]["batch_size"] == 8
+    assert any(line.startswith("batch size 8 for 360 training examples") for line in meta["budget"]["why"])
+    assert "batch size: 8 x 1" in (result.adapter_path / "README.md").read_text()

@@ -11,6 +11,7 @@ from hubmgr.train.budget import (
     EVAL_SAMPLE_CAP,
     Schedule,
     cooldown_steps,
+    default_batch_size,
     head_learning_rate,
     improvement_threshold,
     plan_budget,
@@ -24,7 +25,7 @@ def cfg(**kw) -> TrainConfig:
 
 def test_auto_is_the_default_and_scales_the_interval_with_the_data():
     assert TrainConfig().epochs == "auto"
-    small = plan_budget(cfg(), n_train=1000, n_eval=100)
+    small = plan_budget(cfg(batch_size=32), n_train=1000, n_eval=100)
     big = plan_budget(cfg(), n_train=40000, n_eval=5000)
     assert small.auto and big.auto
     assert small.steps_per_epoch == 32 and big.steps_per_epoch == 1250
@@ -41,13 +42,36 @@ def test_auto_is_the_default_and_scales_the_interval_with_the_data():
 
 
 def test_explicit_epochs_and_max_steps_mean_exactly_that():
-    plan = plan_budget(cfg(epochs=3), n_train=1000, n_eval=100)
+    plan = plan_budget(cfg(epochs=3, batch_size=32), n_train=1000, n_eval=100)
     assert not plan.auto and plan.max_steps == 96 and plan.epochs == 3.0
     plan = plan_budget(cfg(max_steps=7), n_train=1000, n_eval=100)
     assert not plan.auto and plan.max_steps == 7
     # without evaluation data there is nothing to decide with: one epoch
-    plan = plan_budget(cfg(), n_train=1000, n_eval=0)
+    plan = plan_budget(cfg(batch_size=32), n_train=1000, n_eval=0)
     assert not plan.auto and plan.max_steps == 32 and "no evaluation data" in plan.why[0]
+
+
+@pytest.mark.parametrize("n_train, expected", [
+    (100_000, 32), (2048, 32), (2047, 16), (1024, 16), (1023, 8), (300, 8), (1, 8),
+])
+def test_default_batch_size_leaves_enough_steps_an_epoch(n_train, expected):
+    plan = plan_budget(cfg(), n_train=n_train, n_eval=100)
+    assert plan.batch_size == expected
+    assert any(f"batch size {expected} for" in line for line in plan.why)
+    if n_train >= 8 * 64:
+        assert plan.steps_per_epoch >= 64
+    # processes and accumulation count: 4 processes x 2 steps of accumulation on 8,192 examples
+    # leave 64 steps an epoch only at batch 16
+    assert default_batch_size(8192, grad_accum=2, world_size=4) == 16
+
+
+@pytest.mark.parametrize("explicit", [2, 8, 32, 64])
+def test_an_explicit_batch_size_is_used_exactly(explicit):
+    for n_train in (50, 1000, 100_000):
+        plan = plan_budget(cfg(batch_size=explicit), n_train=n_train, n_eval=100)
+        assert plan.batch_size == explicit
+        assert plan.steps_per_epoch == -(-n_train // explicit)
+        assert not any("batch size" in line for line in plan.why)
 
 
 def test_head_learning_rate_defaults_to_a_multiple_of_lora_and_can_be_set():

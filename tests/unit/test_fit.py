@@ -82,9 +82,19 @@ def test_overhead_is_at_least_500_mib_and_15_percent_for_big_models():
     assert big.breakdown["overhead"] == int(0.15 * others)
 
 
+def test_the_estimate_describes_the_training_defaults():
+    from hubmgr.train.budget import BATCH_SIZES
+    from hubmgr.train.config import TrainConfig
+
+    report = estimate_fit(1_000_000_000, devices=[])
+    train = TrainConfig()
+    assert (report.lora_rank, report.seq_len) == (train.lora_r, train.max_length)
+    assert report.batch_size == max(BATCH_SIZES), "the largest batch training may choose by itself"
+
+
 def test_bigger_batch_and_longer_sequences_need_more():
     base = estimate_fit(1_000_000_000, devices=[])
-    assert estimate_fit(1_000_000_000, batch_size=32, devices=[]).required_bytes > base.required_bytes
+    assert estimate_fit(1_000_000_000, batch_size=64, devices=[]).required_bytes > base.required_bytes
     assert estimate_fit(1_000_000_000, seq_len=2048, devices=[]).required_bytes > base.required_bytes
 
 
