@@ -15,7 +15,8 @@ from typing import Iterator
 
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
-    """Lower transformers/datasets verbosity, hide their progress bars and UserWarning/FutureWarning."""
+    """Lower transformers/datasets verbosity, hide their progress bars and UserWarning/FutureWarning
+    (except :class:`hubmgr.plugins.PluginWarning`: what a plugin's hook raised is shown)."""
     if os.environ.get("HUBMGR_DEBUG"):
         yield
         return
@@ -42,6 +43,10 @@ def quiet() -> Iterator[None]:
             if in_main:
                 warnings.simplefilter("ignore", UserWarning)
                 warnings.simplefilter("ignore", FutureWarning)
+                # what a plugin's hook raised is for the user (PluginWarning is a UserWarning)
+                from hubmgr.plugins import PluginWarning
+
+                warnings.simplefilter("always", PluginWarning)  # call_run_hook says each once a run
             yield
     finally:
         transformers.logging.set_verbosity(previous)

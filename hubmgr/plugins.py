@@ -84,10 +84,14 @@ class _State:
     pm: pluggy.PluginManager
     env: str | None
     versions: dict[str, str | None] = field(default_factory=dict)
+    # entry point name -> the distribution that provides it
+    dists: dict[str, str | None] = field(default_factory=dict)
     load_errors: dict[str, str] = field(default_factory=dict)
     # plugin name -> hook name -> error message (the latest call of that hook)
     hook_errors: dict[str, dict[str, str]] = field(default_factory=dict)
     reported: set[str] = field(default_factory=set)
+    # (plugin, hook, message, run id) already warned about: a hook that fails at every step warns once a run
+    warned: set[tuple[str, str, str, str | None]] = field(default_factory=set)
 
 
 _lock = threading.RLock()
@@ -107,6 +111,25 @@ def _allowed_names(env: str | None) -> set[str] | None:
     if env is None:
         return None
     return {part.strip() for part in env.split(",") if part.strip()}
+
+
+#: the distribution whose entry points are the built-in plugins (their task names are reserved)
+BUILTIN_DISTRIBUTION = "hubmgr"
+
+
+def _dist_name(dist: Any) -> str | None:
+    if dist is None:
+        return None
+    try:
+        name = dist.metadata["Name"]
+    except Exception:  # a broken installation: no name to go by
+        name = getattr(dist, "name", None)
+    return str(name) if name else None
+
+
+def _is_builtin(state: _State, plugin_name: str) -> bool:
+    dist = state.dists.get(plugin_name)
+    return dist is not None and dist.replace("_", "-").lower() == BUILTIN_DISTRIBUTION
 
 
 def _check_hooks(pm: pluggy.PluginManager, plugin: object) -> None:
@@ -143,6 +166,7 @@ def _build(env: str | None) -> _State:
             continue
         dist = getattr(ep, "dist", None)
         state.versions[ep.name] = getattr(dist, "version", None)
+        state.dists[ep.name] = _dist_name(dist)
         plugin = None
         try:
             plugin = ep.load()
@@ -240,12 +264,20 @@ def _call(impl: Any, kwargs: dict[str, Any]) -> Any:
 
 
 def _collect_tasks(state: _State) -> tuple[dict[str, type[Task]], dict[str, str]]:
-    """Call each plugin's ``register_tasks`` on its own. Returns (tasks by name, owner plugin by name)."""
+    """Call each plugin's ``register_tasks`` on its own. Returns (tasks by name, owner plugin by name).
+
+    The built-in plugins register first, whatever order the entry points come in, so their task names
+    are reserved. Names are compared as :func:`get_task` looks them up (case and ``_``/``-`` alike): a
+    task whose name is taken is refused, and the refusal is recorded against the plugin that tried.
+    """
     from hubmgr.task import Task
 
     tasks: dict[str, type[Task]] = {}
     owners: dict[str, str] = {}
-    for impl in _impls(state.pm, "register_tasks"):
+    by_key: dict[str, str] = {}  # normalized name -> registered name
+    impls = _impls(state.pm, "register_tasks")
+    impls.sort(key=lambda impl: not _is_builtin(state, impl.plugin_name))  # stable: built-ins first
+    for impl in impls:
         plugin_name = impl.plugin_name
         mine: list[type[Task]] = []
         problems: list[str] = []
@@ -266,11 +298,16 @@ def _collect_tasks(state: _State) -> tuple[dict[str, type[Task]], dict[str, str]
             continue
         for task_cls in mine:
             name = task_cls.name
-            if name in tasks and tasks[name] is not task_cls:
-                problems.append(f"task {name!r} is already registered by plugin {owners[name]!r}; ignored")
+            taken = by_key.get(normalize_task_name(name))
+            if taken is not None and tasks[taken] is not task_cls:
+                owner = owners[taken]
+                what = "a built-in task" if _is_builtin(state, owner) else f"registered by plugin {owner!r}"
+                same = "" if taken == name else f" as {taken!r} (names match without regard to case, _ and -)"
+                problems.append(f"task {name!r} is already {what}{same}; ignored")
                 continue
             tasks[name] = task_cls
             owners[name] = plugin_name
+            by_key[normalize_task_name(name)] = name
         message = "; ".join(problems) or None
         _record(state, plugin_name, "register_tasks", message)
         if message:
@@ -281,8 +318,9 @@ def _collect_tasks(state: _State) -> tuple[dict[str, type[Task]], dict[str, str]
 def get_tasks() -> dict[str, type[Task]]:
     """Return every registered task class by name.
 
-    A plugin that raises in ``register_tasks`` is recorded and skipped; a task name registered twice
-    keeps the first one and records an error on the later plugin.
+    A plugin that raises in ``register_tasks`` is recorded and skipped; a task name that is taken (by a
+    built-in, or by a plugin that registered earlier; compared as :func:`get_task` compares them) keeps
+    the first one and records an error on the plugin that tried to take it.
 
     Returns:
         ``{task name: Task subclass}``, sorted by name.
@@ -451,8 +489,8 @@ def register_plugin_commands(cli: click.Group) -> None:
 def call_run_hook(hook_name: str, **kwargs: Any) -> list[Any]:
     """Call a run lifecycle hook on each plugin separately; failures are reported, never raised.
 
-    A plugin that raises gets a :class:`PluginWarning` (and a log line with the traceback at DEBUG);
-    the other plugins are still called and training goes on.
+    A plugin that raises gets a :class:`PluginWarning` (once a run for the same hook and error) and a
+    log line with the traceback at DEBUG; the other plugins are still called and training goes on.
 
     Args:
         hook_name: ``on_run_start``, ``on_run_log`` or ``on_run_end`` (any hook name works).
@@ -477,7 +515,10 @@ def call_run_hook(hook_name: str, **kwargs: Any) -> list[Any]:
             message = f"{hook_name} raised {_one_line(exc)}"
             _record(state, impl.plugin_name, hook_name, message)
             logger.debug("Plugin %r raised in %s", impl.plugin_name, hook_name, exc_info=True)
-            warnings.warn(f"Plugin {impl.plugin_name!r}: {message}", PluginWarning, stacklevel=2)
+            key = (impl.plugin_name, hook_name, message, getattr(kwargs.get("run"), "run_id", None))
+            if key not in state.warned:
+                state.warned.add(key)
+                warnings.warn(f"Plugin {impl.plugin_name!r}: {message}", PluginWarning, stacklevel=2)
             continue
         if result is not None:
             results.append(result)

@@ -394,3 +394,27 @@ def test_ctrl_c_stops_gracefully_and_says_how_to_resume(hf_env, tiny_bert: Path,
     partial = tmp_path / "run.partial"
     assert (partial / f"checkpoint-{final['global_step']}" / "trainer_state.json").is_file()
     assert not out.exists()
+
+
+def test_a_run_hook_that_raises_is_shown_and_the_run_goes_on(hf_env, tiny_bert: Path, data: Path, tmp_path: Path,
+                                                            cli_runner) -> None:
+    """Training silences library warnings; what a plugin's run hook raised still reaches the user, once,
+    on the CLI (``warning: Plugin ...``) and as a PluginWarning through the Python API."""
+    import hubmgr
+    from hubmgr.hookspecs import hookimpl
+    from hubmgr.plugins import PluginWarning, registered
+
+    class Loud:
+        @hookimpl
+        def on_run_log(self, run, event):
+            raise RuntimeError("tracker unreachable")
+
+    with registered(Loud(), name="loud"):
+        result = cli_runner("train", "text-classification", "--model", tiny_bert, "--data", data,
+                            "--output", tmp_path / "out", "--max-steps", "3", "--batch-size", "8")
+        assert result.exit_code == 0, result.output
+        assert result.stderr.count("warning: Plugin 'loud': on_run_log raised RuntimeError: tracker unreachable") == 1
+        with pytest.warns(PluginWarning, match="Plugin 'loud': on_run_log raised RuntimeError"):
+            run = hubmgr.train(TrainConfig(task="text-classification", model=str(tiny_bert), data=str(data),
+                                           output_dir=str(tmp_path / "out2"), max_steps=2, batch_size=8))
+        assert run.status == "completed"

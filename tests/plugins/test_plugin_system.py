@@ -135,9 +135,68 @@ def test_duplicate_task_name_reports_the_later_plugin():
         assert tasks["text-classification"] is TextClassificationTask
         assert tasks["dummy-task"] is DummyTask  # its other task still counts
         info = _info("dup")
-        assert "task 'text-classification' is already registered by plugin 'text_classification'" in info.error
+        assert "task 'text-classification' is already a built-in task; ignored" in info.error
         assert info.tasks == ["dummy-task"]
         assert _info("text_classification").error is None
+
+
+def test_task_names_clash_as_get_task_compares_them():
+    class Hyphen(Task):
+        name = "multi-label"
+
+    class Underscore(Task):
+        name = "Multi_Label"
+
+    class First:
+        @hookimpl
+        def register_tasks(self, register):
+            register(Hyphen)
+
+    class Second:
+        @hookimpl
+        def register_tasks(self, register):
+            register(Underscore)
+
+    with registered(First(), name="first"), registered(Second(), name="second"):
+        tasks = plugins.get_tasks()
+        assert tasks.get("multi-label") is Hyphen and "Multi_Label" not in tasks
+        assert type(plugins.get_task("multi_label")) is Hyphen
+        info = _info("second")
+        assert info.tasks == [] and info.error == (
+            "task 'Multi_Label' is already registered by plugin 'first' as 'multi-label' (names match without"
+            " regard to case, _ and -); ignored")
+        assert _info("first").error is None
+
+
+def test_builtin_task_names_are_reserved_whatever_the_entry_point_order(monkeypatch):
+    """A third-party entry point that comes before the built-ins cannot take over a built-in name; the
+    refusal is reported against it, not against the built-in."""
+    from hubmgr_tasks.text_classification import TextClassificationTask
+
+    module = types.ModuleType("hubmgr_rel_dup_plugin")
+
+    class Impostor(TextClassificationTask):
+        description = "an impostor"
+
+    @hookimpl
+    def register_tasks(register):
+        register(Impostor)
+
+    module.register_tasks = register_tasks
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    ep = importlib.metadata.EntryPoint(name="rel_dup", value=module.__name__, group="hubmgr")
+    real = importlib.metadata.entry_points
+
+    def first(**kwargs):
+        found = list(real(**kwargs))
+        return [ep, *found] if kwargs.get("group") == "hubmgr" else found
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", first)
+    plugins.reset_plugin_manager()
+    assert plugins.get_tasks()["text-classification"] is TextClassificationTask
+    assert type(plugins.get_task("text-classification")) is TextClassificationTask
+    assert _info("rel_dup").error == "task 'text-classification' is already a built-in task; ignored"
+    assert _info("text_classification").error is None
 
 
 def test_broken_entry_point_is_reported_and_the_rest_loads(monkeypatch):
@@ -221,6 +280,18 @@ def test_run_hooks_isolate_failures():
         plugins.call_run_hook("on_run_end", run=run, result={"status": "completed"})
         assert calls[-1] == ("end", {"status": "completed"})
         plugins.call_run_hook("on_run_log", run=run, event=object())  # nobody implements it: fine
+        # training silences library warnings; a plugin's warning still comes through
+        from hubmgr._quiet import quiet
+
+        import warnings
+
+        with warnings.catch_warnings(record=True) as again:
+            warnings.simplefilter("always")
+            plugins.call_run_hook("on_run_start", run=run)
+        assert again == [], "the same failure in the same run is said once"
+        other = RunInfo(run_id="r2", task="text-classification", model="m", output_dir="/tmp/x", config={})
+        with pytest.warns(PluginWarning, match="Plugin 'bad': on_run_start raised"), quiet():
+            plugins.call_run_hook("on_run_start", run=other)
         with pytest.raises(ValueError):
             plugins.call_run_hook("on_no_such_hook", run=run)
 
