@@ -17,6 +17,7 @@ import contextlib
 import importlib.metadata
 import logging
 import os
+import sys
 import threading
 import warnings
 from dataclasses import dataclass, field, replace
@@ -48,6 +49,7 @@ __all__ = [
     "register_plugin_commands",
     "registered",
     "reset_plugin_manager",
+    "task_provider",
 ]
 
 ENV_LOAD_PLUGINS = "HUBMGR_LOAD_PLUGINS"
@@ -336,11 +338,13 @@ def normalize_task_name(name: str) -> str:
     return name.strip().lower().replace("_", "-")
 
 
-def get_task(name: str) -> Task:
+def get_task(name: str, *, provided_by: dict[str, Any] | None = None) -> Task:
     """Return a new instance of the task called ``name`` (underscores work as dashes).
 
     Args:
         name: a task name such as ``text-classification``.
+        provided_by: what :func:`task_provider` said when the task was used (an adapter's run record
+            keeps it): an unknown task then names the package to install.
 
     Returns:
         An instance of the registered Task subclass.
@@ -353,8 +357,34 @@ def get_task(name: str) -> Task:
     for task_name, task_cls in tasks.items():
         if normalize_task_name(task_name) == wanted:
             return task_cls()
+    package = (provided_by or {}).get("package")
+    if package and package != BUILTIN_DISTRIBUTION:
+        version = (provided_by or {}).get("version")
+        raise PluginError(f"Unknown task {name!r}: it came from the plugin package {package}"
+                          f"{f' {version}' if version else ''}, which is not installed here"
+                          f" (`pip install {package}`).")
     available = ", ".join(tasks) or "none (no task plugin is loaded)"
     raise PluginError(f"Unknown task {name!r}. Available: {available}.")
+
+
+def task_provider(name: str) -> dict[str, Any]:
+    """Which plugin registered the task ``name``, from which package and version (for the run record).
+
+    Returns:
+        ``{"plugin": entry point or registration name, "package": distribution name or None,
+        "version": its version or None}``; empty when no plugin registered the name.
+    """
+    state = _get_state()
+    with _lock:
+        tasks, owners = _collect_tasks(state)
+    wanted = normalize_task_name(name)
+    for task_name, owner in owners.items():
+        if normalize_task_name(task_name) == wanted:
+            version = state.versions.get(owner)
+            if version is None:
+                version = getattr(sys.modules.get(tasks[task_name].__module__), "__version__", None)
+            return {"plugin": owner, "package": state.dists.get(owner), "version": version}
+    return {}
 
 
 @dataclass

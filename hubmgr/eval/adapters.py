@@ -39,6 +39,8 @@ class AdapterInfo:
         max_length: the training max length, if saved.
         run_id: the run that produced it, if known.
         peft_config: the parsed ``adapter_config.json``.
+        task_provider: the plugin, package and version that provided the task at training
+            (:func:`hubmgr.plugins.task_provider`); empty when not recorded.
     """
 
     path: Path
@@ -51,6 +53,7 @@ class AdapterInfo:
     max_length: int | None = None
     run_id: str | None = None
     peft_config: dict[str, Any] = field(default_factory=dict)
+    task_provider: dict[str, Any] = field(default_factory=dict)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -154,6 +157,7 @@ def read_adapter_info(path: str | Path, *, name: str | None = None) -> AdapterIn
     data_info = _first(meta, cfg, keys=("data_info", "label_info", "info")) or {}
     max_length = _first(meta, cfg, keys=("max_length", "max_seq_length"))
     run_id = _first(meta, cfg, keys=("run_id",))
+    provider = meta.get("task_provider")
     return AdapterInfo(
         path=folder.resolve(),
         name=name or folder.name,
@@ -165,6 +169,7 @@ def read_adapter_info(path: str | Path, *, name: str | None = None) -> AdapterIn
         max_length=int(max_length) if isinstance(max_length, (int, float)) else None,
         run_id=str(run_id) if run_id else None,
         peft_config=peft_cfg,
+        task_provider=dict(provider) if isinstance(provider, dict) else {},
     )
 
 

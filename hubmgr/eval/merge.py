@@ -102,7 +102,7 @@ def _load_base(info: AdapterInfo, base_path: Path, *, task: Any, load_kwargs: di
         else:
             from hubmgr.plugins import get_task
 
-            task_obj = get_task(str(task_name))
+            task_obj = get_task(str(task_name), provided_by=info.task_provider if task is None else None)
         known = {f.name for f in task_obj.option_fields()}
         opts = task_obj.make_options({k: v for k, v in info.options.items() if k in known})
         data = TaskData(train=None, eval=None, info=dict(info.data_info))

@@ -184,9 +184,12 @@ def _resolve_task(task: "str | Task | type[Task] | None", infos: list[AdapterInf
     name = task or next((i.task for i in infos if i.task), None)
     if not name:
         raise UsageError("Name the task (e.g. text-classification): the adapters do not record it.")
-    from hubmgr.plugins import get_task
+    from hubmgr.plugins import get_task, normalize_task_name
 
-    return get_task(str(name))
+    provider = next((i.task_provider for i in infos
+                     if i.task_provider and i.task and normalize_task_name(i.task) == normalize_task_name(str(name))),
+                    None)
+    return get_task(str(name), provided_by=provider)
 
 
 def _resolve_options(task: "Task", options: Any, infos: list[AdapterInfo]) -> Any:

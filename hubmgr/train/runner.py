@@ -1046,6 +1046,8 @@ def _write_final(*, model: Any, processor: Any, config: TrainConfig, out: Path, 
                  trainable: int, total: int, step: int, seconds: float, dist: _Dist,
                  budget: dict[str, Any] | None = None, event_log: Any = None) -> None:
     """Write the adapter folder into ``tmp`` and rename it to ``out`` in one step; then drop ``partial``."""
+    from hubmgr.plugins import task_provider
+
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     # The adapter records the base model as the user named it (a repo id, or an absolute path).
@@ -1080,7 +1082,8 @@ def _write_final(*, model: Any, processor: Any, config: TrainConfig, out: Path, 
         "options": dict(config.options or {}), "data_info": data_info, "max_length": config.max_length,
         "metrics": metrics, "extra": extra, "config": final_config.to_dict(),
         "started": previous.get("started"), "finished": outputs.now_iso(), "seconds": seconds,
-        "world_size": dist.world_size, "hubmgr_version": _version(), "budget": budget or {},
+        "world_size": dist.world_size, "hubmgr_version": _version(), "task_provider": task_provider(task.name),
+        "budget": budget or {},
         "stop_reason": (budget or {}).get("stop_reason"), "notes": (budget or {}).get("notes") or [],
     })
     if event_log is not None:  # the same log, so that a follower reading it sees the run's end

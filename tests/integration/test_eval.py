@@ -359,3 +359,39 @@ def test_eval_data_with_one_label_is_scored(setup, task, hf_env, tmp_path):
     only_pos.write_text("text,label\ngood great the movie,pos\nwonderful fun,pos\n")
     report = evaluate(str(setup["base"]), [str(setup["trained"])], task=task, data=str(only_pos))
     assert report.num_examples == 2 and 0 <= report.rows[1].metrics["accuracy"] <= 1
+
+
+def test_adapter_of_an_uninstalled_plugin_names_the_package(setup, hf_env, tmp_path, cli_runner):
+    """The run record keeps which package provided the task; once it is gone, eval says what to install."""
+    from hubmgr.errors import PluginError
+    from hubmgr.eval.runner import evaluate
+
+    gone = make_adapter(setup["base"], tmp_path / "gone", seed=0, task="multi-label-x")
+    meta = json.loads((gone / "hubmgr_run.json").read_text())
+    meta["task_provider"] = {"plugin": "multilabel_x", "package": "hubmgr-multilabel-x", "version": "0.3.1"}
+    (gone / "hubmgr_run.json").write_text(json.dumps(meta))
+    with pytest.raises(PluginError, match=r"Unknown task 'multi-label-x': it came from the plugin package"
+                                          r" hubmgr-multilabel-x 0\.3\.1, which is not installed here"
+                                          r" \(`pip install hubmgr-multilabel-x`\)"):
+        evaluate(setup["base"], [gone], task=None, data=str(setup["data"]), max_samples=4)
+    result = cli_runner("eval", "--adapter", str(gone), "--data", str(setup["data"]))
+    assert result.exit_code == 11
+    assert "pip install hubmgr-multilabel-x" in result.stderr and "Traceback" not in result.output
+
+
+def test_the_run_record_names_the_package_that_provided_the_task(hf_env, tmp_path):
+    import hubmgr
+    from hubmgr.plugins import task_provider
+    from hubmgr.train.config import TrainConfig
+
+    from tests.integration.test_train import write_reviews
+
+    assert task_provider("text_classification")["package"] == "hubmgr"
+    assert task_provider("no-such-task") == {}
+    data = write_reviews(tmp_path / "train.csv", n=40)
+    base = make_base(tmp_path / "base")
+    result = hubmgr.train(TrainConfig(task="text-classification", model=str(base), data=str(data),
+                                      output_dir=str(tmp_path / "out"), max_steps=1, batch_size=8))
+    meta = json.loads((result.adapter_path / "hubmgr_run.json").read_text())
+    assert meta["task_provider"]["plugin"] == "text_classification"
+    assert meta["task_provider"]["package"] == "hubmgr" and meta["task_provider"]["version"] == hubmgr.__version__
