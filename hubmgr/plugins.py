@@ -49,6 +49,7 @@ __all__ = [
     "register_plugin_commands",
     "registered",
     "reset_plugin_manager",
+    "plugin_error",
     "task_provider",
 ]
 
@@ -385,6 +386,52 @@ def task_provider(name: str) -> dict[str, Any]:
                 version = getattr(sys.modules.get(tasks[task_name].__module__), "__version__", None)
             return {"plugin": owner, "package": state.dists.get(owner), "version": version}
     return {}
+
+
+def _package_dirs(task: Any) -> list[str]:
+    """The folders of the top-level package that defines ``task``'s class."""
+    top = type(task).__module__.split(".")[0]
+    module = sys.modules.get(top)
+    dirs = list(getattr(module, "__path__", None) or [])
+    file = getattr(module, "__file__", None)
+    if not dirs and file:
+        dirs = [file]  # a single-module plugin
+    return [os.path.realpath(d) for d in dirs]
+
+
+def plugin_error(exc: BaseException, task: Any) -> PluginError | None:
+    """A :class:`PluginError` that names the plugin when ``exc`` was raised inside the code of a
+    third-party task (its ``load_data``, its collator at some batch, its metrics); None otherwise (an
+    error of hubmgr or of a library it calls, or a built-in task: those stay hubmgr's).
+
+    The message names the task, the plugin and package, where in the plugin's code it raised and the
+    error; the original exception is kept as ``__cause__`` for ``HUBMGR_DEBUG=1``.
+    """
+    if task is None or isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        return None
+    provider = task_provider(getattr(task, "name", "") or "")
+    if provider.get("package") == BUILTIN_DISTRIBUTION:
+        return None
+    roots = _package_dirs(task)
+    if not roots:
+        return None
+    where = None
+    tb = exc.__traceback__
+    while tb is not None:  # the innermost frame in the plugin's code
+        filename = os.path.realpath(tb.tb_frame.f_code.co_filename)
+        if any(filename == root or filename.startswith(root.rstrip(os.sep) + os.sep) for root in roots):
+            where = (tb.tb_frame.f_code.co_name, os.path.basename(filename), tb.tb_lineno)
+        tb = tb.tb_next
+    if where is None:
+        return None
+    plugin = provider.get("plugin") or type(task).__module__.split(".")[0]
+    package = provider.get("package")
+    owner = f"plugin {plugin!r}" + (f" (package {package})" if package and package != plugin else "")
+    func, filename, line = where
+    error = PluginError(f"Task {task.name!r} of {owner} failed in {func} ({filename}:{line}): {_one_line(exc)}."
+                        " Report it to the plugin's author; HUBMGR_DEBUG=1 shows the traceback.")
+    error.__cause__ = exc
+    return error
 
 
 @dataclass

@@ -46,6 +46,8 @@ class HubmgrGroup(click.Group):
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
         except HubmgrError as exc:
+            if os.environ.get("HUBMGR_DEBUG") and exc.__cause__ is not None:  # e.g. what a plugin raised
+                traceback.print_exception(exc.__cause__)
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:

@@ -519,7 +519,8 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
                        config=config.to_dict())
 
     # State that the failure handler needs. ``registered``: a detached run's row exists already.
-    ctx: dict[str, Any] = {"step": 0, "base_revision": None, "started_registry": registered, "log": None}
+    ctx: dict[str, Any] = {"step": 0, "base_revision": None, "started_registry": registered, "log": None,
+                           "task": None}
 
     def emit(event: Any) -> None:
         if not dist.is_main:
@@ -539,6 +540,7 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
 
     try:
         task = get_task(config.task)
+        ctx["task"] = task
         options = task.make_options(_typed_options(task, config.options))
         _check_qlora(config, device)
 
@@ -822,6 +824,10 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
                           n_train=0, n_eval=0, dist=dist)
     except BaseException as exc:  # noqa: BLE001 - turned into one clear error, then re-raised
         error = _as_user_error(exc, config=config, partial=partial, step=ctx["step"])
+        if error is None:
+            from hubmgr.plugins import plugin_error
+
+            error = plugin_error(exc, ctx.get("task"))
         status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"
         message = str(error) if error is not None else f"{type(exc).__name__}: {exc}"
         if dist.is_main:
@@ -839,6 +845,8 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
                     run_id=run_id, status=status, output_dir=None, base_model=config.model,
                     base_revision=ctx["base_revision"], seconds=time.perf_counter() - t0, global_step=ctx["step"]))
         if error is not None and error is not exc:
+            if error.__cause__ is exc:  # a plugin's error: its traceback stays reachable (HUBMGR_DEBUG=1)
+                raise error from exc
             raise error from None
         raise
     finally:

@@ -418,3 +418,55 @@ def test_a_run_hook_that_raises_is_shown_and_the_run_goes_on(hf_env, tiny_bert: 
             run = hubmgr.train(TrainConfig(task="text-classification", model=str(tiny_bert), data=str(data),
                                            output_dir=str(tmp_path / "out2"), max_steps=2, batch_size=8))
         assert run.status == "completed"
+
+
+@pytest.mark.parametrize("where", ["load_data", "collator"])
+def test_a_crash_inside_a_plugin_task_is_charged_to_the_plugin(hf_env, tiny_bert: Path, data: Path, tmp_path: Path,
+                                                              cli_runner, where: str, monkeypatch) -> None:
+    """A third-party task that raises (in load_data, or in its collator at the third batch) gives one line
+    naming the task, the plugin and the place, exit 11 (the plugin code), and no half-written output."""
+    from hubmgr.hookspecs import hookimpl
+    from hubmgr.plugins import registered
+    from hubmgr_tasks.text_classification import TextClassificationTask
+
+    class Crashy(TextClassificationTask):
+        name = "crashy"
+
+        def load_data(self, source, options):
+            if where == "load_data":
+                return {}["no such column"]
+            return super().load_data(source, options)
+
+        def collator(self, processor, options):
+            inner = super().collator(processor, options)
+            calls = []
+
+            def collate(rows):
+                calls.append(1)
+                if where == "collator" and len(calls) == 3:
+                    return len(rows) / 0
+                return inner(rows)
+
+            return collate
+
+    class Plugin:
+        @hookimpl
+        def register_tasks(self, register):
+            register(Crashy)
+
+    out = tmp_path / "out"
+    with registered(Plugin(), name="crashy_plugin"):
+        result = cli_runner("train", "crashy", "--model", tiny_bert, "--data", data, "--output", out,
+                            "--max-steps", "5", "--batch-size", "8", "-o", "text_column=text")
+    assert result.exit_code == 11, result.output
+    line = result.stderr.strip().splitlines()[-1]
+    kind = "KeyError: 'no such column'" if where == "load_data" else "ZeroDivisionError: division by zero"
+    func = "load_data" if where == "load_data" else "collate"
+    assert line.startswith(f"error: Task 'crashy' of plugin 'crashy_plugin' failed in {func} (test_train.py:")
+    assert kind in line and "Traceback" not in result.output
+    _nothing_written(out)
+    monkeypatch.setenv("HUBMGR_DEBUG", "1")
+    with registered(Plugin(), name="crashy_plugin"):
+        result = cli_runner("train", "crashy", "--model", tiny_bert, "--data", data, "--output", tmp_path / "o2",
+                            "--max-steps", "5", "--batch-size", "8")
+    assert result.exit_code == 11 and "Traceback" in result.stderr
