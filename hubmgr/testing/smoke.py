@@ -267,7 +267,8 @@ def _check_plain_peft(task_cls: "type[Task]", name: str, *, model_dir, adapter: 
     processed = task_obj.preprocess(dataset, processor, opts, max_length, data)
     params = inspect.signature(model.get_base_model().forward).parameters
     keep = {n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-    features = [{k: v for k, v in row.items() if k in keep or k == "length"} for row in processed]
+    # what training hands the collator: the model's inputs and labels (the ``length`` column dropped)
+    features = [{k: v for k, v in row.items() if k in keep} for row in processed]
     batch = task_obj.collator(processor, opts)(features)
     batch = {k: v for k, v in batch.items() if k in keep}
     model.eval()

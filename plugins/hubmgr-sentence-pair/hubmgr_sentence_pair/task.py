@@ -165,10 +165,10 @@ class SentencePairTask(Task):
         return dataset.map(encode, batched=True, remove_columns=dataset.column_names, load_from_cache_file=False)
 
     def collator(self, processor: Any, options: Any) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
-        """Pad each batch to its longest pair (``length`` is for length-grouped batching only)."""
+        """Pad each batch to its longest pair (hubmgr drops the ``length`` column before calling it)."""
         from transformers import DataCollatorWithPadding
 
-        return _DropLengthCollator(DataCollatorWithPadding(processor))
+        return DataCollatorWithPadding(processor)
 
     # -- metrics -------------------------------------------------------------------------------------
     def compute_metrics(self, predictions: Any, labels: Any, data: TaskData) -> dict[str, float]:
@@ -230,16 +230,6 @@ class SentencePairTask(Task):
 
 
 # -- helpers ----------------------------------------------------------------------------------------
-class _DropLengthCollator:
-    """Drop ``length``, then pad (a top-level class, so data loader workers can pickle it)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
-        return self.inner([{k: v for k, v in f.items() if k != "length"} for f in features])
-
-
 def _class_names(dataset: Any, column: str) -> list[str] | None:
     """The names of a ``datasets.ClassLabel`` column (Hub datasets such as GLUE), else None."""
     names = getattr(dataset.features.get(column), "names", None)
