@@ -1,15 +1,11 @@
 """Download a repo into the shared Hugging Face cache, resumably, checked and in parallel.
 
-The files land exactly where huggingface_hub puts them, so transformers and the ``hf`` CLI see them::
-
-    $HF_HUB_CACHE/models--{org}--{name}/
-        blobs/{sha256 for LFS files | git blob sha1 for the others}
-        snapshots/{commit}/{path}  -> relative symlink to ../../blobs/{blob}
-        refs/{revision}            -> the commit (written when the download is complete)
-        trees/{commit}.json        -> the file listing (huggingface_hub's tree cache format)
-        hubmgr/{commit}.json       -> hubmgr's manifest: the files its downloads of that commit asked for
-    $HF_HUB_CACHE/.locks/models--{org}--{name}/{blob}.lock
-    $HF_HUB_CACHE/.locks/models--{org}--{name}/hubmgr-download.lock   (shared while a download runs)
+The files land exactly where huggingface_hub puts them (the layout is :mod:`hubmgr.hub.layout`), so
+transformers and the ``hf`` CLI see them: a blob per file, named by its sha256 (LFS files) or git blob sha1;
+``snapshots/{commit}/{path}`` as a relative symlink to it; ``refs/{revision}`` written when the download is
+complete; the listing in ``trees/{commit}.json`` and hubmgr's manifest (the files its downloads of that
+commit asked for) in ``hubmgr/{commit}.json``; ``.locks/{repo folder}/{blob}.lock`` per blob and
+``hubmgr-download.lock`` held shared while a download runs.
 
 What we do better than ``snapshot_download``:
 
@@ -71,6 +67,7 @@ from hubmgr.errors import (
     UsageError,
     disk_full_from,
 )
+from hubmgr.hub import layout
 from hubmgr.hub.events import (
     DownloadFinished,
     DownloadProgress,
@@ -92,9 +89,7 @@ __all__ = [
     "PICKLE_SUFFIXES",
     "RemoteFile",
     "download_repo",
-    "check_safe_name",
     "git_blob_sha1",
-    "repo_folder",
     "select_files",
 ]
 
@@ -112,7 +107,6 @@ def _env_seconds(name: str, default: float) -> float:
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 SAFETENSORS_SUFFIX = ".safetensors"
-DEFAULT_REVISION = "main"
 CHUNK_SIZE = 256 * 1024
 EVENT_INTERVAL = 0.2  # seconds between two progress events (~5/s)
 HEARTBEAT_INTERVAL = 1.0  # a DownloadProgress at least this often, even while no byte arrives
@@ -129,11 +123,10 @@ CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = _env_seconds("HUBMGR_READ_TIMEOUT", 10.0)
 TREE_CACHE_FORMAT_VERSION = 1  # huggingface_hub's trees/{commit}.json format
 MANIFEST_FORMAT_VERSION = 1  # hubmgr's own record of the files a snapshot should hold: hubmgr/{commit}.json
-MANIFEST_DIR = "hubmgr"  # in the repo folder, next to snapshots/ (huggingface_hub ignores it)
 REPO_LOCK_NAME = "hubmgr-download.lock"  # in .locks/{repo folder}/: shared by downloads, exclusive for deletes
 MANIFEST_LOCK_NAME = "hubmgr-manifest.lock"  # in .locks/{repo folder}/: held while a manifest is rewritten
 
-_COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
+_SHA1_RE = re.compile(r"^[0-9a-f]{40}$")  # a git blob id
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _BLOB_NAME_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_\-]{0,127}$")
 _REPO_ID_RE = re.compile(r"^(?:[\w\-.]+/)?[\w\-.]+$")
@@ -195,69 +188,6 @@ class DownloadResult:
 # ------------------------------------------------------------------------------------------------
 # pure helpers
 # ------------------------------------------------------------------------------------------------
-def repo_folder(repo_id: str, repo_type: str = "model") -> str:
-    """The cache folder name of a repo: ``models--org--name``."""
-    return "--".join([f"{repo_type}s", *repo_id.split("/")])
-
-
-def validate_repo_id(repo_id: str) -> str:
-    """Check a repo id (``name`` or ``org/name``).
-
-    Raises:
-        UsageError: it is not a valid repo id.
-    """
-    repo_id = (repo_id or "").strip()
-    if (
-        not repo_id
-        or len(repo_id) > 96
-        or not _REPO_ID_RE.match(repo_id)
-        or "--" in repo_id
-        or ".." in repo_id
-        or repo_id.startswith((".", "-"))
-        or repo_id.endswith((".", "-"))
-    ):
-        raise UsageError(f"'{repo_id}' is not a valid repo id; expected 'name' or 'org/name'.")
-    return repo_id
-
-
-def check_safe_name(name: str, snapshot_dir: str | Path) -> Path:
-    """Return where a remote file lands in the snapshot folder, refusing any name that would escape it.
-
-    Args:
-        name: the file name the Hub gives (``/``-separated).
-        snapshot_dir: the snapshot folder.
-
-    Returns:
-        The absolute path inside ``snapshot_dir`` (symlinks not resolved).
-
-    Raises:
-        UnsafePathError: the name is empty, absolute, has ``..`` segments, a backslash, a NUL, a drive
-            letter, or otherwise resolves outside the snapshot folder.
-    """
-
-    def refuse(why: str) -> UnsafePathError:
-        return UnsafePathError(f"Refusing the remote file name {name!r}: {why}; nothing was written.")
-
-    if not isinstance(name, str) or not name:
-        raise refuse("it is empty")
-    if "\x00" in name:
-        raise refuse("it contains a NUL byte")
-    if "\\" in name:
-        raise refuse("it contains a backslash")
-    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        raise refuse("it is an absolute path")
-    parts = name.split("/")
-    if any(part == ".." for part in parts):
-        raise refuse("it contains '..'")
-    if any(part in ("", ".") for part in parts):
-        raise refuse("it has an empty or '.' segment")
-    base = os.path.abspath(os.fspath(snapshot_dir))
-    target = os.path.abspath(os.path.join(base, *parts))
-    if target == base or os.path.commonpath([base, target]) != base:
-        raise refuse("it would land outside the snapshot folder")
-    return Path(target)
-
-
 def is_pickle(path: str) -> bool:
     """True for pickle-format weights (.bin .pt .pth .pkl .ckpt)."""
     return path.lower().endswith(PICKLE_SUFFIXES)
@@ -404,10 +334,6 @@ def _write_json_atomic(path: Path, data: Any) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def _tree_cache_path(storage: Path, commit: str) -> Path:
-    return storage / "trees" / f"{commit}.json"
-
-
 def write_tree_cache(storage: Path, commit: str, files: Iterable[RemoteFile]) -> None:
     """Write the listing of a commit in huggingface_hub's tree-cache format (best effort, atomic)."""
     data = {"format_version": TREE_CACHE_FORMAT_VERSION, "files": {}}
@@ -417,7 +343,7 @@ def write_tree_cache(storage: Path, commit: str, files: Iterable[RemoteFile]) ->
             info["lfs_sha256"] = rf.lfs_sha256
             info["lfs_size"] = rf.size
         data["files"][rf.path] = info
-    path = _tree_cache_path(storage, commit)
+    path = layout.tree_cache_path(storage, commit)
     try:
         _write_json_atomic(path, data)
     except OSError as exc:
@@ -430,7 +356,7 @@ def write_tree_cache(storage: Path, commit: str, files: Iterable[RemoteFile]) ->
 def read_tree_cache(storage: Path, commit: str) -> list[RemoteFile] | None:
     """Read a commit's listing written by us or huggingface_hub; None when absent or unreadable."""
     try:
-        data = json.loads(_tree_cache_path(storage, commit).read_text(encoding="utf-8"))
+        data = json.loads(layout.tree_cache_path(storage, commit).read_text(encoding="utf-8"))
         if data.get("format_version") != TREE_CACHE_FORMAT_VERSION:
             return None
         out = []
@@ -443,7 +369,7 @@ def read_tree_cache(storage: Path, commit: str) -> list[RemoteFile] | None:
                     size=int(info["size"]),
                     blob=sha or blob_id,
                     lfs_sha256=sha,
-                    git_sha1=blob_id if (not sha and blob_id and _COMMIT_RE.match(blob_id)) else None,
+                    git_sha1=blob_id if (not sha and blob_id and _SHA1_RE.match(blob_id)) else None,
                     oid=blob_id,
                 )
             )
@@ -456,11 +382,6 @@ def read_tree_cache(storage: Path, commit: str) -> list[RemoteFile] | None:
 # hubmgr's manifest: the files a snapshot should hold (what was asked for at that commit, with sizes and
 # checksums), so that `ls` and `verify` can tell a complete snapshot from one a download left half-done
 # ------------------------------------------------------------------------------------------------
-def manifest_path(storage: Path, commit: str) -> Path:
-    """Where hubmgr records the files a snapshot should hold: ``{repo folder}/hubmgr/{commit}.json``."""
-    return storage / MANIFEST_DIR / f"{commit}.json"
-
-
 def _file_record(rf: RemoteFile) -> dict[str, Any]:
     rec: dict[str, Any] = {"size": rf.size, "blob": rf.blob}
     for key in ("lfs_sha256", "git_sha1", "oid"):
@@ -473,7 +394,7 @@ def read_manifest(storage: Path, commit: str) -> list[RemoteFile] | None:
     """The files hubmgr was asked to put in a snapshot (every download of that commit, merged); None when
     hubmgr never recorded one (a snapshot another tool made) or it is unreadable."""
     try:
-        data = json.loads(manifest_path(storage, commit).read_text(encoding="utf-8"))
+        data = json.loads(layout.manifest_path(storage, commit).read_text(encoding="utf-8"))
         if data.get("format_version") != MANIFEST_FORMAT_VERSION:
             return None
         return [
@@ -493,7 +414,7 @@ def write_manifest(storage: Path, commit: str, files: Iterable[RemoteFile], lock
     Raises:
         DiskFullError: no space left to write it.
     """
-    path = manifest_path(storage, commit)
+    path = layout.manifest_path(storage, commit)
     try:
         from filelock import FileLock
 
@@ -516,7 +437,7 @@ def write_manifest(storage: Path, commit: str, files: Iterable[RemoteFile], lock
 
 def drop_snapshot_records(storage: Path, commit: str) -> None:
     """Forget a deleted snapshot's listing (``trees/``) and manifest (``hubmgr/``)."""
-    for path in (_tree_cache_path(storage, commit), manifest_path(storage, commit)):
+    for path in (layout.tree_cache_path(storage, commit), layout.manifest_path(storage, commit)):
         try:
             path.unlink()
         except OSError:
@@ -527,11 +448,6 @@ def drop_snapshot_records(storage: Path, commit: str) -> None:
 # locks: one per blob (huggingface_hub's), and one per repo that every hubmgr download holds shared while
 # it runs, so that `rm` / `prune` (which need it exclusive) never delete what a live download is writing
 # ------------------------------------------------------------------------------------------------
-def locks_folder(hub_cache: Path, folder: str) -> Path:
-    """``$HF_HUB_CACHE/.locks/{repo folder}`` (huggingface_hub's place for the blob locks)."""
-    return Path(hub_cache) / ".locks" / folder
-
-
 @contextlib.contextmanager
 def _repo_download_lock(locks_dir: Path) -> Iterator[None]:
     """Hold the repo's hubmgr lock shared for the duration of a download (waits while a delete runs).
@@ -566,7 +482,7 @@ def repo_held_for_delete(hub_cache: Path, folder: str, repo_id: str) -> Iterator
     Raises:
         RepoBusyError: a download (hubmgr's, or huggingface_hub's holding a blob lock) is running on it.
     """
-    locks_dir = locks_folder(hub_cache, folder)
+    locks_dir = layout.locks_dir(hub_cache, folder)
     busy = RepoBusyError(
         f"{repo_id} is being downloaded right now (by this or another process); wait for the download to end "
         "or cancel it, then try again. Nothing was deleted."
@@ -917,20 +833,19 @@ def download_repo(
         DiskFullError: no space left (nothing incomplete is placed; partial data is kept for a resume).
         DownloadCancelled: ``cancel`` was set (partial data is kept for a resume).
     """
-    from hubmgr.hub.cache import check_cache_root
-
     settings = settings or get_settings()
-    repo_id = validate_repo_id(repo_id)
-    revision = (revision or DEFAULT_REVISION).strip() or DEFAULT_REVISION
+    repo_id = layout.validate_repo_id(repo_id)
+    asked = (revision or "").strip() or None
+    revision = asked or layout.DEFAULT_REVISION
     if max_workers < 1:
         raise UsageError("--workers must be at least 1.")
-    check_cache_root(settings)
+    layout.check_cache_root(settings)
     cancel = cancel or threading.Event()
-    storage = Path(settings.hub_cache).expanduser() / repo_folder(repo_id)
+    storage = layout.repo_dir(settings, repo_id)
 
     def from_cache(reason: str) -> DownloadResult:
         result = cached_snapshot(
-            repo_id, revision=revision, include=include, exclude=exclude, allow_pickle=allow_pickle,
+            repo_id, revision=asked, include=include, exclude=exclude, allow_pickle=allow_pickle,
             settings=settings,
         )
         if result is None:
@@ -971,7 +886,7 @@ def list_remote_files(repo_id: str, revision: str, *, settings: Settings | None 
     settings = settings or get_settings()
     if settings.offline:
         raise HubUnreachableError("HF_HUB_OFFLINE is set: the Hub is not contacted (unset it to go online).")
-    http = _Http(settings, validate_repo_id(repo_id))
+    http = _Http(settings, layout.validate_repo_id(repo_id))
     try:
         return _list_repo(http, settings, repo_id, revision)[1]
     finally:
@@ -989,21 +904,22 @@ def cached_snapshot(
 ) -> DownloadResult | None:
     """The cached snapshot of a revision when every file the same download would fetch is in it.
 
-    Uses the commit's listing (``trees/{commit}.json``) when the cache has it; a snapshot that another
-    tool wrote without a listing counts as complete when it holds at least one file.
+    The revision names a snapshot by :func:`hubmgr.hub.layout.cached_commit`, the rule ``train`` and
+    ``info`` follow too. Uses the commit's listing (``trees/{commit}.json``) when the cache has it; a
+    snapshot that another tool wrote without a listing counts as complete when it holds at least one file.
 
     Returns:
         A :class:`DownloadResult` with ``from_cache=True``, or None when the revision is not fully cached.
+
+    Raises:
+        UsageError: the revision is a commit prefix that matches several cached snapshots.
     """
     settings = settings or get_settings()
-    revision = revision or DEFAULT_REVISION
-    storage = Path(settings.hub_cache).expanduser() / repo_folder(repo_id)
-    commit = _local_commit(storage, revision)
+    storage = layout.repo_dir(settings, repo_id)
+    commit = layout.cached_commit(storage, revision)
     if commit is None:
         return None
-    snap = storage / "snapshots" / commit
-    if not snap.is_dir():
-        return None
+    snap = layout.snapshot_dir(storage, commit)
     listing = read_tree_cache(storage, commit)
     if listing is None:
         present = sorted(
@@ -1017,25 +933,12 @@ def cached_snapshot(
     files, skipped = select_files(list(by_path), include=include, exclude=exclude, allow_pickle=allow_pickle)
     for path in files:
         try:
-            pointer = check_safe_name(path, snap)
+            pointer = layout.check_safe_name(path, snap)
         except UnsafePathError:
             return None
         if not pointer.is_file():  # follows the symlink: the blob must be there
             return None
     return DownloadResult(repo_id, commit, snap, sorted(files), 0, sorted(skipped), skipped, True)
-
-
-def _local_commit(storage: Path, revision: str) -> str | None:
-    if _COMMIT_RE.match(revision):
-        return revision
-    ref = storage / "refs" / revision
-    try:
-        if os.path.commonpath([str(ref.resolve()), str((storage / "refs").resolve())]) != str((storage / "refs").resolve()):
-            return None
-        text = ref.read_text().strip()
-    except (OSError, ValueError):
-        return None
-    return text if _COMMIT_RE.match(text) else None
 
 
 # --- listing ---------------------------------------------------------------------------------------
@@ -1094,7 +997,7 @@ def _list_repo(http: _Http, settings: Settings, repo_id: str, revision: str) -> 
     except _RouteMissing:
         info = None
     commit = (info or {}).get("sha")
-    if info is not None and not (isinstance(commit, str) and _COMMIT_RE.match(commit)):
+    if info is not None and not (isinstance(commit, str) and layout.is_commit(commit)):
         raise HubError(f"The Hub did not give a commit for {repo_id} at '{revision}'.")
 
     # 1. the tree route (the same listing huggingface_hub uses)
@@ -1138,7 +1041,7 @@ def _remote_from_entry(path: str, size, oid, lfs) -> RemoteFile | None:
             return RemoteFile(path=path, size=lsize, blob=sha, lfs_sha256=sha,
                               oid=oid if isinstance(oid, str) else None)
     if isinstance(size, int) and isinstance(oid, str) and _BLOB_NAME_RE.match(oid):
-        return RemoteFile(path=path, size=size, blob=oid, git_sha1=oid if _COMMIT_RE.match(oid) else None, oid=oid)
+        return RemoteFile(path=path, size=size, blob=oid, git_sha1=oid if _SHA1_RE.match(oid) else None, oid=oid)
     return None
 
 
@@ -1179,7 +1082,7 @@ def _commit_from_head(http: _Http, settings: Settings, repo_id: str, revision: s
     url = f"{settings.endpoint}/{repo_id}/resolve/{quote(revision, safe='')}/{quote(path)}"
     resp = _head(http, url, repo_id, revision, path)
     commit = resp.headers.get("X-Repo-Commit", "")
-    if not _COMMIT_RE.match(commit):
+    if not layout.is_commit(commit):
         raise UnsupportedByMirrorError(
             f"The endpoint {settings.endpoint} gives no commit (X-Repo-Commit) for {repo_id} at '{revision}'."
         )
@@ -1233,7 +1136,7 @@ def _head_file(http: _Http, settings: Settings, repo_id: str, commit: str, path:
         )
     if _SHA256_RE.match(etag):
         return RemoteFile(path=path, size=size, blob=etag, lfs_sha256=etag)
-    return RemoteFile(path=path, size=size, blob=etag, git_sha1=etag if _COMMIT_RE.match(etag) else None)
+    return RemoteFile(path=path, size=size, blob=etag, git_sha1=etag if _SHA1_RE.match(etag) else None)
 
 
 # --- placing files ---------------------------------------------------------------------------------
@@ -1254,7 +1157,7 @@ def _download_listing(
     cancel: threading.Event,
 ) -> DownloadResult:
     t0 = time.monotonic()
-    snap = storage / "snapshots" / commit
+    snap = layout.snapshot_dir(storage, commit)
     by_path: dict[str, RemoteFile] = {}
     for rf in listing:
         by_path.setdefault(rf.path, rf)
@@ -1266,7 +1169,7 @@ def _download_listing(
     if not selected and (include or exclude):
         raise UsageError(f"No file of {repo_id} matches the --include/--exclude patterns.")
     # Refuse any unsafe name before a single byte is written.
-    targets = {p: check_safe_name(p, snap) for p in selected}
+    targets = {p: layout.check_safe_name(p, snap) for p in selected}
     for rf in (by_path[p] for p in selected):
         if not _BLOB_NAME_RE.match(rf.blob):
             raise UnsafePathError(f"Refusing the blob name {rf.blob!r} the Hub gave for '{rf.path}'; nothing was written.")
@@ -1274,13 +1177,13 @@ def _download_listing(
             raise HubError(f"The Hub gave a negative size for '{rf.path}'.")
 
     files = [by_path[p] for p in selected]
-    hub_cache = Path(settings.hub_cache).expanduser()
+    hub_cache = layout.hub_cache_dir(settings)
     blobs_dir = storage / "blobs"
-    locks_dir = locks_folder(hub_cache, repo_folder(repo_id))
+    locks_dir = layout.locks_dir(hub_cache, storage.name)
     try:
         locks_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise _cache_write_error(exc, settings) from None
+        raise layout.cache_write_error(exc, settings) from None
     with _repo_download_lock(locks_dir):  # `rm` / `prune` leave the repo alone while this is held
         try:
             for d in (blobs_dir, snap):
@@ -1289,7 +1192,7 @@ def _download_listing(
             write_tree_cache(storage, commit, [rf for rf in listing if _safe(rf.path, snap)])
             write_manifest(storage, commit, files, locks_dir)
         except OSError as exc:
-            raise _cache_write_error(exc, settings) from None
+            raise layout.cache_write_error(exc, settings) from None
         return _fetch_all(http, settings, storage, repo_id, revision, commit, files, targets, skipped,
                           blobs_dir=blobs_dir, locks_dir=locks_dir, max_workers=max_workers, on_event=on_event,
                           cancel=cancel, t0=t0)
@@ -1324,7 +1227,7 @@ def _fetch_all(http: _Http, settings: Settings, storage: Path, repo_id: str, rev
                locks_dir: Path, max_workers: int, on_event: EventCallback | None, cancel: threading.Event,
                t0: float) -> DownloadResult:
     """Fetch the selected files in parallel, then write the ref (the repo's download lock is held)."""
-    snap = storage / "snapshots" / commit
+    snap = layout.snapshot_dir(storage, commit)
     by_path = {rf.path: rf for rf in files}
     total_bytes = sum(rf.size for rf in files)
     cached = {rf.path for rf in files if (blobs_dir / rf.blob).is_file()}
@@ -1379,9 +1282,9 @@ def _fetch_all(http: _Http, settings: Settings, storage: Path, repo_id: str, rev
         raise DownloadCancelled("Download cancelled; run it again to resume.")
 
     try:
-        _write_ref(storage, revision, commit)
+        layout.write_ref(storage, revision, commit)
     except OSError as exc:
-        raise _cache_write_error(exc, settings) from None
+        raise layout.cache_write_error(exc, settings) from None
     progress.emit(DownloadProgress(done_bytes=progress.done_bytes, total_bytes=total_bytes,
                                    files_done=progress.files_done, total_files=len(files),
                                    speed=progress.speed(), eta=0.0))
@@ -1399,26 +1302,13 @@ def _fetch_all(http: _Http, settings: Settings, storage: Path, repo_id: str, rev
     )
 
 
-def _cache_write_error(exc: OSError, settings: Settings) -> BaseException:
-    """The one-line error for a failed write in the cache (disk full, read-only, a file in the way), or
-    ``exc`` itself when it is something else."""
-    import errno
-
-    from hubmgr.hub.cache import cache_path_error
-
-    if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS,
-                                       errno.ENOTDIR, errno.EEXIST):
-        return cache_path_error(exc, settings)
-    return exc
-
-
 class _Stopped(Exception):
     """A worker stopped because another one failed or the download was cancelled."""
 
 
 def _safe(path: str, snap: Path) -> bool:
     try:
-        check_safe_name(path, snap)
+        layout.check_safe_name(path, snap)
         return True
     except UnsafePathError:
         return False
@@ -1456,24 +1346,6 @@ def _cachedir_tag(cache: Path) -> None:
         os.replace(tmp, tag)
     except OSError:
         pass
-
-
-def _write_ref(storage: Path, revision: str, commit: str) -> None:
-    if revision == commit:
-        return
-    ref = storage / "refs" / revision
-    refs_root = os.path.abspath(storage / "refs")
-    if os.path.commonpath([os.path.abspath(ref), refs_root]) != refs_root:
-        raise UsageError(f"'{revision}' is not a valid revision name.")
-    try:
-        ref.parent.mkdir(parents=True, exist_ok=True)
-        if ref.is_file() and ref.read_text().strip() == commit:
-            return
-        tmp = ref.with_name(f"{ref.name}.{uuid.uuid4().hex[:8]}.tmp")
-        tmp.write_text(commit)
-        os.replace(tmp, ref)
-    except OSError as exc:
-        raise disk_full_from(exc, str(ref)) or exc
 
 
 def _link(blob: Path, pointer: Path) -> None:
@@ -1550,7 +1422,7 @@ def _fetch_one(run: _Run, rf: RemoteFile, pointer: Path, blobs_dir: Path, locks_
                 pass
         progress.file_finished(rf.path, rf.size, cached=False)
     except OSError as exc:
-        err = _cache_write_error(exc, run.settings)
+        err = layout.cache_write_error(exc, run.settings)
         if err is not exc:
             raise err from None
         raise

@@ -30,6 +30,7 @@ from hubmgr.errors import (
 )
 from hubmgr.hub import download as dl
 from hubmgr.hub import events as ev
+from hubmgr.hub import layout
 from hubmgr.hub.download import DownloadCancelled, download_repo
 from tests.conftest import set_endpoint, set_offline
 
@@ -193,12 +194,12 @@ def test_select_files_rules():
                                   "nul\x00byte"])
 def test_check_safe_name_refuses(tmp_path, name):
     with pytest.raises(UnsafePathError):
-        dl.check_safe_name(name, tmp_path)
+        layout.check_safe_name(name, tmp_path)
 
 
 def test_check_safe_name_accepts(tmp_path):
-    assert dl.check_safe_name("a/b/c.json", tmp_path) == tmp_path / "a" / "b" / "c.json"
-    assert dl.check_safe_name("..hidden", tmp_path) == tmp_path / "..hidden"
+    assert layout.check_safe_name("a/b/c.json", tmp_path) == tmp_path / "a" / "b" / "c.json"
+    assert layout.check_safe_name("..hidden", tmp_path) == tmp_path / "..hidden"
 
 
 def test_bad_repo_id_and_workers(hf_env):
@@ -208,6 +209,13 @@ def test_bad_repo_id_and_workers(hf_env):
         download_repo("a/b/c")
     with pytest.raises(UsageError):
         download_repo("acme/x", max_workers=0)
+    # one rule for every command: what `info` refuses, `download` refuses too
+    from hubmgr.hub.info import get_model_info
+
+    for bad in ("acme-/x", "acme/.x"):
+        for call in (download_repo, get_model_info):
+            with pytest.raises(UsageError, match="not a valid repo id"):
+                call(bad)
 
 
 # ------------------------------------------------------------------------------------------------ errors
