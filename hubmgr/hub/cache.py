@@ -28,6 +28,7 @@ from hubmgr.errors import CacheError, HubmgrError, LocalPathError, NotCachedErro
 from hubmgr.hub import download as _dl
 from hubmgr.hub import layout
 from hubmgr.hub.events import EventCallback, VerifyProgress
+from hubmgr.hub.files import select_files
 
 if TYPE_CHECKING:  # pragma: no cover
     from huggingface_hub import HFCacheInfo
@@ -280,7 +281,7 @@ def _expected_files(storage: Path, commit: str, *, repo_id: str | None = None, s
             _dl.write_tree_cache(storage, commit, listing)
     if listing is None:
         return None, "unknown"
-    wanted, _ = _dl.select_files([rf.path for rf in listing])
+    wanted, _ = select_files([rf.path for rf in listing])
     keep = set(wanted)
     return [rf for rf in listing if rf.path in keep], source
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
-import fnmatch
 import hashlib
 import json
 import logging
@@ -60,7 +59,6 @@ from hubmgr.errors import (
     HubmgrError,
     HubUnreachableError,
     IntegrityError,
-    ModelError,
     RateLimitedError,
     UnsafePathError,
     UnsupportedByMirrorError,
@@ -68,6 +66,7 @@ from hubmgr.errors import (
     disk_full_from,
 )
 from hubmgr.hub import layout
+from hubmgr.hub.files import pickle_only_error, select_files
 from hubmgr.hub.events import (
     DownloadFinished,
     DownloadProgress,
@@ -86,11 +85,9 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "DownloadCancelled",
     "DownloadResult",
-    "PICKLE_SUFFIXES",
     "RemoteFile",
     "download_repo",
     "git_blob_sha1",
-    "select_files",
 ]
 
 logger = logging.getLogger(__name__)
@@ -105,8 +102,6 @@ def _env_seconds(name: str, default: float) -> float:
     return value if value > 0 else default
 
 
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
-SAFETENSORS_SUFFIX = ".safetensors"
 CHUNK_SIZE = 256 * 1024
 EVENT_INTERVAL = 0.2  # seconds between two progress events (~5/s)
 HEARTBEAT_INTERVAL = 1.0  # a DownloadProgress at least this often, even while no byte arrives
@@ -129,7 +124,6 @@ MANIFEST_LOCK_NAME = "hubmgr-manifest.lock"  # in .locks/{repo folder}/: held wh
 _SHA1_RE = re.compile(r"^[0-9a-f]{40}$")  # a git blob id
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _BLOB_NAME_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_\-]{0,127}$")
-_REPO_ID_RE = re.compile(r"^(?:[\w\-.]+/)?[\w\-.]+$")
 _RETRY_STATUSES = {500, 502, 503, 504}
 
 
@@ -188,93 +182,6 @@ class DownloadResult:
 # ------------------------------------------------------------------------------------------------
 # pure helpers
 # ------------------------------------------------------------------------------------------------
-def is_pickle(path: str) -> bool:
-    """True for pickle-format weights (.bin .pt .pth .pkl .ckpt)."""
-    return path.lower().endswith(PICKLE_SUFFIXES)
-
-
-def _norm_patterns(patterns: str | Iterable[str] | None) -> list[str] | None:
-    if patterns is None:
-        return None
-    if isinstance(patterns, str):
-        patterns = [patterns]
-    out = []
-    for p in patterns:
-        p = p.replace("\\", "/")
-        if p.endswith("/"):
-            p += "*"
-        out.append(p)
-    return out
-
-
-def _matches(path: str, patterns: list[str]) -> bool:
-    return any(fnmatch.fnmatchcase(path, p) for p in patterns)
-
-
-def select_files(
-    paths: Iterable[str],
-    *,
-    include: str | Iterable[str] | None = None,
-    exclude: str | Iterable[str] | None = None,
-    allow_pickle: bool = False,
-) -> tuple[list[str], dict[str, str]]:
-    """Choose which repo files to download.
-
-    Globs match like huggingface_hub's ``filter_repo_objects`` (``fnmatch``, ``*`` crosses ``/``, a
-    pattern ending in ``/`` means the whole folder). Then the weight rules:
-
-    * pickle weights are skipped unless ``allow_pickle``;
-    * with ``allow_pickle``, when the selection also has ``.safetensors`` weights, the pickle copies are
-      still skipped ("safetensors only"), unless an ``include`` pattern names them explicitly.
-
-    Args:
-        paths: every file path of the repo.
-        include: keep only paths matching one of these globs (None: all).
-        exclude: drop paths matching one of these globs.
-        allow_pickle: allow pickle weights.
-
-    Returns:
-        (selected paths in the given order, {skipped path: reason}) - paths dropped by the globs are in
-        neither.
-    """
-    inc = _norm_patterns(include)
-    exc = _norm_patterns(exclude)
-    chosen = [p for p in paths if (inc is None or _matches(p, inc)) and not (exc and _matches(p, exc))]
-    has_safetensors = any(p.lower().endswith(SAFETENSORS_SUFFIX) for p in chosen)
-    selected: list[str] = []
-    skipped: dict[str, str] = {}
-    for p in chosen:
-        if not is_pickle(p):
-            selected.append(p)
-        elif not allow_pickle:
-            skipped[p] = _PICKLE_REFUSED
-        elif has_safetensors and not (inc and any(_explicit(p, pat) for pat in inc)):
-            skipped[p] = "the repo has safetensors weights; name the pickle file with --include to get it too"
-        else:
-            selected.append(p)
-    return selected, skipped
-
-
-_PICKLE_REFUSED = "pickle weights are not downloaded unless you pass --allow-pickle"
-
-
-def pickle_only_error(repo_id: str, selected: Iterable[str], skipped: dict[str, str]) -> ModelError | None:
-    """The error for a selection that would leave the snapshot without usable weights: pickle weights were
-    refused (no ``allow_pickle``) and no ``.safetensors`` file is selected. None when the selection is fine.
-
-    A folder of a config and a tokenizer is not a model: ``MODEL=$(hubmgr download ...)`` must fail rather
-    than hand a script an unusable folder.
-    """
-    refused = sorted(p for p, why in skipped.items() if why == _PICKLE_REFUSED)
-    if not refused or any(p.lower().endswith(SAFETENSORS_SUFFIX) for p in selected):
-        return None
-    names = ", ".join(refused[:3]) + (f" and {len(refused) - 3} more" if len(refused) > 3 else "")
-    return ModelError(
-        f"{repo_id} has only pickle weights ({names}) and hubmgr does not download them by default, because "
-        "loading a pickle file can run code; nothing was downloaded. Pass --allow-pickle if you trust this repo."
-    )
-
-
 def check_listing(repo_id: str, paths: Iterable[str]) -> None:
     """Refuse a listing that cannot be laid out as files: a file ``X`` and a file ``X/y`` at once.
 
@@ -291,11 +198,6 @@ def check_listing(repo_id: str, paths: Iterable[str]) -> None:
                     f"The Hub's listing of {repo_id} has both a file '{folder}' and a file '{name}' inside a folder "
                     "of that name, which cannot both exist on disk; the listing was refused and nothing was written."
                 )
-
-
-def _explicit(path: str, pattern: str) -> bool:
-    """A pattern names a pickle file explicitly when it matches it and is not a bare catch-all."""
-    return pattern not in ("*", "**", "*/*") and fnmatch.fnmatchcase(path, pattern)
 
 
 def git_blob_sha1(data: bytes) -> str:

@@ -39,6 +39,7 @@ from hubmgr.errors import (
     UnsupportedByMirrorError,
 )
 from hubmgr.hub import layout
+from hubmgr.hub.files import select_safetensors, shards_from_index
 from hubmgr.hub.client import (
     API_TIMEOUT,
     auth_headers,
@@ -57,9 +58,6 @@ MAX_HEADER_BYTES = 100_000_000
 MAX_CONFIG_BYTES = 2_000_000
 #: README.md larger than this is not fetched.
 MAX_CARD_BYTES = 5_000_000
-
-SAFETENSORS_INDEX = "model.safetensors.index.json"
-SAFETENSORS_SINGLE = "model.safetensors"
 
 _YAML_BLOCK = re.compile(r"^\s*---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|$)", re.DOTALL)
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -213,41 +211,6 @@ def header_length(first8: bytes, *, name: str = "the file", file_size: int | Non
     if n == 0 or n > limit:
         raise HubError(f"{name} does not start with a valid safetensors header (length {n}).")
     return n
-
-
-def select_safetensors(paths: list[str]) -> tuple[str | None, list[str]]:
-    """Which safetensors files hold the model's weights.
-
-    Root-level ``model.safetensors.index.json`` (shards listed inside), else root ``model.safetensors``,
-    else the other root ``*.safetensors`` (or their ``*.safetensors.index.json``), else every
-    ``*.safetensors`` in sub-folders (pipelines made of several models).
-
-    Args:
-        paths: the repo's file paths.
-
-    Returns:
-        ``(index_path or None, weight files)``; with an index the weight files come from its ``weight_map``.
-    """
-    root = [p for p in paths if "/" not in p]
-    if SAFETENSORS_INDEX in root:
-        return SAFETENSORS_INDEX, []
-    if SAFETENSORS_SINGLE in root:
-        return None, [SAFETENSORS_SINGLE]
-    indexes = sorted(p for p in root if p.endswith(".safetensors.index.json"))
-    if indexes:
-        return indexes[0], []
-    root_files = sorted(p for p in root if p.endswith(".safetensors"))
-    if root_files:
-        return None, root_files
-    return None, sorted(p for p in paths if p.endswith(".safetensors"))
-
-
-def shards_from_index(index_path: str, index: Any) -> list[str]:
-    """Shard paths (relative to the repo root) named by a safetensors index's ``weight_map``."""
-    if not isinstance(index, dict) or not isinstance(index.get("weight_map"), dict):
-        raise HubError(f"{index_path} has no weight_map.")
-    folder = index_path.rsplit("/", 1)[0] + "/" if "/" in index_path else ""
-    return sorted({folder + str(v) for v in index["weight_map"].values()})
 
 
 def _merge(counts: list[dict[str, int]]) -> dict[str, int]:
@@ -633,7 +596,6 @@ __all__ = [
     "split_card",
     "license_of",
     "parse_safetensors_header",
-    "select_safetensors",
     "read_remote_header",
     "read_local_header",
 ]

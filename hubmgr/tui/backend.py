@@ -145,6 +145,28 @@ class Backend:
             settings=self._settings,
         )
 
+    def download_selection(
+        self,
+        files: list[Any],
+        *,
+        include: list[str] | None = None,
+        exclude: list[str] | None = None,
+        allow_pickle: bool = False,
+    ) -> tuple[list[Any], bool]:
+        """What :meth:`download` with these filters fetches of ``files`` (objects with a ``path``, such as
+        ``RepoFile``), by the rule the download itself follows (``hubmgr.hub.files.select_files``).
+
+        Returns:
+            ``(the files it fetches, in the given order; True when it would refuse to download because only
+            pickle weights are left)``.
+        """
+        mod = _core("hubmgr.hub.files")
+        by_path = {f.path: f for f in files}
+        selected, skipped = mod.select_files(list(by_path), include=include or None, exclude=exclude or None,
+                                             allow_pickle=allow_pickle)
+        refused = mod.pickle_only_error("the repo", selected, skipped) is not None
+        return [by_path[p] for p in selected], refused
+
     def downloads_file(self) -> Path:
         """Where the TUI keeps its download queue between launches (``downloads.json`` in hubmgr's data)."""
         return Path(self.settings().data_dir) / "downloads.json"

@@ -30,6 +30,7 @@ from hubmgr.errors import (
 )
 from hubmgr.hub import download as dl
 from hubmgr.hub import events as ev
+from hubmgr.hub import files
 from hubmgr.hub import layout
 from hubmgr.hub.download import DownloadCancelled, download_repo
 from tests.conftest import set_endpoint, set_offline
@@ -181,12 +182,12 @@ def test_unsafe_names_refused_before_writing(hub_server, hf_env, bad):
 
 def test_select_files_rules():
     paths = ["config.json", "model.safetensors", "pytorch_model.bin", "sub/a.txt", "sub/b/c.txt", "opt.pt"]
-    sel, skipped = dl.select_files(paths)
+    sel, skipped = files.select_files(paths)
     assert sel == ["config.json", "model.safetensors", "sub/a.txt", "sub/b/c.txt"]
     assert set(skipped) == {"pytorch_model.bin", "opt.pt"}
-    assert dl.select_files(paths, include=["sub/"])[0] == ["sub/a.txt", "sub/b/c.txt"]
-    assert dl.select_files(paths, include="*.json", exclude=["config*"]) == ([], {})
-    sel, skipped = dl.select_files(["config.json", "pytorch_model.bin"], allow_pickle=True)
+    assert files.select_files(paths, include=["sub/"])[0] == ["sub/a.txt", "sub/b/c.txt"]
+    assert files.select_files(paths, include="*.json", exclude=["config*"]) == ([], {})
+    sel, skipped = files.select_files(["config.json", "pytorch_model.bin"], allow_pickle=True)
     assert sel == ["config.json", "pytorch_model.bin"] and not skipped
 
 
