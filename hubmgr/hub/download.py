@@ -34,7 +34,6 @@ Nothing here imports a UI. Progress goes to ``on_event`` as the typed events of 
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import hashlib
 import json
 import logging
@@ -65,7 +64,9 @@ from hubmgr.errors import (
     UsageError,
     disk_full_from,
 )
+from hubmgr.hub import client as _client
 from hubmgr.hub import layout
+from hubmgr.hub.client import env_seconds
 from hubmgr.hub.files import pickle_only_error, select_files
 from hubmgr.hub.events import (
     DownloadFinished,
@@ -93,29 +94,14 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def _env_seconds(name: str, default: float) -> float:
-    """A positive number of seconds from the environment (tests and slow links tune the waits), else ``default``."""
-    try:
-        value = float(os.environ.get(name, ""))
-    except ValueError:
-        return default
-    return value if value > 0 else default
-
-
 CHUNK_SIZE = 256 * 1024
 EVENT_INTERVAL = 0.2  # seconds between two progress events (~5/s)
 HEARTBEAT_INTERVAL = 1.0  # a DownloadProgress at least this often, even while no byte arrives
 SPEED_WINDOW = 5.0  # seconds of history for the speed estimate
-MAX_TRIES = 6  # tries of one request that make no progress (5xx, dropped connection, short body, no data)
-MAX_RATE_LIMITED = 5  # 429 answers we wait out (each one announced) before giving up
-#: never sleep longer than this for one 429, whatever its Retry-After says (HUBMGR_MAX_RETRY_AFTER)
-MAX_RETRY_AFTER = _env_seconds("HUBMGR_MAX_RETRY_AFTER", 30.0)
-BACKOFF_BASE = 0.25
-BACKOFF_MAX = 8.0
 CONNECT_TIMEOUT = 10.0
 #: seconds without a byte before a request counts as stalled and is tried again (huggingface_hub's 10 s;
 #: HUBMGR_READ_TIMEOUT)
-READ_TIMEOUT = _env_seconds("HUBMGR_READ_TIMEOUT", 10.0)
+READ_TIMEOUT = env_seconds("HUBMGR_READ_TIMEOUT", 10.0)
 TREE_CACHE_FORMAT_VERSION = 1  # huggingface_hub's trees/{commit}.json format
 MANIFEST_FORMAT_VERSION = 1  # hubmgr's own record of the files a snapshot should hold: hubmgr/{commit}.json
 REPO_LOCK_NAME = "hubmgr-download.lock"  # in .locks/{repo folder}/: shared by downloads, exclusive for deletes
@@ -124,7 +110,6 @@ MANIFEST_LOCK_NAME = "hubmgr-manifest.lock"  # in .locks/{repo folder}/: held wh
 _SHA1_RE = re.compile(r"^[0-9a-f]{40}$")  # a git blob id
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _BLOB_NAME_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_\-]{0,127}$")
-_RETRY_STATUSES = {500, 502, 503, 504}
 
 
 class DownloadCancelled(HubmgrError):
@@ -528,33 +513,6 @@ def _is_urllib3_error(exc: BaseException) -> bool:
                             ue.DecodeError, ue.NewConnectionError))
 
 
-def _retry_after_asked(resp) -> float | None:
-    """The wait a 429's ``Retry-After`` asks for (seconds or an HTTP date), None when absent or unreadable."""
-    value = (resp.headers.get("Retry-After") or "").strip()
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-        return max(when.timestamp() - time.time(), 0.0)
-    except (TypeError, ValueError, OverflowError):
-        return None
-
-
-def _rate_limit_wait(resp) -> tuple[float, str]:
-    """(seconds to wait, the reason to show) for a 429: its ``Retry-After``, capped at :data:`MAX_RETRY_AFTER`."""
-    asked = _retry_after_asked(resp)
-    if asked is None:
-        return 1.0, "HTTP 429 (rate limited)"
-    if asked > MAX_RETRY_AFTER:
-        return MAX_RETRY_AFTER, (f"HTTP 429 (rate limited), Retry-After {asked:g} s, "
-                                 f"capped at {MAX_RETRY_AFTER:g} s")
-    return asked, f"HTTP 429 (rate limited), Retry-After {asked:g} s"
-
-
 def _connection_problem(exc: BaseException) -> str:
     """What a connection failure was, in a few words ("no data for 10 s", "the connection dropped")."""
     import requests
@@ -573,10 +531,6 @@ def _connection_problem(exc: BaseException) -> str:
     if timeout or "timed out" in str(exc).lower():
         return f"no data for {READ_TIMEOUT:g} s"
     return f"the connection failed ({type(exc).__name__})"
-
-
-def _backoff(tries: int) -> float:
-    return min(BACKOFF_BASE * (2 ** max(tries - 1, 0)), BACKOFF_MAX)
 
 
 def _http_error(resp, repo_id: str, *, settings: Settings, revision: str | None = None,
@@ -844,41 +798,53 @@ def cached_snapshot(
 
 
 # --- listing ---------------------------------------------------------------------------------------
-def _api_get(http: _Http, url: str, repo_id: str, *, revision: str, params=None, route: str = ""):
-    """GET an API route with retries; returns the response (2xx). Maps errors."""
+def _request(http: _Http, method: str, url: str, *, path: str = "", **kwargs):
+    """One listing or HEAD request, tried again as :data:`hubmgr.hub.client.RETRY` says, each retry announced.
+
+    Returns the last answer (any status); a connection that keeps failing raises :class:`HubUnreachableError`.
+    """
+    policy = _client.RETRY
     tries = 0
     limited = 0
     while True:
         try:
-            resp = http.request("GET", url, params=params)
+            resp = http.request(method, url, **kwargs)
         except Exception as exc:  # noqa: BLE001 - sorted below
             if not _is_connection_error(exc):
                 raise
             tries += 1
-            if tries >= 3:
+            if tries >= policy.api_tries:
                 raise HubUnreachableError(
                     f"The Hub at {http.settings.endpoint} is unreachable ({_connection_problem(exc)})."
                 ) from None
-            http.retry("", _connection_problem(exc), tries, 3, _backoff(tries))
-            time.sleep(_backoff(tries))
-            continue
-        if resp.status_code == 429 and limited < MAX_RATE_LIMITED:
-            limited += 1
-            wait, reason = _rate_limit_wait(resp)
-            http.retry("", reason, limited, MAX_RATE_LIMITED, wait)
+            wait = policy.backoff(tries)
+            http.retry(path, _connection_problem(exc), tries, policy.api_tries, wait)
             time.sleep(wait)
             continue
-        if resp.status_code in _RETRY_STATUSES and tries < MAX_TRIES - 1:
-            tries += 1
-            http.retry("", f"HTTP {resp.status_code}", tries, MAX_TRIES, _backoff(tries))
-            time.sleep(_backoff(tries))
+        if resp.status_code == 429 and limited < policy.max_rate_limited:
+            limited += 1
+            wait, reason = policy.rate_limit_wait(resp.headers)
+            http.retry(path, reason, limited, policy.max_rate_limited, wait)
+            time.sleep(wait)
             continue
-        if resp.ok:
-            return resp
-        code = resp.headers.get("X-Error-Code")
-        if (resp.status_code == 404 and not code) or resp.status_code in (405, 501):
-            raise _RouteMissing(route)
-        raise _http_error(resp, repo_id, settings=http.settings, revision=revision, route=route or None)
+        if resp.status_code in policy.statuses and tries < policy.max_tries - 1:
+            tries += 1
+            wait, reason = policy.wait(resp.status_code, resp.headers, tries)
+            http.retry(path, reason, tries, policy.max_tries, wait)
+            time.sleep(wait)
+            continue
+        return resp
+
+
+def _api_get(http: _Http, url: str, repo_id: str, *, revision: str, params=None, route: str = ""):
+    """GET an API route with retries; returns the response (2xx). Maps errors."""
+    resp = _request(http, "GET", url, params=params)
+    if resp.ok:
+        return resp
+    code = resp.headers.get("X-Error-Code")
+    if (resp.status_code == 404 and not code) or resp.status_code in (405, 501):
+        raise _RouteMissing(route)
+    raise _http_error(resp, repo_id, settings=http.settings, revision=revision, route=route or None)
 
 
 def _json(resp, what: str) -> Any:
@@ -992,31 +958,10 @@ def _commit_from_head(http: _Http, settings: Settings, repo_id: str, revision: s
 
 
 def _head(http: _Http, url: str, repo_id: str, revision: str, path: str):
-    tries = 0
-    while True:
-        try:
-            resp = http.request("HEAD", url, allow_redirects=False, headers={"Accept-Encoding": "identity"})
-        except Exception as exc:  # noqa: BLE001
-            if not _is_connection_error(exc):
-                raise
-            tries += 1
-            if tries >= 3:
-                raise HubUnreachableError(
-                    f"The Hub at {http.settings.endpoint} is unreachable ({_connection_problem(exc)})."
-                ) from None
-            http.retry(path, _connection_problem(exc), tries, 3, _backoff(tries))
-            time.sleep(_backoff(tries))
-            continue
-        if resp.status_code in _RETRY_STATUSES | {429} and tries < MAX_TRIES - 1:
-            tries += 1
-            wait, reason = (_rate_limit_wait(resp) if resp.status_code == 429
-                            else (_backoff(tries), f"HTTP {resp.status_code}"))
-            http.retry(path, reason, tries, MAX_TRIES, wait)
-            time.sleep(wait)
-            continue
-        if resp.status_code < 400:
-            return resp
-        raise _http_error(resp, repo_id, settings=http.settings, revision=revision, path=path)
+    resp = _request(http, "HEAD", url, path=path, allow_redirects=False, headers={"Accept-Encoding": "identity"})
+    if resp.status_code < 400:
+        return resp
+    raise _http_error(resp, repo_id, settings=http.settings, revision=revision, path=path)
 
 
 def _head_file(http: _Http, settings: Settings, repo_id: str, commit: str, path: str) -> RemoteFile:
@@ -1389,9 +1334,10 @@ def _stream_into(run: _Run, rf: RemoteFile, incomplete: Path, url: str, hasher, 
 
     Every retry is announced (:class:`~hubmgr.hub.events.DownloadRetry`): a stalled answer (no byte for
     :data:`READ_TIMEOUT` seconds), a dropped connection, a 5xx, or a 429 (waiting its ``Retry-After``,
-    capped at :data:`MAX_RETRY_AFTER`).
+    capped), waiting as :data:`hubmgr.hub.client.RETRY` says.
     """
     http, settings, progress, repo_id = run.http, run.settings, run.progress, run.repo_id
+    policy = _client.RETRY
     tries = 0
     limited = 0
     with open(incomplete, "ab") as out:
@@ -1411,36 +1357,37 @@ def _stream_into(run: _Run, rf: RemoteFile, incomplete: Path, url: str, hasher, 
                     raise
                 tries += 1
                 problem = _connection_problem(exc)
-                if tries >= MAX_TRIES:
+                if tries >= policy.max_tries:
                     raise HubUnreachableError(
                         f"The connection to {settings.endpoint} kept failing while downloading '{rf.path}' "
                         f"({problem}, {tries} times in a row); run the download again to resume."
                     ) from None
-                http.retry(rf.path, problem, tries, MAX_TRIES, _backoff(tries))
-                _sleep(_backoff(tries), run)
+                http.retry(rf.path, problem, tries, policy.max_tries, policy.backoff(tries))
+                _sleep(policy.backoff(tries), run)
                 continue
             try:
                 status = resp.status_code
                 if status == 429:
                     limited += 1
-                    wait_s, reason = _rate_limit_wait(resp)
-                    if limited > MAX_RATE_LIMITED:
+                    wait_s, reason = policy.rate_limit_wait(resp.headers)
+                    if limited > policy.max_rate_limited:
                         raise RateLimitedError(
                             f"The Hub kept answering 429 (rate limited) while downloading '{rf.path}' ({reason}); "
                             "run the download again later to resume."
                         )
-                    http.retry(rf.path, reason, limited, MAX_RATE_LIMITED, wait_s)
+                    http.retry(rf.path, reason, limited, policy.max_rate_limited, wait_s)
                     _sleep(wait_s, run)
                     continue
-                if status in _RETRY_STATUSES:
+                if status in policy.statuses:
                     tries += 1
-                    if tries >= MAX_TRIES:
+                    if tries >= policy.max_tries:
                         raise HubError(
                             f"The Hub kept answering HTTP {status} while downloading '{rf.path}'; "
                             "run it again later to resume."
                         )
-                    http.retry(rf.path, f"HTTP {status}", tries, MAX_TRIES, _backoff(tries))
-                    _sleep(_backoff(tries), run)
+                    wait_s, reason = policy.wait(status, resp.headers, tries)
+                    http.retry(rf.path, reason, tries, policy.max_tries, wait_s)
+                    _sleep(wait_s, run)
                     continue
                 if status == 416 and have:
                     # Our partial file does not fit the remote one: start that file again.
@@ -1505,15 +1452,15 @@ def _stream_into(run: _Run, rf: RemoteFile, incomplete: Path, url: str, hasher, 
                 else:
                     tries += 1
                 problem = problem or "the answer ended early"
-                if tries >= MAX_TRIES:
+                if tries >= policy.max_tries:
                     kind = (HubUnreachableError if problem.startswith(("no data", "no connection", "the connection"))
                             else HubError)
                     raise kind(
                         f"The download of '{rf.path}' kept stopping short ({problem}, {tries} times in a row, "
                         f"at {have} of {rf.size} bytes); run it again to resume."
                     )
-                wait_s = _backoff(tries) if not made_progress else 0.0
-                http.retry(rf.path, f"{problem}, at {have} of {rf.size} bytes", max(tries, 1), MAX_TRIES, wait_s)
+                wait_s = policy.backoff(tries) if not made_progress else 0.0
+                http.retry(rf.path, f"{problem}, at {have} of {rf.size} bytes", max(tries, 1), policy.max_tries, wait_s)
                 _sleep(wait_s, run)
         out.flush()
         os.fsync(out.fileno())
