@@ -154,11 +154,12 @@ def get_api(settings: Settings | None = None) -> "HfApi":
     return HfApi(endpoint=s.endpoint, token=s.token or False, library_name="hubmgr")
 
 
-def auth_headers(settings: Settings) -> dict[str, str]:
-    """Headers for a request we make ourselves: user agent and, when there is a token, Authorization."""
+def auth_headers(settings: Settings, *, token: bool = True) -> dict[str, str]:
+    """Headers for a request we make ourselves: user agent and, when there is a token (and ``token``),
+    Authorization. Pass ``token=False`` for a URL off the endpoint's host."""
     from huggingface_hub.utils import build_hf_headers
 
-    return build_hf_headers(token=settings.token or False, library_name="hubmgr")
+    return build_hf_headers(token=(settings.token or False) if token else False, library_name="hubmgr")
 
 
 def ensure_online(settings: Settings, *, what: str = "this") -> None:

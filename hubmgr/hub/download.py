@@ -47,7 +47,7 @@ from collections import deque
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 from urllib.parse import quote
 
 from hubmgr.config import Settings, get_settings
@@ -79,9 +79,6 @@ from hubmgr.hub.events import (
     FileStarted,
     HubEvent,
 )
-
-if TYPE_CHECKING:  # pragma: no cover
-    import requests
 
 __all__ = [
     "DownloadCancelled",
@@ -420,13 +417,13 @@ def repo_held_for_delete(hub_cache: Path, folder: str, repo_id: str) -> Iterator
 # HTTP
 # ------------------------------------------------------------------------------------------------
 class _Http:
-    """Small HTTP layer over requests: one session per thread, token only to the endpoint's host,
-    statuses mapped to hubmgr errors."""
+    """Requests of one download through huggingface_hub's shared HTTP client (``get_session()``, httpx), the one
+    client every hubmgr request to the Hub uses: the token only to the endpoint's host, our read timeout, and
+    retries announced as :class:`~hubmgr.hub.events.DownloadRetry` (the waits are :data:`hubmgr.hub.client.RETRY`'s)."""
 
     def __init__(self, settings: Settings, repo_id: str) -> None:
         self.settings = settings
         self.repo_id = repo_id
-        self._local = threading.local()
         from urllib.parse import urlsplit
 
         self._host = urlsplit(settings.endpoint).netloc
@@ -440,95 +437,49 @@ class _Http:
             self.notify(DownloadRetry(path=path, reason=reason, attempt=attempt, max_attempts=max_attempts,
                                       wait=wait))
 
-    @property
-    def session(self) -> "requests.Session":
-        s = getattr(self._local, "session", None)
-        if s is None:
-            import requests
-
-            from hubmgr import __version__
-
-            s = requests.Session()
-            s.headers["User-Agent"] = f"hubmgr/{__version__}; requests/{requests.__version__}"
-            s.trust_env = True
-            self._local.session = s
-        return s
-
     def headers(self, url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """Our user agent, the token when ``url`` is on the endpoint's host, then ``extra``."""
         from urllib.parse import urlsplit
 
-        h = dict(extra or {})
-        if self.settings.token and urlsplit(url).netloc == self._host:
-            h["Authorization"] = f"Bearer {self.settings.token}"
-        return h
+        same_host = urlsplit(url).netloc == self._host
+        return {**_client.auth_headers(self.settings, token=same_host), **(extra or {})}
 
     def request(self, method: str, url: str, *, stream: bool = False, headers=None, params=None,
                 allow_redirects: bool = True):
-        import requests
+        """One request; with ``stream`` the body is read by the caller, who closes the response."""
+        import httpx2
+        from huggingface_hub.errors import OfflineModeIsEnabled
+        from huggingface_hub.utils import get_session
 
+        session = get_session()
         try:
-            return self.session.request(
-                method,
-                url,
-                headers=self.headers(url, headers),
-                params=params,
-                stream=stream,
-                allow_redirects=allow_redirects,
-                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+            request = session.build_request(
+                method, url, headers=self.headers(url, headers), params=params,
+                timeout=httpx2.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
             )
-        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                requests.exceptions.InvalidSchema):
+            return session.send(request, stream=stream, follow_redirects=allow_redirects)
+        except (httpx2.InvalidURL, httpx2.UnsupportedProtocol):
             raise UsageError(f"The Hub endpoint {self.settings.endpoint!r} is not a valid http(s) URL.") from None
-        except requests.exceptions.TooManyRedirects:
+        except httpx2.TooManyRedirects:
             raise HubError(f"The Hub at {self.settings.endpoint} redirected too many times.") from None
-
-    def close(self) -> None:
-        s = getattr(self._local, "session", None)
-        if s is not None:
-            s.close()
+        except OfflineModeIsEnabled:
+            raise _client.unreachable_error(self.settings) from None
 
 
 def _is_connection_error(exc: BaseException) -> bool:
-    import requests
+    import httpx2
 
-    return isinstance(
-        exc,
-        (
-            requests.exceptions.ConnectionError,
-            requests.exceptions.Timeout,
-            requests.exceptions.ChunkedEncodingError,
-            requests.exceptions.ContentDecodingError,
-            ConnectionError,
-            TimeoutError,
-        ),
-    ) or _is_urllib3_error(exc)
-
-
-def _is_urllib3_error(exc: BaseException) -> bool:
-    try:
-        import urllib3.exceptions as ue
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(exc, (ue.ProtocolError, ue.ReadTimeoutError, ue.IncompleteRead, ue.SSLError,
-                            ue.DecodeError, ue.NewConnectionError))
+    return isinstance(exc, (httpx2.TransportError, httpx2.DecodingError, httpx2.StreamError, ConnectionError,
+                            TimeoutError))
 
 
 def _connection_problem(exc: BaseException) -> str:
     """What a connection failure was, in a few words ("no data for 10 s", "the connection dropped")."""
-    import requests
+    import httpx2
 
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
+    if isinstance(exc, (httpx2.ConnectTimeout, httpx2.PoolTimeout)):
         return f"no connection within {CONNECT_TIMEOUT:g} s"
-    timeout = isinstance(exc, (requests.exceptions.Timeout, TimeoutError))
-    try:
-        import urllib3.exceptions as ue
-
-        if isinstance(exc, ue.ConnectTimeoutError):
-            return f"no connection within {CONNECT_TIMEOUT:g} s"
-        timeout = timeout or isinstance(exc, (ue.ReadTimeoutError, ue.TimeoutError))
-    except ImportError:  # pragma: no cover
-        pass
-    if timeout or "timed out" in str(exc).lower():
+    if isinstance(exc, (httpx2.TimeoutException, TimeoutError)) or "timed out" in str(exc).lower():
         return f"no data for {READ_TIMEOUT:g} s"
     return f"the connection failed ({type(exc).__name__})"
 
@@ -539,7 +490,8 @@ def _http_error(resp, repo_id: str, *, settings: Settings, revision: str | None 
     :mod:`hubmgr.hub.client`)."""
     from hubmgr.hub.client import error_for_status
 
-    err = error_for_status(resp.status_code, resp.headers, settings=settings, url=getattr(resp, "url", None),
+    url = getattr(resp, "url", None)
+    err = error_for_status(resp.status_code, resp.headers, settings=settings, url=str(url) if url else None,
                            repo_id=repo_id, revision=revision, filename=path, route=route)
     return err or HubError(f"The Hub at {settings.endpoint} answered HTTP {resp.status_code} for {repo_id}.")
 
@@ -720,17 +672,14 @@ def download_repo(
     http = _Http(settings, repo_id)
     http.notify = on_event
     try:
-        try:
-            commit, listing = _list_repo(http, settings, repo_id, revision)
-        except HubUnreachableError:
-            return from_cache(f"The Hub at {settings.endpoint} is unreachable")
-        return _download_listing(
-            http, settings, storage, repo_id, revision, commit, listing,
-            include=include, exclude=exclude, allow_pickle=allow_pickle, max_workers=max_workers,
-            on_event=on_event, cancel=cancel,
-        )
-    finally:
-        http.close()
+        commit, listing = _list_repo(http, settings, repo_id, revision)
+    except HubUnreachableError:
+        return from_cache(f"The Hub at {settings.endpoint} is unreachable")
+    return _download_listing(
+        http, settings, storage, repo_id, revision, commit, listing,
+        include=include, exclude=exclude, allow_pickle=allow_pickle, max_workers=max_workers,
+        on_event=on_event, cancel=cancel,
+    )
 
 
 def list_remote_files(repo_id: str, revision: str, *, settings: Settings | None = None) -> list[RemoteFile]:
@@ -743,10 +692,7 @@ def list_remote_files(repo_id: str, revision: str, *, settings: Settings | None 
     if settings.offline:
         raise HubUnreachableError("HF_HUB_OFFLINE is set: the Hub is not contacted (unset it to go online).")
     http = _Http(settings, layout.validate_repo_id(repo_id))
-    try:
-        return _list_repo(http, settings, repo_id, revision)[1]
-    finally:
-        http.close()
+    return _list_repo(http, settings, repo_id, revision)[1]
 
 
 def cached_snapshot(
@@ -839,7 +785,7 @@ def _request(http: _Http, method: str, url: str, *, path: str = "", **kwargs):
 def _api_get(http: _Http, url: str, repo_id: str, *, revision: str, params=None, route: str = ""):
     """GET an API route with retries; returns the response (2xx). Maps errors."""
     resp = _request(http, "GET", url, params=params)
-    if resp.ok:
+    if resp.status_code < 400:
         return resp
     code = resp.headers.get("X-Error-Code")
     if (resp.status_code == 404 and not code) or resp.status_code in (405, 501):
@@ -1489,18 +1435,8 @@ def _stream_into(run: _Run, rf: RemoteFile, incomplete: Path, url: str, hasher, 
 
 
 def _iter_body(resp) -> Iterator[bytes]:
-    """The response body in pieces as they arrive (``read1``), so a dropped connection loses nothing
-    that already reached us; falls back to ``iter_content``."""
-    raw = getattr(resp, "raw", None)
-    read1 = getattr(raw, "read1", None)
-    if read1 is None:
-        yield from resp.iter_content(chunk_size=CHUNK_SIZE)
-        return
-    while True:
-        data = read1(CHUNK_SIZE, decode_content=True)
-        if not data:
-            return
-        yield data
+    """The response body in pieces as they arrive, so a dropped connection loses nothing that already reached us."""
+    yield from resp.iter_bytes()
 
 
 def _range_start(content_range: str) -> int | None:
