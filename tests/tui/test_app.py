@@ -129,15 +129,22 @@ async def test_browse_searches_filters_and_loads_more_near_the_end(fake: FakeBac
         assert table.row_count == 10
 
 
+async def open_first_model(app: HubmgrApp, pilot) -> ModelScreen:
+    """From Browse, open the first search result's Model screen."""
+    await settle(app, pilot)
+    app.screen.query_one("#results", DataTable).focus()
+    await pilot.press("down", "enter")
+    await settle(app, pilot)
+    screen = app.screen
+    assert isinstance(screen, ModelScreen)
+    return screen
+
+
 async def test_model_screen_shows_card_files_fit_and_queues_a_download(fake: FakeBackend) -> None:
     app = HubmgrApp(fake)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        app.screen.query_one("#results", DataTable).focus()
-        await pilot.press("down", "enter")
-        await settle(app, pilot)
-        screen = app.screen
-        assert isinstance(screen, ModelScreen) and screen.repo_id == "acme/model-001"
+        screen = await open_first_model(app, pilot)
+        assert screen.repo_id == "acme/model-001"
         summary = plain_text(screen.query_one("#model-summary", Static))
         assert "4.4M" in summary and "F32" in summary and "apache-2.0" in summary
         fit = screen.query_one("#fit-table", DataTable)
@@ -171,12 +178,7 @@ async def test_download_preview_promises_what_the_download_fetches(fake: FakeBac
 
     app = HubmgrApp(fake)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        app.screen.query_one("#results", DataTable).focus()
-        await pilot.press("down", "enter")
-        await settle(app, pilot)
-        screen = app.screen
-        assert isinstance(screen, ModelScreen)
+        screen = await open_first_model(app, pilot)
         preview = screen.query_one("#download-preview", Static)
         screen.query_one("#preset", Select).value = "custom"
         await pilot.pause(0.1)
