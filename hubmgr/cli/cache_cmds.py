@@ -16,6 +16,7 @@ import click
 
 from hubmgr.cli.output import emit_json, human_bytes, info, print_table
 from hubmgr.errors import IntegrityError, UsageError
+from hubmgr.hub.files import PICKLE_SUFFIXES
 
 _DATE_FMT = "%Y-%m-%d %H:%M"
 
@@ -202,7 +203,7 @@ def register(cli: click.Group) -> None:
     @click.option("--revision", "-r", default=None, help="Branch, tag or commit (default: main).")
     @click.option("--include", "-i", multiple=True, metavar="GLOB", help="Download only matching files (repeatable).")
     @click.option("--exclude", "-x", multiple=True, metavar="GLOB", help="Skip matching files (repeatable).")
-    @click.option("--allow-pickle", is_flag=True, help="Also download pickle weights (.bin .pt .pth .pkl .ckpt).")
+    @click.option("--allow-pickle", is_flag=True, help=f"Also download pickle weights ({' '.join(PICKLE_SUFFIXES)}).")
     @click.option("--workers", "-w", default=8, show_default=True, type=click.IntRange(1, 64),
                   help="Files downloaded in parallel.")
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")

@@ -7,6 +7,8 @@ manifest hubmgr writes at download time, or the revision's listing), counts the 
 (``blobs/*.incomplete``), and never deletes what a live download holds. Verify re-hashes the blobs: an LFS
 blob is named by its sha256, a small file by its git blob sha1, so the name is the checksum; a file the
 revision lists but the snapshot lacks fails too.
+
+Where things lie in the cache, and which snapshot a revision names, is :mod:`hubmgr.hub.layout`'s business.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hubmgr.config import Settings, get_settings
-from hubmgr.errors import CacheError, HubmgrError, LocalPathError, NotCachedError, UsageError, local_path_error
+from hubmgr.errors import CacheError, HubmgrError, LocalPathError, NotCachedError, UnsafePathError
 from hubmgr.hub import download as _dl
+from hubmgr.hub import layout
 from hubmgr.hub.events import EventCallback, VerifyProgress
+from hubmgr.hub.files import select_files
 
 if TYPE_CHECKING:  # pragma: no cover
     from huggingface_hub import HFCacheInfo
@@ -36,7 +40,6 @@ __all__ = [
     "PruneResult",
     "SnapshotStatus",
     "VerifyResult",
-    "check_cache_root",
     "delete_repo",
     "delete_revision",
     "list_cached",
@@ -49,9 +52,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
+_SHA1_RE = re.compile(r"^[0-9a-f]{40}$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-_HEX_RE = re.compile(r"^[0-9a-f]{4,40}$")
 _INCOMPLETE = ".incomplete"
 
 
@@ -229,78 +231,27 @@ def _settings(settings: Settings | None) -> Settings:
     return settings if settings is not None else get_settings()
 
 
-def _cache_dir(settings: Settings) -> Path:
-    return Path(settings.hub_cache).expanduser()
-
-
-# --- where the cache is, and what is wrong with it ---------------------------------------------------
-def _cache_source(settings: Settings) -> str | None:
-    """The environment variable that put the cache where it is (for messages), if any."""
-    cache = _cache_dir(settings)
-    for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
-        value = os.environ.get(name)
-        if value and Path(value).expanduser() == cache:
-            return name
-    home = os.environ.get("HF_HOME")
-    if home and Path(home).expanduser() / "hub" == cache:
-        return "HF_HOME"
-    return None
-
-
-def _cache_label(settings: Settings) -> str:
-    source = _cache_source(settings)
-    cache = _cache_dir(settings)
-    if source == "HF_HOME":
-        return f"{cache} (HF_HOME={os.environ['HF_HOME']})"
-    return f"{cache} ({source})" if source else str(cache)
-
-
-def cache_path_error(exc: OSError, settings: Settings) -> HubmgrError:
-    """The one-line error for an OSError on the cache: disk full, read-only, a file in the way."""
-    return local_path_error(exc, _cache_label(settings), "The Hugging Face cache")
-
-
 def _delete_error(exc: OSError, settings: Settings, what: str) -> HubmgrError:
     """A failed delete: the environment's error when the cache is read-only, else a cache error."""
     import errno
 
     if getattr(exc, "errno", None) in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return cache_path_error(exc, settings)
+        return layout.cache_path_error(exc, settings)
     return CacheError(f"{what}: {exc.strerror or exc}.")
-
-
-def check_cache_root(settings: Settings | None = None) -> None:
-    """Refuse a cache folder that is a file or sits under one (``HF_HOME`` pointing at a file, say).
-
-    An absent cache is fine (it is created on the first download).
-
-    Raises:
-        LocalPathError: the cache path, or one of its parents, is a file.
-    """
-    s = _settings(settings)
-    cache = _cache_dir(s)
-    source = _cache_source(s)
-    for path in (cache, *cache.parents):
-        if path.exists() or path.is_symlink():
-            if path.is_dir():
-                return
-            fix = f"; point {source} at a folder" if source else ""
-            where = "is" if path == cache else f"would be under {path}, which is"
-            raise LocalPathError(f"The Hugging Face cache {_cache_label(s)} {where} a file, not a folder{fix}.")
 
 
 def _scan(settings: Settings) -> "HFCacheInfo | None":
     from huggingface_hub import scan_cache_dir
     from huggingface_hub.errors import CacheNotFound
 
-    check_cache_root(settings)
-    cache = _cache_dir(settings)
+    layout.check_cache_root(settings)
+    cache = layout.hub_cache_dir(settings)
     try:
         return scan_cache_dir(cache)
     except CacheNotFound:
         return None
     except ValueError as exc:  # the cache path is a file
-        raise LocalPathError(f"The Hugging Face cache {_cache_label(settings)} is a file, not a folder.") from exc
+        raise LocalPathError(f"The Hugging Face cache {layout.cache_label(settings)} is a file, not a folder.") from exc
     except OSError as exc:
         raise CacheError(f"Cannot read the Hugging Face cache {cache}: {exc.strerror or exc}.") from exc
 
@@ -330,7 +281,7 @@ def _expected_files(storage: Path, commit: str, *, repo_id: str | None = None, s
             _dl.write_tree_cache(storage, commit, listing)
     if listing is None:
         return None, "unknown"
-    wanted, _ = _dl.select_files([rf.path for rf in listing])
+    wanted, _ = select_files([rf.path for rf in listing])
     keep = set(wanted)
     return [rf for rf in listing if rf.path in keep], source
 
@@ -342,8 +293,8 @@ def _status_of(storage: Path, snap: Path, expected: list[_dl.RemoteFile] | None,
     missing: list[_dl.RemoteFile] = []
     for rf in expected:
         try:
-            pointer = _dl.check_safe_name(rf.path, snap)
-        except _dl.UnsafePathError:
+            pointer = layout.check_safe_name(rf.path, snap)
+        except UnsafePathError:
             continue
         if not pointer.is_file():  # follows the link: the blob must be there
             missing.append(rf)
@@ -369,9 +320,9 @@ def snapshot_status(repo_id: str, commit: str, *, settings: Settings | None = No
         NotCachedError: no such snapshot.
     """
     s = _settings(settings)
-    repo_type, rid = _split_type(repo_id.strip())
-    storage = _cache_dir(s) / _dl.repo_folder(rid, repo_type)
-    snap = storage / "snapshots" / commit
+    repo_type, rid = layout.split_repo_type(repo_id)
+    storage = layout.repo_dir(s, rid, repo_type)
+    snap = layout.snapshot_dir(storage, commit)
     if not snap.is_dir():
         raise NotCachedError(f"Revision {commit[:12]} of {rid} is not in the cache.")
     expected, source = _expected_files(storage, commit, repo_id=rid if repo_type == "model" else None, settings=s,
@@ -397,10 +348,6 @@ def _partials(storage: Path, repo_id: str) -> list[PartialFile]:
         stem = path.name[: -len(_INCOMPLETE)]
         out.append(PartialFile(repo_id=repo_id, path=path, size=_size(path), resumable="." not in stem))
     return out
-
-
-def _label(repo_type: str, repo_id: str) -> str:
-    return repo_id if repo_type == "model" else f"{repo_type}/{repo_id}"
 
 
 def _busy(hub_cache: Path, folder: str) -> bool:
@@ -431,7 +378,7 @@ def list_cached(settings: Settings | None = None) -> list[CachedRepo]:
     info = _scan(s)
     if info is None:
         return []
-    hub_cache = _cache_dir(s)
+    hub_cache = layout.hub_cache_dir(s)
     order = {"model": 0, "dataset": 1, "space": 2}
     out = []
     seen: set[Path] = set()
@@ -456,7 +403,7 @@ def list_cached(settings: Settings | None = None) -> list[CachedRepo]:
                 resumable_bytes=st.resumable_bytes,
             ))
         revisions.sort(key=lambda r: (r.last_modified or _dt.datetime.min.replace(tzinfo=_dt.timezone.utc)), reverse=True)
-        partials = _partials(storage, _label(repo.repo_type, repo.repo_id))
+        partials = _partials(storage, layout.repo_label(repo.repo_type, repo.repo_id))
         out.append(
             CachedRepo(
                 repo_id=repo.repo_id,
@@ -471,10 +418,10 @@ def list_cached(settings: Settings | None = None) -> list[CachedRepo]:
                 downloading=_busy(hub_cache, storage.name),
             )
         )
-    for repo_type, rid, storage in _repo_folders_on_disk(hub_cache):
+    for repo_type, rid, storage in layout.repo_folders(hub_cache):
         if storage in seen:
             continue
-        partials = _partials(storage, _label(repo_type, rid))
+        partials = _partials(storage, layout.repo_label(repo_type, rid))
         if not partials:
             continue
         stamp = max((p.path.stat().st_mtime for p in partials if p.path.exists()), default=None)
@@ -486,32 +433,8 @@ def list_cached(settings: Settings | None = None) -> list[CachedRepo]:
     return out
 
 
-def _repo_folders_on_disk(hub_cache: Path) -> list[tuple[str, str, Path]]:
-    """(repo_type, repo_id, folder) of every ``{type}s--org--name`` folder in the cache."""
-    types = {"models": "model", "datasets": "dataset", "spaces": "space"}
-    out = []
-    try:
-        entries = sorted(hub_cache.iterdir())
-    except OSError:
-        return []
-    for folder in entries:
-        prefix, sep, rest = folder.name.partition("--")
-        if sep and prefix in types and folder.is_dir():
-            out.append((types[prefix], rest.replace("--", "/"), folder))
-    return out
-
-
-def _split_type(repo_id: str) -> tuple[str, str]:
-    """Accept ``org/name`` or ``model/org/name``/``dataset/...``/``space/...`` (as ``hf cache`` prints them)."""
-    for prefix in ("model", "dataset", "space"):
-        for sep in (f"{prefix}/", f"{prefix}s/"):
-            if repo_id.startswith(sep) and repo_id.count("/") >= 2:
-                return prefix, repo_id[len(sep):]
-    return "model", repo_id
-
-
 def _find_repo(info: "HFCacheInfo | None", repo_id: str):
-    repo_type, rid = _split_type(repo_id.strip())
+    repo_type, rid = layout.split_repo_type(repo_id)
     if info is not None:
         for repo in info.repos:
             if repo.repo_id == rid and repo.repo_type == repo_type:
@@ -521,7 +444,7 @@ def _find_repo(info: "HFCacheInfo | None", repo_id: str):
 
 def _remove_lock_files(hub_cache: Path, folder: str) -> None:
     """Remove a deleted repo's blob lock files (hubmgr's own repo lock stays: a waiting download holds it)."""
-    locks = _dl.locks_folder(hub_cache, folder)
+    locks = layout.locks_dir(hub_cache, folder)
     try:
         entries = list(locks.iterdir())
     except OSError:
@@ -549,9 +472,9 @@ def delete_repo(repo_id: str, *, settings: Settings | None = None) -> int:
         CacheError: it could not be deleted, or a download is running on it (nothing deleted).
     """
     s = _settings(settings)
-    hub_cache = _cache_dir(s)
-    repo_type, rid = _split_type(repo_id.strip())
-    storage = hub_cache / _dl.repo_folder(rid, repo_type)
+    hub_cache = layout.hub_cache_dir(s)
+    repo_type, rid = layout.split_repo_type(repo_id)
+    storage = hub_cache / layout.repo_folder_name(rid, repo_type)
     info = _scan(s)
     try:
         repo = _find_repo(info, repo_id)
@@ -560,7 +483,7 @@ def delete_repo(repo_id: str, *, settings: Settings | None = None) -> int:
         if not _partials(storage, rid):  # a folder with only partial downloads is deleted too
             raise
         size = 0
-    with _dl.repo_held_for_delete(hub_cache, storage.name, _label(repo_type, rid)):
+    with _dl.repo_held_for_delete(hub_cache, storage.name, layout.repo_label(repo_type, rid)):
         freed = size + sum(p.size for p in _partials(storage, rid))
         try:
             shutil.rmtree(storage)
@@ -568,21 +491,6 @@ def delete_repo(repo_id: str, *, settings: Settings | None = None) -> int:
             raise _delete_error(exc, s, f"Could not delete {storage}") from exc
         _remove_lock_files(hub_cache, storage.name)
     return freed
-
-
-def _match_revision(repo, revision: str):
-    """A revision of a cached repo by full commit, unique commit prefix, or ref name."""
-    revision = revision.strip()
-    by_ref = [r for r in repo.revisions if revision in r.refs]
-    if by_ref:
-        return by_ref[0]
-    if _HEX_RE.match(revision):
-        hits = [r for r in repo.revisions if r.commit_hash.startswith(revision)]
-        if len(hits) == 1:
-            return hits[0]
-        if len(hits) > 1:
-            raise UsageError(f"'{revision}' matches {len(hits)} cached revisions of {repo.repo_id}; give more characters.")
-    raise NotCachedError(f"Revision '{revision}' of {repo.repo_id} is not in the cache.")
 
 
 def delete_revision(repo_id: str, commit: str, *, settings: Settings | None = None) -> int:
@@ -593,7 +501,8 @@ def delete_revision(repo_id: str, commit: str, *, settings: Settings | None = No
 
     Args:
         repo_id: ``org/name``.
-        commit: full commit, unique prefix (7+ hex) or a ref name such as ``main``.
+        commit: a ref name such as ``main``, a full commit or a unique prefix (4+ hex), resolved by
+            :func:`hubmgr.hub.layout.cached_commit`.
         settings: where the cache is.
 
     Returns:
@@ -607,9 +516,12 @@ def delete_revision(repo_id: str, commit: str, *, settings: Settings | None = No
     s = _settings(settings)
     info = _scan(s)
     repo = _find_repo(info, repo_id)
-    rev = _match_revision(repo, commit)
     storage = Path(repo.repo_path)
-    with _dl.repo_held_for_delete(_cache_dir(s), storage.name, _label(repo.repo_type, repo.repo_id)):
+    wanted = layout.cached_commit(storage, commit.strip())
+    rev = next((r for r in repo.revisions if r.commit_hash == wanted), None)
+    if rev is None:
+        raise NotCachedError(f"Revision '{commit.strip()}' of {repo.repo_id} is not in the cache.")
+    with _dl.repo_held_for_delete(layout.hub_cache_dir(s), storage.name, layout.repo_label(repo.repo_type, repo.repo_id)):
         plan = _plan(repo, {rev.commit_hash})
         freed = plan.size + (sum(p.size for p in _partials(storage, repo.repo_id)) if plan.whole else 0)
         try:
@@ -617,7 +529,7 @@ def delete_revision(repo_id: str, commit: str, *, settings: Settings | None = No
         except OSError as exc:
             raise _delete_error(exc, s, f"Could not delete revision {rev.commit_hash[:12]} of {repo.repo_id}") from exc
         if plan.whole:
-            _remove_lock_files(_cache_dir(s), storage.name)
+            _remove_lock_files(layout.hub_cache_dir(s), storage.name)
     return freed
 
 
@@ -647,7 +559,7 @@ def _plan(repo, commits: set[str]) -> _Plan:
         for f in r.files:
             if f.blob_path not in keep_blobs:
                 blobs[Path(f.blob_path)] = f.size_on_disk
-    refs = [storage / "refs" / ref for r in doomed for ref in r.refs]
+    refs = [path for r in doomed for ref in r.refs if (path := layout.ref_path(storage, ref)) is not None]
     return _Plan(storage, sorted(r.commit_hash for r in doomed), False, [Path(r.snapshot_path) for r in doomed],
                  sorted(blobs), refs, sum(blobs.values()))
 
@@ -659,7 +571,7 @@ def _execute(plan: _Plan, *, keep_partials: bool) -> None:
     if plan.whole:
         # Everything but the partial downloads: they stay for a later resume (and `ls` still counts them,
         # so an empty snapshots/ folder keeps the repo visible to huggingface_hub's scanner).
-        for name in ("refs", "trees", _dl.MANIFEST_DIR):
+        for name in ("refs", "trees", layout.MANIFEST_DIR):
             shutil.rmtree(plan.storage / name, ignore_errors=True)
         for snap in plan.snapshots:
             shutil.rmtree(snap)
@@ -724,7 +636,7 @@ def prune_cache(settings: Settings | None = None, *, dry_run: bool = False, inco
         CacheError: something could not be deleted.
     """
     s = _settings(settings)
-    hub_cache = _cache_dir(s)
+    hub_cache = layout.hub_cache_dir(s)
     result = PruneResult(dry_run=dry_run)
     info = _scan(s)
     if info is None:
@@ -733,10 +645,10 @@ def prune_cache(settings: Settings | None = None, *, dry_run: bool = False, inco
     listed: set[Path] = set()
     for repo in sorted(info.repos, key=lambda r: (r.repo_type, r.repo_id)):
         listed.add(Path(repo.repo_path))
-        targets.append((_label(repo.repo_type, repo.repo_id), Path(repo.repo_path), repo))
-    for repo_type, rid, storage in _repo_folders_on_disk(hub_cache):
-        if storage not in listed and _partials(storage, _label(repo_type, rid)):
-            targets.append((_label(repo_type, rid), storage, None))
+        targets.append((layout.repo_label(repo.repo_type, repo.repo_id), Path(repo.repo_path), repo))
+    for repo_type, rid, storage in layout.repo_folders(hub_cache):
+        if storage not in listed and _partials(storage, layout.repo_label(repo_type, rid)):
+            targets.append((layout.repo_label(repo_type, rid), storage, None))
     for label, storage, repo in targets:
         partials = _partials(storage, label)
         doomed: set[str] = set()
@@ -805,7 +717,7 @@ def hash_blob(path: Path) -> tuple[str | None, str]:
     if _SHA256_RE.match(name):
         h = hashlib.sha256()
         kind = "sha256"
-    elif _COMMIT_RE.match(name):
+    elif _SHA1_RE.match(name):
         h = hashlib.sha1()
         h.update(b"blob %d\0" % path.stat().st_size)
         kind = "git-sha1"
@@ -846,7 +758,7 @@ def verify(
         LocalPathError: the cache path is a file or under one.
     """
     s = _settings(settings)
-    check_cache_root(s)
+    layout.check_cache_root(s)
     repos = _repo_folders(s, repo_id)
     results: list[VerifyResult] = []
     seen: dict[Path, tuple[bool, str]] = {}
@@ -887,17 +799,17 @@ def verify(
 
 
 def _repo_folders(s: Settings, repo_id: str | None) -> list[tuple[str, Path]]:
-    cache = _cache_dir(s)
+    cache = layout.hub_cache_dir(s)
     if repo_id is not None:
-        repo_type, rid = _split_type(repo_id.strip())
-        folder = cache / _dl.repo_folder(rid, repo_type)
+        repo_type, rid = layout.split_repo_type(repo_id)
+        folder = cache / layout.repo_folder_name(rid, repo_type)
         if not (folder / "snapshots").is_dir():
             raise NotCachedError(f"{rid} is not in the cache.")
         return [(rid, folder)]
     out = []
-    for repo_type, rid, folder in _repo_folders_on_disk(cache):
+    for repo_type, rid, folder in layout.repo_folders(cache):
         if (folder / "snapshots").is_dir():
-            out.append((_label(repo_type, rid), folder))
+            out.append((layout.repo_label(repo_type, rid), folder))
     return out
 
 
@@ -939,7 +851,8 @@ def resolve_local(
 
     Args:
         repo_id_or_path: a folder path, or a repo id.
-        revision: branch, tag, commit or commit prefix (default ``main``; when ``main`` is not cached and
+        revision: branch, tag, commit or commit prefix, resolved by
+            :func:`hubmgr.hub.layout.cached_commit` (default ``main``; when ``main`` is not cached and
             there is exactly one snapshot, that one).
         settings: where the cache is.
 
@@ -949,46 +862,28 @@ def resolve_local(
     Raises:
         NotCachedError: the repo (at that revision) is not downloaded, or a hubmgr download of it did not
             finish (its snapshot lacks files it was asked for).
+        UsageError: the commit prefix matches several cached snapshots.
     """
     text = os.fspath(repo_id_or_path)
     local = Path(text).expanduser()
     if local.is_dir():
         return local
     s = _settings(settings)
-    repo_type, rid = _split_type(text.strip())
+    repo_type, rid = layout.split_repo_type(text)
     if text.startswith(("/", "./", "../", "~")) or os.sep != "/" and os.sep in text:
         raise NotCachedError(f"The folder {text} does not exist.")
-    folder = _cache_dir(s) / _dl.repo_folder(rid, repo_type)
-    snaps = folder / "snapshots"
+    folder = layout.repo_dir(s, rid, repo_type)
     hint = f"run `hubmgr download {rid}{f' --revision {revision}' if revision else ''}`"
-    rev = revision or "main"
-    commit: str | None = None
-    if _COMMIT_RE.match(rev):
-        commit = rev
-    else:
-        ref = folder / "refs" / rev
-        try:
-            refs_root = os.path.abspath(folder / "refs")
-            if os.path.commonpath([os.path.abspath(ref), refs_root]) == refs_root and ref.is_file():
-                commit = ref.read_text().strip()
-        except (OSError, ValueError):
-            commit = None
-        if commit is None and _HEX_RE.match(rev) and len(rev) >= 7 and snaps.is_dir():
-            hits = [p.name for p in snaps.iterdir() if p.name.startswith(rev)]
-            if len(hits) == 1:
-                commit = hits[0]
-        if commit is None and revision is None and snaps.is_dir():
-            only = [p for p in snaps.iterdir() if p.is_dir()]
-            if len(only) == 1:
-                commit = only[0].name
-    if commit and (snaps / commit).is_dir() and any((snaps / commit).iterdir()):
+    commit = layout.cached_commit(folder, revision)
+    snap = layout.snapshot_dir(folder, commit) if commit else None
+    if snap is not None and any(snap.iterdir()):
         recorded = _dl.read_manifest(folder, commit)
         if recorded is not None:  # hubmgr downloaded it: a download that did not finish is no model folder
-            status = _status_of(folder, snaps / commit, recorded, "hubmgr")
+            status = _status_of(folder, snap, recorded, "hubmgr")
             if not status.complete:
                 names = ", ".join(status.missing_files[:3]) + (" ..." if len(status.missing_files) > 3 else "")
                 raise NotCachedError(f"{rid} is only partly downloaded ({names} missing); {hint} to finish it.")
-        return snaps / commit
+        return snap
     if revision:
         raise NotCachedError(f"{rid} at revision '{revision}' is not downloaded; {hint}.")
     raise NotCachedError(f"{rid} is not downloaded; {hint}.")

@@ -1,5 +1,11 @@
-"""Shared Hub plumbing: an ``HfApi`` built from our settings, plain HTTP helpers, and one place that
-turns huggingface_hub / httpx errors into :mod:`hubmgr.errors`.
+"""Shared Hub plumbing: an ``HfApi`` built from our settings, plain HTTP helpers, the one retry policy, and
+one place that turns huggingface_hub / httpx errors into :mod:`hubmgr.errors`.
+
+:data:`RETRY` (a :class:`RetryPolicy`) decides, for every request hubmgr makes to the Hub, which answers are
+tried again and how long to wait first: the API calls here (:func:`http_get`, :func:`call_with_retries`) and
+the listing, HEAD and file requests of :mod:`hubmgr.hub.download`, which announces each wait as a
+``DownloadRetry`` event. huggingface_hub's ``http_backoff`` is not used for this: it neither caps a 429's
+``Retry-After`` nor reads an HTTP date in it, and it cannot report a retry or be cancelled while it waits.
 
 Every function in ``hubmgr.hub`` that touches the network goes through :func:`hub_errors` (or
 :func:`raise_for_response` for requests it makes itself), so a user sees one sentence that says what to
@@ -10,8 +16,11 @@ message.
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import json
+import os
 import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -45,11 +54,83 @@ ROUTE_NAMES = {
     "tree": "file listing",
 }
 
-#: Statuses worth another try, and the longest wait between tries (seconds).
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-MAX_RETRY_WAIT = 10.0
 
 LOGIN_HINT = "set HF_TOKEN or run `hf auth login`"
+
+
+def env_seconds(name: str, default: float) -> float:
+    """A positive number of seconds from the environment (tests and slow links tune the waits), else ``default``."""
+    try:
+        value = float(os.environ.get(name, ""))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When a request to the Hub is tried again, and how long hubmgr waits before it.
+
+    * a 5xx in :attr:`statuses` (and, for downloads, a dropped or stalled connection) waits
+      :meth:`backoff`: ``backoff_base`` doubled each try, capped at ``backoff_max``;
+    * a 429 waits its ``Retry-After`` (seconds or an HTTP date; 1 s when absent), capped at
+      ``max_retry_after`` (``HUBMGR_MAX_RETRY_AFTER``, default 30 s);
+    * a download gives up after ``max_tries`` tries that made no progress, or ``max_rate_limited`` 429s;
+      an interactive API call (search, info, the fit estimate's headers) after ``api_tries`` tries in all,
+      so a failing Hub is reported within seconds.
+    """
+
+    max_tries: int = 6
+    max_rate_limited: int = 5
+    api_tries: int = 3
+    backoff_base: float = 0.25
+    backoff_max: float = 8.0
+    max_retry_after: float = field(default_factory=lambda: env_seconds("HUBMGR_MAX_RETRY_AFTER", 30.0))
+    statuses: frozenset[int] = frozenset({500, 502, 503, 504})
+
+    def retries(self, status: int) -> bool:
+        """Whether an answer with this status is worth another try (429 or a 5xx in :attr:`statuses`)."""
+        return status == 429 or status in self.statuses
+
+    def backoff(self, tries: int) -> float:
+        """Seconds to wait after ``tries`` failed tries (1, 2, ...) that were not rate limits."""
+        return min(self.backoff_base * (2 ** max(tries - 1, 0)), self.backoff_max)
+
+    def rate_limit_wait(self, headers: Any) -> tuple[float, str]:
+        """``(seconds to wait, the reason to show)`` for a 429: its ``Retry-After``, capped."""
+        asked = retry_after_asked(headers)
+        if asked is None:
+            return 1.0, "HTTP 429 (rate limited)"
+        if asked > self.max_retry_after:
+            return self.max_retry_after, (f"HTTP 429 (rate limited), Retry-After {asked:g} s, "
+                                          f"capped at {self.max_retry_after:g} s")
+        return asked, f"HTTP 429 (rate limited), Retry-After {asked:g} s"
+
+    def wait(self, status: int, headers: Any, tries: int) -> tuple[float, str]:
+        """``(seconds to wait, the reason to show)`` before trying again after an answer that :meth:`retries`."""
+        if status == 429:
+            return self.rate_limit_wait(headers)
+        return self.backoff(tries), f"HTTP {status}"
+
+
+def retry_after_asked(headers: Any) -> float | None:
+    """The wait a ``Retry-After`` header asks for (seconds or an HTTP date), None when absent or unreadable."""
+    value = ((headers.get("Retry-After") if headers is not None else None) or "").strip()
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+        return max(when.timestamp() - time.time(), 0.0)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+#: The retry policy of every request hubmgr makes to the Hub (tests replace it with shorter waits).
+RETRY = RetryPolicy()
 
 
 def resolve_settings(settings: Settings | None) -> Settings:
@@ -73,11 +154,12 @@ def get_api(settings: Settings | None = None) -> "HfApi":
     return HfApi(endpoint=s.endpoint, token=s.token or False, library_name="hubmgr")
 
 
-def auth_headers(settings: Settings) -> dict[str, str]:
-    """Headers for a request we make ourselves: user agent and, when there is a token, Authorization."""
+def auth_headers(settings: Settings, *, token: bool = True) -> dict[str, str]:
+    """Headers for a request we make ourselves: user agent and, when there is a token (and ``token``),
+    Authorization. Pass ``token=False`` for a URL off the endpoint's host."""
     from huggingface_hub.utils import build_hf_headers
 
-    return build_hf_headers(token=settings.token or False, library_name="hubmgr")
+    return build_hf_headers(token=(settings.token or False) if token else False, library_name="hubmgr")
 
 
 def ensure_online(settings: Settings, *, what: str = "this") -> None:
@@ -111,7 +193,7 @@ def http_get(
     revision: str | None = None,
     filename: str | None = None,
     route: str | None = None,
-    retries: int = 2,
+    tries: int | None = None,
 ) -> "httpx2.Response":
     """GET ``url`` with our auth headers through huggingface_hub's shared HTTP client.
 
@@ -122,8 +204,8 @@ def http_get(
         headers: extra headers (merged over the auth headers).
         timeout: seconds.
         repo_id, revision, filename, route: context for the error message.
-        retries: extra tries after a 429 or a 5xx (honouring ``Retry-After``). Connection failures are
-            not retried: an unreachable Hub is reported at once.
+        tries: how many tries in all, after a 429 or a 5xx (waits as :data:`RETRY` says; default its
+            ``api_tries``). Connection failures are not retried: an unreachable Hub is reported at once.
 
     Returns:
         The response, status 2xx (the body is read).
@@ -136,48 +218,37 @@ def http_get(
     ensure_online(settings, what=ROUTE_NAMES.get(route or "", route or "this"))
     all_headers = {**auth_headers(settings), **(headers or {})}
     ctx = dict(settings=settings, repo_id=repo_id, revision=revision, filename=filename, route=route)
-    for attempt in range(retries + 1):
+    policy = RETRY
+    tries = tries or policy.api_tries
+    for attempt in range(1, tries + 1):
         with hub_errors(**ctx):
             response = get_session().get(url, params=params, headers=all_headers, timeout=timeout)
-        if response.status_code not in RETRY_STATUSES or attempt == retries:
+        if not policy.retries(response.status_code) or attempt == tries:
             break
-        time.sleep(retry_delay(response.headers.get("Retry-After"), attempt))
+        time.sleep(policy.wait(response.status_code, response.headers, attempt)[0])
     raise_for_response(response, **ctx)
     return response
 
 
-def call_with_retries(fn: Callable[[], T], *, retries: int = 2) -> T:
-    """Call ``fn`` (a huggingface_hub API call) again after a 429 or 5xx answer, honouring ``Retry-After``.
+def call_with_retries(fn: Callable[[], T], *, tries: int | None = None) -> T:
+    """Call ``fn`` (a huggingface_hub API call) again after a 429 or 5xx answer, waiting as :data:`RETRY` says
+    (``tries`` in all, default its ``api_tries``).
 
     Other failures, and the last failed try, propagate unchanged (wrap the call in :func:`hub_errors`).
     """
     from huggingface_hub.errors import HfHubHTTPError
 
-    for attempt in range(retries + 1):
+    policy = RETRY
+    tries = tries or policy.api_tries
+    for attempt in range(1, tries + 1):
         try:
             return fn()
         except HfHubHTTPError as exc:
             response = getattr(exc, "response", None)
-            if response is None or response.status_code not in RETRY_STATUSES or attempt == retries:
+            if response is None or not policy.retries(response.status_code) or attempt == tries:
                 raise
-            time.sleep(retry_delay(response.headers.get("Retry-After"), attempt))
+            time.sleep(policy.wait(response.status_code, response.headers, attempt)[0])
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def retry_delay(retry_after: str | None, attempt: int) -> float:
-    """Seconds to wait before retry number ``attempt + 1``: ``Retry-After`` when given, else 0.5, 1, 2 ...,
-    capped at :data:`MAX_RETRY_WAIT`."""
-    delay = 0.5 * 2**attempt
-    if retry_after:
-        try:
-            delay = float(retry_after)
-        except ValueError:
-            import email.utils
-
-            with contextlib.suppress(TypeError, ValueError):
-                when = email.utils.parsedate_to_datetime(retry_after)
-                delay = when.timestamp() - time.time()
-    return max(0.0, min(delay, MAX_RETRY_WAIT))
 
 
 def json_body(response: "httpx2.Response", *, settings: Settings, route: str | None = None) -> Any:

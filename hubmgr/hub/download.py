@@ -1,15 +1,11 @@
 """Download a repo into the shared Hugging Face cache, resumably, checked and in parallel.
 
-The files land exactly where huggingface_hub puts them, so transformers and the ``hf`` CLI see them::
-
-    $HF_HUB_CACHE/models--{org}--{name}/
-        blobs/{sha256 for LFS files | git blob sha1 for the others}
-        snapshots/{commit}/{path}  -> relative symlink to ../../blobs/{blob}
-        refs/{revision}            -> the commit (written when the download is complete)
-        trees/{commit}.json        -> the file listing (huggingface_hub's tree cache format)
-        hubmgr/{commit}.json       -> hubmgr's manifest: the files its downloads of that commit asked for
-    $HF_HUB_CACHE/.locks/models--{org}--{name}/{blob}.lock
-    $HF_HUB_CACHE/.locks/models--{org}--{name}/hubmgr-download.lock   (shared while a download runs)
+The files land exactly where huggingface_hub puts them (the layout is :mod:`hubmgr.hub.layout`), so
+transformers and the ``hf`` CLI see them: a blob per file, named by its sha256 (LFS files) or git blob sha1;
+``snapshots/{commit}/{path}`` as a relative symlink to it; ``refs/{revision}`` written when the download is
+complete; the listing in ``trees/{commit}.json`` and hubmgr's manifest (the files its downloads of that
+commit asked for) in ``hubmgr/{commit}.json``; ``.locks/{repo folder}/{blob}.lock`` per blob and
+``hubmgr-download.lock`` held shared while a download runs.
 
 What we do better than ``snapshot_download``:
 
@@ -38,8 +34,6 @@ Nothing here imports a UI. Progress goes to ``on_event`` as the typed events of 
 from __future__ import annotations
 
 import contextlib
-import email.utils
-import fnmatch
 import hashlib
 import json
 import logging
@@ -53,7 +47,7 @@ from collections import deque
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 from urllib.parse import quote
 
 from hubmgr.config import Settings, get_settings
@@ -64,13 +58,16 @@ from hubmgr.errors import (
     HubmgrError,
     HubUnreachableError,
     IntegrityError,
-    ModelError,
     RateLimitedError,
     UnsafePathError,
     UnsupportedByMirrorError,
     UsageError,
     disk_full_from,
 )
+from hubmgr.hub import client as _client
+from hubmgr.hub import layout
+from hubmgr.hub.client import env_seconds
+from hubmgr.hub.files import pickle_only_error, select_files
 from hubmgr.hub.events import (
     DownloadFinished,
     DownloadProgress,
@@ -83,61 +80,33 @@ from hubmgr.hub.events import (
     HubEvent,
 )
 
-if TYPE_CHECKING:  # pragma: no cover
-    import requests
-
 __all__ = [
     "DownloadCancelled",
     "DownloadResult",
-    "PICKLE_SUFFIXES",
     "RemoteFile",
     "download_repo",
-    "check_safe_name",
     "git_blob_sha1",
-    "repo_folder",
-    "select_files",
 ]
 
 logger = logging.getLogger(__name__)
 
 
-def _env_seconds(name: str, default: float) -> float:
-    """A positive number of seconds from the environment (tests and slow links tune the waits), else ``default``."""
-    try:
-        value = float(os.environ.get(name, ""))
-    except ValueError:
-        return default
-    return value if value > 0 else default
-
-
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
-SAFETENSORS_SUFFIX = ".safetensors"
-DEFAULT_REVISION = "main"
 CHUNK_SIZE = 256 * 1024
 EVENT_INTERVAL = 0.2  # seconds between two progress events (~5/s)
 HEARTBEAT_INTERVAL = 1.0  # a DownloadProgress at least this often, even while no byte arrives
 SPEED_WINDOW = 5.0  # seconds of history for the speed estimate
-MAX_TRIES = 6  # tries of one request that make no progress (5xx, dropped connection, short body, no data)
-MAX_RATE_LIMITED = 5  # 429 answers we wait out (each one announced) before giving up
-#: never sleep longer than this for one 429, whatever its Retry-After says (HUBMGR_MAX_RETRY_AFTER)
-MAX_RETRY_AFTER = _env_seconds("HUBMGR_MAX_RETRY_AFTER", 30.0)
-BACKOFF_BASE = 0.25
-BACKOFF_MAX = 8.0
 CONNECT_TIMEOUT = 10.0
 #: seconds without a byte before a request counts as stalled and is tried again (huggingface_hub's 10 s;
 #: HUBMGR_READ_TIMEOUT)
-READ_TIMEOUT = _env_seconds("HUBMGR_READ_TIMEOUT", 10.0)
+READ_TIMEOUT = env_seconds("HUBMGR_READ_TIMEOUT", 10.0)
 TREE_CACHE_FORMAT_VERSION = 1  # huggingface_hub's trees/{commit}.json format
 MANIFEST_FORMAT_VERSION = 1  # hubmgr's own record of the files a snapshot should hold: hubmgr/{commit}.json
-MANIFEST_DIR = "hubmgr"  # in the repo folder, next to snapshots/ (huggingface_hub ignores it)
 REPO_LOCK_NAME = "hubmgr-download.lock"  # in .locks/{repo folder}/: shared by downloads, exclusive for deletes
 MANIFEST_LOCK_NAME = "hubmgr-manifest.lock"  # in .locks/{repo folder}/: held while a manifest is rewritten
 
-_COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
+_SHA1_RE = re.compile(r"^[0-9a-f]{40}$")  # a git blob id
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _BLOB_NAME_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_\-]{0,127}$")
-_REPO_ID_RE = re.compile(r"^(?:[\w\-.]+/)?[\w\-.]+$")
-_RETRY_STATUSES = {500, 502, 503, 504}
 
 
 class DownloadCancelled(HubmgrError):
@@ -195,156 +164,6 @@ class DownloadResult:
 # ------------------------------------------------------------------------------------------------
 # pure helpers
 # ------------------------------------------------------------------------------------------------
-def repo_folder(repo_id: str, repo_type: str = "model") -> str:
-    """The cache folder name of a repo: ``models--org--name``."""
-    return "--".join([f"{repo_type}s", *repo_id.split("/")])
-
-
-def validate_repo_id(repo_id: str) -> str:
-    """Check a repo id (``name`` or ``org/name``).
-
-    Raises:
-        UsageError: it is not a valid repo id.
-    """
-    repo_id = (repo_id or "").strip()
-    if (
-        not repo_id
-        or len(repo_id) > 96
-        or not _REPO_ID_RE.match(repo_id)
-        or "--" in repo_id
-        or ".." in repo_id
-        or repo_id.startswith((".", "-"))
-        or repo_id.endswith((".", "-"))
-    ):
-        raise UsageError(f"'{repo_id}' is not a valid repo id; expected 'name' or 'org/name'.")
-    return repo_id
-
-
-def check_safe_name(name: str, snapshot_dir: str | Path) -> Path:
-    """Return where a remote file lands in the snapshot folder, refusing any name that would escape it.
-
-    Args:
-        name: the file name the Hub gives (``/``-separated).
-        snapshot_dir: the snapshot folder.
-
-    Returns:
-        The absolute path inside ``snapshot_dir`` (symlinks not resolved).
-
-    Raises:
-        UnsafePathError: the name is empty, absolute, has ``..`` segments, a backslash, a NUL, a drive
-            letter, or otherwise resolves outside the snapshot folder.
-    """
-
-    def refuse(why: str) -> UnsafePathError:
-        return UnsafePathError(f"Refusing the remote file name {name!r}: {why}; nothing was written.")
-
-    if not isinstance(name, str) or not name:
-        raise refuse("it is empty")
-    if "\x00" in name:
-        raise refuse("it contains a NUL byte")
-    if "\\" in name:
-        raise refuse("it contains a backslash")
-    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        raise refuse("it is an absolute path")
-    parts = name.split("/")
-    if any(part == ".." for part in parts):
-        raise refuse("it contains '..'")
-    if any(part in ("", ".") for part in parts):
-        raise refuse("it has an empty or '.' segment")
-    base = os.path.abspath(os.fspath(snapshot_dir))
-    target = os.path.abspath(os.path.join(base, *parts))
-    if target == base or os.path.commonpath([base, target]) != base:
-        raise refuse("it would land outside the snapshot folder")
-    return Path(target)
-
-
-def is_pickle(path: str) -> bool:
-    """True for pickle-format weights (.bin .pt .pth .pkl .ckpt)."""
-    return path.lower().endswith(PICKLE_SUFFIXES)
-
-
-def _norm_patterns(patterns: str | Iterable[str] | None) -> list[str] | None:
-    if patterns is None:
-        return None
-    if isinstance(patterns, str):
-        patterns = [patterns]
-    out = []
-    for p in patterns:
-        p = p.replace("\\", "/")
-        if p.endswith("/"):
-            p += "*"
-        out.append(p)
-    return out
-
-
-def _matches(path: str, patterns: list[str]) -> bool:
-    return any(fnmatch.fnmatchcase(path, p) for p in patterns)
-
-
-def select_files(
-    paths: Iterable[str],
-    *,
-    include: str | Iterable[str] | None = None,
-    exclude: str | Iterable[str] | None = None,
-    allow_pickle: bool = False,
-) -> tuple[list[str], dict[str, str]]:
-    """Choose which repo files to download.
-
-    Globs match like huggingface_hub's ``filter_repo_objects`` (``fnmatch``, ``*`` crosses ``/``, a
-    pattern ending in ``/`` means the whole folder). Then the weight rules:
-
-    * pickle weights are skipped unless ``allow_pickle``;
-    * with ``allow_pickle``, when the selection also has ``.safetensors`` weights, the pickle copies are
-      still skipped ("safetensors only"), unless an ``include`` pattern names them explicitly.
-
-    Args:
-        paths: every file path of the repo.
-        include: keep only paths matching one of these globs (None: all).
-        exclude: drop paths matching one of these globs.
-        allow_pickle: allow pickle weights.
-
-    Returns:
-        (selected paths in the given order, {skipped path: reason}) - paths dropped by the globs are in
-        neither.
-    """
-    inc = _norm_patterns(include)
-    exc = _norm_patterns(exclude)
-    chosen = [p for p in paths if (inc is None or _matches(p, inc)) and not (exc and _matches(p, exc))]
-    has_safetensors = any(p.lower().endswith(SAFETENSORS_SUFFIX) for p in chosen)
-    selected: list[str] = []
-    skipped: dict[str, str] = {}
-    for p in chosen:
-        if not is_pickle(p):
-            selected.append(p)
-        elif not allow_pickle:
-            skipped[p] = _PICKLE_REFUSED
-        elif has_safetensors and not (inc and any(_explicit(p, pat) for pat in inc)):
-            skipped[p] = "the repo has safetensors weights; name the pickle file with --include to get it too"
-        else:
-            selected.append(p)
-    return selected, skipped
-
-
-_PICKLE_REFUSED = "pickle weights are not downloaded unless you pass --allow-pickle"
-
-
-def pickle_only_error(repo_id: str, selected: Iterable[str], skipped: dict[str, str]) -> ModelError | None:
-    """The error for a selection that would leave the snapshot without usable weights: pickle weights were
-    refused (no ``allow_pickle``) and no ``.safetensors`` file is selected. None when the selection is fine.
-
-    A folder of a config and a tokenizer is not a model: ``MODEL=$(hubmgr download ...)`` must fail rather
-    than hand a script an unusable folder.
-    """
-    refused = sorted(p for p, why in skipped.items() if why == _PICKLE_REFUSED)
-    if not refused or any(p.lower().endswith(SAFETENSORS_SUFFIX) for p in selected):
-        return None
-    names = ", ".join(refused[:3]) + (f" and {len(refused) - 3} more" if len(refused) > 3 else "")
-    return ModelError(
-        f"{repo_id} has only pickle weights ({names}) and hubmgr does not download them by default, because "
-        "loading a pickle file can run code; nothing was downloaded. Pass --allow-pickle if you trust this repo."
-    )
-
-
 def check_listing(repo_id: str, paths: Iterable[str]) -> None:
     """Refuse a listing that cannot be laid out as files: a file ``X`` and a file ``X/y`` at once.
 
@@ -361,11 +180,6 @@ def check_listing(repo_id: str, paths: Iterable[str]) -> None:
                     f"The Hub's listing of {repo_id} has both a file '{folder}' and a file '{name}' inside a folder "
                     "of that name, which cannot both exist on disk; the listing was refused and nothing was written."
                 )
-
-
-def _explicit(path: str, pattern: str) -> bool:
-    """A pattern names a pickle file explicitly when it matches it and is not a bare catch-all."""
-    return pattern not in ("*", "**", "*/*") and fnmatch.fnmatchcase(path, pattern)
 
 
 def git_blob_sha1(data: bytes) -> str:
@@ -404,10 +218,6 @@ def _write_json_atomic(path: Path, data: Any) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def _tree_cache_path(storage: Path, commit: str) -> Path:
-    return storage / "trees" / f"{commit}.json"
-
-
 def write_tree_cache(storage: Path, commit: str, files: Iterable[RemoteFile]) -> None:
     """Write the listing of a commit in huggingface_hub's tree-cache format (best effort, atomic)."""
     data = {"format_version": TREE_CACHE_FORMAT_VERSION, "files": {}}
@@ -417,7 +227,7 @@ def write_tree_cache(storage: Path, commit: str, files: Iterable[RemoteFile]) ->
             info["lfs_sha256"] = rf.lfs_sha256
             info["lfs_size"] = rf.size
         data["files"][rf.path] = info
-    path = _tree_cache_path(storage, commit)
+    path = layout.tree_cache_path(storage, commit)
     try:
         _write_json_atomic(path, data)
     except OSError as exc:
@@ -430,7 +240,7 @@ def write_tree_cache(storage: Path, commit: str, files: Iterable[RemoteFile]) ->
 def read_tree_cache(storage: Path, commit: str) -> list[RemoteFile] | None:
     """Read a commit's listing written by us or huggingface_hub; None when absent or unreadable."""
     try:
-        data = json.loads(_tree_cache_path(storage, commit).read_text(encoding="utf-8"))
+        data = json.loads(layout.tree_cache_path(storage, commit).read_text(encoding="utf-8"))
         if data.get("format_version") != TREE_CACHE_FORMAT_VERSION:
             return None
         out = []
@@ -443,7 +253,7 @@ def read_tree_cache(storage: Path, commit: str) -> list[RemoteFile] | None:
                     size=int(info["size"]),
                     blob=sha or blob_id,
                     lfs_sha256=sha,
-                    git_sha1=blob_id if (not sha and blob_id and _COMMIT_RE.match(blob_id)) else None,
+                    git_sha1=blob_id if (not sha and blob_id and _SHA1_RE.match(blob_id)) else None,
                     oid=blob_id,
                 )
             )
@@ -456,11 +266,6 @@ def read_tree_cache(storage: Path, commit: str) -> list[RemoteFile] | None:
 # hubmgr's manifest: the files a snapshot should hold (what was asked for at that commit, with sizes and
 # checksums), so that `ls` and `verify` can tell a complete snapshot from one a download left half-done
 # ------------------------------------------------------------------------------------------------
-def manifest_path(storage: Path, commit: str) -> Path:
-    """Where hubmgr records the files a snapshot should hold: ``{repo folder}/hubmgr/{commit}.json``."""
-    return storage / MANIFEST_DIR / f"{commit}.json"
-
-
 def _file_record(rf: RemoteFile) -> dict[str, Any]:
     rec: dict[str, Any] = {"size": rf.size, "blob": rf.blob}
     for key in ("lfs_sha256", "git_sha1", "oid"):
@@ -473,7 +278,7 @@ def read_manifest(storage: Path, commit: str) -> list[RemoteFile] | None:
     """The files hubmgr was asked to put in a snapshot (every download of that commit, merged); None when
     hubmgr never recorded one (a snapshot another tool made) or it is unreadable."""
     try:
-        data = json.loads(manifest_path(storage, commit).read_text(encoding="utf-8"))
+        data = json.loads(layout.manifest_path(storage, commit).read_text(encoding="utf-8"))
         if data.get("format_version") != MANIFEST_FORMAT_VERSION:
             return None
         return [
@@ -493,7 +298,7 @@ def write_manifest(storage: Path, commit: str, files: Iterable[RemoteFile], lock
     Raises:
         DiskFullError: no space left to write it.
     """
-    path = manifest_path(storage, commit)
+    path = layout.manifest_path(storage, commit)
     try:
         from filelock import FileLock
 
@@ -516,7 +321,7 @@ def write_manifest(storage: Path, commit: str, files: Iterable[RemoteFile], lock
 
 def drop_snapshot_records(storage: Path, commit: str) -> None:
     """Forget a deleted snapshot's listing (``trees/``) and manifest (``hubmgr/``)."""
-    for path in (_tree_cache_path(storage, commit), manifest_path(storage, commit)):
+    for path in (layout.tree_cache_path(storage, commit), layout.manifest_path(storage, commit)):
         try:
             path.unlink()
         except OSError:
@@ -527,11 +332,6 @@ def drop_snapshot_records(storage: Path, commit: str) -> None:
 # locks: one per blob (huggingface_hub's), and one per repo that every hubmgr download holds shared while
 # it runs, so that `rm` / `prune` (which need it exclusive) never delete what a live download is writing
 # ------------------------------------------------------------------------------------------------
-def locks_folder(hub_cache: Path, folder: str) -> Path:
-    """``$HF_HUB_CACHE/.locks/{repo folder}`` (huggingface_hub's place for the blob locks)."""
-    return Path(hub_cache) / ".locks" / folder
-
-
 @contextlib.contextmanager
 def _repo_download_lock(locks_dir: Path) -> Iterator[None]:
     """Hold the repo's hubmgr lock shared for the duration of a download (waits while a delete runs).
@@ -566,7 +366,7 @@ def repo_held_for_delete(hub_cache: Path, folder: str, repo_id: str) -> Iterator
     Raises:
         RepoBusyError: a download (hubmgr's, or huggingface_hub's holding a blob lock) is running on it.
     """
-    locks_dir = locks_folder(hub_cache, folder)
+    locks_dir = layout.locks_dir(hub_cache, folder)
     busy = RepoBusyError(
         f"{repo_id} is being downloaded right now (by this or another process); wait for the download to end "
         "or cancel it, then try again. Nothing was deleted."
@@ -617,13 +417,13 @@ def repo_held_for_delete(hub_cache: Path, folder: str, repo_id: str) -> Iterator
 # HTTP
 # ------------------------------------------------------------------------------------------------
 class _Http:
-    """Small HTTP layer over requests: one session per thread, token only to the endpoint's host,
-    statuses mapped to hubmgr errors."""
+    """Requests of one download through huggingface_hub's shared HTTP client (``get_session()``, httpx), the one
+    client every hubmgr request to the Hub uses: the token only to the endpoint's host, our read timeout, and
+    retries announced as :class:`~hubmgr.hub.events.DownloadRetry` (the waits are :data:`hubmgr.hub.client.RETRY`'s)."""
 
     def __init__(self, settings: Settings, repo_id: str) -> None:
         self.settings = settings
         self.repo_id = repo_id
-        self._local = threading.local()
         from urllib.parse import urlsplit
 
         self._host = urlsplit(settings.endpoint).netloc
@@ -637,128 +437,51 @@ class _Http:
             self.notify(DownloadRetry(path=path, reason=reason, attempt=attempt, max_attempts=max_attempts,
                                       wait=wait))
 
-    @property
-    def session(self) -> "requests.Session":
-        s = getattr(self._local, "session", None)
-        if s is None:
-            import requests
-
-            from hubmgr import __version__
-
-            s = requests.Session()
-            s.headers["User-Agent"] = f"hubmgr/{__version__}; requests/{requests.__version__}"
-            s.trust_env = True
-            self._local.session = s
-        return s
-
     def headers(self, url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """Our user agent, the token when ``url`` is on the endpoint's host, then ``extra``."""
         from urllib.parse import urlsplit
 
-        h = dict(extra or {})
-        if self.settings.token and urlsplit(url).netloc == self._host:
-            h["Authorization"] = f"Bearer {self.settings.token}"
-        return h
+        same_host = urlsplit(url).netloc == self._host
+        return {**_client.auth_headers(self.settings, token=same_host), **(extra or {})}
 
     def request(self, method: str, url: str, *, stream: bool = False, headers=None, params=None,
                 allow_redirects: bool = True):
-        import requests
+        """One request; with ``stream`` the body is read by the caller, who closes the response."""
+        import httpx2
+        from huggingface_hub.errors import OfflineModeIsEnabled
+        from huggingface_hub.utils import get_session
 
+        session = get_session()
         try:
-            return self.session.request(
-                method,
-                url,
-                headers=self.headers(url, headers),
-                params=params,
-                stream=stream,
-                allow_redirects=allow_redirects,
-                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+            request = session.build_request(
+                method, url, headers=self.headers(url, headers), params=params,
+                timeout=httpx2.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
             )
-        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                requests.exceptions.InvalidSchema):
+            return session.send(request, stream=stream, follow_redirects=allow_redirects)
+        except (httpx2.InvalidURL, httpx2.UnsupportedProtocol):
             raise UsageError(f"The Hub endpoint {self.settings.endpoint!r} is not a valid http(s) URL.") from None
-        except requests.exceptions.TooManyRedirects:
+        except httpx2.TooManyRedirects:
             raise HubError(f"The Hub at {self.settings.endpoint} redirected too many times.") from None
-
-    def close(self) -> None:
-        s = getattr(self._local, "session", None)
-        if s is not None:
-            s.close()
+        except OfflineModeIsEnabled:
+            raise _client.unreachable_error(self.settings) from None
 
 
 def _is_connection_error(exc: BaseException) -> bool:
-    import requests
+    import httpx2
 
-    return isinstance(
-        exc,
-        (
-            requests.exceptions.ConnectionError,
-            requests.exceptions.Timeout,
-            requests.exceptions.ChunkedEncodingError,
-            requests.exceptions.ContentDecodingError,
-            ConnectionError,
-            TimeoutError,
-        ),
-    ) or _is_urllib3_error(exc)
-
-
-def _is_urllib3_error(exc: BaseException) -> bool:
-    try:
-        import urllib3.exceptions as ue
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(exc, (ue.ProtocolError, ue.ReadTimeoutError, ue.IncompleteRead, ue.SSLError,
-                            ue.DecodeError, ue.NewConnectionError))
-
-
-def _retry_after_asked(resp) -> float | None:
-    """The wait a 429's ``Retry-After`` asks for (seconds or an HTTP date), None when absent or unreadable."""
-    value = (resp.headers.get("Retry-After") or "").strip()
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-        return max(when.timestamp() - time.time(), 0.0)
-    except (TypeError, ValueError, OverflowError):
-        return None
-
-
-def _rate_limit_wait(resp) -> tuple[float, str]:
-    """(seconds to wait, the reason to show) for a 429: its ``Retry-After``, capped at :data:`MAX_RETRY_AFTER`."""
-    asked = _retry_after_asked(resp)
-    if asked is None:
-        return 1.0, "HTTP 429 (rate limited)"
-    if asked > MAX_RETRY_AFTER:
-        return MAX_RETRY_AFTER, (f"HTTP 429 (rate limited), Retry-After {asked:g} s, "
-                                 f"capped at {MAX_RETRY_AFTER:g} s")
-    return asked, f"HTTP 429 (rate limited), Retry-After {asked:g} s"
+    return isinstance(exc, (httpx2.TransportError, httpx2.DecodingError, httpx2.StreamError, ConnectionError,
+                            TimeoutError))
 
 
 def _connection_problem(exc: BaseException) -> str:
     """What a connection failure was, in a few words ("no data for 10 s", "the connection dropped")."""
-    import requests
+    import httpx2
 
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
+    if isinstance(exc, (httpx2.ConnectTimeout, httpx2.PoolTimeout)):
         return f"no connection within {CONNECT_TIMEOUT:g} s"
-    timeout = isinstance(exc, (requests.exceptions.Timeout, TimeoutError))
-    try:
-        import urllib3.exceptions as ue
-
-        if isinstance(exc, ue.ConnectTimeoutError):
-            return f"no connection within {CONNECT_TIMEOUT:g} s"
-        timeout = timeout or isinstance(exc, (ue.ReadTimeoutError, ue.TimeoutError))
-    except ImportError:  # pragma: no cover
-        pass
-    if timeout or "timed out" in str(exc).lower():
+    if isinstance(exc, (httpx2.TimeoutException, TimeoutError)) or "timed out" in str(exc).lower():
         return f"no data for {READ_TIMEOUT:g} s"
     return f"the connection failed ({type(exc).__name__})"
-
-
-def _backoff(tries: int) -> float:
-    return min(BACKOFF_BASE * (2 ** max(tries - 1, 0)), BACKOFF_MAX)
 
 
 def _http_error(resp, repo_id: str, *, settings: Settings, revision: str | None = None,
@@ -767,7 +490,8 @@ def _http_error(resp, repo_id: str, *, settings: Settings, revision: str | None 
     :mod:`hubmgr.hub.client`)."""
     from hubmgr.hub.client import error_for_status
 
-    err = error_for_status(resp.status_code, resp.headers, settings=settings, url=getattr(resp, "url", None),
+    url = getattr(resp, "url", None)
+    err = error_for_status(resp.status_code, resp.headers, settings=settings, url=str(url) if url else None,
                            repo_id=repo_id, revision=revision, filename=path, route=route)
     return err or HubError(f"The Hub at {settings.endpoint} answered HTTP {resp.status_code} for {repo_id}.")
 
@@ -917,20 +641,19 @@ def download_repo(
         DiskFullError: no space left (nothing incomplete is placed; partial data is kept for a resume).
         DownloadCancelled: ``cancel`` was set (partial data is kept for a resume).
     """
-    from hubmgr.hub.cache import check_cache_root
-
     settings = settings or get_settings()
-    repo_id = validate_repo_id(repo_id)
-    revision = (revision or DEFAULT_REVISION).strip() or DEFAULT_REVISION
+    repo_id = layout.validate_repo_id(repo_id)
+    asked = (revision or "").strip() or None
+    revision = asked or layout.DEFAULT_REVISION
     if max_workers < 1:
         raise UsageError("--workers must be at least 1.")
-    check_cache_root(settings)
+    layout.check_cache_root(settings)
     cancel = cancel or threading.Event()
-    storage = Path(settings.hub_cache).expanduser() / repo_folder(repo_id)
+    storage = layout.repo_dir(settings, repo_id)
 
     def from_cache(reason: str) -> DownloadResult:
         result = cached_snapshot(
-            repo_id, revision=revision, include=include, exclude=exclude, allow_pickle=allow_pickle,
+            repo_id, revision=asked, include=include, exclude=exclude, allow_pickle=allow_pickle,
             settings=settings,
         )
         if result is None:
@@ -949,17 +672,14 @@ def download_repo(
     http = _Http(settings, repo_id)
     http.notify = on_event
     try:
-        try:
-            commit, listing = _list_repo(http, settings, repo_id, revision)
-        except HubUnreachableError:
-            return from_cache(f"The Hub at {settings.endpoint} is unreachable")
-        return _download_listing(
-            http, settings, storage, repo_id, revision, commit, listing,
-            include=include, exclude=exclude, allow_pickle=allow_pickle, max_workers=max_workers,
-            on_event=on_event, cancel=cancel,
-        )
-    finally:
-        http.close()
+        commit, listing = _list_repo(http, settings, repo_id, revision)
+    except HubUnreachableError:
+        return from_cache(f"The Hub at {settings.endpoint} is unreachable")
+    return _download_listing(
+        http, settings, storage, repo_id, revision, commit, listing,
+        include=include, exclude=exclude, allow_pickle=allow_pickle, max_workers=max_workers,
+        on_event=on_event, cancel=cancel,
+    )
 
 
 def list_remote_files(repo_id: str, revision: str, *, settings: Settings | None = None) -> list[RemoteFile]:
@@ -971,11 +691,8 @@ def list_remote_files(repo_id: str, revision: str, *, settings: Settings | None 
     settings = settings or get_settings()
     if settings.offline:
         raise HubUnreachableError("HF_HUB_OFFLINE is set: the Hub is not contacted (unset it to go online).")
-    http = _Http(settings, validate_repo_id(repo_id))
-    try:
-        return _list_repo(http, settings, repo_id, revision)[1]
-    finally:
-        http.close()
+    http = _Http(settings, layout.validate_repo_id(repo_id))
+    return _list_repo(http, settings, repo_id, revision)[1]
 
 
 def cached_snapshot(
@@ -989,21 +706,22 @@ def cached_snapshot(
 ) -> DownloadResult | None:
     """The cached snapshot of a revision when every file the same download would fetch is in it.
 
-    Uses the commit's listing (``trees/{commit}.json``) when the cache has it; a snapshot that another
-    tool wrote without a listing counts as complete when it holds at least one file.
+    The revision names a snapshot by :func:`hubmgr.hub.layout.cached_commit`, the rule ``train`` and
+    ``info`` follow too. Uses the commit's listing (``trees/{commit}.json``) when the cache has it; a
+    snapshot that another tool wrote without a listing counts as complete when it holds at least one file.
 
     Returns:
         A :class:`DownloadResult` with ``from_cache=True``, or None when the revision is not fully cached.
+
+    Raises:
+        UsageError: the revision is a commit prefix that matches several cached snapshots.
     """
     settings = settings or get_settings()
-    revision = revision or DEFAULT_REVISION
-    storage = Path(settings.hub_cache).expanduser() / repo_folder(repo_id)
-    commit = _local_commit(storage, revision)
+    storage = layout.repo_dir(settings, repo_id)
+    commit = layout.cached_commit(storage, revision)
     if commit is None:
         return None
-    snap = storage / "snapshots" / commit
-    if not snap.is_dir():
-        return None
+    snap = layout.snapshot_dir(storage, commit)
     listing = read_tree_cache(storage, commit)
     if listing is None:
         present = sorted(
@@ -1017,7 +735,7 @@ def cached_snapshot(
     files, skipped = select_files(list(by_path), include=include, exclude=exclude, allow_pickle=allow_pickle)
     for path in files:
         try:
-            pointer = check_safe_name(path, snap)
+            pointer = layout.check_safe_name(path, snap)
         except UnsafePathError:
             return None
         if not pointer.is_file():  # follows the symlink: the blob must be there
@@ -1025,55 +743,54 @@ def cached_snapshot(
     return DownloadResult(repo_id, commit, snap, sorted(files), 0, sorted(skipped), skipped, True)
 
 
-def _local_commit(storage: Path, revision: str) -> str | None:
-    if _COMMIT_RE.match(revision):
-        return revision
-    ref = storage / "refs" / revision
-    try:
-        if os.path.commonpath([str(ref.resolve()), str((storage / "refs").resolve())]) != str((storage / "refs").resolve()):
-            return None
-        text = ref.read_text().strip()
-    except (OSError, ValueError):
-        return None
-    return text if _COMMIT_RE.match(text) else None
-
-
 # --- listing ---------------------------------------------------------------------------------------
-def _api_get(http: _Http, url: str, repo_id: str, *, revision: str, params=None, route: str = ""):
-    """GET an API route with retries; returns the response (2xx). Maps errors."""
+def _request(http: _Http, method: str, url: str, *, path: str = "", **kwargs):
+    """One listing or HEAD request, tried again as :data:`hubmgr.hub.client.RETRY` says, each retry announced.
+
+    Returns the last answer (any status); a connection that keeps failing raises :class:`HubUnreachableError`.
+    """
+    policy = _client.RETRY
     tries = 0
     limited = 0
     while True:
         try:
-            resp = http.request("GET", url, params=params)
+            resp = http.request(method, url, **kwargs)
         except Exception as exc:  # noqa: BLE001 - sorted below
             if not _is_connection_error(exc):
                 raise
             tries += 1
-            if tries >= 3:
+            if tries >= policy.api_tries:
                 raise HubUnreachableError(
                     f"The Hub at {http.settings.endpoint} is unreachable ({_connection_problem(exc)})."
                 ) from None
-            http.retry("", _connection_problem(exc), tries, 3, _backoff(tries))
-            time.sleep(_backoff(tries))
-            continue
-        if resp.status_code == 429 and limited < MAX_RATE_LIMITED:
-            limited += 1
-            wait, reason = _rate_limit_wait(resp)
-            http.retry("", reason, limited, MAX_RATE_LIMITED, wait)
+            wait = policy.backoff(tries)
+            http.retry(path, _connection_problem(exc), tries, policy.api_tries, wait)
             time.sleep(wait)
             continue
-        if resp.status_code in _RETRY_STATUSES and tries < MAX_TRIES - 1:
-            tries += 1
-            http.retry("", f"HTTP {resp.status_code}", tries, MAX_TRIES, _backoff(tries))
-            time.sleep(_backoff(tries))
+        if resp.status_code == 429 and limited < policy.max_rate_limited:
+            limited += 1
+            wait, reason = policy.rate_limit_wait(resp.headers)
+            http.retry(path, reason, limited, policy.max_rate_limited, wait)
+            time.sleep(wait)
             continue
-        if resp.ok:
-            return resp
-        code = resp.headers.get("X-Error-Code")
-        if (resp.status_code == 404 and not code) or resp.status_code in (405, 501):
-            raise _RouteMissing(route)
-        raise _http_error(resp, repo_id, settings=http.settings, revision=revision, route=route or None)
+        if resp.status_code in policy.statuses and tries < policy.max_tries - 1:
+            tries += 1
+            wait, reason = policy.wait(resp.status_code, resp.headers, tries)
+            http.retry(path, reason, tries, policy.max_tries, wait)
+            time.sleep(wait)
+            continue
+        return resp
+
+
+def _api_get(http: _Http, url: str, repo_id: str, *, revision: str, params=None, route: str = ""):
+    """GET an API route with retries; returns the response (2xx). Maps errors."""
+    resp = _request(http, "GET", url, params=params)
+    if resp.status_code < 400:
+        return resp
+    code = resp.headers.get("X-Error-Code")
+    if (resp.status_code == 404 and not code) or resp.status_code in (405, 501):
+        raise _RouteMissing(route)
+    raise _http_error(resp, repo_id, settings=http.settings, revision=revision, route=route or None)
 
 
 def _json(resp, what: str) -> Any:
@@ -1094,7 +811,7 @@ def _list_repo(http: _Http, settings: Settings, repo_id: str, revision: str) -> 
     except _RouteMissing:
         info = None
     commit = (info or {}).get("sha")
-    if info is not None and not (isinstance(commit, str) and _COMMIT_RE.match(commit)):
+    if info is not None and not (isinstance(commit, str) and layout.is_commit(commit)):
         raise HubError(f"The Hub did not give a commit for {repo_id} at '{revision}'.")
 
     # 1. the tree route (the same listing huggingface_hub uses)
@@ -1138,7 +855,7 @@ def _remote_from_entry(path: str, size, oid, lfs) -> RemoteFile | None:
             return RemoteFile(path=path, size=lsize, blob=sha, lfs_sha256=sha,
                               oid=oid if isinstance(oid, str) else None)
     if isinstance(size, int) and isinstance(oid, str) and _BLOB_NAME_RE.match(oid):
-        return RemoteFile(path=path, size=size, blob=oid, git_sha1=oid if _COMMIT_RE.match(oid) else None, oid=oid)
+        return RemoteFile(path=path, size=size, blob=oid, git_sha1=oid if _SHA1_RE.match(oid) else None, oid=oid)
     return None
 
 
@@ -1179,7 +896,7 @@ def _commit_from_head(http: _Http, settings: Settings, repo_id: str, revision: s
     url = f"{settings.endpoint}/{repo_id}/resolve/{quote(revision, safe='')}/{quote(path)}"
     resp = _head(http, url, repo_id, revision, path)
     commit = resp.headers.get("X-Repo-Commit", "")
-    if not _COMMIT_RE.match(commit):
+    if not layout.is_commit(commit):
         raise UnsupportedByMirrorError(
             f"The endpoint {settings.endpoint} gives no commit (X-Repo-Commit) for {repo_id} at '{revision}'."
         )
@@ -1187,31 +904,10 @@ def _commit_from_head(http: _Http, settings: Settings, repo_id: str, revision: s
 
 
 def _head(http: _Http, url: str, repo_id: str, revision: str, path: str):
-    tries = 0
-    while True:
-        try:
-            resp = http.request("HEAD", url, allow_redirects=False, headers={"Accept-Encoding": "identity"})
-        except Exception as exc:  # noqa: BLE001
-            if not _is_connection_error(exc):
-                raise
-            tries += 1
-            if tries >= 3:
-                raise HubUnreachableError(
-                    f"The Hub at {http.settings.endpoint} is unreachable ({_connection_problem(exc)})."
-                ) from None
-            http.retry(path, _connection_problem(exc), tries, 3, _backoff(tries))
-            time.sleep(_backoff(tries))
-            continue
-        if resp.status_code in _RETRY_STATUSES | {429} and tries < MAX_TRIES - 1:
-            tries += 1
-            wait, reason = (_rate_limit_wait(resp) if resp.status_code == 429
-                            else (_backoff(tries), f"HTTP {resp.status_code}"))
-            http.retry(path, reason, tries, MAX_TRIES, wait)
-            time.sleep(wait)
-            continue
-        if resp.status_code < 400:
-            return resp
-        raise _http_error(resp, repo_id, settings=http.settings, revision=revision, path=path)
+    resp = _request(http, "HEAD", url, path=path, allow_redirects=False, headers={"Accept-Encoding": "identity"})
+    if resp.status_code < 400:
+        return resp
+    raise _http_error(resp, repo_id, settings=http.settings, revision=revision, path=path)
 
 
 def _head_file(http: _Http, settings: Settings, repo_id: str, commit: str, path: str) -> RemoteFile:
@@ -1233,7 +929,7 @@ def _head_file(http: _Http, settings: Settings, repo_id: str, commit: str, path:
         )
     if _SHA256_RE.match(etag):
         return RemoteFile(path=path, size=size, blob=etag, lfs_sha256=etag)
-    return RemoteFile(path=path, size=size, blob=etag, git_sha1=etag if _COMMIT_RE.match(etag) else None)
+    return RemoteFile(path=path, size=size, blob=etag, git_sha1=etag if _SHA1_RE.match(etag) else None)
 
 
 # --- placing files ---------------------------------------------------------------------------------
@@ -1254,7 +950,7 @@ def _download_listing(
     cancel: threading.Event,
 ) -> DownloadResult:
     t0 = time.monotonic()
-    snap = storage / "snapshots" / commit
+    snap = layout.snapshot_dir(storage, commit)
     by_path: dict[str, RemoteFile] = {}
     for rf in listing:
         by_path.setdefault(rf.path, rf)
@@ -1266,7 +962,7 @@ def _download_listing(
     if not selected and (include or exclude):
         raise UsageError(f"No file of {repo_id} matches the --include/--exclude patterns.")
     # Refuse any unsafe name before a single byte is written.
-    targets = {p: check_safe_name(p, snap) for p in selected}
+    targets = {p: layout.check_safe_name(p, snap) for p in selected}
     for rf in (by_path[p] for p in selected):
         if not _BLOB_NAME_RE.match(rf.blob):
             raise UnsafePathError(f"Refusing the blob name {rf.blob!r} the Hub gave for '{rf.path}'; nothing was written.")
@@ -1274,13 +970,13 @@ def _download_listing(
             raise HubError(f"The Hub gave a negative size for '{rf.path}'.")
 
     files = [by_path[p] for p in selected]
-    hub_cache = Path(settings.hub_cache).expanduser()
+    hub_cache = layout.hub_cache_dir(settings)
     blobs_dir = storage / "blobs"
-    locks_dir = locks_folder(hub_cache, repo_folder(repo_id))
+    locks_dir = layout.locks_dir(hub_cache, storage.name)
     try:
         locks_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise _cache_write_error(exc, settings) from None
+        raise layout.cache_write_error(exc, settings) from None
     with _repo_download_lock(locks_dir):  # `rm` / `prune` leave the repo alone while this is held
         try:
             for d in (blobs_dir, snap):
@@ -1289,7 +985,7 @@ def _download_listing(
             write_tree_cache(storage, commit, [rf for rf in listing if _safe(rf.path, snap)])
             write_manifest(storage, commit, files, locks_dir)
         except OSError as exc:
-            raise _cache_write_error(exc, settings) from None
+            raise layout.cache_write_error(exc, settings) from None
         return _fetch_all(http, settings, storage, repo_id, revision, commit, files, targets, skipped,
                           blobs_dir=blobs_dir, locks_dir=locks_dir, max_workers=max_workers, on_event=on_event,
                           cancel=cancel, t0=t0)
@@ -1324,7 +1020,7 @@ def _fetch_all(http: _Http, settings: Settings, storage: Path, repo_id: str, rev
                locks_dir: Path, max_workers: int, on_event: EventCallback | None, cancel: threading.Event,
                t0: float) -> DownloadResult:
     """Fetch the selected files in parallel, then write the ref (the repo's download lock is held)."""
-    snap = storage / "snapshots" / commit
+    snap = layout.snapshot_dir(storage, commit)
     by_path = {rf.path: rf for rf in files}
     total_bytes = sum(rf.size for rf in files)
     cached = {rf.path for rf in files if (blobs_dir / rf.blob).is_file()}
@@ -1379,9 +1075,9 @@ def _fetch_all(http: _Http, settings: Settings, storage: Path, repo_id: str, rev
         raise DownloadCancelled("Download cancelled; run it again to resume.")
 
     try:
-        _write_ref(storage, revision, commit)
+        layout.write_ref(storage, revision, commit)
     except OSError as exc:
-        raise _cache_write_error(exc, settings) from None
+        raise layout.cache_write_error(exc, settings) from None
     progress.emit(DownloadProgress(done_bytes=progress.done_bytes, total_bytes=total_bytes,
                                    files_done=progress.files_done, total_files=len(files),
                                    speed=progress.speed(), eta=0.0))
@@ -1399,26 +1095,13 @@ def _fetch_all(http: _Http, settings: Settings, storage: Path, repo_id: str, rev
     )
 
 
-def _cache_write_error(exc: OSError, settings: Settings) -> BaseException:
-    """The one-line error for a failed write in the cache (disk full, read-only, a file in the way), or
-    ``exc`` itself when it is something else."""
-    import errno
-
-    from hubmgr.hub.cache import cache_path_error
-
-    if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS,
-                                       errno.ENOTDIR, errno.EEXIST):
-        return cache_path_error(exc, settings)
-    return exc
-
-
 class _Stopped(Exception):
     """A worker stopped because another one failed or the download was cancelled."""
 
 
 def _safe(path: str, snap: Path) -> bool:
     try:
-        check_safe_name(path, snap)
+        layout.check_safe_name(path, snap)
         return True
     except UnsafePathError:
         return False
@@ -1456,24 +1139,6 @@ def _cachedir_tag(cache: Path) -> None:
         os.replace(tmp, tag)
     except OSError:
         pass
-
-
-def _write_ref(storage: Path, revision: str, commit: str) -> None:
-    if revision == commit:
-        return
-    ref = storage / "refs" / revision
-    refs_root = os.path.abspath(storage / "refs")
-    if os.path.commonpath([os.path.abspath(ref), refs_root]) != refs_root:
-        raise UsageError(f"'{revision}' is not a valid revision name.")
-    try:
-        ref.parent.mkdir(parents=True, exist_ok=True)
-        if ref.is_file() and ref.read_text().strip() == commit:
-            return
-        tmp = ref.with_name(f"{ref.name}.{uuid.uuid4().hex[:8]}.tmp")
-        tmp.write_text(commit)
-        os.replace(tmp, ref)
-    except OSError as exc:
-        raise disk_full_from(exc, str(ref)) or exc
 
 
 def _link(blob: Path, pointer: Path) -> None:
@@ -1550,7 +1215,7 @@ def _fetch_one(run: _Run, rf: RemoteFile, pointer: Path, blobs_dir: Path, locks_
                 pass
         progress.file_finished(rf.path, rf.size, cached=False)
     except OSError as exc:
-        err = _cache_write_error(exc, run.settings)
+        err = layout.cache_write_error(exc, run.settings)
         if err is not exc:
             raise err from None
         raise
@@ -1615,9 +1280,10 @@ def _stream_into(run: _Run, rf: RemoteFile, incomplete: Path, url: str, hasher, 
 
     Every retry is announced (:class:`~hubmgr.hub.events.DownloadRetry`): a stalled answer (no byte for
     :data:`READ_TIMEOUT` seconds), a dropped connection, a 5xx, or a 429 (waiting its ``Retry-After``,
-    capped at :data:`MAX_RETRY_AFTER`).
+    capped), waiting as :data:`hubmgr.hub.client.RETRY` says.
     """
     http, settings, progress, repo_id = run.http, run.settings, run.progress, run.repo_id
+    policy = _client.RETRY
     tries = 0
     limited = 0
     with open(incomplete, "ab") as out:
@@ -1637,36 +1303,37 @@ def _stream_into(run: _Run, rf: RemoteFile, incomplete: Path, url: str, hasher, 
                     raise
                 tries += 1
                 problem = _connection_problem(exc)
-                if tries >= MAX_TRIES:
+                if tries >= policy.max_tries:
                     raise HubUnreachableError(
                         f"The connection to {settings.endpoint} kept failing while downloading '{rf.path}' "
                         f"({problem}, {tries} times in a row); run the download again to resume."
                     ) from None
-                http.retry(rf.path, problem, tries, MAX_TRIES, _backoff(tries))
-                _sleep(_backoff(tries), run)
+                http.retry(rf.path, problem, tries, policy.max_tries, policy.backoff(tries))
+                _sleep(policy.backoff(tries), run)
                 continue
             try:
                 status = resp.status_code
                 if status == 429:
                     limited += 1
-                    wait_s, reason = _rate_limit_wait(resp)
-                    if limited > MAX_RATE_LIMITED:
+                    wait_s, reason = policy.rate_limit_wait(resp.headers)
+                    if limited > policy.max_rate_limited:
                         raise RateLimitedError(
                             f"The Hub kept answering 429 (rate limited) while downloading '{rf.path}' ({reason}); "
                             "run the download again later to resume."
                         )
-                    http.retry(rf.path, reason, limited, MAX_RATE_LIMITED, wait_s)
+                    http.retry(rf.path, reason, limited, policy.max_rate_limited, wait_s)
                     _sleep(wait_s, run)
                     continue
-                if status in _RETRY_STATUSES:
+                if status in policy.statuses:
                     tries += 1
-                    if tries >= MAX_TRIES:
+                    if tries >= policy.max_tries:
                         raise HubError(
                             f"The Hub kept answering HTTP {status} while downloading '{rf.path}'; "
                             "run it again later to resume."
                         )
-                    http.retry(rf.path, f"HTTP {status}", tries, MAX_TRIES, _backoff(tries))
-                    _sleep(_backoff(tries), run)
+                    wait_s, reason = policy.wait(status, resp.headers, tries)
+                    http.retry(rf.path, reason, tries, policy.max_tries, wait_s)
+                    _sleep(wait_s, run)
                     continue
                 if status == 416 and have:
                     # Our partial file does not fit the remote one: start that file again.
@@ -1731,15 +1398,15 @@ def _stream_into(run: _Run, rf: RemoteFile, incomplete: Path, url: str, hasher, 
                 else:
                     tries += 1
                 problem = problem or "the answer ended early"
-                if tries >= MAX_TRIES:
+                if tries >= policy.max_tries:
                     kind = (HubUnreachableError if problem.startswith(("no data", "no connection", "the connection"))
                             else HubError)
                     raise kind(
                         f"The download of '{rf.path}' kept stopping short ({problem}, {tries} times in a row, "
                         f"at {have} of {rf.size} bytes); run it again to resume."
                     )
-                wait_s = _backoff(tries) if not made_progress else 0.0
-                http.retry(rf.path, f"{problem}, at {have} of {rf.size} bytes", max(tries, 1), MAX_TRIES, wait_s)
+                wait_s = policy.backoff(tries) if not made_progress else 0.0
+                http.retry(rf.path, f"{problem}, at {have} of {rf.size} bytes", max(tries, 1), policy.max_tries, wait_s)
                 _sleep(wait_s, run)
         out.flush()
         os.fsync(out.fileno())
@@ -1768,18 +1435,8 @@ def _stream_into(run: _Run, rf: RemoteFile, incomplete: Path, url: str, hasher, 
 
 
 def _iter_body(resp) -> Iterator[bytes]:
-    """The response body in pieces as they arrive (``read1``), so a dropped connection loses nothing
-    that already reached us; falls back to ``iter_content``."""
-    raw = getattr(resp, "raw", None)
-    read1 = getattr(raw, "read1", None)
-    if read1 is None:
-        yield from resp.iter_content(chunk_size=CHUNK_SIZE)
-        return
-    while True:
-        data = read1(CHUNK_SIZE, decode_content=True)
-        if not data:
-            return
-        yield data
+    """The response body in pieces as they arrive, so a dropped connection loses nothing that already reached us."""
+    yield from resp.iter_bytes()
 
 
 def _range_start(content_range: str) -> int | None:

@@ -37,8 +37,9 @@ from hubmgr.errors import (
     HubmgrError,
     HubUnreachableError,
     UnsupportedByMirrorError,
-    UsageError,
 )
+from hubmgr.hub import layout
+from hubmgr.hub.files import select_safetensors, shards_from_index
 from hubmgr.hub.client import (
     API_TIMEOUT,
     auth_headers,
@@ -58,11 +59,7 @@ MAX_CONFIG_BYTES = 2_000_000
 #: README.md larger than this is not fetched.
 MAX_CARD_BYTES = 5_000_000
 
-SAFETENSORS_INDEX = "model.safetensors.index.json"
-SAFETENSORS_SINGLE = "model.safetensors"
-
 _YAML_BLOCK = re.compile(r"^\s*---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|$)", re.DOTALL)
-_HEX40 = re.compile(r"^[0-9a-f]{40}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -214,41 +211,6 @@ def header_length(first8: bytes, *, name: str = "the file", file_size: int | Non
     if n == 0 or n > limit:
         raise HubError(f"{name} does not start with a valid safetensors header (length {n}).")
     return n
-
-
-def select_safetensors(paths: list[str]) -> tuple[str | None, list[str]]:
-    """Which safetensors files hold the model's weights.
-
-    Root-level ``model.safetensors.index.json`` (shards listed inside), else root ``model.safetensors``,
-    else the other root ``*.safetensors`` (or their ``*.safetensors.index.json``), else every
-    ``*.safetensors`` in sub-folders (pipelines made of several models).
-
-    Args:
-        paths: the repo's file paths.
-
-    Returns:
-        ``(index_path or None, weight files)``; with an index the weight files come from its ``weight_map``.
-    """
-    root = [p for p in paths if "/" not in p]
-    if SAFETENSORS_INDEX in root:
-        return SAFETENSORS_INDEX, []
-    if SAFETENSORS_SINGLE in root:
-        return None, [SAFETENSORS_SINGLE]
-    indexes = sorted(p for p in root if p.endswith(".safetensors.index.json"))
-    if indexes:
-        return indexes[0], []
-    root_files = sorted(p for p in root if p.endswith(".safetensors"))
-    if root_files:
-        return None, root_files
-    return None, sorted(p for p in paths if p.endswith(".safetensors"))
-
-
-def shards_from_index(index_path: str, index: Any) -> list[str]:
-    """Shard paths (relative to the repo root) named by a safetensors index's ``weight_map``."""
-    if not isinstance(index, dict) or not isinstance(index.get("weight_map"), dict):
-        raise HubError(f"{index_path} has no weight_map.")
-    folder = index_path.rsplit("/", 1)[0] + "/" if "/" in index_path else ""
-    return sorted({folder + str(v) for v in index["weight_map"].values()})
 
 
 def _merge(counts: list[dict[str, int]]) -> dict[str, int]:
@@ -464,38 +426,6 @@ def _from_hub(repo_id: str, revision: str | None, settings: Settings) -> ModelDe
 
 
 # --- local cache -----------------------------------------------------------------------------------
-def cached_repo_folder(repo_id: str, settings: Settings) -> Path:
-    """``<hub_cache>/models--org--name`` (it may not exist)."""
-    return Path(settings.hub_cache) / ("models--" + repo_id.replace("/", "--"))
-
-
-def cached_commit(repo_id: str, revision: str | None, settings: Settings) -> str | None:
-    """The commit of ``revision`` (default ``main``) in the local cache, or None when not cached.
-
-    A 40-hex revision is a commit; a branch or tag is looked up in ``refs/``. With no revision and no
-    ``refs/main``, the most recently written snapshot is used.
-    """
-    folder = cached_repo_folder(repo_id, settings)
-    snapshots = folder / "snapshots"
-    if not snapshots.is_dir():
-        return None
-    rev = revision or "main"
-    if _HEX40.match(rev) and (snapshots / rev).is_dir():
-        return rev
-    ref = folder / "refs" / rev
-    try:
-        commit = ref.read_text().strip()
-    except OSError:
-        commit = ""
-    if commit and (snapshots / commit).is_dir():
-        return commit
-    if revision is None:
-        candidates = [p for p in snapshots.iterdir() if p.is_dir()]
-        if candidates:
-            return max(candidates, key=lambda p: p.stat().st_mtime).name
-    return None
-
-
 def read_local_header(path: Path) -> dict[str, int]:
     """Parameters per dtype from a local safetensors file's header (reads only the header).
 
@@ -517,18 +447,23 @@ def details_from_cache(repo_id: str, *, revision: str | None = None, settings: S
 
     Args:
         repo_id: ``org/name``.
-        revision: branch, tag or commit; ``main`` by default.
+        revision: branch, tag, commit or commit prefix; ``main`` by default. It names the snapshot
+            :func:`hubmgr.hub.layout.cached_commit` picks, the one ``train`` loads.
         settings: where the cache is.
         reason: why the cache is used (goes into ``warnings``).
 
     Returns:
         The details (``from_cache=True``), or None when that revision is not cached.
+
+    Raises:
+        UsageError: the revision is a commit prefix that matches several cached snapshots.
     """
     s = resolve_settings(settings)
-    commit = cached_commit(repo_id, revision, s)
+    storage = layout.repo_dir(s, repo_id)
+    commit = layout.cached_commit(storage, revision)
     if commit is None:
         return None
-    snap = cached_repo_folder(repo_id, s) / "snapshots" / commit
+    snap = layout.snapshot_dir(storage, commit)
     files: list[RepoFile] = []
     for dirpath, _dirnames, filenames in os.walk(snap):
         for name in filenames:
@@ -596,18 +531,6 @@ def details_from_cache(repo_id: str, *, revision: str | None = None, settings: S
 
 
 # --- public ----------------------------------------------------------------------------------------
-def _validate_repo_id(repo_id: str) -> None:
-    parts = repo_id.split("/")
-    ok = (
-        0 < len(parts) <= 2
-        and all(re.fullmatch(r"[\w](?:[\w.-]*[\w])?", p) for p in parts)
-        and ".." not in repo_id
-        and "--" not in repo_id
-    )
-    if not ok:
-        raise UsageError(f"'{repo_id}' is not a valid repo id (expected org/name).")
-
-
 def get_model_info(repo_id: str, *, revision: str | None = None, settings: Settings | None = None) -> ModelDetails:
     """Describe one model repo at a revision: card, files and sizes, license, gating, parameters.
 
@@ -634,7 +557,7 @@ def get_model_info(repo_id: str, *, revision: str | None = None, settings: Setti
         UnsupportedByMirrorError: the endpoint lacks the info API and the repo is not cached.
         RateLimitedError, HubError: other Hub failures.
     """
-    _validate_repo_id(repo_id)
+    repo_id = layout.validate_repo_id(repo_id)
     s = resolve_settings(settings)
     if s.offline:
         details = details_from_cache(repo_id, revision=revision, settings=s, reason="HF_HUB_OFFLINE is set")
@@ -673,7 +596,6 @@ __all__ = [
     "split_card",
     "license_of",
     "parse_safetensors_header",
-    "select_safetensors",
     "read_remote_header",
     "read_local_header",
 ]

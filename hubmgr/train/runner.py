@@ -40,6 +40,7 @@ from hubmgr.errors import (
     TrainingError,
     UsageError,
 )
+from hubmgr.hub.files import SAFETENSORS_SUFFIX, is_pickle
 from hubmgr.train import _outputs as outputs
 from hubmgr.train.config import TrainConfig
 from hubmgr.train.events import TrainEvent, TrainFinished
@@ -50,8 +51,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["TrainResult", "train", "resume_config", "resolve_model"]
 
 logger = logging.getLogger(__name__)
-
-_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 
 
 @dataclass
@@ -177,7 +176,7 @@ def resolve_model(config: TrainConfig, *, settings: "Settings") -> tuple[Path, s
 
 def _has_weights(folder: Path) -> bool:
     try:
-        return any(p.name.endswith((".safetensors", *_PICKLE_SUFFIXES)) for p in folder.iterdir())
+        return any(p.name.endswith(SAFETENSORS_SUFFIX) or is_pickle(p.name) for p in folder.iterdir())
     except OSError:
         return False
 
@@ -190,8 +189,8 @@ def _check_model_folder(folder: Path, config: TrainConfig) -> bool:
         raise ModelError(f"Cannot read the model folder {folder}: {exc.strerror or exc}.") from None
     if "config.json" not in names:
         raise ModelError(f"{folder} is not a transformers model folder (no config.json).")
-    has_safetensors = any(n.endswith(".safetensors") for n in names)
-    pickles = sorted(n for n in names if n.endswith(_PICKLE_SUFFIXES))
+    has_safetensors = any(n.endswith(SAFETENSORS_SUFFIX) for n in names)
+    pickles = sorted(n for n in names if is_pickle(n))
     if not has_safetensors:
         if not pickles:
             raise ModelError(

@@ -25,18 +25,6 @@ if TYPE_CHECKING:  # pragma: no cover
 #: Fields of TrainConfig that the Train screen asks for with its own widgets (not the generic form).
 TRAIN_FIELDS_HANDLED_BY_SCREEN = frozenset({"model", "task", "data", "eval_data", "options"})
 
-#: Hub dtype names (safetensors headers) to the names the fit estimate understands.
-_DTYPE_NAMES = {
-    "F64": "float64",
-    "F32": "float32",
-    "F16": "float16",
-    "BF16": "bfloat16",
-    "I8": "int8",
-    "U8": "int8",
-    "F8_E4M3": "float8",
-    "F8_E5M2": "float8",
-}
-
 
 class BackendUnavailable(HubmgrError):
     """A core module this action needs is not installed or failed to import."""
@@ -115,11 +103,7 @@ class Backend:
         """Memory estimate for LoRA training of a repo (``FitReport``), or None when its size is unknown."""
         if not getattr(details, "param_count", None):
             return None
-        mod = _core("hubmgr.hub.fit")
-        for_model = getattr(mod, "estimate_fit_for_model", None)
-        if callable(for_model):
-            return for_model(details, **kwargs)
-        return mod.estimate_fit(details.param_count, dtype=dominant_dtype(details.dtypes or {}), **kwargs)
+        return _core("hubmgr.hub.fit").estimate_fit_for_model(details, **kwargs)
 
     def download(
         self,
@@ -144,6 +128,28 @@ class Backend:
             cancel=cancel,
             settings=self._settings,
         )
+
+    def download_selection(
+        self,
+        files: list[Any],
+        *,
+        include: list[str] | None = None,
+        exclude: list[str] | None = None,
+        allow_pickle: bool = False,
+    ) -> tuple[list[Any], bool]:
+        """What :meth:`download` with these filters fetches of ``files`` (objects with a ``path``, such as
+        ``RepoFile``), by the rule the download itself follows (``hubmgr.hub.files.select_files``).
+
+        Returns:
+            ``(the files it fetches, in the given order; True when it would refuse to download because only
+            pickle weights are left)``.
+        """
+        mod = _core("hubmgr.hub.files")
+        by_path = {f.path: f for f in files}
+        selected, skipped = mod.select_files(list(by_path), include=include or None, exclude=exclude or None,
+                                             allow_pickle=allow_pickle)
+        refused = mod.pickle_only_error("the repo", selected, skipped) is not None
+        return [by_path[p] for p in selected], refused
 
     def downloads_file(self) -> Path:
         """Where the TUI keeps its download queue between launches (``downloads.json`` in hubmgr's data)."""
@@ -369,11 +375,3 @@ class Backend:
             self._predictor = None  # free the previous model first
             self._predictor = _core("hubmgr.eval.predict").Predictor(adapter, settings=self._settings)
         return self._predictor(inputs, compare=compare)
-
-
-def dominant_dtype(dtypes: dict[str, int]) -> str:
-    """The dtype holding most parameters, in the fit estimate's naming (default float32)."""
-    if not dtypes:
-        return "float32"
-    name = max(dtypes.items(), key=lambda kv: kv[1])[0]
-    return _DTYPE_NAMES.get(str(name).upper(), str(name).lower())

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from hubmgr.hub import events as ev
+from hubmgr.hub.files import PICKLE_SUFFIXES
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ PRESET_LABELS = {
     "everything": "Everything (pickle too)",
     "custom": "Custom globs",
 }
-PICKLE_PATTERNS = ["*.bin", "*.pt", "*.pth", "*.pkl", "*.ckpt"]
+PICKLE_PATTERNS = [f"*{suffix}" for suffix in PICKLE_SUFFIXES]
 #: Other weight formats a "safetensors only" download leaves out.
 OTHER_WEIGHT_PATTERNS = ["*.h5", "*.msgpack", "*.onnx", "*.onnx_data", "*.ot", "*.gguf", "*.tflite"]
 
@@ -63,11 +64,6 @@ def preset_filters(
     if preset == "custom":
         return split_globs(include_text) or None, split_globs(exclude_text) or None, allow_pickle
     return None, PICKLE_PATTERNS + OTHER_WEIGHT_PATTERNS, False
-
-
-def is_pickle(path: str) -> bool:
-    """A pickle weight file (what ``allow_pickle`` lets in)."""
-    return path.lower().endswith(tuple(p[1:] for p in PICKLE_PATTERNS))
 
 
 _ids = itertools.count(1)

@@ -4,6 +4,7 @@ at once, offline mode, gated repos, mirrors without an API route, disk full, can
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import os
@@ -28,8 +29,11 @@ from hubmgr.errors import (
     UnsupportedByMirrorError,
     UsageError,
 )
+from hubmgr.hub import client
 from hubmgr.hub import download as dl
 from hubmgr.hub import events as ev
+from hubmgr.hub import files
+from hubmgr.hub import layout
 from hubmgr.hub.download import DownloadCancelled, download_repo
 from tests.conftest import set_endpoint, set_offline
 
@@ -180,12 +184,12 @@ def test_unsafe_names_refused_before_writing(hub_server, hf_env, bad):
 
 def test_select_files_rules():
     paths = ["config.json", "model.safetensors", "pytorch_model.bin", "sub/a.txt", "sub/b/c.txt", "opt.pt"]
-    sel, skipped = dl.select_files(paths)
+    sel, skipped = files.select_files(paths)
     assert sel == ["config.json", "model.safetensors", "sub/a.txt", "sub/b/c.txt"]
     assert set(skipped) == {"pytorch_model.bin", "opt.pt"}
-    assert dl.select_files(paths, include=["sub/"])[0] == ["sub/a.txt", "sub/b/c.txt"]
-    assert dl.select_files(paths, include="*.json", exclude=["config*"]) == ([], {})
-    sel, skipped = dl.select_files(["config.json", "pytorch_model.bin"], allow_pickle=True)
+    assert files.select_files(paths, include=["sub/"])[0] == ["sub/a.txt", "sub/b/c.txt"]
+    assert files.select_files(paths, include="*.json", exclude=["config*"]) == ([], {})
+    sel, skipped = files.select_files(["config.json", "pytorch_model.bin"], allow_pickle=True)
     assert sel == ["config.json", "pytorch_model.bin"] and not skipped
 
 
@@ -193,12 +197,12 @@ def test_select_files_rules():
                                   "nul\x00byte"])
 def test_check_safe_name_refuses(tmp_path, name):
     with pytest.raises(UnsafePathError):
-        dl.check_safe_name(name, tmp_path)
+        layout.check_safe_name(name, tmp_path)
 
 
 def test_check_safe_name_accepts(tmp_path):
-    assert dl.check_safe_name("a/b/c.json", tmp_path) == tmp_path / "a" / "b" / "c.json"
-    assert dl.check_safe_name("..hidden", tmp_path) == tmp_path / "..hidden"
+    assert layout.check_safe_name("a/b/c.json", tmp_path) == tmp_path / "a" / "b" / "c.json"
+    assert layout.check_safe_name("..hidden", tmp_path) == tmp_path / "..hidden"
 
 
 def test_bad_repo_id_and_workers(hf_env):
@@ -208,6 +212,13 @@ def test_bad_repo_id_and_workers(hf_env):
         download_repo("a/b/c")
     with pytest.raises(UsageError):
         download_repo("acme/x", max_workers=0)
+    # one rule for every command: what `info` refuses, `download` refuses too
+    from hubmgr.hub.info import get_model_info
+
+    for bad in ("acme-/x", "acme/.x"):
+        for call in (download_repo, get_model_info):
+            with pytest.raises(UsageError, match="not a valid repo id"):
+                call(bad)
 
 
 # ------------------------------------------------------------------------------------------------ errors
@@ -571,7 +582,7 @@ def test_stalled_answer_times_out_and_resumes_visibly(hub_server, hf_env, tiny_r
     assert (r.path / "model.safetensors").read_bytes() == weights
     retry = _retries(events)[0]
     assert retry.path == "model.safetensors" and "no data for 1 s, at 100000 of 300000 bytes" in retry.reason
-    assert retry.max_attempts == dl.MAX_TRIES and retry.attempt == 1
+    assert retry.max_attempts == client.RETRY.max_tries and retry.attempt == 1
     ranges = [q.range for q in hub_server.requests if q.file == "model.safetensors" and q.method == "GET"]
     assert ranges[:2] == [None, "bytes=100000-"]
     assert hub_server.bytes_sent(REPO, "model.safetensors") == len(weights)  # nothing sent twice
@@ -579,7 +590,7 @@ def test_stalled_answer_times_out_and_resumes_visibly(hub_server, hf_env, tiny_r
 
 def test_stall_that_never_ends_gives_up_with_one_clear_error(hub_server, hf_env, tiny_repo, monkeypatch):
     monkeypatch.setattr(dl, "READ_TIMEOUT", 0.3)
-    monkeypatch.setattr(dl, "BACKOFF_BASE", 0.01)
+    monkeypatch.setattr(client, "RETRY", dataclasses.replace(client.RETRY, backoff_base=0.01))
     hub_server.inject("stall", path="model.safetensors", after_bytes=0, timeout=30, times=None)
     events = []
     t0 = time.monotonic()
@@ -588,13 +599,13 @@ def test_stall_that_never_ends_gives_up_with_one_clear_error(hub_server, hf_env,
     assert time.monotonic() - t0 < 15
     msg = str(info.value)
     assert "model.safetensors" in msg and "no data for 0.3 s" in msg and "resume" in msg
-    assert len(_retries(events)) == dl.MAX_TRIES - 1
+    assert len(_retries(events)) == client.RETRY.max_tries - 1
     # progress kept coming while nothing arrived, saying so
     assert any(isinstance(e, ev.DownloadProgress) and e.stalled_for >= 1 for e in events)
 
 
 def test_rate_limit_retry_after_is_capped_and_announced(hub_server, hf_env, tiny_repo, weights, monkeypatch):
-    monkeypatch.setattr(dl, "MAX_RETRY_AFTER", 0.2)
+    monkeypatch.setattr(client, "RETRY", dataclasses.replace(client.RETRY, max_retry_after=0.2))
     hub_server.inject("rate_limit", path="model.safetensors", retry_after=3600, times=2)
     events = []
     t0 = time.monotonic()

@@ -349,3 +349,24 @@ def test_unreachable_hub_falls_back_to_the_cache(hf_env, monkeypatch):
         get_model_info("acme/cached", revision="v2")
     assert "http://127.0.0.1:9 is unreachable" in str(info.value) and "not in the local cache" in str(info.value)
     assert get_settings().offline is False
+
+
+def test_offline_info_describes_the_snapshot_train_loads(hf_env, monkeypatch):
+    from hubmgr.errors import NotCachedError
+    from hubmgr.hub.cache import resolve_local
+
+    put_in_cache(hf_env.hub_cache, "acme/two", {"model.safetensors": safetensors_bytes({"x": ("F32", [3])})},
+                 commit="1" * 40, ref="v1")
+    put_in_cache(hf_env.hub_cache, "acme/two", {"model.safetensors": safetensors_bytes({"x": ("F32", [7])})},
+                 commit="2" * 40, ref="v2")
+    set_offline(monkeypatch)
+    # no main and two snapshots: neither is the default, for info as for train (info used to pick the newest)
+    with pytest.raises(HubUnreachableError, match="not in the local cache"):
+        get_model_info("acme/two")
+    with pytest.raises(NotCachedError):
+        resolve_local("acme/two")
+    # a tag and a commit prefix name the same snapshot for both
+    for revision in ("v1", "1111"):
+        d = get_model_info("acme/two", revision=revision)
+        assert d.sha == "1" * 40 and d.param_count == 3
+        assert resolve_local("acme/two", revision=revision).name == d.sha

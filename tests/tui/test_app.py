@@ -129,15 +129,22 @@ async def test_browse_searches_filters_and_loads_more_near_the_end(fake: FakeBac
         assert table.row_count == 10
 
 
+async def open_first_model(app: HubmgrApp, pilot) -> ModelScreen:
+    """From Browse, open the first search result's Model screen."""
+    await settle(app, pilot)
+    app.screen.query_one("#results", DataTable).focus()
+    await pilot.press("down", "enter")
+    await settle(app, pilot)
+    screen = app.screen
+    assert isinstance(screen, ModelScreen)
+    return screen
+
+
 async def test_model_screen_shows_card_files_fit_and_queues_a_download(fake: FakeBackend) -> None:
     app = HubmgrApp(fake)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        app.screen.query_one("#results", DataTable).focus()
-        await pilot.press("down", "enter")
-        await settle(app, pilot)
-        screen = app.screen
-        assert isinstance(screen, ModelScreen) and screen.repo_id == "acme/model-001"
+        screen = await open_first_model(app, pilot)
+        assert screen.repo_id == "acme/model-001"
         summary = plain_text(screen.query_one("#model-summary", Static))
         assert "4.4M" in summary and "F32" in summary and "apache-2.0" in summary
         fit = screen.query_one("#fit-table", DataTable)
@@ -162,6 +169,37 @@ async def test_model_screen_shows_card_files_fit_and_queues_a_download(fake: Fak
         assert "*.bin" in (item.exclude or [])
         await pilot.press("escape")
         assert app.screen.query_one("#results", DataTable)
+
+
+async def test_download_preview_promises_what_the_download_fetches(fake: FakeBackend) -> None:
+    # The fake repo has model.safetensors and pytorch_model.bin: with pickle allowed the download still takes
+    # the safetensors copy only, and the preview must say so (it used to count the pickle copy too).
+    from hubmgr.hub.files import select_files
+
+    app = HubmgrApp(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_first_model(app, pilot)
+        preview = screen.query_one("#download-preview", Static)
+        screen.query_one("#preset", Select).value = "custom"
+        await pilot.pause(0.1)
+        screen.query_one("#allow-pickle", Checkbox).value = True
+        await pilot.pause(0.1)
+        paths = [f.path for f in screen.details.files]
+        fetched, _ = select_files(paths, allow_pickle=True)
+        assert "pytorch_model.bin" not in fetched
+        assert f"{len(fetched)} of 5 files" in plain_text(preview) == "Will fetch about 4 of 5 files, 17.2 MB."
+        # naming the pickle file takes it too, as the download does
+        screen.query_one("#include", Input).value = "*"
+        await pilot.pause(0.1)
+        assert "4 of 5 files" in plain_text(preview)
+        screen.query_one("#include", Input).value = "* pytorch_model.bin"
+        await pilot.pause(0.1)
+        assert "5 of 5 files" in plain_text(preview)
+        # only pickle weights left and pickle not allowed: the download refuses, and the preview says it
+        screen.query_one("#allow-pickle", Checkbox).value = False
+        screen.query_one("#include", Input).value = "*.bin *.json"
+        await pilot.pause(0.1)
+        assert plain_text(preview).startswith("Will fetch nothing: the repo has only pickle weights")
 
 
 async def test_downloads_show_progress_cancel_and_resume(fake: FakeBackend) -> None:

@@ -1,6 +1,6 @@
 """The TUI's download presets mean what their labels say, through the core's file selection."""
 
-from hubmgr.hub.download import select_files
+from hubmgr.hub.files import select_files
 from hubmgr.tui.downloads import preset_filters
 
 PATHS = ["config.json", "model.safetensors", "pytorch_model.bin", "tf_model.h5", "tokenizer.json"]

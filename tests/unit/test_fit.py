@@ -245,7 +245,7 @@ def test_parse_header_counts_per_dtype_and_local_read(tmp_path: Path):
 
 
 def test_select_safetensors():
-    from hubmgr.hub.info import select_safetensors, shards_from_index
+    from hubmgr.hub.files import select_safetensors, shards_from_index
 
     assert select_safetensors(["config.json", "model.safetensors", "model.fp16.safetensors"]) == (
         None, ["model.safetensors"])

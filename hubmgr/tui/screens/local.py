@@ -180,6 +180,7 @@ class LocalScreen(MainScreen):
 
     def action_resume_download(self) -> None:
         """Queue the download of what the selected repo's newest incomplete snapshot lacks."""
+        from hubmgr.hub.files import is_pickle
         from hubmgr.tui import downloads as dl
 
         repo = self._selected()
@@ -205,7 +206,7 @@ class LocalScreen(MainScreen):
         else:
             app.enqueue_download(repo_id, revision=rev.commit,
                                  include=[glob.escape(path) for path in rev.missing_files],
-                                 allow_pickle=any(dl.is_pickle(path) for path in rev.missing_files))
+                                 allow_pickle=any(is_pickle(path) for path in rev.missing_files))
         n = len(rev.missing_files)
         self.notify(f"Resuming {repo_id}@{rev.commit[:7]}: {n} file{'s' if n != 1 else ''}, "
                     f"{human_bytes(rev.missing_bytes)} missing, {human_bytes(rev.resumable_bytes)} already fetched. "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 from typing import Any
 
 from rich.table import Table
@@ -32,7 +31,6 @@ from hubmgr.tui.screens.base import MainScreen
 from hubmgr.tui.widgets.tables import RowTable
 
 VERDICT_STYLE = {"fits": "bold green", "tight": "bold yellow", "won't fit": "bold red"}
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 
 
 def strip_front_matter(card: str) -> str:
@@ -43,21 +41,6 @@ def strip_front_matter(card: str) -> str:
         if end != -1:
             return text[end + 4 :].lstrip("\n")
     return text
-
-
-def selected_files(files: list[Any], include: list[str] | None, exclude: list[str] | None, allow_pickle: bool) -> list[Any]:
-    """The files a download with these filters would fetch (an estimate for the preview)."""
-    chosen = []
-    for f in files:
-        path = f.path
-        if include and not any(fnmatch.fnmatch(path, pat) for pat in include):
-            continue
-        if exclude and any(fnmatch.fnmatch(path, pat) for pat in exclude):
-            continue
-        if not allow_pickle and path.lower().endswith(PICKLE_SUFFIXES):
-            continue
-        chosen.append(f)
-    return chosen
 
 
 class ModelScreen(MainScreen):
@@ -242,11 +225,16 @@ class ModelScreen(MainScreen):
         if self.details is None:
             return
         include, exclude, allow_pickle = self._filters()
-        chosen = selected_files(self.details.files, include, exclude, allow_pickle)
-        size = sum(f.size or 0 for f in chosen)
-        self.query_one("#download-preview", Static).update(
-            f"Will fetch about {len(chosen)} of {len(self.details.files)} files, {human_bytes(size)}."
+        chosen, refused = self.backend.download_selection(
+            self.details.files, include=include, exclude=exclude, allow_pickle=allow_pickle
         )
+        preview = self.query_one("#download-preview", Static)
+        if refused:
+            preview.update("Will fetch nothing: the repo has only pickle weights, which are left out unless you "
+                           "choose Everything (or tick allow pickle).")
+            return
+        size = sum(f.size or 0 for f in chosen)
+        preview.update(f"Will fetch about {len(chosen)} of {len(self.details.files)} files, {human_bytes(size)}.")
 
     @on(Button.Pressed, "#download-button")
     def action_download(self) -> None:
