@@ -319,12 +319,10 @@ class _Registry:
         self.warned = False
         if not enabled:
             return
-        try:
-            from hubmgr.runs.store import RunStore
+        from hubmgr.runs.store import RunStore
 
+        try:
             self.store = RunStore(settings.runs_db)
-        except ModuleNotFoundError:
-            self.store = None
         except HubmgrError as exc:
             self._warn(exc)
 
@@ -343,10 +341,8 @@ class _Registry:
 
 
 def _hook(name: str, **kwargs: Any) -> None:
-    try:
-        from hubmgr.plugins import call_run_hook
-    except ModuleNotFoundError:  # pragma: no cover
-        return
+    from hubmgr.plugins import call_run_hook
+
     try:
         call_run_hook(name, **kwargs)
     except Exception as exc:  # call_run_hook isolates plugin errors; this guards the call itself
@@ -493,13 +489,8 @@ def train(
 
 
 def _new_run_id() -> str:
-    try:
-        from hubmgr.runs.store import new_run_id
-    except ModuleNotFoundError:  # pragma: no cover
-        import datetime as _dt
-        import secrets
+    from hubmgr.runs.store import new_run_id
 
-        return f"{_dt.datetime.now(_dt.timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
     return new_run_id()
 
 
