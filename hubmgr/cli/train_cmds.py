@@ -310,44 +310,46 @@ def _is_main_process() -> bool:
     return os.environ.get("RANK", "0") in ("", "0")
 
 
+@click.command(
+    "train",
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    epilog=_EPILOG,
+    short_help="Fine-tune a model with LoRA.",
+)
+@click.argument("task", required=False, metavar="TASK")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None, metavar="FILE.toml",
+              help="Read settings from a TOML file (flags win over it).")
+@click.option("--option", "-o", "option_pairs", multiple=True, metavar="KEY=VALUE",
+              help="A task option, e.g. -o text_column=sentence (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per event on stdout, then the result.")
+@click.option("--detach", is_flag=True,
+              help="Train in the background: print the run id at once and return. Follow it with"
+                   " `hubmgr runs follow ID`, stop it with `hubmgr runs stop ID`.")
+@click.option("--run-id", "run_id", default=None, hidden=True)
+@click_options_from_dataclass(TrainConfig, exclude=("task",))
+@click.pass_context
+def train_cmd(ctx: click.Context, task: str | None, config_file: str | None, option_pairs: tuple[str, ...],
+              as_json: bool, detach: bool, run_id: str | None, **flags: Any) -> None:
+    """Fine-tune MODEL with LoRA for TASK on DATA and write a standard peft adapter.
+
+    TASK is a task name such as text-classification (see `hubmgr tasks`).
+    """
+    config = build_config(task, config_file=config_file, option_pairs=option_pairs,
+                          extra_args=list(ctx.args), flags=flags)
+    config.validate()
+    if detach:
+        start_detached(config, as_json=as_json)
+        return
+    run_foreground(config, as_json=as_json, run_id=run_id)
+
+
 def register(cli: click.Group) -> None:
     """Add ``hubmgr train`` to the command group.
 
     Args:
         cli: the top-level ``hubmgr`` group.
     """
-
-    @cli.command(
-        "train",
-        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
-        epilog=_EPILOG,
-        short_help="Fine-tune a model with LoRA.",
-    )
-    @click.argument("task", required=False, metavar="TASK")
-    @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None, metavar="FILE.toml",
-                  help="Read settings from a TOML file (flags win over it).")
-    @click.option("--option", "-o", "option_pairs", multiple=True, metavar="KEY=VALUE",
-                  help="A task option, e.g. -o text_column=sentence (repeatable).")
-    @click.option("--json", "as_json", is_flag=True, help="One JSON object per event on stdout, then the result.")
-    @click.option("--detach", is_flag=True,
-                  help="Train in the background: print the run id at once and return. Follow it with"
-                       " `hubmgr runs follow ID`, stop it with `hubmgr runs stop ID`.")
-    @click.option("--run-id", "run_id", default=None, hidden=True)
-    @click_options_from_dataclass(TrainConfig, exclude=("task",))
-    @click.pass_context
-    def train_cmd(ctx: click.Context, task: str | None, config_file: str | None, option_pairs: tuple[str, ...],
-                  as_json: bool, detach: bool, run_id: str | None, **flags: Any) -> None:
-        """Fine-tune MODEL with LoRA for TASK on DATA and write a standard peft adapter.
-
-        TASK is a task name such as text-classification (see `hubmgr tasks`).
-        """
-        config = build_config(task, config_file=config_file, option_pairs=option_pairs,
-                              extra_args=list(ctx.args), flags=flags)
-        config.validate()
-        if detach:
-            start_detached(config, as_json=as_json)
-            return
-        run_foreground(config, as_json=as_json, run_id=run_id)
+    cli.add_command(train_cmd)
 
 
 def start_detached(config: TrainConfig, *, as_json: bool, resume: bool = False) -> None:
