@@ -312,7 +312,7 @@ def _train_flags() -> dict[str, str]:
         elif isinstance(param, click.Option):
             flags = " / ".join(param.opts + param.secondary_opts)
             out[param.name] = _code(flags)
-    if "option_pairs" in out:  # task options: `-o KEY=VALUE`, repeatable
+    if "options" in out:  # task options: `-o KEY=VALUE`, repeatable
         out["options"] = _code("-o, --option KEY=VALUE")
     return out
 
@@ -340,7 +340,8 @@ def configuration_markdown() -> str:
     Returns:
         Markdown, ending with a newline.
     """
-    from hubmgr.train.config import TrainConfig, field_specs
+    from hubmgr.fields import field_specs
+    from hubmgr.train.config import TrainConfig
 
     specs = field_specs(TrainConfig)
     groups: dict[str, list[Any]] = {}
@@ -474,7 +475,7 @@ def stale_files(root: Path | None = None) -> list[str]:
 
 def generate(root: Path | None = None) -> list[str]:
     """Write every generated page (atomically). Returns the relative paths that changed."""
-    from hubmgr.train.config import atomic_write_text
+    from hubmgr.fields import atomic_write_text
 
     root = root or _root()
     changed = []

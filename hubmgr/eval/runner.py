@@ -192,7 +192,7 @@ def _resolve_options(task: "Task", options: Any, infos: list[AdapterInfo]) -> An
     values = {k: v for k, v in saved.items() if k in known}
     values.update(options or {})
     try:
-        from hubmgr.train.config import coerce_options
+        from hubmgr.fields import coerce_options
 
         values = coerce_options(opt_cls, values, source=f"the options of task {task.name!r}")
     except HubmgrError:

@@ -844,7 +844,7 @@ def _task_base():
 
 
 def _typed_options(task: Any, options: dict[str, Any]) -> dict[str, Any]:
-    from hubmgr.train.config import coerce_options
+    from hubmgr.fields import coerce_options
 
     return coerce_options(task.options_class, options or {}, source=f"the options of task {task.name!r}")
 

@@ -232,11 +232,11 @@ class Backend:
         options_class = getattr(task, "options_class", None)
         if options_class is None or not dataclasses.is_dataclass(options_class):
             return []
-        return list(importlib.import_module("hubmgr.train.config").field_specs(options_class))
+        return list(importlib.import_module("hubmgr.fields").field_specs(options_class))
 
     def parse_field(self, spec: Any, text: str) -> Any:
         """What the user typed in a form input, typed by the field (same parser as the CLI)."""
-        return importlib.import_module("hubmgr.train.config").parse_field_value(spec, text)
+        return importlib.import_module("hubmgr.fields").parse_field_value(spec, text)
 
     def make_train_config(self, values: dict[str, Any]) -> Any:
         """Build and check a TrainConfig from form values; a bad value raises UsageError."""
