@@ -217,7 +217,7 @@ class ConfigBase:
                 raise UsageError(f"Missing {spec.flag}.")
             if spec.choices and value not in spec.choices:
                 raise UsageError(f"{spec.name} must be one of {', '.join(spec.choices)}, not {value!r}.")
-            _check_minimum(spec, value, spec.flag)
+            _check_minimum(spec, value, spec.name)
         return self
 
 

@@ -15,28 +15,11 @@ import click
 
 from hubmgr.cli.output import emit_json, human_bytes, human_count, info, is_tty, print_table
 from hubmgr.errors import UsageError
+from hubmgr.eval.config import EvalConfig, MergeConfig, PredictConfig
+from hubmgr.fields import click_options_from_dataclass, merge, model_dtype
 
 
 # --- helpers -----------------------------------------------------------------------------------------
-def parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """``("text_column=sentence", "max=3")`` -> ``{"text_column": "sentence", "max": 3}`` (JSON values parsed).
-
-    Raises:
-        UsageError: an item without ``=``.
-    """
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or not key:
-            raise UsageError(f"--option takes KEY=VALUE, got {pair!r}.")
-        try:
-            out[key] = json.loads(value)
-        except ValueError:
-            out[key] = value
-    return out
-
-
 def _read_inputs(path: Path) -> list[str]:
     """Non-empty lines of ``path`` ('-' is standard input), without their line ends."""
     from hubmgr.errors import DataError
@@ -206,28 +189,9 @@ def _print_per_class(report: Any) -> None:
 
 @click.command("eval")
 @click.argument("task", required=False)
-@click.option("--model", "-m", "model", default=None,
-              help="Base model: a cached repo id or a local folder (default: the one the adapter was trained on).")
-@click.option("--adapter", "-a", "adapters", multiple=True,
-              help="Adapter folder, or a run / adapter id from `hubmgr adapters`. Repeat to compare several.")
-@click.option("--data", "-d", required=True, help="Evaluation data: a CSV/JSON/JSONL/Parquet file, a folder, or a Hub dataset id.")
-@click.option("--split", default="eval", show_default=True, help="Split of a Hub dataset to evaluate ('eval' = validation).")
-@click.option("--option", "-o", "option_pairs", multiple=True, metavar="KEY=VALUE",
-              help="A task option (see `hubmgr tasks`), e.g. text_column=sentence. Repeatable.")
-@click.option("--max-samples", type=click.IntRange(min=1), default=None, help="Evaluate only the first N examples.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Examples per forward pass.")
-@click.option("--max-length", type=click.IntRange(min=1), default=None,
-              help="Truncation length (default: the training max length, else 128).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default=None,
-              help="Load the model in this dtype.")
-@click.option("--trust-remote-code", is_flag=True, help="Allow model code from the repo to run.")
-@click.option("--per-class", "per_class", is_flag=True,
-              help="Also show precision, recall, F1 and support per label (classification tasks).")
+@click_options_from_dataclass(EvalConfig, exclude=("task",))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def eval_cmd(task: str | None, model: str | None, adapters: tuple[str, ...], data: str, split: str,
-             option_pairs: tuple[str, ...], max_samples: int | None, batch_size: int, max_length: int | None,
-             device: str, dtype: str | None, trust_remote_code: bool, per_class: bool, as_json: bool) -> None:
+def eval_cmd(task: str | None, as_json: bool, **flags: Any) -> None:
     """Evaluate a base model and LoRA adapters side by side on one data set.
 
     The base model is loaded once; each adapter is switched in with peft. Labels and task options
@@ -241,22 +205,20 @@ def eval_cmd(task: str | None, model: str | None, adapters: tuple[str, ...], dat
     """
     from hubmgr.eval.runner import evaluate
 
-    if model is None and not adapters:
-        raise UsageError("Give --model, or at least one --adapter to take the base model from.")
-    options = parse_options(option_pairs)
+    config = merge(EvalConfig(), {**flags, "task": task}).validate()
     with _Progress(enabled=not as_json and is_tty()) as progress:
         report = evaluate(
-            model, list(adapters), task=task, data=data, options=options or None, split=split,
-            max_samples=max_samples, batch_size=batch_size, max_length=max_length, device=device,
-            dtype=dtype, on_event=progress, trust_remote_code=trust_remote_code, per_class=per_class,
+            config.model, config.adapters, task=config.task, data=config.data, options=config.options or None,
+            split=config.split, max_samples=config.max_samples, batch_size=config.batch_size,
+            max_length=config.max_length, device=config.device, dtype=model_dtype(config.dtype), on_event=progress,
+            trust_remote_code=config.trust_remote_code, per_class=config.per_class,
         )
     if as_json:
         emit_json(report.to_dict())
     else:
         _print_report(report)
-        if per_class:
+        if config.per_class:
             _print_per_class(report)
-
 
 # -- predict ------------------------------------------------------------------------------------
 @click.command("predict")
@@ -264,22 +226,9 @@ def eval_cmd(task: str | None, model: str | None, adapters: tuple[str, ...], dat
 @click.argument("inputs", nargs=-1)
 @click.option("--file", "-f", "input_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Read inputs from this file, one per line ('-' for standard input).")
-@click.option("--model", "-m", "model", default=None,
-              help="Base model: a cached repo id or a local folder (default: the one the adapter was trained on).")
-@click.option("--compare", "-c", is_flag=True, help="Also show what the base model predicts without the adapter.")
-@click.option("--pair-separator", default=None, metavar="TEXT",
-              help="Split each input into a text pair at TEXT, for tasks on text pairs (e.g. ' ||| ').")
-@click.option("--option", "-o", "option_pairs", multiple=True, metavar="KEY=VALUE",
-              help="A task option (see `hubmgr tasks`), e.g. max_new_tokens=64. Repeatable.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True, help="Inputs per forward pass.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default=None,
-              help="Load the model in this dtype.")
-@click.option("--trust-remote-code", is_flag=True, help="Allow model code from the repo to run.")
+@click_options_from_dataclass(PredictConfig, exclude=("adapter",))
 @click.option("--json", "as_json", is_flag=True, help="Print the predictions as JSON.")
-def predict_cmd(adapter: str, inputs: tuple[str, ...], input_file: Path | None, model: str | None, compare: bool,
-                pair_separator: str | None, option_pairs: tuple[str, ...], batch_size: int, device: str, dtype: str | None,
-                trust_remote_code: bool, as_json: bool) -> None:
+def predict_cmd(adapter: str, inputs: tuple[str, ...], input_file: Path | None, as_json: bool, **flags: Any) -> None:
     """Try an adapter on a few inputs: texts, image paths or prompts, as its task takes them.
 
     ADAPTER is an adapter folder or a run / adapter id from `hubmgr adapters`; the base model, task,
@@ -293,6 +242,7 @@ def predict_cmd(adapter: str, inputs: tuple[str, ...], input_file: Path | None, 
     """
     from hubmgr.eval.predict import predict
 
+    config = merge(PredictConfig(), {**flags, "adapter": adapter}).validate()
     items = list(inputs)
     if input_file is not None:
         items += _read_inputs(input_file)
@@ -300,18 +250,19 @@ def predict_cmd(adapter: str, inputs: tuple[str, ...], input_file: Path | None, 
         if click.get_text_stream("stdin").isatty():
             raise UsageError("Give inputs after the adapter, with --file, or on standard input.")
         items = _read_inputs(Path("-"))
-    if pair_separator:
-        bad = [x for x in items if pair_separator not in x]
+    separator = config.pair_separator
+    if separator:
+        bad = [x for x in items if separator not in x]
         if bad:
-            raise UsageError(f"Input {bad[0][:60]!r} has no {pair_separator!r} to split it into a text pair.")
-        items = [tuple(x.split(pair_separator, 1)) for x in items]
+            raise UsageError(f"Input {bad[0][:60]!r} has no {separator!r} to split it into a text pair.")
+        items = [tuple(x.split(separator, 1)) for x in items]
     if not items:
         raise UsageError("There are no inputs to predict (empty lines are skipped).")
-    options = parse_options(option_pairs)
     if not as_json and is_tty():
         info(f"Predicting {len(items)} input{'s' if len(items) != 1 else ''} with {adapter}...")
-    preds = predict(adapter, items, base_model=model, options=options or None, compare=compare,
-                    batch_size=batch_size, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+    preds = predict(config.adapter, items, base_model=config.model, options=config.options or None,
+                    compare=config.compare, batch_size=config.batch_size, device=config.device,
+                    dtype=model_dtype(config.dtype), trust_remote_code=config.trust_remote_code)
     if as_json:
         emit_json([p.to_dict() for p in preds])
         return
@@ -319,12 +270,11 @@ def predict_cmd(adapter: str, inputs: tuple[str, ...], input_file: Path | None, 
     def shown(x: Any) -> str:
         return " | ".join(map(str, x)) if isinstance(x, tuple) else str(x)
 
-    if compare:
+    if config.compare:
         print_table(["input", "base model", "with the adapter"],
                     [[shown(p.input), p.base_prediction, p.prediction] for p in preds])
     else:
         print_table(["input", "prediction"], [[shown(p.input), p.prediction] for p in preds])
-
 
 # -- runs ---------------------------------------------------------------------------------------
 @click.group("runs", invoke_without_command=True)
@@ -475,16 +425,9 @@ def adapters_rm(adapter_id: str, yes: bool, keep_files: bool, as_json: bool) -> 
 # -- merge --------------------------------------------------------------------------------------
 @click.command("merge")
 @click.argument("adapter")
-@click.option("--output", "-o", required=True, type=click.Path(path_type=Path),
-              help="Folder to write the merged model to (must not exist or be empty).")
-@click.option("--model", "-m", "model", default=None, help="Base model (default: the one the adapter was trained on).")
-@click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default=None,
-              help="Save the merged weights in this dtype (default: the base model's).")
-@click.option("--trust-remote-code", is_flag=True,
-              help="Allow model code from the repo to run, and copy it into the merged folder.")
+@click_options_from_dataclass(MergeConfig, exclude=("adapter",))
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def merge_cmd(adapter: str, output: Path, model: str | None, dtype: str | None, trust_remote_code: bool,
-              as_json: bool) -> None:
+def merge_cmd(adapter: str, as_json: bool, **flags: Any) -> None:
     """Merge ADAPTER (a folder or an adapter/run id) into its base model and save a full model.
 
     The result is a normal transformers folder (safetensors weights, config, tokenizer) that loads
@@ -493,8 +436,9 @@ def merge_cmd(adapter: str, output: Path, model: str | None, dtype: str | None, 
     """
     from hubmgr.eval.merge import merge_adapter
 
-    result = merge_adapter(adapter, output=output, base_model=model, dtype=dtype,
-                           trust_remote_code=trust_remote_code)
+    config = merge(MergeConfig(), {**flags, "adapter": adapter}).validate()
+    result = merge_adapter(config.adapter, output=Path(config.output), base_model=config.model,
+                           dtype=model_dtype(config.dtype), trust_remote_code=config.trust_remote_code)
     if as_json:
         emit_json(result)
     else:
@@ -503,7 +447,6 @@ def merge_cmd(adapter: str, output: Path, model: str | None, dtype: str | None, 
         if result.code_files:
             info(f"Copied the base model's own code with it: {', '.join(result.code_files)}.")
         click.echo(result.output)
-
 
 def register(cli: click.Group) -> None:
     """Add ``eval``, ``runs``, ``adapters`` and ``merge`` to the ``hubmgr`` group.
