@@ -288,6 +288,15 @@ def _kind_of(tp: Any) -> str:
     return "str"
 
 
+def field_default(f: dataclasses.Field) -> Any:
+    """A dataclass field's default value (a fresh one from its factory), or ``None`` when it has none."""
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return None
+
+
 def field_specs(cls: type) -> list[FieldSpec]:
     """Describe the fields of a config dataclass (a config of this module's kind or a task's options class).
 
@@ -306,16 +315,10 @@ def field_specs(cls: type) -> list[FieldSpec]:
         choices = tuple(meta.get("choices") or ())
         if choices and kind == "str":
             kind = "choice"
-        if f.default is not dataclasses.MISSING:
-            default = f.default
-        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-            default = f.default_factory()  # type: ignore[misc]
-        else:
-            default = None
         specs.append(FieldSpec(
             name=f.name,
             kind=kind,
-            default=default,
+            default=field_default(f),
             help=str(meta.get("help", "")),
             choices=choices,
             required=bool(meta.get("required", False)),
