@@ -2,8 +2,9 @@
 
 * ``docs/cli.md`` from the click commands' own help: every command and sub-command of the ``hubmgr``
   group (usage line, help text, options with their help and defaults).
-* ``docs/configuration.md`` from the dataclasses: every :class:`hubmgr.train.config.TrainConfig` field and
-  every option of the built-in tasks (``options_class`` of each task in ``plugins/hubmgr_tasks``), with
+* ``docs/configuration.md`` from the dataclasses: every :class:`hubmgr.train.config.TrainConfig` field, the
+  fields of the ``eval`` / ``predict`` / ``merge`` configs (:mod:`hubmgr.eval.config`), and every option
+  of the built-in tasks (``options_class`` of each task in ``plugins/hubmgr_tasks``), with
   type, default and help taken from the field metadata.
 
 Run ``python -m hubmgr.docgen`` after changing a command, a flag, a config field or a task option;
@@ -294,17 +295,14 @@ def builtin_tasks() -> list[type]:
     return [found[name] for name in sorted(found)]
 
 
-def _train_flags() -> dict[str, str]:
-    """TrainConfig field name -> how ``hubmgr train`` takes it (its real click parameter)."""
+def _command_flags(name: str) -> dict[str, str]:
+    """Config field name -> how ``hubmgr NAME`` takes it (its real click parameter)."""
     import click
 
-    try:
-        from hubmgr.cli import cli
+    from hubmgr.cli import cli
 
-        command = cli.commands["train"]
-    except (ImportError, KeyError):  # the command is not there: fall back to the field metadata
-        return {}
-    ctx = click.Context(command, info_name="train")
+    command = cli.commands[name]
+    ctx = click.Context(command, info_name=name)
     out = {}
     for param in command.get_params(ctx):
         if isinstance(param, click.Argument):
@@ -312,9 +310,37 @@ def _train_flags() -> dict[str, str]:
         elif isinstance(param, click.Option):
             flags = " / ".join(param.opts + param.secondary_opts)
             out[param.name] = _code(flags)
-    if "option_pairs" in out:  # task options: `-o KEY=VALUE`, repeatable
+    if "options" in out:  # task options: `-o KEY=VALUE`, repeatable
         out["options"] = _code("-o, --option KEY=VALUE")
     return out
+
+
+def _run_configs() -> list[tuple[str, type]]:
+    from hubmgr.eval.config import EvalConfig, MergeConfig, PredictConfig
+
+    return [("eval", EvalConfig), ("predict", PredictConfig), ("merge", MergeConfig)]
+
+
+def _run_config_sections() -> list[str]:
+    """The settings of ``hubmgr eval``, ``predict`` and ``merge`` (their config dataclasses)."""
+    from hubmgr.fields import field_specs
+
+    lines = [
+        "## Evaluation, prediction and merge options",
+        "",
+        "`hubmgr eval`, `hubmgr predict` and `hubmgr merge` take their flags from dataclasses of their own in "
+        "`hubmgr.eval.config`, declared the way TrainConfig is: the same field names work as flags, TOML keys "
+        "(`EvalConfig.from_toml(path)`) and keyword arguments. `device`, `dtype`, `trust_remote_code` and the "
+        "task options (`-o KEY=VALUE`) are the very settings `hubmgr train` has, with the same choices.",
+        "",
+    ]
+    for command, cls in _run_configs():
+        lines.append(f"### {cls.__name__} (hubmgr {command})")
+        lines.append("")
+        lines.append(_escape(inspect.getdoc(cls) or ""))
+        lines.append("")
+        lines.extend(_field_rows(field_specs(cls), flags=_command_flags(command)))
+    return lines
 
 
 def _field_rows(specs: list[Any], *, toml_prefix: str = "", flags: dict[str, str] | None = None) -> list[str]:
@@ -335,12 +361,13 @@ def _field_rows(specs: list[Any], *, toml_prefix: str = "", flags: dict[str, str
 
 
 def configuration_markdown() -> str:
-    """The text of ``docs/configuration.md``: TrainConfig and the built-in task options.
+    """The text of ``docs/configuration.md``: TrainConfig, the eval/predict/merge configs and the built-in task options.
 
     Returns:
         Markdown, ending with a newline.
     """
-    from hubmgr.train.config import TrainConfig, field_specs
+    from hubmgr.fields import field_specs
+    from hubmgr.train.config import TrainConfig
 
     specs = field_specs(TrainConfig)
     groups: dict[str, list[Any]] = {}
@@ -371,6 +398,9 @@ def configuration_markdown() -> str:
         lines.append(f"  - [{title}](#{_anchor(title)})")
     lines.append("- [How the training defaults are chosen](#how-the-training-defaults-are-chosen)")
     lines.append("- [A complete TOML file](#a-complete-toml-file)")
+    lines.append("- [Evaluation, prediction and merge options](#evaluation-prediction-and-merge-options)")
+    for command, cls in _run_configs():
+        lines.append(f"  - [{cls.__name__} (hubmgr {command})](#{_anchor(f'{cls.__name__} (hubmgr {command})')})")
     lines.append("- [Options of the built-in tasks](#options-of-the-built-in-tasks)")
     tasks = builtin_tasks()
     for task in tasks:
@@ -381,7 +411,7 @@ def configuration_markdown() -> str:
         "are required; `task` is the positional `TASK` argument of `hubmgr train`."
     )
     lines.append("")
-    flags = _train_flags()
+    flags = _command_flags("train")
     for group, group_specs in groups.items():
         lines.append(f"### {GROUP_TITLES.get(group, group.capitalize())}")
         lines.append("")
@@ -409,6 +439,9 @@ def configuration_markdown() -> str:
         example.to_toml().rstrip("\n"),
         "```",
         "",
+    ]
+    lines.extend(_run_config_sections())
+    lines += [
         "## Options of the built-in tasks",
         "",
         "Each task's options dataclass (`options_class`). Flags are the option name with dashes "
@@ -474,7 +507,7 @@ def stale_files(root: Path | None = None) -> list[str]:
 
 def generate(root: Path | None = None) -> list[str]:
     """Write every generated page (atomically). Returns the relative paths that changed."""
-    from hubmgr.train.config import atomic_write_text
+    from hubmgr.fields import atomic_write_text
 
     root = root or _root()
     changed = []

@@ -474,8 +474,9 @@ def _type_name(tp: Any) -> str:
 
 def describe_task(task_cls: type[Task]) -> TaskInfo:
     """Name, description, pipeline tags, metric and options (type, default, help) of a task class."""
-    import dataclasses
     import typing
+
+    from hubmgr.fields import field_default
 
     try:
         hints = typing.get_type_hints(task_cls.options_class)
@@ -483,15 +484,8 @@ def describe_task(task_cls: type[Task]) -> TaskInfo:
         hints = {}
     options = []
     for f in task_cls.option_fields():
-        if f.default is not dataclasses.MISSING:
-            default = f.default
-        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-            default = f.default_factory()  # type: ignore[misc]
-        else:
-            default = None
-        options.append(
-            OptionInfo(name=f.name, type=_type_name(hints.get(f.name, f.type)), default=default, help=f.metadata.get("help", ""))
-        )
+        options.append(OptionInfo(name=f.name, type=_type_name(hints.get(f.name, f.type)), default=field_default(f),
+                                  help=f.metadata.get("help", "")))
     return TaskInfo(
         name=task_cls.name,
         description=task_cls.description,

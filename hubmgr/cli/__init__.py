@@ -96,18 +96,10 @@ def tui() -> None:
 def _register_all() -> None:
     import importlib
 
+    from hubmgr.plugins import register_plugin_commands
+
     for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # not written yet
-                continue
-            raise
-        module.register(cli)
-    try:
-        from hubmgr.plugins import register_plugin_commands
-    except ModuleNotFoundError:
-        return
+        importlib.import_module(name).register(cli)
     register_plugin_commands(cli)
 
 

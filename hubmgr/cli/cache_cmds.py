@@ -191,240 +191,247 @@ class _RichRenderer:
                 p.update(self.total_task, completed=event.done_bytes, total=event.total_bytes or 1)
 
 
+@click.command()
+@click.argument("repo")
+@click.option("--revision", "-r", default=None, help="Branch, tag or commit (default: main).")
+@click.option("--include", "-i", multiple=True, metavar="GLOB", help="Download only matching files (repeatable).")
+@click.option("--exclude", "-x", multiple=True, metavar="GLOB", help="Skip matching files (repeatable).")
+@click.option("--allow-pickle", is_flag=True, help=f"Also download pickle weights ({' '.join(PICKLE_SUFFIXES)}).")
+@click.option("--workers", "-w", default=8, show_default=True, type=click.IntRange(1, 64),
+              help="Files downloaded in parallel.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def download(repo: str, revision: str | None, include: tuple[str, ...], exclude: tuple[str, ...],
+             allow_pickle: bool, workers: int, as_json: bool) -> None:
+    """Download REPO into the shared Hugging Face cache (resumes an interrupted download).
+
+    Prints the snapshot folder at the end; transformers and `hf` see the same files.
+    """
+    from hubmgr.hub.download import DownloadCancelled, download_repo
+
+    cancel = threading.Event()
+    if as_json:
+        renderer: Any = _RetryRenderer()  # stdout is the JSON; retries still show on stderr
+    elif sys.stderr.isatty():
+        renderer = _RichRenderer()
+    else:
+        renderer = _PlainRenderer()
+    try:
+        with renderer:
+            result = download_repo(repo, revision=revision, include=list(include) or None,
+                                   exclude=list(exclude) or None, allow_pickle=allow_pickle,
+                                   max_workers=workers, on_event=renderer, cancel=cancel)
+    except KeyboardInterrupt:
+        cancel.set()
+        raise DownloadCancelled("Download cancelled; run it again to resume.") from None
+    if as_json:
+        emit_json(result)
+        return
+    for path in result.skipped:
+        info(f"skipped {path}: {result.skip_reasons.get(path, '')}")
+    if result.from_cache:
+        info(f"{result.repo_id} is in the cache (the Hub was not asked).")
+    click.echo(str(result.path))
+
+
+@click.command(name="ls")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+def ls_cmd(as_json: bool) -> None:
+    """List the models in the shared cache: revisions (incomplete ones marked), size on disk, partial
+    downloads, last use."""
+    from hubmgr.hub.cache import list_cached
+
+    repos = list_cached()
+    if as_json:
+        emit_json(repos)
+        return
+    if not repos:
+        info("The cache is empty.")
+        return
+    rows = []
+    for repo in repos:
+        revs = []
+        for rev in repo.revisions:
+            label = ",".join(rev.refs) if rev.refs else "detached"
+            text = f"{label}@{rev.commit[:7]}"
+            if not rev.complete:
+                text += (f" (incomplete: {len(rev.missing_files)} file(s), {human_bytes(rev.missing_bytes)} "
+                         f"missing, {human_bytes(rev.resumable_bytes)} resumable)")
+            revs.append(text)
+        if repo.downloading:
+            revs.append("(a download is running)")
+        name = repo.repo_id if repo.repo_type == "model" else f"{repo.repo_type}/{repo.repo_id}"
+        partial = human_bytes(repo.partial_bytes) if repo.partial_bytes else "-"
+        rows.append([name, " ".join(revs) or "-", human_bytes(repo.size_on_disk), partial,
+                     _when(repo.last_accessed), _when(repo.last_modified)])
+    print_table(["REPO", "REVISIONS", "SIZE", "PARTIAL", "LAST USED", "MODIFIED"], rows,
+                justify={"SIZE": "right", "PARTIAL": "right"})
+    if any(not rev.complete for repo in repos for rev in repo.revisions):
+        info("An incomplete revision lacks files its download was asked for: `hubmgr download REPO "
+             "--revision COMMIT` finishes it (resuming partial files); `hubmgr verify REPO` lists them.")
+
+
+@click.command(name="rm")
+@click.argument("repo")
+@click.option("--revision", "-r", default=None, metavar="SHA",
+              help="Delete only this revision (commit, prefix or ref); blobs other revisions use are kept.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was freed as JSON.")
+def rm_cmd(repo: str, revision: str | None, yes: bool, as_json: bool) -> None:
+    """Delete REPO (or one revision of it) from the shared cache."""
+    from hubmgr.hub import cache
+
+    cached = {(r.repo_id if r.repo_type == "model" else f"{r.repo_type}/{r.repo_id}"): r
+              for r in cache.list_cached()}
+    target = cached.get(repo)
+    if target is None:
+        from hubmgr.errors import NotCachedError
+
+        raise NotCachedError(f"{repo} is not in the cache.")
+    if target.downloading:
+        from hubmgr.errors import CacheError
+
+        raise CacheError(f"{repo} is being downloaded right now; wait for the download to end or cancel it, "
+                         "then try again. Nothing was deleted.")
+    if revision:
+        rev = next((r for r in target.revisions if revision in r.refs or r.commit.startswith(revision)), None)
+        if rev is None:
+            from hubmgr.errors import NotCachedError
+
+            raise NotCachedError(f"Revision '{revision}' of {repo} is not in the cache.")
+        what = f"revision {rev.commit[:12]} of {repo}"
+    else:
+        partial = f", {human_bytes(target.partial_bytes)} of partial downloads" if target.partial_bytes else ""
+        what = f"{repo} ({len(target.revisions)} revision(s), {human_bytes(target.size_on_disk)}{partial})"
+    if not _confirm(f"Delete {what}?", yes=yes):
+        info("Nothing deleted.")
+        sys.exit(1)
+    if revision:
+        freed = cache.delete_revision(repo, revision)
+    else:
+        freed = cache.delete_repo(repo)
+    if as_json:
+        emit_json({"repo_id": repo, "revision": revision, "freed_bytes": freed})
+        return
+    info(f"Deleted {what}: freed {human_bytes(freed)}.")
+
+
+@click.command(name="verify")
+@click.argument("repo", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print every file's result as JSON.")
+def verify_cmd(repo: str | None, as_json: bool) -> None:
+    """Re-hash cached files (one REPO or the whole cache) and check each snapshot against its revision's
+    file list; exit non-zero when a file does not match or is missing."""
+    from hubmgr.hub.cache import verify
+
+    status = None
+    if not as_json and sys.stderr.isatty():
+        from hubmgr.cli.output import err_console
+
+        status = err_console().status("Verifying...")
+        status.start()
+
+    def on_event(event) -> None:
+        if status is not None:
+            status.update(f"Verifying {event.repo_id}/{event.path}")
+        elif not as_json and not event.ok:
+            info(f"FAILED {event.repo_id} {event.path}: {event.detail}")
+
+    try:
+        results = verify(repo, on_event=on_event)
+    finally:
+        if status is not None:
+            status.stop()
+    failed = [r for r in results if not r.ok]
+    missing = [r for r in failed if r.missing]
+    if as_json:
+        emit_json({"ok": not failed, "checked": len(results), "failed": len(failed), "missing": len(missing),
+                   "files": results})
+        if failed:
+            sys.exit(IntegrityError.exit_code)  # (ctx.exit's code is lost with standalone_mode=False)
+        return
+    if failed:
+        print_table(["REPO", "COMMIT", "FILE", "PROBLEM"],
+                    [[r.repo_id, r.commit[:12], r.path, r.detail] for r in failed])
+        if missing:
+            names = ", ".join(sorted({r.path for r in missing})[:3])
+            more = len({r.path for r in missing}) - 3
+            names += f" and {more} more" if more > 0 else ""
+            bad = len(failed) - len(missing)
+            mismatch = f"; {bad} other file(s) failed verification" if bad else ""
+            raise IntegrityError(
+                f"{len(missing)} file(s) of the revision are missing from the cache ({names}){mismatch}; "
+                f"run `hubmgr download {repo or 'REPO'}` to fetch them (it resumes partial files)."
+            )
+        raise IntegrityError(
+            f"{len(failed)} of {len(results)} cached file(s) failed verification; "
+            "delete the repo (`hubmgr rm REPO`) and download it again."
+        )
+    if not results:
+        info("Nothing to verify: the cache is empty." if repo is None else f"{repo} has no cached files.")
+        return
+    info(f"All {len(results)} cached file(s) verified.")
+
+
+@click.command(name="prune")
+@click.option("--incomplete", is_flag=True,
+              help="Also delete partial downloads (blobs/*.incomplete) and detached revisions a download did "
+                   "not finish.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--dry-run", is_flag=True, help="Only show what would be deleted.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was (or would be) deleted as JSON.")
+def prune_cmd(incomplete: bool, yes: bool, dry_run: bool, as_json: bool) -> None:
+    """Delete cached revisions that no branch or tag points to; partial downloads stay unless --incomplete.
+
+    A repo a download is running on is left alone.
+    """
+    from hubmgr.hub.cache import prune_cache
+
+    plan = prune_cache(dry_run=True, incomplete=incomplete)
+    if not plan.revisions and not plan.partials:
+        if as_json:
+            emit_json(_prune_json(plan, dry_run=dry_run))
+        else:
+            info("Nothing to prune: every complete cached revision has a ref.")
+            _prune_notes(plan)
+        return
+    if dry_run:
+        if as_json:
+            emit_json(_prune_json(plan, dry_run=True))
+        else:
+            for r, c in plan.revisions:
+                info(f"would delete {r} {c[:12]}")
+            for part in plan.partials:
+                info(f"would delete {part.repo_id} {part.path.name} ({human_bytes(part.size)} partial download)")
+            info(f"Would free {human_bytes(plan.freed_bytes)}.")
+            _prune_notes(plan)
+        return
+    what = f"{len(plan.revisions)} detached revision(s)"
+    if plan.partials:
+        what += f" and {len(plan.partials)} partial download(s)"
+    if not _confirm(f"Delete {what}, freeing {human_bytes(plan.freed_bytes)}?", yes=yes):
+        info("Nothing deleted.")
+        sys.exit(1)
+    done = prune_cache(incomplete=incomplete)
+    if as_json:
+        emit_json(_prune_json(done, dry_run=False))
+        return
+    for r, c in done.revisions:
+        info(f"deleted {r} {c[:12]}")
+    for part in done.partials:
+        info(f"deleted {part.repo_id} {part.path.name} ({human_bytes(part.size)} partial download)")
+    partial = f", of which {human_bytes(done.partial_bytes)} partial downloads" if done.partial_bytes else ""
+    info(f"Freed {human_bytes(done.freed_bytes)}{partial}.")
+    _prune_notes(done)
+
+
 def register(cli: click.Group) -> None:
     """Add ``download``, ``ls``, ``rm``, ``verify`` and ``prune`` to the group.
 
     Args:
         cli: the top-level ``hubmgr`` group.
     """
-
-    @cli.command()
-    @click.argument("repo")
-    @click.option("--revision", "-r", default=None, help="Branch, tag or commit (default: main).")
-    @click.option("--include", "-i", multiple=True, metavar="GLOB", help="Download only matching files (repeatable).")
-    @click.option("--exclude", "-x", multiple=True, metavar="GLOB", help="Skip matching files (repeatable).")
-    @click.option("--allow-pickle", is_flag=True, help=f"Also download pickle weights ({' '.join(PICKLE_SUFFIXES)}).")
-    @click.option("--workers", "-w", default=8, show_default=True, type=click.IntRange(1, 64),
-                  help="Files downloaded in parallel.")
-    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-    def download(repo: str, revision: str | None, include: tuple[str, ...], exclude: tuple[str, ...],
-                 allow_pickle: bool, workers: int, as_json: bool) -> None:
-        """Download REPO into the shared Hugging Face cache (resumes an interrupted download).
-
-        Prints the snapshot folder at the end; transformers and `hf` see the same files.
-        """
-        from hubmgr.hub.download import DownloadCancelled, download_repo
-
-        cancel = threading.Event()
-        if as_json:
-            renderer: Any = _RetryRenderer()  # stdout is the JSON; retries still show on stderr
-        elif sys.stderr.isatty():
-            renderer = _RichRenderer()
-        else:
-            renderer = _PlainRenderer()
-        try:
-            with renderer:
-                result = download_repo(repo, revision=revision, include=list(include) or None,
-                                       exclude=list(exclude) or None, allow_pickle=allow_pickle,
-                                       max_workers=workers, on_event=renderer, cancel=cancel)
-        except KeyboardInterrupt:
-            cancel.set()
-            raise DownloadCancelled("Download cancelled; run it again to resume.") from None
-        if as_json:
-            emit_json(result)
-            return
-        for path in result.skipped:
-            info(f"skipped {path}: {result.skip_reasons.get(path, '')}")
-        if result.from_cache:
-            info(f"{result.repo_id} is in the cache (the Hub was not asked).")
-        click.echo(str(result.path))
-
-    @cli.command(name="ls")
-    @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
-    def ls_cmd(as_json: bool) -> None:
-        """List the models in the shared cache: revisions (incomplete ones marked), size on disk, partial
-        downloads, last use."""
-        from hubmgr.hub.cache import list_cached
-
-        repos = list_cached()
-        if as_json:
-            emit_json(repos)
-            return
-        if not repos:
-            info("The cache is empty.")
-            return
-        rows = []
-        for repo in repos:
-            revs = []
-            for rev in repo.revisions:
-                label = ",".join(rev.refs) if rev.refs else "detached"
-                text = f"{label}@{rev.commit[:7]}"
-                if not rev.complete:
-                    text += (f" (incomplete: {len(rev.missing_files)} file(s), {human_bytes(rev.missing_bytes)} "
-                             f"missing, {human_bytes(rev.resumable_bytes)} resumable)")
-                revs.append(text)
-            if repo.downloading:
-                revs.append("(a download is running)")
-            name = repo.repo_id if repo.repo_type == "model" else f"{repo.repo_type}/{repo.repo_id}"
-            partial = human_bytes(repo.partial_bytes) if repo.partial_bytes else "-"
-            rows.append([name, " ".join(revs) or "-", human_bytes(repo.size_on_disk), partial,
-                         _when(repo.last_accessed), _when(repo.last_modified)])
-        print_table(["REPO", "REVISIONS", "SIZE", "PARTIAL", "LAST USED", "MODIFIED"], rows,
-                    justify={"SIZE": "right", "PARTIAL": "right"})
-        if any(not rev.complete for repo in repos for rev in repo.revisions):
-            info("An incomplete revision lacks files its download was asked for: `hubmgr download REPO "
-                 "--revision COMMIT` finishes it (resuming partial files); `hubmgr verify REPO` lists them.")
-
-    @cli.command(name="rm")
-    @click.argument("repo")
-    @click.option("--revision", "-r", default=None, metavar="SHA",
-                  help="Delete only this revision (commit, prefix or ref); blobs other revisions use are kept.")
-    @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-    @click.option("--json", "as_json", is_flag=True, help="Print what was freed as JSON.")
-    def rm_cmd(repo: str, revision: str | None, yes: bool, as_json: bool) -> None:
-        """Delete REPO (or one revision of it) from the shared cache."""
-        from hubmgr.hub import cache
-
-        cached = {(r.repo_id if r.repo_type == "model" else f"{r.repo_type}/{r.repo_id}"): r
-                  for r in cache.list_cached()}
-        target = cached.get(repo)
-        if target is None:
-            from hubmgr.errors import NotCachedError
-
-            raise NotCachedError(f"{repo} is not in the cache.")
-        if target.downloading:
-            from hubmgr.errors import CacheError
-
-            raise CacheError(f"{repo} is being downloaded right now; wait for the download to end or cancel it, "
-                             "then try again. Nothing was deleted.")
-        if revision:
-            rev = next((r for r in target.revisions if revision in r.refs or r.commit.startswith(revision)), None)
-            if rev is None:
-                from hubmgr.errors import NotCachedError
-
-                raise NotCachedError(f"Revision '{revision}' of {repo} is not in the cache.")
-            what = f"revision {rev.commit[:12]} of {repo}"
-        else:
-            partial = f", {human_bytes(target.partial_bytes)} of partial downloads" if target.partial_bytes else ""
-            what = f"{repo} ({len(target.revisions)} revision(s), {human_bytes(target.size_on_disk)}{partial})"
-        if not _confirm(f"Delete {what}?", yes=yes):
-            info("Nothing deleted.")
-            sys.exit(1)
-        if revision:
-            freed = cache.delete_revision(repo, revision)
-        else:
-            freed = cache.delete_repo(repo)
-        if as_json:
-            emit_json({"repo_id": repo, "revision": revision, "freed_bytes": freed})
-            return
-        info(f"Deleted {what}: freed {human_bytes(freed)}.")
-
-    @cli.command(name="verify")
-    @click.argument("repo", required=False)
-    @click.option("--json", "as_json", is_flag=True, help="Print every file's result as JSON.")
-    def verify_cmd(repo: str | None, as_json: bool) -> None:
-        """Re-hash cached files (one REPO or the whole cache) and check each snapshot against its revision's
-        file list; exit non-zero when a file does not match or is missing."""
-        from hubmgr.hub.cache import verify
-
-        status = None
-        if not as_json and sys.stderr.isatty():
-            from hubmgr.cli.output import err_console
-
-            status = err_console().status("Verifying...")
-            status.start()
-
-        def on_event(event) -> None:
-            if status is not None:
-                status.update(f"Verifying {event.repo_id}/{event.path}")
-            elif not as_json and not event.ok:
-                info(f"FAILED {event.repo_id} {event.path}: {event.detail}")
-
-        try:
-            results = verify(repo, on_event=on_event)
-        finally:
-            if status is not None:
-                status.stop()
-        failed = [r for r in results if not r.ok]
-        missing = [r for r in failed if r.missing]
-        if as_json:
-            emit_json({"ok": not failed, "checked": len(results), "failed": len(failed), "missing": len(missing),
-                       "files": results})
-            if failed:
-                sys.exit(IntegrityError.exit_code)  # (ctx.exit's code is lost with standalone_mode=False)
-            return
-        if failed:
-            print_table(["REPO", "COMMIT", "FILE", "PROBLEM"],
-                        [[r.repo_id, r.commit[:12], r.path, r.detail] for r in failed])
-            if missing:
-                names = ", ".join(sorted({r.path for r in missing})[:3])
-                more = len({r.path for r in missing}) - 3
-                names += f" and {more} more" if more > 0 else ""
-                bad = len(failed) - len(missing)
-                mismatch = f"; {bad} other file(s) failed verification" if bad else ""
-                raise IntegrityError(
-                    f"{len(missing)} file(s) of the revision are missing from the cache ({names}){mismatch}; "
-                    f"run `hubmgr download {repo or 'REPO'}` to fetch them (it resumes partial files)."
-                )
-            raise IntegrityError(
-                f"{len(failed)} of {len(results)} cached file(s) failed verification; "
-                "delete the repo (`hubmgr rm REPO`) and download it again."
-            )
-        if not results:
-            info("Nothing to verify: the cache is empty." if repo is None else f"{repo} has no cached files.")
-            return
-        info(f"All {len(results)} cached file(s) verified.")
-
-    @cli.command(name="prune")
-    @click.option("--incomplete", is_flag=True,
-                  help="Also delete partial downloads (blobs/*.incomplete) and detached revisions a download did "
-                       "not finish.")
-    @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-    @click.option("--dry-run", is_flag=True, help="Only show what would be deleted.")
-    @click.option("--json", "as_json", is_flag=True, help="Print what was (or would be) deleted as JSON.")
-    def prune_cmd(incomplete: bool, yes: bool, dry_run: bool, as_json: bool) -> None:
-        """Delete cached revisions that no branch or tag points to; partial downloads stay unless --incomplete.
-
-        A repo a download is running on is left alone.
-        """
-        from hubmgr.hub.cache import prune_cache
-
-        plan = prune_cache(dry_run=True, incomplete=incomplete)
-        if not plan.revisions and not plan.partials:
-            if as_json:
-                emit_json(_prune_json(plan, dry_run=dry_run))
-            else:
-                info("Nothing to prune: every complete cached revision has a ref.")
-                _prune_notes(plan)
-            return
-        if dry_run:
-            if as_json:
-                emit_json(_prune_json(plan, dry_run=True))
-            else:
-                for r, c in plan.revisions:
-                    info(f"would delete {r} {c[:12]}")
-                for part in plan.partials:
-                    info(f"would delete {part.repo_id} {part.path.name} ({human_bytes(part.size)} partial download)")
-                info(f"Would free {human_bytes(plan.freed_bytes)}.")
-                _prune_notes(plan)
-            return
-        what = f"{len(plan.revisions)} detached revision(s)"
-        if plan.partials:
-            what += f" and {len(plan.partials)} partial download(s)"
-        if not _confirm(f"Delete {what}, freeing {human_bytes(plan.freed_bytes)}?", yes=yes):
-            info("Nothing deleted.")
-            sys.exit(1)
-        done = prune_cache(incomplete=incomplete)
-        if as_json:
-            emit_json(_prune_json(done, dry_run=False))
-            return
-        for r, c in done.revisions:
-            info(f"deleted {r} {c[:12]}")
-        for part in done.partials:
-            info(f"deleted {part.repo_id} {part.path.name} ({human_bytes(part.size)} partial download)")
-        partial = f", of which {human_bytes(done.partial_bytes)} partial downloads" if done.partial_bytes else ""
-        info(f"Freed {human_bytes(done.freed_bytes)}{partial}.")
-        _prune_notes(done)
+    for command in (download, ls_cmd, rm_cmd, verify_cmd, prune_cmd):
+        cli.add_command(command)
 
 
 def _prune_json(result, *, dry_run: bool) -> dict[str, Any]:

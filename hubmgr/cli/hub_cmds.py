@@ -98,167 +98,172 @@ def _print_fit(report) -> None:
     )
 
 
+@click.command()
+@click.argument("query", required=False)
+@click.option("--task", help="Pipeline tag, e.g. text-classification.")
+@click.option("--library", help="Library, e.g. transformers, peft.")
+@click.option("--author", help="User or organisation.")
+@click.option("--sort", type=click.Choice(SORT_CHOICES), default="downloads", show_default=True,
+              help="Sort key (descending).")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True, help="Results per page.")
+@click.option("--page", type=click.IntRange(1, 1000), default=1, show_default=True,
+              help="Page to show (earlier pages are fetched to find it).")
+@click.option("--cursor", help="Continue from the cursor an earlier search printed (other filters are ignored).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def search(query, task, library, author, sort, limit, page, cursor, as_json) -> None:
+    """Search models on the Hub by QUERY (part of the model id) and filters."""
+    from hubmgr.config import get_settings
+    from hubmgr.hub.search import search_models
+
+    settings = get_settings()
+    result = search_models(query, task=task, library=library, author=author, sort=sort, limit=limit,
+                           cursor=cursor, settings=settings)
+    shown = 1
+    while shown < page:
+        if result.next_cursor is None:
+            raise UsageError(f"There is no page {page}: the results end on page {shown}.")
+        result = search_models(cursor=result.next_cursor, settings=settings)
+        shown += 1
+    if as_json:
+        emit_json({"results": result.results, "next_cursor": result.next_cursor, "page": page})
+        return
+    if not result.results:
+        info("No models found.")
+        return
+    print_table(
+        ["model", "task", "library", "downloads", "likes", "modified", "gated"],
+        _rows(
+            (m.id, m.task or "-", m.library or "-", human_count(m.downloads), human_count(m.likes),
+             _date(m.last_modified), _gated(m.gated))
+            for m in result.results
+        ),
+        justify={"downloads": "right", "likes": "right"},
+    )
+    if result.next_cursor:
+        info(f"More results: add --page {page + 1} (with --json, next_cursor resumes from here).")
+
+
+@click.command(name="info")
+@click.argument("repo")
+@click.option("--revision", help="Branch, tag or commit (default: main).")
+@click.option("--files/--no-files", "show_files", default=True, show_default=True, help="List the files.")
+@click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
+def info_cmd(repo, revision, show_files, as_json) -> None:
+    """Show a model repo: card summary, files and sizes, license, gating, parameters, and whether
+    LoRA training fits here. The weights are not downloaded (their headers are read by HTTP range)."""
+    from hubmgr.config import get_settings
+    from hubmgr.errors import HubmgrError
+    from hubmgr.hub.fit import estimate_fit_for_model
+    from hubmgr.hub.info import get_model_info
+
+    settings = get_settings()
+    details = get_model_info(repo, revision=revision, settings=settings)
+    fit = None
+    if details.param_count:
+        try:
+            fit = estimate_fit_for_model(details)
+        except HubmgrError:
+            fit = None
+    if as_json:
+        data = to_jsonable(details)
+        if not show_files:
+            data.pop("files", None)
+        data["fit"] = to_jsonable(fit) if fit is not None else None
+        emit_json(data)
+        return
+    dtypes = ", ".join(f"{k} {human_count(v)}" for k, v in details.dtypes.items()) or "-"
+    params = f"{human_count(details.param_count)} ({details.param_count:,})" if details.param_count else "-"
+    rows = [
+        ("model", details.id),
+        ("revision", details.revision),
+        ("commit", details.sha or "-"),
+        ("source", "local cache" if details.from_cache else settings.endpoint),
+        ("task", details.pipeline_tag or "-"),
+        ("library", details.library or "-"),
+        ("license", details.license or "-"),
+        ("gated", _gated(details.gated)),
+        ("parameters", params),
+        ("dtypes", dtypes),
+        ("files", f"{len(details.files)} ({human_bytes(details.total_size)})"),
+        ("downloads", human_count(details.downloads) if details.downloads is not None else "-"),
+        ("likes", human_count(details.likes) if details.likes is not None else "-"),
+        ("modified", _date(details.last_modified)),
+    ]
+    if fit is not None:
+        rows.append(("LoRA fit", _fit_line(fit)))
+    summary = card_summary(details.card_text)
+    if summary:
+        rows.append(("card", summary))
+    print_table(["field", "value"], _rows(rows), title=_escape(details.id))
+    if show_files and details.files:
+        print_table(
+            ["file", "size", "sha256"],
+            _rows([(f.path, human_bytes(f.size), (f.lfs_sha256 or "")[:12]) for f in details.files]
+                  + [("total", human_bytes(details.total_size), "")]),
+            title="Files",
+            justify={"size": "right"},
+        )
+    for note in details.warnings:
+        info(f"note: {_escape(note)}")
+
+
+@click.command()
+@click.argument("repo", required=False)
+@click.option("--params", "params", help="Parameter count instead of a repo (110M, 7B, 125000000).")
+@click.option("--revision", help="Revision of REPO (default: main).")
+@click.option("--dtype", type=click.Choice(DTYPE_CHOICES),
+              help="Dtype of the frozen weights (default: the repo's, or float32).")
+@click.option("--rank", type=click.IntRange(1, 4096), default=TRAIN_RANK, show_default=True,
+              help="LoRA rank (default: training's).")
+@click.option("--batch-size", type=click.IntRange(1), default=TRAIN_BATCH, show_default=True,
+              help="Sequences per step (default: the largest batch training chooses by itself).")
+@click.option("--seq-len", type=click.IntRange(1), default=TRAIN_SEQ_LEN, show_default=True,
+              help="Tokens per sequence (default: training's --max-length).")
+@click.option("--hidden-size", type=click.IntRange(1), help="Model width (with --params; read from config.json for a repo).")
+@click.option("--layers", type=click.IntRange(1), help="Transformer blocks (with --params).")
+@click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
+def fit(repo, params, revision, dtype, rank, batch_size, seq_len, hidden_size, layers, as_json) -> None:
+    """Estimate the memory LoRA training of REPO (or a model of --params parameters) needs, against
+    this machine's RAM and each GPU: fits / tight / won't fit."""
+    from hubmgr.hub.fit import estimate_fit, estimate_fit_for_model, parse_param_count
+
+    if bool(repo) == bool(params):
+        raise UsageError("Give either a REPO or --params N (not both).")
+    if repo:
+        from hubmgr.config import get_settings
+        from hubmgr.hub.info import get_model_info
+
+        details = get_model_info(repo, revision=revision, settings=get_settings())
+        for note in details.warnings:
+            info(f"note: {_escape(note)}")
+        if hidden_size or layers:
+            from dataclasses import replace
+
+            config = dict(details.config or {})
+            if hidden_size:
+                config["hidden_size"] = hidden_size
+            if layers:
+                config["num_hidden_layers"] = layers
+            details = replace(details, config=config)
+        report = estimate_fit_for_model(details, dtype=dtype, lora_rank=rank, batch_size=batch_size,
+                                        seq_len=seq_len)
+    else:
+        report = estimate_fit(parse_param_count(params), dtype=dtype or "float32", lora_rank=rank,
+                              batch_size=batch_size, seq_len=seq_len, hidden_size=hidden_size,
+                              num_layers=layers)
+    if as_json:
+        data = to_jsonable(report)
+        data["best_verdict"] = report.best_verdict
+        emit_json(data)
+        return
+    _print_fit(report)
+
+
 def register(cli: click.Group) -> None:
     """Add ``search``, ``info`` and ``fit`` to the ``hubmgr`` group.
 
     Args:
         cli: the top-level group.
     """
-
-    @cli.command()
-    @click.argument("query", required=False)
-    @click.option("--task", help="Pipeline tag, e.g. text-classification.")
-    @click.option("--library", help="Library, e.g. transformers, peft.")
-    @click.option("--author", help="User or organisation.")
-    @click.option("--sort", type=click.Choice(SORT_CHOICES), default="downloads", show_default=True,
-                  help="Sort key (descending).")
-    @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True, help="Results per page.")
-    @click.option("--page", type=click.IntRange(1, 1000), default=1, show_default=True,
-                  help="Page to show (earlier pages are fetched to find it).")
-    @click.option("--cursor", help="Continue from the cursor an earlier search printed (other filters are ignored).")
-    @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-    def search(query, task, library, author, sort, limit, page, cursor, as_json) -> None:
-        """Search models on the Hub by QUERY (part of the model id) and filters."""
-        from hubmgr.config import get_settings
-        from hubmgr.hub.search import search_models
-
-        settings = get_settings()
-        result = search_models(query, task=task, library=library, author=author, sort=sort, limit=limit,
-                               cursor=cursor, settings=settings)
-        shown = 1
-        while shown < page:
-            if result.next_cursor is None:
-                raise UsageError(f"There is no page {page}: the results end on page {shown}.")
-            result = search_models(cursor=result.next_cursor, settings=settings)
-            shown += 1
-        if as_json:
-            emit_json({"results": result.results, "next_cursor": result.next_cursor, "page": page})
-            return
-        if not result.results:
-            info("No models found.")
-            return
-        print_table(
-            ["model", "task", "library", "downloads", "likes", "modified", "gated"],
-            _rows(
-                (m.id, m.task or "-", m.library or "-", human_count(m.downloads), human_count(m.likes),
-                 _date(m.last_modified), _gated(m.gated))
-                for m in result.results
-            ),
-            justify={"downloads": "right", "likes": "right"},
-        )
-        if result.next_cursor:
-            info(f"More results: add --page {page + 1} (with --json, next_cursor resumes from here).")
-
-    @cli.command(name="info")
-    @click.argument("repo")
-    @click.option("--revision", help="Branch, tag or commit (default: main).")
-    @click.option("--files/--no-files", "show_files", default=True, show_default=True, help="List the files.")
-    @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
-    def info_cmd(repo, revision, show_files, as_json) -> None:
-        """Show a model repo: card summary, files and sizes, license, gating, parameters, and whether
-        LoRA training fits here. The weights are not downloaded (their headers are read by HTTP range)."""
-        from hubmgr.config import get_settings
-        from hubmgr.errors import HubmgrError
-        from hubmgr.hub.fit import estimate_fit_for_model
-        from hubmgr.hub.info import get_model_info
-
-        settings = get_settings()
-        details = get_model_info(repo, revision=revision, settings=settings)
-        fit = None
-        if details.param_count:
-            try:
-                fit = estimate_fit_for_model(details)
-            except HubmgrError:
-                fit = None
-        if as_json:
-            data = to_jsonable(details)
-            if not show_files:
-                data.pop("files", None)
-            data["fit"] = to_jsonable(fit) if fit is not None else None
-            emit_json(data)
-            return
-        dtypes = ", ".join(f"{k} {human_count(v)}" for k, v in details.dtypes.items()) or "-"
-        params = f"{human_count(details.param_count)} ({details.param_count:,})" if details.param_count else "-"
-        rows = [
-            ("model", details.id),
-            ("revision", details.revision),
-            ("commit", details.sha or "-"),
-            ("source", "local cache" if details.from_cache else settings.endpoint),
-            ("task", details.pipeline_tag or "-"),
-            ("library", details.library or "-"),
-            ("license", details.license or "-"),
-            ("gated", _gated(details.gated)),
-            ("parameters", params),
-            ("dtypes", dtypes),
-            ("files", f"{len(details.files)} ({human_bytes(details.total_size)})"),
-            ("downloads", human_count(details.downloads) if details.downloads is not None else "-"),
-            ("likes", human_count(details.likes) if details.likes is not None else "-"),
-            ("modified", _date(details.last_modified)),
-        ]
-        if fit is not None:
-            rows.append(("LoRA fit", _fit_line(fit)))
-        summary = card_summary(details.card_text)
-        if summary:
-            rows.append(("card", summary))
-        print_table(["field", "value"], _rows(rows), title=_escape(details.id))
-        if show_files and details.files:
-            print_table(
-                ["file", "size", "sha256"],
-                _rows([(f.path, human_bytes(f.size), (f.lfs_sha256 or "")[:12]) for f in details.files]
-                      + [("total", human_bytes(details.total_size), "")]),
-                title="Files",
-                justify={"size": "right"},
-            )
-        for note in details.warnings:
-            info(f"note: {_escape(note)}")
-
-    @cli.command()
-    @click.argument("repo", required=False)
-    @click.option("--params", "params", help="Parameter count instead of a repo (110M, 7B, 125000000).")
-    @click.option("--revision", help="Revision of REPO (default: main).")
-    @click.option("--dtype", type=click.Choice(DTYPE_CHOICES),
-                  help="Dtype of the frozen weights (default: the repo's, or float32).")
-    @click.option("--rank", type=click.IntRange(1, 4096), default=TRAIN_RANK, show_default=True,
-                  help="LoRA rank (default: training's).")
-    @click.option("--batch-size", type=click.IntRange(1), default=TRAIN_BATCH, show_default=True,
-                  help="Sequences per step (default: the largest batch training chooses by itself).")
-    @click.option("--seq-len", type=click.IntRange(1), default=TRAIN_SEQ_LEN, show_default=True,
-                  help="Tokens per sequence (default: training's --max-length).")
-    @click.option("--hidden-size", type=click.IntRange(1), help="Model width (with --params; read from config.json for a repo).")
-    @click.option("--layers", type=click.IntRange(1), help="Transformer blocks (with --params).")
-    @click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
-    def fit(repo, params, revision, dtype, rank, batch_size, seq_len, hidden_size, layers, as_json) -> None:
-        """Estimate the memory LoRA training of REPO (or a model of --params parameters) needs, against
-        this machine's RAM and each GPU: fits / tight / won't fit."""
-        from hubmgr.hub.fit import estimate_fit, estimate_fit_for_model, parse_param_count
-
-        if bool(repo) == bool(params):
-            raise UsageError("Give either a REPO or --params N (not both).")
-        if repo:
-            from hubmgr.config import get_settings
-            from hubmgr.hub.info import get_model_info
-
-            details = get_model_info(repo, revision=revision, settings=get_settings())
-            for note in details.warnings:
-                info(f"note: {_escape(note)}")
-            if hidden_size or layers:
-                from dataclasses import replace
-
-                config = dict(details.config or {})
-                if hidden_size:
-                    config["hidden_size"] = hidden_size
-                if layers:
-                    config["num_hidden_layers"] = layers
-                details = replace(details, config=config)
-            report = estimate_fit_for_model(details, dtype=dtype, lora_rank=rank, batch_size=batch_size,
-                                            seq_len=seq_len)
-        else:
-            report = estimate_fit(parse_param_count(params), dtype=dtype or "float32", lora_rank=rank,
-                                  batch_size=batch_size, seq_len=seq_len, hidden_size=hidden_size,
-                                  num_layers=layers)
-        if as_json:
-            data = to_jsonable(report)
-            data["best_verdict"] = report.best_verdict
-            emit_json(data)
-            return
-        _print_fit(report)
+    for command in (search, info_cmd, fit):
+        cli.add_command(command)

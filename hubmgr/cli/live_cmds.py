@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from hubmgr.cli.output import emit_json_line
+from hubmgr.cli.run_cmds import runs
 from hubmgr.errors import UsageError
 
 
@@ -103,78 +104,80 @@ def _as_stopped(record: Any) -> Any:
     return dataclasses.replace(record, status="cancelled") if record.status == "running" else record
 
 
-def register(cli: click.Group) -> None:
-    """Add ``follow``, ``stop`` and ``resume`` to the ``runs`` group."""
-    runs = cli.commands.get("runs")
-    if not isinstance(runs, click.Group):  # pragma: no cover - run_cmds registers it first
-        return
+@click.command("follow")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Stream the run's events as JSON lines (from the start).")
+def runs_follow(run_id: str, as_json: bool) -> None:
+    """Attach to a run: what happened so far, then live until it ends.
 
-    @runs.command("follow")
-    @click.argument("run_id")
-    @click.option("--json", "as_json", is_flag=True, help="Stream the run's events as JSON lines (from the start).")
-    def runs_follow(run_id: str, as_json: bool) -> None:
-        """Attach to a run: what happened so far, then live until it ends.
+    Works for any run, started by `hubmgr train` (with or without --detach), the TUI or a script, on one
+    process or several. Ctrl-C detaches and leaves the run going. The exit code is the run's: 0
+    completed, 130 stopped, 1 failed or interrupted. RUN_ID may be a unique prefix.
+    """
+    sys.exit(follow_run(run_id, as_json=as_json))
 
-        Works for any run, started by `hubmgr train` (with or without --detach), the TUI or a script, on one
-        process or several. Ctrl-C detaches and leaves the run going. The exit code is the run's: 0
-        completed, 130 stopped, 1 failed or interrupted. RUN_ID may be a unique prefix.
-        """
-        sys.exit(follow_run(run_id, as_json=as_json))
 
-    @runs.command("stop")
-    @click.argument("run_id")
-    @click.option("--no-wait", is_flag=True, help="Ask and return at once, without waiting for the run to stop.")
-    @click.option("--timeout", type=click.FloatRange(min=0), default=600.0, show_default=True,
-                  help="Seconds to wait for the run to save its checkpoint and stop.")
-    def runs_stop(run_id: str, no_wait: bool, timeout: float) -> None:
-        """Ask a running run to save a checkpoint and stop (`hubmgr runs resume ID` continues it)."""
-        from hubmgr.cli.train_cmds import _say
-        from hubmgr.runs.live import request_stop
+@click.command("stop")
+@click.argument("run_id")
+@click.option("--no-wait", is_flag=True, help="Ask and return at once, without waiting for the run to stop.")
+@click.option("--timeout", type=click.FloatRange(min=0), default=600.0, show_default=True,
+              help="Seconds to wait for the run to save its checkpoint and stop.")
+def runs_stop(run_id: str, no_wait: bool, timeout: float) -> None:
+    """Ask a running run to save a checkpoint and stop (`hubmgr runs resume ID` continues it)."""
+    from hubmgr.cli.train_cmds import _say
+    from hubmgr.runs.live import request_stop
 
-        store = _store()
-        record = store.get_run(run_id)
+    store = _store()
+    record = store.get_run(run_id)
+    if record.status != "running":
+        raise UsageError(f"Run {record.id} is not running (it is {record.status}).")
+    deadline = time.monotonic() + 30.0
+    while not request_stop(record):  # a run that is still loading has no folder yet
+        if time.monotonic() > deadline:
+            raise UsageError(f"Run {record.id} has no run folder to ask in yet ({record.output_dir}); try again.")
+        time.sleep(0.5)
+        record = store.get_run(record.id, exact=True)
         if record.status != "running":
             raise UsageError(f"Run {record.id} is not running (it is {record.status}).")
-        deadline = time.monotonic() + 30.0
-        while not request_stop(record):  # a run that is still loading has no folder yet
-            if time.monotonic() > deadline:
-                raise UsageError(f"Run {record.id} has no run folder to ask in yet ({record.output_dir}); try again.")
-            time.sleep(0.5)
-            record = store.get_run(record.id, exact=True)
-            if record.status != "running":
-                raise UsageError(f"Run {record.id} is not running (it is {record.status}).")
-        if no_wait:
-            _say(f"Asked run {record.id} to save a checkpoint and stop.")
-            return
-        _say(f"Stopping run {record.id}: it saves a checkpoint after the current step...")
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            record = store.get_run(record.id, exact=True)
-            if record.status != "running":
-                break
-            time.sleep(0.5)
-        else:
-            raise UsageError(f"Run {record.id} has not stopped after {timeout:g} s; it will when its current step ends.")
-        if record.status == "cancelled":
-            _say(f"Stopped run {record.id}.{_resume_hint(record)}")
-        else:
-            _say(f"Run {record.id} ended: {record.status}" + (f" ({record.error})" if record.error else "") + ".")
+    if no_wait:
+        _say(f"Asked run {record.id} to save a checkpoint and stop.")
+        return
+    _say(f"Stopping run {record.id}: it saves a checkpoint after the current step...")
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        record = store.get_run(record.id, exact=True)
+        if record.status != "running":
+            break
+        time.sleep(0.5)
+    else:
+        raise UsageError(f"Run {record.id} has not stopped after {timeout:g} s; it will when its current step ends.")
+    if record.status == "cancelled":
+        _say(f"Stopped run {record.id}.{_resume_hint(record)}")
+    else:
+        _say(f"Run {record.id} ended: {record.status}" + (f" ({record.error})" if record.error else "") + ".")
 
-    @runs.command("resume")
-    @click.argument("run_id")
-    @click.option("--detach", is_flag=True, help="Resume in the background and return at once.")
-    @click.option("--json", "as_json", is_flag=True, help="One JSON object per event on stdout, then the result.")
-    def runs_resume(run_id: str, detach: bool, as_json: bool) -> None:
-        """Continue a stopped or interrupted run from its last checkpoint, from any folder.
 
-        Everything it needs (task, model, data paths, options) is in the run itself.
-        """
-        from hubmgr.cli.train_cmds import run_foreground, start_detached
-        from hubmgr.runs.live import resume_config_of
+@click.command("resume")
+@click.argument("run_id")
+@click.option("--detach", is_flag=True, help="Resume in the background and return at once.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per event on stdout, then the result.")
+def runs_resume(run_id: str, detach: bool, as_json: bool) -> None:
+    """Continue a stopped or interrupted run from its last checkpoint, from any folder.
 
-        record = _store().get_run(run_id)
-        config = resume_config_of(record).validate()
-        if detach:
-            start_detached(config, as_json=as_json, resume=True)
-            return
-        run_foreground(config, as_json=as_json)
+    Everything it needs (task, model, data paths, options) is in the run itself.
+    """
+    from hubmgr.cli.train_cmds import run_foreground, start_detached
+    from hubmgr.runs.live import resume_config_of
+
+    record = _store().get_run(run_id)
+    config = resume_config_of(record).validate()
+    if detach:
+        start_detached(config, as_json=as_json, resume=True)
+        return
+    run_foreground(config, as_json=as_json)
+
+
+def register(cli: click.Group) -> None:
+    """Add ``follow``, ``stop`` and ``resume`` to the ``runs`` group."""
+    for command in (runs_follow, runs_stop, runs_resume):
+        runs.add_command(command)

@@ -51,25 +51,30 @@ def _show_tasks(as_json: bool) -> None:
         )
 
 
-def register(cli: click.Group) -> None:
-    """Add ``plugins`` and ``tasks`` to the ``hubmgr`` group."""
-
-    @cli.group("plugins", invoke_without_command=True)
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-    @click.pass_context
-    def plugins(ctx: click.Context, as_json: bool) -> None:
-        """List installed plugins: name, version, hooks, tasks and any error."""
-        if ctx.invoked_subcommand is None:
-            _show_plugins(as_json)
-
-    @plugins.command("list")
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-    def plugins_list(as_json: bool) -> None:
-        """List installed plugins: name, version, hooks, tasks and any error."""
+@click.group("plugins", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def plugins(ctx: click.Context, as_json: bool) -> None:
+    """List installed plugins: name, version, hooks, tasks and any error."""
+    if ctx.invoked_subcommand is None:
         _show_plugins(as_json)
 
-    @cli.command("tasks")
-    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-    def tasks(as_json: bool) -> None:
-        """List the tasks plugins provide, with their options (type, default, help)."""
-        _show_tasks(as_json)
+
+@plugins.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def plugins_list(as_json: bool) -> None:
+    """List installed plugins: name, version, hooks, tasks and any error."""
+    _show_plugins(as_json)
+
+
+@click.command("tasks")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def tasks(as_json: bool) -> None:
+    """List the tasks plugins provide, with their options (type, default, help)."""
+    _show_tasks(as_json)
+
+
+def register(cli: click.Group) -> None:
+    """Add ``plugins`` and ``tasks`` to the ``hubmgr`` group."""
+    for command in (plugins, tasks):
+        cli.add_command(command)

@@ -15,28 +15,11 @@ import click
 
 from hubmgr.cli.output import emit_json, human_bytes, human_count, info, is_tty, print_table
 from hubmgr.errors import UsageError
+from hubmgr.eval.config import EvalConfig, MergeConfig, PredictConfig
+from hubmgr.fields import click_options_from_dataclass, merge, model_dtype
 
 
 # --- helpers -----------------------------------------------------------------------------------------
-def parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """``("text_column=sentence", "max=3")`` -> ``{"text_column": "sentence", "max": 3}`` (JSON values parsed).
-
-    Raises:
-        UsageError: an item without ``=``.
-    """
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or not key:
-            raise UsageError(f"--option takes KEY=VALUE, got {pair!r}.")
-        try:
-            out[key] = json.loads(value)
-        except ValueError:
-            out[key] = value
-    return out
-
-
 def _read_inputs(path: Path) -> list[str]:
     """Non-empty lines of ``path`` ('-' is standard input), without their line ends."""
     from hubmgr.errors import DataError
@@ -204,302 +187,272 @@ def _print_per_class(report: Any) -> None:
         print_table(["model", *columns], [[row.name, *cells(e)] for row in rows_with for e in row.per_class])
 
 
+@click.command("eval")
+@click.argument("task", required=False)
+@click_options_from_dataclass(EvalConfig, exclude=("task",))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def eval_cmd(task: str | None, as_json: bool, **flags: Any) -> None:
+    """Evaluate a base model and LoRA adapters side by side on one data set.
+
+    The base model is loaded once; each adapter is switched in with peft. Labels and task options
+    come from the adapter's saved run record when it has one.
+
+    \b
+        hubmgr eval text-classification --model sentence-transformers/all-MiniLM-L6-v2 \\
+            --adapter ~/.local/share/hubmgr/runs/20261128-153012-ab12 --data dev.csv
+        hubmgr eval --adapter 20261128-1530 --data dev.csv --json
+        hubmgr eval --adapter 20261128-1530 --data dev.jsonl --per-class -o threshold=0.3
+    """
+    from hubmgr.eval.runner import evaluate
+
+    config = merge(EvalConfig(), {**flags, "task": task}).validate()
+    with _Progress(enabled=not as_json and is_tty()) as progress:
+        report = evaluate(
+            config.model, config.adapters, task=config.task, data=config.data, options=config.options or None,
+            split=config.split, max_samples=config.max_samples, batch_size=config.batch_size,
+            max_length=config.max_length, device=config.device, dtype=model_dtype(config.dtype), on_event=progress,
+            trust_remote_code=config.trust_remote_code, per_class=config.per_class,
+        )
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        _print_report(report)
+        if config.per_class:
+            _print_per_class(report)
+
+# -- predict ------------------------------------------------------------------------------------
+@click.command("predict")
+@click.argument("adapter")
+@click.argument("inputs", nargs=-1)
+@click.option("--file", "-f", "input_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Read inputs from this file, one per line ('-' for standard input).")
+@click_options_from_dataclass(PredictConfig, exclude=("adapter",))
+@click.option("--json", "as_json", is_flag=True, help="Print the predictions as JSON.")
+def predict_cmd(adapter: str, inputs: tuple[str, ...], input_file: Path | None, as_json: bool, **flags: Any) -> None:
+    """Try an adapter on a few inputs: texts, image paths or prompts, as its task takes them.
+
+    ADAPTER is an adapter folder or a run / adapter id from `hubmgr adapters`; the base model, task,
+    options and labels come from its run record. With no INPUTS and no --file, inputs are read from
+    standard input, one per line. For tasks on text pairs, give --pair-separator.
+
+    \b
+        hubmgr predict 20261128-1530 "a wonderful film" "dull and far too long" --compare
+        hubmgr predict adapters/nli "A man sleeps. ||| A person rests." --pair-separator " ||| "
+        hubmgr predict adapters/ner --file sentences.txt --json
+    """
+    from hubmgr.eval.predict import predict
+
+    config = merge(PredictConfig(), {**flags, "adapter": adapter}).validate()
+    items = list(inputs)
+    if input_file is not None:
+        items += _read_inputs(input_file)
+    elif not items:
+        if click.get_text_stream("stdin").isatty():
+            raise UsageError("Give inputs after the adapter, with --file, or on standard input.")
+        items = _read_inputs(Path("-"))
+    separator = config.pair_separator
+    if separator:
+        bad = [x for x in items if separator not in x]
+        if bad:
+            raise UsageError(f"Input {bad[0][:60]!r} has no {separator!r} to split it into a text pair.")
+        items = [tuple(x.split(separator, 1)) for x in items]
+    if not items:
+        raise UsageError("There are no inputs to predict (empty lines are skipped).")
+    if not as_json and is_tty():
+        info(f"Predicting {len(items)} input{'s' if len(items) != 1 else ''} with {adapter}...")
+    preds = predict(config.adapter, items, base_model=config.model, options=config.options or None,
+                    compare=config.compare, batch_size=config.batch_size, device=config.device,
+                    dtype=model_dtype(config.dtype), trust_remote_code=config.trust_remote_code)
+    if as_json:
+        emit_json([p.to_dict() for p in preds])
+        return
+
+    def shown(x: Any) -> str:
+        return " | ".join(map(str, x)) if isinstance(x, tuple) else str(x)
+
+    if config.compare:
+        print_table(["input", "base model", "with the adapter"],
+                    [[shown(p.input), p.base_prediction, p.prediction] for p in preds])
+    else:
+        print_table(["input", "prediction"], [[shown(p.input), p.prediction] for p in preds])
+
+# -- runs ---------------------------------------------------------------------------------------
+@click.group("runs", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=None, help="Show at most N runs.")
+@click.option("--status", type=click.Choice(["running", "completed", "failed", "cancelled", "interrupted"]),
+              default=None, help="Only runs with this status.")
+@click.pass_context
+def runs(ctx: click.Context, as_json: bool, limit: int | None, status: str | None) -> None:
+    """List training runs, newest first (`hubmgr runs show ID` for one)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    records = _store().list_runs(limit=limit, status=status)
+    if as_json:
+        emit_json([r.to_dict() for r in records])
+        return
+    if not records:
+        info("No runs yet: start one with `hubmgr train`.")
+        return
+    print_table(
+        ["id", "status", "task", "model", "metrics", "started", "took"],
+        [[r.id, r.status, r.task, r.model, _short_metrics(r.metrics), _when(r.created), _duration(r.duration_seconds)]
+         for r in records],
+    )
+
+
+@runs.command("show")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the run, its summary and full metric history as JSON.")
+def runs_show(run_id: str, as_json: bool) -> None:
+    """Show one run: status, config, metrics over time, adapter, base model and revision.
+
+    RUN_ID may be a unique prefix of the id.
+    """
+    store = _store()
+    record = store.get_run(run_id)
+    history = store.metrics_history(record.id)
+    summary = _history_summary(history)
+    if as_json:
+        emit_json({**record.to_dict(), "duration_seconds": record.duration_seconds,
+                   "metrics_summary": summary, "history": [p.to_dict() for p in history]})
+        return
+    adapter_note = ""
+    if record.adapter_path and not (Path(record.adapter_path) / "adapter_config.json").is_file():
+        adapter_note = " (missing)"
+    pairs = [
+        ("id", record.id),
+        ("status", record.status + (f": {record.error}" if record.error else "")),
+        ("task", record.task),
+        ("base model", record.model),
+        ("revision", record.revision or "-"),
+        ("started", _when(record.created)),
+        ("finished", _when(record.finished)),
+        ("took", _duration(record.duration_seconds)),
+        ("output", record.output_dir or "-"),
+        ("adapter", (record.adapter_path or "-") + adapter_note),
+    ]
+    if record.status in ("cancelled", "interrupted", "failed"):
+        from hubmgr.runs.live import resume_config_of
+
+        try:
+            resume_config_of(record)
+        except UsageError:
+            pass
+        else:
+            pairs.append(("resume", f"hubmgr runs resume {record.id}"))
+    elif record.status == "running":
+        pairs.append(("follow", f"hubmgr runs follow {record.id}   (stop: hubmgr runs stop {record.id})"))
+    if record.stop_reason:
+        pairs.append(("stopped", record.stop_reason))
+    pairs += [("note", note) for note in record.notes or []]
+    print_table(["field", "value"], pairs, title=f"run {record.id}")
+    if record.metrics:
+        print_table(["metric", "value"], [[k, _fmt(v)] for k, v in record.metrics.items()], title="final metrics",
+                    justify={"value": "right"})
+    if summary:
+        print_table(
+            ["split", "metric", "points", "steps", "first", "last", "min", "max"],
+            [[s["split"], s["name"], s["count"], f"{s['first_step']}-{s['last_step']}", _fmt(s["first"]),
+              _fmt(s["last"]), _fmt(s["min"]), _fmt(s["max"])] for s in summary],
+            title="metrics over time",
+        )
+    if record.config:
+        click.echo("config:")
+        click.echo(json.dumps(record.config, indent=2, ensure_ascii=False, default=str))
+
+
+@runs.command("rm")
+@click.argument("run_id")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--json", "as_json", is_flag=True, help="Print the removed run as JSON.")
+def runs_rm(run_id: str, yes: bool, as_json: bool) -> None:
+    """Forget a run and its metric history (its files and adapter are kept)."""
+    store = _store()
+    record = store.get_run(run_id)
+    if not yes:
+        click.confirm(f"Forget run {record.id} ({record.task}, {record.model})?", abort=True, err=True)
+    store.delete_run(record.id)
+    if as_json:
+        emit_json(record.to_dict())
+    else:
+        info(f"Forgot run {record.id}.")
+
+
+# -- adapters -----------------------------------------------------------------------------------
+@click.group("adapters", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the adapters as JSON.")
+@click.pass_context
+def adapters_group(ctx: click.Context, as_json: bool) -> None:
+    """List saved LoRA adapters (`hubmgr adapters rm ID` deletes one)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    records = _store().list_adapters()
+    if as_json:
+        emit_json([r.to_dict() for r in records])
+        return
+    if not records:
+        info("No adapters yet: `hubmgr train` saves one per run.")
+        return
+    print_table(
+        ["id", "task", "base model", "metrics", "created", "path"],
+        [[a.id, a.task or "-", a.base_model or "-", _short_metrics(a.metrics), _when(a.created),
+          a.path + ("" if a.exists else " (missing)")] for a in records],
+    )
+
+
+@adapters_group.command("rm")
+@click.argument("adapter_id")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--keep-files", is_flag=True, help="Only forget the record; leave the folder on disk.")
+@click.option("--json", "as_json", is_flag=True, help="Print the removed adapter as JSON.")
+def adapters_rm(adapter_id: str, yes: bool, keep_files: bool, as_json: bool) -> None:
+    """Delete an adapter (by id, unique id prefix or folder path) and its folder."""
+    store = _store()
+    record = store.get_adapter(adapter_id)
+    if not yes:
+        what = "Forget" if keep_files or not record.exists else "Delete"
+        where = "" if keep_files or not record.exists else f" and its folder {record.path}"
+        click.confirm(f"{what} adapter {record.id}{where}?", abort=True, err=True)
+    store.delete_adapter(record.id, delete_files=not keep_files)
+    if as_json:
+        emit_json(record.to_dict())
+    else:
+        gone = " and its folder" if record.exists and not keep_files else ""
+        info(f"Deleted adapter {record.id}{gone}.")
+
+
+# -- merge --------------------------------------------------------------------------------------
+@click.command("merge")
+@click.argument("adapter")
+@click_options_from_dataclass(MergeConfig, exclude=("adapter",))
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def merge_cmd(adapter: str, as_json: bool, **flags: Any) -> None:
+    """Merge ADAPTER (a folder or an adapter/run id) into its base model and save a full model.
+
+    The result is a normal transformers folder (safetensors weights, config, tokenizer) that loads
+    without peft. A base model with its own code (auto_map in config.json) needs --trust-remote-code,
+    and its code files are then copied into the merged folder.
+    """
+    from hubmgr.eval.merge import merge_adapter
+
+    config = merge(MergeConfig(), {**flags, "adapter": adapter}).validate()
+    result = merge_adapter(config.adapter, output=Path(config.output), base_model=config.model,
+                           dtype=model_dtype(config.dtype), trust_remote_code=config.trust_remote_code)
+    if as_json:
+        emit_json(result)
+    else:
+        info(f"Merged {result.adapter} into {result.base_model}: {human_count(result.num_parameters)} parameters,"
+             f" {human_bytes(result.size_bytes)}.")
+        if result.code_files:
+            info(f"Copied the base model's own code with it: {', '.join(result.code_files)}.")
+        click.echo(result.output)
+
 def register(cli: click.Group) -> None:
     """Add ``eval``, ``runs``, ``adapters`` and ``merge`` to the ``hubmgr`` group.
 
     Args:
         cli: the top-level group.
     """
-
-    @cli.command("eval")
-    @click.argument("task", required=False)
-    @click.option("--model", "-m", "model", default=None,
-                  help="Base model: a cached repo id or a local folder (default: the one the adapter was trained on).")
-    @click.option("--adapter", "-a", "adapters", multiple=True,
-                  help="Adapter folder, or a run / adapter id from `hubmgr adapters`. Repeat to compare several.")
-    @click.option("--data", "-d", required=True, help="Evaluation data: a CSV/JSON/JSONL/Parquet file, a folder, or a Hub dataset id.")
-    @click.option("--split", default="eval", show_default=True, help="Split of a Hub dataset to evaluate ('eval' = validation).")
-    @click.option("--option", "-o", "option_pairs", multiple=True, metavar="KEY=VALUE",
-                  help="A task option (see `hubmgr tasks`), e.g. text_column=sentence. Repeatable.")
-    @click.option("--max-samples", type=click.IntRange(min=1), default=None, help="Evaluate only the first N examples.")
-    @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Examples per forward pass.")
-    @click.option("--max-length", type=click.IntRange(min=1), default=None,
-                  help="Truncation length (default: the training max length, else 128).")
-    @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-    @click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default=None,
-                  help="Load the model in this dtype.")
-    @click.option("--trust-remote-code", is_flag=True, help="Allow model code from the repo to run.")
-    @click.option("--per-class", "per_class", is_flag=True,
-                  help="Also show precision, recall, F1 and support per label (classification tasks).")
-    @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-    def eval_cmd(task: str | None, model: str | None, adapters: tuple[str, ...], data: str, split: str,
-                 option_pairs: tuple[str, ...], max_samples: int | None, batch_size: int, max_length: int | None,
-                 device: str, dtype: str | None, trust_remote_code: bool, per_class: bool, as_json: bool) -> None:
-        """Evaluate a base model and LoRA adapters side by side on one data set.
-
-        The base model is loaded once; each adapter is switched in with peft. Labels and task options
-        come from the adapter's saved run record when it has one.
-
-        \b
-            hubmgr eval text-classification --model sentence-transformers/all-MiniLM-L6-v2 \\
-                --adapter ~/.local/share/hubmgr/runs/20261128-153012-ab12 --data dev.csv
-            hubmgr eval --adapter 20261128-1530 --data dev.csv --json
-            hubmgr eval --adapter 20261128-1530 --data dev.jsonl --per-class -o threshold=0.3
-        """
-        from hubmgr.eval.runner import evaluate
-
-        if model is None and not adapters:
-            raise UsageError("Give --model, or at least one --adapter to take the base model from.")
-        options = parse_options(option_pairs)
-        with _Progress(enabled=not as_json and is_tty()) as progress:
-            report = evaluate(
-                model, list(adapters), task=task, data=data, options=options or None, split=split,
-                max_samples=max_samples, batch_size=batch_size, max_length=max_length, device=device,
-                dtype=dtype, on_event=progress, trust_remote_code=trust_remote_code, per_class=per_class,
-            )
-        if as_json:
-            emit_json(report.to_dict())
-        else:
-            _print_report(report)
-            if per_class:
-                _print_per_class(report)
-
-    # -- predict ------------------------------------------------------------------------------------
-    @cli.command("predict")
-    @click.argument("adapter")
-    @click.argument("inputs", nargs=-1)
-    @click.option("--file", "-f", "input_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                  help="Read inputs from this file, one per line ('-' for standard input).")
-    @click.option("--model", "-m", "model", default=None,
-                  help="Base model: a cached repo id or a local folder (default: the one the adapter was trained on).")
-    @click.option("--compare", "-c", is_flag=True, help="Also show what the base model predicts without the adapter.")
-    @click.option("--pair-separator", default=None, metavar="TEXT",
-                  help="Split each input into a text pair at TEXT, for tasks on text pairs (e.g. ' ||| ').")
-    @click.option("--option", "-o", "option_pairs", multiple=True, metavar="KEY=VALUE",
-                  help="A task option (see `hubmgr tasks`), e.g. max_new_tokens=64. Repeatable.")
-    @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True, help="Inputs per forward pass.")
-    @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-    @click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default=None,
-                  help="Load the model in this dtype.")
-    @click.option("--trust-remote-code", is_flag=True, help="Allow model code from the repo to run.")
-    @click.option("--json", "as_json", is_flag=True, help="Print the predictions as JSON.")
-    def predict_cmd(adapter: str, inputs: tuple[str, ...], input_file: Path | None, model: str | None, compare: bool,
-                    pair_separator: str | None, option_pairs: tuple[str, ...], batch_size: int, device: str, dtype: str | None,
-                    trust_remote_code: bool, as_json: bool) -> None:
-        """Try an adapter on a few inputs: texts, image paths or prompts, as its task takes them.
-
-        ADAPTER is an adapter folder or a run / adapter id from `hubmgr adapters`; the base model, task,
-        options and labels come from its run record. With no INPUTS and no --file, inputs are read from
-        standard input, one per line. For tasks on text pairs, give --pair-separator.
-
-        \b
-            hubmgr predict 20261128-1530 "a wonderful film" "dull and far too long" --compare
-            hubmgr predict adapters/nli "A man sleeps. ||| A person rests." --pair-separator " ||| "
-            hubmgr predict adapters/ner --file sentences.txt --json
-        """
-        from hubmgr.eval.predict import predict
-
-        items = list(inputs)
-        if input_file is not None:
-            items += _read_inputs(input_file)
-        elif not items:
-            if click.get_text_stream("stdin").isatty():
-                raise UsageError("Give inputs after the adapter, with --file, or on standard input.")
-            items = _read_inputs(Path("-"))
-        if pair_separator:
-            bad = [x for x in items if pair_separator not in x]
-            if bad:
-                raise UsageError(f"Input {bad[0][:60]!r} has no {pair_separator!r} to split it into a text pair.")
-            items = [tuple(x.split(pair_separator, 1)) for x in items]
-        if not items:
-            raise UsageError("There are no inputs to predict (empty lines are skipped).")
-        options = parse_options(option_pairs)
-        if not as_json and is_tty():
-            info(f"Predicting {len(items)} input{'s' if len(items) != 1 else ''} with {adapter}...")
-        preds = predict(adapter, items, base_model=model, options=options or None, compare=compare,
-                        batch_size=batch_size, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
-        if as_json:
-            emit_json([p.to_dict() for p in preds])
-            return
-
-        def shown(x: Any) -> str:
-            return " | ".join(map(str, x)) if isinstance(x, tuple) else str(x)
-
-        if compare:
-            print_table(["input", "base model", "with the adapter"],
-                        [[shown(p.input), p.base_prediction, p.prediction] for p in preds])
-        else:
-            print_table(["input", "prediction"], [[shown(p.input), p.prediction] for p in preds])
-
-    # -- runs ---------------------------------------------------------------------------------------
-    @cli.group("runs", invoke_without_command=True)
-    @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
-    @click.option("--limit", "-n", type=click.IntRange(min=1), default=None, help="Show at most N runs.")
-    @click.option("--status", type=click.Choice(["running", "completed", "failed", "cancelled", "interrupted"]),
-                  default=None, help="Only runs with this status.")
-    @click.pass_context
-    def runs(ctx: click.Context, as_json: bool, limit: int | None, status: str | None) -> None:
-        """List training runs, newest first (`hubmgr runs show ID` for one)."""
-        if ctx.invoked_subcommand is not None:
-            return
-        records = _store().list_runs(limit=limit, status=status)
-        if as_json:
-            emit_json([r.to_dict() for r in records])
-            return
-        if not records:
-            info("No runs yet: start one with `hubmgr train`.")
-            return
-        print_table(
-            ["id", "status", "task", "model", "metrics", "started", "took"],
-            [[r.id, r.status, r.task, r.model, _short_metrics(r.metrics), _when(r.created), _duration(r.duration_seconds)]
-             for r in records],
-        )
-
-    @runs.command("show")
-    @click.argument("run_id")
-    @click.option("--json", "as_json", is_flag=True, help="Print the run, its summary and full metric history as JSON.")
-    def runs_show(run_id: str, as_json: bool) -> None:
-        """Show one run: status, config, metrics over time, adapter, base model and revision.
-
-        RUN_ID may be a unique prefix of the id.
-        """
-        store = _store()
-        record = store.get_run(run_id)
-        history = store.metrics_history(record.id)
-        summary = _history_summary(history)
-        if as_json:
-            emit_json({**record.to_dict(), "duration_seconds": record.duration_seconds,
-                       "metrics_summary": summary, "history": [p.to_dict() for p in history]})
-            return
-        adapter_note = ""
-        if record.adapter_path and not (Path(record.adapter_path) / "adapter_config.json").is_file():
-            adapter_note = " (missing)"
-        pairs = [
-            ("id", record.id),
-            ("status", record.status + (f": {record.error}" if record.error else "")),
-            ("task", record.task),
-            ("base model", record.model),
-            ("revision", record.revision or "-"),
-            ("started", _when(record.created)),
-            ("finished", _when(record.finished)),
-            ("took", _duration(record.duration_seconds)),
-            ("output", record.output_dir or "-"),
-            ("adapter", (record.adapter_path or "-") + adapter_note),
-        ]
-        if record.status in ("cancelled", "interrupted", "failed"):
-            from hubmgr.runs.live import resume_config_of
-
-            try:
-                resume_config_of(record)
-            except UsageError:
-                pass
-            else:
-                pairs.append(("resume", f"hubmgr runs resume {record.id}"))
-        elif record.status == "running":
-            pairs.append(("follow", f"hubmgr runs follow {record.id}   (stop: hubmgr runs stop {record.id})"))
-        if record.stop_reason:
-            pairs.append(("stopped", record.stop_reason))
-        pairs += [("note", note) for note in record.notes or []]
-        print_table(["field", "value"], pairs, title=f"run {record.id}")
-        if record.metrics:
-            print_table(["metric", "value"], [[k, _fmt(v)] for k, v in record.metrics.items()], title="final metrics",
-                        justify={"value": "right"})
-        if summary:
-            print_table(
-                ["split", "metric", "points", "steps", "first", "last", "min", "max"],
-                [[s["split"], s["name"], s["count"], f"{s['first_step']}-{s['last_step']}", _fmt(s["first"]),
-                  _fmt(s["last"]), _fmt(s["min"]), _fmt(s["max"])] for s in summary],
-                title="metrics over time",
-            )
-        if record.config:
-            click.echo("config:")
-            click.echo(json.dumps(record.config, indent=2, ensure_ascii=False, default=str))
-
-    @runs.command("rm")
-    @click.argument("run_id")
-    @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-    @click.option("--json", "as_json", is_flag=True, help="Print the removed run as JSON.")
-    def runs_rm(run_id: str, yes: bool, as_json: bool) -> None:
-        """Forget a run and its metric history (its files and adapter are kept)."""
-        store = _store()
-        record = store.get_run(run_id)
-        if not yes:
-            click.confirm(f"Forget run {record.id} ({record.task}, {record.model})?", abort=True, err=True)
-        store.delete_run(record.id)
-        if as_json:
-            emit_json(record.to_dict())
-        else:
-            info(f"Forgot run {record.id}.")
-
-    # -- adapters -----------------------------------------------------------------------------------
-    @cli.group("adapters", invoke_without_command=True)
-    @click.option("--json", "as_json", is_flag=True, help="Print the adapters as JSON.")
-    @click.pass_context
-    def adapters_group(ctx: click.Context, as_json: bool) -> None:
-        """List saved LoRA adapters (`hubmgr adapters rm ID` deletes one)."""
-        if ctx.invoked_subcommand is not None:
-            return
-        records = _store().list_adapters()
-        if as_json:
-            emit_json([r.to_dict() for r in records])
-            return
-        if not records:
-            info("No adapters yet: `hubmgr train` saves one per run.")
-            return
-        print_table(
-            ["id", "task", "base model", "metrics", "created", "path"],
-            [[a.id, a.task or "-", a.base_model or "-", _short_metrics(a.metrics), _when(a.created),
-              a.path + ("" if a.exists else " (missing)")] for a in records],
-        )
-
-    @adapters_group.command("rm")
-    @click.argument("adapter_id")
-    @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-    @click.option("--keep-files", is_flag=True, help="Only forget the record; leave the folder on disk.")
-    @click.option("--json", "as_json", is_flag=True, help="Print the removed adapter as JSON.")
-    def adapters_rm(adapter_id: str, yes: bool, keep_files: bool, as_json: bool) -> None:
-        """Delete an adapter (by id, unique id prefix or folder path) and its folder."""
-        store = _store()
-        record = store.get_adapter(adapter_id)
-        if not yes:
-            what = "Forget" if keep_files or not record.exists else "Delete"
-            where = "" if keep_files or not record.exists else f" and its folder {record.path}"
-            click.confirm(f"{what} adapter {record.id}{where}?", abort=True, err=True)
-        store.delete_adapter(record.id, delete_files=not keep_files)
-        if as_json:
-            emit_json(record.to_dict())
-        else:
-            gone = " and its folder" if record.exists and not keep_files else ""
-            info(f"Deleted adapter {record.id}{gone}.")
-
-    # -- merge --------------------------------------------------------------------------------------
-    @cli.command("merge")
-    @click.argument("adapter")
-    @click.option("--output", "-o", required=True, type=click.Path(path_type=Path),
-                  help="Folder to write the merged model to (must not exist or be empty).")
-    @click.option("--model", "-m", "model", default=None, help="Base model (default: the one the adapter was trained on).")
-    @click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default=None,
-                  help="Save the merged weights in this dtype (default: the base model's).")
-    @click.option("--trust-remote-code", is_flag=True,
-                  help="Allow model code from the repo to run, and copy it into the merged folder.")
-    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-    def merge_cmd(adapter: str, output: Path, model: str | None, dtype: str | None, trust_remote_code: bool,
-                  as_json: bool) -> None:
-        """Merge ADAPTER (a folder or an adapter/run id) into its base model and save a full model.
-
-        The result is a normal transformers folder (safetensors weights, config, tokenizer) that loads
-        without peft. A base model with its own code (auto_map in config.json) needs --trust-remote-code,
-        and its code files are then copied into the merged folder.
-        """
-        from hubmgr.eval.merge import merge_adapter
-
-        result = merge_adapter(adapter, output=output, base_model=model, dtype=dtype,
-                               trust_remote_code=trust_remote_code)
-        if as_json:
-            emit_json(result)
-        else:
-            info(f"Merged {result.adapter} into {result.base_model}: {human_count(result.num_parameters)} parameters,"
-                 f" {human_bytes(result.size_bytes)}.")
-            if result.code_files:
-                info(f"Copied the base model's own code with it: {', '.join(result.code_files)}.")
-            click.echo(result.output)
+    for command in (eval_cmd, predict_cmd, runs, adapters_group, merge_cmd):
+        cli.add_command(command)

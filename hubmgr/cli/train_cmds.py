@@ -21,14 +21,8 @@ import click
 
 from hubmgr.cli.output import emit_json_line, err_console, info
 from hubmgr.errors import UsageError
-from hubmgr.train.config import (
-    TrainConfig,
-    click_options_from_dataclass,
-    field_specs,
-    merge,
-    parse_field_value,
-    parse_key_values,
-)
+from hubmgr.fields import click_options_from_dataclass, field_specs, merge, parse_field_value
+from hubmgr.train.config import TrainConfig
 
 _EPILOG = (
     "Task options (see `hubmgr tasks`) go as --option KEY=VALUE or as flags, e.g. --text-column sentence. "
@@ -82,16 +76,15 @@ def _task_option_flags(task_name: str | None, extra: list[str]) -> dict[str, Any
     return values
 
 
-def build_config(task: str | None, *, config_file: str | None, option_pairs: tuple[str, ...] | list[str],
-                 extra_args: list[str], flags: dict[str, Any]) -> TrainConfig:
+def build_config(task: str | None, *, config_file: str | None, extra_args: list[str],
+                 flags: dict[str, Any]) -> TrainConfig:
     """Lay the flags over the TOML file (or the resumed run's saved config) over the defaults.
 
     Args:
         task: the TASK argument (None when the file or the resumed run names it).
         config_file: ``--config`` path.
-        option_pairs: ``--option KEY=VALUE`` items.
         extra_args: leftover arguments, parsed as task option flags.
-        flags: the TrainConfig flags as given (``None`` = not given).
+        flags: the TrainConfig flags as given (``None`` = not given; ``options`` from ``-o KEY=VALUE``).
 
     Returns:
         The merged TrainConfig (not yet validated).
@@ -115,7 +108,7 @@ def build_config(task: str | None, *, config_file: str | None, option_pairs: tup
             outputs.check_output(Path(flags["output_dir"]).expanduser().resolve(), resume=True)
             raise UsageError(f"Nothing to resume in {flags['output_dir']}: its unfinished run kept no config.")
         base = saved
-    options: dict[str, Any] = dict(parse_key_values(option_pairs))
+    options: dict[str, Any] = dict(flags.get("options") or {})
     options.update(_task_option_flags(task or base.task or None, extra_args))
     overrides = dict(flags)
     overrides["task"] = task
@@ -310,44 +303,43 @@ def _is_main_process() -> bool:
     return os.environ.get("RANK", "0") in ("", "0")
 
 
+@click.command(
+    "train",
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    epilog=_EPILOG,
+    short_help="Fine-tune a model with LoRA.",
+)
+@click.argument("task", required=False, metavar="TASK")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None, metavar="FILE.toml",
+              help="Read settings from a TOML file (flags win over it).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per event on stdout, then the result.")
+@click.option("--detach", is_flag=True,
+              help="Train in the background: print the run id at once and return. Follow it with"
+                   " `hubmgr runs follow ID`, stop it with `hubmgr runs stop ID`.")
+@click.option("--run-id", "run_id", default=None, hidden=True)
+@click_options_from_dataclass(TrainConfig, exclude=("task",))
+@click.pass_context
+def train_cmd(ctx: click.Context, task: str | None, config_file: str | None, as_json: bool, detach: bool,
+              run_id: str | None, **flags: Any) -> None:
+    """Fine-tune MODEL with LoRA for TASK on DATA and write a standard peft adapter.
+
+    TASK is a task name such as text-classification (see `hubmgr tasks`).
+    """
+    config = build_config(task, config_file=config_file, extra_args=list(ctx.args), flags=flags)
+    config.validate()
+    if detach:
+        start_detached(config, as_json=as_json)
+        return
+    run_foreground(config, as_json=as_json, run_id=run_id)
+
+
 def register(cli: click.Group) -> None:
     """Add ``hubmgr train`` to the command group.
 
     Args:
         cli: the top-level ``hubmgr`` group.
     """
-
-    @cli.command(
-        "train",
-        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
-        epilog=_EPILOG,
-        short_help="Fine-tune a model with LoRA.",
-    )
-    @click.argument("task", required=False, metavar="TASK")
-    @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None, metavar="FILE.toml",
-                  help="Read settings from a TOML file (flags win over it).")
-    @click.option("--option", "-o", "option_pairs", multiple=True, metavar="KEY=VALUE",
-                  help="A task option, e.g. -o text_column=sentence (repeatable).")
-    @click.option("--json", "as_json", is_flag=True, help="One JSON object per event on stdout, then the result.")
-    @click.option("--detach", is_flag=True,
-                  help="Train in the background: print the run id at once and return. Follow it with"
-                       " `hubmgr runs follow ID`, stop it with `hubmgr runs stop ID`.")
-    @click.option("--run-id", "run_id", default=None, hidden=True)
-    @click_options_from_dataclass(TrainConfig, exclude=("task",))
-    @click.pass_context
-    def train_cmd(ctx: click.Context, task: str | None, config_file: str | None, option_pairs: tuple[str, ...],
-                  as_json: bool, detach: bool, run_id: str | None, **flags: Any) -> None:
-        """Fine-tune MODEL with LoRA for TASK on DATA and write a standard peft adapter.
-
-        TASK is a task name such as text-classification (see `hubmgr tasks`).
-        """
-        config = build_config(task, config_file=config_file, option_pairs=option_pairs,
-                              extra_args=list(ctx.args), flags=flags)
-        config.validate()
-        if detach:
-            start_detached(config, as_json=as_json)
-            return
-        run_foreground(config, as_json=as_json, run_id=run_id)
+    cli.add_command(train_cmd)
 
 
 def start_detached(config: TrainConfig, *, as_json: bool, resume: bool = False) -> None:

@@ -150,18 +150,12 @@ def resolve_model_path(model: str | Path, *, revision: str | None = None, settin
     path = Path(str(model)).expanduser()
     if path.is_dir():
         return path.resolve()
+    from hubmgr.hub.cache import resolve_local
+
     try:
-        from hubmgr.hub.cache import resolve_local
-    except ModuleNotFoundError:
-        resolve_local = None  # type: ignore[assignment]
-    if resolve_local is not None:
-        try:
-            return Path(resolve_local(str(model), revision=revision, settings=settings))
-        except NotCachedError as exc:
-            raise ModelError(f"{exc}") from None
-    if path.exists():
-        raise ModelError(f"{model} is a file, not a model folder.")
-    raise ModelError(f"Model {model} is neither a local folder nor in the cache; download it first (`hubmgr download {model}`).")
+        return Path(resolve_local(str(model), revision=revision, settings=settings))
+    except NotCachedError as exc:
+        raise ModelError(f"{exc}") from None
 
 
 def _resolve_base(model: Any, trained_revision: str | None, settings: Any) -> Path:
@@ -201,7 +195,7 @@ def _resolve_options(task: "Task", options: Any, infos: list[AdapterInfo]) -> An
     values = {k: v for k, v in saved.items() if k in known}
     values.update(options or {})
     try:
-        from hubmgr.train.config import coerce_options
+        from hubmgr.fields import coerce_options
 
         values = coerce_options(opt_cls, values, source=f"the options of task {task.name!r}")
     except HubmgrError:

@@ -1462,16 +1462,6 @@ def _unlink(path: Path) -> None:
         pass
 
 
-def iter_chunks(path: Path, size: int = 4 * 1024 * 1024) -> Iterator[bytes]:
-    """Read a file in blocks (used by verify)."""
-    with open(path, "rb") as f:
-        while True:
-            block = f.read(size)
-            if not block:
-                return
-            yield block
-
-
 def _tidy_failed(storage: Path, snap: Path, files: Iterable[RemoteFile] = ()) -> None:
     """After a failed download, leave no empty snapshot behind (``hubmgr ls`` would list a 0-byte revision)
     unless partial files of it remain: then the snapshot stays, and ``ls`` shows it incomplete, with what a

@@ -12,7 +12,7 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from hubmgr.errors import ModelError, UsageError
 from hubmgr.train.budget import BATCH_SIZES
@@ -50,8 +50,24 @@ SAFETENSORS_DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "I
 LORA_WEIGHT_BYTES = 4
 LORA_GRAD_BYTES = 4
 LORA_OPTIMIZER_BYTES = 8
-#: Linear layers LoRA targets per transformer block when the architecture is known (q, k, v, o).
-TARGETED_LINEARS_PER_LAYER = 4
+#: in + out features of a block's linear layer, by its short name, as ``(a, b)`` for ``a * hidden +
+#: b * intermediate`` (intermediate: the feed-forward width). A LoRA pair on a layer of ``in x out``
+#: features holds ``rank * (in + out)`` parameters. ``dense`` is BERT's three (attention output h -> h,
+#: feed-forward h -> i and i -> h); fused projections (``c_attn``, ``Wqkv``) are h -> 3h. A name not
+#: listed counts as an attention projection (h -> h).
+LINEAR_WIDTHS: dict[str, tuple[int, int]] = {
+    **{name: (2, 0) for name in ("query", "key", "value", "q", "k", "v", "o", "q_proj", "k_proj", "v_proj",
+                                 "o_proj", "out_proj", "q_lin", "k_lin", "v_lin", "out_lin", "query_proj",
+                                 "key_proj", "value_proj", "Wo")},
+    **{name: (4, 0) for name in ("c_attn", "Wqkv", "qkv_proj", "query_key_value", "qkv")},
+    **{name: (1, 1) for name in ("lin1", "lin2", "ffn", "ffn_output", "fc1", "fc2", "up_proj", "down_proj",
+                                 "gate_proj", "c_fc")},
+    "dense": (4, 2),
+    "Wi": (1, 2),
+}
+#: What training adapts when the architecture is not in its table: every linear layer of a block
+#: (attention q, k, v, o and the feed-forward pair), ``10 * hidden + 2 * intermediate`` in + out.
+ALL_BLOCK_LINEARS = ("q", "k", "v", "o", "fc1", "fc2")
 #: Trainable share of the parameters at rank 8 when hidden size / layers are unknown.
 LORA_SHARE_AT_RANK_8 = 0.005
 #: Activation values kept per token, per hidden unit, per layer for the backward pass.
@@ -171,6 +187,8 @@ def required_memory(
     seq_len: int = TRAIN_SEQ_LEN,
     num_layers: int | None = None,
     hidden_size: int | None = None,
+    intermediate_size: int | None = None,
+    target_modules: Sequence[str] | None = None,
 ) -> tuple[int, dict[str, int], int, tuple[int, int, bool]]:
     """The memory LoRA training needs, part by part (see :func:`estimate_fit` for the formula).
 
@@ -194,7 +212,7 @@ def required_memory(
         hidden, layers = int(hidden_size), int(num_layers)  # type: ignore[arg-type]
 
     if hidden_size and num_layers:
-        trainable = layers * TARGETED_LINEARS_PER_LAYER * 2 * lora_rank * hidden
+        trainable = layers * lora_rank * targeted_width(target_modules, hidden, intermediate_size or 4 * hidden)
     else:
         trainable = int(param_count * LORA_SHARE_AT_RANK_8 * lora_rank / 8)
     trainable = max(1, min(trainable, param_count))
@@ -210,6 +228,18 @@ def required_memory(
     subtotal = sum(breakdown.values())
     breakdown["overhead"] = int(max(subtotal * OVERHEAD_SHARE, OVERHEAD_MIN_BYTES))
     return sum(breakdown.values()), breakdown, trainable, (hidden, layers, estimated)
+
+
+def targeted_width(target_modules: Sequence[str] | None, hidden: int, intermediate: int) -> int:
+    """The in + out features, summed over the layers LoRA adapts in one block (see :data:`LINEAR_WIDTHS`).
+
+    Args:
+        target_modules: short names of the adapted layers; ``None`` is every linear layer of a block.
+        hidden: the model width.
+        intermediate: the feed-forward width.
+    """
+    names = ALL_BLOCK_LINEARS if target_modules is None else target_modules
+    return sum(a * hidden + b * intermediate for a, b in (LINEAR_WIDTHS.get(n, (2, 0)) for n in names))
 
 
 def verdict(required_bytes: int, free_bytes: int) -> str:
@@ -294,6 +324,8 @@ def estimate_fit(
     seq_len: int = TRAIN_SEQ_LEN,
     num_layers: int | None = None,
     hidden_size: int | None = None,
+    intermediate_size: int | None = None,
+    target_modules: Sequence[str] | None = None,
     devices: list[DeviceFit] | None = None,
 ) -> FitReport:
     """Estimate the memory LoRA training needs and judge it against RAM and each GPU.
@@ -301,7 +333,11 @@ def estimate_fit(
     The formula (bytes)::
 
         weights      = params * bytes(dtype)              # frozen base: 4 fp32, 2 fp16/bf16, 1 int8, 0.5 int4
-        trainable    = layers * 4 * 2 * rank * hidden     # LoRA A (r x h) + B (h x r) on q, k, v, o
+        trainable    = layers * rank * sum(in + out)      # LoRA A (r x in) + B (out x r) on each adapted
+                                                          # layer of a block (LINEAR_WIDTHS); by default
+                                                          # every linear layer: q, k, v, o (h -> h) and
+                                                          # the feed-forward pair (h -> i, i -> h), so
+                                                          # layers * rank * (10 * h + 2 * i), i = 4h unless known
                        (or params * 0.5% * rank / 8 when hidden size / layers are unknown)
         lora_weights = trainable * 4                      # fp32
         gradients    = trainable * 4                      # fp32
@@ -322,6 +358,11 @@ def estimate_fit(
         seq_len: tokens per sequence.
         num_layers: transformer blocks, when known (config.json ``num_hidden_layers``).
         hidden_size: model width, when known (config.json ``hidden_size``).
+        intermediate_size: feed-forward width, when known (config.json ``intermediate_size``; default
+            4 x hidden).
+        target_modules: short names of the layers LoRA adapts in each block (what training picks for
+            the architecture, :func:`hubmgr.train.lora.architecture_targets`); ``None``: every linear
+            layer of a block.
         devices: devices to judge against; detected (RAM + CUDA GPUs) when None.
 
     Returns:
@@ -332,7 +373,8 @@ def estimate_fit(
     """
     total, breakdown, trainable, (hidden, layers, estimated) = required_memory(
         param_count, dtype=dtype, lora_rank=lora_rank, batch_size=batch_size, seq_len=seq_len,
-        num_layers=num_layers, hidden_size=hidden_size,
+        num_layers=num_layers, hidden_size=hidden_size, intermediate_size=intermediate_size,
+        target_modules=target_modules,
     )
     found = detect_devices() if devices is None else devices
     judged = [
@@ -372,6 +414,12 @@ def shape_from_config(config: dict[str, Any]) -> tuple[int | None, int | None]:
     return hidden, layers
 
 
+def intermediate_from_config(config: dict[str, Any]) -> int | None:
+    """The feed-forward width from a transformers config.json (BERT, GPT-2, T5, BART names), or None."""
+    return _first_int(config, "intermediate_size", "n_inner", "d_ff", "ffn_dim", "encoder_ffn_dim",
+                      "dim_feedforward", "hidden_dim")
+
+
 def dtype_from_details(dtypes: dict[str, int]) -> str:
     """The dtype holding most parameters (safetensors names mapped to ours), ``float32`` when unknown."""
     if not dtypes:
@@ -391,8 +439,10 @@ def estimate_fit_for_model(
 ) -> FitReport:
     """:func:`estimate_fit` for a repo described by :func:`hubmgr.hub.info.get_model_info`.
 
-    Uses its parameter count, ``hidden_size`` / ``num_hidden_layers`` from its config.json when that was
-    read, and the dtype holding most of its weights unless ``dtype`` is given.
+    Uses its parameter count, ``hidden_size`` / ``num_hidden_layers`` / ``intermediate_size`` from its
+    config.json when that was read, the layers training adapts for its ``model_type`` (every linear layer
+    of a block for an architecture training has no table entry for), and the dtype holding most of its
+    weights unless ``dtype`` is given.
 
     Args:
         details: the repo.
@@ -410,7 +460,10 @@ def estimate_fit_for_model(
         raise ModelError(
             f"The parameter count of '{details.id}' is unknown (no safetensors weights): pass --params instead."
         )
-    hidden, layers = shape_from_config(details.config or {})
+    from hubmgr.train.lora import architecture_targets
+
+    config = details.config or {}
+    hidden, layers = shape_from_config(config)
     return estimate_fit(
         details.param_count,
         dtype=dtype or dtype_from_details(details.dtypes),
@@ -419,5 +472,7 @@ def estimate_fit_for_model(
         seq_len=seq_len,
         num_layers=layers,
         hidden_size=hidden,
+        intermediate_size=intermediate_from_config(config),
+        target_modules=architecture_targets(config.get("model_type")),
         devices=devices,
     )

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from hubmgr.errors import UsageError, disk_full_from
-from hubmgr.train.config import TrainConfig, atomic_write_text
+from hubmgr.fields import atomic_write_text
+from hubmgr.train.config import TrainConfig
 
 RUN_FILE = "hubmgr_run.json"
 CONFIG_FILE = "train_config.toml"

@@ -101,6 +101,13 @@ def _is_head(full_name: str) -> bool:
     return any(part in _HEAD_NAMES for part in full_name.split("."))
 
 
+def architecture_targets(model_type: str | None) -> list[str] | None:
+    """The layers :func:`find_target_modules` adapts by default for a ``config.model_type`` in the table
+    above (only those the model has are used), or ``None`` for an architecture not in it."""
+    found = _ARCH_TARGETS.get(model_type or "")
+    return list(found) if found is not None else None
+
+
 def find_target_modules(model: Any) -> list[str]:
     """The layers to adapt with LoRA for this model's architecture.
 
@@ -121,7 +128,7 @@ def find_target_modules(model: Any) -> list[str]:
     linear = _linear_modules(model)
     names = {name.rsplit(".", 1)[-1] for name, _ in linear}
     model_type = getattr(getattr(_base(model), "config", None), "model_type", None)
-    candidates = _ARCH_TARGETS.get(model_type or "")
+    candidates = architecture_targets(model_type)
     if candidates is None and model_type:
         try:
             from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as peft_map

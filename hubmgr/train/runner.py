@@ -318,12 +318,10 @@ class _Registry:
         self.warned = False
         if not enabled:
             return
-        try:
-            from hubmgr.runs.store import RunStore
+        from hubmgr.runs.store import RunStore
 
+        try:
             self.store = RunStore(settings.runs_db)
-        except ModuleNotFoundError:
-            self.store = None
         except HubmgrError as exc:
             self._warn(exc)
 
@@ -342,10 +340,8 @@ class _Registry:
 
 
 def _hook(name: str, **kwargs: Any) -> None:
-    try:
-        from hubmgr.plugins import call_run_hook
-    except ModuleNotFoundError:  # pragma: no cover
-        return
+    from hubmgr.plugins import call_run_hook
+
     try:
         call_run_hook(name, **kwargs)
     except Exception as exc:  # call_run_hook isolates plugin errors; this guards the call itself
@@ -492,13 +488,8 @@ def train(
 
 
 def _new_run_id() -> str:
-    try:
-        from hubmgr.runs.store import new_run_id
-    except ModuleNotFoundError:  # pragma: no cover
-        import datetime as _dt
-        import secrets
+    from hubmgr.runs.store import new_run_id
 
-        return f"{_dt.datetime.now(_dt.timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
     return new_run_id()
 
 
@@ -860,7 +851,7 @@ def _task_base():
 
 
 def _typed_options(task: Any, options: dict[str, Any]) -> dict[str, Any]:
-    from hubmgr.train.config import coerce_options
+    from hubmgr.fields import coerce_options
 
     return coerce_options(task.options_class, options or {}, source=f"the options of task {task.name!r}")
 

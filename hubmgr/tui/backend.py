@@ -3,8 +3,7 @@
 Screens never import ``hubmgr.hub``, ``hubmgr.train`` & co. directly: they call a :class:`Backend`
 that the app receives at construction. Tests pass a backend of their own (pointing at the Hub double,
 or one that fails on purpose). Every core module is imported lazily inside the method that needs it,
-so opening the app stays light (no torch) and a core module that is missing shows as one clear error
-instead of an import failure.
+so opening the app stays light (no torch).
 
 All methods are synchronous and are called from worker threads.
 """
@@ -24,21 +23,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Fields of TrainConfig that the Train screen asks for with its own widgets (not the generic form).
 TRAIN_FIELDS_HANDLED_BY_SCREEN = frozenset({"model", "task", "data", "eval_data", "options"})
-
-
-class BackendUnavailable(HubmgrError):
-    """A core module this action needs is not installed or failed to import."""
-
-
-def _core(module: str) -> Any:
-    """Import a core module by name, turning a missing module into one clear sentence."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and (exc.name == module or module.startswith(exc.name + ".")):
-            raise BackendUnavailable(f"This hubmgr build has no {module} module yet.") from None
-        raise
-
 
 class Backend:
     """Wraps the core calls the TUI makes.
@@ -83,7 +67,7 @@ class Backend:
         cursor: str | None = None,
     ) -> Any:
         """One page of search results (``SearchPage``)."""
-        mod = _core("hubmgr.hub.search")
+        mod = importlib.import_module("hubmgr.hub.search")
         return mod.search_models(
             query or None,
             task=task or None,
@@ -96,14 +80,16 @@ class Backend:
 
     def model_info(self, repo_id: str, *, revision: str | None = None) -> Any:
         """Details of one repo (``ModelDetails``)."""
-        mod = _core("hubmgr.hub.info")
+        mod = importlib.import_module("hubmgr.hub.info")
         return mod.get_model_info(repo_id, revision=revision, settings=self._settings)
 
     def estimate_fit(self, details: Any, **kwargs: Any) -> Any:
         """Memory estimate for LoRA training of a repo (``FitReport``), or None when its size is unknown."""
         if not getattr(details, "param_count", None):
             return None
-        return _core("hubmgr.hub.fit").estimate_fit_for_model(details, **kwargs)
+        from hubmgr.hub.fit import estimate_fit_for_model
+
+        return estimate_fit_for_model(details, **kwargs)
 
     def download(
         self,
@@ -117,7 +103,7 @@ class Backend:
         cancel: threading.Event | None = None,
     ) -> Any:
         """Download (or resume) a repo into the shared cache (``DownloadResult``)."""
-        mod = _core("hubmgr.hub.download")
+        mod = importlib.import_module("hubmgr.hub.download")
         return mod.download_repo(
             repo_id,
             revision=revision,
@@ -144,7 +130,7 @@ class Backend:
             ``(the files it fetches, in the given order; True when it would refuse to download because only
             pickle weights are left)``.
         """
-        mod = _core("hubmgr.hub.files")
+        mod = importlib.import_module("hubmgr.hub.files")
         by_path = {f.path: f for f in files}
         selected, skipped = mod.select_files(list(by_path), include=include or None, exclude=exclude or None,
                                              allow_pickle=allow_pickle)
@@ -178,7 +164,7 @@ class Backend:
         """
         import os
 
-        live = _core("hubmgr.runs.live")
+        live = importlib.import_module("hubmgr.runs.live")
         args = ["download", repo_id]
         if revision:
             args.append(f"--revision={revision}")
@@ -208,8 +194,8 @@ class Backend:
         allow_pickle: bool = False,
     ) -> str | None:
         """The snapshot folder when this download is complete in the cache (nothing asked from the Hub), else None."""
-        dl = _core("hubmgr.hub.download")
-        cache = _core("hubmgr.hub.cache")
+        dl = importlib.import_module("hubmgr.hub.download")
+        cache = importlib.import_module("hubmgr.hub.cache")
         result = dl.cached_snapshot(repo_id, revision=commit or revision, include=include or None,
                                     exclude=exclude or None, allow_pickle=allow_pickle, settings=self._settings)
         if result is None:
@@ -223,30 +209,30 @@ class Backend:
 
     # -- cache ---------------------------------------------------------------------------------------
     def list_cached(self) -> list[Any]:
-        mod = _core("hubmgr.hub.cache")
+        mod = importlib.import_module("hubmgr.hub.cache")
         return list(mod.list_cached(settings=self._settings))
 
     def delete_repo(self, repo_id: str) -> int:
-        mod = _core("hubmgr.hub.cache")
+        mod = importlib.import_module("hubmgr.hub.cache")
         return mod.delete_repo(repo_id, settings=self._settings)
 
     def verify(self, repo_id: str | None = None, *, on_event: Callable[[Any], None] | None = None) -> list[Any]:
-        mod = _core("hubmgr.hub.cache")
+        mod = importlib.import_module("hubmgr.hub.cache")
         return list(mod.verify(repo_id, on_event=on_event, settings=self._settings))
 
     def resolve_local(self, repo_id_or_path: str) -> Path:
-        mod = _core("hubmgr.hub.cache")
+        mod = importlib.import_module("hubmgr.hub.cache")
         return mod.resolve_local(repo_id_or_path, settings=self._settings)
 
     # -- plugins -------------------------------------------------------------------------------------
     def tasks(self) -> dict[str, Any]:
         """Registered task classes by name."""
-        mod = _core("hubmgr.plugins")
+        mod = importlib.import_module("hubmgr.plugins")
         return dict(mod.get_tasks())
 
     def plugins(self) -> list[Any]:
         """Loaded plugins with their hooks and errors (``PluginInfo``)."""
-        mod = _core("hubmgr.plugins")
+        mod = importlib.import_module("hubmgr.plugins")
         return list(mod.list_plugins())
 
     def pipeline_tags(self) -> list[str]:
@@ -259,7 +245,7 @@ class Backend:
     # -- training ------------------------------------------------------------------------------------
     def train_specs(self) -> list[Any]:
         """Field specs of TrainConfig for the generic form (the screen asks for model/task/data itself)."""
-        mod = _core("hubmgr.train.config")
+        mod = importlib.import_module("hubmgr.train.config")
         return [s for s in mod.field_specs(mod.TrainConfig) if s.name not in TRAIN_FIELDS_HANDLED_BY_SCREEN]
 
     def option_specs(self, task_name: str) -> list[Any]:
@@ -268,15 +254,15 @@ class Backend:
         options_class = getattr(task, "options_class", None)
         if options_class is None or not dataclasses.is_dataclass(options_class):
             return []
-        return list(_core("hubmgr.train.config").field_specs(options_class))
+        return list(importlib.import_module("hubmgr.fields").field_specs(options_class))
 
     def parse_field(self, spec: Any, text: str) -> Any:
         """What the user typed in a form input, typed by the field (same parser as the CLI)."""
-        return _core("hubmgr.train.config").parse_field_value(spec, text)
+        return importlib.import_module("hubmgr.fields").parse_field_value(spec, text)
 
     def make_train_config(self, values: dict[str, Any]) -> Any:
         """Build and check a TrainConfig from form values; a bad value raises UsageError."""
-        mod = _core("hubmgr.train.config")
+        mod = importlib.import_module("hubmgr.train.config")
         try:
             config = mod.TrainConfig.from_dict(values, source="the form")
             return config.validate()
@@ -288,13 +274,13 @@ class Backend:
     # -- training runs: their own processes (hubmgr.runs.live) -----------------------------------------
     def start_run(self, config: Any) -> str:
         """Start a training run as a background process (it outlives the TUI); returns its run id."""
-        live = _core("hubmgr.runs.live")
+        live = importlib.import_module("hubmgr.runs.live")
         run_id, _pid, _out = live.launch_train(config, settings=self.settings(), store=self._store())
         return run_id
 
     def resume_run(self, run_id: str) -> str:
         """Resume a stopped or interrupted run in the background; returns its id."""
-        live = _core("hubmgr.runs.live")
+        live = importlib.import_module("hubmgr.runs.live")
         config = live.resume_config_of(self._store().get_run(run_id)).validate()
         new_id, _pid, _out = live.launch_train(config, resume=True, settings=self.settings(), store=self._store())
         return new_id
@@ -306,8 +292,8 @@ class Backend:
         Returns:
             The run's record as it stands at the end (status, metrics, error, stop reason).
         """
-        live = _core("hubmgr.runs.live")
-        events = _core("hubmgr.train.events")
+        live = importlib.import_module("hubmgr.runs.live")
+        events = importlib.import_module("hubmgr.train.events")
         store = self._store()
         for data in live.follow(run_id, store=store, should_stop=should_stop):
             event = events.event_from_dict(data)
@@ -319,13 +305,13 @@ class Backend:
 
     def stop_run(self, run_id: str) -> bool:
         """Ask a running run to save a checkpoint and stop; False when it cannot be asked (not running)."""
-        live = _core("hubmgr.runs.live")
+        live = importlib.import_module("hubmgr.runs.live")
         record = self._store().get_run(run_id)
         return record.status == "running" and live.request_stop(record)
 
     # -- runs ----------------------------------------------------------------------------------------
     def _store(self) -> Any:
-        mod = _core("hubmgr.runs.store")
+        mod = importlib.import_module("hubmgr.runs.store")
         path = self._settings.runs_db if self._settings is not None else None
         return mod.RunStore(path)
 
@@ -354,7 +340,7 @@ class Backend:
         cancel: threading.Event | None = None,
     ) -> Any:
         """Evaluate the base model and adapters side by side (``EvalReport``); imports torch."""
-        mod = _core("hubmgr.eval.runner")
+        mod = importlib.import_module("hubmgr.eval.runner")
         return mod.evaluate(
             base_model,
             adapters,
@@ -373,5 +359,6 @@ class Backend:
         The last adapter stays loaded, so trying several inputs in a row loads it once."""
         if self._predictor is None or self._predictor.adapter != adapter:
             self._predictor = None  # free the previous model first
-            self._predictor = _core("hubmgr.eval.predict").Predictor(adapter, settings=self._settings)
+            self._predictor = importlib.import_module("hubmgr.eval.predict").Predictor(adapter, settings=self._settings)
         return self._predictor(inputs, compare=compare)
+

@@ -33,12 +33,6 @@ def human_count(n: int | float | None) -> str:
     return str(int(n))
 
 
-def human_params(n: int | None) -> str:
-    if not n:
-        return "unknown"
-    return human_count(n).replace("B", " B").replace("M", " M").replace("k", " k") + " parameters"
-
-
 def to_datetime(value: Any) -> _dt.datetime | None:
     """A datetime, an ISO string or epoch seconds to a datetime (None when unknown)."""
     if value is None or value == "":

@@ -40,7 +40,8 @@ def test_breakdown_with_known_shape_follows_the_documented_formula():
     params, hidden, layers, r, b, s = 110_000_000, 768, 12, 8, 8, 128
     report = estimate_fit(params, dtype="float32", lora_rank=r, batch_size=b, seq_len=s,
                           hidden_size=hidden, num_layers=layers, devices=[])
-    trainable = layers * 4 * 2 * r * hidden
+    # every linear layer of a block: q, k, v, o (h -> h) and the feed-forward pair (h -> 4h, 4h -> h)
+    trainable = layers * r * (4 * (hidden + hidden) + (hidden + 4 * hidden) + (4 * hidden + hidden))
     assert report.trainable_params == trainable
     bd = report.breakdown
     assert bd["weights"] == params * 4
@@ -53,6 +54,28 @@ def test_breakdown_with_known_shape_follows_the_documented_formula():
     assert report.required_bytes == sum(bd.values())
     assert not report.estimated_shape
     assert (report.hidden_size, report.num_layers) == (hidden, layers)
+
+
+def test_trainable_params_count_what_training_adapts_for_the_architecture():
+    """Not only q, k, v, o: training adapts every linear layer of an encoder's blocks, q/v of a decoder's."""
+    from hubmgr.hub.info import ModelDetails
+
+    def trainable(config):
+        details = ModelDetails(id="org/m", sha=None, revision="main", param_count=22_700_000, config=config)
+        return estimate_fit_for_model(details, lora_rank=8, devices=[]).trainable_params
+
+    # all-MiniLM-L6-v2: query, key, value, and `dense` = attention output 384->384, feed-forward 384->1536->384
+    # (what peft reports for training's targets, pooler aside)
+    minilm = {"model_type": "bert", "hidden_size": 384, "num_hidden_layers": 6, "intermediate_size": 1536}
+    per_block = 3 * 8 * (384 + 384) + 8 * (384 + 384) + 8 * (384 + 1536) + 8 * (1536 + 384)
+    assert trainable(minilm) == 6 * per_block == 331_776
+    # a Llama-style decoder: training adapts q_proj and v_proj only
+    llama = {"model_type": "llama", "hidden_size": 512, "num_hidden_layers": 4, "intermediate_size": 1376}
+    assert trainable(llama) == 4 * 2 * 8 * (512 + 512)
+    # an architecture training has no table for: every linear layer of a block, feed-forward 4 x hidden
+    other = {"model_type": "something-new", "hidden_size": 256, "num_hidden_layers": 2}
+    assert trainable(other) == 2 * 8 * (4 * 2 * 256 + 2 * (256 + 1024))
+    assert trainable(other) > 2 * 4 * 2 * 8 * 256  # more than q, k, v, o alone
 
 
 def test_unknown_shape_uses_half_a_percent_of_params_at_rank_8_and_scales_with_rank():

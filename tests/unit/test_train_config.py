@@ -13,15 +13,8 @@ from pathlib import Path
 import pytest
 
 from hubmgr.errors import UsageError
-from hubmgr.train.config import (
-    FieldSpec,
-    TrainConfig,
-    coerce_options,
-    field_specs,
-    merge,
-    parse_field_value,
-    parse_key_values,
-)
+from hubmgr.fields import FieldSpec, coerce_options, field_specs, merge, parse_field_value, parse_key_values
+from hubmgr.train.config import TrainConfig
 
 
 def _cfg(**kw) -> TrainConfig:

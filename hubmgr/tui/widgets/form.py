@@ -1,5 +1,5 @@
 """A form generated from field specs: one definition (a dataclass with ``metadata["help"]``, described by
-``hubmgr.train.config.field_specs``) drives the CLI flags, the TOML keys and this form.
+``hubmgr.fields.field_specs``) drives the CLI flags, the TOML keys and this form.
 
 Each spec becomes a labelled row: a Checkbox for ``bool``, a Select for ``choice``, an Input otherwise
 (lists as comma-separated text), with the help text under it, grouped under the specs' ``group``
@@ -46,7 +46,7 @@ class DataclassForm(VerticalGroup):
     Args:
         specs: objects with ``name``, ``kind`` (bool/int/float/str/path/choice/list), ``default``,
             ``help``, ``choices``, ``optional`` and optionally ``group`` and ``label``.
-        parse: turns a spec and the text typed into a value (``hubmgr.train.config.parse_field_value``).
+        parse: turns a spec and the text typed into a value (``hubmgr.fields.parse_field_value``).
         prefix: widget ids are ``{prefix}-{field name}``.
         groups: show group headings.
     """
