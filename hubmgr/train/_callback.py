@@ -266,7 +266,9 @@ class BudgetCallback(TrainerCallback):
         if self.best is None:
             self.best = value
         else:
-            delta = improvement_threshold(self.best, greater_is_better=self.greater, sample=self.sample)
+            stderr = _finite((metrics or {}).get(f"eval_{self.metric}_stderr"))
+            delta = improvement_threshold(self.best, greater_is_better=self.greater, sample=self.sample,
+                                          stderr=stderr)
             better = value > self.best + delta if self.greater else value < self.best - delta
             if better:
                 self.best, self.bad = value, 0

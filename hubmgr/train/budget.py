@@ -179,13 +179,18 @@ def _warmup_steps(warmup: float, steps: int) -> int:
     return int(warmup)
 
 
-def improvement_threshold(value: float, *, greater_is_better: bool, sample: int) -> float:
+def improvement_threshold(value: float, *, greater_is_better: bool, sample: int,
+                          stderr: float | None = None) -> float:
     """How much better than ``value`` a new score must be to count as progress, not noise.
 
-    A proportion in [0, 1] (accuracy, F1) scored on ``sample`` examples varies by about
-    ``sqrt(p (1 - p) / n)`` between samples; half of that counts as real. Other metrics (loss,
-    perplexity) must improve by 0.2 % of their value.
+    Half of the score's sampling standard error counts as real. Where the task measured that error on the
+    scored examples (a ``<metric>_stderr`` metric, such as causal-lm's perplexity), it is used. A
+    proportion in [0, 1] (accuracy, F1) scored on ``sample`` examples varies by about
+    ``sqrt(p (1 - p) / n)``. Other metrics without a measured error (a plain loss) must improve by 0.2 %
+    of their value.
     """
+    if stderr is not None and math.isfinite(stderr) and stderr > 0:
+        return max(abs(value) * 1e-4, 0.5 * float(stderr))
     if greater_is_better and 0.0 <= value <= 1.0 and sample > 0:
         return max(1e-4, 0.5 * math.sqrt(max(value * (1.0 - value), 1e-4) / sample))
     return abs(value) * 0.002
@@ -262,8 +267,10 @@ def rationale_markdown() -> list[str]:
         f"- **Patience**: about half an epoch of evaluations, between {lo} and {hi}"
         " (`--early-stopping-patience` sets it).",
         "- **What counts as progress**: a proportion (accuracy, F1) scored on *n* examples varies by about"
-        " sqrt(p(1-p)/n) between samples; a gain counts when it is more than half of that. Losses and"
-        " perplexities must improve by 0.2%.",
+        " sqrt(p(1-p)/n) between samples; a gain counts when it is more than half of that. A task that"
+        " measures its score's standard error on the scored examples (a `<metric>_stderr` metric:"
+        " causal-lm's perplexity, from the spread of the per-example losses) gets the same rule, half of"
+        " that error. A loss without one must improve by 0.2%.",
         f"- **Bounds**: `--max-epochs` (default 10; the cool-down starts so that it ends there) and"
         f" `--time-budget` (the cool-down starts when {TIME_COOLDOWN_AT:.0%} of it is spent). Either one"
         " running out while the metric still improves is said after training, with what to try.",

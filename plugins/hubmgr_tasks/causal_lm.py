@@ -376,7 +376,16 @@ class CausalLMTask(Task):
         if tokens <= 0:
             return {"perplexity": float("nan"), "token_loss": float("nan")}
         mean = float(rows[:, 0].sum()) / tokens
-        return {"perplexity": math.exp(mean) if mean < 700 else float("inf"), "token_loss": mean}
+        perplexity = math.exp(mean) if mean < 700 else float("inf")
+        metrics = {"perplexity": perplexity, "token_loss": mean}
+        kept = rows[rows[:, 1] > 0]
+        if len(kept) > 1 and math.isfinite(perplexity):
+            # standard error of the token-weighted mean loss over examples (ratio estimator), carried to
+            # perplexity; the automatic budget takes half of it as the smallest real improvement
+            resid = kept[:, 0] - mean * kept[:, 1]
+            se_loss = math.sqrt(float((resid ** 2).sum()) / (len(kept) * (len(kept) - 1))) / float(kept[:, 1].mean())
+            metrics["perplexity_stderr"] = perplexity * se_loss
+        return metrics
 
     # -- generation ----------------------------------------------------------------------------------
     def _generate(self, model: Any, tokenizer: Any, ids: list[int], max_new_tokens: int) -> str:

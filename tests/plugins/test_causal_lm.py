@@ -151,7 +151,10 @@ def test_perplexity_sums_over_batches(task):
     import numpy as np
 
     rows = np.array([[2.0, 2.0], [6.0, 2.0]])  # (nll sum, tokens) per example
-    assert task.compute_metrics(rows, None, None)["perplexity"] == pytest.approx(math.exp(2.0))
+    metrics = task.compute_metrics(rows, None, None)
+    assert metrics["perplexity"] == pytest.approx(math.exp(2.0))
+    # per-example losses 1 and 3 around the mean 2: standard error of the mean loss 1.0, carried to perplexity
+    assert metrics["perplexity_stderr"] == pytest.approx(math.exp(2.0) * 1.0)
     assert math.isnan(task.compute_metrics(np.zeros((2, 2)), None, None)["perplexity"])
 
 

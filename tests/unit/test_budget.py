@@ -98,6 +98,9 @@ def test_improvement_threshold_follows_the_noise_of_the_sample():
     assert improvement_threshold(0.8, greater_is_better=True, sample=2000) == pytest.approx(0.5 * (0.16 / 2000) ** 0.5)
     # losses and perplexities: a relative step
     assert improvement_threshold(40.0, greater_is_better=False, sample=2000) == pytest.approx(0.08)
+    # ... unless the task measured the score's standard error: half of it
+    assert improvement_threshold(40.0, greater_is_better=False, sample=57, stderr=1.6) == pytest.approx(0.8)
+    assert improvement_threshold(40.0, greater_is_better=False, sample=57, stderr=float("nan")) == pytest.approx(0.08)
 
 
 @pytest.mark.parametrize("text,seconds", [("90", 90), ("90s", 90), ("10m", 600), ("1h30m", 5400), ("1.5h", 5400)])
@@ -125,8 +128,9 @@ def test_config_checks_epochs_and_time_budget():
 transformers = pytest.importorskip("transformers")
 
 
-def _run(values, *, greater=True, patience=2, eval_steps=10, max_steps=10_000, sample=100_000):
-    """Feed evaluations every ``eval_steps`` steps to a BudgetCallback; returns (callback, stop step)."""
+def _run(values, *, greater=True, patience=2, eval_steps=10, max_steps=10_000, sample=100_000, extra=None):
+    """Feed evaluations every ``eval_steps`` steps to a BudgetCallback; returns (callback, stop step).
+    ``extra`` metrics go with every evaluation."""
     from hubmgr.train._callback import BudgetCallback
 
     plan = SimpleNamespace(eval_steps=eval_steps, patience=patience, max_steps=max_steps, time_budget=None)
@@ -141,7 +145,7 @@ def _run(values, *, greater=True, patience=2, eval_steps=10, max_steps=10_000, s
         cb.on_step_end(None, state, control)
         if step % eval_steps == 0 or control.should_evaluate:
             value = values.pop(0) if values else (cb.history[-1][2] if cb.history else 0.5)
-            cb.on_evaluate(None, state, control, metrics={"eval_accuracy": value})
+            cb.on_evaluate(None, state, control, metrics={"eval_accuracy": value, **(extra or {})})
         if control.should_training_stop:
             return cb, step
     return cb, max_steps
@@ -163,6 +167,16 @@ def test_callback_ignores_gains_below_the_noise():
 def test_callback_lower_is_better():
     cb, stop = _run([50.0, 40.0, 30.0, 31.0, 32.0, 33.0], greater=False)
     assert cb.reason == "plateau" and cb.schedule.cooldown_start == 50
+
+
+def test_callback_takes_the_noise_from_the_tasks_stderr_metric():
+    # perplexity 30 -> 29.5 -> 29.2: steps of 1-2 %, real by the 0.2 % rule, noise when the task says
+    # the score's standard error is 2.0 (half of it, 1.0, counts as real)
+    values = [40.0, 30.0, 29.5, 29.2, 29.0, 28.9]
+    cb, _ = _run(values, greater=False)
+    assert cb.schedule.cooldown_start is None or cb.schedule.cooldown_start > 40
+    cb, _ = _run(values, greater=False, extra={"eval_accuracy_stderr": 2.0})
+    assert cb.reason == "plateau" and cb.schedule.cooldown_start == 40
 
 
 def test_callback_cools_down_before_max_epochs_and_says_it_was_still_improving():
