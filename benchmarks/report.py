@@ -583,7 +583,8 @@ def sec_analysis(loaded: dict[str, dict[str, Any] | None]) -> str:
     if not missed_full:
         out.append("No target was missed in a full run.\n")
     for name, t, r in missed_full:
-        value = t["value"] if isinstance(t["value"], str) else f(t["value"], 1)
+        value = (t["value"] if isinstance(t["value"], str)
+                 else f(t["value"], 3 if isinstance(t["value"], (int, float)) and abs(t["value"]) < 10 else 1))
         out.append(f"- **{SECTIONS[name][0].split(':')[0]}: {t['name']}** - goal {t['goal']}, measured"
                    f" {value}" + (f" ({t['detail']})" if t.get("detail") else "") + ".")
         why = _why(name, t, r, loaded)
