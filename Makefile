@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo check test bench clean
 
 $(STAMP): pyproject.toml constraints.txt plugins/hubmgr-sentence-pair/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,10 @@ install: $(STAMP)
 demo: install
 	HF_HUB_OFFLINE=1 $(PY) examples/demo.py
 
-test: install
+check: install
+	$(PY) -m ruff check hubmgr plugins tests benchmarks examples
+
+test: check
 	$(PY) -m pytest -q -n 2
 
 bench: install

@@ -456,14 +456,10 @@ def loop_clock() -> tuple[Any, dict[str, float]]:
 
 
 def human_bytes(n: float | int | None) -> str:
-    if n is None:
-        return "?"
-    n = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
+    """Sizes as the CLI and the TUI show them (decimal units, :func:`hubmgr.format.human_bytes`)."""
+    from hubmgr.format import human_bytes as fmt
+
+    return "?" if n is None else fmt(n)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -289,7 +289,7 @@ def text_baseline(args: Any, t_start: float) -> dict[str, Any]:
     from datasets import Dataset
     from peft import LoraConfig, TaskType, get_peft_model
     from sklearn.metrics import accuracy_score, f1_score
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     spec = DATASETS[args.dataset]
     col, multi = spec["label_column"], spec["multi_label"]
@@ -335,7 +335,6 @@ def text_baseline(args: Any, t_start: float) -> dict[str, Any]:
 
 def token_baseline(args: Any, t_start: float) -> dict[str, Any]:
     """bench_token_classification.py's recipe (first sub-word labelled, dynamic padding), time-limited."""
-    import numpy as np
     import torch
     from datasets import Dataset
     from peft import LoraConfig, TaskType, get_peft_model

@@ -30,7 +30,6 @@ T_PROCESS = time.perf_counter()
 
 def baseline_run(model_path: str, train_path: Path, test_path: Path, *, out_dir: Path, epochs: float,
                  batch_size: int = 32, learning_rate: float = 1e-3) -> dict[str, Any]:
-    import numpy as np
     import torch
     from datasets import Dataset
     from peft import LoraConfig, TaskType, get_peft_model

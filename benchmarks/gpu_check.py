@@ -25,7 +25,6 @@ MFU = model FLOPs / step time / measured bf16 matmul peak.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import importlib.metadata
 import importlib.util
@@ -353,7 +352,6 @@ def _raw_loop(model: Any, make_batch: Callable[[], dict[str, Any]], *, device: s
 
 
 def _lora(model: Any, targets: list[str], task_type: str) -> tuple[Any, int]:
-    import torch
     from peft import LoraConfig, get_peft_model
 
     model = get_peft_model(model, LoraConfig(task_type=task_type, r=8, lora_alpha=16, lora_dropout=0.0,
@@ -506,7 +504,7 @@ def part_hubmgr_text_classification(device: str, tiny: bool, work: Path) -> dict
     if tiny:
         values["max_steps"] = 3
     _, _, info = _hubmgr_train(values)
-    lengths = [len(x) for x in tok([json.loads(l)["text"] for l in train.read_text().splitlines()[:512]],
+    lengths = [len(x) for x in tok([json.loads(line)["text"] for line in train.read_text().splitlines()[:512]],
                                    truncation=True, max_length=128)["input_ids"]]
     mean_len = sum(lengths) / len(lengths)
     info["mean_tokens_per_example"] = mean_len

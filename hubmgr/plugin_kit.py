@@ -412,8 +412,12 @@ class PluginChanges:
 _SNAPSHOT_MARK = "@@hubmgr-plugin-snapshot@@"
 _SNAPSHOT_CODE = f"""
 import json
+import warnings
 out = {{"plugins": {{}}, "tasks": {{}}}}
 from hubmgr.plugins import list_plugins, get_tasks
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import hubmgr.cli  # builds the command line, so a failing register_commands is recorded like any hook
 for p in list_plugins():
     out["plugins"][str(p.name)] = {{"version": p.version and str(p.version),
                                     "error": p.error and str(p.error)}}

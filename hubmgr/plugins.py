@@ -19,14 +19,16 @@ import logging
 import os
 import sys
 import threading
+import time
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import pluggy
 
 from hubmgr import hookspecs
-from hubmgr.errors import PluginError
+from hubmgr.errors import HubmgrError, PluginError
+from hubmgr.format import error_summary
 
 if TYPE_CHECKING:  # pragma: no cover
     import click
@@ -49,11 +51,14 @@ __all__ = [
     "register_plugin_commands",
     "registered",
     "reset_plugin_manager",
+    "errors_attributed_to",
     "plugin_error",
     "task_provider",
 ]
 
 ENV_LOAD_PLUGINS = "HUBMGR_LOAD_PLUGINS"
+#: set to 1 to print every hook call (hook, plugin, time, outcome) on stderr
+ENV_TRACE_PLUGINS = "HUBMGR_TRACE_PLUGINS"
 ENTRY_POINT_GROUP = "hubmgr"
 
 logger = logging.getLogger(__name__)
@@ -101,9 +106,6 @@ _lock = threading.RLock()
 _state: _State | None = None
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _entry_points() -> list[importlib.metadata.EntryPoint]:
@@ -159,7 +161,7 @@ def _build(env: str | None) -> _State:
     try:
         eps = _entry_points()
     except Exception as exc:  # a broken installation must not stop the program
-        state.load_errors["<entry points>"] = _one_line(exc)
+        state.load_errors["<entry points>"] = error_summary(exc)
         eps = []
     for ep in eps:
         if allowed is not None and ep.name not in allowed:
@@ -178,12 +180,12 @@ def _build(env: str | None) -> _State:
         except Exception as exc:
             if plugin is not None and pm.is_registered(plugin) and pm.get_name(plugin) == ep.name:
                 pm.unregister(plugin)
-            state.load_errors[ep.name] = _one_line(exc)
-            _warn_once(state, f"Plugin {ep.name!r} failed to load: {_one_line(exc)}")
+            state.load_errors[ep.name] = error_summary(exc)
+            _warn_once(state, f"Plugin {ep.name!r} failed to load: {error_summary(exc)}")
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:  # pragma: no cover - _check_hooks catches these first
-        state.load_errors["<hooks>"] = _one_line(exc)
+        state.load_errors["<hooks>"] = error_summary(exc)
     return state
 
 
@@ -263,7 +265,23 @@ def _impls(pm: pluggy.PluginManager, hook: str) -> list[Any]:
 
 
 def _call(impl: Any, kwargs: dict[str, Any]) -> Any:
-    return impl.function(*[kwargs[name] for name in impl.argnames])
+    """Call one plugin's implementation of a hook (every hook call goes through here); with
+    ``HUBMGR_TRACE_PLUGINS=1`` each call is written to stderr: hook, plugin, time and outcome."""
+    if os.environ.get(ENV_TRACE_PLUGINS, "").strip().lower() not in ("1", "true", "yes", "on"):
+        return impl.function(*[kwargs[name] for name in impl.argnames])
+    start = time.perf_counter()
+    outcome = "ok"
+    try:
+        return impl.function(*[kwargs[name] for name in impl.argnames])
+    except BaseException as exc:
+        outcome = f"raised {error_summary(exc)}"
+        raise
+    finally:
+        ms = (time.perf_counter() - start) * 1000
+        event = kwargs.get("event")
+        what = f" ({getattr(event, 'kind', type(event).__name__)})" if event is not None else ""
+        print(f"hubmgr plugin trace: {impl.function.__name__}{what} -> {impl.plugin_name}: {ms:.2f} ms, {outcome}",
+              file=sys.stderr, flush=True)
 
 
 def _collect_tasks(state: _State) -> tuple[dict[str, type[Task]], dict[str, str]]:
@@ -295,7 +313,7 @@ def _collect_tasks(state: _State) -> tuple[dict[str, type[Task]], dict[str, str]
         try:
             _call(impl, {"register": register})
         except Exception as exc:
-            message = f"register_tasks raised {_one_line(exc)}"
+            message = f"register_tasks raised {error_summary(exc)}"
             _record(state, plugin_name, "register_tasks", message)
             _warn_once(state, f"Plugin {plugin_name!r}: {message}")
             continue
@@ -428,10 +446,26 @@ def plugin_error(exc: BaseException, task: Any) -> PluginError | None:
     package = provider.get("package")
     owner = f"plugin {plugin!r}" + (f" (package {package})" if package and package != plugin else "")
     func, filename, line = where
-    error = PluginError(f"Task {task.name!r} of {owner} failed in {func} ({filename}:{line}): {_one_line(exc)}."
+    error = PluginError(f"Task {task.name!r} of {owner} failed in {func} ({filename}:{line}): {error_summary(exc)}."
                         " Report it to the plugin's author; HUBMGR_DEBUG=1 shows the traceback.")
     error.__cause__ = exc
     return error
+
+
+@contextlib.contextmanager
+def errors_attributed_to(task: Any) -> Iterator[None]:
+    """Turn an unexpected exception raised inside ``task``'s plugin code into :func:`plugin_error`'s
+    :class:`PluginError` (exit 11, names the plugin); hubmgr's own errors and everything else pass as they are.
+    Training, evaluation and prediction run a task's methods inside it."""
+    try:
+        yield
+    except HubmgrError:
+        raise
+    except Exception as exc:
+        error = plugin_error(exc, task)
+        if error is None:
+            raise
+        raise error from exc
 
 
 @dataclass
@@ -541,7 +575,7 @@ def register_plugin_commands(cli: click.Group) -> None:
         try:
             _call(impl, {"cli": cli})
         except Exception as exc:
-            message = f"register_commands raised {_one_line(exc)}"
+            message = f"register_commands raised {error_summary(exc)}"
             _record(state, impl.plugin_name, "register_commands", message)
             _warn_once(state, f"Plugin {impl.plugin_name!r}: {message}")
             continue
@@ -557,7 +591,7 @@ def register_plugin_commands(cli: click.Group) -> None:
             _record(state, impl.plugin_name, "register_commands", None)
 
 
-def call_run_hook(hook_name: str, **kwargs: Any) -> list[Any]:
+def call_run_hook(hook_name: str, *, on_failure: "Callable[[str], None] | None" = None, **kwargs: Any) -> list[Any]:
     """Call a run lifecycle hook on each plugin separately; failures are reported, never raised.
 
     A plugin that raises gets a :class:`PluginWarning` (once a run for the same hook and error) and a
@@ -565,6 +599,8 @@ def call_run_hook(hook_name: str, **kwargs: Any) -> list[Any]:
 
     Args:
         hook_name: ``on_run_start``, ``on_run_log`` or ``on_run_end`` (any hook name works).
+        on_failure: called with ``"Plugin 'x': on_run_log raised ..."`` for each plugin that raised (the
+            training engine keeps these as notes of the run, so a detached run's record shows them).
         **kwargs: the hook's arguments by name (``run=RunInfo(...)``, ``event=...``, ``result=...``).
 
     Returns:
@@ -583,13 +619,15 @@ def call_run_hook(hook_name: str, **kwargs: Any) -> list[Any]:
         try:
             result = _call(impl, kwargs)
         except Exception as exc:
-            message = f"{hook_name} raised {_one_line(exc)}"
+            message = f"{hook_name} raised {error_summary(exc)}"
             _record(state, impl.plugin_name, hook_name, message)
             logger.debug("Plugin %r raised in %s", impl.plugin_name, hook_name, exc_info=True)
             key = (impl.plugin_name, hook_name, message, getattr(kwargs.get("run"), "run_id", None))
             if key not in state.warned:
                 state.warned.add(key)
                 warnings.warn(f"Plugin {impl.plugin_name!r}: {message}", PluginWarning, stacklevel=2)
+            if on_failure is not None:
+                on_failure(f"Plugin {impl.plugin_name!r}: {message}")
             continue
         if result is not None:
             results.append(result)

@@ -25,6 +25,10 @@ Optional, each with a default that keeps the behaviour of a task that does not d
 
 - ``main_metric_for(data)`` -> ``(name, greater_is_better)``: the metric that decides "best" for this
   data (multi-label data is judged on micro-F1, single-label on accuracy); default the class attributes.
+- ``metric_directions`` (class attribute) -> ``{"hamming_loss": False}``: the direction of any other
+  metric that is not "greater is better" by the convention (``loss``, ``*_loss``, ``*_stderr`` lower);
+  ``greater_is_better_for(name, data)`` answers for any metric name.
+- ``auto_model_class`` (class attribute) -> the transformers auto class named in the adapter's model card.
 - ``compute_loss(outputs, labels, data, options)`` -> a mean-reduced loss tensor, or ``None`` for the
   model's own loss (class weights, focal loss, label smoothing).
 - ``calibrate(predictions, labels, data, options)`` -> values tuned on the eval split once training
@@ -110,6 +114,13 @@ class Task:
     #: The metric that decides "best" for early stopping and for the run summary.
     main_metric: ClassVar[str] = "loss"
     greater_is_better: ClassVar[bool] = False
+    #: The direction of metrics (other than the main one) that do not follow the convention of
+    #: :func:`hubmgr.metrics.conventional_direction` (``loss``, ``*_loss``, ``*_stderr`` lower, the rest
+    #: higher is better): ``{"hamming_loss": False, "coverage_error": False}``. Used by the TUI's best-value
+    #: marking and kept in run records and evaluation reports.
+    metric_directions: ClassVar[dict[str, bool]] = {}
+    #: The transformers auto class that loads the base model (named in the adapter's model card).
+    auto_model_class: ClassVar[str] = "AutoModel"
     #: The model's loss is a sum over tokens normalised by the batch's token count (causal LM), so under
     #: DDP the Trainer averages tokens across processes; a mean over examples (classification) must not be.
     loss_sums_over_tokens: ClassVar[bool] = False
@@ -138,8 +149,10 @@ class Task:
         raise NotImplementedError
 
     # -- metrics -------------------------------------------------------------------------------------
-    def reduce_logits(self, logits: Any, labels: Any) -> Any:
-        """Shrink logits before they are gathered (default: argmax over the last axis)."""
+    def reduce_logits(self, logits: Any, labels: Any, options: Any = None, data: TaskData | None = None) -> Any:
+        """Shrink one batch's logits before they are gathered (default: argmax over the last axis).
+        ``options`` are the run's resolved options and ``data`` its :class:`TaskData` (label names and
+        what ``calibrate`` saved are in ``data.info``)."""
         import torch
 
         if isinstance(logits, tuple):
@@ -154,6 +167,17 @@ class Task:
         """The metric that decides "best" on this data and whether greater is better (default: the class
         attributes ``main_metric`` and ``greater_is_better``)."""
         return type(self).main_metric, bool(type(self).greater_is_better)
+
+    def greater_is_better_for(self, name: str, data: TaskData | None = None) -> bool:
+        """Whether greater is better for the metric ``name`` (with or without its ``eval_`` prefix): the
+        main metric's direction, else ``metric_directions``, else the convention."""
+        from hubmgr.metrics import greater_is_better
+
+        main, greater = self.main_metric_for(data)
+        bare = name[5:] if name.startswith("eval_") else name
+        if bare == main:
+            return greater
+        return greater_is_better(bare, type(self).metric_directions)
 
     def compute_loss(self, outputs: Any, labels: Any, data: TaskData, options: Any) -> Any:
         """The training loss from the model's ``outputs`` and the batch's ``labels``, mean-reduced over the
@@ -174,8 +198,12 @@ class Task:
         """Metrics of a predictor that ignores its input, on these labels (default: none known)."""
         return {}
 
-    def extra_eval(self, model: Any, processor: Any, options: Any, data: TaskData) -> dict[str, Any]:
-        """Anything else worth keeping in the run record after evaluation (sample generations...)."""
+    def extra_eval(self, model: Any, processor: Any, options: Any, data: TaskData, predictions: Any = None,
+                   labels: Any = None, split: Any = None) -> dict[str, Any]:
+        """Anything else worth keeping in the run record after evaluation (sample generations, the worst
+        errors...). ``data.eval`` holds the raw rows that were scored (``--max-samples`` applied), in
+        training and in ``hubmgr eval`` alike; ``predictions`` and ``labels`` are what ``compute_metrics``
+        saw for this model, and ``split`` the preprocessed examples they belong to, row for row."""
         return {}
 
     # -- use -----------------------------------------------------------------------------------------
@@ -203,19 +231,47 @@ class Task:
         return cls.options_class(**values)
 
 
+def _parameters(fn: Any) -> list[Any]:
+    import inspect
+
+    try:
+        return list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):  # pragma: no cover - builtins or odd callables
+        return []
+
+
+def _keywords_taken(fn: Any, offered: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``offered`` that ``fn`` accepts as keywords (all of them for ``**kwargs``)."""
+    params = _parameters(fn)
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return dict(offered)
+    return {p.name: offered[p.name] for p in params if p.name in offered and p.kind is not p.POSITIONAL_ONLY}
+
+
 def call_compute_metrics(task: Task, predictions: Any, labels: Any, data: TaskData, options: Any) -> dict[str, float]:
     """``task.compute_metrics`` with ``options`` when the method takes it (plugins written for the
     three-argument form keep working). The one place training and evaluation call it through."""
-    import inspect
-
     fn = task.compute_metrics
-    try:
-        params = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):  # pragma: no cover - builtins or odd callables
-        params = []
+    params = _parameters(fn)
     takes_options = any(p.name == "options" or p.kind is p.VAR_KEYWORD for p in params) or sum(
         1 for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)) >= 4 or any(
         p.kind is p.VAR_POSITIONAL for p in params)
     if takes_options:
         return fn(predictions, labels, data, options) or {}
     return fn(predictions, labels, data) or {}
+
+
+def call_reduce_logits(task: Task, logits: Any, labels: Any, options: Any, data: TaskData | None) -> Any:
+    """``task.reduce_logits`` with ``options`` and ``data`` passed when the method takes them (plugins written
+    for the two-argument form keep working). Training and evaluation call it through here."""
+    fn = task.reduce_logits
+    return fn(logits, labels, **_keywords_taken(fn, {"options": options, "data": data}))
+
+
+def call_extra_eval(task: Task, model: Any, processor: Any, options: Any, data: TaskData, *, predictions: Any,
+                    labels: Any, split: Any) -> dict[str, Any]:
+    """``task.extra_eval`` with the predictions, labels and scored split passed to the ones it takes (a
+    plugin written for the four-argument form keeps working). Training and evaluation call it through here."""
+    fn = task.extra_eval
+    offered = {"predictions": predictions, "labels": labels, "split": split}
+    return fn(model, processor, options, data, **_keywords_taken(fn, offered)) or {}

@@ -17,6 +17,8 @@ import click
 
 from rich.console import Console
 
+from hubmgr.format import human_bytes, human_count  # noqa: F401 - the commands format sizes through here
+
 _console: Console | None = None
 _err_console: Console | None = None
 
@@ -98,23 +100,3 @@ def info(message: str) -> None:
     so that a log holds one line per note whatever COLUMNS says."""
     console = err_console()
     console.print(message, soft_wrap=not console.is_terminal)
-
-
-def human_bytes(n: int | float | None) -> str:
-    if n is None:
-        return "-"
-    n = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} PB"
-
-
-def human_count(n: int | None) -> str:
-    if n is None:
-        return "-"
-    for unit, div in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= div:
-            return f"{n / div:.1f}{unit}"
-    return str(n)

@@ -14,8 +14,10 @@ from typing import Any
 import click
 
 from hubmgr.cli.output import emit_json, human_bytes, human_count, info, is_tty, print_table
+from hubmgr.cli.task_flags import AdapterTaskOptionsCommand, TaskOptionsCommand, adapters_task, parse_task_flags
 from hubmgr.errors import UsageError
 from hubmgr.eval.config import EvalConfig, MergeConfig, PredictConfig
+from hubmgr.format import duration
 from hubmgr.fields import click_options_from_dataclass, merge, model_dtype
 
 
@@ -46,17 +48,6 @@ def _when(iso: str | None) -> str:
         return iso
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, s = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{s:02d}s"
-    hours, m = divmod(minutes, 60)
-    return f"{hours}h{m:02d}m"
 
 
 def _fmt(value: Any) -> str:
@@ -71,15 +62,11 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _short_metrics(metrics: dict[str, Any], limit: int = 3) -> str:
-    items = [(k, v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    def rank(name: str) -> int:
-        if name in ("epoch", "step", "total_flos") or "runtime" in name or "per_second" in name:
-            return 2  # bookkeeping last
-        return 1 if "loss" in name else 0  # task metrics (accuracy, f1, perplexity) first
+def _short_metrics(metrics: dict[str, Any], main: str | None = None, limit: int = 3) -> str:
+    """``accuracy=0.91 macro_f1=0.90`` with the main metric first (:func:`hubmgr.metrics.headline`)."""
+    from hubmgr.metrics import headline
 
-    preferred = sorted(items, key=lambda kv: (rank(kv[0]), kv[0]))
-    return " ".join(f"{k}={_fmt(v)}" for k, v in preferred[:limit]) or "-"
+    return " ".join(f"{k}={_fmt(v)}" for k, v in headline(metrics, main, limit)) or "-"
 
 
 def _store():
@@ -187,11 +174,12 @@ def _print_per_class(report: Any) -> None:
         print_table(["model", *columns], [[row.name, *cells(e)] for row in rows_with for e in row.per_class])
 
 
-@click.command("eval")
+@click.command("eval", cls=TaskOptionsCommand)
 @click.argument("task", required=False)
 @click_options_from_dataclass(EvalConfig, exclude=("task",))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def eval_cmd(task: str | None, as_json: bool, **flags: Any) -> None:
+@click.pass_context
+def eval_cmd(ctx: click.Context, task: str | None, as_json: bool, **flags: Any) -> None:
     """Evaluate a base model and LoRA adapters side by side on one data set.
 
     The base model is loaded once; each adapter is switched in with peft. Labels and task options
@@ -201,11 +189,15 @@ def eval_cmd(task: str | None, as_json: bool, **flags: Any) -> None:
         hubmgr eval text-classification --model sentence-transformers/all-MiniLM-L6-v2 \\
             --adapter ~/.local/share/hubmgr/runs/20261128-153012-ab12 --data dev.csv
         hubmgr eval --adapter 20261128-1530 --data dev.csv --json
-        hubmgr eval --adapter 20261128-1530 --data dev.jsonl --per-class -o threshold=0.3
+        hubmgr eval --adapter 20261128-1530 --data dev.jsonl --per-class --threshold 0.3
+
+    Task options go as flags (--threshold 0.3) or -o KEY=VALUE.
     """
     from hubmgr.eval.runner import evaluate
 
     config = merge(EvalConfig(), {**flags, "task": task}).validate()
+    config = _with_task_flags(config, ctx.meta.get("hubmgr_task_args") or [],
+                              task=config.task or adapters_task(config.adapters), command="eval")
     with _Progress(enabled=not as_json and is_tty()) as progress:
         report = evaluate(
             config.model, config.adapters, task=config.task, data=config.data, options=config.options or None,
@@ -220,15 +212,27 @@ def eval_cmd(task: str | None, as_json: bool, **flags: Any) -> None:
         if config.per_class:
             _print_per_class(report)
 
+def _with_task_flags(config: Any, extra: list[str], *, task: str | None, command: str) -> Any:
+    """``config`` with the task-option flags among ``extra`` merged into its options (flags win over -o)."""
+    import dataclasses
+
+    values = parse_task_flags(task, extra, command=command)
+    if not values:
+        return config
+    return dataclasses.replace(config, options={**(config.options or {}), **values})
+
+
 # -- predict ------------------------------------------------------------------------------------
-@click.command("predict")
+@click.command("predict", cls=AdapterTaskOptionsCommand)
 @click.argument("adapter")
 @click.argument("inputs", nargs=-1)
 @click.option("--file", "-f", "input_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Read inputs from this file, one per line ('-' for standard input).")
 @click_options_from_dataclass(PredictConfig, exclude=("adapter",))
 @click.option("--json", "as_json", is_flag=True, help="Print the predictions as JSON.")
-def predict_cmd(adapter: str, inputs: tuple[str, ...], input_file: Path | None, as_json: bool, **flags: Any) -> None:
+@click.pass_context
+def predict_cmd(ctx: click.Context, adapter: str, inputs: tuple[str, ...], input_file: Path | None, as_json: bool,
+                **flags: Any) -> None:
     """Try an adapter on a few inputs: texts, image paths or prompts, as its task takes them.
 
     ADAPTER is an adapter folder or a run / adapter id from `hubmgr adapters`; the base model, task,
@@ -243,6 +247,8 @@ def predict_cmd(adapter: str, inputs: tuple[str, ...], input_file: Path | None, 
     from hubmgr.eval.predict import predict
 
     config = merge(PredictConfig(), {**flags, "adapter": adapter}).validate()
+    config = _with_task_flags(config, ctx.meta.get("hubmgr_task_args") or [], task=adapters_task([config.adapter]),
+                              command="predict")
     items = list(inputs)
     if input_file is not None:
         items += _read_inputs(input_file)
@@ -296,8 +302,8 @@ def runs(ctx: click.Context, as_json: bool, limit: int | None, status: str | Non
         return
     print_table(
         ["id", "status", "task", "model", "metrics", "started", "took"],
-        [[r.id, r.status, r.task, r.model, _short_metrics(r.metrics), _when(r.created), _duration(r.duration_seconds)]
-         for r in records],
+        [[r.id, r.status, r.task, r.model, _short_metrics(r.metrics, r.main_metric), _when(r.created),
+          duration(r.duration_seconds)] for r in records],
     )
 
 
@@ -328,7 +334,7 @@ def runs_show(run_id: str, as_json: bool) -> None:
         ("revision", record.revision or "-"),
         ("started", _when(record.created)),
         ("finished", _when(record.finished)),
-        ("took", _duration(record.duration_seconds)),
+        ("took", duration(record.duration_seconds)),
         ("output", record.output_dir or "-"),
         ("adapter", (record.adapter_path or "-") + adapter_note),
     ]
@@ -348,8 +354,10 @@ def runs_show(run_id: str, as_json: bool) -> None:
     pairs += [("note", note) for note in record.notes or []]
     print_table(["field", "value"], pairs, title=f"run {record.id}")
     if record.metrics:
-        print_table(["metric", "value"], [[k, _fmt(v)] for k, v in record.metrics.items()], title="final metrics",
-                    justify={"value": "right"})
+        from hubmgr.metrics import ordered
+
+        rows = [[k, _fmt(record.metrics[k])] for k in ordered(record.metrics, record.main_metric)]
+        print_table(["metric", "value"], rows, title="final metrics", justify={"value": "right"})
     if summary:
         print_table(
             ["split", "metric", "points", "steps", "first", "last", "min", "max"],
@@ -396,7 +404,7 @@ def adapters_group(ctx: click.Context, as_json: bool) -> None:
         return
     print_table(
         ["id", "task", "base model", "metrics", "created", "path"],
-        [[a.id, a.task or "-", a.base_model or "-", _short_metrics(a.metrics), _when(a.created),
+        [[a.id, a.task or "-", a.base_model or "-", _short_metrics(a.metrics, a.main_metric), _when(a.created),
           a.path + ("" if a.exists else " (missing)")] for a in records],
     )
 

@@ -20,8 +20,10 @@ from typing import Any
 import click
 
 from hubmgr.cli.output import emit_json_line, err_console, info
+from hubmgr.cli.task_flags import TaskOptionsCommand, parse_task_flags
 from hubmgr.errors import UsageError
-from hubmgr.fields import click_options_from_dataclass, field_specs, merge, parse_field_value
+from hubmgr.format import duration
+from hubmgr.fields import click_options_from_dataclass, merge
 from hubmgr.train.config import TrainConfig
 
 _EPILOG = (
@@ -31,49 +33,6 @@ _EPILOG = (
     "`hubmgr runs resume ID` (or `hubmgr train --resume --output DIR`) continues it. --detach trains in the "
     "background; `hubmgr runs follow ID` attaches."
 )
-
-
-def _task_option_flags(task_name: str | None, extra: list[str]) -> dict[str, Any]:
-    """Parse leftover ``--name value`` / ``--flag`` / ``--no-flag`` arguments as the task's options."""
-    if not extra:
-        return {}
-    specs: dict[str, Any] = {}
-    task_label = task_name or "?"
-    if task_name:
-        from hubmgr.plugins import get_task
-
-        task = get_task(task_name)
-        task_label = task.name
-        specs = {s.name: s for s in field_specs(task.options_class)} if hasattr(task.options_class, "__dataclass_fields__") else {}
-    known = ", ".join("--" + n.replace("_", "-") for n in specs) or "none"
-    values: dict[str, Any] = {}
-    i = 0
-    while i < len(extra):
-        arg = extra[i]
-        if not arg.startswith("--") or arg == "--":
-            raise UsageError(f"Unexpected argument {arg!r}; `hubmgr train` takes one TASK (see --help).")
-        name, eq, value = arg[2:].partition("=")
-        key = name.replace("-", "_")
-        negated = False
-        if key not in specs and key.startswith("no_") and key[3:] in specs and specs[key[3:]].kind == "bool":
-            key, negated = key[3:], True
-        spec = specs.get(key)
-        if spec is None:
-            raise UsageError(
-                f"Unknown option --{name} (see `hubmgr train --help`); options of task {task_label!r}: {known}."
-            )
-        if spec.kind == "bool" and not eq:
-            values[key] = not negated
-            i += 1
-            continue
-        if not eq:
-            if i + 1 >= len(extra):
-                raise UsageError(f"Option --{name} needs a value.")
-            value = extra[i + 1]
-            i += 1
-        values[key] = parse_field_value(spec, value) if spec.kind != "str" else value
-        i += 1
-    return values
 
 
 def build_config(task: str | None, *, config_file: str | None, extra_args: list[str],
@@ -109,7 +68,7 @@ def build_config(task: str | None, *, config_file: str | None, extra_args: list[
             raise UsageError(f"Nothing to resume in {flags['output_dir']}: its unfinished run kept no config.")
         base = saved
     options: dict[str, Any] = dict(flags.get("options") or {})
-    options.update(_task_option_flags(task or base.task or None, extra_args))
+    options.update(parse_task_flags(task or base.task or None, extra_args, command="train"))
     overrides = dict(flags)
     overrides["task"] = task
     overrides["options"] = options or None
@@ -212,7 +171,7 @@ class _Renderer:
             self.lr_text = f"lr {e.learning_rate:.1e}"
         loss, lr = self.loss_text, self.lr_text
         speed = f"{e.samples_per_second:.1f} samples/s" if e.samples_per_second else ""
-        eta = f"ETA {'<= ' if self.auto else ''}{_duration(e.eta_seconds)}" if e.eta_seconds is not None else ""
+        eta = f"ETA {'<= ' if self.auto else ''}{duration(e.eta_seconds)}" if e.eta_seconds is not None else ""
         if self.progress is not None and self.task_id is not None:
             self.progress.update(self.task_id, completed=e.step, total=e.total_steps, loss=loss, lr=lr,
                                  speed=speed, eta=eta)
@@ -255,13 +214,6 @@ def _num(value: Any) -> str:
     return str(value)
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
@@ -305,7 +257,7 @@ def _is_main_process() -> bool:
 
 @click.command(
     "train",
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    cls=TaskOptionsCommand,
     epilog=_EPILOG,
     short_help="Fine-tune a model with LoRA.",
 )
@@ -325,7 +277,8 @@ def train_cmd(ctx: click.Context, task: str | None, config_file: str | None, as_
 
     TASK is a task name such as text-classification (see `hubmgr tasks`).
     """
-    config = build_config(task, config_file=config_file, extra_args=list(ctx.args), flags=flags)
+    config = build_config(task, config_file=config_file, extra_args=list(ctx.meta.get("hubmgr_task_args") or []),
+                          flags=flags)
     config.validate()
     if detach:
         start_detached(config, as_json=as_json)
@@ -397,12 +350,16 @@ def _summary(result: Any) -> None:
     if result.stop_reason:
         _say(f"Stopped: {escape(result.stop_reason)}.")
     if metrics:
-        _say("Final evaluation: " + "  ".join(f"{k[5:]} {_num(v)}" for k, v in metrics.items()))
+        from hubmgr.metrics import ordered
+
+        names = ordered(metrics, getattr(result, "main_metric", None))
+        _say("Final evaluation: " + "  ".join(f"{k[5:]} {_num(metrics[k])}" for k in names))
     for note in result.notes or []:
         _say(f"[yellow]note:[/yellow] {escape(note)}")
     speed = result.metrics.get("train_samples_per_second")
     seconds = getattr(result, "seconds", None) or getattr(result, "duration_seconds", None)
     run_id = getattr(result, "run_id", None) or getattr(result, "id", "")
-    took = f"{_duration(seconds)}" + (f", {speed:.1f} samples/s" if speed else "")
+    took = f"{duration(seconds)}" + (f", {speed:.1f} samples/s" if speed else "")
     _say(f"Done in {took}. Run {run_id} (see `hubmgr runs show {run_id}`).")
-    click.echo(f"Adapter: {getattr(result, 'adapter_path', None) or getattr(result, 'output_dir', None)}")
+    # stdout holds the adapter folder and nothing else: ADAPTER=$(hubmgr train ...) works in scripts
+    click.echo(str(getattr(result, "adapter_path", None) or getattr(result, "output_dir", None)))

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubmgr.errors import HubmgrError, ModelError, UsageError, disk_full_from
 from hubmgr.eval.adapters import AdapterInfo, normalize_model_ref, read_adapter_info, resolve_adapter_ref
+from hubmgr.format import first_line
 from hubmgr.safety import auto_map_of, check_remote_code, local_code_modules
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -124,7 +125,7 @@ def _load_base(info: AdapterInfo, base_path: Path, *, task: Any, load_kwargs: di
     try:
         model = cls.from_pretrained(str(base_path), **load_kwargs, **extra)
     except (OSError, ValueError, KeyError) as exc:
-        raise ModelError(f"Cannot load the base model {base_path}: {_first_line(exc)}") from None
+        raise ModelError(f"Cannot load the base model {base_path}: {first_line(exc)}") from None
     processor = None
     for source in (info.path, base_path):
         for loader in ("AutoTokenizer", "AutoProcessor"):
@@ -144,10 +145,6 @@ def _needs_labels(info: AdapterInfo) -> bool:
     )
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    text = lines[0] if lines else type(exc).__name__
-    return text if text.endswith(".") else text + "."
 
 
 def _copy_code(tmp: Path, sources: list[Path], *, trusted: bool, base: str) -> tuple[str, ...]:
@@ -265,7 +262,7 @@ def _merge(adapter: str | Path, *, output: str | Path, base_model: str | None, t
         raise
     except (RuntimeError, ValueError, KeyError, TypeError, OSError) as exc:
         raise ModelError(
-            f"Adapter {info.name} does not fit the base model {normalize_model_ref(base)[0]}: {_first_line(exc)}"
+            f"Adapter {info.name} does not fit the base model {normalize_model_ref(base)[0]}: {first_line(exc)}"
         ) from None
     if dtype:
         merged = merged.to(load_kwargs["dtype"])

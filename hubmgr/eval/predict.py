@@ -8,12 +8,14 @@ and peft are imported inside :func:`predict`.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from hubmgr.errors import HubmgrError, ModelError, PluginError, UsageError
 from hubmgr.eval.adapters import normalize_model_ref, read_adapter_info, resolve_adapter_ref
+from hubmgr.format import first_line
 from hubmgr.safety import check_remote_code
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -108,16 +110,31 @@ class Predictor:
             raise UsageError("The batch size must be at least 1.")
         self.adapter = adapter
         self.batch_size = batch_size
-        with quiet():
+        with quiet(), self._attributed():
             self._load(adapter, base_model=base_model, task=task, options=options, device=device, dtype=dtype,
                        settings=settings, trust_remote_code=trust_remote_code)
+
+    @contextlib.contextmanager
+    def _attributed(self) -> Iterator[None]:
+        """A crash inside the task plugin's code (once the task is known) names the plugin, exit 11."""
+        from hubmgr.plugins import plugin_error
+
+        try:
+            yield
+        except HubmgrError:
+            raise
+        except Exception as exc:
+            error = plugin_error(exc, getattr(self, "task", None))
+            if error is None:
+                raise
+            raise error from exc
 
     def _load(self, adapter: Any, *, base_model: Any, task: Any, options: Any, device: str, dtype: str | None,
               settings: Any, trust_remote_code: bool) -> None:
         import torch
 
         from hubmgr.config import get_settings
-        from hubmgr.eval.runner import (_first_line, _load_kwargs, _pick_device, _resolve_base, _resolve_options,
+        from hubmgr.eval.runner import (_load_kwargs, _pick_device, _resolve_base, _resolve_options,
                                         _resolve_task)
         from hubmgr.task import Task, TaskData
 
@@ -152,7 +169,7 @@ class Predictor:
         except (RuntimeError, ValueError, KeyError, TypeError, OSError) as exc:
             trained_on = normalize_model_ref(info.base_model)[0] or "another model"
             raise ModelError(f"Adapter {info.name} does not fit the base model {normalize_model_ref(base)[0]}"
-                             f" (it was trained for {trained_on}): {_first_line(exc)}") from None
+                             f" (it was trained for {trained_on}): {first_line(exc)}") from None
         model.to(_pick_device(device))
         model.eval()
         self.model = model
@@ -163,7 +180,7 @@ class Predictor:
         inputs = list(inputs)
         if not inputs:
             raise UsageError("Give at least one input to predict.")
-        with quiet():
+        with quiet(), self._attributed():
             tuned = self._run(inputs)
             base: list[str | None] = [None] * len(inputs)
             if compare:
@@ -173,8 +190,6 @@ class Predictor:
 
     def _run(self, items: list[Any]) -> list[str]:
         import torch
-
-        from hubmgr.eval.runner import _first_line
 
         out: list[str] = []
         name = self.task.name
@@ -186,7 +201,12 @@ class Predictor:
             except HubmgrError:
                 raise
             except Exception as exc:
-                raise PluginError(f"The {name} task's predict() failed: {_first_line(exc)}") from None
+                from hubmgr.plugins import plugin_error
+
+                error = plugin_error(exc, self.task)  # a third-party task: names the plugin and the place
+                if error is not None:
+                    raise error from exc
+                raise PluginError(f"The {name} task's predict() failed: {first_line(exc)}") from None
             if len(got) != len(chunk):
                 raise PluginError(f"The {name} task's predict() gave {len(got)} predictions for {len(chunk)} inputs.")
             out.extend(str(x) for x in got)

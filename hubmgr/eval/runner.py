@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import logging
 import math
 import threading
 import time
@@ -22,8 +23,12 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from hubmgr.errors import DataError, HubmgrError, ModelError, NotCachedError, UsageError
 from hubmgr.eval.adapters import AdapterInfo, normalize_model_ref, read_adapter_info, resolve_adapter_ref, same_base
+from hubmgr.format import first_line
+from hubmgr.metrics import task_directions
 from hubmgr.safety import check_remote_code
 from hubmgr.train.events import EvalProgress
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # pragma: no cover
     from hubmgr.config import Settings
@@ -81,6 +86,7 @@ class EvalReport:
         warnings: one sentence each (adapter equal to the base, another base model...).
         samples: a few examples with the label and each row's prediction (classification-like tasks).
         main_metric: the task's main metric name; greater_is_better its direction.
+        directions: whether greater is better, for every metric in the rows (the task's word for it).
         device: where it ran.
         seconds: total wall time including loading.
     """
@@ -95,20 +101,20 @@ class EvalReport:
     samples: list[dict[str, Any]] = field(default_factory=list)
     main_metric: str = "loss"
     greater_is_better: bool = False
+    directions: dict[str, bool] = field(default_factory=dict)
     device: str = "cpu"
     seconds: float = 0.0
 
     def metric_names(self) -> list[str]:
-        """Every metric that appears in a row, the main metric first."""
+        """Every metric that appears in a row, the main metric first (:func:`hubmgr.metrics.ordered`)."""
+        from hubmgr.metrics import ordered
+
         names: list[str] = []
         for row in self.rows:
             for key, value in row.metrics.items():
                 if key not in names and isinstance(value, (int, float)):
                     names.append(key)
-        if self.main_metric in names:
-            names.remove(self.main_metric)
-            names.insert(0, self.main_metric)
-        return names
+        return ordered(names, self.main_metric)
 
     def best(self) -> EvalRow | None:
         """The row with the best main metric, or None when no row has it."""
@@ -298,8 +304,11 @@ class _Pass:
 
 
 def _run_pass(model: Any, batches: Callable[[], Any], *, task: "Task", device: str, total: int, name: str,
-              on_event: Callable[[Any], None] | None, cancel: threading.Event | None, keep_keys: set[str]) -> _Pass:
+              on_event: Callable[[Any], None] | None, cancel: threading.Event | None, keep_keys: set[str],
+              options: Any = None, data: Any = None) -> _Pass:
     import torch
+
+    from hubmgr.task import call_reduce_logits
 
     preds, labels, fingerprint = [], [], []
     loss_sum, loss_n, done = 0.0, 0, 0
@@ -324,7 +333,7 @@ def _run_pass(model: Any, batches: Callable[[], Any], *, task: "Task", device: s
             first = logits[0] if isinstance(logits, (tuple, list)) else logits
             fingerprint.append((float(first.sum(dtype=torch.float64)),
                                 float(torch.linalg.vector_norm(first, dtype=torch.float64))))
-            reduced = task.reduce_logits(logits, label)
+            reduced = call_reduce_logits(task, logits, label, options, data)
             preds.append(_to_numpy(reduced))
             if label is not None:
                 labels.append(_to_numpy(label))
@@ -420,12 +429,15 @@ def _metrics(task: "Task", p: _Pass, data: Any, options: Any = None) -> dict[str
             metrics.update(call_compute_metrics(task, p.predictions, p.labels, data, options) or {})
         except HubmgrError:
             raise
-        except Exception as exc:  # a plugin bug must not lose the whole report
+        except Exception as exc:  # a plugin bug names the plugin; otherwise one clear sentence
+            from hubmgr.plugins import plugin_error
+
+            error = plugin_error(exc, task)
+            if error is not None:
+                raise error from exc
             raise DataError(f"The task {task.name!r} could not compute its metrics: {type(exc).__name__}: {exc}.") from None
     if p.loss is not None:
         metrics.setdefault("loss", p.loss)
-        if _main_metric(task, data)[0] == "perplexity" and "perplexity" not in metrics:
-            metrics["perplexity"] = math.exp(min(p.loss, 700.0))
     return {k: (float(v) if isinstance(v, (int, float)) or hasattr(v, "item") else v) for k, v in metrics.items()}
 
 
@@ -556,154 +568,173 @@ def _evaluate(base_model: Any, adapters: list[Any], *, task: Any, data: Any, opt
     check_remote_code(base_path, trust_remote_code=trust_remote_code, model=normalize_model_ref(base_model)[0])
 
     task_obj = _resolve_task(task, infos)
-    opts = _resolve_options(task_obj, options, infos)
-    if max_length is None:
-        max_length = next((i.max_length for i in infos if i.max_length), None) or 128
+    from hubmgr.plugins import errors_attributed_to
 
-    warnings: list[str] = []
-    _, base_sha = normalize_model_ref(base_path)
-    for info in infos:
-        if info.task and task_obj.name and _norm_task(info.task) != _norm_task(task_obj.name):
-            raise ModelError(f"Adapter {info.name} was trained for task {info.task!r}, not {task_obj.name!r}.")
-        if info.base_model and not (same_base(info.base_model, base_model) or same_base(info.base_model, base_path)):
-            warnings.append(
-                f"Adapter {info.name} was trained on {normalize_model_ref(info.base_model)[0]},"
-                f" not {normalize_model_ref(base_model)[0]}; its results may mean little."
-            )
-        elif info.base_revision and base_sha and info.base_revision != base_sha and len(info.base_revision) == 40:
-            warnings.append(
-                f"Adapter {info.name} was trained on revision {info.base_revision[:10]} of the base model,"
-                f" this is {base_sha[:10]}."
-            )
+    with errors_attributed_to(task_obj):
+        opts = _resolve_options(task_obj, options, infos)
+        if max_length is None:
+            max_length = next((i.max_length for i in infos if i.max_length), None) or 128
 
-    # -- data -------------------------------------------------------------------------------------------
-    source, which = _data_source(data, split)
-    task_data = task_obj.load_data(source, opts)
-    saved_info = next((i.data_info for i in infos if i.data_info), None)
-    for info in infos:
-        if info.data_info and saved_info and not _same_labels(info.data_info, saved_info):
-            raise DataError(
-                f"Adapters {infos[0].name} and {info.name} were trained with different labels; evaluate them separately."
-            )
-    if saved_info:
-        task_data.info.update(saved_info)
-    dataset = task_data.eval if which == "eval" else task_data.train
-    if dataset is None:
-        raise DataError(f"The data has no {split} split to evaluate.")
-    if max_samples is not None:
-        if max_samples < 1:
-            raise UsageError("--max-samples must be at least 1.")
-        dataset = dataset.select(range(min(max_samples, len(dataset))))
-    if len(dataset) == 0:
-        raise DataError(f"The {split} split is empty.")
+        warnings: list[str] = []
+        _, base_sha = normalize_model_ref(base_path)
+        for info in infos:
+            if info.task and task_obj.name and _norm_task(info.task) != _norm_task(task_obj.name):
+                raise ModelError(f"Adapter {info.name} was trained for task {info.task!r}, not {task_obj.name!r}.")
+            if info.base_model and not (same_base(info.base_model, base_model) or same_base(info.base_model, base_path)):
+                warnings.append(
+                    f"Adapter {info.name} was trained on {normalize_model_ref(info.base_model)[0]},"
+                    f" not {normalize_model_ref(base_model)[0]}; its results may mean little."
+                )
+            elif info.base_revision and base_sha and info.base_revision != base_sha and len(info.base_revision) == 40:
+                warnings.append(
+                    f"Adapter {info.name} was trained on revision {info.base_revision[:10]} of the base model,"
+                    f" this is {base_sha[:10]}."
+                )
 
-    # -- model --------------------------------------------------------------------------------------------
-    dev = _pick_device(device)
-    load_kwargs = _load_kwargs(dtype, trust_remote_code)
-    torch.manual_seed(0)  # a freshly initialised head (base row) is the same on every run
-    model, processor = task_obj.load_model(str(base_path), opts, task_data, load_kwargs)
-    processed = task_obj.preprocess(dataset, processor, opts, max_length, task_data)
-    columns = set(processed.column_names)
-    if not columns & set(_LABEL_KEYS):
-        raise DataError("The evaluation data has no labels, so there is nothing to score.")
+        # -- data -------------------------------------------------------------------------------------------
+        source, which = _data_source(data, split)
+        task_data = task_obj.load_data(source, opts)
+        saved_info = next((i.data_info for i in infos if i.data_info), None)
+        for info in infos:
+            if info.data_info and saved_info and not _same_labels(info.data_info, saved_info):
+                raise DataError(
+                    f"Adapters {infos[0].name} and {info.name} were trained with different labels; evaluate them separately."
+                )
+        if saved_info:
+            task_data.info.update(saved_info)
+        dataset = task_data.eval if which == "eval" else task_data.train
+        if dataset is None:
+            raise DataError(f"The data has no {split} split to evaluate.")
+        if max_samples is not None:
+            if max_samples < 1:
+                raise UsageError("--max-samples must be at least 1.")
+            dataset = dataset.select(range(min(max_samples, len(dataset))))
+        if len(dataset) == 0:
+            raise DataError(f"The {split} split is empty.")
 
-    forward = getattr(model, "forward", None)
-    params = inspect.signature(forward).parameters if forward is not None else {}
-    keep = {n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)} | set(_LABEL_KEYS)
-    model.eval()
+        # -- model --------------------------------------------------------------------------------------------
+        dev = _pick_device(device)
+        load_kwargs = _load_kwargs(dtype, trust_remote_code)
+        torch.manual_seed(0)  # a freshly initialised head (base row) is the same on every run
+        model, processor = task_obj.load_model(str(base_path), opts, task_data, load_kwargs)
+        processed = task_obj.preprocess(dataset, processor, opts, max_length, task_data)
+        columns = set(processed.column_names)
+        if not columns & set(_LABEL_KEYS):
+            raise DataError("The evaluation data has no labels, so there is nothing to score.")
 
-    names = [BASE_ROW]
-    peft_model = model
-    if infos:
-        from peft import PeftModel
+        forward = getattr(model, "forward", None)
+        params = inspect.signature(forward).parameters if forward is not None else {}
+        keep = {n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)} | set(_LABEL_KEYS)
+        model.eval()
 
-        internal = [f"a{i}" for i in range(len(infos))]
-        for i, info in enumerate(infos):
+        names = [BASE_ROW]
+        peft_model = model
+        if infos:
+            from peft import PeftModel
+
+            internal = [f"a{i}" for i in range(len(infos))]
+            for i, info in enumerate(infos):
+                try:
+                    if i == 0:
+                        peft_model = PeftModel.from_pretrained(model, str(info.path), adapter_name=internal[0], is_trainable=False)
+                    else:
+                        peft_model.load_adapter(str(info.path), adapter_name=internal[i], is_trainable=False)
+                except HubmgrError:
+                    raise
+                except (RuntimeError, ValueError, KeyError, TypeError, OSError) as exc:
+                    trained_on = normalize_model_ref(info.base_model)[0] or "another model"
+                    raise ModelError(
+                        f"Adapter {info.name} does not fit the base model {normalize_model_ref(base_model)[0]}"
+                        f" (it was trained for {trained_on}): {first_line(exc)}"
+                    ) from None
+            names += [i.name for i in infos]
+            peft_model.eval()
+        peft_model.to(dev)
+
+        # -- batches: sorted by length, collated on the fly ---------------------------------------------
+        order = _length_order(processed)
+        feed_cols = [c for c in processed.column_names if c != "length" and not _is_text_column(processed, c)]
+        feed = processed.select_columns(feed_cols).select(order) if feed_cols else processed.select(order)
+        collate = task_obj.collator(processor, opts)
+        total = len(feed)
+
+        def batches():
+            for startidx in range(0, total, batch_size):
+                chunk = feed[startidx:startidx + batch_size]
+                keys = list(chunk.keys())
+                rows = [dict(zip(keys, vals)) for vals in zip(*(chunk[k] for k in keys))]
+                yield collate(rows)
+
+        run_kwargs = dict(task=task_obj, device=dev, total=total, on_event=on_event, cancel=cancel, keep_keys=keep,
+                          options=opts, data=task_data)
+        rows: list[EvalRow] = []
+        passes: dict[str, _Pass] = {}
+
+        # extra_eval sees what it sees in training: the scored raw rows as data.eval, and its predictions
+        # with the preprocessed examples they belong to, row for row
+        from hubmgr.task import TaskData, call_extra_eval
+
+        extra_data = TaskData(train=None, eval=dataset, info=task_data.info)
+        scored = processed.select(order)
+
+        def finish_row(name: str, path: str, p: _Pass, model_for_extra: Any) -> None:
             try:
-                if i == 0:
-                    peft_model = PeftModel.from_pretrained(model, str(info.path), adapter_name=internal[0], is_trainable=False)
-                else:
-                    peft_model.load_adapter(str(info.path), adapter_name=internal[i], is_trainable=False)
+                extras = call_extra_eval(task_obj, model_for_extra, processor, opts, extra_data,
+                                         predictions=p.predictions, labels=p.labels, split=scored)
             except HubmgrError:
                 raise
-            except (RuntimeError, ValueError, KeyError, TypeError, OSError) as exc:
-                trained_on = normalize_model_ref(info.base_model)[0] or "another model"
-                raise ModelError(
-                    f"Adapter {info.name} does not fit the base model {normalize_model_ref(base_model)[0]}"
-                    f" (it was trained for {trained_on}): {_first_line(exc)}"
-                ) from None
-        names += [i.name for i in infos]
-        peft_model.eval()
-    peft_model.to(dev)
+            except Exception as exc:  # extras are a bonus: a plugin bug there costs only the extras
+                logger.debug("extra_eval failed: %s", exc)
+                warnings.append(f"Task {task_obj.name!r} could not compute its extras for {name}:"
+                                f" {type(exc).__name__}: {first_line(exc)}")
+                extras = {}
+            breakdown = _per_class(task_obj, p, task_data, opts) if per_class else None
+            if per_class and breakdown is None and not any("per-class" in w for w in warnings):
+                warnings.append(f"Task {task_obj.name!r} gives no per-class metrics.")
+            rows.append(EvalRow(name=name, path=path, metrics=_metrics(task_obj, p, task_data, opts), extras=dict(extras),
+                                seconds=round(p.seconds, 4),
+                                samples_per_second=round(total / p.seconds, 2) if p.seconds > 0 else 0.0,
+                                per_class=breakdown))
 
-    # -- batches: sorted by length, collated on the fly ---------------------------------------------
-    order = _length_order(processed)
-    feed_cols = [c for c in processed.column_names if c != "length" and not _is_text_column(processed, c)]
-    feed = processed.select_columns(feed_cols).select(order) if feed_cols else processed.select(order)
-    collate = task_obj.collator(processor, opts)
-    total = len(feed)
-
-    def batches():
-        for startidx in range(0, total, batch_size):
-            chunk = feed[startidx:startidx + batch_size]
-            keys = list(chunk.keys())
-            rows = [dict(zip(keys, vals)) for vals in zip(*(chunk[k] for k in keys))]
-            yield collate(rows)
-
-    run_kwargs = dict(task=task_obj, device=dev, total=total, on_event=on_event, cancel=cancel, keep_keys=keep)
-    rows: list[EvalRow] = []
-    passes: dict[str, _Pass] = {}
-
-    def finish_row(name: str, path: str, p: _Pass, model_for_extra: Any) -> None:
-        extras = task_obj.extra_eval(model_for_extra, processor, opts, task_data) or {}
-        breakdown = _per_class(task_obj, p, task_data, opts) if per_class else None
-        if per_class and breakdown is None and not any("per-class" in w for w in warnings):
-            warnings.append(f"Task {task_obj.name!r} gives no per-class metrics.")
-        rows.append(EvalRow(name=name, path=path, metrics=_metrics(task_obj, p, task_data, opts), extras=dict(extras),
-                            seconds=round(p.seconds, 4),
-                            samples_per_second=round(total / p.seconds, 2) if p.seconds > 0 else 0.0,
-                            per_class=breakdown))
-
-    if infos:
-        with peft_model.disable_adapter():
+        if infos:
+            with peft_model.disable_adapter():
+                passes[BASE_ROW] = _run_pass(peft_model, batches, name=BASE_ROW, **run_kwargs)
+                finish_row(BASE_ROW, str(base_path), passes[BASE_ROW], peft_model)
+            for internal_name, info in zip(internal, infos):
+                peft_model.set_adapter(internal_name)
+                passes[info.name] = _run_pass(peft_model, batches, name=info.name, **run_kwargs)
+                finish_row(info.name, str(info.path), passes[info.name], peft_model)
+                if _same_outputs(passes[BASE_ROW], passes[info.name]):
+                    warnings.append(f"Adapter {info.name} gives the same outputs as the base model: was it trained?")
+        else:
             passes[BASE_ROW] = _run_pass(peft_model, batches, name=BASE_ROW, **run_kwargs)
             finish_row(BASE_ROW, str(base_path), passes[BASE_ROW], peft_model)
-        for internal_name, info in zip(internal, infos):
-            peft_model.set_adapter(internal_name)
-            passes[info.name] = _run_pass(peft_model, batches, name=info.name, **run_kwargs)
-            finish_row(info.name, str(info.path), passes[info.name], peft_model)
-            if _same_outputs(passes[BASE_ROW], passes[info.name]):
-                warnings.append(f"Adapter {info.name} gives the same outputs as the base model: was it trained?")
-    else:
-        passes[BASE_ROW] = _run_pass(peft_model, batches, name=BASE_ROW, **run_kwargs)
-        finish_row(BASE_ROW, str(base_path), passes[BASE_ROW], peft_model)
 
-    samples = _samples(passes, names, order, task_data.info)
-    main_metric, greater_is_better = _main_metric(task_obj, task_data)
-    return EvalReport(
-        task=task_obj.name,
-        base_model=str(base_model),
-        base_path=str(base_path),
-        split=split,
-        num_examples=total,
-        rows=rows,
-        warnings=warnings,
-        samples=samples,
-        main_metric=main_metric,
-        greater_is_better=greater_is_better,
-        device=dev,
-        seconds=round(time.perf_counter() - t0, 3),
-    )
+        samples = _samples(passes, names, order, task_data.info)
+        main_metric, greater_is_better = _main_metric(task_obj, task_data)
+        directions = task_directions(task_obj, task_data, (k for r in rows for k in r.metrics),
+                                     main=(main_metric, greater_is_better))
+        return EvalReport(
+            task=task_obj.name,
+            base_model=str(base_model),
+            base_path=str(base_path),
+            split=split,
+            num_examples=total,
+            rows=rows,
+            warnings=warnings,
+            samples=samples,
+            main_metric=main_metric,
+            greater_is_better=greater_is_better,
+            directions=directions,
+            device=dev,
+            seconds=round(time.perf_counter() - t0, 3),
+        )
 
 
 def _norm_task(name: str) -> str:
     return name.strip().lower().replace("_", "-")
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    text = text if len(text) < 200 else text[:197] + "..."
-    return text if text.endswith(".") else text + "."
 
 
 def _is_text_column(ds: Any, column: str) -> bool:
@@ -725,11 +756,19 @@ def _length_order(ds: Any) -> list[int]:
 
 def _samples(passes: dict[str, _Pass], names: list[str], order: list[int], info: dict[str, Any]) -> list[dict[str, Any]]:
     base = passes.get(BASE_ROW)
-    if base is None or base.labels is None or base.predictions.ndim != 1 or base.labels.ndim != 1:
+    if base is None or base.labels is None or base.labels.ndim != 1:
+        return []
+
+    def label_ids(p: Any) -> Any:  # class ids, or class probabilities (one row per example)
+        if p.ndim == 2 and p.shape[0] == len(base.labels) and p.dtype.kind == "f":
+            return p.argmax(axis=1)
+        return p if p.ndim == 1 else None
+
+    if label_ids(base.predictions) is None:
         return []
     label_names = _label_names(info)
     labels = _unsort(base.labels, order)
-    preds = {n: _unsort(passes[n].predictions, order) for n in names if n in passes}
+    preds = {n: _unsort(label_ids(passes[n].predictions), order) for n in names if n in passes}
     out = []
     for i in range(min(_SAMPLE_COUNT, len(labels))):
         out.append({

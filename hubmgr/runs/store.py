@@ -96,6 +96,11 @@ _MIGRATIONS: list[list[str]] = [
         "ALTER TABLE runs ADD COLUMN stop_reason TEXT",
         "ALTER TABLE runs ADD COLUMN notes TEXT NOT NULL DEFAULT '[]'",
     ],
+    [  # 3: the task's main metric and metric directions, so summaries need not guess them
+        "ALTER TABLE runs ADD COLUMN main_metric TEXT",
+        "ALTER TABLE runs ADD COLUMN metric_directions TEXT NOT NULL DEFAULT '{}'",
+        "ALTER TABLE adapters ADD COLUMN main_metric TEXT",
+    ],
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -124,6 +129,8 @@ class RunRecord:
         pid / host: the process that runs (or ran) the training.
         stop_reason: why training stopped, one sentence (None while running or for older runs).
         notes: sentences worth the user's attention (a weak adapter, a metric still rising...).
+        main_metric: the task's main metric (without ``eval_``), None for older or unfinished runs.
+        metric_directions: ``{metric: greater_is_better}`` as the task said (see :mod:`hubmgr.metrics`).
     """
 
     id: str
@@ -143,6 +150,8 @@ class RunRecord:
     host: str | None = None
     stop_reason: str | None = None
     notes: list[str] = field(default_factory=list)
+    main_metric: str | None = None
+    metric_directions: dict[str, bool] = field(default_factory=dict)
 
     @property
     def duration_seconds(self) -> float | None:
@@ -187,6 +196,7 @@ class AdapterRecord:
         task: task plugin name.
         created: ISO-8601 UTC timestamp.
         metrics: the run's final metrics.
+        main_metric: the task's main metric, when the run recorded it.
         exists: the folder still exists and holds ``adapter_config.json``.
     """
 
@@ -198,6 +208,7 @@ class AdapterRecord:
     task: str | None
     created: str
     metrics: dict[str, Any] = field(default_factory=dict)
+    main_metric: str | None = None
     exists: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -548,8 +559,12 @@ class RunStore:
         error: str | None = None,
         stop_reason: str | None = None,
         notes: list[str] | None = None,
+        main_metric: str | None = None,
+        metric_directions: dict[str, bool] | None = None,
     ) -> RunRecord:
         """Close a run: final status and metrics, and register its adapter (id = the run id) if any.
+
+        ``main_metric`` and ``metric_directions`` are the task's (see :mod:`hubmgr.metrics`).
 
         Returns:
             The updated record.
@@ -567,18 +582,21 @@ class RunStore:
             metrics_json = _dumps(metrics or {})
             conn.execute(
                 "UPDATE runs SET status=?, error=?, metrics=?, adapter_path=?, updated=?, finished=?, stop_reason=?,"
-                " notes=? WHERE id=?",
+                " notes=?, main_metric=?, metric_directions=? WHERE id=?",
                 (status, _one_line(error), metrics_json, adapter, now, now, _one_line(stop_reason),
-                 _dumps(list(notes or [])), run_id),
+                 _dumps(list(notes or [])), main_metric, _dumps({str(k): bool(v) for k, v in
+                                                                 (metric_directions or {}).items()}), run_id),
             )
             if adapter:
                 conn.execute("DELETE FROM adapters WHERE path=? AND id<>?", (adapter, run_id))
                 conn.execute(
-                    "INSERT INTO adapters (id, run_id, path, base_model, base_revision, task, created, metrics)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET path=excluded.path,"
-                    " base_model=excluded.base_model, base_revision=excluded.base_revision,"
-                    " task=excluded.task, created=excluded.created, metrics=excluded.metrics",
-                    (run_id, run_id, adapter, row["model"], row["revision"], row["task"], now, metrics_json),
+                    "INSERT INTO adapters (id, run_id, path, base_model, base_revision, task, created, metrics,"
+                    " main_metric) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET"
+                    " path=excluded.path, base_model=excluded.base_model, base_revision=excluded.base_revision,"
+                    " task=excluded.task, created=excluded.created, metrics=excluded.metrics,"
+                    " main_metric=excluded.main_metric",
+                    (run_id, run_id, adapter, row["model"], row["revision"], row["task"], now, metrics_json,
+                     main_metric),
                 )
         return self.get_run(run_id, exact=True)
 
@@ -744,8 +762,10 @@ class RunStore:
             return False
         metrics = data.get("metrics") if isinstance(data.get("metrics"), dict) else {}
         try:
+            directions = data.get("metric_directions") if isinstance(data.get("metric_directions"), dict) else {}
             self.finish(row["id"], status="completed", metrics=metrics, adapter_path=row["output_dir"],
-                        stop_reason=data.get("stop_reason"), notes=list(data.get("notes") or []))
+                        stop_reason=data.get("stop_reason"), notes=list(data.get("notes") or []),
+                        main_metric=data.get("main_metric"), metric_directions=directions)
         except HubmgrError:
             return False
         return True
@@ -775,6 +795,8 @@ class RunStore:
             host=row["host"],
             stop_reason=row["stop_reason"],
             notes=list(_loads(row["notes"]) or []),
+            main_metric=row["main_metric"],
+            metric_directions=dict(_loads(row["metric_directions"]) or {}),
         )
 
 
@@ -803,6 +825,7 @@ def _adapter_from_row(row: sqlite3.Row) -> AdapterRecord:
         task=row["task"],
         created=_iso(row["created"]) or "",
         metrics=_loads(row["metrics"]),
+        main_metric=row["main_metric"],
         exists=_adapter_exists(row["path"]),
     )
 
@@ -813,6 +836,7 @@ def _check_status(status: str) -> None:
 
 
 def _one_line(text: str | None) -> str | None:
-    if text is None:
-        return None
-    return " ".join(str(text).split()) or None
+    """``text`` on one line, whole (errors and reasons are stored in full); None for nothing."""
+    from hubmgr.format import one_line
+
+    return None if text is None else one_line(text, limit=1 << 20) or None

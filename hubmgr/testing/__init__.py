@@ -4,6 +4,8 @@
   Range, error codes, gated repos, fault injection, byte counters).
 - Tiny random models built offline: :func:`tiny_bert_dir`, :func:`tiny_gpt2_dir`, :func:`tiny_llama_dir`,
   :func:`tiny_vit_dir`, :func:`tiny_tokenizer`.
+- For "does my task learn" tests: :func:`learnable_bert_dir`, keyword data (:func:`keyword_rows`,
+  :func:`write_rows`) and the settings to train them with (:data:`LEARNING_SETTINGS`).
 
 Importing this package is light: names load on first use, and torch/transformers only inside the model
 builders.
@@ -21,6 +23,10 @@ __all__ = [
     "tiny_gpt2_dir",
     "tiny_llama_dir",
     "tiny_vit_dir",
+    "learnable_bert_dir",
+    "keyword_rows",
+    "write_rows",
+    "LEARNING_SETTINGS",
     "smoke_test_task",
 ]
 
@@ -31,13 +37,19 @@ _LAZY = {
     "tiny_gpt2_dir": "hubmgr.testing.models",
     "tiny_llama_dir": "hubmgr.testing.models",
     "tiny_vit_dir": "hubmgr.testing.models",
+    "learnable_bert_dir": "hubmgr.testing.models",
+    "keyword_rows": "hubmgr.testing.data",
+    "write_rows": "hubmgr.testing.data",
+    "LEARNING_SETTINGS": "hubmgr.testing.data",
     "smoke_test_task": "hubmgr.testing.smoke",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
+    from hubmgr.testing.data import LEARNING_SETTINGS, keyword_rows, write_rows
     from hubmgr.testing.hub_server import HubServer
     from hubmgr.testing.smoke import smoke_test_task
-    from hubmgr.testing.models import tiny_bert_dir, tiny_gpt2_dir, tiny_llama_dir, tiny_tokenizer, tiny_vit_dir
+    from hubmgr.testing.models import (learnable_bert_dir, tiny_bert_dir, tiny_gpt2_dir, tiny_llama_dir, tiny_tokenizer,
+                                       tiny_vit_dir)
 
 
 def __getattr__(name: str) -> Any:

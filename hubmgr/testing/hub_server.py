@@ -137,7 +137,10 @@ def _make_blob(name: str, content: bytes | str | Path) -> _Blob:
         data = bytes(content)
         size = len(data)
         path = None
-        chunks: Callable[[], Iterable[bytes]] = lambda: [data]
+
+        def chunks() -> Iterable[bytes]:
+            return [data]
+
     else:
         path = Path(content)
         size = path.stat().st_size

@@ -201,15 +201,6 @@ def disk_full(exc: BaseException, where: str):
 # --------------------------------------------------------------------------------------------------
 # the model card
 # --------------------------------------------------------------------------------------------------
-# The transformers class that loads the base model for each built-in task (others: AutoModel).
-_AUTO_CLASSES = {
-    "text-classification": "AutoModelForSequenceClassification",
-    "token-classification": "AutoModelForTokenClassification",
-    "causal-lm": "AutoModelForCausalLM",
-    "image-classification": "AutoModelForImageClassification",
-}
-
-
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) < 1000 else f"{value:.1f}"
@@ -217,7 +208,7 @@ def _fmt(value: Any) -> str:
 
 
 def model_card(*, config: TrainConfig, base_model: str, base_revision: str | None, task_name: str,
-               task_description: str, metrics: dict[str, Any], num_train: int, num_eval: int,
+               task_description: str, auto_class: str, metrics: dict[str, Any], num_train: int, num_eval: int,
                target_modules: list[str], modules_to_save: list[str], trainable: int, total: int,
                steps: int, seconds: float, run_id: str, data_info: dict[str, Any]) -> str:
     """The README.md of an adapter: base model and revision, data, metrics, how to load it."""
@@ -260,7 +251,6 @@ def model_card(*, config: TrainConfig, base_model: str, base_revision: str | Non
     else:
         lines.append("No metrics were recorded.")
     pct = 100.0 * trainable / total if total else 0.0
-    auto_class = _AUTO_CLASSES.get(task_name, "AutoModel")
     extra_args = f", num_labels={len(labels)}" if labels and auto_class.endswith("Classification") else ""
     lines += [
         "",

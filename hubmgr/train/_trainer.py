@@ -22,6 +22,16 @@ class HubmgrTrainer(Trainer):
         task_loss: ``(outputs, labels) -> loss or None``, a batch-mean loss replacing the model's own.
     """
 
+    def _get_eval_sampler(self, eval_dataset: Any) -> Any:
+        """Evaluation in the dataset's order: hubmgr sorts eval splits longest first already, and the task's
+        ``calibrate`` and ``extra_eval`` pair the gathered predictions with the split row for row (the
+        Trainer would length-group the evaluation in a seeded random order under group_by_length)."""
+        if eval_dataset is not None and self.args.world_size <= 1:
+            from torch.utils.data import SequentialSampler
+
+            return SequentialSampler(eval_dataset)
+        return super()._get_eval_sampler(eval_dataset)
+
     def __init__(self, *args: Any, head_learning_rate: float | None = None, schedule: Callable[[int], float] | None = None,
                  task_loss: Callable[[Any, Any], Any] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -23,6 +23,7 @@ class TrainStarted:
     resumed_from_step: int = 0
     precision: str = "float32"
     budget: str = "fixed"           # "auto" (the tool decides when to stop) | "fixed"
+    main_metric: str | None = None  # the task's main metric on this data (leads the eval tables)
     kind: str = "train_started"
 
 
@@ -64,6 +65,7 @@ class TrainFinished:
     error: str | None = None
     stop_reason: str | None = None
     notes: list[str] = field(default_factory=list)
+    main_metric: str | None = None  # the task's main metric, without ``eval_``
     kind: str = "train_finished"
 
 

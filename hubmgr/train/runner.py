@@ -40,6 +40,7 @@ from hubmgr.errors import (
     TrainingError,
     UsageError,
 )
+from hubmgr.format import first_line
 from hubmgr.hub.files import SAFETENSORS_SUFFIX, is_pickle
 from hubmgr.train import _outputs as outputs
 from hubmgr.train.config import TrainConfig
@@ -78,6 +79,7 @@ class TrainResult:
             the metric was still rising when the budget ran out) with what to try.
         best_step: the step whose weights were kept as the adapter (the best evaluation), if known.
         epochs: epochs actually trained.
+        main_metric: the task's main metric on this data (without ``eval_``).
     """
 
     run_id: str
@@ -97,6 +99,7 @@ class TrainResult:
     notes: list[str] = field(default_factory=list)
     best_step: int | None = None
     epochs: float = 0.0
+    main_metric: str | None = None
 
 
 @dataclass(frozen=True)
@@ -339,11 +342,16 @@ class _Registry:
             self._warn(exc)
 
 
-def _hook(name: str, **kwargs: Any) -> None:
+def _hook(name: str, *, failures: list[str] | None = None, **kwargs: Any) -> None:
+    """Call a run hook; each plugin failure (one sentence) is added to ``failures`` once."""
     from hubmgr.plugins import call_run_hook
 
+    def failed(message: str) -> None:
+        if failures is not None and message not in failures:
+            failures.append(message)
+
     try:
-        call_run_hook(name, **kwargs)
+        call_run_hook(name, on_failure=failed, **kwargs)
     except Exception as exc:  # call_run_hook isolates plugin errors; this guards the call itself
         logger.debug("run hook %s failed: %s", name, exc)
 
@@ -511,6 +519,7 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
     # State that the failure handler needs. ``registered``: a detached run's row exists already.
     ctx: dict[str, Any] = {"step": 0, "base_revision": None, "started_registry": registered, "log": None,
                            "task": None}
+    hook_failures: list[str] = []  # plugins whose run hooks raised: notes of the run
 
     def emit(event: Any) -> None:
         if not dist.is_main:
@@ -519,7 +528,7 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
             ctx["log"].write(event)
         if emit_user is not None:
             emit_user(event)
-        _hook("on_run_log", run=run_info, event=event)
+        _hook("on_run_log", run=run_info, event=event, failures=hook_failures)
 
     final_tmp = partial / f".final-{run_id}"
 
@@ -554,7 +563,7 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
             registry.call("create_run", run_id=run_id, task=config.task, model=config.model,
                           revision=base_revision, config=config.to_dict(), output_dir=str(out))
             ctx["started_registry"] = True
-            _hook("on_run_start", run=run_info)
+            _hook("on_run_start", run=run_info, failures=hook_failures)
 
         _stop_if_cancelled(cancel)
 
@@ -620,7 +629,7 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
         try:
             model = get_peft_model(model, lora_config)
         except ValueError as exc:
-            raise ModelError(f"Cannot put LoRA adapters on {config.model}: {_first_line(exc)}") from None
+            raise ModelError(f"Cannot put LoRA adapters on {config.model}: {first_line(exc)}") from None
         for param in model.parameters():  # adapters and heads train in float32 (autocast handles the rest)
             if param.requires_grad and param.dtype != torch.float32:
                 param.data = param.data.float()
@@ -639,7 +648,7 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
         _stop_if_cancelled(cancel)
 
         # -- budget --------------------------------------------------------------------------------
-        from hubmgr.task import call_compute_metrics
+        from hubmgr.task import call_compute_metrics, call_reduce_logits
         from hubmgr.train.budget import Schedule, plan_budget
 
         metric, greater = task.main_metric_for(data)
@@ -676,7 +685,7 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
                          trainable_params=int(trainable), total_params=int(total),
                          device=device if dist.world_size == 1 else f"{device} x{dist.world_size}",
                          precision=_precision_label(mixed, qlora=bool(config.qlora)),
-                         budget="auto" if plan.auto else "fixed"),
+                         budget="auto" if plan.auto else "fixed", main_metric=metric),
         )
         callbacks: list[Any] = [callback]
         budget_cb = None
@@ -702,7 +711,8 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
             data_collator=_DropLength(task.collator(processor, options)),
             processing_class=processor,
             compute_metrics=metrics_fn if has_metrics else None,
-            preprocess_logits_for_metrics=(lambda logits, labels: task.reduce_logits(logits, labels)) if has_metrics else None,
+            preprocess_logits_for_metrics=(lambda logits, labels: call_reduce_logits(task, logits, labels, options, data))
+            if has_metrics else None,
             callbacks=callbacks,
             head_learning_rate=plan.head_learning_rate,
             schedule=schedule,
@@ -771,6 +781,7 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
                                            epoch=metrics["epoch"], step=step)
         if rising:
             notes.append(rising)
+        notes += [f"{message} (the run went on without it)." for message in hook_failures]
         train_loss = metrics.get("train_loss")
         if train_loss is not None and not math.isfinite(train_loss):
             raise TrainingError(f"Loss became NaN by step {step}; lower the learning rate (it was {config.learning_rate:g}).")
@@ -778,11 +789,18 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
         extra: dict[str, Any] = {}
         if dist.is_main:
             try:
-                extra = task.extra_eval(model, processor, options, data) or {}
+                from hubmgr.task import call_extra_eval
+
+                extra = call_extra_eval(task, model, processor, options, data,
+                                        predictions=last_pass.get("predictions"), labels=last_pass.get("labels"),
+                                        split=eval_ds if last_pass else None)
             except Exception as exc:  # extras are a bonus, never a failure
                 logger.debug("extra_eval failed: %s", exc)
 
         # -- outputs (main process) ----------------------------------------------------------------
+        from hubmgr.metrics import task_directions
+
+        directions = task_directions(task, data, [k for k in metrics if k.startswith("eval_")], main=(metric, greater))
         seconds = time.perf_counter() - t0
         if dist.is_main:
             _write_final(
@@ -792,19 +810,21 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
                 modules_to_save=list(defaults.modules_to_save or []), trainable=int(trainable), total=int(total),
                 step=step, seconds=seconds, dist=dist, event_log=ctx["log"],
                 budget={**plan.to_dict(), "stop_reason": stop_reason, "notes": notes, "best_step": best_step},
+                main_metric=metric, directions=directions,
             )
         result = TrainResult(
             run_id=run_id, status="completed", output_dir=out, metrics=_floats(metrics), adapter_path=out,
             base_model=config.model, base_revision=base_revision, seconds=time.perf_counter() - t0,
             global_step=step, resumed_from_step=callback.start_step, num_train_examples=len(train_ds),
             num_eval_examples=len(eval_ds) if eval_ds is not None else 0, stop_reason=stop_reason,
-            notes=list(notes), best_step=best_step, epochs=metrics["epoch"],
+            notes=list(notes), best_step=best_step, epochs=metrics["epoch"], main_metric=metric,
         )
         if dist.is_main:
             registry.call("finish", run_id, status="completed", metrics=_floats(metrics), adapter_path=str(out),
-                          stop_reason=stop_reason, notes=notes)
+                          stop_reason=stop_reason, notes=notes, main_metric=metric, metric_directions=directions)
             emit(TrainFinished(run_id=run_id, status="completed", output_dir=str(out), metrics=_floats(metrics),
-                               seconds=result.seconds, stop_reason=stop_reason, notes=list(notes)))
+                               seconds=result.seconds, stop_reason=stop_reason, notes=list(notes),
+                               main_metric=metric))
             _hook("on_run_end", run=run_info, result=result)
         return result
 
@@ -865,9 +885,6 @@ def _stop_if_cancelled(cancel: threading.Event) -> None:
         raise _Cancelled
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return (lines[0] if lines else type(exc).__name__).rstrip(".") + "."
 
 
 def _floats(metrics: dict[str, Any]) -> dict[str, float]:
@@ -1035,14 +1052,15 @@ def _training_args(config: TrainConfig, *, task: Any, out_dir: Path, use_cpu: bo
     try:
         return TrainingArguments(**kwargs)
     except ValueError as exc:
-        raise UsageError(f"Invalid training settings: {_first_line(exc)}") from None
+        raise UsageError(f"Invalid training settings: {first_line(exc)}") from None
 
 
 def _write_final(*, model: Any, processor: Any, config: TrainConfig, out: Path, partial: Path, tmp: Path,
                  run_id: str, base_revision: str | None, task: Any, metrics: dict[str, Any], extra: dict[str, Any],
                  data: Any, n_train: int, n_eval: int, targets: list[str], modules_to_save: list[str],
                  trainable: int, total: int, step: int, seconds: float, dist: _Dist,
-                 budget: dict[str, Any] | None = None, event_log: Any = None) -> None:
+                 budget: dict[str, Any] | None = None, event_log: Any = None, main_metric: str | None = None,
+                 directions: dict[str, bool] | None = None) -> None:
     """Write the adapter folder into ``tmp`` and rename it to ``out`` in one step; then drop ``partial``."""
     from hubmgr.plugins import task_provider
 
@@ -1068,7 +1086,8 @@ def _write_final(*, model: Any, processor: Any, config: TrainConfig, out: Path, 
     data_info = dict(getattr(data, "info", {}) or {})
     card = outputs.model_card(
         config=config, base_model=base_name if base_name != config.model else config.model,
-        base_revision=base_revision, task_name=task.name, task_description=task.description, metrics=metrics,
+        base_revision=base_revision, task_name=task.name, task_description=task.description,
+        auto_class=str(getattr(task, "auto_model_class", "AutoModel") or "AutoModel"), metrics=metrics,
         num_train=n_train, num_eval=n_eval, target_modules=targets, modules_to_save=modules_to_save,
         trainable=trainable, total=total, steps=step, seconds=seconds, run_id=run_id, data_info=data_info,
     )
@@ -1078,7 +1097,8 @@ def _write_final(*, model: Any, processor: Any, config: TrainConfig, out: Path, 
         "run_id": run_id, "status": "completed", "task": task.name, "model": config.model,
         "base_model": config.model, "revision": base_revision, "base_revision": base_revision,
         "options": dict(config.options or {}), "data_info": data_info, "max_length": config.max_length,
-        "metrics": metrics, "extra": extra, "config": final_config.to_dict(),
+        "metrics": metrics, "main_metric": main_metric, "metric_directions": dict(directions or {}),
+        "extra": extra, "config": final_config.to_dict(),
         "started": previous.get("started"), "finished": outputs.now_iso(), "seconds": seconds,
         "world_size": dist.world_size, "hubmgr_version": _version(), "task_provider": task_provider(task.name),
         "budget": budget or {},

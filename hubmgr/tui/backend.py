@@ -20,6 +20,18 @@ from hubmgr.errors import HubmgrError, UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
     from hubmgr.config import Settings
+    from hubmgr.eval.predict import Prediction, Predictor
+    from hubmgr.eval.runner import EvalReport
+    from hubmgr.fields import FieldSpec
+    from hubmgr.hub.cache import CachedRepo, VerifyResult
+    from hubmgr.hub.download import DownloadResult
+    from hubmgr.hub.fit import FitReport
+    from hubmgr.hub.info import ModelDetails
+    from hubmgr.hub.search import SearchPage
+    from hubmgr.plugins import PluginInfo
+    from hubmgr.runs.store import AdapterRecord, MetricPoint, RunRecord, RunStore
+    from hubmgr.task import Task
+    from hubmgr.train.config import TrainConfig
 
 #: Fields of TrainConfig that the Train screen asks for with its own widgets (not the generic form).
 TRAIN_FIELDS_HANDLED_BY_SCREEN = frozenset({"model", "task", "data", "eval_data", "options"})
@@ -34,7 +46,7 @@ class Backend:
 
     def __init__(self, settings: "Settings | None" = None) -> None:
         self._settings = settings
-        self._predictor: Any = None  # the adapter last tried (Run detail, Try tab), kept loaded
+        self._predictor: "Predictor | None" = None  # the adapter last tried (Run detail, Try tab), kept loaded
 
     # -- settings ------------------------------------------------------------------------------------
     def settings(self) -> "Settings":
@@ -65,8 +77,8 @@ class Backend:
         sort: str = "downloads",
         limit: int = 30,
         cursor: str | None = None,
-    ) -> Any:
-        """One page of search results (``SearchPage``)."""
+    ) -> "SearchPage":
+        """One page of search results."""
         mod = importlib.import_module("hubmgr.hub.search")
         return mod.search_models(
             query or None,
@@ -78,13 +90,13 @@ class Backend:
             settings=self._settings,
         )
 
-    def model_info(self, repo_id: str, *, revision: str | None = None) -> Any:
-        """Details of one repo (``ModelDetails``)."""
+    def model_info(self, repo_id: str, *, revision: str | None = None) -> "ModelDetails":
+        """Details of one repo."""
         mod = importlib.import_module("hubmgr.hub.info")
         return mod.get_model_info(repo_id, revision=revision, settings=self._settings)
 
-    def estimate_fit(self, details: Any, **kwargs: Any) -> Any:
-        """Memory estimate for LoRA training of a repo (``FitReport``), or None when its size is unknown."""
+    def estimate_fit(self, details: "ModelDetails", **kwargs: Any) -> "FitReport | None":
+        """Memory estimate for LoRA training of a repo, or None when its size is unknown."""
         if not getattr(details, "param_count", None):
             return None
         from hubmgr.hub.fit import estimate_fit_for_model
@@ -101,8 +113,8 @@ class Backend:
         allow_pickle: bool = False,
         on_event: Callable[[Any], None] | None = None,
         cancel: threading.Event | None = None,
-    ) -> Any:
-        """Download (or resume) a repo into the shared cache (``DownloadResult``)."""
+    ) -> "DownloadResult":
+        """Download (or resume) a repo into the shared cache."""
         mod = importlib.import_module("hubmgr.hub.download")
         return mod.download_repo(
             repo_id,
@@ -208,7 +220,7 @@ class Backend:
         return str(result.path)
 
     # -- cache ---------------------------------------------------------------------------------------
-    def list_cached(self) -> list[Any]:
+    def list_cached(self) -> "list[CachedRepo]":
         mod = importlib.import_module("hubmgr.hub.cache")
         return list(mod.list_cached(settings=self._settings))
 
@@ -216,7 +228,8 @@ class Backend:
         mod = importlib.import_module("hubmgr.hub.cache")
         return mod.delete_repo(repo_id, settings=self._settings)
 
-    def verify(self, repo_id: str | None = None, *, on_event: Callable[[Any], None] | None = None) -> list[Any]:
+    def verify(self, repo_id: str | None = None, *,
+               on_event: Callable[[Any], None] | None = None) -> "list[VerifyResult]":
         mod = importlib.import_module("hubmgr.hub.cache")
         return list(mod.verify(repo_id, on_event=on_event, settings=self._settings))
 
@@ -225,13 +238,13 @@ class Backend:
         return mod.resolve_local(repo_id_or_path, settings=self._settings)
 
     # -- plugins -------------------------------------------------------------------------------------
-    def tasks(self) -> dict[str, Any]:
+    def tasks(self) -> "dict[str, type[Task]]":
         """Registered task classes by name."""
         mod = importlib.import_module("hubmgr.plugins")
         return dict(mod.get_tasks())
 
-    def plugins(self) -> list[Any]:
-        """Loaded plugins with their hooks and errors (``PluginInfo``)."""
+    def plugins(self) -> "list[PluginInfo]":
+        """Loaded plugins with their hooks and errors."""
         mod = importlib.import_module("hubmgr.plugins")
         return list(mod.list_plugins())
 
@@ -243,12 +256,12 @@ class Backend:
         return sorted(tags)
 
     # -- training ------------------------------------------------------------------------------------
-    def train_specs(self) -> list[Any]:
+    def train_specs(self) -> "list[FieldSpec]":
         """Field specs of TrainConfig for the generic form (the screen asks for model/task/data itself)."""
         mod = importlib.import_module("hubmgr.train.config")
         return [s for s in mod.field_specs(mod.TrainConfig) if s.name not in TRAIN_FIELDS_HANDLED_BY_SCREEN]
 
-    def option_specs(self, task_name: str) -> list[Any]:
+    def option_specs(self, task_name: str) -> "list[FieldSpec]":
         """Field specs of a task's options dataclass (empty for a task without options)."""
         task = self.tasks().get(task_name)
         options_class = getattr(task, "options_class", None)
@@ -256,11 +269,11 @@ class Backend:
             return []
         return list(importlib.import_module("hubmgr.fields").field_specs(options_class))
 
-    def parse_field(self, spec: Any, text: str) -> Any:
+    def parse_field(self, spec: "FieldSpec", text: str) -> Any:
         """What the user typed in a form input, typed by the field (same parser as the CLI)."""
         return importlib.import_module("hubmgr.fields").parse_field_value(spec, text)
 
-    def make_train_config(self, values: dict[str, Any]) -> Any:
+    def make_train_config(self, values: dict[str, Any]) -> "TrainConfig":
         """Build and check a TrainConfig from form values; a bad value raises UsageError."""
         mod = importlib.import_module("hubmgr.train.config")
         try:
@@ -272,7 +285,7 @@ class Backend:
             raise UsageError(f"The training settings are not valid: {exc}.") from None
 
     # -- training runs: their own processes (hubmgr.runs.live) -----------------------------------------
-    def start_run(self, config: Any) -> str:
+    def start_run(self, config: "TrainConfig") -> str:
         """Start a training run as a background process (it outlives the TUI); returns its run id."""
         live = importlib.import_module("hubmgr.runs.live")
         run_id, _pid, _out = live.launch_train(config, settings=self.settings(), store=self._store())
@@ -286,7 +299,7 @@ class Backend:
         return new_id
 
     def follow_run(self, run_id: str, *, on_event: Callable[[Any], None],
-                   should_stop: Callable[[], bool] | None = None) -> Any:
+                   should_stop: Callable[[], bool] | None = None) -> "RunRecord":
         """Feed ``on_event`` a run's events (so far, then live) until it ends or ``should_stop()``.
 
         Returns:
@@ -310,21 +323,21 @@ class Backend:
         return record.status == "running" and live.request_stop(record)
 
     # -- runs ----------------------------------------------------------------------------------------
-    def _store(self) -> Any:
+    def _store(self) -> "RunStore":
         mod = importlib.import_module("hubmgr.runs.store")
         path = self._settings.runs_db if self._settings is not None else None
         return mod.RunStore(path)
 
-    def list_runs(self) -> list[Any]:
+    def list_runs(self) -> "list[RunRecord]":
         return list(self._store().list_runs())
 
-    def get_run(self, run_id: str) -> Any:
+    def get_run(self, run_id: str) -> "RunRecord":
         return self._store().get_run(run_id)
 
-    def metrics_history(self, run_id: str) -> list[Any]:
+    def metrics_history(self, run_id: str) -> "list[MetricPoint]":
         return list(self._store().metrics_history(run_id))
 
-    def list_adapters(self) -> list[Any]:
+    def list_adapters(self) -> "list[AdapterRecord]":
         return list(self._store().list_adapters())
 
     def evaluate(
@@ -338,8 +351,8 @@ class Backend:
         split: str = "eval",
         on_event: Callable[[Any], None] | None = None,
         cancel: threading.Event | None = None,
-    ) -> Any:
-        """Evaluate the base model and adapters side by side (``EvalReport``); imports torch."""
+    ) -> "EvalReport":
+        """Evaluate the base model and adapters side by side; imports torch."""
         mod = importlib.import_module("hubmgr.eval.runner")
         return mod.evaluate(
             base_model,
@@ -354,8 +367,8 @@ class Backend:
         )
 
 
-    def predict(self, adapter: str, inputs: list[Any], *, compare: bool = True) -> list[Any]:
-        """The adapter's (and the base model's) predictions for ``inputs`` (``Prediction`` list); imports torch.
+    def predict(self, adapter: str, inputs: list[Any], *, compare: bool = True) -> "list[Prediction]":
+        """The adapter's (and the base model's) predictions for ``inputs``; imports torch.
         The last adapter stays loaded, so trying several inputs in a row loads it once."""
         if self._predictor is None or self._predictor.adapter != adapter:
             self._predictor = None  # free the previous model first

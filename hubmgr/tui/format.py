@@ -1,36 +1,20 @@
-"""Small formatting helpers for the TUI (sizes, counts, dates, durations). Deterministic: dates are
+"""Small formatting helpers for the TUI (dates, metric numbers, table cells); sizes, counts and durations
+are :mod:`hubmgr.format`'s, the same as the CLI's. Deterministic: dates are
 shown as absolute values, never "3 minutes ago", so screenshots and snapshots stay stable."""
 
 from __future__ import annotations
 
 import datetime as _dt
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from hubmgr.format import duration, human_bytes, human_count, one_line
 
-def human_bytes(n: int | float | None) -> str:
-    """1536 -> '1.5 KB'. None -> '-'."""
-    if n is None:
-        return "-"
-    n = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            if unit == "B":
-                return f"{int(n)} B"
-            return f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"  # pragma: no cover
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.text import Text
 
-
-def human_count(n: int | float | None) -> str:
-    """1234567 -> '1.2M'."""
-    if n is None:
-        return "-"
-    n = float(n)
-    for unit, div in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= div:
-            return f"{n / div:.1f}{unit}"
-    return str(int(n))
+__all__ = ["date", "date_time", "duration", "human_bytes", "human_count", "number", "one_line", "plain", "speed",
+           "to_datetime"]
 
 
 def to_datetime(value: Any) -> _dt.datetime | None:
@@ -64,16 +48,6 @@ def date_time(value: Any) -> str:
     return d.strftime("%Y-%m-%d %H:%M")
 
 
-def duration(seconds: float | None) -> str:
-    """ETA-style duration: 75 -> '1:15', 3700 -> '1:01:40'; None -> '-'."""
-    if seconds is None or (isinstance(seconds, float) and (math.isnan(seconds) or math.isinf(seconds))):
-        return "-"
-    seconds = max(0, int(round(seconds)))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
 def speed(bytes_per_s: float | None) -> str:
     if not bytes_per_s:
         return "-"
@@ -93,11 +67,6 @@ def number(value: Any, digits: int = 4) -> str:
             return f"{value:.{digits - 1}e}"
         return f"{value:.{digits}g}" if abs(value) >= 1 else f"{value:.{digits}f}".rstrip("0").rstrip(".") or "0"
     return str(value)
-
-
-def one_line(text: Any, limit: int = 200) -> str:
-    s = " ".join(str(text).split())
-    return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
 def plain(value: Any, *, style: str = "", right: bool = False) -> "Text":

@@ -233,6 +233,7 @@ class CausalLMTask(Task):
     pipeline_tags = ("text-generation", "text2text-generation", "conversational")
     options_class = CausalLMOptions
     main_metric = "perplexity"
+    auto_model_class = "AutoModelForCausalLM"
     greater_is_better = False
     loss_sums_over_tokens = True
 

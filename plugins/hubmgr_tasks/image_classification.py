@@ -166,6 +166,7 @@ class ImageClassificationTask(Task):
     pipeline_tags = ("image-classification", "image-feature-extraction")
     options_class = ImageClassificationOptions
     main_metric = "accuracy"
+    auto_model_class = "AutoModelForImageClassification"
     greater_is_better = True
 
     def load_data(self, source: DataSource, options: ImageClassificationOptions) -> TaskData:

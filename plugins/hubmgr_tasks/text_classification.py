@@ -101,6 +101,7 @@ class TextClassificationTask(Task):
     pipeline_tags = ("text-classification", "zero-shot-classification", "sentence-similarity", "fill-mask", "feature-extraction")
     options_class = TextClassificationOptions
     main_metric = "accuracy"
+    auto_model_class = "AutoModelForSequenceClassification"
     greater_is_better = True
 
     # -- data ----------------------------------------------------------------------------------------
@@ -204,7 +205,6 @@ class TextClassificationTask(Task):
         )
         tokenizer = _common.load_tokenizer(model_path, load_kwargs)
         _common.ensure_pad_token(tokenizer, model)
-        self._multi_label = multi
         return model, tokenizer
 
     def lora_defaults(self, model: Any, options: Any) -> LoraDefaults:
@@ -320,16 +320,18 @@ class TextClassificationTask(Task):
         return [min(high, max(low, (rows - c) / c)) if c > 0 else high for c in counts]
 
     # -- metrics -------------------------------------------------------------------------------------
-    def reduce_logits(self, logits: Any, labels: Any) -> Any:
-        """Sigmoid probabilities (float32) for multi-label batches (float multi-hot labels), argmax ids otherwise."""
+    def reduce_logits(self, logits: Any, labels: Any, options: Any = None, data: TaskData | None = None) -> Any:
+        """Sigmoid probabilities (float32) for multi-label data, argmax ids otherwise."""
         import torch
 
         if isinstance(logits, tuple):
             logits = logits[0]
-        if labels is not None:
+        if data is not None and data.info and "multi_label" in data.info:
+            multi = _is_multi(data)
+        elif labels is not None:  # float multi-hot labels
             multi = labels.ndim == logits.ndim and labels.ndim >= 2 and labels.is_floating_point()
         else:
-            multi = bool(getattr(self, "_multi_label", False))
+            multi = False
         if multi:
             return torch.sigmoid(logits.float())
         return torch.argmax(logits, dim=-1)

@@ -89,6 +89,7 @@ class TokenClassificationTask(Task):
     pipeline_tags = ("token-classification", "fill-mask", "feature-extraction")
     options_class = TokenClassificationOptions
     main_metric = "f1"
+    auto_model_class = "AutoModelForTokenClassification"
     greater_is_better = True
 
     def load_data(self, source: DataSource, options: TokenClassificationOptions) -> TaskData:

@@ -67,6 +67,21 @@ def test_runs_list_and_show(cli_runner, registry):
     assert "loss" in text.stdout and '"lr": 0.001' in text.stdout
 
 
+def test_runs_lead_with_the_main_metric(cli_runner, hf_env, tmp_path):
+    """A multi-label run's micro-F1 comes first in `hubmgr runs` and `runs show`, not in alphabetical place."""
+    from hubmgr.runs.store import RunStore
+
+    store = RunStore()
+    store.create_run(run_id="20260103-120000-cccc", task="text-classification", model="org/m", revision=None,
+                     config={}, output_dir=tmp_path / "r")
+    store.finish("20260103-120000-cccc", status="completed", adapter_path=None, main_metric="micro_f1",
+                 metrics={"eval_accuracy": 0.9, "eval_macro_f1": 0.5, "eval_micro_f1": 0.61, "eval_loss": 0.2})
+    listed = cli_runner("runs")
+    assert listed.exit_code == 0 and "micro_f1=0.6100 accuracy=0.9000 macro_f1=0.5000" in listed.stdout
+    shown = cli_runner("runs", "show", "20260103-120000-cccc").stdout
+    assert shown.index("eval_micro_f1") < shown.index("eval_accuracy") < shown.index("eval_loss")
+
+
 def test_runs_errors_are_one_line(cli_runner, registry):
     result = cli_runner("runs", "show", "2099")
     assert result.exit_code != 0 and result.stderr.strip().startswith("error: No run")

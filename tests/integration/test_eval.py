@@ -395,3 +395,128 @@ def test_the_run_record_names_the_package_that_provided_the_task(hf_env, tmp_pat
     meta = json.loads((result.adapter_path / "hubmgr_run.json").read_text())
     assert meta["task_provider"]["plugin"] == "text_classification"
     assert meta["task_provider"]["package"] == "hubmgr" and meta["task_provider"]["version"] == hubmgr.__version__
+
+
+def test_extra_eval_gets_the_same_kind_of_data_in_training_and_in_eval(hf_env, tmp_path):
+    """data.eval is the scored raw rows (--max-samples applied); predictions and labels are this model's,
+    row for row with the preprocessed split, whether training or `hubmgr eval` calls it."""
+    import hubmgr
+    from hubmgr_tasks.text_classification import TextClassificationTask
+
+    from hubmgr.hookspecs import hookimpl
+    from hubmgr.plugins import registered
+    from hubmgr.train.config import TrainConfig
+
+    from tests.integration.test_train import write_reviews
+
+    seen = []
+
+    class Inspecting(TextClassificationTask):
+        name = "inspecting"
+
+        def extra_eval(self, model, processor, options, data, predictions=None, labels=None, split=None):
+            seen.append({"train": None if data.train is None else len(data.train), "eval": len(data.eval),
+                         "predictions": len(predictions), "split": len(split),
+                         "labels_match": list(labels) == list(split["labels"])})
+            return {"rows": len(data.eval)}
+
+    class Plugin:
+        @hookimpl
+        def register_tasks(self, register):
+            register(Inspecting)
+
+    train = write_reviews(tmp_path / "train.csv", n=40)
+    held = write_reviews(tmp_path / "eval.csv", n=24)
+    base = make_base(tmp_path / "base")
+    with registered(Plugin(), name="inspecting_plugin"):
+        result = hubmgr.train(TrainConfig(task="inspecting", model=str(base), data=str(train), eval_data=str(held),
+                                          output_dir=str(tmp_path / "out"), max_steps=2, batch_size=8))
+        report = hubmgr.evaluate(None, [str(result.adapter_path)], task=None, data=str(held), max_samples=10)
+    assert seen[0] == {"train": 40, "eval": 24, "predictions": 24, "split": 24, "labels_match": True}
+    assert seen[1:] == [{"train": None, "eval": 10, "predictions": 10, "split": 10, "labels_match": True}] * 2
+    assert [row.extras for row in report.rows] == [{"rows": 10}, {"rows": 10}]
+
+
+def test_a_four_argument_extra_eval_still_works_and_a_crashing_one_costs_only_the_extras(setup, hf_env,
+                                                                                            monkeypatch):
+    import hubmgr
+    from hubmgr_tasks.text_classification import TextClassificationTask
+
+    def old(self, model, processor, options, data):
+        return {"n": len(data.eval)}
+
+    def crashing(self, model, processor, options, data, predictions=None, labels=None, split=None):
+        raise ZeroDivisionError("plugin bug")
+
+    monkeypatch.setattr(TextClassificationTask, "extra_eval", old)
+    old_report = hubmgr.evaluate(str(setup["base"]), [str(setup["trained"])], task="text-classification",
+                                 data=str(setup["data"]))
+    monkeypatch.setattr(TextClassificationTask, "extra_eval", crashing)
+    crash = hubmgr.evaluate(str(setup["base"]), [str(setup["trained"])], task="text-classification",
+                            data=str(setup["data"]))
+    assert [row.extras for row in old_report.rows] == [{"n": 40}, {"n": 40}]
+    assert all(row.extras == {} and "accuracy" in row.metrics for row in crash.rows)
+    assert any("could not compute its extras" in w and "ZeroDivisionError" in w for w in crash.warnings)
+
+
+@pytest.mark.parametrize("where", ["load_data", "collator", "compute_metrics", "predict"])
+def test_a_crash_inside_a_plugin_task_in_eval_or_predict_is_charged_to_the_plugin(hf_env, tmp_path, cli_runner,
+                                                                                   monkeypatch, where):
+    """`hubmgr eval` and `hubmgr predict` name the task, the plugin and the place, exit 11, no traceback."""
+    import hubmgr
+    from hubmgr_tasks.text_classification import TextClassificationTask
+
+    from hubmgr.hookspecs import hookimpl
+    from hubmgr.plugins import registered
+    from hubmgr.train.config import TrainConfig
+
+    from tests.integration.test_train import write_reviews
+
+    class Crashy(TextClassificationTask):
+        name = "crashy-eval"
+        crash_in: str | None = None
+
+        def load_data(self, source, options):
+            if Crashy.crash_in == "load_data":
+                return {}["no such column"]
+            return super().load_data(source, options)
+
+        def collator(self, processor, options):
+            inner = super().collator(processor, options)
+
+            def collate(rows):
+                if Crashy.crash_in == "collator":
+                    return len(rows) / 0
+                return inner(rows)
+
+            return collate
+
+        def compute_metrics(self, predictions, labels, data, options=None):
+            if Crashy.crash_in == "compute_metrics":
+                raise ValueError("bad metric")
+            return super().compute_metrics(predictions, labels, data, options)
+
+        def predict(self, model, processor, inputs, options, data):
+            if Crashy.crash_in == "predict":
+                raise RuntimeError("cannot predict")
+            return super().predict(model, processor, inputs, options, data)
+
+    class Plugin:
+        @hookimpl
+        def register_tasks(self, register):
+            register(Crashy)
+
+    data = write_reviews(tmp_path / "train.csv", n=24)
+    with registered(Plugin(), name="crashy_eval_plugin"):
+        result = hubmgr.train(TrainConfig(task="crashy-eval", model=str(make_base(tmp_path / "base")), data=str(data),
+                                          output_dir=str(tmp_path / "out"), max_steps=1, batch_size=8))
+        Crashy.crash_in = where
+        if where == "predict":
+            run = cli_runner("predict", result.adapter_path, "great movie")
+        else:
+            run = cli_runner("eval", "--adapter", result.adapter_path, "--data", data)
+    assert run.exit_code == 11, run.output
+    line = run.stderr.strip().splitlines()[-1]
+    func = {"collator": "collate"}.get(where, where)
+    assert line.startswith(f"error: Task 'crashy-eval' of plugin 'crashy_eval_plugin' failed in {func} (test_eval.py:")
+    assert "Traceback" not in run.output

@@ -115,6 +115,11 @@ def test_train_writes_a_standard_adapter(hf_env, tiny_bert: Path, data: Path, tm
     assert record.status == "completed" and Path(record.adapter_path) == out.resolve()
     assert any(Path(a.path) == out.resolve() for a in store.list_adapters())
     assert store.metrics_history(result.run_id)
+    # ... with the task's main metric and the direction of every evaluation metric
+    assert record.main_metric == result.main_metric == "accuracy"
+    assert record.metric_directions["eval_accuracy"] is True and record.metric_directions["eval_loss"] is False
+    run_file = json.loads((out / "hubmgr_run.json").read_text())
+    assert run_file["main_metric"] == "accuracy" and run_file["metric_directions"] == record.metric_directions
 
 
 def test_cli_json_lines_and_base_revision_from_the_hub(hub_server, tiny_bert: Path, data: Path, tmp_path: Path,
@@ -418,6 +423,14 @@ def test_a_run_hook_that_raises_is_shown_and_the_run_goes_on(hf_env, tiny_bert: 
             run = hubmgr.train(TrainConfig(task="text-classification", model=str(tiny_bert), data=str(data),
                                            output_dir=str(tmp_path / "out2"), max_steps=2, batch_size=8))
         assert run.status == "completed"
+    # ... and stays with the run: a note in its record, which `runs show`, the TUI and a detached run's
+    # follower all read
+    note = "Plugin 'loud': on_run_log raised RuntimeError: tracker unreachable (the run went on without it)."
+    assert run.notes.count(note) == 1
+    from hubmgr.config import get_settings
+    from hubmgr.runs.store import RunStore
+
+    assert note in RunStore(get_settings().runs_db).get_run(run.run_id).notes
 
 
 @pytest.mark.parametrize("where", ["load_data", "collator"])
@@ -470,3 +483,14 @@ def test_a_crash_inside_a_plugin_task_is_charged_to_the_plugin(hf_env, tiny_bert
         result = cli_runner("train", "crashy", "--model", tiny_bert, "--data", data, "--output", tmp_path / "o2",
                             "--max-steps", "5", "--batch-size", "8")
     assert result.exit_code == 11 and "Traceback" in result.stderr
+
+
+def test_cli_stdout_is_the_bare_adapter_folder(hf_env, tiny_bert: Path, data: Path, tmp_path: Path, cli_runner) -> None:
+    """ADAPTER=$(hubmgr train ...) gets the folder and nothing else; the summary goes to stderr, main metric first."""
+    out = tmp_path / "out"
+    result = cli_runner("train", "text-classification", "--model", tiny_bert, "--data", data, "--output", out,
+                        "--max-steps", "2", "--batch-size", "8")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == str(out.resolve())
+    final = next(line for line in result.stderr.splitlines() if line.startswith("Final evaluation:"))
+    assert final.startswith("Final evaluation: accuracy ")

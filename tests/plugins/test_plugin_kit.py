@@ -314,3 +314,28 @@ def test_new_plugin_installs_passes_its_own_tests_and_uninstalls(tmp_path):
     report = json.loads(removed.stdout)
     assert report["plugins_removed"] == [{"name": "kit_demo", "version": "0.1.0"}]
     assert report["tasks_removed"] == ["kit-demo"]
+
+
+def test_snapshot_records_a_plugin_whose_register_commands_fails(capsys):
+    """The install summary's snapshot builds the CLI, so a crashing register_commands shows up as an error."""
+    import hubmgr.cli  # noqa: F401 - the snapshot code imports it; import it once so a reset rebuilds it
+    from hubmgr.hookspecs import hookimpl
+    from hubmgr.plugins import registered
+
+    class Broken:
+        @hookimpl
+        def register_commands(self, cli):
+            raise RuntimeError("no commands today")
+
+    with registered(Broken(), name="broken-cmds"):
+        saved = sys.modules.pop("hubmgr.cli")  # the snapshot's fresh process imports it for the first time
+        try:
+            exec(plugin_kit._SNAPSHOT_CODE, {})
+        finally:
+            import hubmgr
+
+            sys.modules["hubmgr.cli"] = saved
+            hubmgr.cli = saved
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith(plugin_kit._SNAPSHOT_MARK))
+    data = json.loads(line[len(plugin_kit._SNAPSHOT_MARK):])
+    assert data["plugins"]["broken-cmds"]["error"] == "register_commands raised RuntimeError: no commands today"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import inspect
 import json
+import re
 import sys
 import types
 
@@ -415,3 +416,34 @@ def test_cli_import_does_not_load_heavy_libraries():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+def test_trace_plugins_prints_each_hook_call_with_plugin_and_time(monkeypatch, capsys):
+    """HUBMGR_TRACE_PLUGINS=1: one stderr line per hook call, naming the hook, the plugin, its time, outcome."""
+    from hubmgr.hookspecs import RunInfo, hookimpl
+    from hubmgr.plugins import call_run_hook, registered
+    from hubmgr.train.events import StepLogged
+
+    class Tracked:
+        @hookimpl
+        def on_run_log(self, run, event):
+            return None
+
+    class Failing:
+        @hookimpl
+        def on_run_start(self, run):
+            raise RuntimeError("down")
+
+    run = RunInfo(run_id="r", task="t", model="m", output_dir="/tmp/x", config={})
+    event = StepLogged(step=1, total_steps=2, epoch=0.5, loss=0.1, learning_rate=1e-3, samples_per_second=1.0,
+                       eta_seconds=1.0)
+    with registered(Tracked(), name="tracked"), registered(Failing(), name="failing"):
+        call_run_hook("on_run_log", run=run, event=event)  # not traced without the variable
+        assert "plugin trace" not in capsys.readouterr().err
+        monkeypatch.setenv("HUBMGR_TRACE_PLUGINS", "1")
+        call_run_hook("on_run_log", run=run, event=event)
+        with pytest.warns(Warning):
+            call_run_hook("on_run_start", run=run)
+    err = capsys.readouterr().err
+    assert re.search(r"hubmgr plugin trace: on_run_log \(step\) -> tracked: [0-9.]+ ms, ok", err)
+    assert re.search(r"hubmgr plugin trace: on_run_start -> failing: [0-9.]+ ms, raised RuntimeError: down", err)

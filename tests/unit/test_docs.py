@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import json
 import re
 import sys
 import types
@@ -255,7 +256,39 @@ def test_plugin_page_example_task_trains_and_loads_with_peft(plugin_env, tmp_pat
         )
     assert result["main_metric"] == "micro_f1"
     assert 0.0 <= result["eval"]["adapter"]["micro_f1"] <= 1.0
+    assert 0.0 <= result["eval"]["adapter"]["hamming_loss"] <= 1.0
     assert len(result["predictions"]) == 2
+    run = json.loads((Path(result["adapter_path"]) / "hubmgr_run.json").read_text(encoding="utf-8"))
+    assert run["metric_directions"]["eval_hamming_loss"] is False and run["metric_directions"]["eval_micro_f1"] is True
+    assert 0 <= run["extra"]["wrong"] <= 12 and len(run["extra"]["wrong_examples"]) == min(3, run["extra"]["wrong"])
+
+
+def test_plugin_page_example_options_reach_reduce_logits_and_compute_loss(plugin_env, tmp_path, tiny_bert):
+    """The example's threshold decides its metrics (through reduce_logits) and label_smoothing its loss."""
+    import hubmgr
+
+    from hubmgr.plugins import registered
+
+    blocks = [code for code, run in _python_blocks(PLUGINS_PAGE.read_text(encoding="utf-8")) if run]
+    train = _multilabel_csv(tmp_path / "train.csv", 48, seed=1)
+    held = _multilabel_csv(tmp_path / "eval.csv", 12, seed=2)
+    with _docs_modules(blocks) as modules, contextlib.ExitStack() as stack:
+        for module in (m for m in modules if _has_hookimpl(m)):
+            stack.enter_context(registered(module, name=module.__name__))
+        losses = {}
+        for smoothing in (0.0, 0.4):
+            result = hubmgr.train(hubmgr.TrainConfig(
+                task="multi-label", model=str(tiny_bert), data=str(train), eval_data=str(held), max_steps=2,
+                batch_size=8, output_dir=str(tmp_path / f"out-{smoothing}"), options={"label_smoothing": smoothing}))
+            losses[smoothing] = result.metrics["train_loss"]
+        assert losses[0.4] != losses[0.0]
+        adapter = [str(result.adapter_path)]
+        everything = hubmgr.evaluate(None, adapter, task=None, data=str(held), options={"threshold": 0.0})
+        nothing = hubmgr.evaluate(None, adapter, task=None, data=str(held), options={"threshold": 1.0})
+    # threshold 0 predicts every label, 1 none: exact match is 0 both ways, Hamming loss = share of 0s / 1s
+    adapter_all, adapter_none = everything.rows[-1].metrics, nothing.rows[-1].metrics
+    assert adapter_all["hamming_loss"] + adapter_none["hamming_loss"] == pytest.approx(1.0)
+    assert adapter_none["micro_f1"] == 0.0 and adapter_all["micro_f1"] > 0.0
 
 
 # --- links ---------------------------------------------------------------------------------------------

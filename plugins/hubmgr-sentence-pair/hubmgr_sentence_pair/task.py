@@ -9,8 +9,12 @@ What it adds to a plain text classifier:
 * named columns for both sides (``sentence1_column``, ``sentence2_column``) checked up front;
 * rows without a gold label are dropped (SNLI and MNLI mark them ``-1``), instead of becoming a class;
 * truncation that shortens the longer sentence first, so neither side is cut away entirely;
-* ``f1`` of the positive class for two-label data (the metric MRPC and QQP report), beside accuracy and
-  macro-F1;
+* ``f1`` of the positive class for two-label data (the metric MRPC and QQP report; ``positive_label``
+  names it), beside accuracy and macro-F1;
+* ``calibration_error``: how far the model's confidence is from its accuracy (lower is better, declared
+  in ``metric_directions``), from the probabilities ``reduce_logits`` keeps;
+* ``label_smoothing`` through ``compute_loss``, and a confusion matrix in the run record (``extra_eval``,
+  from the predictions just scored);
 * ``predict`` takes ``(first, second)`` pairs, dicts, or ``"first ||| second"`` strings (CLI friendly).
 
 Only hubmgr's public API is used. torch, transformers, numpy and scikit-learn load inside the methods.
@@ -29,6 +33,8 @@ from hubmgr.data import load_splits, split_train_eval
 PAIR_SEPARATORS = ("|||", "\t")
 #: classification heads kept fully trainable beside the LoRA layers
 HEAD_NAMES = ("classifier", "score", "classification_head", "head")
+#: confidence bins of the expected calibration error
+CALIBRATION_BINS = 10
 
 
 @dataclass
@@ -42,6 +48,11 @@ class SentencePairOptions:
         default="-1",
         metadata={"help": "Rows whose label is this value are dropped (SNLI/MNLI mark pairs without a gold label -1); empty keeps all rows."},
     )
+    positive_label: str = field(
+        default="",
+        metadata={"help": "With two labels, the one whose F1 is reported as f1 (MRPC: the paraphrase label); empty: the second label."},
+    )
+    label_smoothing: float = field(default=0.0, metadata={"help": "Label smoothing of the training loss (0 to 1; 0.1 is common)."})
 
 
 class SentencePairTask(Task):
@@ -54,6 +65,8 @@ class SentencePairTask(Task):
     options_class = SentencePairOptions
     main_metric = "accuracy"
     greater_is_better = True
+    metric_directions = {"calibration_error": False}
+    auto_model_class = "AutoModelForSequenceClassification"
 
     # -- data ----------------------------------------------------------------------------------------
     def load_data(self, source: DataSource, options: SentencePairOptions) -> TaskData:
@@ -92,6 +105,8 @@ class SentencePairTask(Task):
             "id2label": {str(i): n for i, n in enumerate(names)},
             "num_labels": len(names),
         }
+        if len(names) == 2:
+            _positive_index(info, options)  # a positive_label that is not a label: say so before training
         return TaskData(train=train, eval=eval_ds, info=info)
 
     # -- model ---------------------------------------------------------------------------------------
@@ -170,13 +185,36 @@ class SentencePairTask(Task):
 
         return DataCollatorWithPadding(processor)
 
+    # -- training ------------------------------------------------------------------------------------
+    def compute_loss(self, outputs: Any, labels: Any, data: TaskData, options: Any) -> Any:
+        """Cross-entropy with ``label_smoothing``; None (the model's own loss) without it."""
+        smoothing = float(getattr(options, "label_smoothing", 0.0) or 0.0)
+        if smoothing <= 0:
+            return None
+        import torch.nn.functional as F
+
+        logits = outputs.logits.float()
+        return F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), label_smoothing=smoothing,
+                               ignore_index=-100)
+
     # -- metrics -------------------------------------------------------------------------------------
-    def compute_metrics(self, predictions: Any, labels: Any, data: TaskData) -> dict[str, float]:
-        """Accuracy and macro-F1; with two labels also ``f1`` of the second label (the positive class)."""
+    def reduce_logits(self, logits: Any, labels: Any, options: Any = None, data: TaskData | None = None) -> Any:
+        """Class probabilities (float32), so that the metrics can judge calibration as well as accuracy."""
+        import torch
+
+        if isinstance(logits, tuple):
+            logits = logits[0]
+        return torch.softmax(logits.float(), dim=-1)
+
+    def compute_metrics(self, predictions: Any, labels: Any, data: TaskData, options: Any = None) -> dict[str, float]:
+        """Accuracy and macro-F1; with two labels also ``f1`` of the positive label; from probabilities
+        also ``calibration_error``. ``predictions`` may be probabilities (``[n, labels]``) or label ids."""
         import numpy as np
         from sklearn.metrics import accuracy_score, f1_score
 
-        preds = np.asarray(predictions).reshape(-1)
+        raw = np.asarray(predictions)
+        probs = raw.reshape(-1, raw.shape[-1]) if raw.ndim >= 2 else None
+        preds = probs.argmax(axis=1) if probs is not None else raw.reshape(-1)
         refs = np.asarray(labels).reshape(-1)
         keep = refs != -100
         preds, refs = preds[keep], refs[keep]
@@ -186,10 +224,31 @@ class SentencePairTask(Task):
             "accuracy": float(accuracy_score(refs, preds)),
             "macro_f1": float(f1_score(refs, preds, average="macro", zero_division=0)),
         }
-        num_labels = int((data.info or {}).get("num_labels", 0)) if data is not None else 0
-        if num_labels == 2:
-            out["f1"] = float(f1_score(refs, preds, pos_label=1, average="binary", zero_division=0))
+        info = (data.info or {}) if data is not None else {}
+        if int(info.get("num_labels", 0)) == 2:
+            out["f1"] = float(f1_score(refs, preds, pos_label=_positive_index(info, options), average="binary",
+                                       zero_division=0))
+        if probs is not None:
+            out["calibration_error"] = _calibration_error(probs[keep], refs)
         return out
+
+    def extra_eval(self, model: Any, processor: Any, options: Any, data: TaskData, predictions: Any = None,
+                   labels: Any = None, split: Any = None) -> dict[str, Any]:
+        """The confusion matrix of the predictions just scored: ``{"labels": [...], "confusion": rows of
+        counts, one row per true label}``."""
+        import numpy as np
+
+        if predictions is None or labels is None:
+            return {}
+        raw = np.asarray(predictions)
+        preds = raw.reshape(-1, raw.shape[-1]).argmax(axis=1) if raw.ndim >= 2 else raw.reshape(-1)
+        refs = np.asarray(labels).reshape(-1)
+        names = list((data.info or {}).get("label_names") or []) if data is not None else []
+        size = max(len(names), int(max(preds.max(initial=0), refs.max(initial=0))) + 1)
+        matrix = np.zeros((size, size), dtype=int)
+        for true, guess in zip(refs[refs != -100], preds[refs != -100]):
+            matrix[int(true), int(guess)] += 1
+        return {"labels": names or [str(i) for i in range(size)], "confusion": matrix.tolist()}
 
     # -- use -----------------------------------------------------------------------------------------
     def predict(self, model: Any, processor: Any, inputs: Sequence[Any], options: Any, data: TaskData) -> list[str]:
@@ -230,6 +289,37 @@ class SentencePairTask(Task):
 
 
 # -- helpers ----------------------------------------------------------------------------------------
+def _positive_index(info: dict[str, Any], options: Any) -> int:
+    """The label id whose F1 is ``f1``: the ``positive_label`` option (a name or an id), else 1."""
+    wanted = str(getattr(options, "positive_label", "") or "").strip()
+    if not wanted:
+        return 1
+    names = [str(n) for n in info.get("label_names") or []]
+    if wanted in names:
+        return names.index(wanted)
+    if _is_int(wanted) and 0 <= int(wanted) < max(2, len(names)):
+        return int(wanted)
+    raise DataError(f"positive_label {wanted!r} is not one of the labels: {', '.join(names) or '0, 1'}.")
+
+
+def _calibration_error(probs: Any, refs: Any, bins: int = CALIBRATION_BINS) -> float:
+    """Expected calibration error: the gap between confidence and accuracy, averaged over equal-width
+    confidence bins weighted by how many examples fall in each (Guo et al. 2017)."""
+    import numpy as np
+
+    if len(refs) == 0:
+        return float("nan")
+    confidence = probs.max(axis=1)
+    correct = (probs.argmax(axis=1) == refs).astype(float)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    total = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        inside = (confidence > lo) & (confidence <= hi)
+        if inside.any():
+            total += inside.mean() * abs(confidence[inside].mean() - correct[inside].mean())
+    return float(total)
+
+
 def _class_names(dataset: Any, column: str) -> list[str] | None:
     """The names of a ``datasets.ClassLabel`` column (Hub datasets such as GLUE), else None."""
     names = getattr(dataset.features.get(column), "names", None)

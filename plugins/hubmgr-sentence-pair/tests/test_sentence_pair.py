@@ -124,3 +124,52 @@ def test_smoke_trains_evaluates_and_loads_with_plain_peft(tiny_bert, nli_data, t
     assert 0.0 <= result["eval"]["adapter"]["accuracy"] <= 1.0
     assert result["peft"]["lora_tensors"] > 0
     assert [p.split()[0] in ("contradiction", "entailment", "neutral") for p in result["predictions"]] == [True, True]
+
+
+def test_metrics_from_probabilities_add_calibration_error_and_follow_positive_label():
+    import numpy as np
+
+    info = {"num_labels": 2, "label_names": ["different", "paraphrase"]}
+    data = TaskData(train=None, eval=None, info=info)
+    probs = np.array([[0.05, 0.95], [0.75, 0.25], [0.45, 0.55], [0.35, 0.65]])
+    labels = [1, 0, 0, 1]
+    m = SentencePairTask().compute_metrics(probs, labels, data, SentencePairOptions())
+    assert m["accuracy"] == pytest.approx(0.75) and m["f1"] == pytest.approx(0.8)
+    # one example per confidence bin: 0.95 right, 0.75 right, 0.55 wrong, 0.65 right
+    assert m["calibration_error"] == pytest.approx((0.05 + 0.25 + 0.55 + 0.35) / 4)
+    other = SentencePairTask().compute_metrics(probs, labels, data, SentencePairOptions(positive_label="different"))
+    assert other["f1"] == pytest.approx(2 / 3)  # tp 1, fp 0, fn 1 for "different"
+    assert not SentencePairTask().greater_is_better_for("calibration_error")
+    with pytest.raises(DataError, match="positive_label 'same'"):
+        SentencePairTask().compute_metrics(probs, labels, data, SentencePairOptions(positive_label="same"))
+
+
+def test_extra_eval_is_a_confusion_matrix_of_the_scored_predictions():
+    import numpy as np
+
+    data = TaskData(train=None, eval=None, info={"label_names": ["a", "b", "c"]})
+    probs = np.array([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]])
+    extra = SentencePairTask().extra_eval(None, None, None, data, predictions=probs, labels=np.array([0, 1, 2, 2]))
+    assert extra == {"labels": ["a", "b", "c"], "confusion": [[1, 0, 0], [0, 1, 0], [0, 1, 1]]}
+    assert SentencePairTask().extra_eval(None, None, None, data) == {}
+
+
+def test_label_smoothing_changes_the_training_loss(tiny_bert, nli_data, tmp_path):
+    import hubmgr
+
+    losses = []
+    for smoothing in (0.0, 0.3):
+        result = hubmgr.train(hubmgr.TrainConfig(
+            task="sentence-pair", model=str(tiny_bert), data=str(nli_data["train"]), eval_data=str(nli_data["eval"]),
+            max_steps=2, batch_size=8, output_dir=str(tmp_path / f"out-{smoothing}"),
+            options={**NLI, "label_smoothing": smoothing}))
+        losses.append(result.metrics["train_loss"])
+        run = json.loads((result.adapter_path / "hubmgr_run.json").read_text())
+        assert len(run["extra"]["confusion"]) == len(run["extra"]["labels"]) == 3
+        assert run["metric_directions"]["eval_calibration_error"] is False
+    assert losses[0] != losses[1]
+    # hubmgr eval shows sample predictions from the probabilities, and each row's confusion matrix
+    report = hubmgr.evaluate(None, [str(result.adapter_path)], task=None, data=str(nli_data["eval"]))
+    assert report.samples and {s["label"] for s in report.samples} <= {"contradiction", "entailment", "neutral"}
+    assert all(len(row.extras["confusion"]) == 3 for row in report.rows)
+    assert report.directions["calibration_error"] is False and "calibration_error" in report.rows[-1].metrics
