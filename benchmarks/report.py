@@ -672,7 +672,9 @@ def _why(name: str, t: dict[str, Any], r: dict[str, Any], loaded: dict[str, Any]
         if not e:
             return ""
         s = e.get("summary") or {}
-        parts = [f"{load}."]
+        # each data set was measured in its own run (--only merges them): its own load, date and commit
+        parts = [f"Measured {e.get('started', '?')} on hubmgr {e.get('hubmgr_git', '?')}; load average"
+                 f" {e.get('load_average_start')} at the start and {e.get('load_average_end')} at the end."]
         if s.get("hubmgr_error"):
             parts.append(f"The hubmgr run failed: `{str(s['hubmgr_error']).splitlines()[0][:200]}`.")
         else:
