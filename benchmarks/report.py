@@ -485,9 +485,7 @@ def sec_generalization(r: dict[str, Any]) -> str:
             continue
         h, b, s = e.get("hubmgr") or {}, e.get("baseline") or {}, e.get("summary") or {}
         sizes = ", ".join(f"{k} {f(v)}" for k, v in (e.get("sizes") or {}).items())
-        line = (f"- **{e.get('title', key)}**: measured {e.get('started')} on hubmgr {e.get('hubmgr_git')}"
-                f"{' (quick run)' if e.get('quick') else ''}, {e.get('threads')} threads, load average"
-                f" {e.get('load_average_start')}" + (f" -> {e['load_average_end']}" if e.get("load_average_end") else "")
+        line = (f"- **{e.get('title', key)}**: {_provenance(e)}"
                 + (f"; {e['model']}" if e.get("model") else "") + (f"; rows: {sizes}" if sizes else "")
                 + (f"; {f(e.get('seconds'), 0)} s in all" if e.get("seconds") else "") + ".")
         sp = e.get("split")
@@ -598,6 +596,14 @@ def sec_analysis(loaded: dict[str, dict[str, Any] | None]) -> str:
     return "\n".join(out)
 
 
+def _provenance(e: dict[str, Any]) -> str:
+    """'measured <when> on hubmgr <commit>, N threads, load average A -> B' of one generalization data set
+    (each is measured in its own run; ``--only`` merges them into one result file)."""
+    return (f"measured {e.get('started')} on hubmgr {e.get('hubmgr_git')}"
+            f"{' (quick run)' if e.get('quick') else ''}, {e.get('threads')} threads, load average"
+            f" {e.get('load_average_start')}" + (f" -> {e['load_average_end']}" if e.get("load_average_end") else ""))
+
+
 def _why(name: str, t: dict[str, Any], r: dict[str, Any], loaded: dict[str, Any]) -> str:
     m = r.get("machine", {})
     load = f"Load average {m.get('load_average_1m_5m_15m')} at the start and {m.get('load_average_end')} at the end"
@@ -673,8 +679,8 @@ def _why(name: str, t: dict[str, Any], r: dict[str, Any], loaded: dict[str, Any]
             return ""
         s = e.get("summary") or {}
         # each data set was measured in its own run (--only merges them): its own load, date and commit
-        parts = [f"Measured {e.get('started', '?')} on hubmgr {e.get('hubmgr_git', '?')}; load average"
-                 f" {e.get('load_average_start')} at the start and {e.get('load_average_end')} at the end."]
+        measured = _provenance(e)
+        parts = [measured[0].upper() + measured[1:] + "."]
         if s.get("hubmgr_error"):
             parts.append(f"The hubmgr run failed: `{str(s['hubmgr_error']).splitlines()[0][:200]}`.")
         else:
