@@ -150,7 +150,7 @@ async def test_model_screen_shows_card_files_fit_and_queues_a_download(fake: Fak
         fit = screen.query_one("#fit-table", DataTable)
         verdicts = [str(fit.get_row_at(i)[3]) for i in range(fit.row_count)]
         assert verdicts == ["fits", "tight"]
-        assert "591.3 MB" in plain_text(screen.query_one("#fit-summary", Static))
+        assert "620.0 MB" in plain_text(screen.query_one("#fit-summary", Static))
         assert screen.query_one("#files-table", DataTable).row_count == 5
         # safetensors only leaves the pickle weights out of the preview
         assert "4 of 5 files" in plain_text(screen.query_one("#download-preview", Static))
@@ -187,7 +187,7 @@ async def test_download_preview_promises_what_the_download_fetches(fake: FakeBac
         paths = [f.path for f in screen.details.files]
         fetched, _ = select_files(paths, allow_pickle=True)
         assert "pytorch_model.bin" not in fetched
-        assert f"{len(fetched)} of 5 files" in plain_text(preview) == "Will fetch about 4 of 5 files, 17.2 MB."
+        assert f"{len(fetched)} of 5 files" in plain_text(preview) == "Will fetch about 4 of 5 files, 18.1 MB."
         # naming the pickle file takes it too, as the download does
         screen.query_one("#include", Input).value = "*"
         await pilot.pause(0.1)
@@ -214,7 +214,7 @@ async def test_downloads_show_progress_cancel_and_resume(fake: FakeBackend) -> N
         assert item.status == dl.RUNNING and queued.status == dl.QUEUED
         card = app.screen.query_one(f"#download-{item.id}")
         stats = plain_text(card.query_one(".dl-stats", Static))
-        assert "500 B / 2.0 KB" in stats and "1000 B/s" in stats and "ETA 0:02" in stats
+        assert "500 B / 2.0 KB" in stats and "1.0 KB/s" in stats and "ETA 0:02" in stats
         assert card.query(".dl-files FileRow")
         # cancel the running one: it stops as cancelled and the next one starts
         card.focus()
