@@ -20,7 +20,7 @@ __all__ = ["keyword_rows", "write_rows", "LEARNING_SETTINGS"]
 #: keywords per label
 KEYWORDS_PER_LABEL = 4
 #: what a test trains with, beside the model and data of this module: the loss falls within these steps
-LEARNING_SETTINGS: dict[str, Any] = {"max_steps": 60, "batch_size": 8, "learning_rate": 5e-3, "warmup": 0.0}
+LEARNING_SETTINGS: dict[str, Any] = {"max_steps": 100, "batch_size": 8, "learning_rate": 5e-3, "warmup": 0.0}
 
 _POOL = [w for w in VOCAB_WORDS if w.isalpha() and len(w) > 2]
 random.Random(1234).shuffle(_POOL)

@@ -110,7 +110,7 @@ def smoke_test_task(
 
     Returns:
         ``{"task", "adapter_path", "train_metrics", "global_step", "eval": {"base": {...}, "adapter": {...}},
-        "eval_warnings", "main_metric", "peft": {"tensors", "lora_tensors", "output_shape"},
+        "eval_extras": {"base": {...}, "adapter": {...}} (what extra_eval returned), "eval_warnings", "main_metric", "peft": {"tensors", "lora_tensors", "output_shape"},
         "predictions", "seconds"}``.
 
     Raises:
@@ -217,6 +217,7 @@ def _run(name: str, task_cls: "type[Task]", *, model_dir, train_file, eval_file,
         "train_metrics": dict(result.metrics),
         "global_step": result.global_step,
         "eval": {"base": dict(base_row.metrics), "adapter": dict(adapter_row.metrics)},
+        "eval_extras": {"base": dict(base_row.extras), "adapter": dict(adapter_row.extras)},
         "eval_warnings": list(report.warnings),
         "main_metric": report.main_metric,
         "peft": peft_info,

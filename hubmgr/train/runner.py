@@ -800,7 +800,11 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
         # -- outputs (main process) ----------------------------------------------------------------
         from hubmgr.metrics import task_directions
 
-        directions = task_directions(task, data, [k for k in metrics if k.startswith("eval_")], main=(metric, greater))
+        # every metric measured, the main one and those the task declares (a run too short to evaluate still
+        # records how its metrics read, for `hubmgr eval` and the TUI later)
+        declared = dict(getattr(task, "metric_directions", None) or {})
+        names = [k for k in metrics if k.startswith("eval_")] + [f"eval_{metric}"] + [f"eval_{k}" for k in declared]
+        directions = task_directions(task, data, names, main=(metric, greater))
         seconds = time.perf_counter() - t0
         if dist.is_main:
             _write_final(

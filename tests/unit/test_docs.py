@@ -260,7 +260,8 @@ def test_plugin_page_example_task_trains_and_loads_with_peft(plugin_env, tmp_pat
     assert len(result["predictions"]) == 2
     run = json.loads((Path(result["adapter_path"]) / "hubmgr_run.json").read_text(encoding="utf-8"))
     assert run["metric_directions"]["eval_hamming_loss"] is False and run["metric_directions"]["eval_micro_f1"] is True
-    assert 0 <= run["extra"]["wrong"] <= 12 and len(run["extra"]["wrong_examples"]) == min(3, run["extra"]["wrong"])
+    extra = result["eval_extras"]["adapter"]  # extra_eval saw the predictions hubmgr eval had just scored
+    assert 0 <= extra["wrong"] <= 12 and len(extra["wrong_examples"]) == min(3, extra["wrong"])
 
 
 def test_plugin_page_example_options_reach_reduce_logits_and_compute_loss(plugin_env, tmp_path, tiny_bert):
