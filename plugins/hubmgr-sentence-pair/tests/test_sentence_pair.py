@@ -28,7 +28,8 @@ def test_listed_by_the_cli_with_its_options():
     assert result.exit_code == 0, result.output
     tasks = {t["name"]: t for t in json.loads(result.output)}
     options = {o["name"] for o in tasks["sentence-pair"]["options"]}
-    assert options == {"sentence1_column", "sentence2_column", "label_column", "unlabeled_value"}
+    assert options == {"sentence1_column", "sentence2_column", "label_column", "unlabeled_value", "positive_label",
+                       "label_smoothing"}
 
 
 def test_load_data_drops_unlabeled_rows_and_learns_labels(nli_data):
