@@ -17,7 +17,9 @@ hook. The training engine (``hubmgr.train``) and the evaluator (``hubmgr.eval``)
    model's input columns, ``labels`` and an integer ``length`` column (length-grouped batching uses it).
 6. ``collator(processor, options)`` -> a callable that pads a list of examples dynamically.
 7. ``compute_metrics(predictions, labels, data, options)`` -> ``{"accuracy": ...}``. ``predictions`` are
-   what ``reduce_logits`` returned, gathered over the whole split as numpy arrays. (A plugin written
+   what ``reduce_logits`` returned, gathered over the whole split as numpy arrays. A value may also be
+   one number per label (a ``{label: number}`` dict, or a list or 1-D array in the order of
+   ``data.info["label_names"]``): a table, shown as one in ``hubmgr eval`` and kept in the run record. (A plugin written
    for the older three-argument form still works: ``options`` is passed only when the method takes it.)
 8. ``predict(model, processor, inputs, options, data)`` -> one human-readable prediction per input.
 
@@ -27,7 +29,8 @@ Optional, each with a default that keeps the behaviour of a task that does not d
   data (multi-label data is judged on micro-F1, single-label on accuracy); default the class attributes.
 - ``metric_directions`` (class attribute) -> ``{"hamming_loss": False}``: the direction of any other
   metric that is not "greater is better" by the convention (``loss``, ``*_loss``, ``*_stderr`` lower);
-  ``greater_is_better_for(name, data)`` answers for any metric name.
+  ``None`` marks an auxiliary metric (reported, never compared or marked best: a count, a mean
+  confidence); ``greater_is_better_for(name, data)`` answers for any metric name.
 - ``auto_model_class`` (class attribute) -> the transformers auto class named in the adapter's model card.
 - ``compute_loss(outputs, labels, data, options)`` -> a mean-reduced loss tensor, or ``None`` for the
   model's own loss (class weights, focal loss, label smoothing).
@@ -118,7 +121,7 @@ class Task:
     #: :func:`hubmgr.metrics.conventional_direction` (``loss``, ``*_loss``, ``*_stderr`` lower, the rest
     #: higher is better): ``{"hamming_loss": False, "coverage_error": False}``. Used by the TUI's best-value
     #: marking and kept in run records and evaluation reports.
-    metric_directions: ClassVar[dict[str, bool]] = {}
+    metric_directions: ClassVar[dict[str, bool | None]] = {}
     #: The transformers auto class that loads the base model (named in the adapter's model card).
     auto_model_class: ClassVar[str] = "AutoModel"
     #: The model's loss is a sum over tokens normalised by the batch's token count (causal LM), so under
@@ -168,15 +171,18 @@ class Task:
         attributes ``main_metric`` and ``greater_is_better``)."""
         return type(self).main_metric, bool(type(self).greater_is_better)
 
-    def greater_is_better_for(self, name: str, data: TaskData | None = None) -> bool:
+    def greater_is_better_for(self, name: str, data: TaskData | None = None) -> bool | None:
         """Whether greater is better for the metric ``name`` (with or without its ``eval_`` prefix): the
-        main metric's direction, else ``metric_directions``, else the convention."""
-        from hubmgr.metrics import greater_is_better
+        main metric's direction, else ``metric_directions`` (``None`` there: an auxiliary metric, never
+        compared), else the convention."""
+        from hubmgr.metrics import greater_is_better, is_auxiliary
 
         main, greater = self.main_metric_for(data)
         bare = name[5:] if name.startswith("eval_") else name
         if bare == main:
             return greater
+        if is_auxiliary(bare, type(self).metric_directions):
+            return None
         return greater_is_better(bare, type(self).metric_directions)
 
     def compute_loss(self, outputs: Any, labels: Any, data: TaskData, options: Any) -> Any:
@@ -259,6 +265,18 @@ def call_compute_metrics(task: Task, predictions: Any, labels: Any, data: TaskDa
     if takes_options:
         return fn(predictions, labels, data, options) or {}
     return fn(predictions, labels, data) or {}
+
+
+def compute_metric_values(task: Task, predictions: Any, labels: Any, data: TaskData,
+                          options: Any) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """:func:`call_compute_metrics` as ``(scalar metrics, per-label tables)`` (:func:`hubmgr.metrics.split_tables`,
+    the labels named by ``data.info["label_names"]``). Training and evaluation read a task's metrics
+    through here, so a table never reaches the Trainer's logs and reads the same in both."""
+    from hubmgr.metrics import split_tables
+
+    values = call_compute_metrics(task, predictions, labels, data, options)
+    info = getattr(data, "info", None) or {}
+    return split_tables(values, info.get("label_names"))
 
 
 def call_reduce_logits(task: Task, logits: Any, labels: Any, options: Any, data: TaskData | None) -> Any:

@@ -62,11 +62,12 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _short_metrics(metrics: dict[str, Any], main: str | None = None, limit: int = 3) -> str:
+def _short_metrics(metrics: dict[str, Any], main: str | None = None, limit: int = 3,
+                   directions: dict[str, bool | None] | None = None) -> str:
     """``accuracy=0.91 macro_f1=0.90`` with the main metric first (:func:`hubmgr.metrics.headline`)."""
     from hubmgr.metrics import headline
 
-    return " ".join(f"{k}={_fmt(v)}" for k, v in headline(metrics, main, limit)) or "-"
+    return " ".join(f"{k}={_fmt(v)}" for k, v in headline(metrics, main, limit, directions)) or "-"
 
 
 def _store():
@@ -154,6 +155,26 @@ def _print_report(report: Any) -> None:
         info(f"{row.name}: {row.path}")
 
 
+def _print_tables(report: Any) -> None:
+    """The task's per-label metrics: on a terminal one table per metric (a row per label, a column per
+    model); piped, one tab-separated table with ``metric`` and ``label`` columns."""
+    names = report.table_names()
+    if not names:
+        return
+    models = [row.name for row in report.rows]
+
+    def rows_of(name: str) -> list[list[str]]:
+        labels = list(dict.fromkeys(label for row in report.rows for label in row.tables.get(name, {})))
+        return [[label, *(_fmt(row.tables.get(name, {}).get(label)) for row in report.rows)] for label in labels]
+
+    justify = {m: "right" for m in models}
+    if is_tty():
+        for name in names:
+            print_table(["label", *models], rows_of(name), title=name, justify=justify)
+    else:
+        print_table(["metric", "label", *models], [[name, *cells] for name in names for cells in rows_of(name)])
+
+
 def _print_per_class(report: Any) -> None:
     """Precision, recall, F1 and support per label: one table per model on a terminal; piped, one
     tab-separated table with a ``model`` column (so the lines stay machine-readable)."""
@@ -209,6 +230,7 @@ def eval_cmd(ctx: click.Context, task: str | None, as_json: bool, **flags: Any) 
         emit_json(report.to_dict())
     else:
         _print_report(report)
+        _print_tables(report)
         if config.per_class:
             _print_per_class(report)
 
@@ -302,7 +324,7 @@ def runs(ctx: click.Context, as_json: bool, limit: int | None, status: str | Non
         return
     print_table(
         ["id", "status", "task", "model", "metrics", "started", "took"],
-        [[r.id, r.status, r.task, r.model, _short_metrics(r.metrics, r.main_metric), _when(r.created),
+        [[r.id, r.status, r.task, r.model, _short_metrics(r.metrics, r.main_metric, directions=r.metric_directions), _when(r.created),
           duration(r.duration_seconds)] for r in records],
     )
 
@@ -315,13 +337,17 @@ def runs_show(run_id: str, as_json: bool) -> None:
 
     RUN_ID may be a unique prefix of the id.
     """
+    from hubmgr.train._outputs import read_run_file
+
     store = _store()
     record = store.get_run(run_id)
     history = store.metrics_history(record.id)
     summary = _history_summary(history)
+    saved = read_run_file(Path(record.adapter_path)) if record.adapter_path else None
+    tables = dict((saved or {}).get("metric_tables") or {})
     if as_json:
         emit_json({**record.to_dict(), "duration_seconds": record.duration_seconds,
-                   "metrics_summary": summary, "history": [p.to_dict() for p in history]})
+                   "metrics_summary": summary, "metric_tables": tables, "history": [p.to_dict() for p in history]})
         return
     adapter_note = ""
     if record.adapter_path and not (Path(record.adapter_path) / "adapter_config.json").is_file():
@@ -356,8 +382,14 @@ def runs_show(run_id: str, as_json: bool) -> None:
     if record.metrics:
         from hubmgr.metrics import ordered
 
-        rows = [[k, _fmt(record.metrics[k])] for k in ordered(record.metrics, record.main_metric)]
+        rows = [[k, _fmt(record.metrics[k])] for k in ordered(record.metrics, record.main_metric,
+                                                             record.metric_directions)]
         print_table(["metric", "value"], rows, title="final metrics", justify={"value": "right"})
+    if tables:  # the task's per-label metrics of the final evaluation, from the adapter's run record
+        names = list(tables)
+        labels = list(dict.fromkeys(label for name in names for label in tables[name]))
+        print_table(["label", *names], [[label, *(_fmt(tables[n].get(label)) for n in names)] for label in labels],
+                    title="final metrics per label", justify={n: "right" for n in names})
     if summary:
         print_table(
             ["split", "metric", "points", "steps", "first", "last", "min", "max"],

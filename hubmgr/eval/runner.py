@@ -61,6 +61,8 @@ class EvalRow:
         samples_per_second: examples per second of the inference loop.
         per_class: with ``per_class=True``, one ``{"label", "precision", "recall", "f1", "support"}``
             dict per label from the task's ``per_class``; None otherwise (or when the task has none).
+        tables: the per-label metrics the task's ``compute_metrics`` returned (``{"f1_per_label":
+            {"sports": 0.91, ...}}``; see :func:`hubmgr.metrics.split_tables`).
     """
 
     name: str
@@ -70,6 +72,7 @@ class EvalRow:
     seconds: float = 0.0
     samples_per_second: float = 0.0
     per_class: list[dict[str, Any]] | None = None
+    tables: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,8 @@ class EvalReport:
         warnings: one sentence each (adapter equal to the base, another base model...).
         samples: a few examples with the label and each row's prediction (classification-like tasks).
         main_metric: the task's main metric name; greater_is_better its direction.
-        directions: whether greater is better, for every metric in the rows (the task's word for it).
+        directions: whether greater is better, for every metric in the rows (the task's word for it;
+            ``None`` for an auxiliary metric, which is never compared).
         device: where it ran.
         seconds: total wall time including loading.
     """
@@ -101,7 +105,7 @@ class EvalReport:
     samples: list[dict[str, Any]] = field(default_factory=list)
     main_metric: str = "loss"
     greater_is_better: bool = False
-    directions: dict[str, bool] = field(default_factory=dict)
+    directions: dict[str, bool | None] = field(default_factory=dict)
     device: str = "cpu"
     seconds: float = 0.0
 
@@ -114,7 +118,11 @@ class EvalReport:
             for key, value in row.metrics.items():
                 if key not in names and isinstance(value, (int, float)):
                     names.append(key)
-        return ordered(names, self.main_metric)
+        return ordered(names, self.main_metric, self.directions)
+
+    def table_names(self) -> list[str]:
+        """Every per-label metric (:attr:`EvalRow.tables`) that appears in a row, in the task's order."""
+        return list(dict.fromkeys(name for row in self.rows for name in row.tables))
 
     def best(self) -> EvalRow | None:
         """The row with the best main metric, or None when no row has it."""
@@ -420,13 +428,16 @@ def _name_of(value: Any, names: Any) -> Any:
     return names.get(idx, names.get(str(idx), value))
 
 
-def _metrics(task: "Task", p: _Pass, data: Any, options: Any = None) -> dict[str, float]:
-    from hubmgr.task import call_compute_metrics
+def _metrics(task: "Task", p: _Pass, data: Any, options: Any = None) -> tuple[dict[str, float], dict[str, Any]]:
+    """The pass's metrics as ``(scalars, per-label tables)``."""
+    from hubmgr.task import compute_metric_values
 
     metrics: dict[str, float] = {}
+    tables: dict[str, Any] = {}
     if p.labels is not None:
         try:
-            metrics.update(call_compute_metrics(task, p.predictions, p.labels, data, options) or {})
+            scalars, tables = compute_metric_values(task, p.predictions, p.labels, data, options)
+            metrics.update(scalars)
         except HubmgrError:
             raise
         except Exception as exc:  # a plugin bug names the plugin; otherwise one clear sentence
@@ -437,8 +448,8 @@ def _metrics(task: "Task", p: _Pass, data: Any, options: Any = None) -> dict[str
                 raise error from exc
             raise DataError(f"The task {task.name!r} could not compute its metrics: {type(exc).__name__}: {exc}.") from None
     if p.loss is not None:
-        metrics.setdefault("loss", p.loss)
-    return {k: (float(v) if isinstance(v, (int, float)) or hasattr(v, "item") else v) for k, v in metrics.items()}
+        metrics.setdefault("loss", float(p.loss))
+    return metrics, tables
 
 
 def _main_metric(task: "Task", data: Any) -> tuple[str, bool]:
@@ -691,10 +702,11 @@ def _evaluate(base_model: Any, adapters: list[Any], *, task: Any, data: Any, opt
             breakdown = _per_class(task_obj, p, task_data, opts) if per_class else None
             if per_class and breakdown is None and not any("per-class" in w for w in warnings):
                 warnings.append(f"Task {task_obj.name!r} gives no per-class metrics.")
-            rows.append(EvalRow(name=name, path=path, metrics=_metrics(task_obj, p, task_data, opts), extras=dict(extras),
+            scalars, tables = _metrics(task_obj, p, task_data, opts)
+            rows.append(EvalRow(name=name, path=path, metrics=scalars, extras=dict(extras),
                                 seconds=round(p.seconds, 4),
                                 samples_per_second=round(total / p.seconds, 2) if p.seconds > 0 else 0.0,
-                                per_class=breakdown))
+                                per_class=breakdown, tables=tables))
 
         if infos:
             with peft_model.disable_adapter():

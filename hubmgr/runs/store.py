@@ -130,7 +130,8 @@ class RunRecord:
         stop_reason: why training stopped, one sentence (None while running or for older runs).
         notes: sentences worth the user's attention (a weak adapter, a metric still rising...).
         main_metric: the task's main metric (without ``eval_``), None for older or unfinished runs.
-        metric_directions: ``{metric: greater_is_better}`` as the task said (see :mod:`hubmgr.metrics`).
+        metric_directions: ``{metric: greater_is_better}`` as the task said (``None``: auxiliary; see
+            :mod:`hubmgr.metrics`).
     """
 
     id: str
@@ -151,7 +152,7 @@ class RunRecord:
     stop_reason: str | None = None
     notes: list[str] = field(default_factory=list)
     main_metric: str | None = None
-    metric_directions: dict[str, bool] = field(default_factory=dict)
+    metric_directions: dict[str, bool | None] = field(default_factory=dict)
 
     @property
     def duration_seconds(self) -> float | None:
@@ -560,7 +561,7 @@ class RunStore:
         stop_reason: str | None = None,
         notes: list[str] | None = None,
         main_metric: str | None = None,
-        metric_directions: dict[str, bool] | None = None,
+        metric_directions: dict[str, bool | None] | None = None,
     ) -> RunRecord:
         """Close a run: final status and metrics, and register its adapter (id = the run id) if any.
 
@@ -584,8 +585,8 @@ class RunStore:
                 "UPDATE runs SET status=?, error=?, metrics=?, adapter_path=?, updated=?, finished=?, stop_reason=?,"
                 " notes=?, main_metric=?, metric_directions=? WHERE id=?",
                 (status, _one_line(error), metrics_json, adapter, now, now, _one_line(stop_reason),
-                 _dumps(list(notes or [])), main_metric, _dumps({str(k): bool(v) for k, v in
-                                                                 (metric_directions or {}).items()}), run_id),
+                 _dumps(list(notes or [])), main_metric, _dumps({str(k): None if v is None else bool(v)
+                                                                 for k, v in (metric_directions or {}).items()}), run_id),
             )
             if adapter:
                 conn.execute("DELETE FROM adapters WHERE path=? AND id<>?", (adapter, run_id))

@@ -110,7 +110,9 @@ def smoke_test_task(
 
     Returns:
         ``{"task", "adapter_path", "train_metrics", "global_step", "eval": {"base": {...}, "adapter": {...}},
-        "eval_extras": {"base": {...}, "adapter": {...}} (what extra_eval returned), "eval_warnings", "main_metric", "peft": {"tensors", "lora_tensors", "output_shape"},
+        "eval_extras": {"base": {...}, "adapter": {...}} (what extra_eval returned), "eval_tables" (the
+        per-label metrics compute_metrics returned, the same way), "eval_warnings", "main_metric",
+        "peft": {"tensors", "lora_tensors", "output_shape"},
         "predictions", "seconds"}``.
 
     Raises:
@@ -218,6 +220,7 @@ def _run(name: str, task_cls: "type[Task]", *, model_dir, train_file, eval_file,
         "global_step": result.global_step,
         "eval": {"base": dict(base_row.metrics), "adapter": dict(adapter_row.metrics)},
         "eval_extras": {"base": dict(base_row.extras), "adapter": dict(adapter_row.extras)},
+        "eval_tables": {"base": dict(base_row.tables), "adapter": dict(adapter_row.tables)},
         "eval_warnings": list(report.warnings),
         "main_metric": report.main_metric,
         "peft": peft_info,

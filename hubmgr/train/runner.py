@@ -80,6 +80,8 @@ class TrainResult:
         best_step: the step whose weights were kept as the adapter (the best evaluation), if known.
         epochs: epochs actually trained.
         main_metric: the task's main metric on this data (without ``eval_``).
+        metric_tables: the per-label metrics of the final evaluation (``{"f1_per_label": {"sports": 0.91}}``),
+            for tasks whose ``compute_metrics`` returns them.
     """
 
     run_id: str
@@ -100,6 +102,7 @@ class TrainResult:
     best_step: int | None = None
     epochs: float = 0.0
     main_metric: str | None = None
+    metric_tables: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -648,7 +651,7 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
         _stop_if_cancelled(cancel)
 
         # -- budget --------------------------------------------------------------------------------
-        from hubmgr.task import call_compute_metrics, call_reduce_logits
+        from hubmgr.task import call_reduce_logits, compute_metric_values
         from hubmgr.train.budget import Schedule, plan_budget
 
         metric, greater = task.main_metric_for(data)
@@ -700,7 +703,8 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
 
         def metrics_fn(p: Any) -> dict[str, float]:
             last_pass["predictions"], last_pass["labels"] = p.predictions, p.label_ids
-            return call_compute_metrics(task, p.predictions, p.label_ids, data, options)
+            scalars, last_pass["tables"] = compute_metric_values(task, p.predictions, p.label_ids, data, options)
+            return scalars
 
         own_loss = type(task).compute_loss is not _task_base().compute_loss
         trainer = _make_trainer(
@@ -771,8 +775,9 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
                 tuned = task.calibrate(last_pass["predictions"], last_pass["labels"], data, options) or {}
                 if tuned:
                     data.info.update(tuned)
-                    final.update(call_compute_metrics(task, last_pass["predictions"], last_pass["labels"], data,
-                                                      options))
+                    scalars, last_pass["tables"] = compute_metric_values(task, last_pass["predictions"],
+                                                                         last_pass["labels"], data, options)
+                    final.update(scalars)
                 notes += _weak_result_notes(task, data, options, final, last_pass["labels"], metric, greater)
             metrics.update({f"eval_{k}": v for k, v in final.items() if isinstance(v, (int, float))})
         metrics["step"] = step
@@ -805,6 +810,7 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
         declared = dict(getattr(task, "metric_directions", None) or {})
         names = [k for k in metrics if k.startswith("eval_")] + [f"eval_{metric}"] + [f"eval_{k}" for k in declared]
         directions = task_directions(task, data, names, main=(metric, greater))
+        tables = dict(last_pass.get("tables") or {}) if eval_ds is not None else {}
         seconds = time.perf_counter() - t0
         if dist.is_main:
             _write_final(
@@ -814,7 +820,7 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
                 modules_to_save=list(defaults.modules_to_save or []), trainable=int(trainable), total=int(total),
                 step=step, seconds=seconds, dist=dist, event_log=ctx["log"],
                 budget={**plan.to_dict(), "stop_reason": stop_reason, "notes": notes, "best_step": best_step},
-                main_metric=metric, directions=directions,
+                main_metric=metric, directions=directions, tables=tables,
             )
         result = TrainResult(
             run_id=run_id, status="completed", output_dir=out, metrics=_floats(metrics), adapter_path=out,
@@ -822,6 +828,7 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
             global_step=step, resumed_from_step=callback.start_step, num_train_examples=len(train_ds),
             num_eval_examples=len(eval_ds) if eval_ds is not None else 0, stop_reason=stop_reason,
             notes=list(notes), best_step=best_step, epochs=metrics["epoch"], main_metric=metric,
+            metric_tables=tables,
         )
         if dist.is_main:
             registry.call("finish", run_id, status="completed", metrics=_floats(metrics), adapter_path=str(out),
@@ -1064,7 +1071,8 @@ def _write_final(*, model: Any, processor: Any, config: TrainConfig, out: Path, 
                  data: Any, n_train: int, n_eval: int, targets: list[str], modules_to_save: list[str],
                  trainable: int, total: int, step: int, seconds: float, dist: _Dist,
                  budget: dict[str, Any] | None = None, event_log: Any = None, main_metric: str | None = None,
-                 directions: dict[str, bool] | None = None) -> None:
+                 directions: dict[str, bool | None] | None = None,
+                 tables: dict[str, dict[str, float]] | None = None) -> None:
     """Write the adapter folder into ``tmp`` and rename it to ``out`` in one step; then drop ``partial``."""
     from hubmgr.plugins import task_provider
 
@@ -1102,6 +1110,7 @@ def _write_final(*, model: Any, processor: Any, config: TrainConfig, out: Path, 
         "base_model": config.model, "revision": base_revision, "base_revision": base_revision,
         "options": dict(config.options or {}), "data_info": data_info, "max_length": config.max_length,
         "metrics": metrics, "main_metric": main_metric, "metric_directions": dict(directions or {}),
+        "metric_tables": dict(tables or {}),
         "extra": extra, "config": final_config.to_dict(),
         "started": previous.get("started"), "finished": outputs.now_iso(), "seconds": seconds,
         "world_size": dist.world_size, "hubmgr_version": _version(), "task_provider": task_provider(task.name),

@@ -260,6 +260,10 @@ def test_plugin_page_example_task_trains_and_loads_with_peft(plugin_env, tmp_pat
     assert len(result["predictions"]) == 2
     run = json.loads((Path(result["adapter_path"]) / "hubmgr_run.json").read_text(encoding="utf-8"))
     assert run["metric_directions"]["eval_hamming_loss"] is False and run["metric_directions"]["eval_micro_f1"] is True
+    assert run["metric_directions"]["eval_labels_per_text"] is None  # auxiliary
+    # F1 per label is a table named by the label names, not a scalar metric
+    assert set(result["eval_tables"]["adapter"]["f1_per_label"]) == {"music", "politics", "sports"}
+    assert "f1_per_label" not in result["eval"]["adapter"]
     extra = result["eval_extras"]["adapter"]  # extra_eval saw the predictions hubmgr eval had just scored
     assert 0 <= extra["wrong"] <= 12 and len(extra["wrong_examples"]) == min(3, extra["wrong"])
 

@@ -71,3 +71,32 @@ def test_headline_leads_with_the_main_metric_even_when_it_sorts_late() -> None:
     assert headline({"eval_perplexity": 30.0, "eval_token_loss": 3.4, "eval_perplexity_stderr": 1.0},
                     "perplexity", 3) == [("perplexity", 30.0)]
     assert headline({}, "accuracy") == []
+
+
+def test_auxiliary_metrics_are_shown_after_the_losses_and_never_best() -> None:
+    from hubmgr.metrics import is_auxiliary
+
+    directions = {"mean_confidence": None, "hamming_loss": False}
+    assert is_auxiliary("eval_mean_confidence", directions) and not is_auxiliary("hamming_loss", directions)
+    assert best_value([0.2, 0.9], "mean_confidence", directions) is None
+    assert best_value([0.2, 0.9], "hamming_loss", directions) == 0.2
+    names = ["mean_confidence", "loss", "accuracy", "epoch"]
+    assert ordered(names, "accuracy", directions) == ["accuracy", "loss", "mean_confidence", "epoch"]
+    metrics = {"eval_accuracy": 0.8, "eval_mean_confidence": 0.95, "eval_macro_f1": 0.7}
+    assert [n for n, _ in headline(metrics, "accuracy", 3, directions)] == ["accuracy", "macro_f1"]
+
+
+def test_split_tables_takes_per_label_vectors_out_of_the_scalars() -> None:
+    import numpy as np
+
+    from hubmgr.metrics import split_tables
+
+    scalars, tables = split_tables(
+        {"accuracy": np.float32(0.5), "n": 3, "f1_per_label": np.array([0.25, 0.75]),
+         "recall_per_label": {"b": 1.0, "a": 0.0}, "support": [4, 5, 6], "note": "text", "grid": [[1, 2]]},
+        ["neg", "pos"])
+    assert scalars == {"accuracy": 0.5, "n": 3.0}
+    # a vector as long as the label names is named by them; other lengths are numbered; dicts keep their keys
+    assert tables == {"f1_per_label": {"neg": 0.25, "pos": 0.75}, "recall_per_label": {"b": 1.0, "a": 0.0},
+                      "support": {"0": 4.0, "1": 5.0, "2": 6.0}}
+    assert split_tables(None) == ({}, {})

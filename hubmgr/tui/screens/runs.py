@@ -47,13 +47,15 @@ def short_model(model: str, limit: int = 36) -> str:
     return one_line(text, limit)
 
 
-def metric_summary(metrics: dict[str, Any], limit: int = 2, main: str | None = None) -> str:
+def metric_summary(metrics: dict[str, Any], limit: int = 2, main: str | None = None,
+                   directions: dict[str, bool | None] | None = None) -> str:
     """'accuracy 0.91 · macro_f1 0.90' from a run's final metrics, the main metric first
     (:func:`hubmgr.metrics.headline`)."""
-    return " · ".join(f"{k} {number(v)}" for k, v in headline(metrics, main, limit)) or "-"
+    return " · ".join(f"{k} {number(v)}" for k, v in headline(metrics, main, limit, directions)) or "-"
 
 
-def best_values(rows: list[Any], names: list[str], directions: dict[str, bool] | None = None) -> dict[str, float]:
+def best_values(rows: list[Any], names: list[str],
+                directions: dict[str, bool | None] | None = None) -> dict[str, float]:
     """The best value of each metric over the rows, in the direction the task gave it."""
     best: dict[str, float] = {}
     for n in names:
@@ -142,7 +144,7 @@ class RunsScreen(MainScreen):
             Text(r.status, style=STATUS_STYLE.get(r.status, "")),
             plain(date_time(r.created)),
             plain(r.task),
-            plain(metric_summary(r.metrics, main=r.main_metric)),
+            plain(metric_summary(r.metrics, main=r.main_metric, directions=r.metric_directions)),
             plain(short_model(r.model, 36)),
         ]
 
@@ -285,7 +287,7 @@ class RunsScreen(MainScreen):
                 if k not in names:
                     names.append(k)
         main = getattr(report, "main_metric", None)
-        names = ordered(names, main)
+        names = ordered(names, main, getattr(report, "directions", None))
         table.add_column("Model", key="model")
         for n in names:
             table.add_column(n, key=n)
@@ -416,7 +418,7 @@ class RunDetailScreen(MainScreen):
         metrics = self.query_one("#run-metrics", DataTable)
         metrics.clear()
         run_metrics = run.metrics or {}
-        for k in ordered(run_metrics, getattr(run, "main_metric", None)):
+        for k in ordered(run_metrics, getattr(run, "main_metric", None), getattr(run, "metric_directions", None)):
             v = run_metrics[k]
             metrics.add_row(plain(k), plain(number(v) if isinstance(v, (int, float)) else one_line(v, 80), right=True))
 

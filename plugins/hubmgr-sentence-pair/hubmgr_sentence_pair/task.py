@@ -12,7 +12,9 @@ What it adds to a plain text classifier:
 * ``f1`` of the positive class for two-label data (the metric MRPC and QQP report; ``positive_label``
   names it), beside accuracy and macro-F1;
 * ``calibration_error``: how far the model's confidence is from its accuracy (lower is better, declared
-  in ``metric_directions``), from the probabilities ``reduce_logits`` keeps;
+  in ``metric_directions``), from the probabilities ``reduce_logits`` keeps, and ``mean_confidence``
+  beside it (auxiliary: declared with direction ``None``, reported but never "best");
+* ``f1_per_label``: one F1 per label, a table in ``hubmgr eval`` and in the run record;
 * ``label_smoothing`` through ``compute_loss``, and a confusion matrix in the run record (``extra_eval``,
   from the predictions just scored);
 * ``predict`` takes ``(first, second)`` pairs, dicts, or ``"first ||| second"`` strings (CLI friendly).
@@ -65,7 +67,7 @@ class SentencePairTask(Task):
     options_class = SentencePairOptions
     main_metric = "accuracy"
     greater_is_better = True
-    metric_directions = {"calibration_error": False}
+    metric_directions = {"calibration_error": False, "mean_confidence": None}
     auto_model_class = "AutoModelForSequenceClassification"
 
     # -- data ----------------------------------------------------------------------------------------
@@ -207,8 +209,9 @@ class SentencePairTask(Task):
         return torch.softmax(logits.float(), dim=-1)
 
     def compute_metrics(self, predictions: Any, labels: Any, data: TaskData, options: Any = None) -> dict[str, float]:
-        """Accuracy and macro-F1; with two labels also ``f1`` of the positive label; from probabilities
-        also ``calibration_error``. ``predictions`` may be probabilities (``[n, labels]``) or label ids."""
+        """Accuracy, macro-F1 and F1 per label (a table); with two labels also ``f1`` of the positive label;
+        from probabilities also ``calibration_error`` and ``mean_confidence``. ``predictions`` may be
+        probabilities (``[n, labels]``) or label ids."""
         import numpy as np
         from sklearn.metrics import accuracy_score, f1_score
 
@@ -225,11 +228,15 @@ class SentencePairTask(Task):
             "macro_f1": float(f1_score(refs, preds, average="macro", zero_division=0)),
         }
         info = (data.info or {}) if data is not None else {}
+        num_labels = int(info.get("num_labels") or len(info.get("label_names") or []) or 0)
+        if num_labels:  # in label-id order: hubmgr names the entries by data.info["label_names"]
+            out["f1_per_label"] = f1_score(refs, preds, labels=list(range(num_labels)), average=None, zero_division=0)
         if int(info.get("num_labels", 0)) == 2:
             out["f1"] = float(f1_score(refs, preds, pos_label=_positive_index(info, options), average="binary",
                                        zero_division=0))
         if probs is not None:
             out["calibration_error"] = _calibration_error(probs[keep], refs)
+            out["mean_confidence"] = float(probs[keep].max(axis=1).mean())
         return out
 
     def extra_eval(self, model: Any, processor: Any, options: Any, data: TaskData, predictions: Any = None,

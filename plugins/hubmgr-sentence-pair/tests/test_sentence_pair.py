@@ -141,6 +141,10 @@ def test_metrics_from_probabilities_add_calibration_error_and_follow_positive_la
     other = SentencePairTask().compute_metrics(probs, labels, data, SentencePairOptions(positive_label="different"))
     assert other["f1"] == pytest.approx(2 / 3)  # tp 1, fp 0, fn 1 for "different"
     assert not SentencePairTask().greater_is_better_for("calibration_error")
+    # per label: different (tp 1, fp 0, fn 1) 2/3, paraphrase (tp 2, fp 1, fn 0) 0.8; a table once hubmgr names it
+    assert list(m["f1_per_label"]) == pytest.approx([2 / 3, 0.8])
+    assert m["mean_confidence"] == pytest.approx((0.95 + 0.75 + 0.55 + 0.65) / 4)
+    assert SentencePairTask().greater_is_better_for("mean_confidence") is None  # auxiliary: never "best"
     with pytest.raises(DataError, match="positive_label 'same'"):
         SentencePairTask().compute_metrics(probs, labels, data, SentencePairOptions(positive_label="same"))
 
@@ -168,9 +172,28 @@ def test_label_smoothing_changes_the_training_loss(tiny_bert, nli_data, tmp_path
         run = json.loads((result.adapter_path / "hubmgr_run.json").read_text())
         assert len(run["extra"]["confusion"]) == len(run["extra"]["labels"]) == 3
         assert run["metric_directions"]["eval_calibration_error"] is False
+        assert run["metric_directions"]["eval_mean_confidence"] is None
+        assert set(run["metric_tables"]["f1_per_label"]) == {"contradiction", "entailment", "neutral"}
+        assert "eval_f1_per_label" not in run["metrics"]  # tables stay out of the scalar metrics
     assert losses[0] != losses[1]
     # hubmgr eval shows sample predictions from the probabilities, and each row's confusion matrix
     report = hubmgr.evaluate(None, [str(result.adapter_path)], task=None, data=str(nli_data["eval"]))
     assert report.samples and {s["label"] for s in report.samples} <= {"contradiction", "entailment", "neutral"}
     assert all(len(row.extras["confusion"]) == 3 for row in report.rows)
     assert report.directions["calibration_error"] is False and "calibration_error" in report.rows[-1].metrics
+    assert report.directions["mean_confidence"] is None
+    assert report.table_names() == ["f1_per_label"]
+    assert all(set(row.tables["f1_per_label"]) == {"contradiction", "entailment", "neutral"} for row in report.rows)
+    # the CLI shows the table: one line per label with a value for the base model and the adapter
+    from click.testing import CliRunner
+
+    from hubmgr.cli import cli
+
+    out = CliRunner().invoke(cli, ["eval", "--adapter", str(result.adapter_path), "--data", str(nli_data["eval"])])
+    assert out.exit_code == 0, out.output
+    lines = [line.split("\t") for line in out.stdout.splitlines()]
+    assert ["metric", "label", "base", result.adapter_path.name] in lines or any(
+        line[:2] == ["metric", "label"] for line in lines)
+    per_label = [line for line in lines if line[0] == "f1_per_label"]
+    assert sorted(line[1] for line in per_label) == ["contradiction", "entailment", "neutral"]
+    assert all(len(line) == 4 for line in per_label)
