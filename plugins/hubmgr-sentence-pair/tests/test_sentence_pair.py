@@ -197,3 +197,8 @@ def test_label_smoothing_changes_the_training_loss(tiny_bert, nli_data, tmp_path
     per_label = [line for line in lines if line[0] == "f1_per_label"]
     assert sorted(line[1] for line in per_label) == ["contradiction", "entailment", "neutral"]
     assert all(len(line) == 4 for line in per_label)
+    shown = CliRunner().invoke(cli, ["runs", "show", result.run_id, "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert set(json.loads(shown.stdout)["metric_tables"]["f1_per_label"]) == {"contradiction", "entailment", "neutral"}
+    shown = CliRunner().invoke(cli, ["runs", "show", result.run_id])
+    assert ["label", "f1_per_label"] in [line.split("\t") for line in shown.stdout.splitlines()]
