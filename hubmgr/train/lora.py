@@ -179,6 +179,21 @@ def check_target_modules(model: Any, targets: Iterable[str]) -> list[str]:
     return wanted
 
 
+def resolve_target_modules(model: Any, requested: Iterable[str] | None, task_targets: Iterable[str] | None) -> list[str]:
+    """The layers a run adapts, checked against the model: the user's (``--target-modules``), else the
+    task's (``LoraDefaults.target_modules``), else :func:`find_target_modules`. The one place that order is
+    decided; training and the checks before it call this.
+
+    Raises:
+        ModelError: a named target that is not a linear layer of the model, or a model with none.
+    """
+    requested = [t for t in (requested or []) if str(t).strip()]
+    if requested:
+        return check_target_modules(model, requested)
+    task_targets = [t for t in (task_targets or []) if str(t).strip()]
+    return check_target_modules(model, task_targets or find_target_modules(model))
+
+
 def build_lora_config(config: "TrainConfig", defaults: "LoraDefaults", *, target_modules: list[str] | None = None,
                       model: Any = None) -> Any:
     """The peft ``LoraConfig`` for a run.
@@ -186,7 +201,8 @@ def build_lora_config(config: "TrainConfig", defaults: "LoraDefaults", *, target
     Args:
         config: the run's TrainConfig (r, alpha, dropout, rsLoRA, DoRA).
         defaults: the task's LoraDefaults (task type, targets, modules kept trainable).
-        target_modules: the checked targets (default: ``config.target_modules`` or the task's).
+        target_modules: the targets from :func:`resolve_target_modules`; without them (and without a
+            ``model`` to resolve them on), ``config.target_modules`` or the task's are used as given.
         model: the base model, used to set ``fan_in_fan_out`` for GPT-2 style ``Conv1D`` layers.
 
     Returns:
@@ -194,7 +210,12 @@ def build_lora_config(config: "TrainConfig", defaults: "LoraDefaults", *, target
     """
     from peft import LoraConfig
 
-    targets = list(target_modules or config.target_modules or defaults.target_modules)
+    if target_modules:
+        targets = list(target_modules)
+    elif model is not None:
+        targets = resolve_target_modules(model, config.target_modules, defaults.target_modules)
+    else:
+        targets = list(config.target_modules or defaults.target_modules)
     fan_in_fan_out = False
     if model is not None:
         for name, module in _linear_modules(model):

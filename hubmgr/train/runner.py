@@ -615,15 +615,10 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
         # -- LoRA ----------------------------------------------------------------------------------
         from peft import get_peft_model
 
-        from hubmgr.train.lora import build_lora_config, check_target_modules
+        from hubmgr.train.lora import build_lora_config, resolve_target_modules
 
         defaults = task.lora_defaults(model, options)
-        if config.target_modules:
-            targets = check_target_modules(model, config.target_modules)
-        else:
-            from hubmgr.train.lora import find_target_modules
-
-            targets = check_target_modules(model, defaults.target_modules or find_target_modules(model))
+        targets = resolve_target_modules(model, config.target_modules, defaults.target_modules)
         lora_config = build_lora_config(config, defaults, target_modules=targets, model=model)
         if config.qlora:
             from peft import prepare_model_for_kbit_training

@@ -376,6 +376,15 @@ def test_target_modules_by_architecture(tiny_bert: Path, tiny_gpt2: Path, tiny_l
     with pytest.raises(ModelError) as info:
         check_target_modules(gpt2, ["c_attn", "q_proj"])
     assert "'q_proj'" in str(info.value) and "c_attn" in str(info.value) and "c_fc" in str(info.value)
+    # one order, decided in one place: the user's targets, else the task's, else the architecture's
+    from hubmgr.train.lora import resolve_target_modules
+
+    bert = AutoModel.from_pretrained(tiny_bert)
+    assert resolve_target_modules(bert, ["value", " "], ["query"]) == ["value"]
+    assert resolve_target_modules(bert, None, ["query"]) == ["query"]
+    assert resolve_target_modules(bert, [], []) == find_target_modules(bert)
+    with pytest.raises(ModelError):
+        resolve_target_modules(bert, None, ["c_attn"])  # a task's targets are checked too
 
 
 def test_ctrl_c_stops_gracefully_and_says_how_to_resume(hf_env, tiny_bert: Path, data: Path, tmp_path: Path) -> None:
