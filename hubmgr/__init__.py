@@ -76,7 +76,20 @@ def __dir__() -> list[str]:
     return __all__
 
 
-if TYPE_CHECKING:  # pragma: no cover
-    from hubmgr.config import Settings, get_settings
+if TYPE_CHECKING:  # pragma: no cover  (the same names as _EXPORTS: a test checks it)
+    from hubmgr.config import get_settings, Settings
+    from hubmgr.data import check_columns, load_table, split_train_eval
     from hubmgr.errors import DataError, HubmgrError, ModelError, UsageError
+    from hubmgr.eval.predict import predict, Prediction
+    from hubmgr.eval.runner import EvalReport, evaluate
+    from hubmgr.hookspecs import hookimpl, hookspec, RunInfo
+    from hubmgr.hub.cache import list_cached
+    from hubmgr.hub.download import download_repo
+    from hubmgr.hub.fit import estimate_fit
+    from hubmgr.hub.info import get_model_info
+    from hubmgr.hub.search import search_models
+    from hubmgr.plugins import get_task, get_tasks, list_plugins
+    from hubmgr.runs.store import RunStore
     from hubmgr.task import DataSource, LoraDefaults, NoOptions, Task, TaskData
+    from hubmgr.train.config import TrainConfig
+    from hubmgr.train.runner import TrainResult

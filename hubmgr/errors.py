@@ -156,6 +156,26 @@ class RunNotFoundError(HubmgrError):
     """No run or adapter with that id in the run registry."""
 
 
+class RunStoreError(HubmgrError):
+    """The run registry file cannot be opened or was written by a newer hubmgr."""
+
+
+class RepoBusyError(CacheError):
+    """A live download holds the repo: it must not be deleted now."""
+
+
+class DownloadCancelled(HubmgrError):
+    """The download was cancelled; partial files are kept so that a later run resumes them."""
+
+    exit_code = 130
+
+
+class EvalCancelled(HubmgrError):
+    """The evaluation was cancelled through its ``cancel`` event."""
+
+    exit_code = 130
+
+
 def disk_full_from(exc: OSError, where: str) -> DiskFullError | None:
     """Return a DiskFullError for ENOSPC/EDQUOT, else None."""
     import errno

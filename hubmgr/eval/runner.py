@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from hubmgr.errors import DataError, HubmgrError, ModelError, NotCachedError, UsageError
+from hubmgr.errors import DataError, EvalCancelled, HubmgrError, ModelError, NotCachedError, UsageError
 from hubmgr.eval.adapters import AdapterInfo, normalize_model_ref, read_adapter_info, resolve_adapter_ref, same_base
 from hubmgr.format import first_line
 from hubmgr.metrics import task_directions
@@ -41,12 +41,6 @@ _LABEL_KEYS = ("labels", "label", "label_ids")
 _SAMPLE_COUNT = 5
 #: info keys that describe the training data rather than the label set (adapters may differ in them)
 _NOT_LABEL_SET = ("label_counts",)
-
-class EvalCancelled(HubmgrError):
-    """The evaluation was cancelled through its ``cancel`` event."""
-
-    exit_code = 130
-
 
 @dataclass(frozen=True)
 class EvalRow:

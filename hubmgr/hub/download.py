@@ -54,11 +54,13 @@ from hubmgr.config import Settings, get_settings
 from hubmgr.errors import (
     CacheError,
     DiskFullError,
+    DownloadCancelled,
     HubError,
     HubmgrError,
     HubUnreachableError,
     IntegrityError,
     RateLimitedError,
+    RepoBusyError,
     UnsafePathError,
     UnsupportedByMirrorError,
     UsageError,
@@ -107,12 +109,6 @@ MANIFEST_LOCK_NAME = "hubmgr-manifest.lock"  # in .locks/{repo folder}/: held wh
 _SHA1_RE = re.compile(r"^[0-9a-f]{40}$")  # a git blob id
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _BLOB_NAME_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_\-]{0,127}$")
-
-
-class DownloadCancelled(HubmgrError):
-    """The download was cancelled; partial files are kept so that a later run resumes them."""
-
-    exit_code = 130
 
 
 @dataclass(frozen=True)
@@ -353,10 +349,6 @@ def _repo_download_lock(locks_dir: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the lock
-
-
-class RepoBusyError(CacheError):
-    """A live download holds the repo: it must not be deleted now."""
 
 
 @contextlib.contextmanager

@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from hubmgr.errors import HubmgrError, LocalPathError, RunNotFoundError, UsageError, local_path_error
+from hubmgr.errors import HubmgrError, LocalPathError, RunNotFoundError, RunStoreError, UsageError, local_path_error
 
 __all__ = [
     "RUN_STATUSES",
@@ -103,10 +103,6 @@ _MIGRATIONS: list[list[str]] = [
     ],
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
-
-
-class RunStoreError(HubmgrError):
-    """The run registry file cannot be opened or was written by a newer hubmgr."""
 
 
 # --- records -------------------------------------------------------------------------------------
