@@ -518,6 +518,15 @@ class RunStore:
             if cur.rowcount == 0:
                 raise RunNotFoundError(f"No run with id {run_id!r} in the run registry.")
 
+    def record_event(self, run_id: str, event: Any) -> None:
+        """Add what a training event says to the run's metric history (``event.history_point()``: a logged
+        step's loss, learning rate and grad norm, an evaluation's metrics); other events add nothing. The
+        runner passes every event of its stream here, so the history is the stream's."""
+        point = getattr(event, "history_point", lambda: None)()
+        if point is not None:
+            split, step, values = point
+            self.log_metrics(run_id, step, values, split=split)
+
     def log_metrics(self, run_id: str, step: int, metrics: dict[str, Any], *, split: str = "train") -> None:
         """Append the numeric values of ``metrics`` at ``step``; other values are skipped.
 

@@ -38,7 +38,6 @@ class EventCallback(TrainerCallback):
 
     Args:
         emit: called with each event (the runner only passes a real one on the main process).
-        log_metrics: ``(step, metrics, split)`` -> None, for the run registry.
         cancel: set it to stop after the current step (a checkpoint is saved so ``--resume`` works).
         started: the fixed fields of :class:`TrainStarted` other than the step counts.
         samples_per_step: examples consumed per optimizer step over all processes.
@@ -48,12 +47,11 @@ class EventCallback(TrainerCallback):
             process).
     """
 
-    def __init__(self, *, emit: Callable[[Any], None], log_metrics: Callable[[int, dict, str], None],
+    def __init__(self, *, emit: Callable[[Any], None],
                  cancel: threading.Event, started: dict[str, Any], samples_per_step: int, world_size: int = 1,
                  min_interval: float = 0.25, stop_requested: Callable[[], bool] | None = None) -> None:
         self.emit = emit
         self.stop_requested = stop_requested
-        self.log_metrics = log_metrics
         self.cancel = cancel
         self.started = started
         self.samples_per_step = samples_per_step
@@ -148,14 +146,7 @@ class EventCallback(TrainerCallback):
             grad = grad if grad is not None and math.isfinite(grad) else None
             self.last_grad_norm = grad
             self.last_emit = time.perf_counter()
-            self.emit(self._step_event(state, fresh=True))
-            point = {"loss": loss}
-            if self.last_lr is not None:
-                point["learning_rate"] = self.last_lr
-            if grad is not None:
-                point["grad_norm"] = grad
-            point["epoch"] = float(state.epoch or 0.0)
-            self.log_metrics(state.global_step, point, "train")
+            self.emit(self._step_event(state, fresh=True))  # the run registry records it from the event
         elif "train_runtime" in logs:
             self.train_summary = {k: v for k, v in logs.items() if isinstance(v, (int, float))}
 
@@ -178,7 +169,6 @@ class EventCallback(TrainerCallback):
         self.last_eval_step = state.global_step
         self.last_eval = clean
         self.emit(EvalLogged(step=state.global_step, epoch=float(state.epoch or 0.0), metrics=clean))
-        self.log_metrics(state.global_step, clean, "eval")
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         path = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")

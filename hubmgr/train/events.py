@@ -4,12 +4,35 @@ lifecycle hooks receive them too."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Union
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Callable, ClassVar, Union
+
+_BY_KIND: dict[str, type["Event"]] = {}
 
 
 @dataclass(frozen=True)
-class TrainStarted:
+class Event:
+    """The base of every event. ``kind`` (a class attribute) names it in JSON lines (``--json``, the
+    run's event log) and in :func:`event_from_dict`; each subclass is registered under it."""
+
+    kind: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.kind:
+            _BY_KIND[cls.kind] = cls
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "kind": self.kind}
+
+    def history_point(self) -> tuple[str, int, dict[str, float]] | None:
+        """``(split, step, values)`` for the run registry's metric history, or None when the event adds
+        none. The registry records what the event stream says (:meth:`hubmgr.runs.store.RunStore.record_event`)."""
+        return None
+
+
+@dataclass(frozen=True)
+class TrainStarted(Event):
     run_id: str
     task: str
     model: str
@@ -24,11 +47,11 @@ class TrainStarted:
     precision: str = "float32"
     budget: str = "fixed"           # "auto" (the tool decides when to stop) | "fixed"
     main_metric: str | None = None  # the task's main metric on this data (leads the eval tables)
-    kind: str = "train_started"
+    kind: ClassVar[str] = "train_started"
 
 
 @dataclass(frozen=True)
-class StepLogged:
+class StepLogged(Event):
     step: int
     total_steps: int
     epoch: float
@@ -37,26 +60,40 @@ class StepLogged:
     samples_per_second: float | None
     eta_seconds: float | None
     grad_norm: float | None = None
-    kind: str = "step"
+    kind: ClassVar[str] = "step"
+
+    def history_point(self) -> tuple[str, int, dict[str, float]] | None:
+        if self.loss is None:  # a progress tick between two logging steps: nothing new to record
+            return None
+        point = {"loss": self.loss}
+        if self.learning_rate is not None:
+            point["learning_rate"] = self.learning_rate
+        if self.grad_norm is not None:
+            point["grad_norm"] = self.grad_norm
+        point["epoch"] = float(self.epoch)
+        return "train", int(self.step), point
 
 
 @dataclass(frozen=True)
-class EvalLogged:
+class EvalLogged(Event):
     step: int
     epoch: float
     metrics: dict[str, float] = field(default_factory=dict)
-    kind: str = "eval"
+    kind: ClassVar[str] = "eval"
+
+    def history_point(self) -> tuple[str, int, dict[str, float]] | None:
+        return "eval", int(self.step), dict(self.metrics)
 
 
 @dataclass(frozen=True)
-class CheckpointSaved:
+class CheckpointSaved(Event):
     step: int
     path: str
-    kind: str = "checkpoint"
+    kind: ClassVar[str] = "checkpoint"
 
 
 @dataclass(frozen=True)
-class TrainFinished:
+class TrainFinished(Event):
     run_id: str
     status: str                     # "completed" | "failed" | "cancelled"
     output_dir: str | None
@@ -66,17 +103,17 @@ class TrainFinished:
     stop_reason: str | None = None
     notes: list[str] = field(default_factory=list)
     main_metric: str | None = None  # the task's main metric, without ``eval_``
-    kind: str = "train_finished"
+    kind: ClassVar[str] = "train_finished"
 
 
 @dataclass(frozen=True)
-class EvalProgress:
+class EvalProgress(Event):
     """Evaluation of one model (base or adapter) on a split."""
 
     name: str
     done: int
     total: int
-    kind: str = "eval_progress"
+    kind: ClassVar[str] = "eval_progress"
 
 
 TrainEvent = Union[TrainStarted, StepLogged, EvalLogged, CheckpointSaved, TrainFinished, EvalProgress]
@@ -84,11 +121,7 @@ TrainCallback = Callable[[TrainEvent], None]
 
 
 def event_to_dict(event: TrainEvent) -> dict[str, Any]:
-    return asdict(event)
-
-
-_BY_KIND = {cls.__dataclass_fields__["kind"].default: cls
-            for cls in (TrainStarted, StepLogged, EvalLogged, CheckpointSaved, TrainFinished, EvalProgress)}
+    return event.to_dict()
 
 
 def event_from_dict(data: dict[str, Any]) -> TrainEvent | None:
@@ -97,7 +130,7 @@ def event_from_dict(data: dict[str, Any]) -> TrainEvent | None:
     cls = _BY_KIND.get(str(data.get("kind", "")))
     if cls is None:
         return None
-    known = cls.__dataclass_fields__
+    known = {f.name for f in fields(cls)}  # (``kind`` is a class attribute, not a field)
     try:
         return cls(**{k: v for k, v in data.items() if k in known})
     except TypeError:

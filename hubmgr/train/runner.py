@@ -44,7 +44,7 @@ from hubmgr.format import first_line
 from hubmgr.hub.files import SAFETENSORS_SUFFIX, is_pickle
 from hubmgr.train import _outputs as outputs
 from hubmgr.train.config import TrainConfig
-from hubmgr.train.events import TrainEvent, TrainFinished
+from hubmgr.train.events import Event, TrainEvent, TrainFinished
 
 if TYPE_CHECKING:  # pragma: no cover
     from hubmgr.config import Settings
@@ -525,8 +525,13 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
     hook_failures: list[str] = []  # plugins whose run hooks raised: notes of the run
 
     def emit(event: Any) -> None:
+        point = event.history_point() if isinstance(event, Event) else None
+        if point is not None:
+            ctx["step"] = point[1]
         if not dist.is_main:
             return
+        if point is not None:  # the run registry records what the event stream says
+            registry.call("record_event", run_id, event)
         if ctx["log"] is not None:
             ctx["log"].write(event)
         if emit_user is not None:
@@ -668,14 +673,9 @@ def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | N
 
         from hubmgr.train._callback import BudgetCallback, EventCallback
 
-        def log_metrics(step: int, metrics: dict, split: str) -> None:
-            ctx["step"] = step
-            if dist.is_main:
-                registry.call("log_metrics", run_id, step, metrics, split=split)
-
         samples_per_step = config.batch_size * config.grad_accum * dist.world_size
         callback = EventCallback(
-            emit=emit, log_metrics=log_metrics, cancel=cancel, samples_per_step=samples_per_step,
+            emit=emit, cancel=cancel, samples_per_step=samples_per_step,
             stop_requested=live.StopWatcher(partial),
             world_size=dist.world_size,
             started=dict(run_id=run_id, task=config.task, model=config.model, output_dir=str(out),
