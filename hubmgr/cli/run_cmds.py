@@ -337,14 +337,13 @@ def runs_show(run_id: str, as_json: bool) -> None:
 
     RUN_ID may be a unique prefix of the id.
     """
-    from hubmgr.train._outputs import read_run_file
+    from hubmgr.train._outputs import metric_tables
 
     store = _store()
     record = store.get_run(run_id)
     history = store.metrics_history(record.id)
     summary = _history_summary(history)
-    saved = read_run_file(Path(record.adapter_path)) if record.adapter_path else None
-    tables = dict((saved or {}).get("metric_tables") or {})
+    tables = metric_tables(record.adapter_path)
     if as_json:
         emit_json({**record.to_dict(), "duration_seconds": record.duration_seconds,
                    "metrics_summary": summary, "metric_tables": tables, "history": [p.to_dict() for p in history]})

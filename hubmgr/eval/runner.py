@@ -260,19 +260,9 @@ def _load_kwargs(dtype: str | None, trust_remote_code: bool) -> dict[str, Any]:
 
 
 def _pick_device(device: str) -> str:
-    import torch
+    from hubmgr.device import pick_device
 
-    if device and device != "auto":
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise UsageError("CUDA was asked for but no CUDA device is available.")
-        if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-            raise UsageError("MPS was asked for but is not available.")
-        return device
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
+    return pick_device(device)
 
 
 # --- the loop --------------------------------------------------------------------------------------

@@ -50,6 +50,15 @@ def read_run_file(folder: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def metric_tables(adapter_path: str | os.PathLike[str] | None) -> dict[str, dict[str, float]]:
+    """The per-label metrics of an adapter's final evaluation (``metric_tables`` in its run record), or
+    ``{}``: what ``hubmgr runs show`` and the TUI's run details show."""
+    if not adapter_path:
+        return {}
+    tables = (read_run_file(Path(adapter_path)) or {}).get("metric_tables")
+    return {str(k): dict(v) for k, v in tables.items() if isinstance(v, dict)} if isinstance(tables, dict) else {}
+
+
 def jsonable(obj: Any) -> Any:
     """Plain JSON values: NaN/inf become None, paths and unknown objects strings."""
     if isinstance(obj, dict):

@@ -215,24 +215,9 @@ def _check_model_folder(folder: Path, config: TrainConfig) -> bool:
 
 
 def _pick_device(config: TrainConfig, dist: _Dist) -> str:
-    import torch
+    from hubmgr.device import pick_device
 
-    wanted = config.device
-    if os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes") and wanted == "auto":
-        return "cpu"
-    cuda = torch.cuda.is_available()
-    mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
-    if wanted == "cuda" and not cuda:
-        raise UsageError("--device cuda was asked for, but torch sees no CUDA GPU here.")
-    if wanted == "mps" and not mps:
-        raise UsageError("--device mps was asked for, but this machine has no Apple GPU (MPS) that torch can use.")
-    if wanted == "auto":
-        if cuda:
-            return "cuda"
-        if mps and dist.world_size == 1:
-            return "mps"
-        return "cpu"
-    return wanted
+    return pick_device(config.device, world_size=dist.world_size)
 
 
 def cpu_has_native_bf16() -> bool:

@@ -337,6 +337,12 @@ class Backend:
     def metrics_history(self, run_id: str) -> "list[MetricPoint]":
         return list(self._store().metrics_history(run_id))
 
+    def metric_tables(self, run: "RunRecord") -> dict[str, dict[str, float]]:
+        """The run's per-label metrics from its adapter's run record (``{}`` when it has none)."""
+        from hubmgr.train._outputs import metric_tables
+
+        return metric_tables(run.adapter_path)
+
     def list_adapters(self) -> "list[AdapterRecord]":
         return list(self._store().list_adapters())
 

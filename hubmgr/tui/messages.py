@@ -83,10 +83,11 @@ class RunsLoaded(Message):
 
 
 class RunLoaded(Message):
-    def __init__(self, run: Any, history: list[Any]) -> None:
+    def __init__(self, run: Any, history: list[Any], tables: dict[str, dict[str, float]] | None = None) -> None:
         super().__init__()
         self.run = run
         self.history = history
+        self.tables = dict(tables or {})
 
 
 class EvalProgressed(Message):

@@ -239,6 +239,11 @@ class FakeBackend(Backend):
                       created="2025-03-14T11:00:00", updated="2025-03-14T11:01:00", finished="2025-03-14T11:01:00"),
         ]
 
+    def metric_tables(self, run):
+        if run.id == "20250314-aaaa":
+            return {"f1_per_label": {"negative": 0.84, "positive": 0.88}, "support": {"negative": 40.0, "positive": 60.0}}
+        return {}
+
     def get_run(self, run_id):
         if run_id in self.live_status:
             return self._live_record(run_id, self.live_status[run_id], f"/runs/{run_id}")

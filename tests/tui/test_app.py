@@ -10,6 +10,7 @@ from textual.widgets import Checkbox, DataTable, Input, Select, Static
 from hubmgr.errors import DataError
 from hubmgr.tui import downloads as dl
 from hubmgr.tui.app import HubmgrApp, OFFLINE_REASON
+from hubmgr.tui.format import number
 from hubmgr.tui.screens.base import MainScreen
 from hubmgr.tui.screens.dialogs import ConfirmScreen, EvalDialog, HelpScreen
 from hubmgr.tui.screens.model import ModelScreen
@@ -598,6 +599,21 @@ async def test_run_detail_says_why_the_run_stopped(fake: FakeBackend) -> None:
         summary = _text(app, "#run-summary")
         assert "stopped improving after epoch 2.0" in " ".join(summary.split())
         assert "Note" in summary and "still improving" in summary
+        # the task's per-label metrics: a row per label, a column per metric
+        tables = app.screen.query_one("#run-tables", DataTable)
+        assert tables.display and tables.row_count == 2
+        assert [str(c.label) for c in tables.columns.values()] == ["Label", "f1_per_label", "support"]
+        assert [str(cell) for cell in tables.get_row_at(1)] == ["positive", number(0.88), number(60.0)]
+
+
+async def test_run_detail_hides_the_per_label_table_when_the_task_gave_none(fake: FakeBackend) -> None:
+    app = HubmgrApp(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await _open_run(app, pilot, 1)
+        await wait_until(pilot, lambda: app.screen.run is not None, what="the run details")
+        assert app.screen.run.id == "20250314-bbbb"
+        assert not app.screen.query_one("#run-tables", DataTable).display
+        assert not app.screen.query_one("#run-tables-label").display
 
 
 async def test_run_without_an_adapter_cannot_be_tried(fake: FakeBackend) -> None:

@@ -345,6 +345,8 @@ class RunDetailScreen(MainScreen):
                     metrics = DataTable(id="run-metrics", cursor_type="none", show_cursor=False)
                     metrics.add_columns("Metric", "Value")
                     yield metrics
+                    yield Label("Final metrics per label", classes="section", id="run-tables-label")
+                    yield DataTable(id="run-tables", cursor_type="none", show_cursor=False)
             with TabPane("Curves", id="tab-run-curves"):
                 with Vertical():
                     with Horizontal(classes="field-row"):
@@ -379,7 +381,22 @@ class RunDetailScreen(MainScreen):
     def _load(self) -> None:
         run = self.backend.get_run(self.run_id)
         history = self.backend.metrics_history(self.run_id)
-        self.post_message(RunLoaded(run, history))
+        self.post_message(RunLoaded(run, history, self.backend.metric_tables(run)))
+
+    def _show_tables(self, tables: dict[str, dict[str, float]]) -> None:
+        """The task's per-label metrics: a row per label, a column per metric (hidden when there are none)."""
+        table = self.query_one("#run-tables", DataTable)
+        self.query_one("#run-tables-label", Label).display = table.display = bool(tables)
+        table.clear(columns=True)
+        if not tables:
+            return
+        names = list(tables)
+        table.add_column("Label", key="label")
+        for name in names:
+            table.add_column(name, key=name)
+        for label in dict.fromkeys(label for name in names for label in tables[name]):
+            table.add_row(plain(label), *(plain(number(tables[n][label]) if label in tables[n] else "-", right=True)
+                                          for n in names))
 
     def on_run_loaded(self, message: RunLoaded) -> None:
         run = message.run
@@ -421,6 +438,7 @@ class RunDetailScreen(MainScreen):
         for k in ordered(run_metrics, getattr(run, "main_metric", None), getattr(run, "metric_directions", None)):
             v = run_metrics[k]
             metrics.add_row(plain(k), plain(number(v) if isinstance(v, (int, float)) else one_line(v, 80), right=True))
+        self._show_tables(message.tables)
 
         config = self.query_one("#run-config", DataTable)
         config.clear()
