@@ -230,10 +230,8 @@ def merge_adapter(
 
 def _merge(adapter: str | Path, *, output: str | Path, base_model: str | None, task: Any, dtype: str | None,
            settings: "Settings | None", trust_remote_code: bool) -> MergeResult:
-    import torch
-
     from hubmgr.config import get_settings
-    from hubmgr.eval.runner import _resolve_base
+    from hubmgr.eval.loading import load_kwargs as model_load_kwargs, resolve_base
 
     settings = settings or get_settings()
     out = Path(output).expanduser().resolve()
@@ -243,14 +241,9 @@ def _merge(adapter: str | Path, *, output: str | Path, base_model: str | None, t
     base = base_model or info.base_model
     if not base:
         raise UsageError(f"The adapter {info.name} does not record its base model; name it with --model.")
-    base_path = _resolve_base(base, info.base_revision, settings)
+    base_path = resolve_base(base, info.base_revision, settings)
     check_remote_code(base_path, trust_remote_code=trust_remote_code, model=normalize_model_ref(base)[0])
-    load_kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "local_files_only": True}
-    if dtype:
-        dt = getattr(torch, str(dtype).replace("torch.", ""), None)
-        if not isinstance(dt, torch.dtype) or not dt.is_floating_point:
-            raise UsageError(f"Unknown dtype {dtype!r}; use float32, bfloat16 or float16.")
-        load_kwargs["dtype"] = dt
+    load_kwargs = model_load_kwargs(dtype, trust_remote_code)
 
     model, processor = _load_base(info, base_path, task=task, load_kwargs=load_kwargs)
     from peft import PeftModel

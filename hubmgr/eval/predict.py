@@ -134,8 +134,7 @@ class Predictor:
         import torch
 
         from hubmgr.config import get_settings
-        from hubmgr.eval.runner import (_load_kwargs, _pick_device, _resolve_base, _resolve_options,
-                                        _resolve_task)
+        from hubmgr.eval.loading import load_kwargs, pick_device, resolve_base, resolve_options, resolve_task
         from hubmgr.task import Task, TaskData
 
         settings = settings or get_settings()
@@ -144,19 +143,19 @@ class Predictor:
         base = base_model or info.base_model
         if base is None:
             raise UsageError("Name the base model (--model): the adapter does not record it.")
-        base_path = _resolve_base(base, info.base_revision, settings)
+        base_path = resolve_base(base, info.base_revision, settings)
         check_remote_code(base_path, trust_remote_code=trust_remote_code, model=normalize_model_ref(base)[0])
-        task_obj = _resolve_task(task, [info])
+        task_obj = resolve_task(task, [info])
         if type(task_obj).predict is Task.predict:
             raise UsageError(f"Task {task_obj.name!r} has no predict(): its plugin does not support trying inputs.")
         self.task = task_obj
-        self.options = _resolve_options(task_obj, options, [info])
+        self.options = resolve_options(task_obj, options, [info])
         self.data = TaskData(train=None, eval=None, info=dict(info.data_info))
 
-        load_kwargs = _load_kwargs(dtype, trust_remote_code)
+        model_kwargs = load_kwargs(dtype, trust_remote_code)
         torch.manual_seed(0)
         try:
-            model, self.processor = task_obj.load_model(str(base_path), self.options, self.data, load_kwargs)
+            model, self.processor = task_obj.load_model(str(base_path), self.options, self.data, model_kwargs)
         except HubmgrError:
             raise
         except KeyError as exc:
@@ -170,7 +169,7 @@ class Predictor:
             trained_on = normalize_model_ref(info.base_model)[0] or "another model"
             raise ModelError(f"Adapter {info.name} does not fit the base model {normalize_model_ref(base)[0]}"
                              f" (it was trained for {trained_on}): {first_line(exc)}") from None
-        model.to(_pick_device(device))
+        model.to(pick_device(device))
         model.eval()
         self.model = model
 

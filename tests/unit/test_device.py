@@ -28,9 +28,12 @@ def test_training_and_evaluation_ask_the_same_rule(monkeypatch) -> None:
     from hubmgr.train import runner as train_runner
     from hubmgr.train.config import TrainConfig
 
+    from hubmgr.eval import loading
+
+    # evaluation, predict and merge load through hubmgr.eval.loading, which is hubmgr.device's rule
+    assert eval_runner._pick_device is loading.pick_device is hubmgr.device.pick_device
     calls = []
     monkeypatch.setattr(hubmgr.device, "pick_device", lambda wanted, world_size=1: calls.append((wanted, world_size)) or "x")
-    assert eval_runner._pick_device("auto") == "x"
     assert train_runner._pick_device(TrainConfig(task="t", model="m", data="d", device="cpu"),
                                      train_runner._Dist(world_size=2)) == "x"
-    assert calls == [("auto", 1), ("cpu", 2)]
+    assert calls == [("cpu", 2)]

@@ -77,14 +77,14 @@ def test_eval_defaults(cli_runner, calls) -> None:
 
 def test_eval_option_no_is_false_for_a_boolean_task_option(cli_runner, calls) -> None:
     """`-o label_all_subtokens=no` once reached the task as the (truthy) text "no"."""
-    from hubmgr.eval.runner import _resolve_options
+    from hubmgr.eval.loading import resolve_options
     from hubmgr.plugins import get_task
 
     result = cli_runner("eval", "token-classification", "--adapter", "one", "--data", "dev.jsonl",
                         "-o", "label_all_subtokens=no", "-o", "tokens_column=1")
     assert result.exit_code == 0, result.output
     kwargs = calls[0][2]
-    options = _resolve_options(get_task(kwargs["task"]), kwargs["options"], [])
+    options = resolve_options(get_task(kwargs["task"]), kwargs["options"], [])
     assert options.label_all_subtokens is False
     assert options.tokens_column == "1"
 
