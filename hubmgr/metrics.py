@@ -149,8 +149,14 @@ def split_tables(values: Mapping[str, Any] | None,
             names = [str(n) for n in label_names] if label_names and len(label_names) == len(items) else None
             row = {(names[i] if names else str(i)): _number(v) for i, v in enumerate(items)}
         if row and all(v is not None for v in row.values()):
-            tables[str(key)] = {k: float(v) for k, v in row.items() if v is not None}
+            tables[str(key)] = row
     return scalars, tables
+
+
+def table_labels(tables: Iterable[Mapping[str, float]]) -> list[str]:
+    """The labels of several per-label tables, each once, in the order they first appear: the rows of a
+    table that sets them side by side (models in ``hubmgr eval``, metrics in ``runs show`` and the TUI)."""
+    return list(dict.fromkeys(label for table in tables for label in table))
 
 
 def _number(value: Any) -> float | None:

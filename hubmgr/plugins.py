@@ -456,13 +456,14 @@ def plugin_error(exc: BaseException, task: Any) -> PluginError | None:
 def errors_attributed_to(task: Any) -> Iterator[None]:
     """Turn an unexpected exception raised inside ``task``'s plugin code into :func:`plugin_error`'s
     :class:`PluginError` (exit 11, names the plugin); hubmgr's own errors and everything else pass as they are.
-    Training, evaluation and prediction run a task's methods inside it."""
+    Training, evaluation and prediction run a task's methods inside it. ``task`` may be a function that
+    returns the task when asked (for code that learns which task it runs only inside the block)."""
     try:
         yield
     except HubmgrError:
         raise
     except Exception as exc:
-        error = plugin_error(exc, task)
+        error = plugin_error(exc, task() if callable(task) and not hasattr(task, "name") else task)
         if error is None:
             raise
         raise error from exc

@@ -164,7 +164,9 @@ def _print_tables(report: Any) -> None:
     models = [row.name for row in report.rows]
 
     def rows_of(name: str) -> list[list[str]]:
-        labels = list(dict.fromkeys(label for row in report.rows for label in row.tables.get(name, {})))
+        from hubmgr.metrics import table_labels
+
+        labels = table_labels(row.tables.get(name, {}) for row in report.rows)
         return [[label, *(_fmt(row.tables.get(name, {}).get(label)) for row in report.rows)] for label in labels]
 
     justify = {m: "right" for m in models}
@@ -385,8 +387,10 @@ def runs_show(run_id: str, as_json: bool) -> None:
                                                              record.metric_directions)]
         print_table(["metric", "value"], rows, title="final metrics", justify={"value": "right"})
     if tables:  # the task's per-label metrics of the final evaluation, from the adapter's run record
+        from hubmgr.metrics import table_labels
+
         names = list(tables)
-        labels = list(dict.fromkeys(label for name in names for label in tables[name]))
+        labels = table_labels(tables.values())
         print_table(["label", *names], [[label, *(_fmt(tables[n].get(label)) for n in names)] for label in labels],
                     title="final metrics per label", justify={n: "right" for n in names})
     if summary:

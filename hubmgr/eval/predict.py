@@ -8,14 +8,14 @@ and peft are imported inside :func:`predict`.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from hubmgr.errors import HubmgrError, ModelError, PluginError, UsageError
 from hubmgr.eval.adapters import normalize_model_ref, read_adapter_info, resolve_adapter_ref
 from hubmgr.format import first_line
+from hubmgr.plugins import errors_attributed_to
 from hubmgr.safety import check_remote_code
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -110,24 +110,9 @@ class Predictor:
             raise UsageError("The batch size must be at least 1.")
         self.adapter = adapter
         self.batch_size = batch_size
-        with quiet(), self._attributed():
+        with quiet(), errors_attributed_to(lambda: getattr(self, "task", None)):
             self._load(adapter, base_model=base_model, task=task, options=options, device=device, dtype=dtype,
                        settings=settings, trust_remote_code=trust_remote_code)
-
-    @contextlib.contextmanager
-    def _attributed(self) -> Iterator[None]:
-        """A crash inside the task plugin's code (once the task is known) names the plugin, exit 11."""
-        from hubmgr.plugins import plugin_error
-
-        try:
-            yield
-        except HubmgrError:
-            raise
-        except Exception as exc:
-            error = plugin_error(exc, getattr(self, "task", None))
-            if error is None:
-                raise
-            raise error from exc
 
     def _load(self, adapter: Any, *, base_model: Any, task: Any, options: Any, device: str, dtype: str | None,
               settings: Any, trust_remote_code: bool) -> None:
@@ -179,7 +164,7 @@ class Predictor:
         inputs = list(inputs)
         if not inputs:
             raise UsageError("Give at least one input to predict.")
-        with quiet(), self._attributed():
+        with quiet(), errors_attributed_to(lambda: getattr(self, "task", None)):
             tuned = self._run(inputs)
             base: list[str | None] = [None] * len(inputs)
             if compare:

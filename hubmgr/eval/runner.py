@@ -23,16 +23,16 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from hubmgr.errors import DataError, EvalCancelled, HubmgrError, ModelError, UsageError
 from hubmgr.eval.adapters import AdapterInfo, normalize_model_ref, read_adapter_info, resolve_adapter_ref, same_base
+from hubmgr.eval.loading import (  # noqa: F401 - resolve_model_path is part of this module's API
+    load_kwargs,
+    pick_device,
+    resolve_base,
+    resolve_model_path,
+    resolve_options,
+    resolve_task,
+)
 from hubmgr.format import first_line
 from hubmgr.metrics import task_directions
-from hubmgr.eval.loading import (  # noqa: F401 - resolve_model_path is part of this module's API
-    load_kwargs as _load_kwargs,
-    pick_device as _pick_device,
-    resolve_base as _resolve_base,
-    resolve_model_path,
-    resolve_options as _resolve_options,
-    resolve_task as _resolve_task,
-)
 from hubmgr.safety import check_remote_code
 from hubmgr.train.events import EvalProgress
 
@@ -479,14 +479,14 @@ def _evaluate(base_model: Any, adapters: list[Any], *, task: Any, data: Any, opt
         if base_model is None:
             raise UsageError("Name the base model (--model): the adapters do not record it.")
     base_revision = next((i.base_revision for i in infos if i.base_revision), None)
-    base_path = _resolve_base(base_model, base_revision, settings)
+    base_path = resolve_base(base_model, base_revision, settings)
     check_remote_code(base_path, trust_remote_code=trust_remote_code, model=normalize_model_ref(base_model)[0])
 
-    task_obj = _resolve_task(task, infos)
+    task_obj = resolve_task(task, infos)
     from hubmgr.plugins import errors_attributed_to
 
     with errors_attributed_to(task_obj):
-        opts = _resolve_options(task_obj, options, infos)
+        opts = resolve_options(task_obj, options, infos)
         if max_length is None:
             max_length = next((i.max_length for i in infos if i.max_length), None) or 128
 
@@ -528,10 +528,10 @@ def _evaluate(base_model: Any, adapters: list[Any], *, task: Any, data: Any, opt
             raise DataError(f"The {split} split is empty.")
 
         # -- model --------------------------------------------------------------------------------------------
-        dev = _pick_device(device)
-        load_kwargs = _load_kwargs(dtype, trust_remote_code)
+        dev = pick_device(device)
+        model_kwargs = load_kwargs(dtype, trust_remote_code)
         torch.manual_seed(0)  # a freshly initialised head (base row) is the same on every run
-        model, processor = task_obj.load_model(str(base_path), opts, task_data, load_kwargs)
+        model, processor = task_obj.load_model(str(base_path), opts, task_data, model_kwargs)
         processed = task_obj.preprocess(dataset, processor, opts, max_length, task_data)
         columns = set(processed.column_names)
         if not columns & set(_LABEL_KEYS):

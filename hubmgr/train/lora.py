@@ -201,21 +201,16 @@ def build_lora_config(config: "TrainConfig", defaults: "LoraDefaults", *, target
     Args:
         config: the run's TrainConfig (r, alpha, dropout, rsLoRA, DoRA).
         defaults: the task's LoraDefaults (task type, targets, modules kept trainable).
-        target_modules: the targets from :func:`resolve_target_modules`; without them (and without a
-            ``model`` to resolve them on), ``config.target_modules`` or the task's are used as given.
-        model: the base model, used to set ``fan_in_fan_out`` for GPT-2 style ``Conv1D`` layers.
+        target_modules: the targets from :func:`resolve_target_modules` (default: resolved on ``model``).
+        model: the base model: its targets are resolved on it when none are given, and it sets
+            ``fan_in_fan_out`` for GPT-2 style ``Conv1D`` layers.
 
     Returns:
         A ``peft.LoraConfig``.
     """
     from peft import LoraConfig
 
-    if target_modules:
-        targets = list(target_modules)
-    elif model is not None:
-        targets = resolve_target_modules(model, config.target_modules, defaults.target_modules)
-    else:
-        targets = list(config.target_modules or defaults.target_modules)
+    targets = list(target_modules or resolve_target_modules(model, config.target_modules, defaults.target_modules))
     fan_in_fan_out = False
     if model is not None:
         for name, module in _linear_modules(model):

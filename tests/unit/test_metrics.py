@@ -100,3 +100,10 @@ def test_split_tables_takes_per_label_vectors_out_of_the_scalars() -> None:
     assert tables == {"f1_per_label": {"neg": 0.25, "pos": 0.75}, "recall_per_label": {"b": 1.0, "a": 0.0},
                       "support": {"0": 4.0, "1": 5.0, "2": 6.0}}
     assert split_tables(None) == ({}, {})
+
+
+def test_table_labels_keep_the_first_order_and_each_label_once() -> None:
+    from hubmgr.metrics import table_labels
+
+    assert table_labels([{"b": 1.0, "a": 2.0}, {"a": 0.5, "c": 0.1}]) == ["b", "a", "c"]
+    assert table_labels([]) == []

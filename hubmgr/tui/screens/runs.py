@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Input, Label, Select, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
-from hubmgr.metrics import best_value, headline, ordered
+from hubmgr.metrics import best_value, headline, ordered, table_labels
 from hubmgr.tui.format import date_time, duration, number, one_line, plain
 from hubmgr.tui.messages import EvalDone, EvalProgressed, PredictDone, RunLoaded, RunsLoaded
 from hubmgr.tui.screens.base import MainScreen
@@ -394,7 +394,7 @@ class RunDetailScreen(MainScreen):
         table.add_column("Label", key="label")
         for name in names:
             table.add_column(name, key=name)
-        for label in dict.fromkeys(label for name in names for label in tables[name]):
+        for label in table_labels(tables.values()):
             table.add_row(plain(label), *(plain(number(tables[n][label]) if label in tables[n] else "-", right=True)
                                           for n in names))
 
