@@ -37,10 +37,15 @@ EVAL_SAMPLE_CAP = 2000
 EVAL_COST_FACTOR = 4
 #: at most this many evaluations per epoch (more would only add noise)
 MAX_EVALS_PER_EPOCH = 8
-#: evaluations without a real improvement before cooling down: about half an epoch, within these bounds
-PATIENCE_BOUNDS = (2, 3)
-#: the cool-down lasts this fraction of the steps done when it starts
-COOLDOWN_FRACTION = 0.15
+#: evaluations without a real improvement before cooling down: about half an epoch, within these bounds.
+#: At a constant learning rate the held-out metric is noisy and gains little; the cool-down gives the gain.
+#: Measured with all-MiniLM-L6-v2 (2 CPU threads), patience 2-3 and a 15% cool-down -> 1-2 and 20%: CLINC150
+#: test accuracy 0.956 after 2,300 steps -> 0.953 after 1,250; CoNLL-2003 test F1 0.843 after 2,300 steps
+#: -> 0.844 after 1,500 (see docs/benchmarks.md).
+PATIENCE_BOUNDS = (1, 2)
+#: the cool-down lasts this fraction of the steps done when it starts (a fifth: the length at which a
+#: cool-down after a constant rate matches a cosine schedule, Hägele et al. 2024)
+COOLDOWN_FRACTION = 0.2
 #: with a time budget, the cool-down starts when this fraction of it is spent
 TIME_COOLDOWN_AT = 0.85
 #: the head's learning rate is this many times the LoRA learning rate (see docs/configuration.md).
@@ -265,7 +270,11 @@ def rationale_markdown() -> list[str]:
         " scoring costs about a tenth of the training between two scores (scoring an example costs about a"
         f" third of training on it); at most {MAX_EVALS_PER_EPOCH} evaluations and at least one per epoch.",
         f"- **Patience**: about half an epoch of evaluations, between {lo} and {hi}"
-        " (`--early-stopping-patience` sets it).",
+        " (`--early-stopping-patience` sets it). At a constant learning rate the held-out metric is noisy and"
+        " gains little; the cool-down is what gives the gain, so waiting longer mostly costs time. Measured with"
+        " all-MiniLM-L6-v2 on 2 CPU threads, going from a patience of 2-3 evaluations and a 15% cool-down to 1-2"
+        " and 20%: CLINC150 test accuracy 0.956 after 2,300 steps became 0.953 after 1,250; CoNLL-2003 test"
+        " entity F1 0.843 after 2,300 steps became 0.844 after 1,500.",
         "- **What counts as progress**: a proportion (accuracy, F1) scored on *n* examples varies by about"
         " sqrt(p(1-p)/n) between samples; a gain counts when it is more than half of that. A task that"
         " measures its score's standard error on the scored examples (a `<metric>_stderr` metric:"

@@ -9,6 +9,7 @@ import pytest
 from hubmgr.errors import UsageError
 from hubmgr.train.budget import (
     EVAL_SAMPLE_CAP,
+    PATIENCE_BOUNDS,
     Schedule,
     cooldown_steps,
     default_batch_size,
@@ -36,7 +37,11 @@ def test_auto_is_the_default_and_scales_the_interval_with_the_data():
     # and never fewer than one evaluation per epoch, never more than eight
     for plan in (small, big):
         assert plan.steps_per_epoch / 8 <= plan.eval_steps <= plan.steps_per_epoch
-        assert 2 <= plan.patience <= 3
+        # patience: about half an epoch of evaluations, within the bounds
+        lo, hi = PATIENCE_BOUNDS
+        half_epoch = round(plan.steps_per_epoch / plan.eval_steps / 2)
+        assert plan.patience == min(max(half_epoch, lo), hi)
+    assert (small.patience, big.patience) == (1, 2)  # 1 and 5 evaluations an epoch
     assert big.max_steps == 10 * big.steps_per_epoch  # --max-epochs 10
     assert small.warmup_steps == 2  # 6% of the first epoch
 
@@ -88,7 +93,7 @@ def test_schedule_warms_up_holds_and_cools_down_to_zero():
     assert s(100) == 1.0 and s(110) == pytest.approx(0.5) and s(120) == 0.0 and s(130) == 0.0
     s.cool_down(110, 5)  # a second call does not restart it
     assert s.cooldown_end == 120
-    assert cooldown_steps(1000, 50) == 150 and cooldown_steps(100, 50) == 50
+    assert cooldown_steps(1000, 50) == 200 and cooldown_steps(100, 50) == 50  # a fifth of the steps, at least one interval
 
 
 def test_improvement_threshold_follows_the_noise_of_the_sample():
