@@ -81,11 +81,15 @@ def _names(data: TaskData | None, count: int) -> list[str]:
     return names if len(names) == count else [names[i] if i < len(names) else str(i) for i in range(count)]
 
 
-class _ClassificationCollator(_common.TokenizerCollator):
-    """DataCollatorWithPadding, and multi-hot label rows as float (BCE-with-logits wants float targets)."""
+class _ClassificationCollator:
+    """Padding (``_common.PadCollator``), and multi-hot label rows as float (BCE-with-logits wants float
+    targets). A top-level class, so that DataLoader workers can pickle it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
-        batch = super().__call__(features)
+        batch = self.inner(features)
         labels = batch.get("labels") if hasattr(batch, "get") else None
         if labels is not None and getattr(labels, "ndim", 0) == 2 and not labels.is_floating_point():
             batch["labels"] = labels.float()
@@ -268,7 +272,7 @@ class TextClassificationTask(Task):
     def collator(self, processor: Any, options: Any) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
         from transformers import DataCollatorWithPadding
 
-        return _ClassificationCollator(DataCollatorWithPadding(processor))
+        return _ClassificationCollator(_common.PadCollator.for_tokenizer(processor, DataCollatorWithPadding(processor)))
 
     # -- training ------------------------------------------------------------------------------------
     def main_metric_for(self, data: TaskData | None) -> tuple[str, bool]:

@@ -211,7 +211,8 @@ class TokenClassificationTask(Task):
     def collator(self, processor: Any, options: Any) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
         from transformers import DataCollatorForTokenClassification
 
-        return _common.TokenizerCollator(DataCollatorForTokenClassification(processor))
+        return _common.PadCollator.for_tokenizer(processor, DataCollatorForTokenClassification(processor),
+                                                 label_pad=-100)
 
     def compute_metrics(self, predictions: Any, labels: Any, data: TaskData) -> dict[str, float]:
         """Entity-level precision/recall/F1 (seqeval) and token accuracy.
