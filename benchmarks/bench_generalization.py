@@ -647,6 +647,20 @@ def run_dataset(key: str, tmp: Path, args: Any, script: Path) -> dict[str, Any]:
     return entry
 
 
+def _carry_baseline(entry: dict[str, Any], before: dict[str, Any] | None) -> None:
+    """With ``--skip-baseline``, keep the baseline measured by the last full run of this data set, saying when
+    and with which time budget it ran (it was given that run's hubmgr wall time, not this one's)."""
+    if not entry.get("baseline_skipped") or not before or not before.get("baseline"):
+        return
+    if (before["baseline"] or {}).get("status") == "error":
+        return
+    entry["baseline"] = before["baseline"]
+    entry["baseline_from"] = {"started": before.get("started"), "hubmgr_git": before.get("hubmgr_git"),
+                              "budget_seconds": (before["baseline"] or {}).get("budget_seconds")}
+    entry.pop("baseline_skipped", None)
+    summarise(entry)
+
+
 def summarise(entry: dict[str, Any]) -> None:
     """The headline numbers of one data set: ``entry["summary"]``."""
     spec = DATASETS[entry["key"]]
@@ -752,6 +766,7 @@ def body(record: dict[str, Any], args: Any) -> dict[str, Any]:
         for key in names:
             print(f"  == {key}")
             fresh[key] = run_dataset(key, tmp, args, script)
+            _carry_baseline(fresh[key], previous.get(key))
             record["results"]["datasets"][key] = fresh[key]
             s = fresh[key].get("summary") or {}
             if fresh[key]["status"] == "skipped" or not s:

@@ -456,6 +456,8 @@ def sec_generalization(r: dict[str, Any]) -> str:
             base = f"error: `{str(s['baseline_error']).splitlines()[0][:160]}`"
         elif e.get("baseline_skipped"):
             base = f"not run ({e['baseline_skipped']})"
+        elif e.get("baseline_from"):
+            base += f" (in {f((e['baseline_from'] or {}).get('budget_seconds'), 0)} s, earlier run)"
         t99 = s.get("time_to_99_seconds")
         rows.append([e.get("title", key) + (" (quick)" if e.get("quick") else ""), name, hub, base,
                      f(s.get("hubmgr_wall_seconds"), 0), f(s.get("epochs"), 1), s.get("stop_reason") or "-",
@@ -502,6 +504,11 @@ def sec_generalization(r: dict[str, Any]) -> str:
             line += (f" Baseline: {f(b.get('epochs'), 2)} epochs in {f(b.get('wall_seconds'), 0)} s"
                      f" (budget {f(b.get('budget_seconds'), 0)} s{', stopped by it' if b.get('time_limited') else ', finished first'}),"
                      f" {f(b.get('samples_per_second'))} samples/s.")
+            carried = e.get("baseline_from")
+            if carried:
+                line += (f" The baseline was not re-run with this hubmgr run: it is the one measured"
+                         f" {carried.get('started')} (hubmgr {carried.get('hubmgr_git')}), given that run's wall time"
+                         f" of {f(carried.get('budget_seconds'), 0)} s.")
         for n in s.get("notes") or []:
             line += f" hubmgr note: {n}"
         if e.get("status") == "error" and e.get("reason"):
