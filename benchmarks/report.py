@@ -19,7 +19,7 @@ import _common as C  # noqa: E402
 DOCS = C.REPO / "docs"
 IMG = DOCS / "img"
 ORDER = ["train_speed", "train_variants", "time_to_accuracy", "data_efficiency", "token_classification", "causal_lm", "download",
-         "startup", "eval_speed", "profile_train", "gpu_check", "generalization"]
+         "startup", "eval_speed", "step_overhead", "profile_train", "gpu_check", "generalization"]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -356,6 +356,25 @@ def sec_eval_speed(r: dict[str, Any]) -> str:
                 " pipeline() runs on the adapter merged into the base.\n")
 
 
+def sec_step_overhead(r: dict[str, Any]) -> str:
+    res = r["results"]
+    rows = [[i + 1, f(x["plain"]["samples_per_second"]), f(x["hubmgr"]["samples_per_second"]), f(x["ratio"], 3)]
+            for i, x in enumerate(res["rounds"])]
+    s = table(["round", "plain PyTorch + peft loop, samples/s", "`hubmgr.train`, samples/s", "ratio"], rows)
+    s += (f"\n{res['model']}, {res['examples']:,} synthetic examples of exactly {res['tokens_per_example']} tokens,"
+          f" batch {res['batch_size']}, {res['dtype']}, {res['threads']} thread, one epoch per arm and round; the arms"
+          f" alternate in one process. Median ratio **{res['ratio']:.3f}**: {res['extra_ms_per_step']:.2f} ms more"
+          " a step than the plain loop (forward, backward, `AdamW.step()`, `zero_grad`, nothing else: no gradient"
+          " clipping, no logging, no checkpoints).\n\n")
+    prof = res.get("profile") or {}
+    if prof.get("parts"):
+        s += (f"Where a `hubmgr.train` step goes (cProfile of one more run, {prof['steps']} steps,"
+              f" {f(prof['loop_seconds'], 2)} s of loop under the profiler):\n\n")
+        s += table(["part", "ms a step", "share of the loop"],
+                   [[p["part"], f(p["ms_per_step"], 2), f(p["share_of_loop"], 1, pct=True)] for p in prof["parts"]])
+    return s
+
+
 def sec_profile(r: dict[str, Any]) -> str:
     res = r["results"]
     rows = [[k, f(v["samples_per_second"]), f(v["samples_per_cpu_second"]), f(v["x_tutorial"], 2),
@@ -569,6 +588,7 @@ SECTIONS = {
     "download": ("6. Download from the Hub double", sec_download),
     "startup": ("7. Start-up", sec_startup),
     "eval_speed": ("8. Evaluation speed", sec_eval_speed),
+    "step_overhead": ("11. Fixed cost per training step", sec_step_overhead),
     "profile_train": ("Profile: where a CPU training step spends its time", sec_profile),
     "gpu_check": ("9. GPU check", sec_gpu),
     "generalization": ("10. Generalization: defaults on every shared data set", sec_generalization),
@@ -767,6 +787,7 @@ HOW_TO = """\
 | `benchmarks/bench_startup.py` | `hubmgr --help`, TUI first frame, `hf --help`, `python -c pass`; imports | 3 runs each |
 | `benchmarks/bench_eval_speed.py` | `hubmgr eval` vs `pipeline()` on SST-2 dev | 300 examples |
 | `benchmarks/bench_train_variants.py` | one epoch with the defaults and with one field changed: accuracy, speed | 640 examples, 2 variants |
+| `benchmarks/bench_step_overhead.py` | `hubmgr.train` vs a plain PyTorch + peft loop on a tiny BERT: the fixed cost per step | 1 round |
 | `benchmarks/bench_profile_train.py` | what a CPU training step spends its time on | 192 examples |
 | `benchmarks/gpu_check.sh` | one CUDA GPU, offline: tokens/s, MFU, peak memory, QLoRA | `--cpu` (tiny, on the CPU) |
 | `benchmarks/bench_generalization.py` | defaults only on SST-2, CLINC150, GoEmotions, CoNLL-2003, Tiny Shakespeare vs a tutorial Trainer given the same wall time (`--only a,b` merges into the result) | a few hundred examples per set |

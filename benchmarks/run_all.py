@@ -25,7 +25,7 @@ import _common as C  # noqa: E402
 import report  # noqa: E402
 
 #: cheap first, long last
-BENCHMARKS = ["startup", "download", "eval_speed", "train_speed", "train_variants", "profile_train", "time_to_accuracy",
+BENCHMARKS = ["startup", "download", "eval_speed", "step_overhead", "train_speed", "train_variants", "profile_train", "time_to_accuracy",
               "token_classification", "causal_lm", "data_efficiency", "generalization"]
 
 
