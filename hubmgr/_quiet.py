@@ -29,7 +29,7 @@ def quiet() -> Iterator[None]:
     try:
         import datasets
     except ImportError:  # pragma: no cover
-        datasets = None  # type: ignore[assignment]
+        datasets = None
     if datasets is not None:
         ds_bars = datasets.is_progress_bar_enabled()
         ds_verbosity = datasets.logging.get_verbosity()

@@ -26,7 +26,10 @@ import pkgutil
 import re
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, cast
+
+if TYPE_CHECKING:
+    from hubmgr.task import Task
 
 __all__ = ["GENERATED", "cli_markdown", "configuration_markdown", "generate", "main", "stale_files"]
 
@@ -66,7 +69,7 @@ def _own_main_metric_for(task: Any) -> bool:
     """Whether a task (class or instance) chooses its main metric by the data (``Task.main_metric_for``)."""
     from hubmgr.task import Task
 
-    cls = task if isinstance(task, type) else type(task)
+    cls = cast("type[Task]", task if isinstance(task, type) else type(task))
     return cls.main_metric_for is not Task.main_metric_for
 
 
@@ -275,7 +278,7 @@ def _default_text(spec: Any) -> str:
     return _code(str(value))
 
 
-def builtin_tasks() -> list[type]:
+def builtin_tasks() -> list[type[Task]]:
     """The task classes the built-in plugins (``plugins/hubmgr_tasks``) register, sorted by name.
 
     Each module's ``register_tasks`` hook is called directly, so the answer does not depend on the
@@ -283,7 +286,7 @@ def builtin_tasks() -> list[type]:
     """
     import hubmgr_tasks
 
-    found: dict[str, type] = {}
+    found: dict[str, type[Task]] = {}
     for mod_info in sorted(pkgutil.iter_modules(hubmgr_tasks.__path__), key=lambda m: m.name):
         if mod_info.name.startswith("_"):
             continue

@@ -292,8 +292,8 @@ def field_default(f: dataclasses.Field) -> Any:
     """A dataclass field's default value (a fresh one from its factory), or ``None`` when it has none."""
     if f.default is not dataclasses.MISSING:
         return f.default
-    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-        return f.default_factory()  # type: ignore[misc]
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
     return None
 
 
@@ -587,8 +587,8 @@ def click_options_from_dataclass(cls: type, *, exclude: Iterable[str] = (), pref
                 kind = int if spec.minimum is None else click.IntRange(min=int(spec.minimum))
                 opt = click.option(*names, spec.name, type=kind, default=None, help=help_text, metavar="N")
             elif spec.kind == "float":
-                kind = float if spec.minimum is None else click.FloatRange(min=spec.minimum)
-                opt = click.option(*names, spec.name, type=kind, default=None, help=help_text, metavar="X")
+                float_kind = float if spec.minimum is None else click.FloatRange(min=spec.minimum)
+                opt = click.option(*names, spec.name, type=float_kind, default=None, help=help_text, metavar="X")
             elif spec.kind == "auto":
                 opt = click.option(*names, spec.name, default=None, help=help_text, metavar="auto|X",
                                    callback=_auto_or_number)

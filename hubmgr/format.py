@@ -46,6 +46,11 @@ def duration(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``"1 evaluation"``, ``"2 evaluations"`` (``many`` for irregular plurals)."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
 def one_line(text: Any, limit: int = 200) -> str:
     """``text`` on one line (runs of whitespace become one space), cut to ``limit`` with '…'."""
     s = " ".join(str(text).split())

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 #: metric names (and name endings) that are lower-is-better unless a task says otherwise
 LOWER_IS_BETTER_SUFFIXES = ("loss", "_stderr")
@@ -149,7 +149,7 @@ def split_tables(values: Mapping[str, Any] | None,
             names = [str(n) for n in label_names] if label_names and len(label_names) == len(items) else None
             row = {(names[i] if names else str(i)): _number(v) for i, v in enumerate(items)}
         if row and all(v is not None for v in row.values()):
-            tables[str(key)] = row
+            tables[str(key)] = cast("dict[str, float]", row)
     return scalars, tables
 
 

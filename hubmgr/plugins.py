@@ -313,7 +313,7 @@ def _collect_tasks(state: _State) -> tuple[dict[str, type[Task]], dict[str, str]
         try:
             _call(impl, {"register": register})
         except Exception as exc:
-            message = f"register_tasks raised {error_summary(exc)}"
+            message: str | None = f"register_tasks raised {error_summary(exc)}"
             _record(state, plugin_name, "register_tasks", message)
             _warn_once(state, f"Plugin {plugin_name!r}: {message}")
             continue

@@ -29,7 +29,7 @@ _COMMAND_MODULES = (
 class HubmgrGroup(click.Group):
     """A click group that turns every user-caused error into one line and an exit code."""
 
-    def main(self, *args, **kwargs):  # type: ignore[override]
+    def main(self, *args, **kwargs):
         kwargs.setdefault("standalone_mode", True)
         try:
             rv = super().main(*args, standalone_mode=False, **{k: v for k, v in kwargs.items() if k != "standalone_mode"})

@@ -10,13 +10,16 @@ import os
 import sys
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from hubmgr.cli.output import emit_json, human_bytes, info, print_table
 from hubmgr.errors import IntegrityError, UsageError
 from hubmgr.hub.files import PICKLE_SUFFIXES
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 _DATE_FMT = "%Y-%m-%d %H:%M"
 
@@ -151,7 +154,7 @@ class _RichRenderer:
             console=err_console(),
             transient=False,
         )
-        self.total_task = None
+        self.total_task: TaskID | None = None
         self.files: dict[str, Any] = {}
 
     def __enter__(self):

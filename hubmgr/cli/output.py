@@ -11,7 +11,7 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Sequence, cast
 
 import click
 
@@ -81,11 +81,12 @@ def print_table(
     """A rich table on a terminal; tab-separated plain lines (with a header) when piped."""
     rows = [["" if v is None else str(v) for v in row] for row in rows]
     if is_tty():
+        from rich.console import JustifyMethod
         from rich.table import Table
 
         table = Table(title=title, header_style="bold")
         for col in columns:
-            table.add_column(col, justify=(justify or {}).get(col, "left"), overflow="fold")
+            table.add_column(col, justify=cast(JustifyMethod, (justify or {}).get(col, "left")), overflow="fold")
         for row in rows:
             table.add_row(*row)
         console().print(table)

@@ -27,7 +27,9 @@ def _read_inputs(path: Path) -> list[str]:
     from hubmgr.errors import DataError
 
     if str(path) == "-":
-        return [line.rstrip("\r\n") for line in click.get_text_stream("stdin") if line.strip()]
+        # click 8.5 serves its deprecated get_text_stream through a module __getattr__ typed "object"
+        stdin = click.get_text_stream("stdin")  # type: ignore[operator]
+        return [line.rstrip("\r\n") for line in stdin if line.strip()]
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -273,11 +275,12 @@ def predict_cmd(ctx: click.Context, adapter: str, inputs: tuple[str, ...], input
     config = merge(PredictConfig(), {**flags, "adapter": adapter}).validate()
     config = _with_task_flags(config, ctx.meta.get("hubmgr_task_args") or [], task=adapters_task([config.adapter]),
                               command="predict")
-    items = list(inputs)
+    items: list[Any] = list(inputs)  # texts, or (text, text) pairs once split
     if input_file is not None:
         items += _read_inputs(input_file)
     elif not items:
-        if click.get_text_stream("stdin").isatty():
+        # click 8.5 serves its deprecated get_text_stream through a module __getattr__ typed "object"
+        if click.get_text_stream("stdin").isatty():  # type: ignore[operator]
             raise UsageError("Give inputs after the adapter, with --file, or on standard input.")
         items = _read_inputs(Path("-"))
     separator = config.pair_separator

@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
@@ -25,6 +25,12 @@ from hubmgr.errors import UsageError
 from hubmgr.format import duration
 from hubmgr.fields import click_options_from_dataclass, merge
 from hubmgr.train.config import TrainConfig
+
+if TYPE_CHECKING:
+    from types import FrameType
+
+    from rich.progress import Progress, TaskID
+    from rich.status import Status
 
 _EPILOG = (
     "Task options (see `hubmgr tasks`) go as --option KEY=VALUE or as flags, e.g. --text-column sentence. "
@@ -82,9 +88,9 @@ class _Renderer:
         self.as_json = as_json
         self.quiet = quiet
         self.tty = (not as_json) and sys.stderr.isatty()
-        self.progress = None
-        self.task_id = None
-        self.status = None
+        self.progress: Progress | None = None
+        self.task_id: TaskID | None = None
+        self.status: Status | None = None
         self.last_plain_step = -1
         self.loss_text = "loss -"
         self.lr_text = ""
@@ -229,7 +235,7 @@ class _Interrupts:
     def __init__(self, cancel: threading.Event, say) -> None:  # noqa: ANN001
         self.cancel = cancel
         self.say = say
-        self.previous = None
+        self.previous: Callable[[int, FrameType | None], Any] | int | None = None
         self.installed = False
 
     def __enter__(self) -> "_Interrupts":

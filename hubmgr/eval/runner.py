@@ -307,7 +307,7 @@ def _unsort(array: Any, order: list[int]) -> Any:
 
     if array is None:
         return None
-    inverse = np.empty(len(order), dtype=np.int64)
+    inverse: Any = np.empty(len(order), dtype=np.int64)
     inverse[np.asarray(order, dtype=np.int64)] = np.arange(len(order))
     return array[inverse] if len(array) == len(order) else array
 

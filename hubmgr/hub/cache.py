@@ -876,7 +876,7 @@ def resolve_local(
     hint = f"run `hubmgr download {rid}{f' --revision {revision}' if revision else ''}`"
     commit = layout.cached_commit(folder, revision)
     snap = layout.snapshot_dir(folder, commit) if commit else None
-    if snap is not None and any(snap.iterdir()):
+    if commit and snap is not None and any(snap.iterdir()):
         recorded = _dl.read_manifest(folder, commit)
         if recorded is not None:  # hubmgr downloaded it: a download that did not finish is no model folder
             status = _status_of(folder, snap, recorded, "hubmgr")

@@ -217,16 +217,16 @@ def http_get(
 
     ensure_online(settings, what=ROUTE_NAMES.get(route or "", route or "this"))
     all_headers = {**auth_headers(settings), **(headers or {})}
-    ctx = dict(settings=settings, repo_id=repo_id, revision=revision, filename=filename, route=route)
     policy = RETRY
     tries = tries or policy.api_tries
     for attempt in range(1, tries + 1):
-        with hub_errors(**ctx):
+        with hub_errors(settings=settings, repo_id=repo_id, revision=revision, filename=filename, route=route):
             response = get_session().get(url, params=params, headers=all_headers, timeout=timeout)
         if not policy.retries(response.status_code) or attempt == tries:
             break
         time.sleep(policy.wait(response.status_code, response.headers, attempt)[0])
-    raise_for_response(response, **ctx)
+    raise_for_response(response, settings=settings, repo_id=repo_id, revision=revision, filename=filename,
+                       route=route)
     return response
 
 
@@ -444,7 +444,6 @@ def translate_error(
 
     if isinstance(exc, HubmgrError):
         return exc
-    ctx = dict(settings=settings, repo_id=repo_id, revision=revision, filename=filename, route=route)
     if isinstance(exc, hf_errors.OfflineModeIsEnabled):
         return HubUnreachableError("HF_HUB_OFFLINE is set: the Hub is not contacted (unset it to go online).")
     if isinstance(exc, hf_errors.HfHubHTTPError):
@@ -453,7 +452,8 @@ def translate_error(
             err = None
             with contextlib.suppress(Exception):
                 url = str(response.request.url) if response.request is not None else None
-                err = error_for_status(response.status_code, response.headers, url=url, **ctx)
+                err = error_for_status(response.status_code, response.headers, url=url, settings=settings,
+                                       repo_id=repo_id, revision=revision, filename=filename, route=route)
             if err is not None:
                 return err
         if isinstance(exc, hf_errors.GatedRepoError):
@@ -472,7 +472,8 @@ def translate_error(
     if isinstance(exc, (httpx2.TransportError, httpcore2.NetworkError, ConnectionError)):
         return unreachable_error(settings)
     if isinstance(exc, httpx2.HTTPStatusError):
-        return error_for_status(exc.response.status_code, exc.response.headers, url=str(exc.request.url), **ctx)
+        return error_for_status(exc.response.status_code, exc.response.headers, url=str(exc.request.url),
+                                settings=settings, repo_id=repo_id, revision=revision, filename=filename, route=route)
     if isinstance(exc, json.JSONDecodeError):
         return _unsupported(settings, route)
     return None

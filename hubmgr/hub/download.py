@@ -216,7 +216,7 @@ def _write_json_atomic(path: Path, data: Any) -> None:
 
 def write_tree_cache(storage: Path, commit: str, files: Iterable[RemoteFile]) -> None:
     """Write the listing of a commit in huggingface_hub's tree-cache format (best effort, atomic)."""
-    data = {"format_version": TREE_CACHE_FORMAT_VERSION, "files": {}}
+    data: dict[str, Any] = {"format_version": TREE_CACHE_FORMAT_VERSION, "files": {}}
     for rf in sorted(files, key=lambda f: f.path):
         info: dict[str, Any] = {"size": rf.size, "blob_id": rf.oid or rf.git_sha1 or rf.blob}
         if rf.lfs_sha256:
@@ -814,12 +814,14 @@ def _list_repo(http: _Http, settings: Settings, repo_id: str, revision: str) -> 
     if listing is not None and commit is None:
         commit = _commit_from_head(http, settings, repo_id, revision, listing[0].path if listing else None)
     if listing is not None:
+        assert commit is not None  # the model info's commit, or the one from the HEAD request above
         return commit, listing
     if info is None:
         raise UnsupportedByMirrorError(
             f"The endpoint {settings.endpoint} serves neither the model info nor the file tree API route, "
             "so hubmgr cannot list the repo's files."
         )
+    assert commit is not None  # checked above: the model info gave a commit
     # 2. the siblings of the model info (with blobs=true they carry sizes and hashes)
     siblings = info.get("siblings") or []
     out: list[RemoteFile] = []
@@ -1419,9 +1421,9 @@ def _stream_into(run: _Run, rf: RemoteFile, incomplete: Path, url: str, hasher, 
         if got != expected:
             run.poison()
             _unlink(incomplete)
-            kind = "sha256" if rf.lfs_sha256 else "git sha1"
+            digest_kind = "sha256" if rf.lfs_sha256 else "git sha1"
             raise IntegrityError(
-                f"'{rf.path}' does not match the {kind} the Hub gives (expected {expected[:12]}..., got {got[:12]}...); "
+                f"'{rf.path}' does not match the {digest_kind} the Hub gives (expected {expected[:12]}..., got {got[:12]}...); "
                 "it was deleted and not placed."
             )
 

@@ -399,7 +399,8 @@ def estimate_fit(
 
 
 def _first_int(config: dict[str, Any], *keys: str) -> int | None:
-    for source in (config, config.get("text_config") if isinstance(config.get("text_config"), dict) else {}):
+    text_config = config.get("text_config")
+    for source in (config, text_config if isinstance(text_config, dict) else {}):
         for key in keys:
             value = source.get(key)
             if isinstance(value, int) and value > 0:

@@ -255,11 +255,10 @@ def read_remote_header(settings: Settings, repo_id: str, filename: str, revision
 
     url = resolve_url(settings, repo_id, filename, revision)
     headers = auth_headers(settings)
-    ctx = dict(settings=settings, repo_id=repo_id, revision=revision, filename=filename)
     session = get_session()
-    with hub_errors(**ctx):
+    with hub_errors(settings=settings, repo_id=repo_id, revision=revision, filename=filename):
         with session.stream("GET", url, headers={**headers, "Range": "bytes=0-7"}, timeout=API_TIMEOUT) as r:
-            raise_for_response(r, **ctx)
+            raise_for_response(r, settings=settings, repo_id=repo_id, revision=revision, filename=filename)
             if r.status_code == 206:
                 first = r.read()
                 n = header_length(first, name=filename, file_size=size)
@@ -272,13 +271,14 @@ def read_remote_header(settings: Settings, repo_id: str, filename: str, revision
                         n = header_length(bytes(buf[:8]), name=filename, file_size=size)
                     if n is not None and len(buf) >= 8 + n:
                         break
-                if n is None:
-                    header_length(bytes(buf), name=filename)
+                if n is None:  # fewer than 8 bytes: this raises
+                    n = header_length(bytes(buf), name=filename)
                 if len(buf) < 8 + (n or 0):
                     raise HubError(f"{filename} ended inside its safetensors header.")
                 return parse_safetensors_header(bytes(buf[8:8 + n]), name=filename)
+        assert n is not None  # set by the 206 branch (the other one returns)
         r2 = session.get(url, headers={**headers, "Range": f"bytes=8-{8 + n - 1}"}, timeout=API_TIMEOUT)
-        raise_for_response(r2, **ctx)
+        raise_for_response(r2, settings=settings, repo_id=repo_id, revision=revision, filename=filename)
         body = r2.content if r2.status_code == 206 else r2.content[8:8 + n]
     if len(body) < n:
         raise HubError(f"{filename} ended inside its safetensors header.")
@@ -491,7 +491,8 @@ def details_from_cache(repo_id: str, *, revision: str | None = None, settings: S
             config = loaded if isinstance(loaded, dict) else {}
         except (OSError, ValueError):
             warnings.append("config.json is not valid JSON.")
-    param_count, dtypes = None, {}
+    param_count: int | None = None
+    dtypes: dict[str, int] = {}
     try:
         param_count, dtypes = _param_count(
             paths,
@@ -501,7 +502,8 @@ def details_from_cache(repo_id: str, *, revision: str | None = None, settings: S
     except (HubmgrError, OSError) as exc:
         warnings.append(f"parameters not counted: {exc}")
 
-    tags = card_data.get("tags") if isinstance(card_data.get("tags"), list) else []
+    card_tags = card_data.get("tags")
+    tags = card_tags if isinstance(card_tags, list) else []
     try:
         mtime = datetime.fromtimestamp(snap.stat().st_mtime, tz=timezone.utc)
     except OSError:

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TextIO
 
 EVENTS_FILE = "events.jsonl"
 STOP_FILE = "stop_requested"
@@ -88,7 +88,7 @@ class EventLog:
 
     def __init__(self, folder: Path) -> None:
         self.path = Path(folder) / EVENTS_FILE
-        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
+        self._fh: TextIO | None = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
 
     def write(self, event: Any) -> None:
         from hubmgr.train._outputs import jsonable

@@ -133,21 +133,24 @@ class _Blob:
 def _make_blob(name: str, content: bytes | str | Path) -> _Blob:
     if isinstance(content, str):
         content = content.encode("utf-8")
+    data: bytes | None
+    path: Path | None
     if isinstance(content, (bytes, bytearray, memoryview)):
-        data = bytes(content)
-        size = len(data)
+        blob = bytes(content)
+        data = blob
+        size = len(blob)
         path = None
 
         def chunks() -> Iterable[bytes]:
-            return [data]
+            return [blob]
 
     else:
-        path = Path(content)
-        size = path.stat().st_size
-        data = path.read_bytes() if size < _SMALL_IN_MEMORY else None
-        if data is not None:
-            path = None
-        chunks = (lambda: [data]) if data is not None else (lambda: _iter_file(path))  # type: ignore[arg-type]
+        file_path = Path(content)
+        size = file_path.stat().st_size
+        small = file_path.read_bytes() if size < _SMALL_IN_MEMORY else None
+        data = small
+        path = None if small is not None else file_path
+        chunks = (lambda: [small]) if small is not None else (lambda: _iter_file(file_path))
     is_lfs = size > LFS_THRESHOLD or name.lower().endswith(LFS_SUFFIXES)
     if is_lfs:
         h = hashlib.sha256()
@@ -293,7 +296,7 @@ class _Server(ThreadingHTTPServer):
         self.live_lock = threading.Lock()
         super().__init__(addr, handler)
 
-    def process_request_thread(self, request, client_address):  # type: ignore[override]
+    def process_request_thread(self, request, client_address):
         with self.live_lock:
             self.live.add(request)
         try:
@@ -1151,7 +1154,7 @@ class HubServer:
                 if name in everything:
                     item[name] = everything[name]
             return item
-        base = ("_id", "id", "likes", "trendingScore", "private", "downloads", "tags", "pipeline_tag",
+        base: tuple[str, ...] = ("_id", "id", "likes", "trendingScore", "private", "downloads", "tags", "pipeline_tag",
                 "library_name", "createdAt", "modelId")
         if full:
             base += ("author", "sha", "lastModified", "gated", "disabled", "siblings")

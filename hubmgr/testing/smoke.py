@@ -267,6 +267,7 @@ def _check_plain_peft(task_cls: "type[Task]", name: str, *, model_dir, adapter: 
 
     # a forward pass on a collated batch of real examples
     dataset = data.eval if data.eval is not None else data.train
+    assert dataset is not None, f"task {name!r} loaded no data from {train_file}."
     dataset = dataset.select(range(min(4, len(dataset))))
     processed = task_obj.preprocess(dataset, processor, opts, max_length, data)
     params = inspect.signature(model.get_base_model().forward).parameters

@@ -22,6 +22,10 @@ class HubmgrTrainer(Trainer):
         task_loss: ``(outputs, labels) -> loss or None``, a batch-mean loss replacing the model's own.
     """
 
+    # set by transformers' Trainer (its types are not followed)
+    optimizer: Any
+    lr_scheduler: Any
+
     def _get_eval_sampler(self, eval_dataset: Any) -> Any:
         """Evaluation in the dataset's order: hubmgr sorts eval splits longest first already, and the task's
         ``calibrate`` and ``extra_eval`` pair the gathered predictions with the split row for row (the

@@ -5,7 +5,7 @@ lifecycle hooks receive them too."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Callable, ClassVar, Union
+from typing import Any, Callable, ClassVar, Union, cast
 
 _BY_KIND: dict[str, type["Event"]] = {}
 
@@ -132,6 +132,6 @@ def event_from_dict(data: dict[str, Any]) -> TrainEvent | None:
         return None
     known = {f.name for f in fields(cls)}  # (``kind`` is a class attribute, not a field)
     try:
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cast(TrainEvent, cls(**{k: v for k, v in data.items() if k in known}))
     except TypeError:
         return None

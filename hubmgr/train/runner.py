@@ -29,7 +29,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 from hubmgr._quiet import quiet
 from hubmgr.errors import (
@@ -40,7 +40,7 @@ from hubmgr.errors import (
     TrainingError,
     UsageError,
 )
-from hubmgr.format import first_line
+from hubmgr.format import first_line, plural
 from hubmgr.hub.files import SAFETENSORS_SUFFIX, is_pickle
 from hubmgr.train import _outputs as outputs
 from hubmgr.train.config import TrainConfig
@@ -785,6 +785,7 @@ def _fit_stage(run: _Run, task: Any, options: Any, feats: _Features, built: _Mod
     if run.config.batch_size is None:  # from here on the config says the batch the run uses
         run.config = dataclasses.replace(run.config, batch_size=plan.batch_size)
     config = run.config
+    assert config.batch_size is not None  # set from the plan just above
     watch_ds = eval_ds
     if plan.eval_sample is not None and eval_ds is not None:
         watch_ds = _longest_first(eval_ds.shuffle(seed=config.seed).select(range(plan.eval_sample)))
@@ -1108,7 +1109,7 @@ def _training_args(config: TrainConfig, *, task: Any, out_dir: Path, use_cpu: bo
         if save_strategy != eval_strategy:
             raise UsageError(f"{what} keeps the best checkpoint, so checkpoints must follow evaluations:"
                              " drop --save-steps or give --eval-steps.")
-        if eval_strategy == "steps" and save_steps % eval_steps:
+        if eval_strategy == "steps" and cast(int, save_steps) % cast(int, eval_steps):
             raise UsageError(f"{what} keeps the best checkpoint: --save-steps must be a multiple of the evaluation interval ({eval_steps}).")
     warmup: float | int = config.warmup if config.warmup < 1 else int(config.warmup)
     if plan is not None:
@@ -1117,7 +1118,7 @@ def _training_args(config: TrainConfig, *, task: Any, out_dir: Path, use_cpu: bo
         output_dir=str(out_dir),
         run_name=run_id,
         per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.eval_batch_size or config.batch_size * 2,
+        per_device_eval_batch_size=config.eval_batch_size or cast(int, config.batch_size) * 2,  # set by the caller
         gradient_accumulation_steps=config.grad_accum,
         num_train_epochs=plan.epochs if plan is not None else (1.0 if config.epochs == "auto" else config.epochs),
         max_steps=(plan.max_steps if auto else config.max_steps) or -1,
@@ -1275,8 +1276,8 @@ def _stop_reason(config: TrainConfig, plan: Any, budget_cb: Any, history: list[t
         reason = budget_cb.reason
         if reason == "plateau":
             since = budget_cb.plateau_epoch if budget_cb.plateau_epoch is not None else (budget_cb.cooldown_epoch or epoch)
-            text = (f"eval {metric} stopped improving after epoch {since:.1f} (no real gain in {plan.patience}"
-                    f" evaluations); cooled the learning rate down until epoch {epoch:.1f}{kept}")
+            text = (f"eval {metric} stopped improving after epoch {since:.1f} (no real gain in"
+                    f" {plural(plan.patience, 'evaluation')}); cooled the learning rate down until epoch {epoch:.1f}{kept}")
         elif reason == "time":
             text = f"the time budget ({config.time_budget}) ran out at epoch {epoch:.1f}{kept}"
         else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hubmgr.format import duration, error_summary, first_line, human_bytes, human_count, one_line
+from hubmgr.format import duration, error_summary, first_line, human_bytes, human_count, one_line, plural
 
 
 def test_sizes_are_decimal_like_the_hf_cli_and_the_same_in_the_cli_and_the_tui() -> None:
@@ -31,3 +31,9 @@ def test_error_lines() -> None:
     assert len(first_line(ValueError("x" * 500))) == 200
     assert error_summary(KeyError("col")) == "KeyError: 'col'" and error_summary(RuntimeError()) == "RuntimeError"
     assert one_line("a\n  b\tc") == "a b c" and one_line("abcdef", 4) == "abc…"
+
+
+def test_plural_says_one_thing_or_many() -> None:
+    assert plural(1, "evaluation") == "1 evaluation"
+    assert plural(2, "evaluation") == "2 evaluations"
+    assert plural(0, "entry", "entries") == "0 entries"

@@ -202,11 +202,11 @@ class DownloadsScreen(MainScreen):
             if card.item_id not in ids:
                 card.remove()
         for item in items:
-            card = self._card(item.id)
-            if card is None:
+            existing = self._card(item.id)
+            if existing is None:
                 queue.mount(DownloadCard(item))
-            elif card.is_mounted:
-                card.refresh_from(item)
+            elif existing.is_mounted:
+                existing.refresh_from(item)
         self.query_one("#queue-empty").display = not items
         queue.display = bool(items)
         self._summary()

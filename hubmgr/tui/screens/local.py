@@ -14,6 +14,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
@@ -138,7 +139,7 @@ class LocalScreen(MainScreen):
         if not table.row_count:
             return None
         try:
-            key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key
+            key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key
         except Exception:
             return None
         return str(key.value) if key.value is not None else None

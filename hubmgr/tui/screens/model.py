@@ -83,7 +83,7 @@ class ModelScreen(MainScreen):
         yield Static("", id="model-summary")
         yield Label("LoRA training on this machine", classes="section")
         yield Static("", id="fit-summary")
-        fit = DataTable(id="fit-table", cursor_type="none", show_cursor=False)
+        fit: DataTable[Any] = DataTable(id="fit-table", cursor_type="none", show_cursor=False)
         fit.add_columns("Device", "Free", "Total", "Verdict")
         yield fit
         yield Label("Download", classes="section")

@@ -12,6 +12,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Input, Label, Select, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
@@ -153,7 +154,7 @@ class RunsScreen(MainScreen):
         if not table.row_count:
             return None
         try:
-            key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+            key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
         except Exception:
             return None
         return next((r for r in self.runs if r.id == key), None)
@@ -342,7 +343,7 @@ class RunDetailScreen(MainScreen):
                 with VerticalScroll():
                     yield Static("", id="run-summary")
                     yield Label("Final metrics", classes="section")
-                    metrics = DataTable(id="run-metrics", cursor_type="none", show_cursor=False)
+                    metrics: DataTable[Any] = DataTable(id="run-metrics", cursor_type="none", show_cursor=False)
                     metrics.add_columns("Metric", "Value")
                     yield metrics
                     yield Label("Final metrics per label", classes="section", id="run-tables-label")

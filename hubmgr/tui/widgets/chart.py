@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from textual_plotext import PlotextPlot
 
@@ -29,7 +29,7 @@ class MetricsChart(PlotextPlot):
         super().on_mount()
         self._draw()
 
-    def set_series(self, series: dict[str, tuple[Sequence[float], Sequence[float]]]) -> None:
+    def set_series(self, series: Mapping[str, tuple[Sequence[float], Sequence[float]]]) -> None:
         self._series = {
             name: ([float(x) for x, y in zip(xs, ys) if y is not None], [float(y) for y in ys if y is not None])
             for name, (xs, ys) in series.items()
