@@ -21,6 +21,8 @@ demo: install
 
 check: install
 	$(PY) -m ruff check hubmgr plugins tests benchmarks examples
+	$(PY) -m ruff format --check hubmgr plugins tests benchmarks examples
+	$(PY) -m mypy
 
 test: check
 	$(PY) -m pytest -q -n 2
