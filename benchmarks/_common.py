@@ -39,9 +39,25 @@ PYTHON = sys.executable
 
 #: packages whose versions every result records
 VERSION_PACKAGES = (
-    "hubmgr", "torch", "transformers", "peft", "accelerate", "datasets", "huggingface_hub", "tokenizers",
-    "safetensors", "numpy", "textual", "click", "scikit-learn", "seqeval", "gguf", "bitsandbytes", "psutil",
-    "httpx", "matplotlib",
+    "hubmgr",
+    "torch",
+    "transformers",
+    "peft",
+    "accelerate",
+    "datasets",
+    "huggingface_hub",
+    "tokenizers",
+    "safetensors",
+    "numpy",
+    "textual",
+    "click",
+    "scikit-learn",
+    "seqeval",
+    "gguf",
+    "bitsandbytes",
+    "psutil",
+    "httpx",
+    "matplotlib",
 )
 
 
@@ -179,7 +195,8 @@ def machine_info(*, threads: int | None = None, gpu: bool = True) -> dict[str, A
     info["note"] = (
         "Shared development machine: other people's jobs ran on the same cores during the run, so absolute"
         " numbers are noisy; each ratio compares arms measured back to back in the same run."
-        if (info.get("usable_cpus") or 0) <= 4 else ""
+        if (info.get("usable_cpus") or 0) <= 4
+        else ""
     )
     return info
 
@@ -194,8 +211,10 @@ def gpu_info() -> list[dict[str, Any]] | None:
         if not torch.cuda.is_available():
             return None
         return [
-            {"name": torch.cuda.get_device_name(i),
-             "memory_bytes": int(torch.cuda.get_device_properties(i).total_memory)}
+            {
+                "name": torch.cuda.get_device_name(i),
+                "memory_bytes": int(torch.cuda.get_device_properties(i).total_memory),
+            }
             for i in range(torch.cuda.device_count())
         ]
     except Exception:  # noqa: BLE001 - informational only
@@ -216,10 +235,15 @@ def versions(extra: Sequence[str] = ()) -> dict[str, str | None]:
 def git_describe() -> str | None:
     """The repository's commit (and ``-dirty`` when the tree has changes), read-only."""
     try:
-        sha = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        sha = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     if not sha:
@@ -263,8 +287,14 @@ def isolated_env(tmp: Path, threads: int, *, offline: bool = True) -> dict[str, 
     return env
 
 
-def run_child(cmd: Sequence[str], *, env: dict[str, str] | None = None, timeout: float | None = None,
-              cwd: Path | None = None, stdin_devnull: bool = True) -> dict[str, Any]:
+def run_child(
+    cmd: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+    cwd: Path | None = None,
+    stdin_devnull: bool = True,
+) -> dict[str, Any]:
     """Run one command; return its exit code, wall time, peak RSS (its own, from ``wait4``), output tails.
 
     Returns:
@@ -273,8 +303,14 @@ def run_child(cmd: Sequence[str], *, env: dict[str, str] | None = None, timeout:
     out = tempfile.TemporaryFile()
     err = tempfile.TemporaryFile()
     t0 = time.perf_counter()
-    proc = subprocess.Popen(list(cmd), env=env, cwd=str(cwd or REPO), stdout=out, stderr=err,
-                            stdin=subprocess.DEVNULL if stdin_devnull else None)
+    proc = subprocess.Popen(
+        list(cmd),
+        env=env,
+        cwd=str(cwd or REPO),
+        stdout=out,
+        stderr=err,
+        stdin=subprocess.DEVNULL if stdin_devnull else None,
+    )
     timed_out = False
     deadline = None if timeout is None else t0 + timeout
     status = 0
@@ -308,8 +344,15 @@ def run_child(cmd: Sequence[str], *, env: dict[str, str] | None = None, timeout:
     }
 
 
-def run_arm(script: Path, arm: str, args: Sequence[str], *, env: dict[str, str], timeout: float | None = None,
-            log: Callable[[str], None] | None = print) -> dict[str, Any]:
+def run_arm(
+    script: Path,
+    arm: str,
+    args: Sequence[str],
+    *,
+    env: dict[str, str],
+    timeout: float | None = None,
+    log: Callable[[str], None] | None = print,
+) -> dict[str, Any]:
     """Run ``python script --arm ARM ARGS`` in its own process and return the JSON it wrote plus
     ``wall_s`` and ``peak_rss_bytes`` of that process.
 
@@ -365,8 +408,14 @@ def set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def matmul_peak(*, threads: int | None = None, dtype: str = "float32", device: str = "cpu",
-                shapes: Sequence[tuple[int, int, int]] | None = None, min_seconds: float = 1.0) -> dict[str, Any]:
+def matmul_peak(
+    *,
+    threads: int | None = None,
+    dtype: str = "float32",
+    device: str = "cpu",
+    shapes: Sequence[tuple[int, int, int]] | None = None,
+    min_seconds: float = 1.0,
+) -> dict[str, Any]:
     """Measure dense matmul throughput: ``[m, k] @ [k, n]`` for each shape; the peak is the best.
 
     Args:
@@ -475,8 +524,16 @@ def encoder_layer_shapes(config: Any) -> dict[str, int]:
     return {"hidden": h, "intermediate": inter, "layers": layers, "heads": heads, "kv_heads": kv_heads}
 
 
-def lora_train_flops(*, matmul_params: int, layers: int, hidden: int, tokens: int, seq_sq_sum: int,
-                     lora_params: int, head_flops: float = 0.0) -> dict[str, float]:
+def lora_train_flops(
+    *,
+    matmul_params: int,
+    layers: int,
+    hidden: int,
+    tokens: int,
+    seq_sq_sum: int,
+    lora_params: int,
+    head_flops: float = 0.0,
+) -> dict[str, float]:
     """Model FLOPs of a LoRA training pass over a set of sequences (frozen base, adapters trained).
 
     * forward through the frozen matmuls: ``2 * N * T`` (N = weights that take part in matrix
@@ -576,8 +633,14 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
-def run_benchmark(name: str, args: argparse.Namespace, body: Callable[[dict[str, Any]], dict[str, Any]],
-                  *, title: str, log: Callable[[str], None] = print) -> int:
+def run_benchmark(
+    name: str,
+    args: argparse.Namespace,
+    body: Callable[[dict[str, Any]], dict[str, Any]],
+    *,
+    title: str,
+    log: Callable[[str], None] = print,
+) -> int:
     """Run ``body(record)`` and write ``record`` as the result file, whatever happens.
 
     ``body`` fills ``record["results"]``, ``record["targets"]``, ``record["commands"]``, ``record["notes"]``
@@ -662,10 +725,14 @@ def time_limit_clock(seconds: float | None, t_start: float) -> tuple[Any, dict[s
             now = time.perf_counter()
             if "epoch_end" in timing:
                 timing["eval_seconds"] += now - timing.pop("epoch_end")
-            clean = {k[5:] if k.startswith("eval_") else k: v for k, v in (metrics or {}).items()
-                     if isinstance(v, (int, float))}
-            timing["evals"].append({"t": now - t_start, "step": state.global_step, "epoch": state.epoch,
-                                    "metrics": clean})
+            clean = {
+                k[5:] if k.startswith("eval_") else k: v
+                for k, v in (metrics or {}).items()
+                if isinstance(v, (int, float))
+            }
+            timing["evals"].append(
+                {"t": now - t_start, "step": state.global_step, "epoch": state.epoch, "metrics": clean}
+            )
 
     return TimeLimit(), timing
 
@@ -675,7 +742,9 @@ def ner_label_names(rows: Iterable[dict[str, Any]]) -> list[str]:
     return sorted({t for r in rows for t in r["ner_tags"]}, key=lambda t: (t != "O", t[2:], t))
 
 
-def ner_encoder(tok: Any, label2id: dict[str, int], max_length: int) -> Callable[[dict[str, list[Any]]], dict[str, Any]]:
+def ner_encoder(
+    tok: Any, label2id: dict[str, int], max_length: int
+) -> Callable[[dict[str, list[Any]]], dict[str, Any]]:
     """A batched ``datasets.map`` function for the tutorial baselines: tokenize words, label each word's
     first sub-token (the others and the special tokens get -100)."""
 

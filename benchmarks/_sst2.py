@@ -33,13 +33,28 @@ def text_label_rows(path: Path, limit: int | None = None) -> list[dict[str, Any]
     return rows
 
 
-def trainer_run(model_path: str, train_path: Path, dev_path: Path, *, out_dir: Path, epochs: float = 1.0,
-                batch_size: int = 32, learning_rate: float = 3e-4, max_length: int = 128,
-                padding: str = "max_length", group_by_length: bool = False, lora: bool = True,
-                random_init: bool = False, warmup_ratio: float = 0.0, eval_steps: int | None = None,
-                eval_each_epoch: bool = False,
-                stop_at_accuracy: float | None = None, max_seconds: float | None = None,
-                seed: int = 42, t_process: float | None = None) -> dict[str, Any]:
+def trainer_run(
+    model_path: str,
+    train_path: Path,
+    dev_path: Path,
+    *,
+    out_dir: Path,
+    epochs: float = 1.0,
+    batch_size: int = 32,
+    learning_rate: float = 3e-4,
+    max_length: int = 128,
+    padding: str = "max_length",
+    group_by_length: bool = False,
+    lora: bool = True,
+    random_init: bool = False,
+    warmup_ratio: float = 0.0,
+    eval_steps: int | None = None,
+    eval_each_epoch: bool = False,
+    stop_at_accuracy: float | None = None,
+    max_seconds: float | None = None,
+    seed: int = 42,
+    t_process: float | None = None,
+) -> dict[str, Any]:
     """Train with a plain ``Trainer``; evaluate on dev at the end (and every ``eval_steps`` if given).
 
     Args:
@@ -54,8 +69,15 @@ def trainer_run(model_path: str, train_path: Path, dev_path: Path, *, out_dir: P
     import numpy as np
     import torch
     from datasets import Dataset
-    from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTokenizer,
-                              DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments)
+    from transformers import (
+        AutoConfig,
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+    )
 
     t_process = t_process if t_process is not None else time.perf_counter()
     torch.manual_seed(seed)
@@ -98,9 +120,15 @@ def trainer_run(model_path: str, train_path: Path, dev_path: Path, *, out_dir: P
 
         def on_evaluate(self, args, state, control, metrics=None, **kw):  # noqa: ANN001
             acc = (metrics or {}).get("eval_accuracy")
-            evals.append({"t_process": time.perf_counter() - t_process, "step": state.global_step,
-                          "samples": state.global_step * batch_size, "accuracy": acc,
-                          "eval_runtime": (metrics or {}).get("eval_runtime")})
+            evals.append(
+                {
+                    "t_process": time.perf_counter() - t_process,
+                    "step": state.global_step,
+                    "samples": state.global_step * batch_size,
+                    "accuracy": acc,
+                    "eval_runtime": (metrics or {}).get("eval_runtime"),
+                }
+            )
             if stop_at_accuracy is not None and acc is not None and acc >= stop_at_accuracy:
                 control.should_training_stop = True
 
@@ -129,8 +157,15 @@ def trainer_run(model_path: str, train_path: Path, dev_path: Path, *, out_dir: P
         **kwargs,
     )
     collator = DataCollatorWithPadding(tokenizer) if padding != "max_length" or group_by_length else None
-    trainer = Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=dev_ds,
-                      compute_metrics=compute_metrics, callbacks=[Clock()], data_collator=collator)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=dev_ds,
+        compute_metrics=compute_metrics,
+        callbacks=[Clock()],
+        data_collator=collator,
+    )
     trainer.train()
     loop = timing["last_step_end"] - timing["begin"]
     steps = int(timing.get("steps", 0))
@@ -150,22 +185,38 @@ def trainer_run(model_path: str, train_path: Path, dev_path: Path, *, out_dir: P
         "loop_seconds": loop,
         "samples_per_second": samples / loop if loop > 0 else None,
         "dev_accuracy": final.get("eval_accuracy"),
-        "best_dev_accuracy": max([e["accuracy"] for e in evals if e["accuracy"] is not None]
-                                 + [final.get("eval_accuracy") or 0.0]),
+        "best_dev_accuracy": max(
+            [e["accuracy"] for e in evals if e["accuracy"] is not None] + [final.get("eval_accuracy") or 0.0]
+        ),
         "evals": evals,
         "trainable_params": trainable,
         "padded_tokens": padded_tokens,
         "torch_threads": torch.get_num_threads(),
-        "settings": {"batch_size": batch_size, "learning_rate": learning_rate, "max_length": max_length,
-                     "padding": padding, "group_by_length": group_by_length, "lora": TUTORIAL_LORA if lora else None,
-                     "random_init": random_init, "warmup_ratio": warmup_ratio, "epochs": epochs},
+        "settings": {
+            "batch_size": batch_size,
+            "learning_rate": learning_rate,
+            "max_length": max_length,
+            "padding": padding,
+            "group_by_length": group_by_length,
+            "lora": TUTORIAL_LORA if lora else None,
+            "random_init": random_init,
+            "warmup_ratio": warmup_ratio,
+            "epochs": epochs,
+        },
     }
 
 
-def hubmgr_run(model_path: str, train_path: Path, dev_path: Path | None, *, out_dir: Path,
-               overrides: dict[str, Any] | None = None, task: str = "text-classification",
-               stop_when: Callable[[dict[str, float]], bool] | None = None,
-               t_process: float | None = None) -> dict[str, Any]:
+def hubmgr_run(
+    model_path: str,
+    train_path: Path,
+    dev_path: Path | None,
+    *,
+    out_dir: Path,
+    overrides: dict[str, Any] | None = None,
+    task: str = "text-classification",
+    stop_when: Callable[[dict[str, float]], bool] | None = None,
+    t_process: float | None = None,
+) -> dict[str, Any]:
     """``hubmgr.train(hubmgr.TrainConfig(task, model, data, eval_data, output_dir, **overrides))`` with
     every other field at its default; events are timed as they arrive."""
     import threading
@@ -200,8 +251,11 @@ def hubmgr_run(model_path: str, train_path: Path, dev_path: Path | None, *, out_
     epochs_done = last.epoch
     loop = last_t - started
     samples = n_train * epochs_done
-    evals = [{"t_process": t - t_process, "step": e.step, "epoch": e.epoch, **e.metrics}
-             for t, e in events if e.kind == "eval"]
+    evals = [
+        {"t_process": t - t_process, "step": e.step, "epoch": e.epoch, **e.metrics}
+        for t, e in events
+        if e.kind == "eval"
+    ]
     return {
         "status": result.status,
         "train_examples": n_train,
@@ -233,8 +287,13 @@ def token_stats(model_path: str, train_path: Path, *, max_length: int = 128) -> 
     tok = AutoTokenizer.from_pretrained(model_path)
     rows = text_label_rows(train_path)
     lengths = [len(ids) for ids in tok([r["text"] for r in rows], truncation=True, max_length=max_length)["input_ids"]]
-    return {"examples": len(lengths), "tokens": sum(lengths), "seq_sq_sum": sum(n * n for n in lengths),
-            "max_len": max(lengths), "mean_len": sum(lengths) / len(lengths)}
+    return {
+        "examples": len(lengths),
+        "tokens": sum(lengths),
+        "seq_sq_sum": sum(n * n for n in lengths),
+        "max_len": max(lengths),
+        "mean_len": sum(lengths) / len(lengths),
+    }
 
 
 def subset_file(src: Path, dst: Path, n: int | None, *, seed: int = 42) -> Path:

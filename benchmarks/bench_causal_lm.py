@@ -78,8 +78,17 @@ def split_text(text: str, *, train_chars: int, eval_chars: int) -> tuple[str, st
 
     train, held = text[:cut], text[cut:]
     train_part, held_part = head(train, train_chars), head(held, eval_chars)
-    return train_part, held_part, {"split_at_char": cut, "train_chars_total": len(train), "heldout_chars_total": len(held),
-                                   "train_chars_used": len(train_part), "heldout_chars_used": len(held_part)}
+    return (
+        train_part,
+        held_part,
+        {
+            "split_at_char": cut,
+            "train_chars_total": len(train),
+            "heldout_chars_total": len(held),
+            "train_chars_used": len(train_part),
+            "heldout_chars_used": len(held_part),
+        },
+    )
 
 
 def count_tokens(model_dir: str, path: Path) -> int:
@@ -92,13 +101,25 @@ def count_tokens(model_dir: str, path: Path) -> int:
     return sum(len(_encode(tok, line + "\n")) for line in path.read_text(encoding="utf-8").splitlines())
 
 
-def baseline_run(model_dir: str, train_path: Path, eval_path: Path, *, out_dir: Path, batch_size: int = 8,
-                 learning_rate: float = 2e-4) -> dict[str, Any]:
+def baseline_run(
+    model_dir: str,
+    train_path: Path,
+    eval_path: Path,
+    *,
+    out_dir: Path,
+    batch_size: int = 8,
+    learning_rate: float = 2e-4,
+) -> dict[str, Any]:
     import torch
     from datasets import load_dataset
     from peft import LoraConfig, TaskType, get_peft_model
-    from transformers import (AutoModelForCausalLM, AutoTokenizer, DataCollatorForLanguageModeling, Trainer,
-                              TrainingArguments)
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        DataCollatorForLanguageModeling,
+        Trainer,
+        TrainingArguments,
+    )
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     if tok.pad_token is None:
@@ -111,23 +132,43 @@ def baseline_run(model_dir: str, train_path: Path, eval_path: Path, *, out_dir: 
     def group(batch: dict[str, list[list[int]]]) -> dict[str, Any]:
         joined = {k: sum(batch[k], []) for k in batch}
         total = (len(joined["input_ids"]) // BLOCK) * BLOCK
-        out = {k: [v[i: i + BLOCK] for i in range(0, total, BLOCK)] for k, v in joined.items()}
+        out = {k: [v[i : i + BLOCK] for i in range(0, total, BLOCK)] for k, v in joined.items()}
         out["labels"] = [list(x) for x in out["input_ids"]]
         return out
 
     tokenized = raw.map(tokenize, batched=True, remove_columns=["text"])
     blocks = tokenized.map(group, batched=True, batch_size=1000)
     model = AutoModelForCausalLM.from_pretrained(model_dir)
-    model = get_peft_model(model, LoraConfig(task_type=TaskType.CAUSAL_LM, r=8, lora_alpha=16, lora_dropout=0.05,
-                                             target_modules=["q_proj", "v_proj"]))
+    model = get_peft_model(
+        model,
+        LoraConfig(
+            task_type=TaskType.CAUSAL_LM, r=8, lora_alpha=16, lora_dropout=0.05, target_modules=["q_proj", "v_proj"]
+        ),
+    )
     clock, timing = C.loop_clock()
 
-    args = TrainingArguments(output_dir=str(out_dir), per_device_train_batch_size=batch_size,
-                             per_device_eval_batch_size=batch_size, learning_rate=learning_rate, num_train_epochs=1,
-                             eval_strategy="no", save_strategy="no", logging_steps=10, report_to=[], use_cpu=True,
-                             seed=42, disable_tqdm=True)
-    trainer = Trainer(model=model, args=args, train_dataset=blocks["train"], eval_dataset=blocks["eval"],
-                      data_collator=DataCollatorForLanguageModeling(tok, mlm=False), callbacks=[clock])
+    args = TrainingArguments(
+        output_dir=str(out_dir),
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=batch_size,
+        learning_rate=learning_rate,
+        num_train_epochs=1,
+        eval_strategy="no",
+        save_strategy="no",
+        logging_steps=10,
+        report_to=[],
+        use_cpu=True,
+        seed=42,
+        disable_tqdm=True,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=blocks["train"],
+        eval_dataset=blocks["eval"],
+        data_collator=DataCollatorForLanguageModeling(tok, mlm=False),
+        callbacks=[clock],
+    )
     t0 = time.perf_counter()
     before = trainer.evaluate()
     eval_s = time.perf_counter() - t0
@@ -135,35 +176,56 @@ def baseline_run(model_dir: str, train_path: Path, eval_path: Path, *, out_dir: 
     after = trainer.evaluate()
     loop = timing["end"] - timing["begin"]
     tokens = len(blocks["train"]) * BLOCK
-    return {"train_blocks": len(blocks["train"]), "train_tokens": tokens, "eval_tokens": len(blocks["eval"]) * BLOCK,
-            "loop_seconds": loop, "tokens_per_second": tokens / loop,
-            "perplexity_before": math.exp(before["eval_loss"]), "perplexity_after": math.exp(after["eval_loss"]),
-            "eval_tokens_per_second": len(blocks["eval"]) * BLOCK / eval_s,
-            "torch_threads": torch.get_num_threads(),
-            "settings": {"batch_size": batch_size, "learning_rate": learning_rate, "block": BLOCK, "epochs": 1,
-                         "lora": {"r": 8, "lora_alpha": 16, "lora_dropout": 0.05, "target_modules": ["q_proj", "v_proj"]}}}
+    return {
+        "train_blocks": len(blocks["train"]),
+        "train_tokens": tokens,
+        "eval_tokens": len(blocks["eval"]) * BLOCK,
+        "loop_seconds": loop,
+        "tokens_per_second": tokens / loop,
+        "perplexity_before": math.exp(before["eval_loss"]),
+        "perplexity_after": math.exp(after["eval_loss"]),
+        "eval_tokens_per_second": len(blocks["eval"]) * BLOCK / eval_s,
+        "torch_threads": torch.get_num_threads(),
+        "settings": {
+            "batch_size": batch_size,
+            "learning_rate": learning_rate,
+            "block": BLOCK,
+            "epochs": 1,
+            "lora": {"r": 8, "lora_alpha": 16, "lora_dropout": 0.05, "target_modules": ["q_proj", "v_proj"]},
+        },
+    }
 
 
 WHATIF = {"batch_size": 8, "grad_accum": 4}
 
 
-def hubmgr_arm(model_dir: str, train_path: Path, eval_path: Path, *, out_dir: Path,
-               overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+def hubmgr_arm(
+    model_dir: str, train_path: Path, eval_path: Path, *, out_dir: Path, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
     from hubmgr.eval.runner import evaluate
 
-    run = S.hubmgr_run(model_dir, train_path, None, out_dir=out_dir, task="causal-lm",
-                       overrides={"eval_strategy": "no", **(overrides or {})}, t_process=T_PROCESS)
+    run = S.hubmgr_run(
+        model_dir,
+        train_path,
+        None,
+        out_dir=out_dir,
+        task="causal-lm",
+        overrides={"eval_strategy": "no", **(overrides or {})},
+        t_process=T_PROCESS,
+    )
     t0 = time.perf_counter()
     report = evaluate(model_dir, [run["adapter_path"]], task="causal-lm", data=str(eval_path))
     eval_wall = time.perf_counter() - t0
     rows = {("base" if i == 0 else "adapter"): r for i, r in enumerate(report.rows)}
-    run.update({
-        "perplexity_before": rows["base"].metrics.get("perplexity"),
-        "perplexity_after": rows["adapter"].metrics.get("perplexity"),
-        "eval_examples": report.num_examples,
-        "eval_samples_per_second": {k: r.samples_per_second for k, r in rows.items()},
-        "eval_wall_seconds": eval_wall,
-    })
+    run.update(
+        {
+            "perplexity_before": rows["base"].metrics.get("perplexity"),
+            "perplexity_after": rows["adapter"].metrics.get("perplexity"),
+            "eval_examples": report.num_examples,
+            "eval_samples_per_second": {k: r.samples_per_second for k, r in rows.items()},
+            "eval_wall_seconds": eval_wall,
+        }
+    )
     return run
 
 
@@ -195,16 +257,31 @@ def body(record: dict[str, Any], args: Any) -> dict[str, Any]:
         env = C.isolated_env(tmp, args.threads)
         if not (model_dir / "config.json").is_file():
             print(f"  converting {gguf.name} to a transformers folder in {model_dir}")
-            conv = C.run_arm(script, "convert", ["--gguf", str(gguf), "--model", str(model_dir), "--work", str(tmp)],
-                             env=env, timeout=3600)
+            conv = C.run_arm(
+                script,
+                "convert",
+                ["--gguf", str(gguf), "--model", str(model_dir), "--work", str(tmp)],
+                env=env,
+                timeout=3600,
+            )
             record["notes"].append(f"Converted the GGUF file once ({conv['seconds']:.0f} s).")
         text = (data / "input.txt").read_text(encoding="utf-8")
         train_text, held_text, split = split_text(text, train_chars=train_chars, eval_chars=eval_chars)
         train, held = tmp / "train.txt", tmp / "heldout.txt"
         train.write_text(train_text, encoding="utf-8")
         held.write_text(held_text, encoding="utf-8")
-        common = ["--threads", str(args.threads), "--model", str(model_dir), "--train", str(train), "--eval", str(held),
-                  "--work", str(tmp)]
+        common = [
+            "--threads",
+            str(args.threads),
+            "--model",
+            str(model_dir),
+            "--train",
+            str(train),
+            "--eval",
+            str(held),
+            "--work",
+            str(tmp),
+        ]
         names = ("baseline", "hubmgr") + (() if args.quick or args.no_whatif else ("hubmgr_batch8_accum4",))
         arms = {arm: C.run_arm(script, arm, common, env=env, timeout=4 * 3600) for arm in names}
         hub_tokens = count_tokens(str(model_dir), train)
@@ -216,28 +293,56 @@ def body(record: dict[str, Any], args: Any) -> dict[str, Any]:
         "model": "SmolLM2-135M-Instruct (Q4_1 GGUF de-quantized to float32)",
         "split": split,
         "arms": {
-            "baseline": {k: base[k] for k in ("perplexity_before", "perplexity_after", "tokens_per_second", "loop_seconds",
-                                              "train_tokens", "eval_tokens", "settings", "peak_rss_bytes")},
-            "hubmgr": {"perplexity_before": hub["perplexity_before"], "perplexity_after": hub["perplexity_after"],
-                       "tokens_per_second": hub_tps, "loop_seconds": hub["loop_seconds"], "train_tokens": hub_tokens,
-                       "train_blocks": hub["train_examples"], "eval_blocks": hub["eval_examples"],
-                       "eval_samples_per_second": hub["eval_samples_per_second"], "config": hub["config"],
-                       "peak_rss_bytes": hub["peak_rss_bytes"], "steps": hub["steps"]},
+            "baseline": {
+                k: base[k]
+                for k in (
+                    "perplexity_before",
+                    "perplexity_after",
+                    "tokens_per_second",
+                    "loop_seconds",
+                    "train_tokens",
+                    "eval_tokens",
+                    "settings",
+                    "peak_rss_bytes",
+                )
+            },
+            "hubmgr": {
+                "perplexity_before": hub["perplexity_before"],
+                "perplexity_after": hub["perplexity_after"],
+                "tokens_per_second": hub_tps,
+                "loop_seconds": hub["loop_seconds"],
+                "train_tokens": hub_tokens,
+                "train_blocks": hub["train_examples"],
+                "eval_blocks": hub["eval_examples"],
+                "eval_samples_per_second": hub["eval_samples_per_second"],
+                "config": hub["config"],
+                "peak_rss_bytes": hub["peak_rss_bytes"],
+                "steps": hub["steps"],
+            },
         },
         "tokens_per_second_ratio": ratio,
     }
     w = arms.get("hubmgr_batch8_accum4")
     if w:
         record["results"]["arms"]["hubmgr_batch8_accum4"] = {
-            "perplexity_before": w["perplexity_before"], "perplexity_after": w["perplexity_after"],
-            "tokens_per_second": hub_tokens * w["epochs_done"] / w["loop_seconds"], "loop_seconds": w["loop_seconds"],
-            "train_tokens": hub_tokens, "config": w["config"], "peak_rss_bytes": w["peak_rss_bytes"], "steps": w["steps"],
-            "what_if": "not the defaults: " + ", ".join(f"{k}={v}" for k, v in WHATIF.items())}
+            "perplexity_before": w["perplexity_before"],
+            "perplexity_after": w["perplexity_after"],
+            "tokens_per_second": hub_tokens * w["epochs_done"] / w["loop_seconds"],
+            "loop_seconds": w["loop_seconds"],
+            "train_tokens": hub_tokens,
+            "config": w["config"],
+            "peak_rss_bytes": w["peak_rss_bytes"],
+            "steps": w["steps"],
+            "what_if": "not the defaults: " + ", ".join(f"{k}={v}" for k, v in WHATIF.items()),
+        }
         record["commands"].append(w["command"])
     record["targets"] = [
-        C.target("held-out perplexity before -> after (hubmgr)", goal="report (lower after)",
-                 value=f"{hub['perplexity_before']:.2f} -> {hub['perplexity_after']:.2f}",
-                 met=None if hub["perplexity_after"] is None else hub["perplexity_after"] < hub["perplexity_before"]),
+        C.target(
+            "held-out perplexity before -> after (hubmgr)",
+            goal="report (lower after)",
+            value=f"{hub['perplexity_before']:.2f} -> {hub['perplexity_after']:.2f}",
+            met=None if hub["perplexity_after"] is None else hub["perplexity_after"] < hub["perplexity_before"],
+        ),
         C.target("training tokens/s vs plain Trainer", goal="report", value=round(ratio, 2), met=None),
     ]
     return record

@@ -38,13 +38,26 @@ def arm_main(args: Any) -> None:
     C.set_threads(args.threads)
     work = Path(args.work) / f"{args.arm}-{args.size}"
     if args.arm == "pretrained_lora":
-        out = S.hubmgr_run(args.model, Path(args.train), Path(args.dev), out_dir=work,
-                           overrides={"epochs": float(args.epochs)})
+        out = S.hubmgr_run(
+            args.model, Path(args.train), Path(args.dev), out_dir=work, overrides={"epochs": float(args.epochs)}
+        )
         out["dev_accuracy"] = out["metrics"].get("eval_accuracy")
     elif args.arm == "random_init_full":
-        out = S.trainer_run(args.model, Path(args.train), Path(args.dev), out_dir=work, epochs=float(args.random_epochs),
-                            batch_size=32, learning_rate=RANDOM_LR, padding="longest", group_by_length=True,
-                            lora=False, random_init=True, warmup_ratio=0.1, eval_each_epoch=True)
+        out = S.trainer_run(
+            args.model,
+            Path(args.train),
+            Path(args.dev),
+            out_dir=work,
+            epochs=float(args.random_epochs),
+            batch_size=32,
+            learning_rate=RANDOM_LR,
+            padding="longest",
+            group_by_length=True,
+            lora=False,
+            random_init=True,
+            warmup_ratio=0.1,
+            eval_each_epoch=True,
+        )
         out["final_dev_accuracy"] = out["dev_accuracy"]
         out["dev_accuracy"] = out["best_dev_accuracy"]
     else:
@@ -67,17 +80,35 @@ def body(record: dict[str, Any], args: Any) -> dict[str, Any]:
         for size, epochs in sizes.items():
             train = S.subset_file(data / "train.jsonl", tmp / f"train-{size}.jsonl", size)
             random_epochs = (QUICK_RANDOM_EPOCHS if args.quick else RANDOM_EPOCHS).get(size, epochs)
-            common = ["--threads", str(args.threads), "--model", model, "--train", str(train), "--dev", str(dev),
-                      "--work", str(tmp), "--size", str(size), "--epochs", str(epochs),
-                      "--random-epochs", str(random_epochs)]
+            common = [
+                "--threads",
+                str(args.threads),
+                "--model",
+                model,
+                "--train",
+                str(train),
+                "--dev",
+                str(dev),
+                "--work",
+                str(tmp),
+                "--size",
+                str(size),
+                "--epochs",
+                str(epochs),
+                "--random-epochs",
+                str(random_epochs),
+            ]
             row: dict[str, Any] = {"examples": size, "epochs": epochs, "random_init_epochs": random_epochs}
             for arm in ("pretrained_lora", "random_init_full"):
                 try:
                     res = C.run_arm(script, arm, common, env=env, timeout=4 * 3600)
-                    row[arm] = {"dev_accuracy": res["dev_accuracy"], "loop_seconds": res["loop_seconds"],
-                                "samples_per_second": res["samples_per_second"],
-                                "trainable_params": res.get("trainable_params"),
-                                "process_wall_s": res["process_wall_s"]}
+                    row[arm] = {
+                        "dev_accuracy": res["dev_accuracy"],
+                        "loop_seconds": res["loop_seconds"],
+                        "samples_per_second": res["samples_per_second"],
+                        "trainable_params": res.get("trainable_params"),
+                        "process_wall_s": res["process_wall_s"],
+                    }
                     if arm == "random_init_full":
                         row[arm]["final_dev_accuracy"] = res.get("final_dev_accuracy")
                         row[arm]["per_epoch_dev_accuracy"] = [e["accuracy"] for e in res.get("evals", [])]
@@ -91,15 +122,25 @@ def body(record: dict[str, Any], args: Any) -> dict[str, Any]:
         "rows": rows,
         "dev_examples": 300 if args.quick else 872,
         "random_init_recipe": "full training of every weight, dynamic padding, length-grouped batches, batch 32,"
-                              f" AdamW lr {RANDOM_LR:g}, 10% warm-up, linear decay, more epochs than the pre-trained model,"
-                              " dev accuracy of its best epoch",
+        f" AdamW lr {RANDOM_LR:g}, 10% warm-up, linear decay, more epochs than the pre-trained model,"
+        " dev accuracy of its best epoch",
         "pretrained_recipe": "hubmgr defaults (LoRA r=8 on every linear layer, lr 1e-3, batch 32, --dtype auto) with --epochs as listed",
         "seeds": 1,
     }
-    ok = [r for r in rows if "dev_accuracy" in r.get("pretrained_lora", {}) and "dev_accuracy" in r.get("random_init_full", {})]
+    ok = [
+        r
+        for r in rows
+        if "dev_accuracy" in r.get("pretrained_lora", {}) and "dev_accuracy" in r.get("random_init_full", {})
+    ]
     wins = sum(1 for r in ok if r["pretrained_lora"]["dev_accuracy"] > r["random_init_full"]["dev_accuracy"])
-    record["targets"] = [C.target("pre-trained + LoRA beats random init at every size", goal="report",
-                                  value=f"{wins}/{len(ok)} sizes", met=None)]
+    record["targets"] = [
+        C.target(
+            "pre-trained + LoRA beats random init at every size",
+            goal="report",
+            value=f"{wins}/{len(ok)} sizes",
+            met=None,
+        )
+    ]
     record["notes"].append("One seed per point; SST-2 dev has 872 examples, so one example is 0.11 points.")
     return record
 
@@ -113,7 +154,9 @@ def main() -> int:
     if args.arm:
         arm_main(args)
         return 0
-    return C.run_benchmark(NAME, args, lambda rec: body(rec, args), title="Data efficiency: pre-trained + LoRA vs random init")
+    return C.run_benchmark(
+        NAME, args, lambda rec: body(rec, args), title="Data efficiency: pre-trained + LoRA vs random init"
+    )
 
 
 if __name__ == "__main__":

@@ -107,8 +107,9 @@ def client_env(tmp: Path, url: str, threads: int) -> dict[str, str]:
     return env
 
 
-def kill_and_resume(script: Path, server: Any, arm: str, work: Path, total: int, threads: int,
-                    log: Any) -> dict[str, Any]:
+def kill_and_resume(
+    script: Path, server: Any, arm: str, work: Path, total: int, threads: int, log: Any
+) -> dict[str, Any]:
     """SIGKILL ``arm`` half way through, then run it again; count the bytes the server sends again."""
     home = work / f"resume-{arm}"
     shutil.rmtree(home, ignore_errors=True)
@@ -190,8 +191,9 @@ def body(record: dict[str, Any], args: Any) -> dict[str, Any]:
                     home = work / f"home-{arm}"
                     shutil.rmtree(home, ignore_errors=True)
                     server.reset_counters()
-                    data = C.run_arm(script, arm, [], env=client_env(home, server.url, args.threads), timeout=900,
-                                     log=log)
+                    data = C.run_arm(
+                        script, arm, [], env=client_env(home, server.url, args.threads), timeout=900, log=log
+                    )
                     data["server_bytes_sent"] = server.bytes_sent(REPO_ID)
                     data["throughput_bytes_per_s"] = total / data["download_seconds"]
                     runs[arm].append(data)
@@ -218,11 +220,15 @@ def body(record: dict[str, Any], args: Any) -> dict[str, Any]:
         "resume": resume,
     }
     record["targets"] = [
-        C.target("download throughput ratio", goal=">= 1.0 x snapshot_download", value=round(ratio, 3),
-                 met=ratio >= 1.0),
-        C.target("bytes sent again after a kill at half way", goal="<= bytes missing at the kill (about half) + 5% of the repo",
-                 value=f"{resume['hubmgr']['resent_fraction_of_repo']:.3f} of the repo",
-                 met=bool(resume["hubmgr"]["within_limit"])),
+        C.target(
+            "download throughput ratio", goal=">= 1.0 x snapshot_download", value=round(ratio, 3), met=ratio >= 1.0
+        ),
+        C.target(
+            "bytes sent again after a kill at half way",
+            goal="<= bytes missing at the kill (about half) + 5% of the repo",
+            value=f"{resume['hubmgr']['resent_fraction_of_repo']:.3f} of the repo",
+            met=bool(resume["hubmgr"]["within_limit"]),
+        ),
     ]
     record["notes"].append(
         "Server and client share the machine's cores (loopback); the server is the Python Hub double, so"

@@ -52,16 +52,20 @@ def pipeline_arm(model_path: str, adapter: str, dev: Path) -> dict[str, Any]:
         preds = clf(texts, truncation=True, max_length=128, **kwargs)
         secs = time.perf_counter() - t1
         ids = [int(str(p["label"]).rsplit("_", 1)[-1]) for p in preds]
-        out[name] = {"seconds": secs, "samples_per_second": len(rows) / secs,
-                     "accuracy": sum(int(a == b) for a, b in zip(ids, gold)) / len(gold)}
+        out[name] = {
+            "seconds": secs,
+            "samples_per_second": len(rows) / secs,
+            "accuracy": sum(int(a == b) for a, b in zip(ids, gold)) / len(gold),
+        }
     return out
 
 
 def arm_main(args: Any) -> None:
     C.set_threads(args.threads)
     if args.arm == "train":
-        out = S.hubmgr_run(args.model, Path(args.train), None, out_dir=Path(args.adapter),
-                           overrides={"eval_strategy": "no"})
+        out = S.hubmgr_run(
+            args.model, Path(args.train), None, out_dir=Path(args.adapter), overrides={"eval_strategy": "no"}
+        )
     elif args.arm == "pipeline":
         out = pipeline_arm(args.model, args.adapter, Path(args.dev))
     else:
@@ -85,11 +89,31 @@ def body(record: dict[str, Any], args: Any) -> dict[str, Any]:
         train = S.subset_file(data / "train.jsonl", tmp / "train.jsonl", n_train)
         dev = S.subset_file(data / "dev.jsonl", tmp / "dev.jsonl", 300) if args.quick else data / "dev.jsonl"
         adapter = tmp / "adapter"
-        common = ["--threads", str(args.threads), "--model", model, "--train", str(train), "--dev", str(dev),
-                  "--adapter", str(adapter)]
+        common = [
+            "--threads",
+            str(args.threads),
+            "--model",
+            model,
+            "--train",
+            str(train),
+            "--dev",
+            str(dev),
+            "--adapter",
+            str(adapter),
+        ]
         trained = C.run_arm(script, "train", common, env=env, timeout=3 * 3600)
-        cmd = [*hubmgr_cli(), "eval", "text-classification", "--model", model, "--adapter", str(adapter),
-               "--data", str(dev), "--json"]
+        cmd = [
+            *hubmgr_cli(),
+            "eval",
+            "text-classification",
+            "--model",
+            model,
+            "--adapter",
+            str(adapter),
+            "--data",
+            str(dev),
+            "--json",
+        ]
         print(f"  [hubmgr eval] {C.display_command(cmd)}")
         res = C.run_child(cmd, env=env, timeout=3600)
         if res["returncode"] != 0:
@@ -115,13 +139,18 @@ def body(record: dict[str, Any], args: Any) -> dict[str, Any]:
             "peak_rss_bytes": res["peak_rss_bytes"],
             "rows": list(rows),
         },
-        "pipeline": {**{k: pipe[k] for k in ("batch_size_1", "batch_size_32", "load_seconds")},
-                     "process_wall_s": pipe["process_wall_s"], "peak_rss_bytes": pipe["peak_rss_bytes"]},
+        "pipeline": {
+            **{k: pipe[k] for k in ("batch_size_1", "batch_size_32", "load_seconds")},
+            "process_wall_s": pipe["process_wall_s"],
+            "peak_rss_bytes": pipe["peak_rss_bytes"],
+        },
         "ratio_vs_pipeline_batch_1": ratio_1,
         "ratio_vs_pipeline_batch_32": ratio_32,
     }
     record["targets"] = [
-        C.target("eval samples/s vs pipeline() (default batch size 1)", goal="report", value=round(ratio_1, 2), met=None),
+        C.target(
+            "eval samples/s vs pipeline() (default batch size 1)", goal="report", value=round(ratio_1, 2), met=None
+        ),
         C.target("eval samples/s vs pipeline(batch_size=32)", goal="report", value=round(ratio_32, 2), met=None),
     ]
     return record

@@ -59,50 +59,120 @@ NAME = "generalization"
 T_PROCESS = time.perf_counter()
 
 #: the tutorial baseline's settings (text classification)
-TUTORIAL = {"learning_rate": 2e-4, "batch_size": 16, "max_length": 128, "padding": "max_length",
-            "lr_scheduler": "linear", "eval": "each epoch", "lora": S.TUTORIAL_LORA}
+TUTORIAL = {
+    "learning_rate": 2e-4,
+    "batch_size": 16,
+    "max_length": 128,
+    "padding": "max_length",
+    "lr_scheduler": "linear",
+    "eval": "each epoch",
+    "lora": S.TUTORIAL_LORA,
+}
 #: epochs the baseline's schedule is planned for; the time limit stops it long before
 BASELINE_EPOCHS = 20
 #: the token-classification baseline: bench_token_classification.py's recipe (dynamic padding)
-TOKEN_BASELINE = {"batch_size": 32, "learning_rate": 1e-3, "max_length": 128,
-                  "padding": "dynamic (DataCollatorForTokenClassification)",
-                  "lora": {"r": 8, "lora_alpha": 16, "lora_dropout": 0.1, "target_modules": ["query", "value"]}}
+TOKEN_BASELINE = {
+    "batch_size": 32,
+    "learning_rate": 1e-3,
+    "max_length": 128,
+    "padding": "dynamic (DataCollatorForTokenClassification)",
+    "lora": {"r": 8, "lora_alpha": 16, "lora_dropout": 0.1, "target_modules": ["query", "value"]},
+}
 #: the causal-LM baseline: bench_causal_lm.py's run_clm recipe, plus run_clm's 5% validation split
-CLM_BASELINE = {"batch_size": 8, "learning_rate": 2e-4, "block": CLM.BLOCK, "validation_split_percentage": 5,
-                "lora": {"r": 8, "lora_alpha": 16, "lora_dropout": 0.05, "target_modules": ["q_proj", "v_proj"]}}
+CLM_BASELINE = {
+    "batch_size": 8,
+    "learning_rate": 2e-4,
+    "block": CLM.BLOCK,
+    "validation_split_percentage": 5,
+    "lora": {"r": 8, "lora_alpha": 16, "lora_dropout": 0.05, "target_modules": ["q_proj", "v_proj"]},
+}
 
 #: what each data set trains and reports
 DATASETS: dict[str, dict[str, Any]] = {
     "sst2": {
-        "title": "SST-2", "folder": "sst2", "task": "text-classification", "model": "minilm",
-        "files": ("train.jsonl", "dev.jsonl"), "train": "train.jsonl", "eval": "dev.jsonl", "report": "dev.jsonl",
-        "report_split": "dev", "label_column": "label", "options": {}, "multi_label": False,
-        "metric": "accuracy", "train_metric": ["accuracy"], "greater": True, "goal": 0.87,
+        "title": "SST-2",
+        "folder": "sst2",
+        "task": "text-classification",
+        "model": "minilm",
+        "files": ("train.jsonl", "dev.jsonl"),
+        "train": "train.jsonl",
+        "eval": "dev.jsonl",
+        "report": "dev.jsonl",
+        "report_split": "dev",
+        "label_column": "label",
+        "options": {},
+        "multi_label": False,
+        "metric": "accuracy",
+        "train_metric": ["accuracy"],
+        "greater": True,
+        "goal": 0.87,
     },
     "clinc150": {
-        "title": "CLINC150", "folder": "clinc150", "task": "text-classification", "model": "minilm",
-        "files": ("train.jsonl", "validation.jsonl", "test.jsonl"), "train": "train.jsonl",
-        "eval": "validation.jsonl", "report": "test.jsonl", "report_split": "test", "label_column": "label",
-        "options": {}, "multi_label": False, "metric": "accuracy", "train_metric": ["accuracy"], "greater": True,
-        "goal": 0.93, "goal_seconds": 600.0,
+        "title": "CLINC150",
+        "folder": "clinc150",
+        "task": "text-classification",
+        "model": "minilm",
+        "files": ("train.jsonl", "validation.jsonl", "test.jsonl"),
+        "train": "train.jsonl",
+        "eval": "validation.jsonl",
+        "report": "test.jsonl",
+        "report_split": "test",
+        "label_column": "label",
+        "options": {},
+        "multi_label": False,
+        "metric": "accuracy",
+        "train_metric": ["accuracy"],
+        "greater": True,
+        "goal": 0.93,
+        "goal_seconds": 600.0,
     },
     "goemotions": {
-        "title": "GoEmotions", "folder": "goemotions", "task": "text-classification", "model": "minilm",
-        "files": ("train.jsonl", "validation.jsonl", "test.jsonl"), "train": "train.jsonl",
-        "eval": "validation.jsonl", "report": "test.jsonl", "report_split": "test", "label_column": "labels",
-        "options": {"label_column": "labels"}, "multi_label": True, "metric": "macro_f1", "also": ["micro_f1"],
-        "train_metric": ["micro_f1", "f1_micro"], "greater": True, "goal": 0.40,
+        "title": "GoEmotions",
+        "folder": "goemotions",
+        "task": "text-classification",
+        "model": "minilm",
+        "files": ("train.jsonl", "validation.jsonl", "test.jsonl"),
+        "train": "train.jsonl",
+        "eval": "validation.jsonl",
+        "report": "test.jsonl",
+        "report_split": "test",
+        "label_column": "labels",
+        "options": {"label_column": "labels"},
+        "multi_label": True,
+        "metric": "macro_f1",
+        "also": ["micro_f1"],
+        "train_metric": ["micro_f1", "f1_micro"],
+        "greater": True,
+        "goal": 0.40,
     },
     "conll2003": {
-        "title": "CoNLL-2003", "folder": "conll2003", "task": "token-classification", "model": "minilm",
-        "files": ("train.jsonl", "dev.jsonl", "test.jsonl"), "train": "train.jsonl", "eval": "dev.jsonl",
-        "report": "test.jsonl", "report_split": "test", "options": {}, "metric": "f1", "train_metric": ["f1"],
-        "greater": True, "goal": 0.85,
+        "title": "CoNLL-2003",
+        "folder": "conll2003",
+        "task": "token-classification",
+        "model": "minilm",
+        "files": ("train.jsonl", "dev.jsonl", "test.jsonl"),
+        "train": "train.jsonl",
+        "eval": "dev.jsonl",
+        "report": "test.jsonl",
+        "report_split": "test",
+        "options": {},
+        "metric": "f1",
+        "train_metric": ["f1"],
+        "greater": True,
+        "goal": 0.85,
     },
     "tinyshakespeare": {
-        "title": "Tiny Shakespeare", "folder": "tinyshakespeare", "task": "causal-lm", "model": "smollm2",
-        "files": ("input.txt",), "report_split": "held-out", "options": {}, "metric": "perplexity",
-        "train_metric": ["perplexity"], "greater": False, "goal": 44.0,
+        "title": "Tiny Shakespeare",
+        "folder": "tinyshakespeare",
+        "task": "causal-lm",
+        "model": "smollm2",
+        "files": ("input.txt",),
+        "report_split": "held-out",
+        "options": {},
+        "metric": "perplexity",
+        "train_metric": ["perplexity"],
+        "greater": False,
+        "goal": 44.0,
     },
 }
 LOWER_IS_BETTER = {"perplexity", "loss", "token_loss"}
@@ -123,8 +193,11 @@ def pick_metric(preferred: list[str], task_main: str | None, seen: list[dict[str
     for name in [*preferred, *([task_main] if task_main else [])]:
         if name in keys:
             return name, name not in LOWER_IS_BETTER
-    rest = [k for k in keys if k not in LOWER_IS_BETTER and k not in ("runtime", "samples_per_second",
-                                                                       "steps_per_second", "epoch")]
+    rest = [
+        k
+        for k in keys
+        if k not in LOWER_IS_BETTER and k not in ("runtime", "samples_per_second", "steps_per_second", "epoch")
+    ]
     if rest:
         return rest[0], True
     if "loss" in keys:
@@ -132,8 +205,9 @@ def pick_metric(preferred: list[str], task_main: str | None, seen: list[dict[str
     return None, True
 
 
-def time_to_fraction(evals: list[dict[str, Any]], metric: str | None, greater: bool, final: float | None,
-                     fraction: float = 0.99) -> float | None:
+def time_to_fraction(
+    evals: list[dict[str, Any]], metric: str | None, greater: bool, final: float | None, fraction: float = 0.99
+) -> float | None:
     """Seconds (``t`` of the evaluation) until the metric first reached ``fraction`` of ``final``; for a
     lower-is-better metric until it first came within ``final / fraction``."""
     if metric is None or final is None or not math.isfinite(final):
@@ -185,19 +259,32 @@ def hubmgr_arm(args: Any) -> dict[str, Any]:
         if kind == "eval":
             events.append({"t": t, "step": event.step, "epoch": event.epoch, "metrics": dict(event.metrics)})
         elif kind == "train_started":
-            started.update(t=t, num_train_examples=event.num_train_examples, num_eval_examples=event.num_eval_examples,
-                           trainable_params=event.trainable_params, total_params=event.total_params,
-                           device=event.device, precision=getattr(event, "precision", None),
-                           total_steps=event.total_steps)
+            started.update(
+                t=t,
+                num_train_examples=event.num_train_examples,
+                num_eval_examples=event.num_eval_examples,
+                trainable_params=event.trainable_params,
+                total_params=event.total_params,
+                device=event.device,
+                precision=getattr(event, "precision", None),
+                total_steps=event.total_steps,
+            )
         elif kind == "step":
             started["last_step_t"] = t
             started["last_step_epoch"] = event.epoch
         elif kind == "train_finished":
-            finished.update(stop_reason=getattr(event, "stop_reason", None), notes=list(getattr(event, "notes", []) or []),
-                            status=event.status)
+            finished.update(
+                stop_reason=getattr(event, "stop_reason", None),
+                notes=list(getattr(event, "notes", []) or []),
+                status=event.status,
+            )
 
-    values: dict[str, Any] = {"task": spec["task"], "model": args.model, "data": args.train,
-                              "output_dir": str(work / "adapter")}
+    values: dict[str, Any] = {
+        "task": spec["task"],
+        "model": args.model,
+        "data": args.train,
+        "output_dir": str(work / "adapter"),
+    }
     if args.eval:
         values["eval_data"] = args.eval
     if spec.get("options"):
@@ -208,8 +295,13 @@ def hubmgr_arm(args: Any) -> dict[str, Any]:
     try:
         result = hubmgr.train(config, on_event=on_event)
     except Exception as exc:  # noqa: BLE001 - recorded; the benchmark goes on with the other data sets
-        out.update(status="error", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()[-3000:],
-                   wall_seconds=time.perf_counter() - t0_box[0], evals=events)
+        out.update(
+            status="error",
+            error=f"{type(exc).__name__}: {exc}",
+            traceback=traceback.format_exc()[-3000:],
+            wall_seconds=time.perf_counter() - t0_box[0],
+            evals=events,
+        )
         return out
     wall = time.perf_counter() - t0_box[0]
     metrics = dict(result.metrics or {})
@@ -225,32 +317,34 @@ def hubmgr_arm(args: Any) -> dict[str, Any]:
         final = (max(vals) if greater else min(vals)) if vals else None
     t99 = time_to_fraction(events, name, greater, final)
     epochs = _finite(getattr(result, "epochs", None)) or None
-    out.update({
-        "status": result.status,
-        "wall_seconds": wall,
-        "result_seconds": result.seconds,
-        "epochs": epochs,
-        "epochs_observed": _finite(metrics.get("epoch")) or started.get("last_step_epoch"),
-        "stop_reason": getattr(result, "stop_reason", None) or finished.get("stop_reason"),
-        "notes": list(getattr(result, "notes", None) or finished.get("notes") or []),
-        "best_step": getattr(result, "best_step", None),
-        "global_step": result.global_step,
-        "samples_per_second": _finite(metrics.get("train_samples_per_second")),
-        "train_metrics": metrics,
-        "train_main_metric": name,
-        "train_main_greater_is_better": greater,
-        "train_main_final": final,
-        "time_to_99_seconds": t99,
-        "time_to_first_step": started.get("t"),
-        "num_train_examples": result.num_train_examples,
-        "num_eval_examples": result.num_eval_examples,
-        "trainable_params": started.get("trainable_params"),
-        "precision": started.get("precision"),
-        "device": started.get("device"),
-        "evals": events,
-        "adapter_path": str(result.adapter_path) if result.adapter_path else None,
-        "effective_config": config.to_dict(),
-    })
+    out.update(
+        {
+            "status": result.status,
+            "wall_seconds": wall,
+            "result_seconds": result.seconds,
+            "epochs": epochs,
+            "epochs_observed": _finite(metrics.get("epoch")) or started.get("last_step_epoch"),
+            "stop_reason": getattr(result, "stop_reason", None) or finished.get("stop_reason"),
+            "notes": list(getattr(result, "notes", None) or finished.get("notes") or []),
+            "best_step": getattr(result, "best_step", None),
+            "global_step": result.global_step,
+            "samples_per_second": _finite(metrics.get("train_samples_per_second")),
+            "train_metrics": metrics,
+            "train_main_metric": name,
+            "train_main_greater_is_better": greater,
+            "train_main_final": final,
+            "time_to_99_seconds": t99,
+            "time_to_first_step": started.get("t"),
+            "num_train_examples": result.num_train_examples,
+            "num_eval_examples": result.num_eval_examples,
+            "trainable_params": started.get("trainable_params"),
+            "precision": started.get("precision"),
+            "device": started.get("device"),
+            "evals": events,
+            "adapter_path": str(result.adapter_path) if result.adapter_path else None,
+            "effective_config": config.to_dict(),
+        }
+    )
     if result.adapter_path is None:
         out["report_error"] = f"no adapter (status {result.status})"
         return out
@@ -262,14 +356,16 @@ def hubmgr_arm(args: Any) -> dict[str, Any]:
         out["report_traceback"] = traceback.format_exc()[-3000:]
         return out
     rows = list(report.rows)
-    out.update({
-        "report_seconds": time.perf_counter() - t1,
-        "report_metrics": dict(rows[-1].metrics) if rows else {},
-        "report_base_metrics": dict(rows[0].metrics) if len(rows) > 1 else {},
-        "report_examples": report.num_examples,
-        "report_main_metric": report.main_metric,
-        "report_warnings": list(report.warnings),
-    })
+    out.update(
+        {
+            "report_seconds": time.perf_counter() - t1,
+            "report_metrics": dict(rows[-1].metrics) if rows else {},
+            "report_base_metrics": dict(rows[0].metrics) if len(rows) > 1 else {},
+            "report_examples": report.num_examples,
+            "report_main_metric": report.main_metric,
+            "report_warnings": list(report.warnings),
+        }
+    )
     return out
 
 
@@ -304,13 +400,20 @@ def text_baseline(args: Any, t_start: float) -> dict[str, Any]:
         else:
             labels = [label2id.get(str(r[col]), -100) for r in rows]
         ds = Dataset.from_dict({"text": [str(r["text"]) for r in rows], "labels": labels})
-        return ds.map(lambda b: tok(b["text"], padding="max_length", truncation=True, max_length=TUTORIAL["max_length"]),
-                      batched=True, remove_columns=["text"])
+        return ds.map(
+            lambda b: tok(b["text"], padding="max_length", truncation=True, max_length=TUTORIAL["max_length"]),
+            batched=True,
+            remove_columns=["text"],
+        )
 
     train_ds, eval_ds, test_ds = rows_to_ds(train_rows), rows_to_ds(eval_rows), rows_to_ds(test_rows)
     model = AutoModelForSequenceClassification.from_pretrained(
-        args.model, num_labels=len(names), id2label=dict(enumerate(names)), label2id=label2id,
-        problem_type="multi_label_classification" if multi else "single_label_classification")
+        args.model,
+        num_labels=len(names),
+        id2label=dict(enumerate(names)),
+        label2id=label2id,
+        problem_type="multi_label_classification" if multi else "single_label_classification",
+    )
     model = get_peft_model(model, LoraConfig(task_type=TaskType.SEQ_CLS, **TUTORIAL["lora"]))
 
     def metrics(p: Any) -> dict[str, float]:
@@ -318,19 +421,39 @@ def text_baseline(args: Any, t_start: float) -> dict[str, Any]:
         if multi:
             preds = (1.0 / (1.0 + np.exp(-logits)) >= 0.5).astype(int)
             gold = np.asarray(p.label_ids).astype(int)
-            return {"micro_f1": float(f1_score(gold, preds, average="micro", zero_division=0)),
-                    "macro_f1": float(f1_score(gold, preds, average="macro", zero_division=0)),
-                    "exact_match": float((preds == gold).all(axis=1).mean())}
+            return {
+                "micro_f1": float(f1_score(gold, preds, average="micro", zero_division=0)),
+                "macro_f1": float(f1_score(gold, preds, average="macro", zero_division=0)),
+                "exact_match": float((preds == gold).all(axis=1).mean()),
+            }
         preds = np.argmax(logits, axis=-1)
         gold = np.asarray(p.label_ids)
         keep = gold != -100
-        return {"accuracy": float(accuracy_score(gold[keep], preds[keep])),
-                "macro_f1": float(f1_score(gold[keep], preds[keep], average="macro", zero_division=0))}
+        return {
+            "accuracy": float(accuracy_score(gold[keep], preds[keep])),
+            "macro_f1": float(f1_score(gold[keep], preds[keep], average="macro", zero_division=0)),
+        }
 
-    return _run_trainer(args, t_start, model, train_ds, eval_ds, test_ds, metrics, collator=None,
-                        batch_size=TUTORIAL["batch_size"], learning_rate=TUTORIAL["learning_rate"],
-                        settings={**TUTORIAL, "epochs_planned": BASELINE_EPOCHS, "num_labels": len(names),
-                                  "multi_label": multi, "threshold": 0.5 if multi else None}, torch=torch)
+    return _run_trainer(
+        args,
+        t_start,
+        model,
+        train_ds,
+        eval_ds,
+        test_ds,
+        metrics,
+        collator=None,
+        batch_size=TUTORIAL["batch_size"],
+        learning_rate=TUTORIAL["learning_rate"],
+        settings={
+            **TUTORIAL,
+            "epochs_planned": BASELINE_EPOCHS,
+            "num_labels": len(names),
+            "multi_label": multi,
+            "threshold": 0.5 if multi else None,
+        },
+        torch=torch,
+    )
 
 
 def token_baseline(args: Any, t_start: float) -> dict[str, Any]:
@@ -353,15 +476,26 @@ def token_baseline(args: Any, t_start: float) -> dict[str, Any]:
 
     train_ds, eval_ds, test_ds = to_ds(train_rows), to_ds(eval_rows), to_ds(test_rows)
     model = AutoModelForTokenClassification.from_pretrained(
-        args.model, num_labels=len(names), id2label=dict(enumerate(names)), label2id=label2id)
+        args.model, num_labels=len(names), id2label=dict(enumerate(names)), label2id=label2id
+    )
     model = get_peft_model(model, LoraConfig(task_type=TaskType.TOKEN_CLS, **TOKEN_BASELINE["lora"]))
 
     metrics = C.ner_f1_metric(names)
 
-    return _run_trainer(args, t_start, model, train_ds, eval_ds, test_ds, metrics,
-                        collator=DataCollatorForTokenClassification(tok), batch_size=TOKEN_BASELINE["batch_size"],
-                        learning_rate=TOKEN_BASELINE["learning_rate"],
-                        settings={**TOKEN_BASELINE, "epochs_planned": BASELINE_EPOCHS, "eval": "each epoch"}, torch=torch)
+    return _run_trainer(
+        args,
+        t_start,
+        model,
+        train_ds,
+        eval_ds,
+        test_ds,
+        metrics,
+        collator=DataCollatorForTokenClassification(tok),
+        batch_size=TOKEN_BASELINE["batch_size"],
+        learning_rate=TOKEN_BASELINE["learning_rate"],
+        settings={**TOKEN_BASELINE, "epochs_planned": BASELINE_EPOCHS, "eval": "each epoch"},
+        torch=torch,
+    )
 
 
 def clm_baseline(args: Any, t_start: float) -> dict[str, Any]:
@@ -385,21 +519,32 @@ def clm_baseline(args: Any, t_start: float) -> dict[str, Any]:
     def group(batch: dict[str, list[list[int]]]) -> dict[str, Any]:
         joined = {k: sum(batch[k], []) for k in batch}
         total = (len(joined["input_ids"]) // block) * block
-        out = {k: [v[i: i + block] for i in range(0, total, block)] for k, v in joined.items()}
+        out = {k: [v[i : i + block] for i in range(0, total, block)] for k, v in joined.items()}
         out["labels"] = [list(x) for x in out["input_ids"]]
         return out
 
     def blocks(ds: Any) -> Any:
-        return ds.map(lambda b: tok(b["text"]), batched=True, remove_columns=["text"]).map(group, batched=True,
-                                                                                          batch_size=1000)
+        return ds.map(lambda b: tok(b["text"]), batched=True, remove_columns=["text"]).map(
+            group, batched=True, batch_size=1000
+        )
 
     train_ds, eval_ds, test_ds = blocks(raw_train), blocks(raw_val), blocks(raw_test)
     model = AutoModelForCausalLM.from_pretrained(args.model)
     model = get_peft_model(model, LoraConfig(task_type=TaskType.CAUSAL_LM, **CLM_BASELINE["lora"]))
-    out = _run_trainer(args, t_start, model, train_ds, eval_ds, test_ds, None,
-                       collator=DataCollatorForLanguageModeling(tok, mlm=False), batch_size=CLM_BASELINE["batch_size"],
-                       learning_rate=CLM_BASELINE["learning_rate"],
-                       settings={**CLM_BASELINE, "epochs_planned": BASELINE_EPOCHS, "eval": "each epoch"}, torch=torch)
+    out = _run_trainer(
+        args,
+        t_start,
+        model,
+        train_ds,
+        eval_ds,
+        test_ds,
+        None,
+        collator=DataCollatorForLanguageModeling(tok, mlm=False),
+        batch_size=CLM_BASELINE["batch_size"],
+        learning_rate=CLM_BASELINE["learning_rate"],
+        settings={**CLM_BASELINE, "epochs_planned": BASELINE_EPOCHS, "eval": "each epoch"},
+        torch=torch,
+    )
     for e in out["evals"]:
         if "loss" in e["metrics"]:
             e["metrics"]["perplexity"] = math.exp(min(e["metrics"]["loss"], 700))
@@ -411,30 +556,63 @@ def clm_baseline(args: Any, t_start: float) -> dict[str, Any]:
     return out
 
 
-def _run_trainer(args: Any, t_start: float, model: Any, train_ds: Any, eval_ds: Any, test_ds: Any, metrics: Any, *,
-                 collator: Any, batch_size: int, learning_rate: float, settings: dict[str, Any], torch: Any) -> dict[str, Any]:
+def _run_trainer(
+    args: Any,
+    t_start: float,
+    model: Any,
+    train_ds: Any,
+    eval_ds: Any,
+    test_ds: Any,
+    metrics: Any,
+    *,
+    collator: Any,
+    batch_size: int,
+    learning_rate: float,
+    settings: dict[str, Any],
+    torch: Any,
+) -> dict[str, Any]:
     from transformers import Trainer, TrainingArguments
 
     budget = float(args.budget) if args.budget else None
     clock, timing = C.time_limit_clock(budget, t_start)
     targs = TrainingArguments(
-        output_dir=str(Path(args.work) / "trainer"), per_device_train_batch_size=batch_size,
-        per_device_eval_batch_size=64 if metrics is not None else batch_size, learning_rate=learning_rate,
-        num_train_epochs=BASELINE_EPOCHS, lr_scheduler_type="linear", eval_strategy="epoch", save_strategy="no",
-        logging_steps=50, report_to=[], use_cpu=True, seed=42, disable_tqdm=True)
+        output_dir=str(Path(args.work) / "trainer"),
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=64 if metrics is not None else batch_size,
+        learning_rate=learning_rate,
+        num_train_epochs=BASELINE_EPOCHS,
+        lr_scheduler_type="linear",
+        eval_strategy="epoch",
+        save_strategy="no",
+        logging_steps=50,
+        report_to=[],
+        use_cpu=True,
+        seed=42,
+        disable_tqdm=True,
+    )
     torch.manual_seed(42)
-    trainer = Trainer(model=model, args=targs, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collator,
-                      compute_metrics=metrics, callbacks=[clock])
+    trainer = Trainer(
+        model=model,
+        args=targs,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        data_collator=collator,
+        compute_metrics=metrics,
+        callbacks=[clock],
+    )
     time_to_train = time.perf_counter() - t_start
     trainer.train()
     train_wall = time.perf_counter() - t_start
     steps = int(timing.get("steps") or 0)
-    loop = (timing.get("end", timing.get("begin", 0.0)) - timing.get("begin", 0.0)) - timing.get("eval_seconds_at_end", 0.0)
+    loop = (timing.get("end", timing.get("begin", 0.0)) - timing.get("begin", 0.0)) - timing.get(
+        "eval_seconds_at_end", 0.0
+    )
     samples = min(steps * batch_size, int(round(len(train_ds) * (timing.get("epoch") or 0.0)))) or steps * batch_size
     t1 = time.perf_counter()
     pred = trainer.predict(test_ds)
-    report = {k[5:] if k.startswith("test_") else k: v for k, v in (pred.metrics or {}).items()
-              if isinstance(v, (int, float))}
+    report = {
+        k[5:] if k.startswith("test_") else k: v for k, v in (pred.metrics or {}).items() if isinstance(v, (int, float))
+    }
     return {
         "budget_seconds": budget,
         "wall_seconds": train_wall,
@@ -487,8 +665,16 @@ def arm_main(args: Any) -> None:
 # ---------------------------------------------------------------------------------------------------
 # data
 # ---------------------------------------------------------------------------------------------------
-QUICK = {"train": 200, "eval": 80, "report": 120, "goemotions_train": 300, "clinc_intents": 20,
-         "clinc_per_intent": {"train": 10, "eval": 3, "report": 5}, "clm_train_chars": 8_000, "clm_eval_chars": 2_000}
+QUICK = {
+    "train": 200,
+    "eval": 80,
+    "report": 120,
+    "goemotions_train": 300,
+    "clinc_intents": 20,
+    "clinc_per_intent": {"train": 10, "eval": 3, "report": 5},
+    "clm_train_chars": 8_000,
+    "clm_eval_chars": 2_000,
+}
 
 
 def _sample(rows: list[dict[str, Any]], n: int | None, seed: int = 42) -> list[dict[str, Any]]:
@@ -519,8 +705,13 @@ def prepare(key: str, tmp: Path, args: Any) -> dict[str, Any]:
         train, held = sub / "train.txt", sub / "heldout.txt"
         train.write_text(train_text, encoding="utf-8")
         held.write_text(held_text, encoding="utf-8")
-        return {"train": train, "eval": None, "report": held, "split": split,
-                "sizes": {"train_chars": len(train_text), "heldout_chars": len(held_text)}}
+        return {
+            "train": train,
+            "eval": None,
+            "report": held,
+            "split": split,
+            "sizes": {"train_chars": len(train_text), "heldout_chars": len(held_text)},
+        }
     C.minilm_path()
     paths = {part: folder / spec[part] for part in ("train", "eval", "report")}
     if not args.quick:
@@ -567,10 +758,19 @@ def prepare(key: str, tmp: Path, args: Any) -> dict[str, Any]:
 def run_dataset(key: str, tmp: Path, args: Any, script: Path) -> dict[str, Any]:
     spec = DATASETS[key]
     entry: dict[str, Any] = {
-        "key": key, "title": spec["title"], "task": spec["task"], "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "hubmgr_git": C.git_describe(), "quick": bool(args.quick), "threads": args.threads,
-        "load_average_start": [round(x, 2) for x in os.getloadavg()], "metric": spec["metric"],
-        "greater_is_better": spec["greater"], "goal": spec["goal"], "report_split": spec["report_split"], "commands": [],
+        "key": key,
+        "title": spec["title"],
+        "task": spec["task"],
+        "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "hubmgr_git": C.git_describe(),
+        "quick": bool(args.quick),
+        "threads": args.threads,
+        "load_average_start": [round(x, 2) for x in os.getloadavg()],
+        "metric": spec["metric"],
+        "greater_is_better": spec["greater"],
+        "goal": spec["goal"],
+        "report_split": spec["report_split"],
+        "commands": [],
     }
     t0 = time.perf_counter()
     try:
@@ -580,8 +780,11 @@ def run_dataset(key: str, tmp: Path, args: Any, script: Path) -> dict[str, Any]:
         print(f"  [{key}] skipped: {exc}")
         return entry
     except Exception as exc:  # noqa: BLE001 - a malformed data set fails alone
-        entry.update(status="error", reason=f"preparing the data: {type(exc).__name__}: {exc}",
-                     traceback=traceback.format_exc()[-3000:])
+        entry.update(
+            status="error",
+            reason=f"preparing the data: {type(exc).__name__}: {exc}",
+            traceback=traceback.format_exc()[-3000:],
+        )
         print(f"  [{key}] error: {entry['reason']}")
         summarise(entry)
         return entry
@@ -594,9 +797,24 @@ def run_dataset(key: str, tmp: Path, args: Any, script: Path) -> dict[str, Any]:
         if not (model_dir / "config.json").is_file():
             print(f"  converting the SmolLM2 GGUF to a transformers folder in {model_dir}")
             try:
-                conv = C.run_arm(script, "convert", ["--threads", str(args.threads), "--gguf", str(C.smollm2_gguf()),
-                                                     "--model", str(model_dir), "--dataset", key, "--work", str(tmp)],
-                                 env=env, timeout=3600)
+                conv = C.run_arm(
+                    script,
+                    "convert",
+                    [
+                        "--threads",
+                        str(args.threads),
+                        "--gguf",
+                        str(C.smollm2_gguf()),
+                        "--model",
+                        str(model_dir),
+                        "--dataset",
+                        key,
+                        "--work",
+                        str(tmp),
+                    ],
+                    env=env,
+                    timeout=3600,
+                )
             except RuntimeError as exc:
                 entry.update(status="error", reason=f"converting the GGUF file: {str(exc)[-1500:]}")
                 summarise(entry)
@@ -607,8 +825,18 @@ def run_dataset(key: str, tmp: Path, args: Any, script: Path) -> dict[str, Any]:
     else:
         model = str(C.minilm_path())
         entry["model"] = "all-MiniLM-L6-v2"
-    common = ["--threads", str(args.threads), "--dataset", key, "--model", model, "--train", str(data["train"]),
-              "--report", str(data["report"])]
+    common = [
+        "--threads",
+        str(args.threads),
+        "--dataset",
+        key,
+        "--model",
+        model,
+        "--train",
+        str(data["train"]),
+        "--report",
+        str(data["report"]),
+    ]
     if data.get("eval"):
         common += ["--eval", str(data["eval"])]
     timeout = 1800 if args.quick else 6 * 3600
@@ -634,8 +862,13 @@ def run_dataset(key: str, tmp: Path, args: Any, script: Path) -> dict[str, Any]:
     else:
         budget = float(hub["wall_seconds"])
         try:
-            base = C.run_arm(script, "baseline", [*common, "--work", str(tmp / key / "baseline"), "--budget",
-                                                  f"{budget:.1f}"], env=env, timeout=budget + (1800 if args.quick else 7200))
+            base = C.run_arm(
+                script,
+                "baseline",
+                [*common, "--work", str(tmp / key / "baseline"), "--budget", f"{budget:.1f}"],
+                env=env,
+                timeout=budget + (1800 if args.quick else 7200),
+            )
         except RuntimeError as exc:
             base = {"status": "error", "error": str(exc)[-2500:]}
         entry["commands"].append(base.get("command"))
@@ -655,8 +888,11 @@ def _carry_baseline(entry: dict[str, Any], before: dict[str, Any] | None) -> Non
     if (before["baseline"] or {}).get("status") == "error":
         return
     entry["baseline"] = before["baseline"]
-    entry["baseline_from"] = {"started": before.get("started"), "hubmgr_git": before.get("hubmgr_git"),
-                              "budget_seconds": (before["baseline"] or {}).get("budget_seconds")}
+    entry["baseline_from"] = {
+        "started": before.get("started"),
+        "hubmgr_git": before.get("hubmgr_git"),
+        "budget_seconds": (before["baseline"] or {}).get("budget_seconds"),
+    }
     entry.pop("baseline_skipped", None)
     summarise(entry)
 
@@ -717,19 +953,32 @@ def targets(datasets: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             if met is not None and wall is not None:
                 met = met and wall <= spec["goal_seconds"]
                 detail = f"hubmgr wall time {wall:.0f} s"
-        out.append(C.target(f"{spec['title']} {split} {metric} (hubmgr defaults)", goal=goal,
-                            value=None if v is None else round(v, 4), met=met, detail=detail or ""))
+        out.append(
+            C.target(
+                f"{spec['title']} {split} {metric} (hubmgr defaults)",
+                goal=goal,
+                value=None if v is None else round(v, 4),
+                met=met,
+                detail=detail or "",
+            )
+        )
     for key, spec in DATASETS.items():
         e = datasets.get(key)
         if e is None or e.get("status") == "skipped":
             continue
         s = e.get("summary") or {}
         r = s.get("wall_over_time_to_99")
-        out.append(C.target(f"{spec['title']} wall time / time to 99% of final {s.get('train_main_metric') or 'metric'}",
-                            goal=f"<= {RATIO_GOAL}", value=None if r is None else round(r, 2),
-                            met=None if r is None else r <= RATIO_GOAL,
-                            detail="" if r is None else f"{s['hubmgr_wall_seconds']:.0f} s wall, 99% at"
-                                                        f" {s['time_to_99_seconds']:.0f} s"))
+        out.append(
+            C.target(
+                f"{spec['title']} wall time / time to 99% of final {s.get('train_main_metric') or 'metric'}",
+                goal=f"<= {RATIO_GOAL}",
+                value=None if r is None else round(r, 2),
+                met=None if r is None else r <= RATIO_GOAL,
+                detail=""
+                if r is None
+                else f"{s['hubmgr_wall_seconds']:.0f} s wall, 99% at {s['time_to_99_seconds']:.0f} s",
+            )
+        )
     return out
 
 
@@ -771,9 +1020,11 @@ def body(record: dict[str, Any], args: Any) -> dict[str, Any]:
             s = fresh[key].get("summary") or {}
             if fresh[key]["status"] == "skipped" or not s:
                 continue
-            print(f"  [{key}] {fresh[key]['status']}: {s.get('metric')} hubmgr {s.get('hubmgr')} baseline"
-                  f" {s.get('baseline')}; hubmgr wall {s.get('hubmgr_wall_seconds')}, epochs {s.get('epochs')},"
-                  f" 99% at {s.get('time_to_99_seconds')}")
+            print(
+                f"  [{key}] {fresh[key]['status']}: {s.get('metric')} hubmgr {s.get('hubmgr')} baseline"
+                f" {s.get('baseline')}; hubmgr wall {s.get('hubmgr_wall_seconds')}, epochs {s.get('epochs')},"
+                f" 99% at {s.get('time_to_99_seconds')}"
+            )
     datasets = {k: (fresh[k] if k in fresh else previous[k]) for k in DATASETS if k in fresh or k in previous}
     record["results"] = {
         "datasets": datasets,
@@ -788,18 +1039,34 @@ def body(record: dict[str, Any], args: Any) -> dict[str, Any]:
     record["targets"] = targets(datasets)
     kept = sorted(set(previous) - set(fresh) & set(datasets))
     if kept:
-        record["notes"].append("Kept from earlier runs (not re-run this time): " + ", ".join(
-            f"{datasets[k]['title']} ({datasets[k].get('started')}, {datasets[k].get('hubmgr_git')})" for k in kept) + ".")
-    extra = sorted(p.name for p in C.shared_data_dir().iterdir() if p.is_dir() and p.name not in
-                   {v["folder"] for v in DATASETS.values()}) if C.shared_data_dir().is_dir() else []
+        record["notes"].append(
+            "Kept from earlier runs (not re-run this time): "
+            + ", ".join(
+                f"{datasets[k]['title']} ({datasets[k].get('started')}, {datasets[k].get('hubmgr_git')})" for k in kept
+            )
+            + "."
+        )
+    extra = (
+        sorted(
+            p.name
+            for p in C.shared_data_dir().iterdir()
+            if p.is_dir() and p.name not in {v["folder"] for v in DATASETS.values()}
+        )
+        if C.shared_data_dir().is_dir()
+        else []
+    )
     if extra:
-        record["notes"].append("Not used from the shared data: " + ", ".join(extra) + " (no text for these models to"
-                               " train on: mnist holds images, and only their test split).")
+        record["notes"].append(
+            "Not used from the shared data: " + ", ".join(extra) + " (no text for these models to"
+            " train on: mnist holds images, and only their test split)."
+        )
     if args.quick:
-        record["notes"].append(f"Quick run: seeded subsets ({QUICK['train']} training rows, GoEmotions"
-                               f" {QUICK['goemotions_train']}, CLINC150 {QUICK['clinc_intents']} intents x"
-                               f" {QUICK['clinc_per_intent']['train']}, {QUICK['clm_train_chars']:,} characters of"
-                               " Shakespeare): a smoke check, not comparable with the targets.")
+        record["notes"].append(
+            f"Quick run: seeded subsets ({QUICK['train']} training rows, GoEmotions"
+            f" {QUICK['goemotions_train']}, CLINC150 {QUICK['clinc_intents']} intents x"
+            f" {QUICK['clinc_per_intent']['train']}, {QUICK['clm_train_chars']:,} characters of"
+            " Shakespeare): a smoke check, not comparable with the targets."
+        )
     failed = [k for k in names if fresh[k].get("status") == "error"]
     record["_failed"] = failed
     return record
@@ -809,8 +1076,12 @@ def main() -> int:
     parser = C.base_parser(__doc__.splitlines()[0])
     parser.add_argument("--only", default=None, help=f"comma-separated data sets: {', '.join(DATASETS)}")
     parser.add_argument("--skip-baseline", action="store_true", help="run only the hubmgr arms")
-    parser.add_argument("--clm-train-chars", type=int, default=None,
-                        help="Tiny Shakespeare characters to train on (default 240000, bench_causal_lm's)")
+    parser.add_argument(
+        "--clm-train-chars",
+        type=int,
+        default=None,
+        help="Tiny Shakespeare characters to train on (default 240000, bench_causal_lm's)",
+    )
     parser.add_argument("--clm-eval-chars", type=int, default=None, help="held-out characters scored (default 30000)")
     for name in ("--dataset", "--model", "--train", "--eval", "--report", "--work", "--budget", "--gguf"):
         parser.add_argument(name, help=C.argparse.SUPPRESS)

@@ -38,18 +38,24 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "fp32, batch 32, model dropout off, LoRA q,k,v,dense": dict(bs=32, pad=False, drop=False, bf16=False, targets=ALL),
     "fp32, batch 64, model dropout off, LoRA q,v": dict(bs=64, pad=False, drop=False, bf16=False, targets=QV),
     "bf16 autocast, batch 32, model dropout off, LoRA q,v": dict(bs=32, pad=False, drop=False, bf16=True, targets=QV),
-    "bf16 autocast, batch 32, model dropout off, LoRA q,k,v,dense, fused (SDPA) attention":
-        dict(bs=32, pad=False, drop=False, bf16=True, targets=ALL),
-    "bf16 autocast, batch 32, model dropout off, LoRA q,k,v,dense, eager attention (hubmgr defaults)":
-        dict(bs=32, pad=False, drop=False, bf16=True, targets=ALL, eager=True),
-    "fp32, batch 32, model dropout off, LoRA q,k,v,dense, eager attention":
-        dict(bs=32, pad=False, drop=False, bf16=False, targets=ALL, eager=True),
-    "tutorial: fp32, batch 32, padded to 128, dropout on, LoRA q,v": dict(bs=32, pad=True, drop=True, bf16=False, targets=QV),
+    "bf16 autocast, batch 32, model dropout off, LoRA q,k,v,dense, fused (SDPA) attention": dict(
+        bs=32, pad=False, drop=False, bf16=True, targets=ALL
+    ),
+    "bf16 autocast, batch 32, model dropout off, LoRA q,k,v,dense, eager attention (hubmgr defaults)": dict(
+        bs=32, pad=False, drop=False, bf16=True, targets=ALL, eager=True
+    ),
+    "fp32, batch 32, model dropout off, LoRA q,k,v,dense, eager attention": dict(
+        bs=32, pad=False, drop=False, bf16=False, targets=ALL, eager=True
+    ),
+    "tutorial: fp32, batch 32, padded to 128, dropout on, LoRA q,v": dict(
+        bs=32, pad=True, drop=True, bf16=False, targets=QV
+    ),
 }
 
 
-def _model(path: str, dropout: bool, targets: list[str] | None = None, w16: bool = False,
-           eager: bool = False) -> tuple[Any, Any]:
+def _model(
+    path: str, dropout: bool, targets: list[str] | None = None, w16: bool = False, eager: bool = False
+) -> tuple[Any, Any]:
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForSequenceClassification
@@ -58,8 +64,9 @@ def _model(path: str, dropout: bool, targets: list[str] | None = None, w16: bool
     if eager:
         kw["attn_implementation"] = "eager"
     m = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2, **kw)
-    m = get_peft_model(m, LoraConfig(task_type="SEQ_CLS", r=8, lora_alpha=16, lora_dropout=0.0,
-                                     target_modules=targets or QV))
+    m = get_peft_model(
+        m, LoraConfig(task_type="SEQ_CLS", r=8, lora_alpha=16, lora_dropout=0.0, target_modules=targets or QV)
+    )
     if w16:  # frozen weights in bfloat16; what trains stays float32
         m.to(torch.bfloat16)
         for p in m.parameters():
@@ -76,7 +83,7 @@ def _batches(ids: list[list[int]], labels: list[int], bs: int, pad: bool, seed: 
     import torch
 
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-    groups = [order[i: i + bs] for i in range(0, len(order), bs)]
+    groups = [order[i : i + bs] for i in range(0, len(order), bs)]
     random.Random(seed).shuffle(groups)
     out = []
     for g in groups:
@@ -103,12 +110,20 @@ def variants(model_path: str, train: Path, samples: int) -> dict[str, Any]:
     state = {}
     for name, v in VARIANTS.items():
         m, opt = _model(model_path, v["drop"], v["targets"], v.get("w16", False), v.get("eager", False))
-        state[name] = {"m": m, "opt": opt, "b": _batches(ids, labels, v["bs"], v["pad"]), "i": 0, "t": 0.0,
-                       "cpu": 0.0, "n": 0, "tokens": 0}
+        state[name] = {
+            "m": m,
+            "opt": opt,
+            "b": _batches(ids, labels, v["bs"], v["pad"]),
+            "i": 0,
+            "t": 0.0,
+            "cpu": 0.0,
+            "n": 0,
+            "tokens": 0,
+        }
     # one warm-up step each (on the shortest batch)
     for name, s in state.items():
         x, a, y = min(s["b"], key=lambda b: b[0].shape[1])
-        with (torch.autocast("cpu", dtype=torch.bfloat16) if VARIANTS[name]["bf16"] else contextlib.nullcontext()):
+        with torch.autocast("cpu", dtype=torch.bfloat16) if VARIANTS[name]["bf16"] else contextlib.nullcontext():
             loss = s["m"](input_ids=x, attention_mask=a, labels=y).loss
         loss.backward()
         s["opt"].zero_grad()
@@ -134,9 +149,14 @@ def variants(model_path: str, train: Path, samples: int) -> dict[str, Any]:
             s["tokens"] += int(a.sum())
     out = {}
     for name, s in state.items():
-        out[name] = {"settings": VARIANTS[name], "samples": s["n"], "seconds": s["t"],
-                     "samples_per_second": s["n"] / s["t"], "samples_per_cpu_second": s["n"] / s["cpu"],
-                     "real_tokens": s["tokens"]}
+        out[name] = {
+            "settings": VARIANTS[name],
+            "samples": s["n"],
+            "seconds": s["t"],
+            "samples_per_second": s["n"] / s["t"],
+            "samples_per_cpu_second": s["n"] / s["cpu"],
+            "real_tokens": s["tokens"],
+        }
     return out
 
 
@@ -150,13 +170,17 @@ def ops(model_path: str, train: Path, steps: int) -> dict[str, Any]:
     ids = tok([r["text"] for r in rows], truncation=True, max_length=128)["input_ids"]
     labels = [r["label"] for r in rows]
     out = {}
-    for key, drop, bf16, targets, eager in (("dropout_on", True, False, QV, False), ("dropout_off", False, False, QV, False),
-                                            ("bf16_sdpa", False, True, ALL, False), ("bf16_defaults", False, True, ALL, True)):
+    for key, drop, bf16, targets, eager in (
+        ("dropout_on", True, False, QV, False),
+        ("dropout_off", False, False, QV, False),
+        ("bf16_sdpa", False, True, ALL, False),
+        ("bf16_defaults", False, True, ALL, True),
+    ):
         m, opt = _model(model_path, drop, targets, eager=eager)
         batches = _batches(ids, labels, 32, False)
 
         def step(x: Any, a: Any, y: Any) -> None:
-            with (torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()):
+            with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
                 loss = m(input_ids=x, attention_mask=a, labels=y).loss
             loss.backward()
             opt.step()
@@ -165,7 +189,7 @@ def ops(model_path: str, train: Path, steps: int) -> dict[str, Any]:
         for x, a, y in batches[:2]:
             step(x, a, y)
         with tp.profile(activities=[tp.ProfilerActivity.CPU]) as prof:
-            for x, a, y in batches[2: 2 + steps]:
+            for x, a, y in batches[2 : 2 + steps]:
                 step(x, a, y)
         events = prof.key_averages()
         total = sum(e.self_cpu_time_total for e in events)
@@ -173,8 +197,15 @@ def ops(model_path: str, train: Path, steps: int) -> dict[str, Any]:
         out[key] = {
             "steps": steps,
             "total_self_cpu_ms": total / 1000,
-            "top_ops": [{"op": e.key, "self_cpu_ms": e.self_cpu_time_total / 1000,
-                         "share": e.self_cpu_time_total / total, "calls": e.count} for e in top],
+            "top_ops": [
+                {
+                    "op": e.key,
+                    "self_cpu_ms": e.self_cpu_time_total / 1000,
+                    "share": e.self_cpu_time_total / total,
+                    "calls": e.count,
+                }
+                for e in top
+            ],
         }
     return out
 
@@ -184,28 +215,42 @@ def eval_order(model_path: str, dev: Path, reps: int) -> dict[str, Any]:
     alternated ``reps`` times: what in-training evaluation costs, and what sorting saves."""
     import torch
     from datasets import Dataset
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
-                              TrainingArguments)
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+    )
 
     tok = AutoTokenizer.from_pretrained(model_path)
     rows = S.text_label_rows(dev)
-    ds = Dataset.from_list(rows).map(lambda b: tok(b["text"], truncation=True, max_length=128), batched=True,
-                                     remove_columns=["text"])
+    ds = Dataset.from_list(rows).map(
+        lambda b: tok(b["text"], truncation=True, max_length=128), batched=True, remove_columns=["text"]
+    )
     ds = ds.map(lambda b: {"length": [len(x) for x in b["input_ids"]]}, batched=True)
     model = AutoModelForSequenceClassification.from_pretrained(model_path, num_labels=2)
     with tempfile.TemporaryDirectory() as tmp:
-        args = TrainingArguments(output_dir=tmp, per_device_eval_batch_size=64, use_cpu=True, report_to=[],
-                                 disable_tqdm=True)
+        args = TrainingArguments(
+            output_dir=tmp, per_device_eval_batch_size=64, use_cpu=True, report_to=[], disable_tqdm=True
+        )
         collator = DataCollatorWithPadding(tok)
         times: dict[str, list[float]] = {"file order": [], "sorted by length": []}
         for _ in range(reps):
             for name, d in (("file order", ds), ("sorted by length", ds.sort("length"))):
-                trainer = Trainer(model=model, args=args, eval_dataset=d.remove_columns(["length"]), data_collator=collator)
+                trainer = Trainer(
+                    model=model, args=args, eval_dataset=d.remove_columns(["length"]), data_collator=collator
+                )
                 t = time.perf_counter()
                 trainer.evaluate()
                 times[name].append(time.perf_counter() - t)
-    return {"examples": len(ds), "batch_size": 64, "seconds": times,
-            "median_seconds": {k: C.median(v) for k, v in times.items()}, "torch_threads": torch.get_num_threads()}
+    return {
+        "examples": len(ds),
+        "batch_size": 64,
+        "seconds": times,
+        "median_seconds": {k: C.median(v) for k, v in times.items()},
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
 def arm_main(args: Any) -> None:
@@ -229,8 +274,20 @@ def body(record: dict[str, Any], args: Any) -> dict[str, Any]:
     steps = 3 if args.quick else 8
     with tempfile_dir() as tmp:
         env = C.isolated_env(tmp, args.threads)
-        common = ["--threads", str(args.threads), "--model", model, "--train", str(data / "train.jsonl"),
-                  "--dev", str(data / "dev.jsonl"), "--samples", str(samples), "--steps", str(steps)]
+        common = [
+            "--threads",
+            str(args.threads),
+            "--model",
+            model,
+            "--train",
+            str(data / "train.jsonl"),
+            "--dev",
+            str(data / "dev.jsonl"),
+            "--samples",
+            str(samples),
+            "--steps",
+            str(steps),
+        ]
         var = C.run_arm(script, "variants", common, env=env, timeout=3 * 3600)
         opx = C.run_arm(script, "ops", common, env=env, timeout=3600)
         evo = C.run_arm(script, "eval_order", common, env=env, timeout=3600)
@@ -243,9 +300,11 @@ def body(record: dict[str, Any], args: Any) -> dict[str, Any]:
     for v in var.values():
         v["x_tutorial"] = v["samples_per_second"] / base
         v["x_first"] = v["samples_per_second"] / first
-    record["commands"] = [C.display_command([C.PYTHON, str(script), "--arm", "variants", *common]),
-                          C.display_command([C.PYTHON, str(script), "--arm", "ops", *common]),
-                          C.display_command([C.PYTHON, str(script), "--arm", "eval_order", *common])]
+    record["commands"] = [
+        C.display_command([C.PYTHON, str(script), "--arm", "variants", *common]),
+        C.display_command([C.PYTHON, str(script), "--arm", "ops", *common]),
+        C.display_command([C.PYTHON, str(script), "--arm", "eval_order", *common]),
+    ]
     record["results"] = {"samples_per_variant": samples, "variants": var, "ops": opx, "eval_order": evo}
     return record
 

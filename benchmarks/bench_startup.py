@@ -33,8 +33,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
 NAME = "startup"
-HEAVY = ("torch", "transformers", "peft", "datasets", "accelerate", "numpy", "pandas", "pyarrow", "sklearn",
-         "textual", "httpx", "requests", "huggingface_hub")
+HEAVY = (
+    "torch",
+    "transformers",
+    "peft",
+    "datasets",
+    "accelerate",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "sklearn",
+    "textual",
+    "httpx",
+    "requests",
+    "huggingface_hub",
+)
 ANSI = re.compile(rb"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[PX^_][^\x1b]*\x1b\\|[@-Z\\-_])")
 FIRST_FRAME_MARKER = b"Plugins"
 
@@ -76,8 +89,15 @@ def time_command(cmd: list[str], env: dict[str, str]) -> float:
     return res["wall_s"]
 
 
-def pty_first_frame(cmd: list[str], env: dict[str, str], *, marker: bytes = FIRST_FRAME_MARKER,
-                    timeout: float = 60.0, cols: int = 120, rows: int = 36) -> dict[str, Any]:
+def pty_first_frame(
+    cmd: list[str],
+    env: dict[str, str],
+    *,
+    marker: bytes = FIRST_FRAME_MARKER,
+    timeout: float = 60.0,
+    cols: int = 120,
+    rows: int = 36,
+) -> dict[str, Any]:
     """Spawn ``cmd`` on a pseudo-terminal; time until ``marker`` appears in its output (escape codes
     stripped); then send ctrl+q and wait for it to exit."""
     env = dict(env)
@@ -144,8 +164,14 @@ def importtime(cmd_args: list[str], env: dict[str, str]) -> dict[str, Any]:
     for line in _full_stderr([C.PYTHON, "-X", "importtime", *cmd_args], env):
         m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)", line)
         if m:
-            rows.append({"self_us": int(m.group(1)), "cumulative_us": int(m.group(2)),
-                         "depth": len(m.group(3)) // 2, "module": m.group(4)})
+            rows.append(
+                {
+                    "self_us": int(m.group(1)),
+                    "cumulative_us": int(m.group(2)),
+                    "depth": len(m.group(3)) // 2,
+                    "module": m.group(4),
+                }
+            )
     modules = sorted({r["module"] for r in rows})
     top_level = [r for r in rows if r["depth"] == 0]
     slowest = sorted(top_level, key=lambda r: -r["cumulative_us"])[:12]
@@ -154,8 +180,10 @@ def importtime(cmd_args: list[str], env: dict[str, str]) -> dict[str, Any]:
         "module_count": len(modules),
         "heavy_imported": {h: any(m == h or m.startswith(h + ".") for m in modules) for h in HEAVY},
         "slowest_top_level": [{"module": r["module"], "cumulative_ms": r["cumulative_us"] / 1000} for r in slowest],
-        "slowest_self": [{"module": r["module"], "self_ms": r["self_us"] / 1000}
-                         for r in sorted(rows, key=lambda r: -r["self_us"])[:12]],
+        "slowest_self": [
+            {"module": r["module"], "self_ms": r["self_us"] / 1000}
+            for r in sorted(rows, key=lambda r: -r["self_us"])[:12]
+        ],
         "total_import_ms": sum(r["self_us"] for r in rows) / 1000,
     }
 
@@ -229,15 +257,28 @@ def body(record: dict[str, Any], args: Any) -> dict[str, Any]:
     }
     help_torch = imports["hubmgr --help"]["heavy_imported"]["torch"]
     record["targets"] = [
-        C.target("`hubmgr --help` does not import torch", goal="torch absent", value="absent" if not help_torch else "imported",
-                 met=not help_torch),
-        C.target("TUI first frame does not import torch", goal="torch absent",
-                 value="absent" if not tui_heavy["torch"] else "imported", met=not tui_heavy["torch"]),
+        C.target(
+            "`hubmgr --help` does not import torch",
+            goal="torch absent",
+            value="absent" if not help_torch else "imported",
+            met=not help_torch,
+        ),
+        C.target(
+            "TUI first frame does not import torch",
+            goal="torch absent",
+            value="absent" if not tui_heavy["torch"] else "imported",
+            met=not tui_heavy["torch"],
+        ),
     ]
     if "hf --help" in med:
-        record["targets"].append(C.target(
-            "`hubmgr --help` start-up vs `hf --help`", goal="report (no numeric target)",
-            value=f"{med['hubmgr --help'] * 1000:.0f} ms vs {med['hf --help'] * 1000:.0f} ms", met=None))
+        record["targets"].append(
+            C.target(
+                "`hubmgr --help` start-up vs `hf --help`",
+                goal="report (no numeric target)",
+                value=f"{med['hubmgr --help'] * 1000:.0f} ms vs {med['hf --help'] * 1000:.0f} ms",
+                met=None,
+            )
+        )
     return record
 
 

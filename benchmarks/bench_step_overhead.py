@@ -62,8 +62,10 @@ def make_data(path: Path, n: int) -> Path:
 
     words = [w for w in VOCAB_WORDS if w.isalpha()]
     rng = random.Random(0)
-    rows = [{"text": " ".join(rng.choice(words) for _ in range(WORDS_PER_EXAMPLE)), "label": rng.randrange(2)}
-            for _ in range(n)]
+    rows = [
+        {"text": " ".join(rng.choice(words) for _ in range(WORDS_PER_EXAMPLE)), "label": rng.randrange(2)}
+        for _ in range(n)
+    ]
     return C.write_jsonl(path, rows)
 
 
@@ -79,7 +81,8 @@ def _peft_model(model_dir: Path) -> Any:
     task = get_task("text-classification")
     config = TrainConfig(task="text-classification", model=str(model_dir), data="unused")
     model = AutoModelForSequenceClassification.from_pretrained(
-        str(model_dir), num_labels=2, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+        str(model_dir), num_labels=2, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
+    )
     defaults = task.lora_defaults(model, task.make_options({}))
     return get_peft_model(model, build_lora_config(config, defaults, model=model))
 
@@ -102,24 +105,38 @@ def plain_run(model_dir: Path, data: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     losses = []
     for start in range(0, len(rows), BATCH):
-        idx = order[start:start + BATCH]
+        idx = order[start : start + BATCH]
         out = model(input_ids=enc["input_ids"][idx], attention_mask=enc["attention_mask"][idx], labels=labels[idx])
         out.loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         losses.append(out.loss.detach())
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "samples_per_second": len(rows) / seconds, "steps": len(losses),
-            "final_loss": float(losses[-1]), "token_lengths": sorted(lengths),
-            "trainable_parameters": trainable}
+    return {
+        "seconds": seconds,
+        "samples_per_second": len(rows) / seconds,
+        "steps": len(losses),
+        "final_loss": float(losses[-1]),
+        "token_lengths": sorted(lengths),
+        "trainable_parameters": trainable,
+    }
 
 
 def hubmgr_run(model_dir: Path, data: Path, out: Path) -> dict[str, Any]:
     import hubmgr
     from hubmgr import TrainConfig
 
-    cfg = TrainConfig(task="text-classification", model=str(model_dir), data=str(data), output_dir=str(out),
-                      epochs=1, batch_size=BATCH, learning_rate=LR, dtype="float32", eval_fraction=0.0)
+    cfg = TrainConfig(
+        task="text-classification",
+        model=str(model_dir),
+        data=str(data),
+        output_dir=str(out),
+        epochs=1,
+        batch_size=BATCH,
+        learning_rate=LR,
+        dtype="float32",
+        eval_fraction=0.0,
+    )
     seen: dict[str, Any] = {}
 
     def on_event(event: Any) -> None:
@@ -130,9 +147,14 @@ def hubmgr_run(model_dir: Path, data: Path, out: Path) -> dict[str, Any]:
     result = hubmgr.train(cfg, on_event=on_event)
     wall = time.perf_counter() - t0
     m = result.metrics
-    return {"seconds": float(m["train_runtime"]), "samples_per_second": float(m["train_samples_per_second"]),
-            "steps": int(m.get("step") or 0), "train_loss": float(m["train_loss"]), "call_seconds": wall,
-            "trainable_parameters": seen.get("trainable_parameters")}
+    return {
+        "seconds": float(m["train_runtime"]),
+        "samples_per_second": float(m["train_samples_per_second"]),
+        "steps": int(m.get("step") or 0),
+        "train_loss": float(m["train_loss"]),
+        "call_seconds": wall,
+        "trainable_parameters": seen.get("trainable_parameters"),
+    }
 
 
 def profile_parts(stats: pstats.Stats, steps: int, loop_seconds: float) -> list[dict[str, Any]]:
@@ -147,8 +169,15 @@ def profile_parts(stats: pstats.Stats, steps: int, loop_seconds: float) -> list[
             if name == func and filename.replace("\\", "/").endswith(file_part):
                 total += ct
                 calls += nc
-        out.append({"part": label, "function": key, "calls": calls, "ms_per_step": 1000 * total / max(1, steps),
-                    "share_of_loop": total / loop_seconds if loop_seconds else None})
+        out.append(
+            {
+                "part": label,
+                "function": key,
+                "calls": calls,
+                "ms_per_step": 1000 * total / max(1, steps),
+                "share_of_loop": total / loop_seconds if loop_seconds else None,
+            }
+        )
     return out
 
 
@@ -172,8 +201,10 @@ def body(record: dict[str, Any], args: Any) -> dict[str, Any]:
             p = plain_run(model_dir, data)
             h = hubmgr_run(model_dir, data, tmp / f"out-{i}")
             runs.append({"plain": p, "hubmgr": h, "ratio": h["samples_per_second"] / p["samples_per_second"]})
-            print(f"  round {i + 1}: plain {p['samples_per_second']:.0f} samples/s, hubmgr"
-                  f" {h['samples_per_second']:.0f} samples/s, ratio {runs[-1]['ratio']:.3f}")
+            print(
+                f"  round {i + 1}: plain {p['samples_per_second']:.0f} samples/s, hubmgr"
+                f" {h['samples_per_second']:.0f} samples/s, ratio {runs[-1]['ratio']:.3f}"
+            )
         prof = cProfile.Profile()
         prof.enable()
         profiled = hubmgr_run(model_dir, data, tmp / "profiled")
@@ -185,18 +216,33 @@ def body(record: dict[str, Any], args: Any) -> dict[str, Any]:
     extra_ms = 1000 * BATCH * (1 / hub_sps - 1 / plain_sps)
     record["commands"] = [C.display_command([C.PYTHON, *sys.argv])]
     record["results"] = {
-        "examples": N_EXAMPLES, "tokens_per_example": WORDS_PER_EXAMPLE + 2, "batch_size": BATCH, "threads": 1,
-        "dtype": "float32", "model": "hubmgr.testing tiny_bert_dir (hidden 32, 2 layers)", "rounds": runs,
-        "plain_samples_per_second": plain_sps, "hubmgr_samples_per_second": hub_sps, "ratio": ratio,
-        "extra_ms_per_step": extra_ms, "profile": {"loop_seconds": profiled["seconds"], "steps": profiled["steps"],
-                                                    "parts": parts},
+        "examples": N_EXAMPLES,
+        "tokens_per_example": WORDS_PER_EXAMPLE + 2,
+        "batch_size": BATCH,
+        "threads": 1,
+        "dtype": "float32",
+        "model": "hubmgr.testing tiny_bert_dir (hidden 32, 2 layers)",
+        "rounds": runs,
+        "plain_samples_per_second": plain_sps,
+        "hubmgr_samples_per_second": hub_sps,
+        "ratio": ratio,
+        "extra_ms_per_step": extra_ms,
+        "profile": {"loop_seconds": profiled["seconds"], "steps": profiled["steps"], "parts": parts},
     }
-    record["targets"] = [C.target("hubmgr.train samples/s / plain PyTorch + peft loop (tiny BERT, 1 thread)",
-                                  goal=f">= {GOAL}", value=round(ratio, 3), met=ratio >= GOAL,
-                                  detail=f"{hub_sps:.0f} vs {plain_sps:.0f} samples/s; {extra_ms:.2f} ms extra a step")]
-    record["notes"].append("cProfile adds its own cost to every Python call, so the profile's shares are larger for"
-                           " Python-heavy parts than they are without it; they say where to look, the ratio says"
-                           " how much it costs.")
+    record["targets"] = [
+        C.target(
+            "hubmgr.train samples/s / plain PyTorch + peft loop (tiny BERT, 1 thread)",
+            goal=f">= {GOAL}",
+            value=round(ratio, 3),
+            met=ratio >= GOAL,
+            detail=f"{hub_sps:.0f} vs {plain_sps:.0f} samples/s; {extra_ms:.2f} ms extra a step",
+        )
+    ]
+    record["notes"].append(
+        "cProfile adds its own cost to every Python call, so the profile's shares are larger for"
+        " Python-heavy parts than they are without it; they say where to look, the ratio says"
+        " how much it costs."
+    )
     return record
 
 

@@ -52,9 +52,17 @@ def arm_main(args: Any) -> None:
     C.set_threads(args.threads)
     if args.arm != "baseline":
         raise SystemExit(f"unknown arm {args.arm}")
-    out = S.trainer_run(args.model, Path(args.train), Path(args.dev), out_dir=Path(args.work) / "baseline",
-                        padding="max_length", eval_steps=EVAL_STEPS, stop_at_accuracy=THRESHOLD,
-                        max_seconds=args.max_seconds, t_process=T_PROCESS - T_OFFSET)
+    out = S.trainer_run(
+        args.model,
+        Path(args.train),
+        Path(args.dev),
+        out_dir=Path(args.work) / "baseline",
+        padding="max_length",
+        eval_steps=EVAL_STEPS,
+        stop_at_accuracy=THRESHOLD,
+        max_seconds=args.max_seconds,
+        t_process=T_PROCESS - T_OFFSET,
+    )
     C.write_arm_result(args.arm_out, out)
 
 
@@ -63,10 +71,32 @@ def hubmgr_cli() -> list[str]:
     return [str(exe)] if exe.exists() else [C.PYTHON, "-m", "hubmgr"]
 
 
-def run_hubmgr(model: str, train: Path, dev: Path, out: Path, env: dict[str, str], max_seconds: float,
-               extra: list[str] | None = None) -> dict[str, Any]:
-    cmd = [*hubmgr_cli(), "train", "text-classification", "--model", model, "--data", str(train),
-           "--eval-data", str(dev), "--eval-steps", str(EVAL_STEPS), "--output", str(out), "--json", *(extra or [])]
+def run_hubmgr(
+    model: str,
+    train: Path,
+    dev: Path,
+    out: Path,
+    env: dict[str, str],
+    max_seconds: float,
+    extra: list[str] | None = None,
+) -> dict[str, Any]:
+    cmd = [
+        *hubmgr_cli(),
+        "train",
+        "text-classification",
+        "--model",
+        model,
+        "--data",
+        str(train),
+        "--eval-data",
+        str(dev),
+        "--eval-steps",
+        str(EVAL_STEPS),
+        "--output",
+        str(out),
+        "--json",
+        *(extra or []),
+    ]
     print(f"  [hubmgr] {C.display_command(cmd)}")
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=str(C.REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -120,9 +150,15 @@ def run_hubmgr(model: str, train: Path, dev: Path, out: Path, env: dict[str, str
             step_times[int(ev["step"])] = t
         elif kind == "eval":
             step = int(ev["step"])
-            evals.append({"t_process": t, "step": step, "samples": step * 32,
-                          "accuracy": (ev.get("metrics") or {}).get("accuracy"),
-                          "eval_seconds": t - step_times[step] if step in step_times else None})
+            evals.append(
+                {
+                    "t_process": t,
+                    "step": step,
+                    "samples": step * 32,
+                    "accuracy": (ev.get("metrics") or {}).get("accuracy"),
+                    "eval_seconds": t - step_times[step] if step in step_times else None,
+                }
+            )
     if not events:
         raise RuntimeError(f"hubmgr train printed no events: {stderr[-2000:]}")
     eval_before = sum(e["eval_seconds"] or 0.0 for e in evals if reached is not None and e["t_process"] <= reached)
@@ -153,14 +189,27 @@ def body(record: dict[str, Any], args: Any) -> dict[str, Any]:
         for i, flags in enumerate(args.whatif or []):
             extra = shlex.split(flags)
             w = run_hubmgr(model, train, dev, tmp / f"whatif-{i}", env, cap_h, extra)
-            w["reached_seconds_without_evaluations"] = (None if w["reached_seconds"] is None
-                                                        else w["reached_seconds"] - w["eval_seconds_before_reached"])
+            w["reached_seconds_without_evaluations"] = (
+                None if w["reached_seconds"] is None else w["reached_seconds"] - w["eval_seconds_before_reached"]
+            )
             whatif[flags] = w
             print(f"  [hubmgr {flags}] reached in {w['reached_seconds']}")
         base = None
         if not args.skip_baseline:
-            common = ["--threads", str(args.threads), "--model", model, "--train", str(train), "--dev", str(dev),
-                      "--work", str(tmp), "--max-seconds", str(cap_b)]
+            common = [
+                "--threads",
+                str(args.threads),
+                "--model",
+                model,
+                "--train",
+                str(train),
+                "--dev",
+                str(dev),
+                "--work",
+                str(tmp),
+                "--max-seconds",
+                str(cap_b),
+            ]
             base = C.run_arm(script, "baseline", common, env=env, timeout=cap_b + 900)
     base_reached = None
     if base is not None:
@@ -172,7 +221,9 @@ def body(record: dict[str, Any], args: Any) -> dict[str, Any]:
         "eval_every_steps": EVAL_STEPS,
         "hubmgr": hub,
         "whatif": whatif,
-        "baseline": None if base is None else {
+        "baseline": None
+        if base is None
+        else {
             "reached_seconds": base_reached,
             "evals": base["evals"],
             "cap_seconds": cap_b,
@@ -184,16 +235,29 @@ def body(record: dict[str, Any], args: Any) -> dict[str, Any]:
     r = hub["reached_seconds"]
     net = None if r is None else r - hub["eval_seconds_before_reached"]
     hub["reached_seconds_without_evaluations"] = net
-    record["targets"] = [C.target(
-        "time from `hubmgr train` start to dev accuracy >= 0.85", goal="< 60 s on 2 CPU cores",
-        value=None if r is None else f"{r:.1f} s", met=(r is not None and r < 60.0),
-        detail=(f"not reached within {cap_h} s" if r is None else
-                f"{net:.1f} s without the {hub['eval_seconds_before_reached']:.1f} s spent in the evaluations"))]
+    record["targets"] = [
+        C.target(
+            "time from `hubmgr train` start to dev accuracy >= 0.85",
+            goal="< 60 s on 2 CPU cores",
+            value=None if r is None else f"{r:.1f} s",
+            met=(r is not None and r < 60.0),
+            detail=(
+                f"not reached within {cap_h} s"
+                if r is None
+                else f"{net:.1f} s without the {hub['eval_seconds_before_reached']:.1f} s spent in the evaluations"
+            ),
+        )
+    ]
     if base is not None:
         record["notes"].append(
-            "Baseline: " + (f"reached {THRESHOLD} after {base_reached:.0f} s" if base_reached
-                            else f"did not reach {THRESHOLD} in {base['samples_seen']} examples (at most one epoch,"
-                                 f" capped at {cap_b:.0f} s; {base['loop_seconds']:.0f} s of training)"))
+            "Baseline: "
+            + (
+                f"reached {THRESHOLD} after {base_reached:.0f} s"
+                if base_reached
+                else f"did not reach {THRESHOLD} in {base['samples_seen']} examples (at most one epoch,"
+                f" capped at {cap_b:.0f} s; {base['loop_seconds']:.0f} s of training)"
+            )
+        )
     return record
 
 
@@ -201,8 +265,13 @@ def main() -> int:
     parser = C.base_parser(__doc__.splitlines()[0])
     parser.add_argument("--max-seconds", type=float, default=None, help="cap on each arm's training time")
     parser.add_argument("--skip-baseline", action="store_true", help="time only hubmgr")
-    parser.add_argument("--whatif", action="append", default=None, metavar="FLAGS",
-                        help="also time `hubmgr train` with these extra flags (repeatable; not counted for the target)")
+    parser.add_argument(
+        "--whatif",
+        action="append",
+        default=None,
+        metavar="FLAGS",
+        help="also time `hubmgr train` with these extra flags (repeatable; not counted for the target)",
+    )
     for name in ("--model", "--train", "--dev", "--work"):
         parser.add_argument(name, help=C.argparse.SUPPRESS)
     args = parser.parse_args()

@@ -28,13 +28,26 @@ NAME = "token_classification"
 T_PROCESS = time.perf_counter()
 
 
-def baseline_run(model_path: str, train_path: Path, test_path: Path, *, out_dir: Path, epochs: float,
-                 batch_size: int = 32, learning_rate: float = 1e-3) -> dict[str, Any]:
+def baseline_run(
+    model_path: str,
+    train_path: Path,
+    test_path: Path,
+    *,
+    out_dir: Path,
+    epochs: float,
+    batch_size: int = 32,
+    learning_rate: float = 1e-3,
+) -> dict[str, Any]:
     import torch
     from datasets import Dataset
     from peft import LoraConfig, TaskType, get_peft_model
-    from transformers import (AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification,
-                              Trainer, TrainingArguments)
+    from transformers import (
+        AutoModelForTokenClassification,
+        AutoTokenizer,
+        DataCollatorForTokenClassification,
+        Trainer,
+        TrainingArguments,
+    )
 
     train_rows = C.read_jsonl(train_path)
     test_rows = C.read_jsonl(test_path)
@@ -48,36 +61,74 @@ def baseline_run(model_path: str, train_path: Path, test_path: Path, *, out_dir:
     train_ds = Dataset.from_list(train_rows).map(encode, batched=True, remove_columns=cols)
     test_ds = Dataset.from_list(test_rows).map(encode, batched=True, remove_columns=cols)
     model = AutoModelForTokenClassification.from_pretrained(
-        model_path, num_labels=len(names), id2label=dict(enumerate(names)), label2id=label2id)
-    model = get_peft_model(model, LoraConfig(task_type=TaskType.TOKEN_CLS, r=8, lora_alpha=16, lora_dropout=0.1,
-                                             target_modules=["query", "value"]))
+        model_path, num_labels=len(names), id2label=dict(enumerate(names)), label2id=label2id
+    )
+    model = get_peft_model(
+        model,
+        LoraConfig(
+            task_type=TaskType.TOKEN_CLS, r=8, lora_alpha=16, lora_dropout=0.1, target_modules=["query", "value"]
+        ),
+    )
     clock, timing = C.loop_clock()
 
     metrics = C.ner_f1_metric(names)
 
-    args = TrainingArguments(output_dir=str(out_dir), per_device_train_batch_size=batch_size,
-                             per_device_eval_batch_size=64, learning_rate=learning_rate, num_train_epochs=epochs,
-                             eval_strategy="no", save_strategy="no", logging_steps=50, report_to=[], use_cpu=True,
-                             seed=42, disable_tqdm=True)
-    trainer = Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=test_ds,
-                      data_collator=DataCollatorForTokenClassification(tok), compute_metrics=metrics, callbacks=[clock])
+    args = TrainingArguments(
+        output_dir=str(out_dir),
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=64,
+        learning_rate=learning_rate,
+        num_train_epochs=epochs,
+        eval_strategy="no",
+        save_strategy="no",
+        logging_steps=50,
+        report_to=[],
+        use_cpu=True,
+        seed=42,
+        disable_tqdm=True,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=test_ds,
+        data_collator=DataCollatorForTokenClassification(tok),
+        compute_metrics=metrics,
+        callbacks=[clock],
+    )
     trainer.train()
     loop = timing["end"] - timing["begin"]
     result = trainer.evaluate()
-    return {"train_examples": len(train_ds), "loop_seconds": loop,
-            "samples_per_second": len(train_ds) * epochs / loop, "test_f1": result.get("eval_f1"),
-            "torch_threads": torch.get_num_threads(),
-            "settings": {"batch_size": batch_size, "learning_rate": learning_rate, "epochs": epochs,
-                         "lora": {"r": 8, "lora_alpha": 16, "lora_dropout": 0.1, "target_modules": ["query", "value"]},
-                         "padding": "dynamic (DataCollatorForTokenClassification)", "batches": "random"}}
+    return {
+        "train_examples": len(train_ds),
+        "loop_seconds": loop,
+        "samples_per_second": len(train_ds) * epochs / loop,
+        "test_f1": result.get("eval_f1"),
+        "torch_threads": torch.get_num_threads(),
+        "settings": {
+            "batch_size": batch_size,
+            "learning_rate": learning_rate,
+            "epochs": epochs,
+            "lora": {"r": 8, "lora_alpha": 16, "lora_dropout": 0.1, "target_modules": ["query", "value"]},
+            "padding": "dynamic (DataCollatorForTokenClassification)",
+            "batches": "random",
+        },
+    }
 
 
 def arm_main(args: Any) -> None:
     C.set_threads(args.threads)
     work = Path(args.work) / args.arm
     if args.arm == "hubmgr":
-        out = S.hubmgr_run(args.model, Path(args.train), Path(args.test), out_dir=work, task="token-classification",
-                           overrides={"epochs": float(args.epochs)}, t_process=T_PROCESS)
+        out = S.hubmgr_run(
+            args.model,
+            Path(args.train),
+            Path(args.test),
+            out_dir=work,
+            task="token-classification",
+            overrides={"epochs": float(args.epochs)},
+            t_process=T_PROCESS,
+        )
         out["test_f1"] = out["metrics"].get("eval_f1")
     elif args.arm == "baseline":
         out = baseline_run(args.model, Path(args.train), Path(args.test), out_dir=work, epochs=float(args.epochs))
@@ -98,8 +149,20 @@ def body(record: dict[str, Any], args: Any) -> dict[str, Any]:
         env = C.isolated_env(tmp, args.threads)
         train = S.subset_file(data / "train.jsonl", tmp / "train.jsonl", n_train)
         test = S.subset_file(data / "test.jsonl", tmp / "test.jsonl", n_test) if n_test else data / "test.jsonl"
-        common = ["--threads", str(args.threads), "--model", model, "--train", str(train), "--test", str(test),
-                  "--work", str(tmp), "--epochs", str(epochs)]
+        common = [
+            "--threads",
+            str(args.threads),
+            "--model",
+            model,
+            "--train",
+            str(train),
+            "--test",
+            str(test),
+            "--work",
+            str(tmp),
+            "--epochs",
+            str(epochs),
+        ]
         arms = {arm: C.run_arm(script, arm, common, env=env, timeout=4 * 3600) for arm in ("baseline", "hubmgr")}
     hub, base = arms["hubmgr"], arms["baseline"]
     speedup = hub["samples_per_second"] / base["samples_per_second"]
@@ -109,12 +172,21 @@ def body(record: dict[str, Any], args: Any) -> dict[str, Any]:
         "test_sentences": n_test or 3453,
         "epochs": epochs,
         "arms": {
-            "baseline": {"test_f1": base["test_f1"], "samples_per_second": base["samples_per_second"],
-                         "loop_seconds": base["loop_seconds"], "peak_rss_bytes": base["peak_rss_bytes"],
-                         "settings": base["settings"]},
-            "hubmgr": {"test_f1": hub["test_f1"], "samples_per_second": hub["samples_per_second"],
-                       "loop_seconds": hub["loop_seconds"], "peak_rss_bytes": hub["peak_rss_bytes"],
-                       "config": hub["config"], "metrics": hub["metrics"]},
+            "baseline": {
+                "test_f1": base["test_f1"],
+                "samples_per_second": base["samples_per_second"],
+                "loop_seconds": base["loop_seconds"],
+                "peak_rss_bytes": base["peak_rss_bytes"],
+                "settings": base["settings"],
+            },
+            "hubmgr": {
+                "test_f1": hub["test_f1"],
+                "samples_per_second": hub["samples_per_second"],
+                "loop_seconds": hub["loop_seconds"],
+                "peak_rss_bytes": hub["peak_rss_bytes"],
+                "config": hub["config"],
+                "metrics": hub["metrics"],
+            },
         },
         "speedup_samples_per_second": speedup,
     }

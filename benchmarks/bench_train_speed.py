@@ -37,16 +37,24 @@ def arm_main(args: Any) -> None:
     if args.arm == "matmul":
         out = C.matmul_peak(threads=args.threads, min_seconds=1.0 if args.quick else 2.0)
         try:
-            out["bfloat16"] = C.matmul_peak(threads=args.threads, dtype="bfloat16",
-                                            min_seconds=1.0 if args.quick else 2.0)
+            out["bfloat16"] = C.matmul_peak(
+                threads=args.threads, dtype="bfloat16", min_seconds=1.0 if args.quick else 2.0
+            )
         except Exception as exc:  # a CPU or build without bfloat16 matmul
             out["bfloat16"] = {"error": str(exc)[-500:]}
     elif args.arm == "baseline":
-        out = S.trainer_run(args.model, Path(args.train), Path(args.dev), out_dir=Path(args.work) / "baseline",
-                            padding="max_length", t_process=T_PROCESS)
+        out = S.trainer_run(
+            args.model,
+            Path(args.train),
+            Path(args.dev),
+            out_dir=Path(args.work) / "baseline",
+            padding="max_length",
+            t_process=T_PROCESS,
+        )
     elif args.arm == "hubmgr":
-        out = S.hubmgr_run(args.model, Path(args.train), Path(args.dev), out_dir=Path(args.work) / "hubmgr",
-                           t_process=T_PROCESS)
+        out = S.hubmgr_run(
+            args.model, Path(args.train), Path(args.dev), out_dir=Path(args.work) / "hubmgr", t_process=T_PROCESS
+        )
     else:
         raise SystemExit(f"unknown arm {args.arm}")
     C.write_arm_result(args.arm_out, out)
@@ -61,9 +69,15 @@ def minilm_flops(model_path: str, stats: dict[str, int], *, epochs: float, lora_
     h = shape["hidden"]
     n_seq = stats["examples"] * epochs
     head = 4.0 * h * h * n_seq + 6.0 * (h * 2 + 2) * n_seq  # frozen pooler (CLS token), trained classifier
-    return C.lora_train_flops(matmul_params=C.bert_matmul_params(cfg), layers=shape["layers"], hidden=h,
-                              tokens=int(stats["tokens"] * epochs), seq_sq_sum=int(stats["seq_sq_sum"] * epochs),
-                              lora_params=lora_params, head_flops=head)
+    return C.lora_train_flops(
+        matmul_params=C.bert_matmul_params(cfg),
+        layers=shape["layers"],
+        hidden=h,
+        tokens=int(stats["tokens"] * epochs),
+        seq_sq_sum=int(stats["seq_sq_sum"] * epochs),
+        lora_params=lora_params,
+        head_flops=head,
+    )
 
 
 def body(record: dict[str, Any], args: Any) -> dict[str, Any]:
@@ -77,8 +91,18 @@ def body(record: dict[str, Any], args: Any) -> dict[str, Any]:
         train = S.subset_file(data / "train.jsonl", tmp / "train.jsonl", n_train) if n_train else data / "train.jsonl"
         dev = S.subset_file(data / "dev.jsonl", tmp / "dev.jsonl", n_dev) if n_dev else data / "dev.jsonl"
         env = C.isolated_env(tmp, args.threads)
-        common = ["--threads", str(args.threads), "--model", model, "--train", str(train), "--dev", str(dev),
-                  "--work", str(tmp)] + (["--quick"] if args.quick else [])
+        common = [
+            "--threads",
+            str(args.threads),
+            "--model",
+            model,
+            "--train",
+            str(train),
+            "--dev",
+            str(dev),
+            "--work",
+            str(tmp),
+        ] + (["--quick"] if args.quick else [])
         arms: dict[str, Any] = {}
         peaks = [C.run_arm(script, "matmul", common, env=env, timeout=600)]
         order = ["hubmgr", "baseline"] if args.hubmgr_first else ["baseline", "hubmgr"]
@@ -97,7 +121,11 @@ def body(record: dict[str, Any], args: Any) -> dict[str, Any]:
     lora_b = 6 * 2 * (384 * 8 + 8 * 384)
     flops_h = minilm_flops(model, stats, epochs=hub["epochs_done"], lora_params=lora_h)
     flops_b = minilm_flops(model, stats, epochs=base["epochs"], lora_params=lora_b)
-    padded = {"examples": stats["examples"], "tokens": stats["examples"] * 128, "seq_sq_sum": stats["examples"] * 128 * 128}
+    padded = {
+        "examples": stats["examples"],
+        "tokens": stats["examples"] * 128,
+        "seq_sq_sum": stats["examples"] * 128 * 128,
+    }
     flops_b_hw = minilm_flops(model, padded, epochs=base["epochs"], lora_params=lora_b)
     mfu_h = flops_h["total"] / hub["loop_seconds"] / peak_h
     mfu_b = flops_b["total"] / base["loop_seconds"] / peak
@@ -118,18 +146,31 @@ def body(record: dict[str, Any], args: Any) -> dict[str, Any]:
         "arms": {
             "baseline": {
                 "description": "transformers Trainer + peft, every example padded to 128 tokens (tutorial style)",
-                "samples_per_second": base["samples_per_second"], "loop_seconds": base["loop_seconds"],
-                "dev_accuracy": acc_b, "peak_rss_bytes": rss_b, "model_flops": flops_b,
-                "mfu": mfu_b, "hardware_flops_utilisation_padded": hfu_b, "process_wall_s": base["process_wall_s"],
-                "settings": base["settings"], "torch_threads": base["torch_threads"],
+                "samples_per_second": base["samples_per_second"],
+                "loop_seconds": base["loop_seconds"],
+                "dev_accuracy": acc_b,
+                "peak_rss_bytes": rss_b,
+                "model_flops": flops_b,
+                "mfu": mfu_b,
+                "hardware_flops_utilisation_padded": hfu_b,
+                "process_wall_s": base["process_wall_s"],
+                "settings": base["settings"],
+                "torch_threads": base["torch_threads"],
             },
             "hubmgr": {
                 "description": "hubmgr train(TrainConfig(...)) with its defaults",
-                "samples_per_second": hub["samples_per_second"], "loop_seconds": hub["loop_seconds"],
-                "dev_accuracy": acc_h, "peak_rss_bytes": rss_h, "model_flops": flops_h, "mfu": mfu_h,
-                "process_wall_s": hub["process_wall_s"], "train_seconds_total": hub["train_seconds_total"],
-                "config": hub["config"], "effective_config": hub.get("effective_config"),
-                "metrics": hub["metrics"], "torch_threads": hub["torch_threads"],
+                "samples_per_second": hub["samples_per_second"],
+                "loop_seconds": hub["loop_seconds"],
+                "dev_accuracy": acc_h,
+                "peak_rss_bytes": rss_h,
+                "model_flops": flops_h,
+                "mfu": mfu_h,
+                "process_wall_s": hub["process_wall_s"],
+                "train_seconds_total": hub["train_seconds_total"],
+                "config": hub["config"],
+                "effective_config": hub.get("effective_config"),
+                "metrics": hub["metrics"],
+                "torch_threads": hub["torch_threads"],
                 "steps": hub["steps"],
             },
         },
@@ -137,20 +178,35 @@ def body(record: dict[str, Any], args: Any) -> dict[str, Any]:
         "equivalent_cli": f"hubmgr train text-classification --model {model} --data {train} --eval-data {dev}",
     }
     record["targets"] = [
-        C.target("training speed vs tutorial baseline", goal=">= 5x samples/s", value=round(speedup, 2),
-                 met=speedup >= 5.0),
-        C.target("model FLOPs utilisation (hubmgr)", goal=">= 40% of the measured matmul peak",
-                 value=f"{mfu_h:.1%}", met=mfu_h >= 0.40,
-                 detail=f"against the {'bfloat16' if peak_h is not peak else 'float32'} matmul peak,"
-                        f" {peak_h / 1e9:.0f} GFLOP/s (hubmgr trained in {hub.get('precision', 'float32')} precision)"),
-        C.target("dev accuracy after one epoch (hubmgr)", goal=">= 0.86", value=acc_h,
-                 met=(acc_h is not None and acc_h >= 0.86) if full_epoch else None,
-                 detail="" if full_epoch else "quick run: a subset, not one epoch of SST-2"),
-        C.target("peak RSS (hubmgr vs baseline)", goal="<= baseline",
-                 value=f"{C.human_bytes(rss_h)} vs {C.human_bytes(rss_b)}", met=rss_h <= rss_b),
+        C.target(
+            "training speed vs tutorial baseline", goal=">= 5x samples/s", value=round(speedup, 2), met=speedup >= 5.0
+        ),
+        C.target(
+            "model FLOPs utilisation (hubmgr)",
+            goal=">= 40% of the measured matmul peak",
+            value=f"{mfu_h:.1%}",
+            met=mfu_h >= 0.40,
+            detail=f"against the {'bfloat16' if peak_h is not peak else 'float32'} matmul peak,"
+            f" {peak_h / 1e9:.0f} GFLOP/s (hubmgr trained in {hub.get('precision', 'float32')} precision)",
+        ),
+        C.target(
+            "dev accuracy after one epoch (hubmgr)",
+            goal=">= 0.86",
+            value=acc_h,
+            met=(acc_h is not None and acc_h >= 0.86) if full_epoch else None,
+            detail="" if full_epoch else "quick run: a subset, not one epoch of SST-2",
+        ),
+        C.target(
+            "peak RSS (hubmgr vs baseline)",
+            goal="<= baseline",
+            value=f"{C.human_bytes(rss_h)} vs {C.human_bytes(rss_b)}",
+            met=rss_h <= rss_b,
+        ),
     ]
     if not full_epoch:
-        record["notes"].append(f"Quick run: {stats['examples']} training examples, {hub.get('eval_examples')} dev examples.")
+        record["notes"].append(
+            f"Quick run: {stats['examples']} training examples, {hub.get('eval_examples')} dev examples."
+        )
     return record
 
 

@@ -59,13 +59,18 @@ def part(name: str, fn: Callable[[], dict[str, Any]]) -> None:
         out = fn()
         out = {"status": "ok", **out} if "status" not in out else out
     except Exception as exc:  # noqa: BLE001 - recorded, the next part runs
-        out = {"status": "error", "error": f"{type(exc).__name__}: {exc}"[:2000],
-               "traceback": traceback.format_exc()[-4000:]}
+        out = {
+            "status": "error",
+            "error": f"{type(exc).__name__}: {exc}"[:2000],
+            "traceback": traceback.format_exc()[-4000:],
+        }
     out["seconds"] = round(time.perf_counter() - t0, 2)
     RESULT["parts"][name] = out
     save()
     _free()
-    shown = {k: v for k, v in out.items() if k not in ("traceback", "by_shape", "versions", "optional_packages", "evals")}
+    shown = {
+        k: v for k, v in out.items() if k not in ("traceback", "by_shape", "versions", "optional_packages", "evals")
+    }
     print(f"[gpu_check] {name}: {json.dumps(shown, default=str)[:1200]}", flush=True)
 
 
@@ -148,6 +153,7 @@ def install_shims() -> list[str]:
         sys.modules["xxhash"] = mod
         used.append("xxhash")
     if not _has("tomli_w"):
+
         def _val(v: Any) -> str:
             if isinstance(v, bool):
                 return "true" if v else "false"
@@ -159,8 +165,11 @@ def install_shims() -> list[str]:
 
         def dumps(d: dict[str, Any]) -> str:
             flat = [f"{k} = {_val(v)}" for k, v in d.items() if not isinstance(v, dict) and v is not None]
-            tables = [f"\n[{k}]\n" + "\n".join(f"{kk} = {_val(vv)}" for kk, vv in v.items() if vv is not None)
-                      for k, v in d.items() if isinstance(v, dict)]
+            tables = [
+                f"\n[{k}]\n" + "\n".join(f"{kk} = {_val(vv)}" for kk, vv in v.items() if vv is not None)
+                for k, v in d.items()
+                if isinstance(v, dict)
+            ]
             return "\n".join(flat) + "\n" + "".join(tables)
 
         mod = types.ModuleType("tomli_w")
@@ -196,14 +205,18 @@ def register_builtin_tasks() -> list[str]:
                 tp = float(((p == c) & (t == c)).sum())
                 prec, rec = tp / max(1.0, float((p == c).sum())), tp / max(1.0, float((t == c).sum()))
                 f1s.append(0.0 if prec + rec == 0 else 2 * prec * rec / (prec + rec))
-            return {"accuracy": float((p == t).mean()) if t.size else float("nan"),
-                    "macro_f1": float(np.mean(f1s)) if f1s else float("nan")}
+            return {
+                "accuracy": float((p == t).mean()) if t.size else float("nan"),
+                "macro_f1": float(np.mean(f1s)) if f1s else float("nan"),
+            }
 
         TextClassificationTask.compute_metrics = compute_metrics  # type: ignore[method-assign]
     pm = get_plugin_manager()
     names = {pm.get_name(p) for p in pm.get_plugins()}
-    for mod_name, ep_name in (("hubmgr_tasks.text_classification", "text_classification"),
-                              ("hubmgr_tasks.causal_lm", "causal_lm")):
+    for mod_name, ep_name in (
+        ("hubmgr_tasks.text_classification", "text_classification"),
+        ("hubmgr_tasks.causal_lm", "causal_lm"),
+    ):
         mod = importlib.import_module(mod_name)
         if not pm.is_registered(mod) and ep_name not in names:
             pm.register(mod, name=ep_name)
@@ -217,24 +230,54 @@ def minilm_config(tiny: bool, vocab: int = 30522, max_pos: int = 512) -> Any:
     from transformers import BertConfig
 
     if tiny:
-        return BertConfig(vocab_size=vocab, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-                          intermediate_size=256, max_position_embeddings=max_pos, num_labels=2)
+        return BertConfig(
+            vocab_size=vocab,
+            hidden_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=256,
+            max_position_embeddings=max_pos,
+            num_labels=2,
+        )
     # all-MiniLM-L6-v2
-    return BertConfig(vocab_size=vocab, hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
-                      intermediate_size=1536, max_position_embeddings=max_pos, num_labels=2)
+    return BertConfig(
+        vocab_size=vocab,
+        hidden_size=384,
+        num_hidden_layers=6,
+        num_attention_heads=12,
+        intermediate_size=1536,
+        max_position_embeddings=max_pos,
+        num_labels=2,
+    )
 
 
 def llama_config(tiny: bool, vocab: int = 32000, **ids: Any) -> Any:
     from transformers import LlamaConfig
 
     if tiny:
-        return LlamaConfig(vocab_size=vocab, hidden_size=64, intermediate_size=192, num_hidden_layers=2,
-                           num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=1024,
-                           tie_word_embeddings=True, **ids)
+        return LlamaConfig(
+            vocab_size=vocab,
+            hidden_size=64,
+            intermediate_size=192,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+            max_position_embeddings=1024,
+            tie_word_embeddings=True,
+            **ids,
+        )
     # ~350M parameters with a 32000 vocabulary (24 layers x 1024, SwiGLU 3584, tied embeddings)
-    return LlamaConfig(vocab_size=vocab, hidden_size=1024, intermediate_size=3584, num_hidden_layers=24,
-                       num_attention_heads=16, num_key_value_heads=16, max_position_embeddings=2048,
-                       tie_word_embeddings=True, **ids)
+    return LlamaConfig(
+        vocab_size=vocab,
+        hidden_size=1024,
+        intermediate_size=3584,
+        num_hidden_layers=24,
+        num_attention_heads=16,
+        num_key_value_heads=16,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        **ids,
+    )
 
 
 def matmul_params(cfg: Any, *, lm_head: bool) -> int:
@@ -261,29 +304,65 @@ def part_environment(device: str) -> dict[str, Any]:
 
     out: dict[str, Any] = {
         "python": platform.python_version(),
-        "versions": {n: _version(n) for n in ("torch", "transformers", "peft", "accelerate", "datasets",
-                                              "huggingface_hub", "bitsandbytes", "pyarrow", "pandas", "numpy",
-                                              "pluggy", "platformdirs", "tomli_w", "xxhash", "scikit-learn")},
+        "versions": {
+            n: _version(n)
+            for n in (
+                "torch",
+                "transformers",
+                "peft",
+                "accelerate",
+                "datasets",
+                "huggingface_hub",
+                "bitsandbytes",
+                "pyarrow",
+                "pandas",
+                "numpy",
+                "pluggy",
+                "platformdirs",
+                "tomli_w",
+                "xxhash",
+                "scikit-learn",
+            )
+        },
         "device": device,
         "cuda": torch.version.cuda,
     }
     if device == "cuda":
         props = torch.cuda.get_device_properties(0)
-        out["gpu"] = {"name": torch.cuda.get_device_name(0), "memory_bytes": int(props.total_memory),
-                      "capability": f"{props.major}.{props.minor}", "count": torch.cuda.device_count(),
-                      "bf16_supported": torch.cuda.is_bf16_supported()}
+        out["gpu"] = {
+            "name": torch.cuda.get_device_name(0),
+            "memory_bytes": int(props.total_memory),
+            "capability": f"{props.major}.{props.minor}",
+            "count": torch.cuda.device_count(),
+            "bf16_supported": torch.cuda.is_bf16_supported(),
+        }
     else:
         out["cpu_threads"] = torch.get_num_threads()
-    out["optional_packages"] = {m: _has(m) for m in ("datasets", "pluggy", "platformdirs", "tomli_w", "xxhash",
-                                                     "sklearn", "bitsandbytes", "seqeval", "textual")}
+    out["optional_packages"] = {
+        m: _has(m)
+        for m in (
+            "datasets",
+            "pluggy",
+            "platformdirs",
+            "tomli_w",
+            "xxhash",
+            "sklearn",
+            "bitsandbytes",
+            "seqeval",
+            "textual",
+        )
+    }
     return out
 
 
 def part_matmul(device: str, tiny: bool) -> dict[str, Any]:
     import torch
 
-    shapes = [(1024, 1024, 1024), (2048, 384, 1536)] if tiny else [
-        (8192, 8192, 8192), (16384, 4096, 4096), (4096, 16384, 4096), (8192, 1024, 4096)]
+    shapes = (
+        [(1024, 1024, 1024), (2048, 384, 1536)]
+        if tiny
+        else [(8192, 8192, 8192), (16384, 4096, 4096), (4096, 16384, 4096), (8192, 1024, 4096)]
+    )
     seconds = 0.3 if tiny else 1.0
     out: dict[str, Any] = {}
     for label, dtype, tf32 in (("bf16", torch.bfloat16, False), ("tf32", torch.float32, True)):
@@ -321,7 +400,9 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _raw_loop(model: Any, make_batch: Callable[[], dict[str, Any]], *, device: str, warmup: int, steps: int) -> dict[str, float]:
+def _raw_loop(
+    model: Any, make_batch: Callable[[], dict[str, Any]], *, device: str, warmup: int, steps: int
+) -> dict[str, float]:
     import torch
 
     params = [p for p in model.parameters() if p.requires_grad]
@@ -347,15 +428,19 @@ def _raw_loop(model: Any, make_batch: Callable[[], dict[str, Any]], *, device: s
         loss = step()
     sync(device)
     secs = (time.perf_counter() - t0) / steps
-    return {"step_seconds": secs, "final_loss": float(loss.detach().float().cpu()),
-            "peak_memory_bytes": int(torch.cuda.max_memory_allocated()) if device == "cuda" else None}
+    return {
+        "step_seconds": secs,
+        "final_loss": float(loss.detach().float().cpu()),
+        "peak_memory_bytes": int(torch.cuda.max_memory_allocated()) if device == "cuda" else None,
+    }
 
 
 def _lora(model: Any, targets: list[str], task_type: str) -> tuple[Any, int]:
     from peft import LoraConfig, get_peft_model
 
-    model = get_peft_model(model, LoraConfig(task_type=task_type, r=8, lora_alpha=16, lora_dropout=0.0,
-                                             target_modules=targets))
+    model = get_peft_model(
+        model, LoraConfig(task_type=task_type, r=8, lora_alpha=16, lora_dropout=0.0, target_modules=targets)
+    )
     for p in model.parameters():
         if p.requires_grad:
             p.data = p.data.float()
@@ -375,14 +460,24 @@ def part_raw_minilm(device: str, tiny: bool, peak_tflops: float | None) -> dict[
     model, lora = _lora(model, ["query", "value"], "SEQ_CLS")
 
     def make() -> dict[str, Any]:
-        return {"input_ids": torch.randint(0, cfg.vocab_size, (batch, seq), device=device),
-                "attention_mask": torch.ones(batch, seq, dtype=torch.long, device=device),
-                "labels": torch.randint(0, 2, (batch,), device=device)}
+        return {
+            "input_ids": torch.randint(0, cfg.vocab_size, (batch, seq), device=device),
+            "attention_mask": torch.ones(batch, seq, dtype=torch.long, device=device),
+            "labels": torch.randint(0, 2, (batch,), device=device),
+        }
 
     r = _raw_loop(model, make, device=device, warmup=2 if tiny else 10, steps=3 if tiny else 40)
     flops = lora_step_flops(cfg, batch=batch, seq=seq, lora_params=lora, lm_head=False)
-    return _throughput(r, flops, batch, seq, peak_tflops, params=sum(p.numel() for p in model.parameters()),
-                       lora=lora, shape=f"BERT {cfg.num_hidden_layers}x{cfg.hidden_size} (MiniLM-L6 shape)")
+    return _throughput(
+        r,
+        flops,
+        batch,
+        seq,
+        peak_tflops,
+        params=sum(p.numel() for p in model.parameters()),
+        lora=lora,
+        shape=f"BERT {cfg.num_hidden_layers}x{cfg.hidden_size} (MiniLM-L6 shape)",
+    )
 
 
 def part_raw_llama(device: str, tiny: bool, peak_tflops: float | None) -> dict[str, Any]:
@@ -403,17 +498,35 @@ def part_raw_llama(device: str, tiny: bool, peak_tflops: float | None) -> dict[s
 
     r = _raw_loop(model, make, device=device, warmup=2 if tiny else 5, steps=3 if tiny else 20)
     flops = lora_step_flops(cfg, batch=batch, seq=seq, lora_params=lora, lm_head=True)
-    return _throughput(r, flops, batch, seq, peak_tflops, params=params, lora=lora,
-                       shape=f"Llama {cfg.num_hidden_layers}x{cfg.hidden_size}, vocab {cfg.vocab_size}")
+    return _throughput(
+        r,
+        flops,
+        batch,
+        seq,
+        peak_tflops,
+        params=params,
+        lora=lora,
+        shape=f"Llama {cfg.num_hidden_layers}x{cfg.hidden_size}, vocab {cfg.vocab_size}",
+    )
 
 
-def _throughput(r: dict[str, float], flops: float, batch: int, seq: int, peak_tflops: float | None, **info: Any) -> dict[str, Any]:
+def _throughput(
+    r: dict[str, float], flops: float, batch: int, seq: int, peak_tflops: float | None, **info: Any
+) -> dict[str, Any]:
     tokens = batch * seq
     achieved = flops / r["step_seconds"] / 1e12
-    return {**info, "batch": batch, "seq_len": seq, "tokens_per_second": tokens / r["step_seconds"],
-            "step_seconds": r["step_seconds"], "model_tflops_per_step": flops / 1e12,
-            "achieved_model_tflops": achieved, "mfu": (achieved / peak_tflops) if peak_tflops else None,
-            "peak_memory_bytes": r["peak_memory_bytes"], "final_loss": r["final_loss"]}
+    return {
+        **info,
+        "batch": batch,
+        "seq_len": seq,
+        "tokens_per_second": tokens / r["step_seconds"],
+        "step_seconds": r["step_seconds"],
+        "model_tflops_per_step": flops / 1e12,
+        "achieved_model_tflops": achieved,
+        "mfu": (achieved / peak_tflops) if peak_tflops else None,
+        "peak_memory_bytes": r["peak_memory_bytes"],
+        "final_loss": r["final_loss"],
+    }
 
 
 # -- hubmgr's own engine --------------------------------------------------------------------------------
@@ -499,13 +612,25 @@ def part_hubmgr_text_classification(device: str, tiny: bool, work: Path) -> dict
     tok.save_pretrained(str(model_dir))
     n_train, n_eval = (64, 32) if tiny else (8192, 1024)
     train, evl = _classification_data(work / "cls-data", n_train, n_eval, 40, 120)
-    values = dict(task="text-classification", model=str(model_dir), data=str(train), eval_data=str(evl),
-                  output_dir=str(work / "cls-out"), device=device, dtype="bfloat16", max_length=128)
+    values = dict(
+        task="text-classification",
+        model=str(model_dir),
+        data=str(train),
+        eval_data=str(evl),
+        output_dir=str(work / "cls-out"),
+        device=device,
+        dtype="bfloat16",
+        max_length=128,
+    )
     if tiny:
         values["max_steps"] = 3
     _, _, info = _hubmgr_train(values)
-    lengths = [len(x) for x in tok([json.loads(line)["text"] for line in train.read_text().splitlines()[:512]],
-                                   truncation=True, max_length=128)["input_ids"]]
+    lengths = [
+        len(x)
+        for x in tok(
+            [json.loads(line)["text"] for line in train.read_text().splitlines()[:512]], truncation=True, max_length=128
+        )["input_ids"]
+    ]
     mean_len = sum(lengths) / len(lengths)
     info["mean_tokens_per_example"] = mean_len
     if info["samples_per_second"]:
@@ -523,8 +648,13 @@ def _llama_dir(tiny: bool, work: Path) -> tuple[Path, Any]:
 
     model_dir = work / "llama-350m-shape"
     tok = tiny_tokenizer("llama", model_max_length=1024)
-    cfg = llama_config(tiny, vocab=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                       pad_token_id=tok.pad_token_id)
+    cfg = llama_config(
+        tiny,
+        vocab=len(tok),
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
     if (model_dir / "config.json").is_file():
         return model_dir, cfg
     torch.manual_seed(0)
@@ -536,7 +666,9 @@ def _llama_dir(tiny: bool, work: Path) -> tuple[Path, Any]:
     return model_dir, cfg
 
 
-def part_hubmgr_causal_lm(device: str, tiny: bool, work: Path, peak_tflops: float | None, *, qlora: bool = False) -> dict[str, Any]:
+def part_hubmgr_causal_lm(
+    device: str, tiny: bool, work: Path, peak_tflops: float | None, *, qlora: bool = False
+) -> dict[str, Any]:
     if qlora:
         if device != "cuda":
             return {"status": "skipped", "reason": "QLoRA needs a CUDA GPU"}
@@ -545,9 +677,19 @@ def part_hubmgr_causal_lm(device: str, tiny: bool, work: Path, peak_tflops: floa
     model_dir, cfg = _llama_dir(tiny, work)
     corpus = _text_data(work / "lm-data", 200 if tiny else 6000)
     seq = 64 if tiny else 512
-    values = dict(task="causal-lm", model=str(model_dir), data=str(corpus), eval_strategy="no",
-                  output_dir=str(work / ("qlora-out" if qlora else "lm-out")), device=device, dtype="bfloat16",
-                  max_length=seq, max_steps=3 if tiny else 30, qlora=qlora, save_steps=0)
+    values = dict(
+        task="causal-lm",
+        model=str(model_dir),
+        data=str(corpus),
+        eval_strategy="no",
+        output_dir=str(work / ("qlora-out" if qlora else "lm-out")),
+        device=device,
+        dtype="bfloat16",
+        max_length=seq,
+        max_steps=3 if tiny else 30,
+        qlora=qlora,
+        save_steps=0,
+    )
     _, _, info = _hubmgr_train(values)
     batch = values.get("batch_size", 32)
     lora = cfg.num_hidden_layers * 2 * (cfg.hidden_size * 8 + 8 * cfg.hidden_size)
@@ -564,10 +706,18 @@ def part_hubmgr_causal_lm(device: str, tiny: bool, work: Path, peak_tflops: floa
 # ---------------------------------------------------------------------------------------------------
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=os.environ.get("OUT") or str(REPO / "benchmarks" / "results"),
-                        help="folder for gpu_check.json (default $OUT or benchmarks/results)")
-    parser.add_argument("--cpu", "--dry-run", dest="cpu", action="store_true",
-                        help="tiny sizes on the CPU, to check that the script runs")
+    parser.add_argument(
+        "--out",
+        default=os.environ.get("OUT") or str(REPO / "benchmarks" / "results"),
+        help="folder for gpu_check.json (default $OUT or benchmarks/results)",
+    )
+    parser.add_argument(
+        "--cpu",
+        "--dry-run",
+        dest="cpu",
+        action="store_true",
+        help="tiny sizes on the CPU, to check that the script runs",
+    )
     args = parser.parse_args()
     t_start = time.perf_counter()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -627,8 +777,10 @@ def summary(path: Path) -> None:
     print(f"device: {gpu}   torch {env.get('versions', {}).get('torch')}   total {RESULT['seconds']} s")
     mm = p.get("matmul_peak", {})
     if mm.get("status") == "ok":
-        print(f"bf16 matmul peak: {mm['peak_tflops']:.1f} TFLOP/s" + (
-            f"   tf32: {mm['tf32']['peak_tflops']:.1f}" if "tf32" in mm else ""))
+        print(
+            f"bf16 matmul peak: {mm['peak_tflops']:.1f} TFLOP/s"
+            + (f"   tf32: {mm['tf32']['peak_tflops']:.1f}" if "tf32" in mm else "")
+        )
     for name in ("raw_lora_minilm", "raw_lora_llama", "hubmgr_text_classification", "hubmgr_causal_lm", "hubmgr_qlora"):
         r = p.get(name, {})
         if r.get("status") != "ok":

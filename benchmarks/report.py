@@ -18,8 +18,21 @@ import _common as C  # noqa: E402
 
 DOCS = C.REPO / "docs"
 IMG = DOCS / "img"
-ORDER = ["train_speed", "train_variants", "time_to_accuracy", "data_efficiency", "token_classification", "causal_lm", "download",
-         "startup", "eval_speed", "step_overhead", "profile_train", "gpu_check", "generalization"]
+ORDER = [
+    "train_speed",
+    "train_variants",
+    "time_to_accuracy",
+    "data_efficiency",
+    "token_classification",
+    "causal_lm",
+    "download",
+    "startup",
+    "eval_speed",
+    "step_overhead",
+    "profile_train",
+    "gpu_check",
+    "generalization",
+]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -70,18 +83,28 @@ def provenance(r: dict[str, Any]) -> str:
     load_end = m.get("load_average_end")
     gpu = m.get("gpu")
     gpu_s = ", GPU: " + ", ".join(g["name"] for g in gpu) if gpu else ""
-    return (f"_Measured {r.get('started', '?')} on {m.get('cpu_model', '?')}, {m.get('usable_cpus', '?')} CPUs usable,"
-            f" {m.get('threads_used', '?')} threads{gpu_s}; load average at start {load}, at end {load_end};"
-            f" hubmgr {r.get('versions', {}).get('hubmgr_git')}, torch {r.get('versions', {}).get('torch')},"
-            f" transformers {r.get('versions', {}).get('transformers')}; {r.get('seconds', 0):.0f} s;"
-            f" file `{r.get('_path')}`._{quick}\n")
+    return (
+        f"_Measured {r.get('started', '?')} on {m.get('cpu_model', '?')}, {m.get('usable_cpus', '?')} CPUs usable,"
+        f" {m.get('threads_used', '?')} threads{gpu_s}; load average at start {load}, at end {load_end};"
+        f" hubmgr {r.get('versions', {}).get('hubmgr_git')}, torch {r.get('versions', {}).get('torch')},"
+        f" transformers {r.get('versions', {}).get('transformers')}; {r.get('seconds', 0):.0f} s;"
+        f" file `{r.get('_path')}`._{quick}\n"
+    )
 
 
 #: The commit that made bfloat16 (and, later, eager attention) the CPU default where the CPU computes in
 #: bfloat16 natively; training results measured on an older commit say so.
 CPU_DEFAULTS_COMMIT = "d7138ba"
-TRAINING = {"train_speed", "train_variants", "time_to_accuracy", "data_efficiency", "token_classification", "causal_lm",
-            "profile_train", "generalization"}
+TRAINING = {
+    "train_speed",
+    "train_variants",
+    "time_to_accuracy",
+    "data_efficiency",
+    "token_classification",
+    "causal_lm",
+    "profile_train",
+    "generalization",
+}
 
 
 def predates_cpu_defaults(r: dict[str, Any]) -> bool:
@@ -92,8 +115,12 @@ def predates_cpu_defaults(r: dict[str, Any]) -> bool:
     if not commit:
         return False
     try:
-        out = subprocess.run(["git", "merge-base", "--is-ancestor", CPU_DEFAULTS_COMMIT, commit], cwd=str(C.REPO),
-                             capture_output=True, timeout=30)
+        out = subprocess.run(
+            ["git", "merge-base", "--is-ancestor", CPU_DEFAULTS_COMMIT, commit],
+            cwd=str(C.REPO),
+            capture_output=True,
+            timeout=30,
+        )
     except (OSError, subprocess.SubprocessError):
         return False
     return out.returncode == 1  # 0: it has the change; 1: it predates it; other: unknown commit
@@ -141,7 +168,9 @@ def save_fig(fig: Any, name: str) -> str:
     return f"![{name}](img/{path.name})\n"
 
 
-def bar_plot(name: str, labels: list[str], values: list[float], *, title: str, xlabel: str, colors: list[str] | None = None) -> str:
+def bar_plot(
+    name: str, labels: list[str], values: list[float], *, title: str, xlabel: str, colors: list[str] | None = None
+) -> str:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 0.45 * len(labels) + 1.1))
     bars = ax.barh(labels, values, color=colors or ["#4c72b0"] * len(labels))
@@ -165,55 +194,122 @@ def sec_train_speed(r: dict[str, Any]) -> str:
     bf16_peak = res["matmul_peak"].get("bfloat16_peak_flops")
     against = res.get("hubmgr_mfu_against", "float32")
     rows = [
-        ["tutorial Trainer + peft (pad to 128)", f(b["samples_per_second"]), f(b["loop_seconds"], 0), f(b["dev_accuracy"], 4),
-         C.human_bytes(b["peak_rss_bytes"]), f(b["mfu"], 1, pct=True) + f" ({f(b['hardware_flops_utilisation_padded'], 1, pct=True)} counting padding)"],
-        ["hubmgr `train()` defaults", f(h["samples_per_second"]), f(h["loop_seconds"], 0), f(h["dev_accuracy"], 4),
-         C.human_bytes(h["peak_rss_bytes"]), f(h["mfu"], 1, pct=True) + (f" (of the {against} peak)" if against != "float32" else "")],
+        [
+            "tutorial Trainer + peft (pad to 128)",
+            f(b["samples_per_second"]),
+            f(b["loop_seconds"], 0),
+            f(b["dev_accuracy"], 4),
+            C.human_bytes(b["peak_rss_bytes"]),
+            f(b["mfu"], 1, pct=True) + f" ({f(b['hardware_flops_utilisation_padded'], 1, pct=True)} counting padding)",
+        ],
+        [
+            "hubmgr `train()` defaults",
+            f(h["samples_per_second"]),
+            f(h["loop_seconds"], 0),
+            f(h["dev_accuracy"], 4),
+            C.human_bytes(h["peak_rss_bytes"]),
+            f(h["mfu"], 1, pct=True) + (f" (of the {against} peak)" if against != "float32" else ""),
+        ],
     ]
     s = table(["arm", "samples/s", "loop s", "dev accuracy", "peak RSS", "MFU"], rows)
-    s += (f"\nSpeed-up: **{res['speedup_samples_per_second']:.2f}x** samples/s. {res['train_examples']:,} training"
-          f" examples ({res['token_stats']['tokens']:,} real tokens, mean {res['token_stats']['mean_len']:.1f} per"
-          f" example), {res.get('dev_examples') or '?'} dev examples. hubmgr trained in"
-          f" {res.get('hubmgr_precision') or 'float32'} precision (its `--dtype auto` on this CPU), the baseline in float32."
-          f" Matmul peaks measured in the same run: float32 {peak / 1e9:.1f} GFLOP/s"
-          + (f", bfloat16 {bf16_peak / 1e9:.1f} GFLOP/s" if bf16_peak else "")
-          + f" (best of {len(res['matmul_peak']['runs'])} measurements; shapes"
-          f" {', '.join('x'.join(map(str, (x['m'], x['k'], x['n']))) for x in res['matmul_peak']['runs'][0]['by_shape'])})."
-          " Each arm's MFU is against the peak of the precision it trained in.\n\n")
+    s += (
+        f"\nSpeed-up: **{res['speedup_samples_per_second']:.2f}x** samples/s. {res['train_examples']:,} training"
+        f" examples ({res['token_stats']['tokens']:,} real tokens, mean {res['token_stats']['mean_len']:.1f} per"
+        f" example), {res.get('dev_examples') or '?'} dev examples. hubmgr trained in"
+        f" {res.get('hubmgr_precision') or 'float32'} precision (its `--dtype auto` on this CPU), the baseline in float32."
+        f" Matmul peaks measured in the same run: float32 {peak / 1e9:.1f} GFLOP/s"
+        + (f", bfloat16 {bf16_peak / 1e9:.1f} GFLOP/s" if bf16_peak else "")
+        + f" (best of {len(res['matmul_peak']['runs'])} measurements; shapes"
+        f" {', '.join('x'.join(map(str, (x['m'], x['k'], x['n']))) for x in res['matmul_peak']['runs'][0]['by_shape'])})."
+        " Each arm's MFU is against the peak of the precision it trained in.\n\n"
+    )
     eff = h.get("effective_config") or {}
     if eff:
-        keys = ("batch_size", "learning_rate", "epochs", "lora_r", "lora_alpha", "lora_dropout", "target_modules",
-                "keep_model_dropout", "dtype", "max_length", "warmup", "lr_scheduler")
+        keys = (
+            "batch_size",
+            "learning_rate",
+            "epochs",
+            "lora_r",
+            "lora_alpha",
+            "lora_dropout",
+            "target_modules",
+            "keep_model_dropout",
+            "dtype",
+            "max_length",
+            "warmup",
+            "lr_scheduler",
+        )
         s += "hubmgr defaults in effect: " + ", ".join(f"`{k}={eff[k]}`" for k in keys if k in eff) + ".\n\n"
-    s += bar_plot("train_speed", ["tutorial (pad 128)", "hubmgr defaults"], [b["samples_per_second"], h["samples_per_second"]],
-                  title="MiniLM + LoRA on SST-2, CPU", xlabel="training samples/s", colors=["#999999", "#4c72b0"])
+    s += bar_plot(
+        "train_speed",
+        ["tutorial (pad 128)", "hubmgr defaults"],
+        [b["samples_per_second"], h["samples_per_second"]],
+        title="MiniLM + LoRA on SST-2, CPU",
+        xlabel="training samples/s",
+        colors=["#999999", "#4c72b0"],
+    )
     return s
 
 
 def sec_time_to_accuracy(r: dict[str, Any]) -> str:
     res = r["results"]
     h, b = res["hubmgr"], res.get("baseline")
-    rows = [["hubmgr train (CLI, defaults + --eval-steps)", f(h["reached_seconds"]) if h["reached_seconds"] else "not reached",
-             f(h.get("time_to_train_started")), f(h.get("eval_seconds_before_reached")),
-             f(h.get("reached_seconds_without_evaluations"))]]
+    rows = [
+        [
+            "hubmgr train (CLI, defaults + --eval-steps)",
+            f(h["reached_seconds"]) if h["reached_seconds"] else "not reached",
+            f(h.get("time_to_train_started")),
+            f(h.get("eval_seconds_before_reached")),
+            f(h.get("reached_seconds_without_evaluations")),
+        ]
+    ]
     for flags, w in (res.get("whatif") or {}).items():
-        rows.append([f"what-if: hubmgr train ... `{flags}` (not the defaults)",
-                     f(w["reached_seconds"]) if w["reached_seconds"] else "not reached", f(w.get("time_to_train_started")),
-                     f(w.get("eval_seconds_before_reached")), f(w.get("reached_seconds_without_evaluations"))])
+        rows.append(
+            [
+                f"what-if: hubmgr train ... `{flags}` (not the defaults)",
+                f(w["reached_seconds"]) if w["reached_seconds"] else "not reached",
+                f(w.get("time_to_train_started")),
+                f(w.get("eval_seconds_before_reached")),
+                f(w.get("reached_seconds_without_evaluations")),
+            ]
+        )
     if b:
-        rows.append(["tutorial Trainer (pad to 128)", f(b["reached_seconds"]) if b["reached_seconds"] else
-                     f"not reached in {b['samples_seen']:,} examples (one epoch, best {max((e['accuracy'] or 0) for e in b['evals']):.3f})",
-                     "-", "-", "-"])
-    s = table(["arm", f"seconds to dev accuracy >= {res['threshold']}", "seconds to first step",
-               "of which evaluating", "without the evaluations"], rows)
+        rows.append(
+            [
+                "tutorial Trainer (pad to 128)",
+                f(b["reached_seconds"])
+                if b["reached_seconds"]
+                else f"not reached in {b['samples_seen']:,} examples (one epoch, best {max((e['accuracy'] or 0) for e in b['evals']):.3f})",
+                "-",
+                "-",
+                "-",
+            ]
+        )
+    s = table(
+        [
+            "arm",
+            f"seconds to dev accuracy >= {res['threshold']}",
+            "seconds to first step",
+            "of which evaluating",
+            "without the evaluations",
+        ],
+        rows,
+    )
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 3.4))
-    arms = [("hubmgr defaults", h, "#4c72b0")] + [(f"hubmgr {k}", w, c) for (k, w), c in
-                                                    zip((res.get("whatif") or {}).items(), ("#55a868", "#8172b2", "#937860"))]
+    arms = [("hubmgr defaults", h, "#4c72b0")] + [
+        (f"hubmgr {k}", w, c) for (k, w), c in zip((res.get("whatif") or {}).items(), ("#55a868", "#8172b2", "#937860"))
+    ]
     for label, arm, color in arms + [("tutorial baseline", b, "#999999")]:
         if arm and arm.get("evals"):
-            ax.plot([e["t_process"] for e in arm["evals"]], [e["accuracy"] for e in arm["evals"]], "o-", label=label,
-                    color=color, markersize=3)
+            ax.plot(
+                [e["t_process"] for e in arm["evals"]],
+                [e["accuracy"] for e in arm["evals"]],
+                "o-",
+                label=label,
+                color=color,
+                markersize=3,
+            )
     ax.axhline(res["threshold"], color="#c44e52", ls="--", lw=1, label=f"{res['threshold']}")
     ax.axvline(60, color="#dd8452", ls=":", lw=1, label="60 s target")
     ax.set_xlabel("seconds since the command started")
@@ -230,24 +326,43 @@ def sec_data_efficiency(r: dict[str, Any]) -> str:
     xs, ya, yb = [], [], []
     for row in res["rows"]:
         p, q = row.get("pretrained_lora", {}), row.get("random_init_full", {})
-        rows.append([f(row["examples"]), f"{row['epochs']} / {row.get('random_init_epochs', row['epochs'])}",
-                     f(p.get("dev_accuracy"), 4) if "dev_accuracy" in p else "error",
-                     f(q.get("dev_accuracy"), 4) if "dev_accuracy" in q else "error",
-                     f(p.get("loop_seconds"), 0), f(q.get("loop_seconds"), 0)])
+        rows.append(
+            [
+                f(row["examples"]),
+                f"{row['epochs']} / {row.get('random_init_epochs', row['epochs'])}",
+                f(p.get("dev_accuracy"), 4) if "dev_accuracy" in p else "error",
+                f(q.get("dev_accuracy"), 4) if "dev_accuracy" in q else "error",
+                f(p.get("loop_seconds"), 0),
+                f(q.get("loop_seconds"), 0),
+            ]
+        )
         if "dev_accuracy" in p and "dev_accuracy" in q:
             xs.append(row["examples"])
             ya.append(p["dev_accuracy"])
             yb.append(q["dev_accuracy"])
-    s = table(["training examples", "epochs (pre-trained / random)", "pre-trained + LoRA (hubmgr)",
-               "random init, full training (best epoch)",
-               "hubmgr loop s", "random-init loop s"], rows)
+    s = table(
+        [
+            "training examples",
+            "epochs (pre-trained / random)",
+            "pre-trained + LoRA (hubmgr)",
+            "random init, full training (best epoch)",
+            "hubmgr loop s",
+            "random-init loop s",
+        ],
+        rows,
+    )
     s += f"\nRandom-init recipe: {res['random_init_recipe']}. Pre-trained recipe: {res['pretrained_recipe']}. Dev examples: {res['dev_examples']}. Seeds: {res['seeds']}.\n\n"
-    per_epoch = [(row["examples"], row["random_init_full"].get("per_epoch_dev_accuracy"))
-                 for row in res["rows"] if row.get("random_init_full", {}).get("per_epoch_dev_accuracy")]
+    per_epoch = [
+        (row["examples"], row["random_init_full"].get("per_epoch_dev_accuracy"))
+        for row in res["rows"]
+        if row.get("random_init_full", {}).get("per_epoch_dev_accuracy")
+    ]
     if per_epoch:
-        s += ("Random init, dev accuracy after each epoch (the table shows the best): "
-              + "; ".join(f"{f(n)}: " + ", ".join(f"{a:.3f}" for a in accs if a is not None) for n, accs in per_epoch)
-              + ". Always answering the majority class scores 0.509 on this dev set.\n\n")
+        s += (
+            "Random init, dev accuracy after each epoch (the table shows the best): "
+            + "; ".join(f"{f(n)}: " + ", ".join(f"{a:.3f}" for a in accs if a is not None) for n, accs in per_epoch)
+            + ". Always answering the majority class scores 0.509 on this dev set.\n\n"
+        )
     if xs:
         plt = _plt()
         fig, ax = plt.subplots(figsize=(6.4, 3.4))
@@ -270,49 +385,111 @@ def sec_data_efficiency(r: dict[str, Any]) -> str:
 def sec_token_classification(r: dict[str, Any]) -> str:
     res = r["results"]
     a = res["arms"]
-    rows = [[name, f(v["test_f1"], 4), f(v["samples_per_second"]), f(v["loop_seconds"], 0), C.human_bytes(v["peak_rss_bytes"])]
-            for name, v in (("plain Trainer + peft (course recipe, dynamic padding)", a["baseline"]),
-                            ("hubmgr `train()` defaults", a["hubmgr"]))]
+    rows = [
+        [
+            name,
+            f(v["test_f1"], 4),
+            f(v["samples_per_second"]),
+            f(v["loop_seconds"], 0),
+            C.human_bytes(v["peak_rss_bytes"]),
+        ]
+        for name, v in (
+            ("plain Trainer + peft (course recipe, dynamic padding)", a["baseline"]),
+            ("hubmgr `train()` defaults", a["hubmgr"]),
+        )
+    ]
     s = table(["arm", "entity F1 (test)", "sentences/s", "loop s", "peak RSS"], rows)
-    return s + (f"\n{res['train_sentences']:,} training sentences x {res['epochs']} epochs, {res['test_sentences']:,}"
-                f" test sentences. Speed ratio: **{res['speedup_samples_per_second']:.2f}x**.\n")
+    return s + (
+        f"\n{res['train_sentences']:,} training sentences x {res['epochs']} epochs, {res['test_sentences']:,}"
+        f" test sentences. Speed ratio: **{res['speedup_samples_per_second']:.2f}x**.\n"
+    )
 
 
 def sec_causal_lm(r: dict[str, Any]) -> str:
     res = r["results"]
     a = res["arms"]
-    rows = [[name, f(v["perplexity_before"], 2), f(v["perplexity_after"], 2), f(v["tokens_per_second"]), f(v["loop_seconds"], 0),
-             f(v["train_tokens"]), C.human_bytes(v["peak_rss_bytes"])]
-            for name, v in [("plain Trainer + peft (run_clm recipe)", a["baseline"]), ("hubmgr `train()` defaults + `evaluate()`", a["hubmgr"])]
-            + ([("what-if: hubmgr with `batch_size=8, grad_accum=4` (not the defaults)", a["hubmgr_batch8_accum4"])]
-               if "hubmgr_batch8_accum4" in a else [])]
-    s = table(["arm", "held-out perplexity before", "after", "train tokens/s", "loop s", "train tokens", "peak RSS"], rows)
+    rows = [
+        [
+            name,
+            f(v["perplexity_before"], 2),
+            f(v["perplexity_after"], 2),
+            f(v["tokens_per_second"]),
+            f(v["loop_seconds"], 0),
+            f(v["train_tokens"]),
+            C.human_bytes(v["peak_rss_bytes"]),
+        ]
+        for name, v in [
+            ("plain Trainer + peft (run_clm recipe)", a["baseline"]),
+            ("hubmgr `train()` defaults + `evaluate()`", a["hubmgr"]),
+        ]
+        + (
+            [("what-if: hubmgr with `batch_size=8, grad_accum=4` (not the defaults)", a["hubmgr_batch8_accum4"])]
+            if "hubmgr_batch8_accum4" in a
+            else []
+        )
+    ]
+    s = table(
+        ["arm", "held-out perplexity before", "after", "train tokens/s", "loop s", "train tokens", "peak RSS"], rows
+    )
     sp = res["split"]
-    return s + (f"\n{res['model']}. Split at character {sp['split_at_char']:,}: trained on the first"
-                f" {sp['train_chars_used']:,} of {sp['train_chars_total']:,} training characters, scored on the first"
-                f" {sp['heldout_chars_used']:,} of {sp['heldout_chars_total']:,} held-out characters. Tokens/s ratio:"
-                f" **{res['tokens_per_second_ratio']:.2f}x**. The arms tokenize the lines slightly differently (hubmgr"
-                f" encodes line by line, the baseline encodes each line and concatenates), so compare each arm's"
-                f" before/after.\n")
+    return s + (
+        f"\n{res['model']}. Split at character {sp['split_at_char']:,}: trained on the first"
+        f" {sp['train_chars_used']:,} of {sp['train_chars_total']:,} training characters, scored on the first"
+        f" {sp['heldout_chars_used']:,} of {sp['heldout_chars_total']:,} held-out characters. Tokens/s ratio:"
+        f" **{res['tokens_per_second_ratio']:.2f}x**. The arms tokenize the lines slightly differently (hubmgr"
+        f" encodes line by line, the baseline encodes each line and concatenates), so compare each arm's"
+        f" before/after.\n"
+    )
 
 
 def sec_download(r: dict[str, Any]) -> str:
     res = r["results"]
     t = res["throughput"]
-    rows = [[name, f(v["median_MiB_per_s"]), ", ".join(f"{x / 2**20:.0f}" for x in v["runs_bytes_per_s"]), C.human_bytes(v["peak_rss_bytes"])]
-            for name, v in (("hubmgr download_repo", t["hubmgr"]), ("huggingface_hub snapshot_download", t["snapshot_download"]))]
+    rows = [
+        [
+            name,
+            f(v["median_MiB_per_s"]),
+            ", ".join(f"{x / 2**20:.0f}" for x in v["runs_bytes_per_s"]),
+            C.human_bytes(v["peak_rss_bytes"]),
+        ]
+        for name, v in (
+            ("hubmgr download_repo", t["hubmgr"]),
+            ("huggingface_hub snapshot_download", t["snapshot_download"]),
+        )
+    ]
     s = table(["client", "median MiB/s", "runs (MiB/s)", "peak RSS"], rows)
-    s += (f"\nRepo: {res['repo']['files']} files, {C.human_bytes(res['repo']['bytes'])}; {res['repetitions']} runs per client,"
-          f" alternating. Throughput ratio: **{res['throughput_ratio_hubmgr_over_snapshot_download']:.2f}x**.\n\n")
+    s += (
+        f"\nRepo: {res['repo']['files']} files, {C.human_bytes(res['repo']['bytes'])}; {res['repetitions']} runs per client,"
+        f" alternating. Throughput ratio: **{res['throughput_ratio_hubmgr_over_snapshot_download']:.2f}x**.\n\n"
+    )
     rows = []
     for name, v in res["resume"].items():
-        rows.append([name, C.human_bytes(v["sent_at_kill_bytes"]), C.human_bytes(v["bytes_on_disk_after_kill"]),
-                     C.human_bytes(v["resent_bytes"]), C.human_bytes(v["limit_bytes"]), "yes" if v["within_limit"] else "**no**"])
+        rows.append(
+            [
+                name,
+                C.human_bytes(v["sent_at_kill_bytes"]),
+                C.human_bytes(v["bytes_on_disk_after_kill"]),
+                C.human_bytes(v["resent_bytes"]),
+                C.human_bytes(v["limit_bytes"]),
+                "yes" if v["within_limit"] else "**no**",
+            ]
+        )
     s += "Kill at half way (SIGKILL once half the bytes are on the client's disk), then run again:\n\n"
-    s += table(["client", "server had sent at the kill", "on disk after the kill", "sent again by the rerun",
-                "limit (missing + 5%)", "within"], rows)
-    s += ("\nThe server's count runs ahead of the client's disk by what sits in loopback socket buffers when the"
-          " client dies; those bytes never reached the client, so the limit is taken from what was on disk.\n")
+    s += table(
+        [
+            "client",
+            "server had sent at the kill",
+            "on disk after the kill",
+            "sent again by the rerun",
+            "limit (missing + 5%)",
+            "within",
+        ],
+        rows,
+    )
+    s += (
+        "\nThe server's count runs ahead of the client's disk by what sits in loopback socket buffers when the"
+        " client dies; those bytes never reached the client, so the limit is taken from what was on disk.\n"
+    )
     return s
 
 
@@ -327,16 +504,32 @@ def sec_startup(r: dict[str, Any]) -> str:
         if not v:
             continue
         heavy = [k for k, x in v["heavy_imported"].items() if x]
-        rows.append([f"`{name}`", v["module_count"], "no" if not v["heavy_imported"]["torch"] else "**yes**",
-                     ", ".join(heavy) or "none"])
+        rows.append(
+            [
+                f"`{name}`",
+                v["module_count"],
+                "no" if not v["heavy_imported"]["torch"] else "**yes**",
+                ", ".join(heavy) or "none",
+            ]
+        )
     tui = res["tui_at_first_frame"]
     heavy = [k for k, x in tui["heavy_imported"].items() if x]
-    rows.append(["TUI at its first frame", tui["module_count"], "no" if not tui["heavy_imported"]["torch"] else "**yes**",
-                 ", ".join(heavy) or "none"])
+    rows.append(
+        [
+            "TUI at its first frame",
+            tui["module_count"],
+            "no" if not tui["heavy_imported"]["torch"] else "**yes**",
+            ", ".join(heavy) or "none",
+        ]
+    )
     s += "\n" + table(["process", "modules imported", "torch imported", "heavy libraries imported"], rows)
-    s += (f"\nMedian of {res['repetitions']} runs each, interleaved. The TUI is timed in a 120x36 pseudo-terminal from"
-          " spawn until its first frame (the navigation bar) is written.\n\n")
-    s += bar_plot("startup", list(med), [v * 1000 for v in med.values()], title="Start-up (median)", xlabel="milliseconds")
+    s += (
+        f"\nMedian of {res['repetitions']} runs each, interleaved. The TUI is timed in a 120x36 pseudo-terminal from"
+        " spawn until its first frame (the navigation bar) is written.\n\n"
+    )
+    s += bar_plot(
+        "startup", list(med), [v * 1000 for v in med.values()], title="Start-up (median)", xlabel="milliseconds"
+    )
     return s
 
 
@@ -344,63 +537,128 @@ def sec_eval_speed(r: dict[str, Any]) -> str:
     res = r["results"]
     h, p = res["hubmgr_eval"], res["pipeline"]
     rows = [
-        ["`hubmgr eval` (adapter row)", f(h["adapter_samples_per_second"]), f(h["adapter_accuracy"], 4), f(h["process_wall_s"]), C.human_bytes(h["peak_rss_bytes"])],
+        [
+            "`hubmgr eval` (adapter row)",
+            f(h["adapter_samples_per_second"]),
+            f(h["adapter_accuracy"], 4),
+            f(h["process_wall_s"]),
+            C.human_bytes(h["peak_rss_bytes"]),
+        ],
         ["`hubmgr eval` (base row, same process)", f(h["base_samples_per_second"]), f(h["base_accuracy"], 4), "", ""],
-        ["pipeline(), default batch size (1)", f(p["batch_size_1"]["samples_per_second"]), f(p["batch_size_1"]["accuracy"], 4), f(p["process_wall_s"]), C.human_bytes(p["peak_rss_bytes"])],
-        ["pipeline(batch_size=32)", f(p["batch_size_32"]["samples_per_second"]), f(p["batch_size_32"]["accuracy"], 4), "(same process)", ""],
+        [
+            "pipeline(), default batch size (1)",
+            f(p["batch_size_1"]["samples_per_second"]),
+            f(p["batch_size_1"]["accuracy"], 4),
+            f(p["process_wall_s"]),
+            C.human_bytes(p["peak_rss_bytes"]),
+        ],
+        [
+            "pipeline(batch_size=32)",
+            f(p["batch_size_32"]["samples_per_second"]),
+            f(p["batch_size_32"]["accuracy"], 4),
+            "(same process)",
+            "",
+        ],
     ]
     s = table(["arm", "samples/s (inference loop)", "accuracy", "process wall s", "peak RSS"], rows)
-    return s + (f"\n{res['dev_examples']} dev examples; adapter trained by hubmgr on {res['adapter_trained_on']:,} examples."
-                f" Ratio: **{res['ratio_vs_pipeline_batch_1']:.2f}x** pipeline's default, **{res['ratio_vs_pipeline_batch_32']:.2f}x**"
-                " pipeline(batch_size=32). `hubmgr eval` runs two passes (base and adapter) in its process time;"
-                " pipeline() runs on the adapter merged into the base.\n")
+    return s + (
+        f"\n{res['dev_examples']} dev examples; adapter trained by hubmgr on {res['adapter_trained_on']:,} examples."
+        f" Ratio: **{res['ratio_vs_pipeline_batch_1']:.2f}x** pipeline's default, **{res['ratio_vs_pipeline_batch_32']:.2f}x**"
+        " pipeline(batch_size=32). `hubmgr eval` runs two passes (base and adapter) in its process time;"
+        " pipeline() runs on the adapter merged into the base.\n"
+    )
 
 
 def sec_step_overhead(r: dict[str, Any]) -> str:
     res = r["results"]
-    rows = [[i + 1, f(x["plain"]["samples_per_second"]), f(x["hubmgr"]["samples_per_second"]), f(x["ratio"], 3)]
-            for i, x in enumerate(res["rounds"])]
+    rows = [
+        [i + 1, f(x["plain"]["samples_per_second"]), f(x["hubmgr"]["samples_per_second"]), f(x["ratio"], 3)]
+        for i, x in enumerate(res["rounds"])
+    ]
     s = table(["round", "plain PyTorch + peft loop, samples/s", "`hubmgr.train`, samples/s", "ratio"], rows)
-    s += (f"\n{res['model']}, {res['examples']:,} synthetic examples of exactly {res['tokens_per_example']} tokens,"
-          f" batch {res['batch_size']}, {res['dtype']}, {res['threads']} thread, one epoch per arm and round; the arms"
-          f" alternate in one process. Median ratio **{res['ratio']:.3f}**: {res['extra_ms_per_step']:.2f} ms more"
-          " a step than the plain loop (forward, backward, `AdamW.step()`, `zero_grad`, nothing else: no gradient"
-          " clipping, no logging, no checkpoints).\n\n")
+    s += (
+        f"\n{res['model']}, {res['examples']:,} synthetic examples of exactly {res['tokens_per_example']} tokens,"
+        f" batch {res['batch_size']}, {res['dtype']}, {res['threads']} thread, one epoch per arm and round; the arms"
+        f" alternate in one process. Median ratio **{res['ratio']:.3f}**: {res['extra_ms_per_step']:.2f} ms more"
+        " a step than the plain loop (forward, backward, `AdamW.step()`, `zero_grad`, nothing else: no gradient"
+        " clipping, no logging, no checkpoints).\n\n"
+    )
     prof = res.get("profile") or {}
     if prof.get("parts"):
-        s += (f"Where a `hubmgr.train` step goes (cProfile of one more run, {prof['steps']} steps,"
-              f" {f(prof['loop_seconds'], 2)} s of loop under the profiler):\n\n")
-        s += table(["part", "ms a step", "share of the loop"],
-                   [[p["part"], f(p["ms_per_step"], 2), f(p["share_of_loop"], 1, pct=True)] for p in prof["parts"]])
+        s += (
+            f"Where a `hubmgr.train` step goes (cProfile of one more run, {prof['steps']} steps,"
+            f" {f(prof['loop_seconds'], 2)} s of loop under the profiler):\n\n"
+        )
+        s += table(
+            ["part", "ms a step", "share of the loop"],
+            [[p["part"], f(p["ms_per_step"], 2), f(p["share_of_loop"], 1, pct=True)] for p in prof["parts"]],
+        )
     return s
 
 
 def sec_profile(r: dict[str, Any]) -> str:
     res = r["results"]
-    rows = [[k, f(v["samples_per_second"]), f(v["samples_per_cpu_second"]), f(v["x_tutorial"], 2),
-             f(v.get("x_first", v.get("x_hubmgr_now")), 2)] for k, v in res["variants"].items()]
-    s = table(["training step settings (interleaved in one process)", "samples/s", "samples per CPU-second",
-               "x tutorial", "x first row"], rows)
+    rows = [
+        [
+            k,
+            f(v["samples_per_second"]),
+            f(v["samples_per_cpu_second"]),
+            f(v["x_tutorial"], 2),
+            f(v.get("x_first", v.get("x_hubmgr_now")), 2),
+        ]
+        for k, v in res["variants"].items()
+    ]
+    s = table(
+        [
+            "training step settings (interleaved in one process)",
+            "samples/s",
+            "samples per CPU-second",
+            "x tutorial",
+            "x first row",
+        ],
+        rows,
+    )
     s += f"\n{res['samples_per_variant']} samples per variant, length-grouped batches, LoRA r=8 on query/value.\n\n"
-    for key, title in (("dropout_on", "float32, model dropout on, LoRA q,v"), ("dropout_off", "float32, model dropout off, LoRA q,v"),
-                       ("bf16_sdpa", "bfloat16 autocast, dropout off, LoRA on every linear layer, fused (SDPA) attention"),
-                       ("bf16_defaults", "hubmgr's CPU defaults here: bfloat16 autocast, dropout off, LoRA on every linear layer, eager attention")):
+    for key, title in (
+        ("dropout_on", "float32, model dropout on, LoRA q,v"),
+        ("dropout_off", "float32, model dropout off, LoRA q,v"),
+        ("bf16_sdpa", "bfloat16 autocast, dropout off, LoRA on every linear layer, fused (SDPA) attention"),
+        (
+            "bf16_defaults",
+            "hubmgr's CPU defaults here: bfloat16 autocast, dropout off, LoRA on every linear layer, eager attention",
+        ),
+    ):
         o = res["ops"].get(key)
         if not o:
             continue
         s += f"Top operators, {title}, {o['steps']} steps ({o['total_self_cpu_ms'] / 1000:.1f} CPU-s):\n\n"
-        s += table(["op", "self CPU share", "calls"], [[f"`{x['op']}`", f(x["share"], 1, pct=True), x["calls"]]
-                                                        for x in o["top_ops"][:10]]) + "\n"
+        s += (
+            table(
+                ["op", "self CPU share", "calls"],
+                [[f"`{x['op']}`", f(x["share"], 1, pct=True), x["calls"]] for x in o["top_ops"][:10]],
+            )
+            + "\n"
+        )
     eo = res.get("eval_order")
     if eo:
         med = eo["median_seconds"]
-        s += (f"`Trainer.evaluate` on the {eo['examples']} SST-2 dev examples (batch {eo['batch_size']}, dynamic padding),"
-              f" median of {len(next(iter(eo['seconds'].values())))} alternated runs: "
-              + ", ".join(f"{k}: {v:.2f} s" for k, v in med.items())
-              + (f" ({med['file order'] / med['sorted by length']:.2f}x faster sorted).\n\n"
-                 if med.get("sorted by length") else ".\n\n"))
-    s += bar_plot("profile_train", list(res["variants"]), [v["samples_per_second"] for v in res["variants"].values()],
-                  title="Training step throughput by setting", xlabel="samples/s")
+        s += (
+            f"`Trainer.evaluate` on the {eo['examples']} SST-2 dev examples (batch {eo['batch_size']}, dynamic padding),"
+            f" median of {len(next(iter(eo['seconds'].values())))} alternated runs: "
+            + ", ".join(f"{k}: {v:.2f} s" for k, v in med.items())
+            + (
+                f" ({med['file order'] / med['sorted by length']:.2f}x faster sorted).\n\n"
+                if med.get("sorted by length")
+                else ".\n\n"
+            )
+        )
+    s += bar_plot(
+        "profile_train",
+        list(res["variants"]),
+        [v["samples_per_second"] for v in res["variants"].values()],
+        title="Training step throughput by setting",
+        xlabel="samples/s",
+    )
     return s
 
 
@@ -412,9 +670,19 @@ def sec_train_variants(r: dict[str, Any]) -> str:
         if "error" in v:
             rows.append([name, flags, "error", "", "", ""])
             continue
-        rows.append([name, flags, f(v["dev_accuracy"], 4), f(v["samples_per_second"]), f(v["loop_seconds"], 0),
-                     f(v["trainable_params"])])
-    s = table(["variant", "TrainConfig fields set", "dev accuracy (1 epoch)", "samples/s", "loop s", "trainable params"], rows)
+        rows.append(
+            [
+                name,
+                flags,
+                f(v["dev_accuracy"], 4),
+                f(v["samples_per_second"]),
+                f(v["loop_seconds"], 0),
+                f(v["trainable_params"]),
+            ]
+        )
+    s = table(
+        ["variant", "TrainConfig fields set", "dev accuracy (1 epoch)", "samples/s", "loop s", "trainable params"], rows
+    )
     return s + f"\n{res['train_examples']:,} training examples, {res['dev_examples']} dev examples, one epoch each.\n"
 
 
@@ -425,23 +693,40 @@ def sec_gpu(r: dict[str, Any]) -> str:
     s = f"Card: **{gpu}**, torch {env.get('versions', {}).get('torch')}, mode {r.get('mode')}, {r.get('seconds')} s in all.\n\n"
     mm = p.get("matmul_peak", {})
     if mm.get("status") == "ok":
-        s += f"bf16 matmul peak: {mm['peak_tflops']:.1f} TFLOP/s" + (f"; TF32: {mm['tf32']['peak_tflops']:.1f} TFLOP/s" if "tf32" in mm else "") + ".\n\n"
+        s += (
+            f"bf16 matmul peak: {mm['peak_tflops']:.1f} TFLOP/s"
+            + (f"; TF32: {mm['tf32']['peak_tflops']:.1f} TFLOP/s" if "tf32" in mm else "")
+            + ".\n\n"
+        )
     rows = []
     for name in ("raw_lora_minilm", "raw_lora_llama", "hubmgr_text_classification", "hubmgr_causal_lm", "hubmgr_qlora"):
         x = p.get(name, {})
         if x.get("status") != "ok":
             rows.append([name, x.get("status", "-"), "", "", "", (x.get("error") or x.get("reason") or "")[:120]])
             continue
-        rows.append([name, x.get("shape", ""), f(x.get("tokens_per_second"), 0), f(x.get("mfu"), 1, pct=True) if x.get("mfu") is not None else "-",
-                     C.human_bytes(x.get("peak_memory_bytes")) if x.get("peak_memory_bytes") else "-",
-                     f"eval acc {x['eval_accuracy']:.3f}" if x.get("eval_accuracy") is not None else ""])
+        rows.append(
+            [
+                name,
+                x.get("shape", ""),
+                f(x.get("tokens_per_second"), 0),
+                f(x.get("mfu"), 1, pct=True) if x.get("mfu") is not None else "-",
+                C.human_bytes(x.get("peak_memory_bytes")) if x.get("peak_memory_bytes") else "-",
+                f"eval acc {x['eval_accuracy']:.3f}" if x.get("eval_accuracy") is not None else "",
+            ]
+        )
     s += table(["part", "model", "tokens/s", "MFU", "peak GPU memory", "note"], rows)
     if r.get("notes"):
         s += "\n" + "".join(f"- {n}\n" for n in r["notes"])
     return s
 
-GEN_METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1", "micro_f1": "micro-F1", "f1": "entity F1",
-                    "perplexity": "perplexity"}
+
+GEN_METRIC_NAMES = {
+    "accuracy": "accuracy",
+    "macro_f1": "macro-F1",
+    "micro_f1": "micro-F1",
+    "f1": "entity F1",
+    "perplexity": "perplexity",
+}
 
 
 def _gen_value(v: Any, metric: str) -> str:
@@ -478,56 +763,93 @@ def sec_generalization(r: dict[str, Any]) -> str:
         elif e.get("baseline_from"):
             base += f" (in {f((e['baseline_from'] or {}).get('budget_seconds'), 0)} s, earlier run)"
         t99 = s.get("time_to_99_seconds")
-        rows.append([e.get("title", key) + (" (quick)" if e.get("quick") else ""), name, hub, base,
-                     f(s.get("hubmgr_wall_seconds"), 0), f(s.get("epochs"), 1), s.get("stop_reason") or "-",
-                     f(s.get("samples_per_second")),
-                     f(t99, 0) + (f" ({s.get('train_main_metric')})" if t99 is not None and s.get("train_main_metric") else ""),
-                     f(s.get("wall_over_time_to_99"), 2)])
-    out = table(["data set", "metric", "hubmgr defaults", "tutorial baseline, same wall time", "hubmgr wall s",
-                 "epochs chosen", "why it stopped", "samples/s", "s to 99% of final", "wall / that"], rows)
-    out += ("\nSamples/s is hubmgr's `train_samples_per_second` (training examples; for Tiny Shakespeare, blocks of"
-            " up to 128 tokens).\n")
-    out += ("\nhubmgr: `hubmgr.train(TrainConfig(task, model, data, eval_data))` with every training knob at its default"
-            " (the tool picks the epochs), then `hubmgr.evaluate(None, [adapter], task=None, data=<split>)`. \"Wall s\""
-            " is the `hubmgr.train` call (loading, tokenising, training, evaluations); \"s to 99% of final\" is the"
-            " time from that call's start until an evaluation on the eval split first reached 99% of the run's final"
-            " value of its main metric (named in brackets; for perplexity: within 1% above it); \"wall / that\" is"
-            f" the goal of at most {1.3}. Baseline: a plain `Trainer` + peft script planned for"
-            f" {res.get('baseline_epochs_planned')} epochs and stopped once the hubmgr run's wall time had passed"
-            " (counted from its own start), scored on the same split: text classification with the tutorial"
-            " settings (LoRA r=8, alpha=16, dropout 0.1 on query/value, lr 2e-4, batch 16, padding to 128 tokens,"
-            " linear schedule, evaluation each epoch; GoEmotions as `multi_label_classification` with a 0.5"
-            " threshold), CoNLL-2003 with section 4's recipe (batch 32, lr 1e-3, dynamic padding), Tiny Shakespeare"
-            " with section 5's run_clm recipe (batch 8, lr 2e-4, blocks of 128, 5% of the training text for its"
-            " evaluations).\n\n")
+        rows.append(
+            [
+                e.get("title", key) + (" (quick)" if e.get("quick") else ""),
+                name,
+                hub,
+                base,
+                f(s.get("hubmgr_wall_seconds"), 0),
+                f(s.get("epochs"), 1),
+                s.get("stop_reason") or "-",
+                f(s.get("samples_per_second")),
+                f(t99, 0)
+                + (f" ({s.get('train_main_metric')})" if t99 is not None and s.get("train_main_metric") else ""),
+                f(s.get("wall_over_time_to_99"), 2),
+            ]
+        )
+    out = table(
+        [
+            "data set",
+            "metric",
+            "hubmgr defaults",
+            "tutorial baseline, same wall time",
+            "hubmgr wall s",
+            "epochs chosen",
+            "why it stopped",
+            "samples/s",
+            "s to 99% of final",
+            "wall / that",
+        ],
+        rows,
+    )
+    out += (
+        "\nSamples/s is hubmgr's `train_samples_per_second` (training examples; for Tiny Shakespeare, blocks of"
+        " up to 128 tokens).\n"
+    )
+    out += (
+        "\nhubmgr: `hubmgr.train(TrainConfig(task, model, data, eval_data))` with every training knob at its default"
+        ' (the tool picks the epochs), then `hubmgr.evaluate(None, [adapter], task=None, data=<split>)`. "Wall s"'
+        ' is the `hubmgr.train` call (loading, tokenising, training, evaluations); "s to 99% of final" is the'
+        " time from that call's start until an evaluation on the eval split first reached 99% of the run's final"
+        ' value of its main metric (named in brackets; for perplexity: within 1% above it); "wall / that" is'
+        f" the goal of at most {1.3}. Baseline: a plain `Trainer` + peft script planned for"
+        f" {res.get('baseline_epochs_planned')} epochs and stopped once the hubmgr run's wall time had passed"
+        " (counted from its own start), scored on the same split: text classification with the tutorial"
+        " settings (LoRA r=8, alpha=16, dropout 0.1 on query/value, lr 2e-4, batch 16, padding to 128 tokens,"
+        " linear schedule, evaluation each epoch; GoEmotions as `multi_label_classification` with a 0.5"
+        " threshold), CoNLL-2003 with section 4's recipe (batch 32, lr 1e-3, dynamic padding), Tiny Shakespeare"
+        " with section 5's run_clm recipe (batch 8, lr 2e-4, blocks of 128, 5% of the training text for its"
+        " evaluations).\n\n"
+    )
     details = []
     for key, e in ds.items():
         if e.get("status") == "skipped":
             continue
         h, b, s = e.get("hubmgr") or {}, e.get("baseline") or {}, e.get("summary") or {}
         sizes = ", ".join(f"{k} {f(v)}" for k, v in (e.get("sizes") or {}).items())
-        line = (f"- **{e.get('title', key)}**: {_provenance(e)}"
-                + (f"; {e['model']}" if e.get("model") else "") + (f"; rows: {sizes}" if sizes else "")
-                + (f"; {f(e.get('seconds'), 0)} s in all" if e.get("seconds") else "") + ".")
+        line = (
+            f"- **{e.get('title', key)}**: {_provenance(e)}"
+            + (f"; {e['model']}" if e.get("model") else "")
+            + (f"; rows: {sizes}" if sizes else "")
+            + (f"; {f(e.get('seconds'), 0)} s in all" if e.get("seconds") else "")
+            + "."
+        )
         sp = e.get("split")
         if sp:
-            line += (f" Trained on the first {f(sp['train_chars_used'])} of the {f(sp['train_chars_total'])} characters"
-                     f" of the first 90%, scored on the first {f(sp['heldout_chars_used'])} of the"
-                     f" {f(sp['heldout_chars_total'])} of the last 10% (bench_causal_lm.py's split).")
+            line += (
+                f" Trained on the first {f(sp['train_chars_used'])} of the {f(sp['train_chars_total'])} characters"
+                f" of the first 90%, scored on the first {f(sp['heldout_chars_used'])} of the"
+                f" {f(sp['heldout_chars_total'])} of the last 10% (bench_causal_lm.py's split)."
+            )
         if h.get("precision"):
             line += f" hubmgr trained in {h['precision']}, {f(h.get('num_train_examples'))} training examples"
             line += f", best step {h.get('best_step')} of {h.get('global_step')}." if h.get("best_step") else "."
         if s.get("hubmgr_before_training") is not None:
             line += f" Base model before training: {_gen_value(s['hubmgr_before_training'], s.get('metric', ''))}."
         if b.get("wall_seconds") is not None:
-            line += (f" Baseline: {f(b.get('epochs'), 2)} epochs in {f(b.get('wall_seconds'), 0)} s"
-                     f" (budget {f(b.get('budget_seconds'), 0)} s{', stopped by it' if b.get('time_limited') else ', finished first'}),"
-                     f" {f(b.get('samples_per_second'))} samples/s.")
+            line += (
+                f" Baseline: {f(b.get('epochs'), 2)} epochs in {f(b.get('wall_seconds'), 0)} s"
+                f" (budget {f(b.get('budget_seconds'), 0)} s{', stopped by it' if b.get('time_limited') else ', finished first'}),"
+                f" {f(b.get('samples_per_second'))} samples/s."
+            )
             carried = e.get("baseline_from")
             if carried:
-                line += (f" The baseline was not re-run with this hubmgr run: it is the one measured"
-                         f" {carried.get('started')} (hubmgr {carried.get('hubmgr_git')}), given that run's wall time"
-                         f" of {f(carried.get('budget_seconds'), 0)} s.")
+                line += (
+                    f" The baseline was not re-run with this hubmgr run: it is the one measured"
+                    f" {carried.get('started')} (hubmgr {carried.get('hubmgr_git')}), given that run's wall time"
+                    f" of {f(carried.get('budget_seconds'), 0)} s."
+                )
         for n in s.get("notes") or []:
             line += f" hubmgr note: {n}"
         if e.get("status") == "error" and e.get("reason"):
@@ -542,8 +864,11 @@ def sec_generalization(r: dict[str, Any]) -> str:
 def _gen_plot(ds: dict[str, Any]) -> str:
     import math
 
-    panels = [(k, e) for k, e in ds.items() if (e.get("summary") or {}).get("hubmgr") is not None
-              or (e.get("summary") or {}).get("baseline") is not None]
+    panels = [
+        (k, e)
+        for k, e in ds.items()
+        if (e.get("summary") or {}).get("hubmgr") is not None or (e.get("summary") or {}).get("baseline") is not None
+    ]
     if not panels:
         return ""
     plt = _plt()
@@ -555,8 +880,14 @@ def _gen_plot(ds: dict[str, Any]) -> str:
         shown = [v if v is not None else 0.0 for v in vals]
         bars = ax.bar(["hubmgr", "baseline"], shown, color=["#4c72b0", "#999999"], width=0.6)
         for bar, v in zip(bars, vals):
-            ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), "n/a" if v is None else
-                    (f"{v:.1f}" if metric == "perplexity" else f"{v:.3f}"), ha="center", va="bottom", fontsize=8)
+            ax.text(
+                bar.get_x() + bar.get_width() / 2,
+                bar.get_height(),
+                "n/a" if v is None else (f"{v:.1f}" if metric == "perplexity" else f"{v:.3f}"),
+                ha="center",
+                va="bottom",
+                fontsize=8,
+            )
         goal = e.get("goal")
         top = max([v for v in vals if v is not None] + [goal or 0.0])
         if goal is not None:
@@ -594,6 +925,7 @@ SECTIONS = {
     "generalization": ("10. Generalization: defaults on every shared data set", sec_generalization),
 }
 
+
 def sec_analysis(loaded: dict[str, dict[str, Any] | None]) -> str:
     """Missed targets, with the reasons the measurements give (numbers filled in from the results)."""
     missed_full, missed_quick = [], []
@@ -608,17 +940,24 @@ def sec_analysis(loaded: dict[str, dict[str, Any] | None]) -> str:
     if not missed_full:
         out.append("No target was missed in a full run.\n")
     for name, t, r in missed_full:
-        value = (t["value"] if isinstance(t["value"], str)
-                 else f(t["value"], 3 if isinstance(t["value"], (int, float)) and abs(t["value"]) < 10 else 1))
-        out.append(f"- **{SECTIONS[name][0].split(':')[0]}: {t['name']}** - goal {t['goal']}, measured"
-                   f" {value}" + (f" ({t['detail']})" if t.get("detail") else "") + ".")
+        value = (
+            t["value"]
+            if isinstance(t["value"], str)
+            else f(t["value"], 3 if isinstance(t["value"], (int, float)) and abs(t["value"]) < 10 else 1)
+        )
+        out.append(
+            f"- **{SECTIONS[name][0].split(':')[0]}: {t['name']}** - goal {t['goal']}, measured"
+            f" {value}" + (f" ({t['detail']})" if t.get("detail") else "") + "."
+        )
         why = _why(name, t, r, loaded)
         if why:
             out.append("  " + why)
     if missed_quick:
-        out.append("\nQuick runs (short versions, not comparable with the targets) that missed:"
-                   + "".join(f" {SECTIONS[n][0].split(':')[0]} - {t['name']};" for n, t, _ in missed_quick).rstrip(";")
-                   + ".\n")
+        out.append(
+            "\nQuick runs (short versions, not comparable with the targets) that missed:"
+            + "".join(f" {SECTIONS[n][0].split(':')[0]} - {t['name']};" for n, t, _ in missed_quick).rstrip(";")
+            + ".\n"
+        )
     out.append("")
     return "\n".join(out)
 
@@ -626,9 +965,11 @@ def sec_analysis(loaded: dict[str, dict[str, Any] | None]) -> str:
 def _provenance(e: dict[str, Any]) -> str:
     """'measured <when> on hubmgr <commit>, N threads, load average A -> B' of one generalization data set
     (each is measured in its own run; ``--only`` merges them into one result file)."""
-    return (f"measured {e.get('started')} on hubmgr {e.get('hubmgr_git')}"
-            f"{' (quick run)' if e.get('quick') else ''}, {e.get('threads')} threads, load average"
-            f" {e.get('load_average_start')}" + (f" -> {e['load_average_end']}" if e.get("load_average_end") else ""))
+    return (
+        f"measured {e.get('started')} on hubmgr {e.get('hubmgr_git')}"
+        f"{' (quick run)' if e.get('quick') else ''}, {e.get('threads')} threads, load average"
+        f" {e.get('load_average_start')}" + (f" -> {e['load_average_end']}" if e.get("load_average_end") else "")
+    )
 
 
 def _why(name: str, t: dict[str, Any], r: dict[str, Any], loaded: dict[str, Any]) -> str:
@@ -639,26 +980,30 @@ def _why(name: str, t: dict[str, Any], r: dict[str, Any], loaded: dict[str, Any]
         h = res["arms"]["hubmgr"]
         fp32_peak, bf16_peak = res["matmul_peak"]["peak_flops"], res["matmul_peak"]["bfloat16_peak_flops"]
         achieved = h["model_flops"]["total"] / h["loop_seconds"]
-        parts = [f"hubmgr trained in {res.get('hubmgr_precision')} precision: `--dtype auto` picks it on this CPU, which"
-                 f" has AVX512-BF16. The bfloat16 matmul peak measured in the same run is {bf16_peak / 1e9:.0f} GFLOP/s,"
-                 f" {bf16_peak / fp32_peak:.1f}x the float32 peak ({fp32_peak / 1e9:.0f} GFLOP/s). hubmgr's"
-                 f" {achieved / 1e9:.0f} GFLOP/s of model FLOPs are {achieved / fp32_peak:.0%} of the float32 peak but"
-                 f" {achieved / bf16_peak:.0%} of the bfloat16 one: bfloat16 speeds up the large matrix multiplies"
-                 " far more than the rest of a LoRA step on ~25-token sentences (casts between float32 and bfloat16,"
-                 " small matrix products of attention and of the rank-8 adapters, element-wise operations, the"
-                 " optimizer), which then weighs more."]
+        parts = [
+            f"hubmgr trained in {res.get('hubmgr_precision')} precision: `--dtype auto` picks it on this CPU, which"
+            f" has AVX512-BF16. The bfloat16 matmul peak measured in the same run is {bf16_peak / 1e9:.0f} GFLOP/s,"
+            f" {bf16_peak / fp32_peak:.1f}x the float32 peak ({fp32_peak / 1e9:.0f} GFLOP/s). hubmgr's"
+            f" {achieved / 1e9:.0f} GFLOP/s of model FLOPs are {achieved / fp32_peak:.0%} of the float32 peak but"
+            f" {achieved / bf16_peak:.0%} of the bfloat16 one: bfloat16 speeds up the large matrix multiplies"
+            " far more than the rest of a LoRA step on ~25-token sentences (casts between float32 and bfloat16,"
+            " small matrix products of attention and of the rank-8 adapters, element-wise operations, the"
+            " optimizer), which then weighs more."
+        ]
         tv = (loaded.get("train_variants") or {}).get("results", {}).get("variants", {})
         f32 = next((v for k, v in tv.items() if k.startswith("float32")), None)
         d = tv.get("defaults")
         if f32 and d and f32.get("samples_per_second"):
             per_sample = h["model_flops"]["total"] / res["train_examples"]  # one epoch
             mfu32 = per_sample * f32["samples_per_second"] / fp32_peak
-            parts.append(f"Trained in float32 (`--dtype float32`, section 1b) the same epoch ran at"
-                         f" {f32['samples_per_second']:.0f} samples/s against {d['samples_per_second']:.0f} with the"
-                         f" defaults ({d['samples_per_second'] / f32['samples_per_second']:.2f}x slower), dev accuracy"
-                         f" {f32['dev_accuracy']:.4f} against {d['dev_accuracy']:.4f}: about {mfu32:.0%} of the float32"
-                         " peak, which meets the target in the precision that is slower in wall time. The default"
-                         " follows wall time.")
+            parts.append(
+                f"Trained in float32 (`--dtype float32`, section 1b) the same epoch ran at"
+                f" {f32['samples_per_second']:.0f} samples/s against {d['samples_per_second']:.0f} with the"
+                f" defaults ({d['samples_per_second'] / f32['samples_per_second']:.2f}x slower), dev accuracy"
+                f" {f32['dev_accuracy']:.4f} against {d['dev_accuracy']:.4f}: about {mfu32:.0%} of the float32"
+                " peak, which meets the target in the precision that is slower in wall time. The default"
+                " follows wall time."
+            )
         ops = (loaded.get("profile_train") or {}).get("results", {}).get("ops", {})
         prof, sdpa = ops.get("bf16_defaults"), ops.get("bf16_sdpa")
         if prof:
@@ -667,41 +1012,63 @@ def _why(name: str, t: dict[str, Any], r: dict[str, Any], loaded: dict[str, Any]
         if sdpa:
             bwd = next((o["share"] for o in sdpa["top_ops"] if "flash_attention_for_cpu_backward" in o["op"]), None)
             if bwd:
-                parts.append(f"With PyTorch's fused CPU attention (SDPA) instead of eager attention, its bfloat16"
-                             f" backward alone took {bwd:.0%} of a step; that is why hubmgr trains with eager attention"
-                             " in bfloat16 on a CPU.")
+                parts.append(
+                    f"With PyTorch's fused CPU attention (SDPA) instead of eager attention, its bfloat16"
+                    f" backward alone took {bwd:.0%} of a step; that is why hubmgr trains with eager attention"
+                    " in bfloat16 on a CPU."
+                )
         return " ".join(parts)
     if name == "train_speed":
-        return (f"The run shared the 2 cores with other jobs ({load[0].lower() + load[1:]}; 2.0 is a full machine). With 2 intra-op"
-                " threads on busy cores every parallel operator waits until both threads are scheduled, which costs"
-                " short dynamically padded batches (many small operators) more than the tutorial's 128-token"
-                " batches; the matmul peak, measured in short bursts, suffers less than a long training loop.")
+        return (
+            f"The run shared the 2 cores with other jobs ({load[0].lower() + load[1:]}; 2.0 is a full machine). With 2 intra-op"
+            " threads on busy cores every parallel operator waits until both threads are scheduled, which costs"
+            " short dynamically padded batches (many small operators) more than the tutorial's 128-token"
+            " batches; the matmul peak, measured in short bursts, suffers less than a long training loop."
+        )
     if name == "time_to_accuracy":
         h = r["results"]["hubmgr"]
         ev = h.get("evals") or []
         hit = next((e for e in ev if (e.get("accuracy") or 0) >= r["results"]["threshold"]), None)
-        parts = [f"{load}.", f"The process needed {f(h.get('time_to_train_started'))} s to reach its first training step"
-                 " (imports, data loading, tokenisation, model loading)."]
+        parts = [
+            f"{load}.",
+            f"The process needed {f(h.get('time_to_train_started'))} s to reach its first training step"
+            " (imports, data loading, tokenisation, model loading).",
+        ]
         if hit:
-            parts.append(f"Accuracy {hit['accuracy']:.3f} came at step {hit['step']} ({hit['samples']:,} examples), after"
-                         f" {f(h.get('eval_seconds_before_reached'))} s spent in the {len([e for e in ev if e['step'] <= hit['step']])}"
-                         f" evaluations on the way (every {r['results']['eval_every_steps']} steps, about"
-                         f" {f(C.median(e.get('eval_seconds') or 0 for e in ev))} s each): {f(h.get('reached_seconds_without_evaluations'))} s without them.")
-            near = max((e for e in ev if e["step"] < hit["step"] and e.get("accuracy") is not None),
-                       key=lambda e: e["accuracy"], default=None)
+            parts.append(
+                f"Accuracy {hit['accuracy']:.3f} came at step {hit['step']} ({hit['samples']:,} examples), after"
+                f" {f(h.get('eval_seconds_before_reached'))} s spent in the {len([e for e in ev if e['step'] <= hit['step']])}"
+                f" evaluations on the way (every {r['results']['eval_every_steps']} steps, about"
+                f" {f(C.median(e.get('eval_seconds') or 0 for e in ev))} s each): {f(h.get('reached_seconds_without_evaluations'))} s without them."
+            )
+            near = max(
+                (e for e in ev if e["step"] < hit["step"] and e.get("accuracy") is not None),
+                key=lambda e: e["accuracy"],
+                default=None,
+            )
             if near is not None:
-                parts.append(f"The closest earlier evaluation, at step {near['step']} ({f(near['t_process'])} s), scored"
-                             f" {near['accuracy']:.4f}.")
+                parts.append(
+                    f"The closest earlier evaluation, at step {near['step']} ({f(near['t_process'])} s), scored"
+                    f" {near['accuracy']:.4f}."
+                )
         else:
             best = max((e.get("accuracy") or 0 for e in ev), default=None)
             parts.append(f"The best evaluation reached {f(best, 3)} before the cap.")
         for flags, w in (r["results"].get("whatif") or {}).items():
-            parts.append(f"With `{flags}` (not a default) the same measurement gave {f(w.get('reached_seconds'))} s"
-                         f" ({f(w.get('reached_seconds_without_evaluations'))} s without the evaluations).")
+            parts.append(
+                f"With `{flags}` (not a default) the same measurement gave {f(w.get('reached_seconds'))} s"
+                f" ({f(w.get('reached_seconds_without_evaluations'))} s without the evaluations)."
+            )
         return " ".join(parts)
     if name == "generalization":
-        e = next((e for e in (r["results"].get("datasets") or {}).values()
-                  if t["name"].startswith(str(e.get("title")) + " ")), None)
+        e = next(
+            (
+                e
+                for e in (r["results"].get("datasets") or {}).values()
+                if t["name"].startswith(str(e.get("title")) + " ")
+            ),
+            None,
+        )
         if not e:
             return ""
         s = e.get("summary") or {}
@@ -711,16 +1078,21 @@ def _why(name: str, t: dict[str, Any], r: dict[str, Any], loaded: dict[str, Any]
         if s.get("hubmgr_error"):
             parts.append(f"The hubmgr run failed: `{str(s['hubmgr_error']).splitlines()[0][:200]}`.")
         else:
-            parts.append(f"hubmgr trained {f(s.get('epochs'), 1)} epochs in {f(s.get('hubmgr_wall_seconds'), 0)} s"
-                         + (f"; it stopped because: {s['stop_reason']}" if s.get("stop_reason") else "") + ".")
+            parts.append(
+                f"hubmgr trained {f(s.get('epochs'), 1)} epochs in {f(s.get('hubmgr_wall_seconds'), 0)} s"
+                + (f"; it stopped because: {s['stop_reason']}" if s.get("stop_reason") else "")
+                + "."
+            )
             if s.get("baseline") is not None:
                 parts.append(f"The tutorial baseline given the same wall time scored {f(s['baseline'], 4)}.")
             parts += [str(n) for n in s.get("notes") or []]
         return " ".join(parts)
     if name == "causal_lm":
         a = r["results"]["arms"]["hubmgr"]
-        return (f"hubmgr took {a.get('steps')} optimizer step(s) on {a.get('train_tokens'):,} tokens; with the learning"
-                " rate still warming up, so few steps barely move the adapter.")
+        return (
+            f"hubmgr took {a.get('steps')} optimizer step(s) on {a.get('train_tokens'):,} tokens; with the learning"
+            " rate still warming up, so few steps barely move the adapter."
+        )
     return ""
 
 
@@ -733,16 +1105,26 @@ def sec_suggestions(loaded: dict[str, Any]) -> str:
     d = v.get("defaults")
     if not d or d.get("dev_accuracy") is None:
         return ""
-    better = [(k, x) for k, x in v.items() if k != "defaults" and x.get("dev_accuracy") is not None
-              and x["dev_accuracy"] >= d["dev_accuracy"] and x["samples_per_second"] > 1.05 * d["samples_per_second"]]
-    out = ["## What the measurements suggest for the defaults\n",
-           f"One epoch with the defaults: dev accuracy {d['dev_accuracy']:.4f} at {d['samples_per_second']:.1f} samples/s"
-           " (section 1b). Changes that measured at least as accurate and more than 5% faster:\n"]
+    better = [
+        (k, x)
+        for k, x in v.items()
+        if k != "defaults"
+        and x.get("dev_accuracy") is not None
+        and x["dev_accuracy"] >= d["dev_accuracy"]
+        and x["samples_per_second"] > 1.05 * d["samples_per_second"]
+    ]
+    out = [
+        "## What the measurements suggest for the defaults\n",
+        f"One epoch with the defaults: dev accuracy {d['dev_accuracy']:.4f} at {d['samples_per_second']:.1f} samples/s"
+        " (section 1b). Changes that measured at least as accurate and more than 5% faster:\n",
+    ]
     if better:
         for k, x in better:
             flags = ", ".join(f"`{a}={b}`" for a, b in x["overrides"].items())
-            out.append(f"- {k} ({flags}): dev accuracy {x['dev_accuracy']:.4f}, {x['samples_per_second']:.1f} samples/s"
-                       f" ({x['samples_per_second'] / d['samples_per_second']:.2f}x).")
+            out.append(
+                f"- {k} ({flags}): dev accuracy {x['dev_accuracy']:.4f}, {x['samples_per_second']:.1f} samples/s"
+                f" ({x['samples_per_second'] / d['samples_per_second']:.2f}x)."
+            )
     else:
         out.append("- none among the variants measured.")
     return "\n".join(out) + "\n"
@@ -753,12 +1135,18 @@ def sec_speed_sources(loaded: dict[str, Any]) -> str:
     if not prof or prof.get("status") != "ok":
         return ""
     v = prof["results"]["variants"]
-    out = ["## Where the CPU training speed comes from\n",
-           "Training steps under different settings, interleaved batch by batch in one process (so that load from"
-           f" other jobs hits them alike), each on the same {prof['results']['samples_per_variant']} SST-2 examples"
-           " in length-grouped batches (profile section below for details):\n"]
-    out.append(table(["setting", "samples/s", "x tutorial"],
-                     [[k, f(x["samples_per_second"]), f(x["x_tutorial"], 2)] for k, x in v.items()]))
+    out = [
+        "## Where the CPU training speed comes from\n",
+        "Training steps under different settings, interleaved batch by batch in one process (so that load from"
+        f" other jobs hits them alike), each on the same {prof['results']['samples_per_variant']} SST-2 examples"
+        " in length-grouped batches (profile section below for details):\n",
+    ]
+    out.append(
+        table(
+            ["setting", "samples/s", "x tutorial"],
+            [[k, f(x["samples_per_second"]), f(x["x_tutorial"], 2)] for k, x in v.items()],
+        )
+    )
     ops = prof["results"]["ops"]
     on, off = ops.get("dropout_on", {}).get("top_ops", []), ops.get("dropout_off", {}).get("top_ops", [])
     if on and off:
@@ -769,7 +1157,8 @@ def sec_speed_sources(loaded: dict[str, Any]) -> str:
             f"\nWith the base model's own dropout on, dropout masks and the copies and scaling around them (`bernoulli_`,"
             f" `mul`, `div_`, `copy_`) take {drop:.0%} of a step's CPU time and matrix multiplies {mm_on:.0%}; with it off,"
             f" matrix multiplies take {mm_off:.0%}, and attention runs in PyTorch's fused CPU attention kernel. Padding"
-            " every example to 128 tokens (the tutorial) multiplies the work by the ratio of 128 to the mean length.\n")
+            " every example to 128 tokens (the tutorial) multiplies the work by the ratio of 128 to the mean length.\n"
+        )
     return "\n".join(out)
 
 
@@ -826,13 +1215,15 @@ trains in bfloat16 mixed precision is measured against the bfloat16 matmul peak.
 
 def generate(results: Path = C.RESULTS_DIR) -> Path:
     loaded = {name: load(name, results) for name in ORDER}
-    out = ["# Benchmarks\n",
-           "Generated by `benchmarks/report.py` from `benchmarks/results/*.json` (written by `make bench`, i.e."
-           " `python benchmarks/run_all.py`; `--quick` for a short version, `--only NAME,...` for some). Every"
-           " number below was measured by those scripts; each ratio compares arms run back to back in the same"
-           " run. Each section names its machine, versions and commands.\n",
-           "**The CPU numbers come from a 2-core development machine shared with other people's jobs** (see"
-           " the load averages): absolute speeds vary from run to run by a factor of two or more, ratios less so.\n"]
+    out = [
+        "# Benchmarks\n",
+        "Generated by `benchmarks/report.py` from `benchmarks/results/*.json` (written by `make bench`, i.e."
+        " `python benchmarks/run_all.py`; `--quick` for a short version, `--only NAME,...` for some). Every"
+        " number below was measured by those scripts; each ratio compares arms run back to back in the same"
+        " run. Each section names its machine, versions and commands.\n",
+        "**The CPU numbers come from a 2-core development machine shared with other people's jobs** (see"
+        " the load averages): absolute speeds vary from run to run by a factor of two or more, ratios less so.\n",
+    ]
     out.append(HOW_TO)
     # targets summary
     rows = []
@@ -841,8 +1232,15 @@ def generate(results: Path = C.RESULTS_DIR) -> Path:
         if not r:
             continue
         for t in r.get("targets", []):
-            rows.append([SECTIONS[name][0].split(":")[0], t["name"], t["goal"], f(t["value"], 3) if not isinstance(t["value"], str) else t["value"],
-                         met_mark(t["met"]) + (" (quick run)" if r.get("quick") else "")])
+            rows.append(
+                [
+                    SECTIONS[name][0].split(":")[0],
+                    t["name"],
+                    t["goal"],
+                    f(t["value"], 3) if not isinstance(t["value"], str) else t["value"],
+                    met_mark(t["met"]) + (" (quick run)" if r.get("quick") else ""),
+                ]
+            )
     if rows:
         out.append("## Targets\n\n" + table(["benchmark", "target", "goal", "measured", "status"], rows))
     out.append(sec_analysis(loaded))
@@ -868,9 +1266,11 @@ def generate(results: Path = C.RESULTS_DIR) -> Path:
         st = status_line(r)
         out.append(provenance(r))
         if name in TRAINING and predates_cpu_defaults(r):
-            out.append(f"**Measured before commit {CPU_DEFAULTS_COMMIT}**, with the earlier CPU defaults (float32, fused"
-                       " attention); hubmgr now trains in bfloat16 with eager attention on a CPU like this one"
-                       " (section 1). Not re-measured since.\n")
+            out.append(
+                f"**Measured before commit {CPU_DEFAULTS_COMMIT}**, with the earlier CPU defaults (float32, fused"
+                " attention); hubmgr now trains in bfloat16 with eager attention on a CPU like this one"
+                " (section 1). Not re-measured since.\n"
+            )
         if st:
             out.append(st)
             continue

@@ -25,15 +25,28 @@ import _common as C  # noqa: E402
 import report  # noqa: E402
 
 #: cheap first, long last
-BENCHMARKS = ["startup", "download", "eval_speed", "step_overhead", "train_speed", "train_variants", "profile_train", "time_to_accuracy",
-              "token_classification", "causal_lm", "data_efficiency", "generalization"]
+BENCHMARKS = [
+    "startup",
+    "download",
+    "eval_speed",
+    "step_overhead",
+    "train_speed",
+    "train_variants",
+    "profile_train",
+    "time_to_accuracy",
+    "token_classification",
+    "causal_lm",
+    "data_efficiency",
+    "generalization",
+]
 
 
 def cuda_available() -> bool:
     if importlib.util.find_spec("torch") is None:
         return False
-    out = subprocess.run([C.PYTHON, "-c", "import torch; print(torch.cuda.is_available())"], capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [C.PYTHON, "-c", "import torch; print(torch.cuda.is_available())"], capture_output=True, text=True, timeout=120
+    )
     return out.stdout.strip() == "True"
 
 

@@ -47,11 +47,13 @@ def default_model() -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=None,
-                        help="Hub model id or local folder (default: the bundled all-MiniLM-L6-v2).")
+    parser.add_argument(
+        "--model", default=None, help="Hub model id or local folder (default: the bundled all-MiniLM-L6-v2)."
+    )
     parser.add_argument("--epochs", type=float, default=3.0, help="Passes over the 480 training reviews.")
-    parser.add_argument("--output", default=None,
-                        help="Adapter folder (default: a new run folder in hubmgr's data dir).")
+    parser.add_argument(
+        "--output", default=None, help="Adapter folder (default: a new run folder in hubmgr's data dir)."
+    )
     return parser.parse_args(argv)
 
 
@@ -64,9 +66,11 @@ class Progress:
     def __call__(self, event) -> None:  # noqa: ANN001
         kind = event.kind
         if kind == "train_started":
-            print(f"  {event.num_train_examples} training reviews, {event.num_eval_examples} held-out reviews,"
-                  f" {event.total_steps} steps; training {event.trainable_params:,} of {event.total_params:,}"
-                  f" parameters ({100 * event.trainable_params / event.total_params:.2f}%) on {event.device}")
+            print(
+                f"  {event.num_train_examples} training reviews, {event.num_eval_examples} held-out reviews,"
+                f" {event.total_steps} steps; training {event.trainable_params:,} of {event.total_params:,}"
+                f" parameters ({100 * event.trainable_params / event.total_params:.2f}%) on {event.device}"
+            )
         elif kind == "step" and event.loss is not None and event.step != self.last:
             self.last = event.step
             speed = f"{event.samples_per_second:6.1f} samples/s" if event.samples_per_second else ""
@@ -112,8 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     print("3/3  Results")
     metric_names = report.metric_names()
     header = ["model"] + metric_names
-    rows = [["base (untrained head)" if i == 0 else "base + LoRA adapter"]
-            + [f"{row.metrics.get(m, float('nan')):.3f}" for m in metric_names] for i, row in enumerate(report.rows)]
+    rows = [
+        ["base (untrained head)" if i == 0 else "base + LoRA adapter"]
+        + [f"{row.metrics.get(m, float('nan')):.3f}" for m in metric_names]
+        for i, row in enumerate(report.rows)
+    ]
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
     print("     " + line)
@@ -136,8 +143,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"     - {text[:78]}{'...' if len(text) > 78 else ''}\n       {shown}")
     total = time.perf_counter() - t0
     print(f"\nAdapter: {result.adapter_path}")
-    print(f"Training took {t_train:.0f} s, {total:.0f} s in all. Run id {result.run_id}:"
-          f" `hubmgr runs show {result.run_id}`, `hubmgr eval --adapter {result.run_id} --data {EVAL}`.")
+    print(
+        f"Training took {t_train:.0f} s, {total:.0f} s in all. Run id {result.run_id}:"
+        f" `hubmgr runs show {result.run_id}`, `hubmgr eval --adapter {result.run_id} --data {EVAL}`."
+    )
     return 0
 
 

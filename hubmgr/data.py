@@ -101,7 +101,9 @@ def _read_file(path: Path, *, split_label: str, cache_dir: str | os.PathLike | N
         raise DataError(f"Data file {path} cannot be read: {exc.strerror or exc}.") from None
     if path.stat().st_size == 0:
         raise DataError(f"Data file {path} is empty.")
-    return _load_builder(builder, [str(path)], kwargs, label=f"{path}", human=human, split_label=split_label, cache_dir=cache_dir)
+    return _load_builder(
+        builder, [str(path)], kwargs, label=f"{path}", human=human, split_label=split_label, cache_dir=cache_dir
+    )
 
 
 def _load_builder(
@@ -178,7 +180,9 @@ def looks_like_hub_id(source: str) -> bool:
     return bool(_HUB_ID.match(source)) and Path(source.split(":")[0]).suffix.lower() not in BUILDERS
 
 
-def _read_hub(source: str, *, split: str, cache_dir: str | os.PathLike | None, settings: Settings | None) -> datasets.Dataset:
+def _read_hub(
+    source: str, *, split: str, cache_dir: str | os.PathLike | None, settings: Settings | None
+) -> datasets.Dataset:
     from hubmgr.config import get_settings
 
     settings = settings or get_settings()
@@ -202,7 +206,9 @@ def _read_hub(source: str, *, split: str, cache_dir: str | os.PathLike | None, s
         except ds_exc.DatasetNotFoundError:
             raise DataError(f"Data {source!r} is not a local file or folder, and no Hub dataset has that id.") from None
         except (ConnectionError, TimeoutError) as exc:
-            raise HubUnreachableError(f"The Hub is unreachable, so dataset {source!r} cannot be loaded: {_reason(exc)}.") from None
+            raise HubUnreachableError(
+                f"The Hub is unreachable, so dataset {source!r} cannot be loaded: {_reason(exc)}."
+            ) from None
         except ValueError as exc:
             text = str(exc)
             if "split" in text.lower():
@@ -276,8 +282,9 @@ def check_columns(dataset: datasets.Dataset, required: Mapping[str, str | None],
             )
 
 
-def split_train_eval(dataset: datasets.Dataset, fraction: float, seed: int = 42, *,
-                     contiguous: bool = False) -> tuple[datasets.Dataset, datasets.Dataset | None]:
+def split_train_eval(
+    dataset: datasets.Dataset, fraction: float, seed: int = 42, *, contiguous: bool = False
+) -> tuple[datasets.Dataset, datasets.Dataset | None]:
     """Hold out a seeded random fraction of ``dataset`` for evaluation (or its last rows, ``contiguous``).
 
     Args:
@@ -300,7 +307,9 @@ def split_train_eval(dataset: datasets.Dataset, fraction: float, seed: int = 42,
         return dataset, None
     n = len(dataset)
     if n < 2:
-        raise DataError(f"Cannot hold out evaluation data from {n} row(s); give eval data or set the eval fraction to 0.")
+        raise DataError(
+            f"Cannot hold out evaluation data from {n} row(s); give eval data or set the eval fraction to 0."
+        )
     n_eval = min(n - 1, max(1, round(n * fraction)))
     if contiguous:
         return dataset.select(range(n - n_eval)), dataset.select(range(n - n_eval, n))

@@ -42,8 +42,22 @@ CONFIG_PAGE = "docs/configuration.md"
 
 #: Commands in the order a user meets them; commands not named here follow in alphabetical order.
 COMMAND_ORDER = (
-    "search", "info", "fit", "download", "ls", "rm", "verify", "prune",
-    "tasks", "train", "eval", "runs", "adapters", "merge", "plugins", "tui",
+    "search",
+    "info",
+    "fit",
+    "download",
+    "ls",
+    "rm",
+    "verify",
+    "prune",
+    "tasks",
+    "train",
+    "eval",
+    "runs",
+    "adapters",
+    "merge",
+    "plugins",
+    "tui",
 )
 
 #: Headings for TrainConfig's ``group`` metadata, in the order the groups appear.
@@ -226,7 +240,9 @@ def cli_markdown() -> str:
                 lines.append("|---|---|")
                 for name, sub in subs:
                     path = f"{ctx.command_path} {name}"
-                    lines.append(f"| [`{name}`](#{_anchor(path)}) | {_escape(sub.get_short_help_str(limit=200), table=True)} |")
+                    lines.append(
+                        f"| [`{name}`](#{_anchor(path)}) | {_escape(sub.get_short_help_str(limit=200), table=True)} |"
+                    )
                 lines.append("")
         lines.extend(_options_table(command, ctx))
         if command.epilog:
@@ -458,12 +474,19 @@ def configuration_markdown() -> str:
         lines.append("")
         tags = ", ".join(_code(t) for t in task.pipeline_tags) or "none"
         direction = "higher is better" if task.greater_is_better else "lower is better"
-        lines.append(f"- Main metric: {_code(task.main_metric)} ({direction}); used for the automatic budget, early"
-                     " stopping and the run summary"
-                     + (" (the task may choose another for some data: see its description)."
-                        if _own_main_metric_for(task) else "."))
+        lines.append(
+            f"- Main metric: {_code(task.main_metric)} ({direction}); used for the automatic budget, early"
+            " stopping and the run summary"
+            + (
+                " (the task may choose another for some data: see its description)."
+                if _own_main_metric_for(task)
+                else "."
+            )
+        )
         lines.append(f"- Hub pipeline tags it fits: {tags}.")
-        lines.append(f"- Options class: {_code(task.options_class.__module__ + '.' + task.options_class.__qualname__)}.")
+        lines.append(
+            f"- Options class: {_code(task.options_class.__module__ + '.' + task.options_class.__qualname__)}."
+        )
         lines.append("")
         if dataclasses.is_dataclass(task.options_class) and dataclasses.fields(task.options_class):
             lines.extend(_field_rows(field_specs(task.options_class), toml_prefix="options."))

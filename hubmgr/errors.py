@@ -119,7 +119,9 @@ def local_path_error(exc: OSError, path: object, what: str) -> "HubmgrError":
         return full
     code = getattr(exc, "errno", None)
     if code in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return LocalPathError(f"{what} {path} is not writable ({exc.strerror or exc}); fix its permissions or point it elsewhere.")
+        return LocalPathError(
+            f"{what} {path} is not writable ({exc.strerror or exc}); fix its permissions or point it elsewhere."
+        )
     if code == errno.ENOTDIR or isinstance(exc, NotADirectoryError):
         return LocalPathError(f"{what} {path} is not usable: it or one of its parents is a file, not a folder.")
     if code == errno.EEXIST or isinstance(exc, FileExistsError):

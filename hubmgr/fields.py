@@ -38,10 +38,20 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
-def setting(default: Any = None, help: str = "", *, group: str = "training", choices: Iterable[str] | None = None,
-            flag: str | None = None, short: str | None = None, required: bool = False,
-            factory: Callable[[], Any] | None = None, kind: str | None = None, minimum: float | None = None,
-            multiple: bool = False) -> Any:
+def setting(
+    default: Any = None,
+    help: str = "",
+    *,
+    group: str = "training",
+    choices: Iterable[str] | None = None,
+    flag: str | None = None,
+    short: str | None = None,
+    required: bool = False,
+    factory: Callable[[], Any] | None = None,
+    kind: str | None = None,
+    minimum: float | None = None,
+    multiple: bool = False,
+) -> Any:
     """A dataclass field of a config, with the metadata its flag, form input and docs are made from.
 
     Args:
@@ -89,12 +99,16 @@ def dtype_setting(help: str) -> Any:
     return setting("auto", help, group="hardware", choices=DTYPES)
 
 
-def trust_remote_code_setting(help: str = "Run Python code shipped in the model repo (only for repos you trust).") -> Any:
+def trust_remote_code_setting(
+    help: str = "Run Python code shipped in the model repo (only for repos you trust).",
+) -> Any:
     """``--trust-remote-code``: off by default."""
     return setting(False, help, group="model")
 
 
-def task_options_setting(help: str = "A task option (see `hubmgr tasks`), e.g. text_column=sentence. Repeatable.") -> Any:
+def task_options_setting(
+    help: str = "A task option (see `hubmgr tasks`), e.g. text_column=sentence. Repeatable.",
+) -> Any:
     """``-o/--option KEY=VALUE``: the task's options, a ``[options]`` table in TOML."""
     return setting(None, help, group="data", factory=dict, kind="dict", flag="--option", short="-o")
 
@@ -315,21 +329,23 @@ def field_specs(cls: type) -> list[FieldSpec]:
         choices = tuple(meta.get("choices") or ())
         if choices and kind == "str":
             kind = "choice"
-        specs.append(FieldSpec(
-            name=f.name,
-            kind=kind,
-            default=field_default(f),
-            help=str(meta.get("help", "")),
-            choices=choices,
-            required=bool(meta.get("required", False)),
-            optional=optional,
-            group=str(meta.get("group", "")),
-            flag=str(meta.get("flag") or "--" + f.name.replace("_", "-")),
-            label=f.name.replace("_", " ").capitalize(),
-            short=str(meta.get("short") or ""),
-            minimum=meta.get("minimum"),
-            multiple=bool(meta.get("multiple", False)),
-        ))
+        specs.append(
+            FieldSpec(
+                name=f.name,
+                kind=kind,
+                default=field_default(f),
+                help=str(meta.get("help", "")),
+                choices=choices,
+                required=bool(meta.get("required", False)),
+                optional=optional,
+                group=str(meta.get("group", "")),
+                flag=str(meta.get("flag") or "--" + f.name.replace("_", "-")),
+                label=f.name.replace("_", " ").capitalize(),
+                short=str(meta.get("short") or ""),
+                minimum=meta.get("minimum"),
+                multiple=bool(meta.get("multiple", False)),
+            )
+        )
     return specs
 
 
@@ -374,8 +390,13 @@ def parse_field_value(spec: FieldSpec, text: str | None) -> Any:
         if spec.kind == "dict":
             raise ValueError
     except ValueError:
-        need = {"bool": "true or false", "int": "a whole number", "float": "a number",
-                "auto": "auto or a number", "dict": "KEY=VALUE pairs"}.get(spec.kind, "a value")
+        need = {
+            "bool": "true or false",
+            "int": "a whole number",
+            "float": "a number",
+            "auto": "auto or a number",
+            "dict": "KEY=VALUE pairs",
+        }.get(spec.kind, "a value")
         raise UsageError(f"{spec.name} must be {need}, not {raw!r}.") from None
     if spec.kind == "choice" and raw not in spec.choices:
         raise UsageError(f"{spec.name} must be one of {', '.join(spec.choices)}, not {raw!r}.")
@@ -498,8 +519,6 @@ def parse_key_values(pairs: Iterable[str]) -> dict[str, str]:
     return out
 
 
-
-
 def _check_minimum(spec: FieldSpec, value: Any, name: str) -> None:
     if spec.minimum is None or value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
         return
@@ -548,7 +567,9 @@ def merge(base: _T, overrides: Mapping[str, Any]) -> _T:
 # ---------------------------------------------------------------------------------------------------
 # click
 # ---------------------------------------------------------------------------------------------------
-def click_options_from_dataclass(cls: type, *, exclude: Iterable[str] = (), prefix: str = "") -> Callable[[Callable], Callable]:
+def click_options_from_dataclass(
+    cls: type, *, exclude: Iterable[str] = (), prefix: str = ""
+) -> Callable[[Callable], Callable]:
     """A decorator adding one click option per dataclass field.
 
     Every option defaults to ``None`` so that a flag the user did not give can be told apart from one
@@ -578,11 +599,18 @@ def click_options_from_dataclass(cls: type, *, exclude: Iterable[str] = (), pref
             default_text = "" if spec.default in (None, "", [], {}) else f" [default: {_show(spec.default)}]"
             help_text = spec.help + default_text
             if spec.kind == "bool":
-                opt = click.option(f"{flag}/--no-{flag.lstrip('-')}", *names[1:], spec.name, default=None,
-                                   help=help_text)
+                opt = click.option(
+                    f"{flag}/--no-{flag.lstrip('-')}", *names[1:], spec.name, default=None, help=help_text
+                )
             elif spec.kind == "choice":
-                opt = click.option(*names, spec.name, type=click.Choice(spec.choices), default=None,
-                                   help=help_text, metavar="|".join(spec.choices))
+                opt = click.option(
+                    *names,
+                    spec.name,
+                    type=click.Choice(spec.choices),
+                    default=None,
+                    help=help_text,
+                    metavar="|".join(spec.choices),
+                )
             elif spec.kind == "int":
                 kind = int if spec.minimum is None else click.IntRange(min=int(spec.minimum))
                 opt = click.option(*names, spec.name, type=kind, default=None, help=help_text, metavar="N")
@@ -590,17 +618,19 @@ def click_options_from_dataclass(cls: type, *, exclude: Iterable[str] = (), pref
                 float_kind = float if spec.minimum is None else click.FloatRange(min=spec.minimum)
                 opt = click.option(*names, spec.name, type=float_kind, default=None, help=help_text, metavar="X")
             elif spec.kind == "auto":
-                opt = click.option(*names, spec.name, default=None, help=help_text, metavar="auto|X",
-                                   callback=_auto_or_number)
+                opt = click.option(
+                    *names, spec.name, default=None, help=help_text, metavar="auto|X", callback=_auto_or_number
+                )
             elif spec.kind == "list" and spec.multiple:
-                opt = click.option(*names, spec.name, multiple=True, help=spec.help, metavar="TEXT",
-                                   callback=_repeated)
+                opt = click.option(*names, spec.name, multiple=True, help=spec.help, metavar="TEXT", callback=_repeated)
             elif spec.kind == "list":
-                opt = click.option(*names, spec.name, default=None, help=help_text, metavar="A,B",
-                                   callback=_split_commas)
+                opt = click.option(
+                    *names, spec.name, default=None, help=help_text, metavar="A,B", callback=_split_commas
+                )
             elif spec.kind == "dict":
-                opt = click.option(*names, spec.name, multiple=True, help=spec.help, metavar="KEY=VALUE",
-                                   callback=_key_values)
+                opt = click.option(
+                    *names, spec.name, multiple=True, help=spec.help, metavar="KEY=VALUE", callback=_key_values
+                )
             elif spec.kind == "path":
                 opt = click.option(*names, spec.name, default=None, help=help_text, metavar="PATH")
             else:

@@ -20,10 +20,22 @@ from typing import Any, cast
 LOWER_IS_BETTER_SUFFIXES = ("loss", "_stderr")
 
 #: the Trainer's bookkeeping values: never worth a place in a one-line summary
-BOOKKEEPING = frozenset({
-    "epoch", "step", "runtime", "samples_per_second", "steps_per_second", "total_flos", "grad_norm",
-    "learning_rate", "train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss",
-})
+BOOKKEEPING = frozenset(
+    {
+        "epoch",
+        "step",
+        "runtime",
+        "samples_per_second",
+        "steps_per_second",
+        "total_flos",
+        "grad_norm",
+        "learning_rate",
+        "train_runtime",
+        "train_samples_per_second",
+        "train_steps_per_second",
+        "train_loss",
+    }
+)
 
 
 def conventional_direction(name: str) -> bool:
@@ -55,23 +67,25 @@ def is_auxiliary(name: str, directions: Mapping[str, bool | None] | None = None)
     return declared and value is None
 
 
-def best_value(values: Iterable[float], name: str,
-               directions: Mapping[str, bool | None] | None = None) -> float | None:
+def best_value(values: Iterable[float], name: str, directions: Mapping[str, bool | None] | None = None) -> float | None:
     """The best of ``values`` for metric ``name`` (NaN ignored); None when there is none or the metric is
     auxiliary."""
     if is_auxiliary(name, directions):
         return None
-    finite = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)
-              and not math.isnan(float(v))]
+    finite = [
+        float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(float(v))
+    ]
     if not finite:
         return None
     return max(finite) if greater_is_better(name, directions) else min(finite)
 
 
-def ordered(names: Iterable[str], main: str | None = None,
-            directions: Mapping[str, bool | None] | None = None) -> list[str]:
+def ordered(
+    names: Iterable[str], main: str | None = None, directions: Mapping[str, bool | None] | None = None
+) -> list[str]:
     """``names`` in display order: the main metric first, then the task's other metrics, then losses,
     then auxiliary metrics, then bookkeeping; alphabetical within each group."""
+
     def rank(name: str) -> tuple[int, str]:
         bare = _bare(name)
         if main and bare == _bare(main):
@@ -87,13 +101,18 @@ def ordered(names: Iterable[str], main: str | None = None,
     return sorted(dict.fromkeys(names), key=rank)
 
 
-def headline(metrics: Mapping[str, Any] | None, main: str | None = None, limit: int = 3,
-             directions: Mapping[str, bool | None] | None = None) -> list[tuple[str, float]]:
+def headline(
+    metrics: Mapping[str, Any] | None,
+    main: str | None = None,
+    limit: int = 3,
+    directions: Mapping[str, bool | None] | None = None,
+) -> list[tuple[str, float]]:
     """The metrics worth a one-line summary of a run, at most ``limit``: numbers only, evaluation metrics
     (without their ``eval_`` prefix) when there are any, the main metric first; losses and standard errors
     only when nothing else is there, and auxiliary metrics and bookkeeping (epoch, runtime...) never."""
-    numeric = {k: float(v) for k, v in (metrics or {}).items()
-               if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    numeric = {
+        k: float(v) for k, v in (metrics or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
     evals = {k[5:]: v for k, v in numeric.items() if k.startswith("eval_") and k[5:] not in BOOKKEEPING}
     pool = evals or {k: v for k, v in numeric.items() if k not in BOOKKEEPING and not k.startswith("train_")}
     pool = {k: v for k, v in pool.items() if not is_auxiliary(k, directions) or (main and k == _bare(main))}
@@ -105,8 +124,7 @@ def headline(metrics: Mapping[str, Any] | None, main: str | None = None, limit: 
     return [(n, pool[n]) for n in leading[: max(0, limit)]]
 
 
-def task_directions(task: Any, data: Any, names: Iterable[str], *,
-                    main: tuple[str, bool]) -> dict[str, bool | None]:
+def task_directions(task: Any, data: Any, names: Iterable[str], *, main: tuple[str, bool]) -> dict[str, bool | None]:
     """``{name: greater_is_better}`` for each metric name as ``task`` says it (``Task.greater_is_better_for``;
     ``None`` for an auxiliary metric); ``main`` is the task's ``(main metric, greater_is_better)`` on this
     data. A task without the method, or whose method fails, gets the convention."""
@@ -124,8 +142,9 @@ def task_directions(task: Any, data: Any, names: Iterable[str], *,
     return out
 
 
-def split_tables(values: Mapping[str, Any] | None,
-                 label_names: Sequence[str] | None = None) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+def split_tables(
+    values: Mapping[str, Any] | None, label_names: Sequence[str] | None = None
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """What a task's ``compute_metrics`` returned, as ``(scalars, tables)``.
 
     A number (or a NumPy/torch scalar) is a scalar metric. A mapping ``{label: number}``, or a 1-D list or

@@ -348,8 +348,14 @@ def _run_streaming(cmd: list[str], echo: Echo | None) -> int:
     env["PYTHONUNBUFFERED"] = "1"
     try:
         proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            text=True, errors="replace", env=env, bufsize=1,
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            errors="replace",
+            env=env,
+            bufsize=1,
         )
     except OSError as exc:
         raise PluginError(f"Could not run {cmd[0]}: {exc.strerror or exc}.") from exc
@@ -405,8 +411,9 @@ class PluginChanges:
 
     @property
     def changed(self) -> bool:
-        return bool(self.plugins_added or self.plugins_removed or self.plugins_changed
-                    or self.tasks_added or self.tasks_removed)
+        return bool(
+            self.plugins_added or self.plugins_removed or self.plugins_changed or self.tasks_added or self.tasks_removed
+        )
 
 
 _SNAPSHOT_MARK = "@@hubmgr-plugin-snapshot@@"
@@ -451,14 +458,19 @@ def snapshot_plugins(*, python: str | None = None, timeout: float = 120) -> Plug
     env.pop("HUBMGR_LOAD_PLUGINS", None)
     try:
         proc = subprocess.run(
-            [python or sys.executable, "-c", _SNAPSHOT_CODE], capture_output=True, text=True,
-            errors="replace", env=env, timeout=timeout, stdin=subprocess.DEVNULL,
+            [python or sys.executable, "-c", _SNAPSHOT_CODE],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            env=env,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise PluginError(f"Could not list the installed plugins: {exc}.") from exc
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(_SNAPSHOT_MARK):
-            data = json.loads(line[len(_SNAPSHOT_MARK):])
+            data = json.loads(line[len(_SNAPSHOT_MARK) :])
             return PluginSnapshot(plugins=data.get("plugins", {}), tasks=data.get("tasks", {}))
     last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
     raise PluginError(f"Could not list the installed plugins: {last}")
@@ -551,7 +563,9 @@ def find_plugin_distribution(name: str) -> PluginDistribution:
         names = ", ".join(d.name for d in by_entry_point)
         raise UsageError(f"Several packages provide a plugin named {name!r} ({names}); name the package.")
     if name in {ep.name for ep in _hubmgr_entry_points()}:
-        raise UsageError(f"{name!r} is built into hubmgr and cannot be uninstalled; limit plugins with HUBMGR_LOAD_PLUGINS.")
+        raise UsageError(
+            f"{name!r} is built into hubmgr and cannot be uninstalled; limit plugins with HUBMGR_LOAD_PLUGINS."
+        )
     raise UsageError(f"No hubmgr plugin named {name!r} is installed in hubmgr's environment ({sys.executable}).")
 
 
@@ -590,8 +604,9 @@ def install_plugin(
         UsageError: a bad target.
         PluginError: pip failed, or the plugins could not be listed.
     """
-    cmd = install_command(target, editable=editable, upgrade=upgrade, no_deps=no_deps,
-                          no_build_isolation=no_build_isolation)
+    cmd = install_command(
+        target, editable=editable, upgrade=upgrade, no_deps=no_deps, no_build_isolation=no_build_isolation
+    )
     before = snapshot_plugins()
     code = _run_streaming(cmd, echo)
     if code != 0:

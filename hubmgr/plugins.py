@@ -106,8 +106,6 @@ _lock = threading.RLock()
 _state: _State | None = None
 
 
-
-
 def _entry_points() -> list[importlib.metadata.EntryPoint]:
     return list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
 
@@ -280,8 +278,11 @@ def _call(impl: Any, kwargs: dict[str, Any]) -> Any:
         ms = (time.perf_counter() - start) * 1000
         event = kwargs.get("event")
         what = f" ({getattr(event, 'kind', type(event).__name__)})" if event is not None else ""
-        print(f"hubmgr plugin trace: {impl.function.__name__}{what} -> {impl.plugin_name}: {ms:.2f} ms, {outcome}",
-              file=sys.stderr, flush=True)
+        print(
+            f"hubmgr plugin trace: {impl.function.__name__}{what} -> {impl.plugin_name}: {ms:.2f} ms, {outcome}",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _collect_tasks(state: _State) -> tuple[dict[str, type[Task]], dict[str, str]]:
@@ -379,9 +380,11 @@ def get_task(name: str, *, provided_by: dict[str, Any] | None = None) -> Task:
     package = (provided_by or {}).get("package")
     if package and package != BUILTIN_DISTRIBUTION:
         version = (provided_by or {}).get("version")
-        raise PluginError(f"Unknown task {name!r}: it came from the plugin package {package}"
-                          f"{f' {version}' if version else ''}, which is not installed here"
-                          f" (`pip install {package}`).")
+        raise PluginError(
+            f"Unknown task {name!r}: it came from the plugin package {package}"
+            f"{f' {version}' if version else ''}, which is not installed here"
+            f" (`pip install {package}`)."
+        )
     available = ", ".join(tasks) or "none (no task plugin is loaded)"
     raise PluginError(f"Unknown task {name!r}. Available: {available}.")
 
@@ -446,8 +449,10 @@ def plugin_error(exc: BaseException, task: Any) -> PluginError | None:
     package = provider.get("package")
     owner = f"plugin {plugin!r}" + (f" (package {package})" if package and package != plugin else "")
     func, filename, line = where
-    error = PluginError(f"Task {task.name!r} of {owner} failed in {func} ({filename}:{line}): {error_summary(exc)}."
-                        " Report it to the plugin's author; HUBMGR_DEBUG=1 shows the traceback.")
+    error = PluginError(
+        f"Task {task.name!r} of {owner} failed in {func} ({filename}:{line}): {error_summary(exc)}."
+        " Report it to the plugin's author; HUBMGR_DEBUG=1 shows the traceback."
+    )
     error.__cause__ = exc
     return error
 
@@ -519,8 +524,14 @@ def describe_task(task_cls: type[Task]) -> TaskInfo:
         hints = {}
     options = []
     for f in task_cls.option_fields():
-        options.append(OptionInfo(name=f.name, type=_type_name(hints.get(f.name, f.type)), default=field_default(f),
-                                  help=f.metadata.get("help", "")))
+        options.append(
+            OptionInfo(
+                name=f.name,
+                type=_type_name(hints.get(f.name, f.type)),
+                default=field_default(f),
+                help=f.metadata.get("help", ""),
+            )
+        )
     return TaskInfo(
         name=task_cls.name,
         description=task_cls.description,

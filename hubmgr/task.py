@@ -101,7 +101,7 @@ class TaskData:
 class LoraDefaults:
     """What the task suggests for peft's LoraConfig; the user's TrainConfig can override targets."""
 
-    task_type: str | None                       # peft TaskType name: "SEQ_CLS", "TOKEN_CLS", "CAUSAL_LM" or None
+    task_type: str | None  # peft TaskType name: "SEQ_CLS", "TOKEN_CLS", "CAUSAL_LM" or None
     target_modules: list[str] = field(default_factory=list)
     modules_to_save: list[str] = field(default_factory=list)
 
@@ -145,7 +145,9 @@ class Task:
         return LoraDefaults(task_type=None, target_modules=find_target_modules(model))
 
     # -- features ------------------------------------------------------------------------------------
-    def preprocess(self, dataset: "datasets.Dataset", processor: Any, options: Any, max_length: int, data: TaskData) -> "datasets.Dataset":
+    def preprocess(
+        self, dataset: "datasets.Dataset", processor: Any, options: Any, max_length: int, data: TaskData
+    ) -> "datasets.Dataset":
         raise NotImplementedError
 
     def collator(self, processor: Any, options: Any) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
@@ -162,8 +164,9 @@ class Task:
             logits = logits[0]
         return torch.argmax(logits, dim=-1)
 
-    def compute_metrics(self, predictions: "np.ndarray", labels: "np.ndarray", data: TaskData,
-                        options: Any = None) -> dict[str, float]:
+    def compute_metrics(
+        self, predictions: "np.ndarray", labels: "np.ndarray", data: TaskData, options: Any = None
+    ) -> dict[str, float]:
         raise NotImplementedError
 
     def main_metric_for(self, data: TaskData | None) -> tuple[str, bool]:
@@ -190,13 +193,16 @@ class Task:
         batch; ``None`` (the default) keeps the model's own loss."""
         return None
 
-    def calibrate(self, predictions: "np.ndarray", labels: "np.ndarray", data: TaskData, options: Any) -> dict[str, Any]:
+    def calibrate(
+        self, predictions: "np.ndarray", labels: "np.ndarray", data: TaskData, options: Any
+    ) -> dict[str, Any]:
         """Values tuned on the eval split's predictions once training ends (JSON-able), merged into
         ``data.info`` and saved with the adapter. Default: nothing to tune."""
         return {}
 
-    def per_class(self, predictions: "np.ndarray", labels: "np.ndarray", data: TaskData,
-                  options: Any = None) -> list[dict[str, Any]] | None:
+    def per_class(
+        self, predictions: "np.ndarray", labels: "np.ndarray", data: TaskData, options: Any = None
+    ) -> list[dict[str, Any]] | None:
         """Precision, recall, F1 and support per label, or None when the task has no such breakdown."""
         return None
 
@@ -204,8 +210,16 @@ class Task:
         """Metrics of a predictor that ignores its input, on these labels (default: none known)."""
         return {}
 
-    def extra_eval(self, model: Any, processor: Any, options: Any, data: TaskData, predictions: Any = None,
-                   labels: Any = None, split: Any = None) -> dict[str, Any]:
+    def extra_eval(
+        self,
+        model: Any,
+        processor: Any,
+        options: Any,
+        data: TaskData,
+        predictions: Any = None,
+        labels: Any = None,
+        split: Any = None,
+    ) -> dict[str, Any]:
         """Anything else worth keeping in the run record after evaluation (sample generations, the worst
         errors...). ``data.eval`` holds the raw rows that were scored (``--max-samples`` applied), in
         training and in ``hubmgr eval`` alike; ``predictions`` and ``labels`` are what ``compute_metrics``
@@ -259,16 +273,19 @@ def call_compute_metrics(task: Task, predictions: Any, labels: Any, data: TaskDa
     three-argument form keep working). The one place training and evaluation call it through."""
     fn = task.compute_metrics
     params = _parameters(fn)
-    takes_options = any(p.name == "options" or p.kind is p.VAR_KEYWORD for p in params) or sum(
-        1 for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)) >= 4 or any(
-        p.kind is p.VAR_POSITIONAL for p in params)
+    takes_options = (
+        any(p.name == "options" or p.kind is p.VAR_KEYWORD for p in params)
+        or sum(1 for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)) >= 4
+        or any(p.kind is p.VAR_POSITIONAL for p in params)
+    )
     if takes_options:
         return fn(predictions, labels, data, options) or {}
     return fn(predictions, labels, data) or {}
 
 
-def compute_metric_values(task: Task, predictions: Any, labels: Any, data: TaskData,
-                          options: Any) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+def compute_metric_values(
+    task: Task, predictions: Any, labels: Any, data: TaskData, options: Any
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
     """:func:`call_compute_metrics` as ``(scalar metrics, per-label tables)`` (:func:`hubmgr.metrics.split_tables`,
     the labels named by ``data.info["label_names"]``). Training and evaluation read a task's metrics
     through here, so a table never reaches the Trainer's logs and reads the same in both."""
@@ -286,8 +303,9 @@ def call_reduce_logits(task: Task, logits: Any, labels: Any, options: Any, data:
     return fn(logits, labels, **_keywords_taken(fn, {"options": options, "data": data}))
 
 
-def call_extra_eval(task: Task, model: Any, processor: Any, options: Any, data: TaskData, *, predictions: Any,
-                    labels: Any, split: Any) -> dict[str, Any]:
+def call_extra_eval(
+    task: Task, model: Any, processor: Any, options: Any, data: TaskData, *, predictions: Any, labels: Any, split: Any
+) -> dict[str, Any]:
     """``task.extra_eval`` with the predictions, labels and scored split passed to the ones it takes (a
     plugin written for the four-argument form keeps working). Training and evaluation call it through here."""
     fn = task.extra_eval

@@ -23,9 +23,21 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
-_UNSET = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_ENDPOINT",
-          "HF_TOKEN_PATH", "HUGGINGFACE_HUB_CACHE", "HF_ASSETS_CACHE", "HF_XET_CACHE", "HF_DATASETS_CACHE",
-          "HUGGINGFACE_CO_STAGING", "HF_HUB_ENABLE_HF_TRANSFER", "HF_DATASETS_OFFLINE")
+_UNSET = (
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "HF_HUB_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "HF_ENDPOINT",
+    "HF_TOKEN_PATH",
+    "HUGGINGFACE_HUB_CACHE",
+    "HF_ASSETS_CACHE",
+    "HF_XET_CACHE",
+    "HF_DATASETS_CACHE",
+    "HUGGINGFACE_CO_STAGING",
+    "HF_HUB_ENABLE_HF_TRANSFER",
+    "HF_DATASETS_OFFLINE",
+)
 
 
 @dataclass(frozen=True)
@@ -45,8 +57,9 @@ class HFEnv:
     hubmgr_home: Path
 
 
-def _patch_hf_constants(monkeypatch: pytest.MonkeyPatch, *, endpoint: str | None, hf_home: Path,
-                        hub_cache: Path, offline: bool = False) -> None:
+def _patch_hf_constants(
+    monkeypatch: pytest.MonkeyPatch, *, endpoint: str | None, hf_home: Path, hub_cache: Path, offline: bool = False
+) -> None:
     """Make huggingface_hub's import-time constants agree with the environment we set."""
     from huggingface_hub import constants
 
@@ -60,9 +73,11 @@ def _patch_hf_constants(monkeypatch: pytest.MonkeyPatch, *, endpoint: str | None
     monkeypatch.setattr(constants, "HF_XET_CACHE", str(hf_home / "xet"))
     monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(hf_home / "token"))
     monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(hf_home / "stored_tokens"))
-    for name, file in (("AGENT_HARNESSES_PATH", ".agent_harnesses.json"),
-                       ("CHECK_FOR_UPDATE_DONE_PATH", ".check_for_update_done"),
-                       ("CHECK_FOR_SKILL_UPDATE_DONE_PATH", ".check_for_skill_update_done")):
+    for name, file in (
+        ("AGENT_HARNESSES_PATH", ".agent_harnesses.json"),
+        ("CHECK_FOR_UPDATE_DONE_PATH", ".check_for_update_done"),
+        ("CHECK_FOR_SKILL_UPDATE_DONE_PATH", ".check_for_skill_update_done"),
+    ):
         if hasattr(constants, name):
             monkeypatch.setattr(constants, name, str(hf_home / file))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", offline)
@@ -218,8 +233,13 @@ def run_cli():
         removes the variable).
     """
 
-    def run(*args: str, input: str | None = None, env: dict[str, str | None] | None = None,
-            timeout: float = 120, cwd: str | Path | None = None) -> subprocess.CompletedProcess:
+    def run(
+        *args: str,
+        input: str | None = None,
+        env: dict[str, str | None] | None = None,
+        timeout: float = 120,
+        cwd: str | Path | None = None,
+    ) -> subprocess.CompletedProcess:
         full_env = dict(os.environ)
         full_env.setdefault("COLUMNS", "200")
         for key, value in (env or {}).items():
@@ -229,7 +249,11 @@ def run_cli():
                 full_env[key] = value
         return subprocess.run(
             [sys.executable, "-m", "hubmgr", *map(str, args)],
-            input=input, env=full_env, capture_output=True, text=True, timeout=timeout,
+            input=input,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
             cwd=str(cwd) if cwd else None,
         )
 

@@ -32,7 +32,9 @@ class HubmgrGroup(click.Group):
     def main(self, *args, **kwargs):
         kwargs.setdefault("standalone_mode", True)
         try:
-            rv = super().main(*args, standalone_mode=False, **{k: v for k, v in kwargs.items() if k != "standalone_mode"})
+            rv = super().main(
+                *args, standalone_mode=False, **{k: v for k, v in kwargs.items() if k != "standalone_mode"}
+            )
             # with standalone_mode=False click returns the code of ctx.exit(code) instead of raising it
             if isinstance(rv, int) and rv != 0:
                 sys.exit(rv)

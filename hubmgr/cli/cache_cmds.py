@@ -109,8 +109,10 @@ class _PlainRenderer:
 
         if isinstance(event, ev.DownloadStarted):
             cached = f", {human_bytes(event.bytes_cached)} already cached" if event.bytes_cached else ""
-            info(f"Downloading {event.repo_id} at {event.revision} ({event.commit[:12]}): "
-                 f"{event.total_files} files, {human_bytes(event.total_bytes)}{cached}")
+            info(
+                f"Downloading {event.repo_id} at {event.revision} ({event.commit[:12]}): "
+                f"{event.total_files} files, {human_bytes(event.total_bytes)}{cached}"
+            )
         elif isinstance(event, ev.FileStarted):
             resumed = f", resuming at {human_bytes(event.resumed_from)}" if event.resumed_from else ""
             info(f"  get  {event.path} ({human_bytes(event.size)}{resumed})")
@@ -124,8 +126,10 @@ class _PlainRenderer:
                 self.last_total = now
                 eta = f", ETA {event.eta:.0f} s" if event.eta is not None else ""
                 stalled = f", no data for {event.stalled_for:.0f} s" if event.stalled_for else ""
-                info(f"  {human_bytes(event.done_bytes)} / {human_bytes(event.total_bytes)} "
-                     f"at {human_bytes(event.speed)}/s{eta}{stalled}")
+                info(
+                    f"  {human_bytes(event.done_bytes)} / {human_bytes(event.total_bytes)} "
+                    f"at {human_bytes(event.speed)}/s{eta}{stalled}"
+                )
         elif isinstance(event, ev.DownloadFinished):
             info(f"Finished in {event.seconds:.1f} s, {human_bytes(event.transferred_bytes)} transferred.")
 
@@ -173,12 +177,14 @@ class _RichRenderer:
         if isinstance(event, ev.DownloadStarted):
             self.total_task = p.add_task(
                 f"[bold]{escape(event.repo_id)}[/bold] ({event.total_files} files)",
-                total=event.total_bytes or 1, completed=0,
+                total=event.total_bytes or 1,
+                completed=0,
             )
         elif isinstance(event, ev.FileStarted):
             name = event.path if len(event.path) <= 40 else "..." + event.path[-37:]
-            self.files[event.path] = p.add_task(f"  {escape(name)}", total=event.size or 1,
-                                                completed=event.resumed_from)
+            self.files[event.path] = p.add_task(
+                f"  {escape(name)}", total=event.size or 1, completed=event.resumed_from
+            )
         elif isinstance(event, ev.FileProgress):
             task = self.files.get(event.path)
             if task is not None:
@@ -200,11 +206,19 @@ class _RichRenderer:
 @click.option("--include", "-i", multiple=True, metavar="GLOB", help="Download only matching files (repeatable).")
 @click.option("--exclude", "-x", multiple=True, metavar="GLOB", help="Skip matching files (repeatable).")
 @click.option("--allow-pickle", is_flag=True, help=f"Also download pickle weights ({' '.join(PICKLE_SUFFIXES)}).")
-@click.option("--workers", "-w", default=8, show_default=True, type=click.IntRange(1, 64),
-              help="Files downloaded in parallel.")
+@click.option(
+    "--workers", "-w", default=8, show_default=True, type=click.IntRange(1, 64), help="Files downloaded in parallel."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def download(repo: str, revision: str | None, include: tuple[str, ...], exclude: tuple[str, ...],
-             allow_pickle: bool, workers: int, as_json: bool) -> None:
+def download(
+    repo: str,
+    revision: str | None,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    allow_pickle: bool,
+    workers: int,
+    as_json: bool,
+) -> None:
     """Download REPO into the shared Hugging Face cache (resumes an interrupted download).
 
     Prints the snapshot folder at the end; transformers and `hf` see the same files.
@@ -220,9 +234,16 @@ def download(repo: str, revision: str | None, include: tuple[str, ...], exclude:
         renderer = _PlainRenderer()
     try:
         with renderer:
-            result = download_repo(repo, revision=revision, include=list(include) or None,
-                                   exclude=list(exclude) or None, allow_pickle=allow_pickle,
-                                   max_workers=workers, on_event=renderer, cancel=cancel)
+            result = download_repo(
+                repo,
+                revision=revision,
+                include=list(include) or None,
+                exclude=list(exclude) or None,
+                allow_pickle=allow_pickle,
+                max_workers=workers,
+                on_event=renderer,
+                cancel=cancel,
+            )
     except KeyboardInterrupt:
         cancel.set()
         raise DownloadCancelled("Download cancelled; run it again to resume.") from None
@@ -257,34 +278,53 @@ def ls_cmd(as_json: bool) -> None:
             label = ",".join(rev.refs) if rev.refs else "detached"
             text = f"{label}@{rev.commit[:7]}"
             if not rev.complete:
-                text += (f" (incomplete: {len(rev.missing_files)} file(s), {human_bytes(rev.missing_bytes)} "
-                         f"missing, {human_bytes(rev.resumable_bytes)} resumable)")
+                text += (
+                    f" (incomplete: {len(rev.missing_files)} file(s), {human_bytes(rev.missing_bytes)} "
+                    f"missing, {human_bytes(rev.resumable_bytes)} resumable)"
+                )
             revs.append(text)
         if repo.downloading:
             revs.append("(a download is running)")
         name = repo.repo_id if repo.repo_type == "model" else f"{repo.repo_type}/{repo.repo_id}"
         partial = human_bytes(repo.partial_bytes) if repo.partial_bytes else "-"
-        rows.append([name, " ".join(revs) or "-", human_bytes(repo.size_on_disk), partial,
-                     _when(repo.last_accessed), _when(repo.last_modified)])
-    print_table(["REPO", "REVISIONS", "SIZE", "PARTIAL", "LAST USED", "MODIFIED"], rows,
-                justify={"SIZE": "right", "PARTIAL": "right"})
+        rows.append(
+            [
+                name,
+                " ".join(revs) or "-",
+                human_bytes(repo.size_on_disk),
+                partial,
+                _when(repo.last_accessed),
+                _when(repo.last_modified),
+            ]
+        )
+    print_table(
+        ["REPO", "REVISIONS", "SIZE", "PARTIAL", "LAST USED", "MODIFIED"],
+        rows,
+        justify={"SIZE": "right", "PARTIAL": "right"},
+    )
     if any(not rev.complete for repo in repos for rev in repo.revisions):
-        info("An incomplete revision lacks files its download was asked for: `hubmgr download REPO "
-             "--revision COMMIT` finishes it (resuming partial files); `hubmgr verify REPO` lists them.")
+        info(
+            "An incomplete revision lacks files its download was asked for: `hubmgr download REPO "
+            "--revision COMMIT` finishes it (resuming partial files); `hubmgr verify REPO` lists them."
+        )
 
 
 @click.command(name="rm")
 @click.argument("repo")
-@click.option("--revision", "-r", default=None, metavar="SHA",
-              help="Delete only this revision (commit, prefix or ref); blobs other revisions use are kept.")
+@click.option(
+    "--revision",
+    "-r",
+    default=None,
+    metavar="SHA",
+    help="Delete only this revision (commit, prefix or ref); blobs other revisions use are kept.",
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was freed as JSON.")
 def rm_cmd(repo: str, revision: str | None, yes: bool, as_json: bool) -> None:
     """Delete REPO (or one revision of it) from the shared cache."""
     from hubmgr.hub import cache
 
-    cached = {(r.repo_id if r.repo_type == "model" else f"{r.repo_type}/{r.repo_id}"): r
-              for r in cache.list_cached()}
+    cached = {(r.repo_id if r.repo_type == "model" else f"{r.repo_type}/{r.repo_id}"): r for r in cache.list_cached()}
     target = cached.get(repo)
     if target is None:
         from hubmgr.errors import NotCachedError
@@ -293,8 +333,10 @@ def rm_cmd(repo: str, revision: str | None, yes: bool, as_json: bool) -> None:
     if target.downloading:
         from hubmgr.errors import CacheError
 
-        raise CacheError(f"{repo} is being downloaded right now; wait for the download to end or cancel it, "
-                         "then try again. Nothing was deleted.")
+        raise CacheError(
+            f"{repo} is being downloaded right now; wait for the download to end or cancel it, "
+            "then try again. Nothing was deleted."
+        )
     if revision:
         rev = next((r for r in target.revisions if revision in r.refs or r.commit.startswith(revision)), None)
         if rev is None:
@@ -347,14 +389,22 @@ def verify_cmd(repo: str | None, as_json: bool) -> None:
     failed = [r for r in results if not r.ok]
     missing = [r for r in failed if r.missing]
     if as_json:
-        emit_json({"ok": not failed, "checked": len(results), "failed": len(failed), "missing": len(missing),
-                   "files": results})
+        emit_json(
+            {
+                "ok": not failed,
+                "checked": len(results),
+                "failed": len(failed),
+                "missing": len(missing),
+                "files": results,
+            }
+        )
         if failed:
             sys.exit(IntegrityError.exit_code)  # (ctx.exit's code is lost with standalone_mode=False)
         return
     if failed:
-        print_table(["REPO", "COMMIT", "FILE", "PROBLEM"],
-                    [[r.repo_id, r.commit[:12], r.path, r.detail] for r in failed])
+        print_table(
+            ["REPO", "COMMIT", "FILE", "PROBLEM"], [[r.repo_id, r.commit[:12], r.path, r.detail] for r in failed]
+        )
         if missing:
             names = ", ".join(sorted({r.path for r in missing})[:3])
             more = len({r.path for r in missing}) - 3
@@ -376,9 +426,11 @@ def verify_cmd(repo: str | None, as_json: bool) -> None:
 
 
 @click.command(name="prune")
-@click.option("--incomplete", is_flag=True,
-              help="Also delete partial downloads (blobs/*.incomplete) and detached revisions a download did "
-                   "not finish.")
+@click.option(
+    "--incomplete",
+    is_flag=True,
+    help="Also delete partial downloads (blobs/*.incomplete) and detached revisions a download did not finish.",
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--dry-run", is_flag=True, help="Only show what would be deleted.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was (or would be) deleted as JSON.")
@@ -440,8 +492,10 @@ def register(cli: click.Group) -> None:
 def _prune_json(result, *, dry_run: bool) -> dict[str, Any]:
     return {
         "deleted": [{"repo_id": r, "commit": c} for r, c in result.revisions],
-        "partials": [{"repo_id": p.repo_id, "file": p.path.name, "bytes": p.size, "resumable": p.resumable}
-                     for p in result.partials],
+        "partials": [
+            {"repo_id": p.repo_id, "file": p.path.name, "bytes": p.size, "resumable": p.resumable}
+            for p in result.partials
+        ],
         "freed_bytes": result.freed_bytes,
         "partial_bytes": result.partial_bytes,
         "kept_partial_bytes": result.kept_partial_bytes,

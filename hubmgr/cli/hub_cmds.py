@@ -75,8 +75,10 @@ def card_summary(text: str, *, limit: int = 400) -> str:
 
 def _fit_line(report) -> str:
     parts = [f"{d.name}: {d.verdict} ({human_bytes(d.free_bytes)} free)" for d in report.devices]
-    return f"needs ~{human_bytes(report.required_bytes)} ({report.dtype}, LoRA r={report.lora_rank}, " \
-           f"batch {report.batch_size}, seq {report.seq_len}) - " + "; ".join(parts)
+    return (
+        f"needs ~{human_bytes(report.required_bytes)} ({report.dtype}, LoRA r={report.lora_rank}, "
+        f"batch {report.batch_size}, seq {report.seq_len}) - " + "; ".join(parts)
+    )
 
 
 def _print_fit(report) -> None:
@@ -103,11 +105,17 @@ def _print_fit(report) -> None:
 @click.option("--task", help="Pipeline tag, e.g. text-classification.")
 @click.option("--library", help="Library, e.g. transformers, peft.")
 @click.option("--author", help="User or organisation.")
-@click.option("--sort", type=click.Choice(SORT_CHOICES), default="downloads", show_default=True,
-              help="Sort key (descending).")
+@click.option(
+    "--sort", type=click.Choice(SORT_CHOICES), default="downloads", show_default=True, help="Sort key (descending)."
+)
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True, help="Results per page.")
-@click.option("--page", type=click.IntRange(1, 1000), default=1, show_default=True,
-              help="Page to show (earlier pages are fetched to find it).")
+@click.option(
+    "--page",
+    type=click.IntRange(1, 1000),
+    default=1,
+    show_default=True,
+    help="Page to show (earlier pages are fetched to find it).",
+)
 @click.option("--cursor", help="Continue from the cursor an earlier search printed (other filters are ignored).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def search(query, task, library, author, sort, limit, page, cursor, as_json) -> None:
@@ -116,8 +124,9 @@ def search(query, task, library, author, sort, limit, page, cursor, as_json) -> 
     from hubmgr.hub.search import search_models
 
     settings = get_settings()
-    result = search_models(query, task=task, library=library, author=author, sort=sort, limit=limit,
-                           cursor=cursor, settings=settings)
+    result = search_models(
+        query, task=task, library=library, author=author, sort=sort, limit=limit, cursor=cursor, settings=settings
+    )
     shown = 1
     while shown < page:
         if result.next_cursor is None:
@@ -133,8 +142,15 @@ def search(query, task, library, author, sort, limit, page, cursor, as_json) -> 
     print_table(
         ["model", "task", "library", "downloads", "likes", "modified", "gated"],
         _rows(
-            (m.id, m.task or "-", m.library or "-", human_count(m.downloads), human_count(m.likes),
-             _date(m.last_modified), _gated(m.gated))
+            (
+                m.id,
+                m.task or "-",
+                m.library or "-",
+                human_count(m.downloads),
+                human_count(m.likes),
+                _date(m.last_modified),
+                _gated(m.gated),
+            )
             for m in result.results
         ),
         justify={"downloads": "right", "likes": "right"},
@@ -198,8 +214,10 @@ def info_cmd(repo, revision, show_files, as_json) -> None:
     if show_files and details.files:
         print_table(
             ["file", "size", "sha256"],
-            _rows([(f.path, human_bytes(f.size), (f.lfs_sha256 or "")[:12]) for f in details.files]
-                  + [("total", human_bytes(details.total_size), "")]),
+            _rows(
+                [(f.path, human_bytes(f.size), (f.lfs_sha256 or "")[:12]) for f in details.files]
+                + [("total", human_bytes(details.total_size), "")]
+            ),
             title="Files",
             justify={"size": "right"},
         )
@@ -211,15 +229,33 @@ def info_cmd(repo, revision, show_files, as_json) -> None:
 @click.argument("repo", required=False)
 @click.option("--params", "params", help="Parameter count instead of a repo (110M, 7B, 125000000).")
 @click.option("--revision", help="Revision of REPO (default: main).")
-@click.option("--dtype", type=click.Choice(DTYPE_CHOICES),
-              help="Dtype of the frozen weights (default: the repo's, or float32).")
-@click.option("--rank", type=click.IntRange(1, 4096), default=TRAIN_RANK, show_default=True,
-              help="LoRA rank (default: training's).")
-@click.option("--batch-size", type=click.IntRange(1), default=TRAIN_BATCH, show_default=True,
-              help="Sequences per step (default: the largest batch training chooses by itself).")
-@click.option("--seq-len", type=click.IntRange(1), default=TRAIN_SEQ_LEN, show_default=True,
-              help="Tokens per sequence (default: training's --max-length).")
-@click.option("--hidden-size", type=click.IntRange(1), help="Model width (with --params; read from config.json for a repo).")
+@click.option(
+    "--dtype", type=click.Choice(DTYPE_CHOICES), help="Dtype of the frozen weights (default: the repo's, or float32)."
+)
+@click.option(
+    "--rank",
+    type=click.IntRange(1, 4096),
+    default=TRAIN_RANK,
+    show_default=True,
+    help="LoRA rank (default: training's).",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1),
+    default=TRAIN_BATCH,
+    show_default=True,
+    help="Sequences per step (default: the largest batch training chooses by itself).",
+)
+@click.option(
+    "--seq-len",
+    type=click.IntRange(1),
+    default=TRAIN_SEQ_LEN,
+    show_default=True,
+    help="Tokens per sequence (default: training's --max-length).",
+)
+@click.option(
+    "--hidden-size", type=click.IntRange(1), help="Model width (with --params; read from config.json for a repo)."
+)
 @click.option("--layers", type=click.IntRange(1), help="Transformer blocks (with --params).")
 @click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
 def fit(repo, params, revision, dtype, rank, batch_size, seq_len, hidden_size, layers, as_json) -> None:
@@ -245,12 +281,17 @@ def fit(repo, params, revision, dtype, rank, batch_size, seq_len, hidden_size, l
             if layers:
                 config["num_hidden_layers"] = layers
             details = replace(details, config=config)
-        report = estimate_fit_for_model(details, dtype=dtype, lora_rank=rank, batch_size=batch_size,
-                                        seq_len=seq_len)
+        report = estimate_fit_for_model(details, dtype=dtype, lora_rank=rank, batch_size=batch_size, seq_len=seq_len)
     else:
-        report = estimate_fit(parse_param_count(params), dtype=dtype or "float32", lora_rank=rank,
-                              batch_size=batch_size, seq_len=seq_len, hidden_size=hidden_size,
-                              num_layers=layers)
+        report = estimate_fit(
+            parse_param_count(params),
+            dtype=dtype or "float32",
+            lora_rank=rank,
+            batch_size=batch_size,
+            seq_len=seq_len,
+            hidden_size=hidden_size,
+            num_layers=layers,
+        )
     if as_json:
         data = to_jsonable(report)
         data["best_verdict"] = report.best_verdict

@@ -38,18 +38,27 @@ def _report(changes, *, as_json: bool) -> None:
         say(f"Plugin {err['name']} fails to load: {err['error']}")
     if not changes.changed and not changes.errors:
         if changes.action == "install":
-            say("pip finished, but no hubmgr plugin or task was added or changed (a hubmgr plugin declares an"
-                " entry point in the 'hubmgr' group).")
+            say(
+                "pip finished, but no hubmgr plugin or task was added or changed (a hubmgr plugin declares an"
+                " entry point in the 'hubmgr' group)."
+            )
         else:
             say("pip finished; no hubmgr plugin or task was removed.")
 
 
 @click.command("new", short_help="Scaffold a new task plugin package.")
 @click.argument("name")
-@click.option("--dir", "parent", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
-              show_default=True, help="Folder to create the plugin package in.")
-@click.option("--task-name", default=None,
-              help="Name of the task users type (default: NAME without a 'hubmgr-' prefix).")
+@click.option(
+    "--dir",
+    "parent",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Folder to create the plugin package in.",
+)
+@click.option(
+    "--task-name", default=None, help="Name of the task users type (default: NAME without a 'hubmgr-' prefix)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def new(name: str, parent: Path, task_name: str | None, as_json: bool) -> None:
     """Scaffold a task plugin package NAME/ (e.g. hubmgr-my-task) that installs and passes its tests.
@@ -67,8 +76,17 @@ def new(name: str, parent: Path, task_name: str | None, as_json: bool) -> None:
     path = scaffold_plugin(name, parent=parent, task_name=names.task)
     files = sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file())
     if as_json:
-        emit_json({"path": str(path), "dist": names.dist, "package": names.package, "task": names.task,
-                   "entry_point": names.entry_point, "class_name": names.class_name, "files": files})
+        emit_json(
+            {
+                "path": str(path),
+                "dist": names.dist,
+                "package": names.package,
+                "task": names.task,
+                "entry_point": names.entry_point,
+                "class_name": names.class_name,
+                "files": files,
+            }
+        )
         return
     click.echo(f"Created {path}/ (package {names.package}, task {names.task!r}, class {names.class_name})")
     for f in files:
@@ -83,11 +101,13 @@ def new(name: str, parent: Path, task_name: str | None, as_json: bool) -> None:
 @click.option("-e", "--editable", is_flag=True, help="Install a project folder in editable (development) mode.")
 @click.option("-U", "--upgrade", is_flag=True, help="Upgrade the plugin if it is already installed.")
 @click.option("--no-deps", is_flag=True, help="Do not install the plugin's dependencies (offline installs).")
-@click.option("--no-build-isolation", is_flag=True,
-              help="Build with the packages already installed instead of fetching build tools (offline installs).")
+@click.option(
+    "--no-build-isolation",
+    is_flag=True,
+    help="Build with the packages already installed instead of fetching build tools (offline installs).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print what changed as JSON (pip's output goes to stderr).")
-def install(target: str, editable: bool, upgrade: bool, no_deps: bool, no_build_isolation: bool,
-            as_json: bool) -> None:
+def install(target: str, editable: bool, upgrade: bool, no_deps: bool, no_build_isolation: bool, as_json: bool) -> None:
     """Install a plugin with pip into hubmgr's own environment, then show what it added.
 
     NAME is a package on the index (hubmgr-foo, 'hubmgr-foo>=1.2') or a URL (git+https://...); PATH a
@@ -97,7 +117,11 @@ def install(target: str, editable: bool, upgrade: bool, no_deps: bool, no_build_
     from hubmgr.plugin_kit import install_plugin
 
     changes = install_plugin(
-        target, editable=editable, upgrade=upgrade, no_deps=no_deps, no_build_isolation=no_build_isolation,
+        target,
+        editable=editable,
+        upgrade=upgrade,
+        no_deps=no_deps,
+        no_build_isolation=no_build_isolation,
         echo=lambda line: click.echo(line, err=as_json),
     )
     _report(changes, as_json=as_json)
@@ -115,7 +139,8 @@ def uninstall(name: str, yes: bool, as_json: bool) -> None:
     if not yes:
         click.confirm(
             f"Uninstall {dist.name} {dist.version} (plugins: {', '.join(dist.entry_points)})?",
-            abort=True, err=True,
+            abort=True,
+            err=True,
         )
     changes = uninstall_plugin(dist.name, echo=lambda line: click.echo(line, err=as_json))
     _report(changes, as_json=as_json)

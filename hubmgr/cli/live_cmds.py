@@ -72,16 +72,20 @@ def follow_run(run_id: str, *, as_json: bool) -> int:
         _say(f"Run {record.id} stopped at step {_step_of(finished, record)}.{hint}")
     elif status == "interrupted":
         hint = _resume_hint(record)
-        _say(f"Run {record.id} was interrupted: its process ended without finishing.{hint}"
-             f" Its output was logged to {log_path(record.id)}.")
+        _say(
+            f"Run {record.id} was interrupted: its process ended without finishing.{hint}"
+            f" Its output was logged to {log_path(record.id)}."
+        )
     else:
-        _say(f"Run {record.id} failed: {(finished.error if finished is not None else None) or record.error or 'see its log'}"
-             f" (log: {log_path(record.id)}).")
+        _say(
+            f"Run {record.id} failed: {(finished.error if finished is not None else None) or record.error or 'see its log'}"
+            f" (log: {log_path(record.id)})."
+        )
     return {"completed": 0, "cancelled": 130, "interrupted": 1}.get(status, 1)
 
 
 def _step_of(finished: Any, record: Any) -> int:
-    metrics = (getattr(finished, "metrics", None) or record.metrics or {})
+    metrics = getattr(finished, "metrics", None) or record.metrics or {}
     try:
         return int(metrics.get("step", 0))
     except (TypeError, ValueError):
@@ -120,8 +124,13 @@ def runs_follow(run_id: str, as_json: bool) -> None:
 @click.command("stop")
 @click.argument("run_id")
 @click.option("--no-wait", is_flag=True, help="Ask and return at once, without waiting for the run to stop.")
-@click.option("--timeout", type=click.FloatRange(min=0), default=600.0, show_default=True,
-              help="Seconds to wait for the run to save its checkpoint and stop.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=600.0,
+    show_default=True,
+    help="Seconds to wait for the run to save its checkpoint and stop.",
+)
 def runs_stop(run_id: str, no_wait: bool, timeout: float) -> None:
     """Ask a running run to save a checkpoint and stop (`hubmgr runs resume ID` continues it)."""
     from hubmgr.cli.train_cmds import _say

@@ -50,8 +50,6 @@ def _when(iso: str | None) -> str:
         return iso
 
 
-
-
 def _fmt(value: Any) -> str:
     if isinstance(value, bool) or value is None:
         return "-" if value is None else str(value)
@@ -64,8 +62,9 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _short_metrics(metrics: dict[str, Any], main: str | None = None, limit: int = 3,
-                   directions: dict[str, bool | None] | None = None) -> str:
+def _short_metrics(
+    metrics: dict[str, Any], main: str | None = None, limit: int = 3, directions: dict[str, bool | None] | None = None
+) -> str:
     """``accuracy=0.91 macro_f1=0.90`` with the main metric first (:func:`hubmgr.metrics.headline`)."""
     from hubmgr.metrics import headline
 
@@ -86,17 +85,19 @@ def _history_summary(points: list[Any]) -> list[dict[str, Any]]:
     out = []
     for (split, name), pts in groups.items():
         values = [p.value for p in pts if p.value is not None]
-        out.append({
-            "split": split,
-            "name": name,
-            "count": len(pts),
-            "first_step": pts[0].step,
-            "last_step": pts[-1].step,
-            "first": pts[0].value,
-            "last": pts[-1].value,
-            "min": min(values) if values else None,
-            "max": max(values) if values else None,
-        })
+        out.append(
+            {
+                "split": split,
+                "name": name,
+                "count": len(pts),
+                "first_step": pts[0].step,
+                "last_step": pts[-1].step,
+                "first": pts[0].value,
+                "last": pts[-1].value,
+                "min": min(values) if values else None,
+                "max": max(values) if values else None,
+            }
+        )
     return out
 
 
@@ -112,8 +113,14 @@ class _Progress:
 
             from hubmgr.cli.output import err_console
 
-            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                      TimeRemainingColumn(), console=err_console(), transient=True)
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=err_console(),
+                transient=True,
+            )
 
     def __enter__(self) -> "_Progress":
         if self._progress is not None:
@@ -148,7 +155,9 @@ def _print_report(report: Any) -> None:
         cells.append(f"{row.samples_per_second:.1f}")
         rows.append(cells)
     justify = {n: "right" for n in [*names, "examples/s"]}
-    print_table(columns, rows, title=f"{report.task} on {report.num_examples} examples ({report.split})", justify=justify)
+    print_table(
+        columns, rows, title=f"{report.task} on {report.num_examples} examples ({report.split})", justify=justify
+    )
     for warning in report.warnings:
         info(f"[yellow]warning:[/yellow] {warning}" if is_tty() else f"warning: {warning}")
     if best is not None and len(report.rows) > 1:
@@ -189,8 +198,13 @@ def _print_per_class(report: Any) -> None:
     justify = {c: "right" for c in columns[1:]}
 
     def cells(entry: dict[str, Any]) -> list[str]:
-        return [str(entry.get("label", "")), _fmt(entry.get("precision")), _fmt(entry.get("recall")),
-                _fmt(entry.get("f1")), str(entry.get("support", ""))]
+        return [
+            str(entry.get("label", "")),
+            _fmt(entry.get("precision")),
+            _fmt(entry.get("recall")),
+            _fmt(entry.get("f1")),
+            str(entry.get("support", "")),
+        ]
 
     if is_tty():
         for row in rows_with:
@@ -221,14 +235,28 @@ def eval_cmd(ctx: click.Context, task: str | None, as_json: bool, **flags: Any) 
     from hubmgr.eval.runner import evaluate
 
     config = merge(EvalConfig(), {**flags, "task": task}).validate()
-    config = _with_task_flags(config, ctx.meta.get("hubmgr_task_args") or [],
-                              task=config.task or adapters_task(config.adapters), command="eval")
+    config = _with_task_flags(
+        config,
+        ctx.meta.get("hubmgr_task_args") or [],
+        task=config.task or adapters_task(config.adapters),
+        command="eval",
+    )
     with _Progress(enabled=not as_json and is_tty()) as progress:
         report = evaluate(
-            config.model, config.adapters, task=config.task, data=config.data, options=config.options or None,
-            split=config.split, max_samples=config.max_samples, batch_size=config.batch_size,
-            max_length=config.max_length, device=config.device, dtype=model_dtype(config.dtype), on_event=progress,
-            trust_remote_code=config.trust_remote_code, per_class=config.per_class,
+            config.model,
+            config.adapters,
+            task=config.task,
+            data=config.data,
+            options=config.options or None,
+            split=config.split,
+            max_samples=config.max_samples,
+            batch_size=config.batch_size,
+            max_length=config.max_length,
+            device=config.device,
+            dtype=model_dtype(config.dtype),
+            on_event=progress,
+            trust_remote_code=config.trust_remote_code,
+            per_class=config.per_class,
         )
     if as_json:
         emit_json(report.to_dict())
@@ -237,6 +265,7 @@ def eval_cmd(ctx: click.Context, task: str | None, as_json: bool, **flags: Any) 
         _print_tables(report)
         if config.per_class:
             _print_per_class(report)
+
 
 def _with_task_flags(config: Any, extra: list[str], *, task: str | None, command: str) -> Any:
     """``config`` with the task-option flags among ``extra`` merged into its options (flags win over -o)."""
@@ -252,13 +281,20 @@ def _with_task_flags(config: Any, extra: list[str], *, task: str | None, command
 @click.command("predict", cls=AdapterTaskOptionsCommand)
 @click.argument("adapter")
 @click.argument("inputs", nargs=-1)
-@click.option("--file", "-f", "input_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Read inputs from this file, one per line ('-' for standard input).")
+@click.option(
+    "--file",
+    "-f",
+    "input_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Read inputs from this file, one per line ('-' for standard input).",
+)
 @click_options_from_dataclass(PredictConfig, exclude=("adapter",))
 @click.option("--json", "as_json", is_flag=True, help="Print the predictions as JSON.")
 @click.pass_context
-def predict_cmd(ctx: click.Context, adapter: str, inputs: tuple[str, ...], input_file: Path | None, as_json: bool,
-                **flags: Any) -> None:
+def predict_cmd(
+    ctx: click.Context, adapter: str, inputs: tuple[str, ...], input_file: Path | None, as_json: bool, **flags: Any
+) -> None:
     """Try an adapter on a few inputs: texts, image paths or prompts, as its task takes them.
 
     ADAPTER is an adapter folder or a run / adapter id from `hubmgr adapters`; the base model, task,
@@ -273,8 +309,9 @@ def predict_cmd(ctx: click.Context, adapter: str, inputs: tuple[str, ...], input
     from hubmgr.eval.predict import predict
 
     config = merge(PredictConfig(), {**flags, "adapter": adapter}).validate()
-    config = _with_task_flags(config, ctx.meta.get("hubmgr_task_args") or [], task=adapters_task([config.adapter]),
-                              command="predict")
+    config = _with_task_flags(
+        config, ctx.meta.get("hubmgr_task_args") or [], task=adapters_task([config.adapter]), command="predict"
+    )
     items: list[Any] = list(inputs)  # texts, or (text, text) pairs once split
     if input_file is not None:
         items += _read_inputs(input_file)
@@ -293,9 +330,17 @@ def predict_cmd(ctx: click.Context, adapter: str, inputs: tuple[str, ...], input
         raise UsageError("There are no inputs to predict (empty lines are skipped).")
     if not as_json and is_tty():
         info(f"Predicting {len(items)} input{'s' if len(items) != 1 else ''} with {adapter}...")
-    preds = predict(config.adapter, items, base_model=config.model, options=config.options or None,
-                    compare=config.compare, batch_size=config.batch_size, device=config.device,
-                    dtype=model_dtype(config.dtype), trust_remote_code=config.trust_remote_code)
+    preds = predict(
+        config.adapter,
+        items,
+        base_model=config.model,
+        options=config.options or None,
+        compare=config.compare,
+        batch_size=config.batch_size,
+        device=config.device,
+        dtype=model_dtype(config.dtype),
+        trust_remote_code=config.trust_remote_code,
+    )
     if as_json:
         emit_json([p.to_dict() for p in preds])
         return
@@ -304,17 +349,24 @@ def predict_cmd(ctx: click.Context, adapter: str, inputs: tuple[str, ...], input
         return " | ".join(map(str, x)) if isinstance(x, tuple) else str(x)
 
     if config.compare:
-        print_table(["input", "base model", "with the adapter"],
-                    [[shown(p.input), p.base_prediction, p.prediction] for p in preds])
+        print_table(
+            ["input", "base model", "with the adapter"],
+            [[shown(p.input), p.base_prediction, p.prediction] for p in preds],
+        )
     else:
         print_table(["input", "prediction"], [[shown(p.input), p.prediction] for p in preds])
+
 
 # -- runs ---------------------------------------------------------------------------------------
 @click.group("runs", invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=None, help="Show at most N runs.")
-@click.option("--status", type=click.Choice(["running", "completed", "failed", "cancelled", "interrupted"]),
-              default=None, help="Only runs with this status.")
+@click.option(
+    "--status",
+    type=click.Choice(["running", "completed", "failed", "cancelled", "interrupted"]),
+    default=None,
+    help="Only runs with this status.",
+)
 @click.pass_context
 def runs(ctx: click.Context, as_json: bool, limit: int | None, status: str | None) -> None:
     """List training runs, newest first (`hubmgr runs show ID` for one)."""
@@ -329,8 +381,18 @@ def runs(ctx: click.Context, as_json: bool, limit: int | None, status: str | Non
         return
     print_table(
         ["id", "status", "task", "model", "metrics", "started", "took"],
-        [[r.id, r.status, r.task, r.model, _short_metrics(r.metrics, r.main_metric, directions=r.metric_directions), _when(r.created),
-          duration(r.duration_seconds)] for r in records],
+        [
+            [
+                r.id,
+                r.status,
+                r.task,
+                r.model,
+                _short_metrics(r.metrics, r.main_metric, directions=r.metric_directions),
+                _when(r.created),
+                duration(r.duration_seconds),
+            ]
+            for r in records
+        ],
     )
 
 
@@ -350,8 +412,15 @@ def runs_show(run_id: str, as_json: bool) -> None:
     summary = _history_summary(history)
     tables = metric_tables(record.adapter_path)
     if as_json:
-        emit_json({**record.to_dict(), "duration_seconds": record.duration_seconds,
-                   "metrics_summary": summary, "metric_tables": tables, "history": [p.to_dict() for p in history]})
+        emit_json(
+            {
+                **record.to_dict(),
+                "duration_seconds": record.duration_seconds,
+                "metrics_summary": summary,
+                "metric_tables": tables,
+                "history": [p.to_dict() for p in history],
+            }
+        )
         return
     adapter_note = ""
     if record.adapter_path and not (Path(record.adapter_path) / "adapter_config.json").is_file():
@@ -386,21 +455,37 @@ def runs_show(run_id: str, as_json: bool) -> None:
     if record.metrics:
         from hubmgr.metrics import ordered
 
-        rows = [[k, _fmt(record.metrics[k])] for k in ordered(record.metrics, record.main_metric,
-                                                             record.metric_directions)]
+        rows = [
+            [k, _fmt(record.metrics[k])] for k in ordered(record.metrics, record.main_metric, record.metric_directions)
+        ]
         print_table(["metric", "value"], rows, title="final metrics", justify={"value": "right"})
     if tables:  # the task's per-label metrics of the final evaluation, from the adapter's run record
         from hubmgr.metrics import table_labels
 
         names = list(tables)
         labels = table_labels(tables.values())
-        print_table(["label", *names], [[label, *(_fmt(tables[n].get(label)) for n in names)] for label in labels],
-                    title="final metrics per label", justify={n: "right" for n in names})
+        print_table(
+            ["label", *names],
+            [[label, *(_fmt(tables[n].get(label)) for n in names)] for label in labels],
+            title="final metrics per label",
+            justify={n: "right" for n in names},
+        )
     if summary:
         print_table(
             ["split", "metric", "points", "steps", "first", "last", "min", "max"],
-            [[s["split"], s["name"], s["count"], f"{s['first_step']}-{s['last_step']}", _fmt(s["first"]),
-              _fmt(s["last"]), _fmt(s["min"]), _fmt(s["max"])] for s in summary],
+            [
+                [
+                    s["split"],
+                    s["name"],
+                    s["count"],
+                    f"{s['first_step']}-{s['last_step']}",
+                    _fmt(s["first"]),
+                    _fmt(s["last"]),
+                    _fmt(s["min"]),
+                    _fmt(s["max"]),
+                ]
+                for s in summary
+            ],
             title="metrics over time",
         )
     if record.config:
@@ -442,8 +527,17 @@ def adapters_group(ctx: click.Context, as_json: bool) -> None:
         return
     print_table(
         ["id", "task", "base model", "metrics", "created", "path"],
-        [[a.id, a.task or "-", a.base_model or "-", _short_metrics(a.metrics, a.main_metric), _when(a.created),
-          a.path + ("" if a.exists else " (missing)")] for a in records],
+        [
+            [
+                a.id,
+                a.task or "-",
+                a.base_model or "-",
+                _short_metrics(a.metrics, a.main_metric),
+                _when(a.created),
+                a.path + ("" if a.exists else " (missing)"),
+            ]
+            for a in records
+        ],
     )
 
 
@@ -483,16 +577,24 @@ def merge_cmd(adapter: str, as_json: bool, **flags: Any) -> None:
     from hubmgr.eval.merge import merge_adapter
 
     config = merge(MergeConfig(), {**flags, "adapter": adapter}).validate()
-    result = merge_adapter(config.adapter, output=Path(config.output), base_model=config.model,
-                           dtype=model_dtype(config.dtype), trust_remote_code=config.trust_remote_code)
+    result = merge_adapter(
+        config.adapter,
+        output=Path(config.output),
+        base_model=config.model,
+        dtype=model_dtype(config.dtype),
+        trust_remote_code=config.trust_remote_code,
+    )
     if as_json:
         emit_json(result)
     else:
-        info(f"Merged {result.adapter} into {result.base_model}: {human_count(result.num_parameters)} parameters,"
-             f" {human_bytes(result.size_bytes)}.")
+        info(
+            f"Merged {result.adapter} into {result.base_model}: {human_count(result.num_parameters)} parameters,"
+            f" {human_bytes(result.size_bytes)}."
+        )
         if result.code_files:
             info(f"Copied the base model's own code with it: {', '.join(result.code_files)}.")
         click.echo(result.output)
+
 
 def register(cli: click.Group) -> None:
     """Add ``eval``, ``runs``, ``adapters`` and ``merge`` to the ``hubmgr`` group.

@@ -151,8 +151,10 @@ class TaskOptionsCommand(click.Command):
         if not task_name:
             formatter.write_paragraph()
             where = "ADAPTER" if self.task_from_adapter else "a task"
-            formatter.write_text(f"Give {where} before --help to list the task's options here; `hubmgr tasks`"
-                                 " lists every task's options.")
+            formatter.write_text(
+                f"Give {where} before --help to list the task's options here; `hubmgr tasks`"
+                " lists every task's options."
+            )
             return
         try:
             label, specs = _specs(task_name)

@@ -41,8 +41,9 @@ _EPILOG = (
 )
 
 
-def build_config(task: str | None, *, config_file: str | None, extra_args: list[str],
-                 flags: dict[str, Any]) -> TrainConfig:
+def build_config(
+    task: str | None, *, config_file: str | None, extra_args: list[str], flags: dict[str, Any]
+) -> TrainConfig:
     """Lay the flags over the TOML file (or the resumed run's saved config) over the defaults.
 
     Args:
@@ -141,8 +142,11 @@ class _Renderer:
         self._stop_status()
         resumed = f", resuming at step {e.resumed_from_step}" if e.resumed_from_step else ""
         self.auto = getattr(e, "budget", "fixed") == "auto"
-        steps = (f"at most {e.total_steps} steps (the tool stops when the eval metric plateaus)" if self.auto
-                 else f"{e.total_steps} steps")
+        steps = (
+            f"at most {e.total_steps} steps (the tool stops when the eval metric plateaus)"
+            if self.auto
+            else f"{e.total_steps} steps"
+        )
         pct = 100.0 * e.trainable_params / e.total_params if e.total_params else 0.0
         self.print(
             f"Training {escape(e.model)} for {e.task} on {e.device} ({e.precision} precision):"
@@ -167,8 +171,9 @@ class _Renderer:
             transient=False,
         )
         self.progress.start()
-        self.task_id = self.progress.add_task("train", total=e.total_steps, completed=e.resumed_from_step,
-                                              loss="loss -", lr="", speed="", eta="")
+        self.task_id = self.progress.add_task(
+            "train", total=e.total_steps, completed=e.resumed_from_step, loss="loss -", lr="", speed="", eta=""
+        )
 
     def _on_step(self, e: Any) -> None:
         if e.loss is not None:
@@ -179,8 +184,9 @@ class _Renderer:
         speed = f"{e.samples_per_second:.1f} samples/s" if e.samples_per_second else ""
         eta = f"ETA {'<= ' if self.auto else ''}{duration(e.eta_seconds)}" if e.eta_seconds is not None else ""
         if self.progress is not None and self.task_id is not None:
-            self.progress.update(self.task_id, completed=e.step, total=e.total_steps, loss=loss, lr=lr,
-                                 speed=speed, eta=eta)
+            self.progress.update(
+                self.task_id, completed=e.step, total=e.total_steps, loss=loss, lr=lr, speed=speed, eta=eta
+            )
             return
         if e.loss is None or e.step == self.last_plain_step:
             return
@@ -218,8 +224,6 @@ def _num(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
     return str(value)
-
-
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
@@ -268,23 +272,40 @@ def _is_main_process() -> bool:
     short_help="Fine-tune a model with LoRA.",
 )
 @click.argument("task", required=False, metavar="TASK")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None, metavar="FILE.toml",
-              help="Read settings from a TOML file (flags win over it).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE.toml",
+    help="Read settings from a TOML file (flags win over it).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per event on stdout, then the result.")
-@click.option("--detach", is_flag=True,
-              help="Train in the background: print the run id at once and return. Follow it with"
-                   " `hubmgr runs follow ID`, stop it with `hubmgr runs stop ID`.")
+@click.option(
+    "--detach",
+    is_flag=True,
+    help="Train in the background: print the run id at once and return. Follow it with"
+    " `hubmgr runs follow ID`, stop it with `hubmgr runs stop ID`.",
+)
 @click.option("--run-id", "run_id", default=None, hidden=True)
 @click_options_from_dataclass(TrainConfig, exclude=("task",))
 @click.pass_context
-def train_cmd(ctx: click.Context, task: str | None, config_file: str | None, as_json: bool, detach: bool,
-              run_id: str | None, **flags: Any) -> None:
+def train_cmd(
+    ctx: click.Context,
+    task: str | None,
+    config_file: str | None,
+    as_json: bool,
+    detach: bool,
+    run_id: str | None,
+    **flags: Any,
+) -> None:
     """Fine-tune MODEL with LoRA for TASK on DATA and write a standard peft adapter.
 
     TASK is a task name such as text-classification (see `hubmgr tasks`).
     """
-    config = build_config(task, config_file=config_file, extra_args=list(ctx.meta.get("hubmgr_task_args") or []),
-                          flags=flags)
+    config = build_config(
+        task, config_file=config_file, extra_args=list(ctx.meta.get("hubmgr_task_args") or []), flags=flags
+    )
     config.validate()
     if detach:
         start_detached(config, as_json=as_json)
@@ -307,11 +328,14 @@ def start_detached(config: TrainConfig, *, as_json: bool, resume: bool = False) 
 
     run_id, pid, out = launch_train(config, resume=resume)
     if as_json:
-        emit_json_line({"kind": "detached", "run_id": run_id, "pid": pid, "output_dir": str(out),
-                        "log": str(log_path(run_id))})
+        emit_json_line(
+            {"kind": "detached", "run_id": run_id, "pid": pid, "output_dir": str(out), "log": str(log_path(run_id))}
+        )
         return
-    _say(f"{'Resumed' if resume else 'Started'} run {run_id} in the background (pid {pid})."
-         f" Follow it: hubmgr runs follow {run_id}   Stop it: hubmgr runs stop {run_id}")
+    _say(
+        f"{'Resumed' if resume else 'Started'} run {run_id} in the background (pid {pid})."
+        f" Follow it: hubmgr runs follow {run_id}   Stop it: hubmgr runs stop {run_id}"
+    )
     click.echo(run_id)
 
 
@@ -341,7 +365,9 @@ def run_foreground(config: TrainConfig, *, as_json: bool, run_id: str | None = N
         emit_json_line({"kind": "result", **to_jsonable(result)})
     if result.status == "cancelled":
         if not as_json:
-            hint = f" Resume with: {result.resume_command}" if result.resume_command else " No checkpoint was saved yet."
+            hint = (
+                f" Resume with: {result.resume_command}" if result.resume_command else " No checkpoint was saved yet."
+            )
             _say(f"Cancelled at step {result.global_step}.{hint}")
         sys.exit(130)
     if not as_json:

@@ -19,6 +19,7 @@ from typing import Any
 
 from hubmgr.errors import ModelError, RunNotFoundError
 from hubmgr.train._outputs import RUN_FILE as RUN_META_FILE  # the one home of the run record's name
+
 ADAPTER_CONFIG = "adapter_config.json"
 _SNAPSHOT_RE = re.compile(r"models--(?P<org>[^/\\]+?)--(?P<name>[^/\\]+)[/\\]snapshots[/\\](?P<sha>[0-9a-f]{40})")
 

@@ -64,9 +64,14 @@ def resolve_task(task: "str | Task | type[Task] | None", infos: list[AdapterInfo
         raise UsageError("Name the task (e.g. text-classification): the adapters do not record it.")
     from hubmgr.plugins import get_task, normalize_task_name
 
-    provider = next((i.task_provider for i in infos
-                     if i.task_provider and i.task and normalize_task_name(i.task) == normalize_task_name(str(name))),
-                    None)
+    provider = next(
+        (
+            i.task_provider
+            for i in infos
+            if i.task_provider and i.task and normalize_task_name(i.task) == normalize_task_name(str(name))
+        ),
+        None,
+    )
     return get_task(str(name), provided_by=provider)
 
 

@@ -85,7 +85,12 @@ def _head_size(info: AdapterInfo) -> int | None:
         with safe_open(str(weights), framework="pt") as f:
             for key in f.keys():
                 parts = key.split(".")
-                if key.endswith(".weight") and any(h in parts for h in _HEAD_NAMES) and "lora_A" not in parts and "lora_B" not in parts:
+                if (
+                    key.endswith(".weight")
+                    and any(h in parts for h in _HEAD_NAMES)
+                    and "lora_A" not in parts
+                    and "lora_B" not in parts
+                ):
                     return int(f.get_slice(key).get_shape()[0])
     except Exception:
         return None
@@ -130,7 +135,9 @@ def _load_base(info: AdapterInfo, base_path: Path, *, task: Any, load_kwargs: di
     for source in (info.path, base_path):
         for loader in ("AutoTokenizer", "AutoProcessor"):
             try:
-                processor = getattr(transformers, loader).from_pretrained(str(source), trust_remote_code=load_kwargs.get("trust_remote_code", False))
+                processor = getattr(transformers, loader).from_pretrained(
+                    str(source), trust_remote_code=load_kwargs.get("trust_remote_code", False)
+                )
                 break
             except Exception:
                 continue
@@ -143,8 +150,6 @@ def _needs_labels(info: AdapterInfo) -> bool:
     return str(info.peft_config.get("task_type") or "").upper() in ("SEQ_CLS", "TOKEN_CLS") or bool(
         info.peft_config.get("modules_to_save")
     )
-
-
 
 
 def _copy_code(tmp: Path, sources: list[Path], *, trusted: bool, base: str) -> tuple[str, ...]:
@@ -176,8 +181,10 @@ def _copy_code(tmp: Path, sources: list[Path], *, trusted: bool, base: str) -> t
                 try:
                     name = file.resolve().relative_to(source.resolve())
                 except ValueError:
-                    raise ModelError(f"{source / rel} imports code from outside its folder ({file});"
-                                     " merge cannot copy it with the model.") from None
+                    raise ModelError(
+                        f"{source / rel} imports code from outside its folder ({file});"
+                        " merge cannot copy it with the model."
+                    ) from None
                 target = tmp / name
                 if not target.exists():
                     target.parent.mkdir(parents=True, exist_ok=True)
@@ -224,12 +231,27 @@ def merge_adapter(
     from hubmgr._quiet import quiet
 
     with quiet():
-        return _merge(adapter, output=output, base_model=base_model, task=task, dtype=dtype, settings=settings,
-                      trust_remote_code=trust_remote_code)
+        return _merge(
+            adapter,
+            output=output,
+            base_model=base_model,
+            task=task,
+            dtype=dtype,
+            settings=settings,
+            trust_remote_code=trust_remote_code,
+        )
 
 
-def _merge(adapter: str | Path, *, output: str | Path, base_model: str | None, task: Any, dtype: str | None,
-           settings: "Settings | None", trust_remote_code: bool) -> MergeResult:
+def _merge(
+    adapter: str | Path,
+    *,
+    output: str | Path,
+    base_model: str | None,
+    task: Any,
+    dtype: str | None,
+    settings: "Settings | None",
+    trust_remote_code: bool,
+) -> MergeResult:
     from hubmgr.config import get_settings
     from hubmgr.eval.loading import load_kwargs as model_load_kwargs, resolve_base
 
@@ -266,8 +288,9 @@ def _merge(adapter: str | Path, *, output: str | Path, base_model: str | None, t
         merged.save_pretrained(str(tmp))
         if processor is not None and hasattr(processor, "save_pretrained"):
             processor.save_pretrained(str(tmp))
-        code_files = _copy_code(tmp, [Path(base_path), Path(info.path)], trusted=trust_remote_code,
-                                base=normalize_model_ref(base)[0])
+        code_files = _copy_code(
+            tmp, [Path(base_path), Path(info.path)], trusted=trust_remote_code, base=normalize_model_ref(base)[0]
+        )
         meta = {
             "adapter": str(info.path),
             "adapter_id": reg_id,

@@ -40,8 +40,10 @@ class Prediction:
     base_prediction: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"input": self.input if isinstance(self.input, (str, int, float, list, dict)) else list(self.input),
-               "prediction": self.prediction}
+        out = {
+            "input": self.input if isinstance(self.input, (str, int, float, list, dict)) else list(self.input),
+            "prediction": self.prediction,
+        }
         if self.base_prediction is not None:
             out["base_prediction"] = self.base_prediction
         return out
@@ -90,8 +92,17 @@ def predict(
     inputs = list(inputs)
     if not inputs:
         raise UsageError("Give at least one input to predict.")
-    predictor = Predictor(adapter, base_model=base_model, task=task, options=options, batch_size=batch_size,
-                          device=device, dtype=dtype, settings=settings, trust_remote_code=trust_remote_code)
+    predictor = Predictor(
+        adapter,
+        base_model=base_model,
+        task=task,
+        options=options,
+        batch_size=batch_size,
+        device=device,
+        dtype=dtype,
+        settings=settings,
+        trust_remote_code=trust_remote_code,
+    )
     return predictor(inputs, compare=compare)
 
 
@@ -101,9 +112,19 @@ class Predictor:
     ``Predictor(adapter)(["text"], compare=True)``; the arguments are those of :func:`predict`.
     """
 
-    def __init__(self, adapter: str | Path, *, base_model: str | Path | None = None, task: "str | Task | None" = None,
-                 options: Any = None, batch_size: int = 16, device: str = "auto", dtype: str | None = None,
-                 settings: "Settings | None" = None, trust_remote_code: bool = False) -> None:
+    def __init__(
+        self,
+        adapter: str | Path,
+        *,
+        base_model: str | Path | None = None,
+        task: "str | Task | None" = None,
+        options: Any = None,
+        batch_size: int = 16,
+        device: str = "auto",
+        dtype: str | None = None,
+        settings: "Settings | None" = None,
+        trust_remote_code: bool = False,
+    ) -> None:
         from hubmgr._quiet import quiet
 
         if batch_size < 1:
@@ -111,11 +132,29 @@ class Predictor:
         self.adapter = adapter
         self.batch_size = batch_size
         with quiet(), errors_attributed_to(lambda: getattr(self, "task", None)):
-            self._load(adapter, base_model=base_model, task=task, options=options, device=device, dtype=dtype,
-                       settings=settings, trust_remote_code=trust_remote_code)
+            self._load(
+                adapter,
+                base_model=base_model,
+                task=task,
+                options=options,
+                device=device,
+                dtype=dtype,
+                settings=settings,
+                trust_remote_code=trust_remote_code,
+            )
 
-    def _load(self, adapter: Any, *, base_model: Any, task: Any, options: Any, device: str, dtype: str | None,
-              settings: Any, trust_remote_code: bool) -> None:
+    def _load(
+        self,
+        adapter: Any,
+        *,
+        base_model: Any,
+        task: Any,
+        options: Any,
+        device: str,
+        dtype: str | None,
+        settings: Any,
+        trust_remote_code: bool,
+    ) -> None:
         import torch
 
         from hubmgr.config import get_settings
@@ -144,16 +183,20 @@ class Predictor:
         except HubmgrError:
             raise
         except KeyError as exc:
-            raise ModelError(f"Adapter {info.name} lacks what task {task_obj.name!r} needs to load the model"
-                             f" ({exc}); was it trained by hubmgr?") from None
+            raise ModelError(
+                f"Adapter {info.name} lacks what task {task_obj.name!r} needs to load the model"
+                f" ({exc}); was it trained by hubmgr?"
+            ) from None
         from peft import PeftModel
 
         try:
             model = PeftModel.from_pretrained(model, str(info.path), is_trainable=False)
         except (RuntimeError, ValueError, KeyError, TypeError, OSError) as exc:
             trained_on = normalize_model_ref(info.base_model)[0] or "another model"
-            raise ModelError(f"Adapter {info.name} does not fit the base model {normalize_model_ref(base)[0]}"
-                             f" (it was trained for {trained_on}): {first_line(exc)}") from None
+            raise ModelError(
+                f"Adapter {info.name} does not fit the base model {normalize_model_ref(base)[0]}"
+                f" (it was trained for {trained_on}): {first_line(exc)}"
+            ) from None
         model.to(pick_device(device))
         model.eval()
         self.model = model
@@ -178,7 +221,7 @@ class Predictor:
         out: list[str] = []
         name = self.task.name
         for start in range(0, len(items), self.batch_size):
-            chunk = items[start:start + self.batch_size]
+            chunk = items[start : start + self.batch_size]
             try:
                 with torch.inference_mode():
                     got = list(self.task.predict(self.model, self.processor, chunk, self.options, self.data))

@@ -50,6 +50,7 @@ _SAMPLE_COUNT = 5
 #: info keys that describe the training data rather than the label set (adapters may differ in them)
 _NOT_LABEL_SET = ("label_counts",)
 
+
 @dataclass(frozen=True)
 class EvalRow:
     """One evaluated model: ``base`` or an adapter.
@@ -174,8 +175,11 @@ def _data_source(data: "str | Path | DataSource", split: str) -> tuple["DataSour
 
 def _label_part(info: dict[str, Any]) -> dict[str, Any]:
     """The part of a data info that names the label set (label counts may differ between adapters)."""
-    return {k: v for k, v in info.items()
-            if any(w in k.lower() for w in ("label", "class", "tag")) and k not in _NOT_LABEL_SET}
+    return {
+        k: v
+        for k, v in info.items()
+        if any(w in k.lower() for w in ("label", "class", "tag")) and k not in _NOT_LABEL_SET
+    }
 
 
 def _same_labels(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -215,9 +219,20 @@ class _Pass:
     seconds: float
 
 
-def _run_pass(model: Any, batches: Callable[[], Any], *, task: "Task", device: str, total: int, name: str,
-              on_event: Callable[[Any], None] | None, cancel: threading.Event | None, keep_keys: set[str],
-              options: Any = None, data: Any = None) -> _Pass:
+def _run_pass(
+    model: Any,
+    batches: Callable[[], Any],
+    *,
+    task: "Task",
+    device: str,
+    total: int,
+    name: str,
+    on_event: Callable[[Any], None] | None,
+    cancel: threading.Event | None,
+    keep_keys: set[str],
+    options: Any = None,
+    data: Any = None,
+) -> _Pass:
     import torch
 
     from hubmgr.task import call_reduce_logits
@@ -243,8 +258,9 @@ def _run_pass(model: Any, batches: Callable[[], Any], *, task: "Task", device: s
                 loss_sum += value * n
                 loss_n += n
             first = logits[0] if isinstance(logits, (tuple, list)) else logits
-            fingerprint.append((float(first.sum(dtype=torch.float64)),
-                                float(torch.linalg.vector_norm(first, dtype=torch.float64))))
+            fingerprint.append(
+                (float(first.sum(dtype=torch.float64)), float(torch.linalg.vector_norm(first, dtype=torch.float64)))
+            )
             reduced = call_reduce_logits(task, logits, label, options, data)
             preds.append(_to_numpy(reduced))
             if label is not None:
@@ -350,7 +366,9 @@ def _metrics(task: "Task", p: _Pass, data: Any, options: Any = None) -> tuple[di
             error = plugin_error(exc, task)
             if error is not None:
                 raise error from exc
-            raise DataError(f"The task {task.name!r} could not compute its metrics: {type(exc).__name__}: {exc}.") from None
+            raise DataError(
+                f"The task {task.name!r} could not compute its metrics: {type(exc).__name__}: {exc}."
+            ) from None
     if p.loss is not None:
         metrics.setdefault("loss", float(p.loss))
     return metrics, tables
@@ -379,8 +397,9 @@ def _per_class(task: "Task", p: _Pass, data: Any, options: Any) -> list[dict[str
     except HubmgrError:
         raise
     except Exception as exc:  # a plugin bug must not lose the whole report
-        raise DataError(f"The task {task.name!r} could not compute its per-class metrics:"
-                        f" {type(exc).__name__}: {exc}.") from None
+        raise DataError(
+            f"The task {task.name!r} could not compute its per-class metrics: {type(exc).__name__}: {exc}."
+        ) from None
     if rows is None:
         return None
     return [dict(_jsonable(row)) for row in rows]
@@ -444,15 +463,44 @@ def evaluate(
 
     with quiet():
         return _evaluate(
-            base_model, adapters, task=task, data=data, options=options, split=split, max_samples=max_samples,
-            batch_size=batch_size, max_length=max_length, device=device, dtype=dtype, on_event=on_event,
-            cancel=cancel, settings=settings, trust_remote_code=trust_remote_code, per_class=per_class,
+            base_model,
+            adapters,
+            task=task,
+            data=data,
+            options=options,
+            split=split,
+            max_samples=max_samples,
+            batch_size=batch_size,
+            max_length=max_length,
+            device=device,
+            dtype=dtype,
+            on_event=on_event,
+            cancel=cancel,
+            settings=settings,
+            trust_remote_code=trust_remote_code,
+            per_class=per_class,
         )
 
 
-def _evaluate(base_model: Any, adapters: list[Any], *, task: Any, data: Any, options: Any, split: str,
-              max_samples: int | None, batch_size: int, max_length: int | None, device: str, dtype: str | None,
-              on_event: Any, cancel: Any, settings: Any, trust_remote_code: bool, per_class: bool = False) -> EvalReport:
+def _evaluate(
+    base_model: Any,
+    adapters: list[Any],
+    *,
+    task: Any,
+    data: Any,
+    options: Any,
+    split: str,
+    max_samples: int | None,
+    batch_size: int,
+    max_length: int | None,
+    device: str,
+    dtype: str | None,
+    on_event: Any,
+    cancel: Any,
+    settings: Any,
+    trust_remote_code: bool,
+    per_class: bool = False,
+) -> EvalReport:
     import torch
 
     from hubmgr.config import get_settings
@@ -495,7 +543,9 @@ def _evaluate(base_model: Any, adapters: list[Any], *, task: Any, data: Any, opt
         for info in infos:
             if info.task and task_obj.name and _norm_task(info.task) != _norm_task(task_obj.name):
                 raise ModelError(f"Adapter {info.name} was trained for task {info.task!r}, not {task_obj.name!r}.")
-            if info.base_model and not (same_base(info.base_model, base_model) or same_base(info.base_model, base_path)):
+            if info.base_model and not (
+                same_base(info.base_model, base_model) or same_base(info.base_model, base_path)
+            ):
                 warnings.append(
                     f"Adapter {info.name} was trained on {normalize_model_ref(info.base_model)[0]},"
                     f" not {normalize_model_ref(base_model)[0]}; its results may mean little."
@@ -551,7 +601,9 @@ def _evaluate(base_model: Any, adapters: list[Any], *, task: Any, data: Any, opt
             for i, info in enumerate(infos):
                 try:
                     if i == 0:
-                        peft_model = PeftModel.from_pretrained(model, str(info.path), adapter_name=internal[0], is_trainable=False)
+                        peft_model = PeftModel.from_pretrained(
+                            model, str(info.path), adapter_name=internal[0], is_trainable=False
+                        )
                     else:
                         peft_model.load_adapter(str(info.path), adapter_name=internal[i], is_trainable=False)
                 except HubmgrError:
@@ -575,13 +627,21 @@ def _evaluate(base_model: Any, adapters: list[Any], *, task: Any, data: Any, opt
 
         def batches():
             for startidx in range(0, total, batch_size):
-                chunk = feed[startidx:startidx + batch_size]
+                chunk = feed[startidx : startidx + batch_size]
                 keys = list(chunk.keys())
                 rows = [dict(zip(keys, vals)) for vals in zip(*(chunk[k] for k in keys))]
                 yield collate(rows)
 
-        run_kwargs = dict(task=task_obj, device=dev, total=total, on_event=on_event, cancel=cancel, keep_keys=keep,
-                          options=opts, data=task_data)
+        run_kwargs = dict(
+            task=task_obj,
+            device=dev,
+            total=total,
+            on_event=on_event,
+            cancel=cancel,
+            keep_keys=keep,
+            options=opts,
+            data=task_data,
+        )
         rows: list[EvalRow] = []
         passes: dict[str, _Pass] = {}
 
@@ -594,23 +654,41 @@ def _evaluate(base_model: Any, adapters: list[Any], *, task: Any, data: Any, opt
 
         def finish_row(name: str, path: str, p: _Pass, model_for_extra: Any) -> None:
             try:
-                extras = call_extra_eval(task_obj, model_for_extra, processor, opts, extra_data,
-                                         predictions=p.predictions, labels=p.labels, split=scored)
+                extras = call_extra_eval(
+                    task_obj,
+                    model_for_extra,
+                    processor,
+                    opts,
+                    extra_data,
+                    predictions=p.predictions,
+                    labels=p.labels,
+                    split=scored,
+                )
             except HubmgrError:
                 raise
             except Exception as exc:  # extras are a bonus: a plugin bug there costs only the extras
                 logger.debug("extra_eval failed: %s", exc)
-                warnings.append(f"Task {task_obj.name!r} could not compute its extras for {name}:"
-                                f" {type(exc).__name__}: {first_line(exc)}")
+                warnings.append(
+                    f"Task {task_obj.name!r} could not compute its extras for {name}:"
+                    f" {type(exc).__name__}: {first_line(exc)}"
+                )
                 extras = {}
             breakdown = _per_class(task_obj, p, task_data, opts) if per_class else None
             if per_class and breakdown is None and not any("per-class" in w for w in warnings):
                 warnings.append(f"Task {task_obj.name!r} gives no per-class metrics.")
             scalars, tables = _metrics(task_obj, p, task_data, opts)
-            rows.append(EvalRow(name=name, path=path, metrics=scalars, extras=dict(extras),
-                                seconds=round(p.seconds, 4),
-                                samples_per_second=round(total / p.seconds, 2) if p.seconds > 0 else 0.0,
-                                per_class=breakdown, tables=tables))
+            rows.append(
+                EvalRow(
+                    name=name,
+                    path=path,
+                    metrics=scalars,
+                    extras=dict(extras),
+                    seconds=round(p.seconds, 4),
+                    samples_per_second=round(total / p.seconds, 2) if p.seconds > 0 else 0.0,
+                    per_class=breakdown,
+                    tables=tables,
+                )
+            )
 
         if infos:
             with peft_model.disable_adapter():
@@ -628,8 +706,9 @@ def _evaluate(base_model: Any, adapters: list[Any], *, task: Any, data: Any, opt
 
         samples = _samples(passes, names, order, task_data.info)
         main_metric, greater_is_better = _main_metric(task_obj, task_data)
-        directions = task_directions(task_obj, task_data, (k for r in rows for k in r.metrics),
-                                     main=(main_metric, greater_is_better))
+        directions = task_directions(
+            task_obj, task_data, (k for r in rows for k in r.metrics), main=(main_metric, greater_is_better)
+        )
         return EvalReport(
             task=task_obj.name,
             base_model=str(base_model),
@@ -651,8 +730,6 @@ def _norm_task(name: str) -> str:
     return name.strip().lower().replace("_", "-")
 
 
-
-
 def _is_text_column(ds: Any, column: str) -> bool:
     feature = ds.features.get(column) if getattr(ds, "features", None) else None
     dtype = getattr(feature, "dtype", None)
@@ -670,7 +747,9 @@ def _length_order(ds: Any) -> list[int]:
     return sorted(range(len(lengths)), key=lambda i: (-int(lengths[i]), i))
 
 
-def _samples(passes: dict[str, _Pass], names: list[str], order: list[int], info: dict[str, Any]) -> list[dict[str, Any]]:
+def _samples(
+    passes: dict[str, _Pass], names: list[str], order: list[int], info: dict[str, Any]
+) -> list[dict[str, Any]]:
     base = passes.get(BASE_ROW)
     if base is None or base.labels is None or base.labels.ndim != 1:
         return []
@@ -687,9 +766,11 @@ def _samples(passes: dict[str, _Pass], names: list[str], order: list[int], info:
     preds = {n: _unsort(label_ids(passes[n].predictions), order) for n in names if n in passes}
     out = []
     for i in range(min(_SAMPLE_COUNT, len(labels))):
-        out.append({
-            "index": i,
-            "label": _jsonable(_name_of(labels[i].item(), label_names)),
-            "predictions": {n: _jsonable(_name_of(p[i].item(), label_names)) for n, p in preds.items()},
-        })
+        out.append(
+            {
+                "index": i,
+                "label": _jsonable(_name_of(labels[i].item(), label_names)),
+                "predictions": {n: _jsonable(_name_of(p[i].item(), label_names)) for n, p in preds.items()},
+            }
+        )
     return out

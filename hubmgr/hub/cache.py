@@ -257,8 +257,9 @@ def _scan(settings: Settings) -> "HFCacheInfo | None":
 
 
 # --- what a snapshot should hold --------------------------------------------------------------------
-def _expected_files(storage: Path, commit: str, *, repo_id: str | None = None, settings: Settings | None = None,
-                    online: bool = False) -> tuple[list[_dl.RemoteFile] | None, str]:
+def _expected_files(
+    storage: Path, commit: str, *, repo_id: str | None = None, settings: Settings | None = None, online: bool = False
+) -> tuple[list[_dl.RemoteFile] | None, str]:
     """The files a snapshot should hold, and where that list comes from (see :class:`SnapshotStatus`).
 
     The one rule for ``ls``, the TUI and ``verify``: hubmgr's manifest (what its downloads of that commit
@@ -299,12 +300,18 @@ def _status_of(storage: Path, snap: Path, expected: list[_dl.RemoteFile] | None,
         if not pointer.is_file():  # follows the link: the blob must be there
             missing.append(rf)
     resumable = sum(min(_size(blobs / f"{rf.blob}{_INCOMPLETE}"), rf.size) for rf in missing)
-    return SnapshotStatus(expected_files=len(expected), missing_files=sorted(rf.path for rf in missing),
-                          missing_bytes=sum(rf.size for rf in missing), resumable_bytes=resumable, source=source)
+    return SnapshotStatus(
+        expected_files=len(expected),
+        missing_files=sorted(rf.path for rf in missing),
+        missing_bytes=sum(rf.size for rf in missing),
+        resumable_bytes=resumable,
+        source=source,
+    )
 
 
-def snapshot_status(repo_id: str, commit: str, *, settings: Settings | None = None,
-                    online: bool = False) -> SnapshotStatus:
+def snapshot_status(
+    repo_id: str, commit: str, *, settings: Settings | None = None, online: bool = False
+) -> SnapshotStatus:
     """Whether a cached snapshot holds every file of its revision (what ``ls`` and the TUI show).
 
     Args:
@@ -325,8 +332,9 @@ def snapshot_status(repo_id: str, commit: str, *, settings: Settings | None = No
     snap = layout.snapshot_dir(storage, commit)
     if not snap.is_dir():
         raise NotCachedError(f"Revision {commit[:12]} of {rid} is not in the cache.")
-    expected, source = _expected_files(storage, commit, repo_id=rid if repo_type == "model" else None, settings=s,
-                                       online=online)
+    expected, source = _expected_files(
+        storage, commit, repo_id=rid if repo_type == "model" else None, settings=s, online=online
+    )
     return _status_of(storage, snap, expected, source)
 
 
@@ -390,19 +398,21 @@ def list_cached(settings: Settings | None = None) -> list[CachedRepo]:
             snap = Path(rev.snapshot_path)
             expected, source = _expected_files(storage, rev.commit_hash)
             st = _status_of(storage, snap, expected, source)
-            revisions.append(CachedRevision(
-                commit=rev.commit_hash,
-                refs=sorted(rev.refs),
-                size_on_disk=rev.size_on_disk,
-                path=snap,
-                last_modified=_ts(rev.last_modified),
-                nb_files=len(rev.files),
-                complete=st.complete,
-                missing_files=st.missing_files,
-                missing_bytes=st.missing_bytes,
-                resumable_bytes=st.resumable_bytes,
-            ))
-        revisions.sort(key=lambda r: (r.last_modified or _dt.datetime.min.replace(tzinfo=_dt.timezone.utc)), reverse=True)
+            revisions.append(
+                CachedRevision(
+                    commit=rev.commit_hash,
+                    refs=sorted(rev.refs),
+                    size_on_disk=rev.size_on_disk,
+                    path=snap,
+                    last_modified=_ts(rev.last_modified),
+                    nb_files=len(rev.files),
+                    complete=st.complete,
+                    missing_files=st.missing_files,
+                    missing_bytes=st.missing_bytes,
+                    resumable_bytes=st.resumable_bytes,
+                )
+            )
+        revisions.sort(key=lambda r: r.last_modified or _dt.datetime.min.replace(tzinfo=_dt.timezone.utc), reverse=True)
         partials = _partials(storage, layout.repo_label(repo.repo_type, repo.repo_id))
         out.append(
             CachedRepo(
@@ -425,10 +435,20 @@ def list_cached(settings: Settings | None = None) -> list[CachedRepo]:
         if not partials:
             continue
         stamp = max((p.path.stat().st_mtime for p in partials if p.path.exists()), default=None)
-        out.append(CachedRepo(repo_id=rid, repo_type=repo_type, size_on_disk=0, last_accessed=None,
-                              last_modified=_ts(stamp), path=storage, revisions=[],
-                              partial_bytes=sum(p.size for p in partials), partial_files=len(partials),
-                              downloading=_busy(hub_cache, storage.name)))
+        out.append(
+            CachedRepo(
+                repo_id=rid,
+                repo_type=repo_type,
+                size_on_disk=0,
+                last_accessed=None,
+                last_modified=_ts(stamp),
+                path=storage,
+                revisions=[],
+                partial_bytes=sum(p.size for p in partials),
+                partial_files=len(partials),
+                downloading=_busy(hub_cache, storage.name),
+            )
+        )
     out.sort(key=lambda r: (order.get(r.repo_type, 9), r.repo_id.lower()))
     return out
 
@@ -521,7 +541,9 @@ def delete_revision(repo_id: str, commit: str, *, settings: Settings | None = No
     rev = next((r for r in repo.revisions if r.commit_hash == wanted), None)
     if rev is None:
         raise NotCachedError(f"Revision '{commit.strip()}' of {repo.repo_id} is not in the cache.")
-    with _dl.repo_held_for_delete(layout.hub_cache_dir(s), storage.name, layout.repo_label(repo.repo_type, repo.repo_id)):
+    with _dl.repo_held_for_delete(
+        layout.hub_cache_dir(s), storage.name, layout.repo_label(repo.repo_type, repo.repo_id)
+    ):
         plan = _plan(repo, {rev.commit_hash})
         freed = plan.size + (sum(p.size for p in _partials(storage, repo.repo_id)) if plan.whole else 0)
         try:
@@ -551,8 +573,15 @@ def _plan(repo, commits: set[str]) -> _Plan:
     kept = [r for r in repo.revisions if r.commit_hash not in commits]
     storage = Path(repo.repo_path)
     if not kept:
-        return _Plan(storage, sorted(r.commit_hash for r in doomed), True, [Path(r.snapshot_path) for r in doomed],
-                     [], [], repo.size_on_disk)
+        return _Plan(
+            storage,
+            sorted(r.commit_hash for r in doomed),
+            True,
+            [Path(r.snapshot_path) for r in doomed],
+            [],
+            [],
+            repo.size_on_disk,
+        )
     keep_blobs = {f.blob_path for r in kept for f in r.files}
     blobs: dict[Path, int] = {}
     for r in doomed:
@@ -560,8 +589,15 @@ def _plan(repo, commits: set[str]) -> _Plan:
             if f.blob_path not in keep_blobs:
                 blobs[Path(f.blob_path)] = f.size_on_disk
     refs = [path for r in doomed for ref in r.refs if (path := layout.ref_path(storage, ref)) is not None]
-    return _Plan(storage, sorted(r.commit_hash for r in doomed), False, [Path(r.snapshot_path) for r in doomed],
-                 sorted(blobs), refs, sum(blobs.values()))
+    return _Plan(
+        storage,
+        sorted(r.commit_hash for r in doomed),
+        False,
+        [Path(r.snapshot_path) for r in doomed],
+        sorted(blobs),
+        refs,
+        sum(blobs.values()),
+    )
 
 
 def _execute(plan: _Plan, *, keep_partials: bool) -> None:
@@ -576,7 +612,7 @@ def _execute(plan: _Plan, *, keep_partials: bool) -> None:
         for snap in plan.snapshots:
             shutil.rmtree(snap)
         blobs = plan.storage / "blobs"
-        for blob in (blobs.iterdir() if blobs.is_dir() else ()):
+        for blob in blobs.iterdir() if blobs.is_dir() else ():
             if not blob.name.endswith(_INCOMPLETE):
                 blob.unlink()
         return
@@ -653,7 +689,7 @@ def prune_cache(settings: Settings | None = None, *, dry_run: bool = False, inco
         partials = _partials(storage, label)
         doomed: set[str] = set()
         kept_incomplete: list[tuple[str, str]] = []
-        for rev in (repo.revisions if repo is not None else ()):  # type: ignore[attr-defined]
+        for rev in repo.revisions if repo is not None else ():  # type: ignore[attr-defined]
             if rev.refs:
                 continue
             expected, source = _expected_files(storage, rev.commit_hash)
@@ -776,8 +812,9 @@ def verify(
             commits = []
         is_model = repo_path.name.startswith("models--")
         for snap in commits:
-            expected, source = _expected_files(repo_path, snap.name, repo_id=rid if is_model else None, settings=s,
-                                               online=True)
+            expected, source = _expected_files(
+                repo_path, snap.name, repo_id=rid if is_model else None, settings=s, online=True
+            )
             by_path = {rf.path: rf for rf in expected or []}
             present: set[str] = set()
             for file_path in sorted(snap.rglob("*")):
@@ -792,9 +829,16 @@ def verify(
                 rf = by_path[rel]
                 have = min(_size(repo_path / "blobs" / f"{rf.blob}{_INCOMPLETE}"), rf.size)
                 resumable = f", {have} of them in a partial download that `hubmgr download` resumes" if have else ""
-                report(VerifyResult(repo_id=rid, commit=snap.name, path=rel, ok=False, missing=True,
-                                    detail=f"missing: the revision has it ({rf.size} bytes{resumable}) but the "
-                                           "snapshot does not"))
+                report(
+                    VerifyResult(
+                        repo_id=rid,
+                        commit=snap.name,
+                        path=rel,
+                        ok=False,
+                        missing=True,
+                        detail=f"missing: the revision has it ({rf.size} bytes{resumable}) but the snapshot does not",
+                    )
+                )
     return results
 
 
@@ -813,8 +857,9 @@ def _repo_folders(s: Settings, repo_id: str | None) -> list[tuple[str, Path]]:
     return out
 
 
-def _check_file(file_path: Path, repo_path: Path, seen: dict[Path, tuple[bool, str]],
-                expected: "_dl.RemoteFile | None" = None) -> tuple[bool, str]:
+def _check_file(
+    file_path: Path, repo_path: Path, seen: dict[Path, tuple[bool, str]], expected: "_dl.RemoteFile | None" = None
+) -> tuple[bool, str]:
     if file_path.is_symlink():
         blob = Path(os.path.abspath(file_path.parent / os.readlink(file_path)))
     else:
@@ -822,8 +867,9 @@ def _check_file(file_path: Path, repo_path: Path, seen: dict[Path, tuple[bool, s
     if not blob.exists():
         return False, "the blob it points to is missing"
     if expected is not None and file_path.is_symlink() and blob.name != expected.blob:
-        return False, (f"it points to the blob {blob.name[:12]}... but the revision lists {expected.blob[:12]}... "
-                       "for it")
+        return False, (
+            f"it points to the blob {blob.name[:12]}... but the revision lists {expected.blob[:12]}... for it"
+        )
     if blob in seen:
         return seen[blob]
     try:
@@ -834,7 +880,10 @@ def _check_file(file_path: Path, repo_path: Path, seen: dict[Path, tuple[bool, s
         if digest is None:
             outcome = (True, "not checkable (the blob name is not a checksum)")
         elif digest != blob.name:
-            outcome = (False, f"{kind} mismatch: the blob is named {blob.name[:12]}... but its bytes hash to {digest[:12]}...")
+            outcome = (
+                False,
+                f"{kind} mismatch: the blob is named {blob.name[:12]}... but its bytes hash to {digest[:12]}...",
+            )
         else:
             outcome = (True, "")
     seen[blob] = outcome

@@ -102,8 +102,9 @@ class RetryPolicy:
         if asked is None:
             return 1.0, "HTTP 429 (rate limited)"
         if asked > self.max_retry_after:
-            return self.max_retry_after, (f"HTTP 429 (rate limited), Retry-After {asked:g} s, "
-                                          f"capped at {self.max_retry_after:g} s")
+            return self.max_retry_after, (
+                f"HTTP 429 (rate limited), Retry-After {asked:g} s, capped at {self.max_retry_after:g} s"
+            )
         return asked, f"HTTP 429 (rate limited), Retry-After {asked:g} s"
 
     def wait(self, status: int, headers: Any, tries: int) -> tuple[float, str]:
@@ -225,8 +226,7 @@ def http_get(
         if not policy.retries(response.status_code) or attempt == tries:
             break
         time.sleep(policy.wait(response.status_code, response.headers, attempt)[0])
-    raise_for_response(response, settings=settings, repo_id=repo_id, revision=revision, filename=filename,
-                       route=route)
+    raise_for_response(response, settings=settings, repo_id=repo_id, revision=revision, filename=filename, route=route)
     return response
 
 
@@ -300,10 +300,7 @@ def _gated_error(settings: Settings, repo_id: str | None) -> GatedRepoError:
             f"accept the conditions on {page} (logged in as the token's owner), then try again."
         )
     else:
-        msg = (
-            f"{_repo_label(repo_id)} is gated: accept the conditions on {page}, "
-            f"then {LOGIN_HINT}."
-        )
+        msg = f"{_repo_label(repo_id)} is gated: accept the conditions on {page}, then {LOGIN_HINT}."
     return GatedRepoError(msg)
 
 
@@ -356,8 +353,7 @@ def error_for_status(
     if status in (401, 403):
         if settings.token:
             return AuthError(
-                f"Access to {_repo_label(repo_id)} was refused{where} (HTTP {status}): "
-                "your token lacks the permission."
+                f"Access to {_repo_label(repo_id)} was refused{where} (HTTP {status}): your token lacks the permission."
             )
         return AuthError(f"Access to {_repo_label(repo_id)} was refused{where} (HTTP {status}): {LOGIN_HINT}.")
     if status == 404:
@@ -372,9 +368,15 @@ def error_for_status(
         return RateLimitedError(f"The Hub at {settings.endpoint} is rate-limiting requests{after}: wait and try again.")
     if status == 416:
         return HubError(f"The Hub at {settings.endpoint} refused a byte range for '{filename or url}' (HTTP 416).")
-    what = f" for '{filename}' of {_repo_label(repo_id)}" if filename else (f" for {_repo_label(repo_id)}" if repo_id else "")
+    what = (
+        f" for '{filename}' of {_repo_label(repo_id)}"
+        if filename
+        else (f" for {_repo_label(repo_id)}" if repo_id else "")
+    )
     if status >= 500:
-        return HubError(f"The Hub at {settings.endpoint} answered with a server error (HTTP {status}){what}; try again later.")
+        return HubError(
+            f"The Hub at {settings.endpoint} answered with a server error (HTTP {status}){what}; try again later."
+        )
     return HubError(f"The Hub at {settings.endpoint} answered HTTP {status}{what}{': ' + message if message else ''}.")
 
 
@@ -452,8 +454,16 @@ def translate_error(
             err = None
             with contextlib.suppress(Exception):
                 url = str(response.request.url) if response.request is not None else None
-                err = error_for_status(response.status_code, response.headers, url=url, settings=settings,
-                                       repo_id=repo_id, revision=revision, filename=filename, route=route)
+                err = error_for_status(
+                    response.status_code,
+                    response.headers,
+                    url=url,
+                    settings=settings,
+                    repo_id=repo_id,
+                    revision=revision,
+                    filename=filename,
+                    route=route,
+                )
             if err is not None:
                 return err
         if isinstance(exc, hf_errors.GatedRepoError):
@@ -463,7 +473,9 @@ def translate_error(
         if isinstance(exc, hf_errors.RevisionNotFoundError):
             return RevisionNotFoundError(f"Revision '{revision or 'main'}' does not exist in {_repo_label(repo_id)}.")
         if isinstance(exc, hf_errors.RemoteEntryNotFoundError):
-            return EntryNotFoundError(f"'{filename}' is not in {_repo_label(repo_id)} at revision '{revision or 'main'}'.")
+            return EntryNotFoundError(
+                f"'{filename}' is not in {_repo_label(repo_id)} at revision '{revision or 'main'}'."
+            )
         return HubError(f"The Hub at {settings.endpoint} answered with an error: {str(exc).strip().splitlines()[0]}")
     if isinstance(exc, hf_errors.LocalEntryNotFoundError):
         return unreachable_error(settings)
@@ -472,8 +484,16 @@ def translate_error(
     if isinstance(exc, (httpx2.TransportError, httpcore2.NetworkError, ConnectionError)):
         return unreachable_error(settings)
     if isinstance(exc, httpx2.HTTPStatusError):
-        return error_for_status(exc.response.status_code, exc.response.headers, url=str(exc.request.url),
-                                settings=settings, repo_id=repo_id, revision=revision, filename=filename, route=route)
+        return error_for_status(
+            exc.response.status_code,
+            exc.response.headers,
+            url=str(exc.request.url),
+            settings=settings,
+            repo_id=repo_id,
+            revision=revision,
+            filename=filename,
+            route=route,
+        )
     if isinstance(exc, json.JSONDecodeError):
         return _unsupported(settings, route)
     return None

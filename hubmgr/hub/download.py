@@ -278,8 +278,14 @@ def read_manifest(storage: Path, commit: str) -> list[RemoteFile] | None:
         if data.get("format_version") != MANIFEST_FORMAT_VERSION:
             return None
         return [
-            RemoteFile(path=path, size=int(info["size"]), blob=str(info["blob"]), lfs_sha256=info.get("lfs_sha256"),
-                       git_sha1=info.get("git_sha1"), oid=info.get("oid"))
+            RemoteFile(
+                path=path,
+                size=int(info["size"]),
+                blob=str(info["blob"]),
+                lfs_sha256=info.get("lfs_sha256"),
+                git_sha1=info.get("git_sha1"),
+                oid=info.get("oid"),
+            )
             for path, info in data["files"].items()
         ]
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -303,8 +309,11 @@ def write_manifest(storage: Path, commit: str, files: Iterable[RemoteFile], lock
             merged = {**old, **{rf.path: rf for rf in files}}
             if merged == old and path.is_file():
                 return
-            data = {"format_version": MANIFEST_FORMAT_VERSION, "commit": commit,
-                    "files": {p: _file_record(merged[p]) for p in sorted(merged)}}
+            data = {
+                "format_version": MANIFEST_FORMAT_VERSION,
+                "commit": commit,
+                "files": {p: _file_record(merged[p]) for p in sorted(merged)},
+            }
             _write_json_atomic(path, data)
     except OSError as exc:
         full = disk_full_from(exc, str(path))
@@ -426,8 +435,7 @@ class _Http:
         """Announce a retry (event + log line)."""
         logger.info("retrying %s: %s (%d of %d, in %.1f s)", path or "the listing", reason, attempt, max_attempts, wait)
         if self.notify is not None:
-            self.notify(DownloadRetry(path=path, reason=reason, attempt=attempt, max_attempts=max_attempts,
-                                      wait=wait))
+            self.notify(DownloadRetry(path=path, reason=reason, attempt=attempt, max_attempts=max_attempts, wait=wait))
 
     def headers(self, url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
         """Our user agent, the token when ``url`` is on the endpoint's host, then ``extra``."""
@@ -436,8 +444,9 @@ class _Http:
         same_host = urlsplit(url).netloc == self._host
         return {**_client.auth_headers(self.settings, token=same_host), **(extra or {})}
 
-    def request(self, method: str, url: str, *, stream: bool = False, headers=None, params=None,
-                allow_redirects: bool = True):
+    def request(
+        self, method: str, url: str, *, stream: bool = False, headers=None, params=None, allow_redirects: bool = True
+    ):
         """One request; with ``stream`` the body is read by the caller, who closes the response."""
         import httpx2
         from huggingface_hub.errors import OfflineModeIsEnabled
@@ -446,7 +455,10 @@ class _Http:
         session = get_session()
         try:
             request = session.build_request(
-                method, url, headers=self.headers(url, headers), params=params,
+                method,
+                url,
+                headers=self.headers(url, headers),
+                params=params,
                 timeout=httpx2.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
             )
             return session.send(request, stream=stream, follow_redirects=allow_redirects)
@@ -461,8 +473,9 @@ class _Http:
 def _is_connection_error(exc: BaseException) -> bool:
     import httpx2
 
-    return isinstance(exc, (httpx2.TransportError, httpx2.DecodingError, httpx2.StreamError, ConnectionError,
-                            TimeoutError))
+    return isinstance(
+        exc, (httpx2.TransportError, httpx2.DecodingError, httpx2.StreamError, ConnectionError, TimeoutError)
+    )
 
 
 def _connection_problem(exc: BaseException) -> str:
@@ -476,15 +489,30 @@ def _connection_problem(exc: BaseException) -> str:
     return f"the connection failed ({type(exc).__name__})"
 
 
-def _http_error(resp, repo_id: str, *, settings: Settings, revision: str | None = None,
-                path: str | None = None, route: str | None = None) -> HubmgrError:
+def _http_error(
+    resp,
+    repo_id: str,
+    *,
+    settings: Settings,
+    revision: str | None = None,
+    path: str | None = None,
+    route: str | None = None,
+) -> HubmgrError:
     """Map an HTTP error answer to a hubmgr error with one clear sentence (shared wording with
     :mod:`hubmgr.hub.client`)."""
     from hubmgr.hub.client import error_for_status
 
     url = getattr(resp, "url", None)
-    err = error_for_status(resp.status_code, resp.headers, settings=settings, url=str(url) if url else None,
-                           repo_id=repo_id, revision=revision, filename=path, route=route)
+    err = error_for_status(
+        resp.status_code,
+        resp.headers,
+        settings=settings,
+        url=str(url) if url else None,
+        repo_id=repo_id,
+        revision=revision,
+        filename=path,
+        route=route,
+    )
     return err or HubError(f"The Hub at {settings.endpoint} answered HTTP {resp.status_code} for {repo_id}.")
 
 
@@ -645,7 +673,11 @@ def download_repo(
 
     def from_cache(reason: str) -> DownloadResult:
         result = cached_snapshot(
-            repo_id, revision=asked, include=include, exclude=exclude, allow_pickle=allow_pickle,
+            repo_id,
+            revision=asked,
+            include=include,
+            exclude=exclude,
+            allow_pickle=allow_pickle,
             settings=settings,
         )
         if result is None:
@@ -654,8 +686,11 @@ def download_repo(
         if refused is not None:
             raise refused
         if on_event:
-            on_event(DownloadFinished(repo_id=repo_id, commit=result.commit, path=str(result.path),
-                                      transferred_bytes=0, seconds=0.0))
+            on_event(
+                DownloadFinished(
+                    repo_id=repo_id, commit=result.commit, path=str(result.path), transferred_bytes=0, seconds=0.0
+                )
+            )
         return result
 
     if settings.offline:
@@ -668,9 +703,19 @@ def download_repo(
     except HubUnreachableError:
         return from_cache(f"The Hub at {settings.endpoint} is unreachable")
     return _download_listing(
-        http, settings, storage, repo_id, revision, commit, listing,
-        include=include, exclude=exclude, allow_pickle=allow_pickle, max_workers=max_workers,
-        on_event=on_event, cancel=cancel,
+        http,
+        settings,
+        storage,
+        repo_id,
+        revision,
+        commit,
+        listing,
+        include=include,
+        exclude=exclude,
+        allow_pickle=allow_pickle,
+        max_workers=max_workers,
+        on_event=on_event,
+        cancel=cancel,
     )
 
 
@@ -716,9 +761,7 @@ def cached_snapshot(
     snap = layout.snapshot_dir(storage, commit)
     listing = read_tree_cache(storage, commit)
     if listing is None:
-        present = sorted(
-            p.relative_to(snap).as_posix() for p in snap.rglob("*") if p.is_file()
-        )
+        present = sorted(p.relative_to(snap).as_posix() for p in snap.rglob("*") if p.is_file())
         if not present:
             return None
         files, skipped = select_files(present, include=include, exclude=exclude, allow_pickle=allow_pickle)
@@ -797,8 +840,14 @@ def _list_repo(http: _Http, settings: Settings, repo_id: str, revision: str) -> 
     base = f"{settings.endpoint}/api/models/{repo_id}"
     info: dict | None = None
     try:
-        resp = _api_get(http, f"{base}/revision/{quote(revision, safe='')}", repo_id,
-                        revision=revision, params={"blobs": "true"}, route="model_info")
+        resp = _api_get(
+            http,
+            f"{base}/revision/{quote(revision, safe='')}",
+            repo_id,
+            revision=revision,
+            params={"blobs": "true"},
+            route="model_info",
+        )
         info = _json(resp, "the model info request")
     except _RouteMissing:
         info = None
@@ -846,8 +895,9 @@ def _remote_from_entry(path: str, size, oid, lfs) -> RemoteFile | None:
         sha = lfs.get("sha256") or lfs.get("oid")
         lsize = lfs.get("size", size)
         if isinstance(sha, str) and _SHA256_RE.match(sha) and isinstance(lsize, int):
-            return RemoteFile(path=path, size=lsize, blob=sha, lfs_sha256=sha,
-                              oid=oid if isinstance(oid, str) else None)
+            return RemoteFile(
+                path=path, size=lsize, blob=sha, lfs_sha256=sha, oid=oid if isinstance(oid, str) else None
+            )
     if isinstance(size, int) and isinstance(oid, str) and _BLOB_NAME_RE.match(oid):
         return RemoteFile(path=path, size=size, blob=oid, git_sha1=oid if _SHA1_RE.match(oid) else None, oid=oid)
     return None
@@ -959,7 +1009,9 @@ def _download_listing(
     targets = {p: layout.check_safe_name(p, snap) for p in selected}
     for rf in (by_path[p] for p in selected):
         if not _BLOB_NAME_RE.match(rf.blob):
-            raise UnsafePathError(f"Refusing the blob name {rf.blob!r} the Hub gave for '{rf.path}'; nothing was written.")
+            raise UnsafePathError(
+                f"Refusing the blob name {rf.blob!r} the Hub gave for '{rf.path}'; nothing was written."
+            )
         if rf.size < 0:
             raise HubError(f"The Hub gave a negative size for '{rf.path}'.")
 
@@ -980,9 +1032,23 @@ def _download_listing(
             write_manifest(storage, commit, files, locks_dir)
         except OSError as exc:
             raise layout.cache_write_error(exc, settings) from None
-        return _fetch_all(http, settings, storage, repo_id, revision, commit, files, targets, skipped,
-                          blobs_dir=blobs_dir, locks_dir=locks_dir, max_workers=max_workers, on_event=on_event,
-                          cancel=cancel, t0=t0)
+        return _fetch_all(
+            http,
+            settings,
+            storage,
+            repo_id,
+            revision,
+            commit,
+            files,
+            targets,
+            skipped,
+            blobs_dir=blobs_dir,
+            locks_dir=locks_dir,
+            max_workers=max_workers,
+            on_event=on_event,
+            cancel=cancel,
+            t0=t0,
+        )
 
 
 @dataclass
@@ -1009,10 +1075,24 @@ class _Run:
         self.stop.set()
 
 
-def _fetch_all(http: _Http, settings: Settings, storage: Path, repo_id: str, revision: str, commit: str,
-               files: list[RemoteFile], targets: dict[str, Path], skipped: dict[str, str], *, blobs_dir: Path,
-               locks_dir: Path, max_workers: int, on_event: EventCallback | None, cancel: threading.Event,
-               t0: float) -> DownloadResult:
+def _fetch_all(
+    http: _Http,
+    settings: Settings,
+    storage: Path,
+    repo_id: str,
+    revision: str,
+    commit: str,
+    files: list[RemoteFile],
+    targets: dict[str, Path],
+    skipped: dict[str, str],
+    *,
+    blobs_dir: Path,
+    locks_dir: Path,
+    max_workers: int,
+    on_event: EventCallback | None,
+    cancel: threading.Event,
+    t0: float,
+) -> DownloadResult:
     """Fetch the selected files in parallel, then write the ref (the repo's download lock is held)."""
     snap = layout.snapshot_dir(storage, commit)
     by_path = {rf.path: rf for rf in files}
@@ -1026,10 +1106,25 @@ def _fetch_all(http: _Http, settings: Settings, storage: Path, repo_id: str, rev
 
     progress = _Progress(on_event, total_bytes, len(files))
     http.notify = progress.emit  # retries from worker threads, serialized with the other events
-    progress.emit(DownloadStarted(repo_id=repo_id, revision=revision, commit=commit, total_files=len(files),
-                                  total_bytes=total_bytes, bytes_cached=bytes_cached))
-    run = _Run(http=http, settings=settings, repo_id=repo_id, commit=commit, progress=progress, cancel=cancel,
-               stop=threading.Event())
+    progress.emit(
+        DownloadStarted(
+            repo_id=repo_id,
+            revision=revision,
+            commit=commit,
+            total_files=len(files),
+            total_bytes=total_bytes,
+            bytes_cached=bytes_cached,
+        )
+    )
+    run = _Run(
+        http=http,
+        settings=settings,
+        repo_id=repo_id,
+        commit=commit,
+        progress=progress,
+        cancel=cancel,
+        stop=threading.Event(),
+    )
 
     def job(rf: RemoteFile) -> None:
         _fetch_one(run, rf, targets[rf.path], blobs_dir, locks_dir)
@@ -1072,12 +1167,22 @@ def _fetch_all(http: _Http, settings: Settings, storage: Path, repo_id: str, rev
         layout.write_ref(storage, revision, commit)
     except OSError as exc:
         raise layout.cache_write_error(exc, settings) from None
-    progress.emit(DownloadProgress(done_bytes=progress.done_bytes, total_bytes=total_bytes,
-                                   files_done=progress.files_done, total_files=len(files),
-                                   speed=progress.speed(), eta=0.0))
+    progress.emit(
+        DownloadProgress(
+            done_bytes=progress.done_bytes,
+            total_bytes=total_bytes,
+            files_done=progress.files_done,
+            total_files=len(files),
+            speed=progress.speed(),
+            eta=0.0,
+        )
+    )
     seconds = time.monotonic() - t0
-    progress.emit(DownloadFinished(repo_id=repo_id, commit=commit, path=str(snap),
-                                   transferred_bytes=progress.transferred, seconds=seconds))
+    progress.emit(
+        DownloadFinished(
+            repo_id=repo_id, commit=commit, path=str(snap), transferred_bytes=progress.transferred, seconds=seconds
+        )
+    )
     return DownloadResult(
         repo_id=repo_id,
         commit=commit,
@@ -1115,8 +1220,7 @@ def _check_space(folder: Path, needed: int) -> None:
         return
     if needed > free:
         raise DiskFullError(
-            f"Not enough disk space in {folder}: the download needs {needed / 1e6:.1f} MB, "
-            f"{free / 1e6:.1f} MB is free."
+            f"Not enough disk space in {folder}: the download needs {needed / 1e6:.1f} MB, {free / 1e6:.1f} MB is free."
         )
 
 
@@ -1393,8 +1497,11 @@ def _stream_into(run: _Run, rf: RemoteFile, incomplete: Path, url: str, hasher, 
                     tries += 1
                 problem = problem or "the answer ended early"
                 if tries >= policy.max_tries:
-                    kind = (HubUnreachableError if problem.startswith(("no data", "no connection", "the connection"))
-                            else HubError)
+                    kind = (
+                        HubUnreachableError
+                        if problem.startswith(("no data", "no connection", "the connection"))
+                        else HubError
+                    )
                     raise kind(
                         f"The download of '{rf.path}' kept stopping short ({problem}, {tries} times in a row, "
                         f"at {have} of {rf.size} bytes); run it again to resume."
@@ -1414,7 +1521,9 @@ def _stream_into(run: _Run, rf: RemoteFile, incomplete: Path, url: str, hasher, 
     if size != rf.size:
         run.poison()
         _unlink(incomplete)
-        raise IntegrityError(f"'{rf.path}' has {size} bytes instead of {rf.size}; it was not placed. Run the download again.")
+        raise IntegrityError(
+            f"'{rf.path}' has {size} bytes instead of {rf.size}; it was not placed. Run the download again."
+        )
     expected = _expected_digest(rf)
     if hasher is not None and expected:
         got = hasher.hexdigest()

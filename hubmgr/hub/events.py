@@ -13,21 +13,21 @@ class DownloadStarted:
     revision: str
     commit: str
     total_files: int
-    total_bytes: int        # bytes of all selected files
-    bytes_cached: int       # already complete in the cache (not transferred)
+    total_bytes: int  # bytes of all selected files
+    bytes_cached: int  # already complete in the cache (not transferred)
 
 
 @dataclass(frozen=True)
 class FileStarted:
     path: str
     size: int
-    resumed_from: int = 0   # bytes kept from an earlier, interrupted try
+    resumed_from: int = 0  # bytes kept from an earlier, interrupted try
 
 
 @dataclass(frozen=True)
 class FileProgress:
     path: str
-    done: int               # bytes of this file on disk so far
+    done: int  # bytes of this file on disk so far
     size: int
 
 
@@ -35,7 +35,7 @@ class FileProgress:
 class FileDone:
     path: str
     size: int
-    cached: bool = False    # True when already complete in the cache; nothing was transferred
+    cached: bool = False  # True when already complete in the cache; nothing was transferred
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,8 @@ class DownloadProgress:
     total_bytes: int
     files_done: int
     total_files: int
-    speed: float            # bytes/s over a moving window
-    eta: float | None       # seconds, None while unknown
+    speed: float  # bytes/s over a moving window
+    eta: float | None  # seconds, None while unknown
     stalled_for: float = 0.0  # seconds since the last byte arrived while files are in flight (0 while bytes flow)
 
 
@@ -55,7 +55,7 @@ class DownloadProgress:
 class DownloadFinished:
     repo_id: str
     commit: str
-    path: str               # the snapshot folder
+    path: str  # the snapshot folder
     transferred_bytes: int  # bytes that crossed the network in this call
     seconds: float
 
@@ -65,11 +65,11 @@ class DownloadRetry:
     """A request failed in a way worth another try (no data for a while, a dropped connection, 429, 5xx);
     the download waits ``wait`` seconds, then asks again. Renderers show it, so a stall is never silent."""
 
-    path: str               # the repo file, or "" for the file listing
-    reason: str             # one sentence: what happened ("no data for 10 s", "HTTP 429 ...")
-    attempt: int            # this retry's number (1 for the first retry)
-    max_attempts: int       # when ``attempt`` reaches it, the download gives up
-    wait: float             # seconds before the next try
+    path: str  # the repo file, or "" for the file listing
+    reason: str  # one sentence: what happened ("no data for 10 s", "HTTP 429 ...")
+    attempt: int  # this retry's number (1 for the first retry)
+    max_attempts: int  # when ``attempt`` reaches it, the download gives up
+    wait: float  # seconds before the next try
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,13 @@ class VerifyProgress:
 
 
 HubEvent = Union[
-    DownloadStarted, FileStarted, FileProgress, FileDone, DownloadProgress, DownloadFinished, DownloadRetry,
+    DownloadStarted,
+    FileStarted,
+    FileProgress,
+    FileDone,
+    DownloadProgress,
+    DownloadFinished,
+    DownloadRetry,
     VerifyProgress,
 ]
 EventCallback = Callable[[HubEvent], None]

@@ -36,15 +36,30 @@ DTYPE_BYTES: dict[str, float] = {
     "int4": 0.5,
 }
 _DTYPE_ALIASES = {
-    "fp32": "float32", "f32": "float32", "float": "float32",
-    "fp16": "float16", "f16": "float16", "half": "float16",
+    "fp32": "float32",
+    "f32": "float32",
+    "float": "float32",
+    "fp16": "float16",
+    "f16": "float16",
+    "half": "float16",
     "bf16": "bfloat16",
-    "i8": "int8", "8bit": "int8",
-    "i4": "int4", "4bit": "int4", "nf4": "int4",
+    "i8": "int8",
+    "8bit": "int8",
+    "i4": "int4",
+    "4bit": "int4",
+    "nf4": "int4",
 }
 #: safetensors dtype names -> ours.
-SAFETENSORS_DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "I8": "int8", "U8": "int8",
-                      "F64": "float32", "I64": "float32", "I32": "float32"}
+SAFETENSORS_DTYPES = {
+    "F32": "float32",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "I8": "int8",
+    "U8": "int8",
+    "F64": "float32",
+    "I64": "float32",
+    "I32": "float32",
+}
 
 #: Bytes per trainable (LoRA) parameter: fp32 weight 4 + fp32 gradient 4 + AdamW first and second moments 8.
 LORA_WEIGHT_BYTES = 4
@@ -56,12 +71,36 @@ LORA_OPTIMIZER_BYTES = 8
 #: feed-forward h -> i and i -> h); fused projections (``c_attn``, ``Wqkv``) are h -> 3h. A name not
 #: listed counts as an attention projection (h -> h).
 LINEAR_WIDTHS: dict[str, tuple[int, int]] = {
-    **{name: (2, 0) for name in ("query", "key", "value", "q", "k", "v", "o", "q_proj", "k_proj", "v_proj",
-                                 "o_proj", "out_proj", "q_lin", "k_lin", "v_lin", "out_lin", "query_proj",
-                                 "key_proj", "value_proj", "Wo")},
+    **{
+        name: (2, 0)
+        for name in (
+            "query",
+            "key",
+            "value",
+            "q",
+            "k",
+            "v",
+            "o",
+            "q_proj",
+            "k_proj",
+            "v_proj",
+            "o_proj",
+            "out_proj",
+            "q_lin",
+            "k_lin",
+            "v_lin",
+            "out_lin",
+            "query_proj",
+            "key_proj",
+            "value_proj",
+            "Wo",
+        )
+    },
     **{name: (4, 0) for name in ("c_attn", "Wqkv", "qkv_proj", "query_key_value", "qkv")},
-    **{name: (1, 1) for name in ("lin1", "lin2", "ffn", "ffn_output", "fc1", "fc2", "up_proj", "down_proj",
-                                 "gate_proj", "c_fc")},
+    **{
+        name: (1, 1)
+        for name in ("lin1", "lin2", "ffn", "ffn_output", "fc1", "fc2", "up_proj", "down_proj", "gate_proj", "c_fc")
+    },
     "dense": (4, 2),
     "Wi": (1, 2),
 }
@@ -199,8 +238,12 @@ def required_memory(
         UsageError: a non-positive number or an unknown dtype.
     """
     dtype = normalize_dtype(dtype)
-    for name, value in (("param count", param_count), ("LoRA rank", lora_rank), ("batch size", batch_size),
-                        ("sequence length", seq_len)):
+    for name, value in (
+        ("param count", param_count),
+        ("LoRA rank", lora_rank),
+        ("batch size", batch_size),
+        ("sequence length", seq_len),
+    ):
         if int(value) < 1:
             raise UsageError(f"The {name} must be positive, not {value}.")
     estimated = not (hidden_size and num_layers)
@@ -290,8 +333,9 @@ def cuda_devices() -> list[DeviceFit]:
                 mem = pynvml.nvmlDeviceGetMemoryInfo(handle)
             except Exception:
                 continue
-            devices.append(DeviceFit(name=f"cuda:{pos} {name}", kind="cuda",
-                                     total_bytes=int(mem.total), free_bytes=int(mem.free)))
+            devices.append(
+                DeviceFit(name=f"cuda:{pos} {name}", kind="cuda", total_bytes=int(mem.total), free_bytes=int(mem.free))
+            )
     except Exception:
         pass
     finally:
@@ -372,14 +416,25 @@ def estimate_fit(
         UsageError: a non-positive number or an unknown dtype.
     """
     total, breakdown, trainable, (hidden, layers, estimated) = required_memory(
-        param_count, dtype=dtype, lora_rank=lora_rank, batch_size=batch_size, seq_len=seq_len,
-        num_layers=num_layers, hidden_size=hidden_size, intermediate_size=intermediate_size,
+        param_count,
+        dtype=dtype,
+        lora_rank=lora_rank,
+        batch_size=batch_size,
+        seq_len=seq_len,
+        num_layers=num_layers,
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size,
         target_modules=target_modules,
     )
     found = detect_devices() if devices is None else devices
     judged = [
-        DeviceFit(name=d.name, kind=d.kind, total_bytes=d.total_bytes, free_bytes=d.free_bytes,
-                  verdict=verdict(total, d.free_bytes))
+        DeviceFit(
+            name=d.name,
+            kind=d.kind,
+            total_bytes=d.total_bytes,
+            free_bytes=d.free_bytes,
+            verdict=verdict(total, d.free_bytes),
+        )
         for d in found
     ]
     return FitReport(
@@ -417,8 +472,9 @@ def shape_from_config(config: dict[str, Any]) -> tuple[int | None, int | None]:
 
 def intermediate_from_config(config: dict[str, Any]) -> int | None:
     """The feed-forward width from a transformers config.json (BERT, GPT-2, T5, BART names), or None."""
-    return _first_int(config, "intermediate_size", "n_inner", "d_ff", "ffn_dim", "encoder_ffn_dim",
-                      "dim_feedforward", "hidden_dim")
+    return _first_int(
+        config, "intermediate_size", "n_inner", "d_ff", "ffn_dim", "encoder_ffn_dim", "dim_feedforward", "hidden_dim"
+    )
 
 
 def dtype_from_details(dtypes: dict[str, int]) -> str:

@@ -143,7 +143,7 @@ def split_card(text: str) -> tuple[dict[str, Any], str]:
     match = _YAML_BLOCK.match(text)
     if not match:
         return {}, text.strip()
-    body = text[match.end():].strip()
+    body = text[match.end() :].strip()
     try:
         data = yaml.safe_load(match.group(1))
     except yaml.YAMLError:
@@ -241,8 +241,9 @@ def _param_count(
 
 
 # --- remote ----------------------------------------------------------------------------------------
-def read_remote_header(settings: Settings, repo_id: str, filename: str, revision: str | None,
-                       *, size: int | None = None) -> dict[str, int]:
+def read_remote_header(
+    settings: Settings, repo_id: str, filename: str, revision: str | None, *, size: int | None = None
+) -> dict[str, int]:
     """Read one safetensors header over HTTP with Range requests and count its parameters.
 
     Two small requests: bytes 0-7, then the header. A server that ignores ``Range`` (answers 200 with the
@@ -275,19 +276,24 @@ def read_remote_header(settings: Settings, repo_id: str, filename: str, revision
                     n = header_length(bytes(buf), name=filename)
                 if len(buf) < 8 + (n or 0):
                     raise HubError(f"{filename} ended inside its safetensors header.")
-                return parse_safetensors_header(bytes(buf[8:8 + n]), name=filename)
+                return parse_safetensors_header(bytes(buf[8 : 8 + n]), name=filename)
         assert n is not None  # set by the 206 branch (the other one returns)
         r2 = session.get(url, headers={**headers, "Range": f"bytes=8-{8 + n - 1}"}, timeout=API_TIMEOUT)
         raise_for_response(r2, settings=settings, repo_id=repo_id, revision=revision, filename=filename)
-        body = r2.content if r2.status_code == 206 else r2.content[8:8 + n]
+        body = r2.content if r2.status_code == 206 else r2.content[8 : 8 + n]
     if len(body) < n:
         raise HubError(f"{filename} ended inside its safetensors header.")
     return parse_safetensors_header(body[:n], name=filename)
 
 
 def _fetch_text(settings: Settings, repo_id: str, filename: str, revision: str | None) -> str:
-    response = http_get(resolve_url(settings, repo_id, filename, revision), settings=settings,
-                        repo_id=repo_id, revision=revision, filename=filename)
+    response = http_get(
+        resolve_url(settings, repo_id, filename, revision),
+        settings=settings,
+        repo_id=repo_id,
+        revision=revision,
+        filename=filename,
+    )
     return response.content.decode("utf-8", errors="replace")
 
 
@@ -320,14 +326,17 @@ def _hub_files(settings: Settings, api: Any, repo_id: str, info: Any, rev: str |
     try:
         with hub_errors(settings=settings, repo_id=repo_id, revision=rev, route="tree"):
             tree = [
-                item for item in api.list_repo_tree(repo_id, recursive=True, revision=rev)
+                item
+                for item in api.list_repo_tree(repo_id, recursive=True, revision=rev)
                 if hasattr(item, "size") and not hasattr(item, "tree_id")
             ]
     except HubmgrError:
         return sorted(files, key=lambda f: f.path)
     return sorted(
-        (RepoFile(path=t.path, size=(t.lfs.size if t.lfs else t.size), lfs_sha256=(t.lfs.sha256 if t.lfs else None))
-         for t in tree),
+        (
+            RepoFile(path=t.path, size=(t.lfs.size if t.lfs else t.size), lfs_sha256=(t.lfs.sha256 if t.lfs else None))
+            for t in tree
+        ),
         key=lambda f: f.path,
     )
 
@@ -441,8 +450,9 @@ def read_local_header(path: Path) -> dict[str, int]:
     return parse_safetensors_header(raw, name=path.name)
 
 
-def details_from_cache(repo_id: str, *, revision: str | None = None, settings: Settings | None = None,
-                       reason: str | None = None) -> ModelDetails | None:
+def details_from_cache(
+    repo_id: str, *, revision: str | None = None, settings: Settings | None = None, reason: str | None = None
+) -> ModelDetails | None:
     """Describe a repo from the local Hugging Face cache (no network).
 
     Args:

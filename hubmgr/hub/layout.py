@@ -101,7 +101,7 @@ def split_repo_type(text: str) -> tuple[str, str]:
     for prefix in REPO_TYPES:
         for lead in (f"{prefix}/", f"{prefix}s/"):
             if text.startswith(lead) and text.count("/") >= 2:
-                return prefix, text[len(lead):]
+                return prefix, text[len(lead) :]
     return "model", text
 
 
@@ -331,8 +331,15 @@ def cache_path_error(exc: OSError, settings: Settings) -> HubmgrError:
 def cache_write_error(exc: OSError, settings: Settings) -> BaseException:
     """The one-line error for a failed write in the cache (disk full, read-only, a file in the way), or
     ``exc`` itself when it is something else."""
-    if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS,
-                                       errno.ENOTDIR, errno.EEXIST):
+    if getattr(exc, "errno", None) in (
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EROFS,
+        errno.ENOTDIR,
+        errno.EEXIST,
+    ):
         return cache_path_error(exc, settings)
     return exc
 

@@ -147,8 +147,9 @@ def read_events(path: Path) -> list[dict[str, Any]]:
 
 
 # --- following --------------------------------------------------------------------------------------
-def follow(run_id: str, *, store: Any = None, poll: float = 0.2,
-           should_stop: Callable[[], bool] | None = None) -> Iterator[dict[str, Any]]:
+def follow(
+    run_id: str, *, store: Any = None, poll: float = 0.2, should_stop: Callable[[], bool] | None = None
+) -> Iterator[dict[str, Any]]:
     """Yield a run's events as dicts: all of them so far, then new ones as they are written.
 
     Ends at a ``train_finished`` event that is the last thing in the log (a resumed run's log holds the
@@ -206,7 +207,7 @@ def follow(run_id: str, *, store: Any = None, poll: float = 0.2,
                     if fh is None:
                         path = events_path(record.output_dir)
                         fh = open(path, encoding="utf-8") if path is not None else None  # noqa: SIM115
-                    rest = (buffer + (fh.read() if fh is not None else ""))
+                    rest = buffer + (fh.read() if fh is not None else "")
                     for line in rest.split("\n"):
                         if line.strip():
                             try:
@@ -266,8 +267,9 @@ class StopWatcher:
 
 
 # --- detaching --------------------------------------------------------------------------------------
-def spawn_detached(args: list[str], *, run_id: str, settings: Any = None,
-                   env: dict[str, str] | None = None) -> subprocess.Popen:
+def spawn_detached(
+    args: list[str], *, run_id: str, settings: Any = None, env: dict[str, str] | None = None
+) -> subprocess.Popen:
     """Start ``hubmgr ARGS`` as a process of its own session, its output in :func:`log_path`.
 
     It outlives the process that started it (a terminal closing, a TUI quitting).
@@ -277,17 +279,25 @@ def spawn_detached(args: list[str], *, run_id: str, settings: Any = None,
     child_env = dict(os.environ if env is None else env)
     child_env.pop("HUBMGR_DEBUG_DETACH", None)
     with open(log, "ab") as out:
-        kwargs: dict[str, Any] = {"stdin": subprocess.DEVNULL, "stdout": out, "stderr": subprocess.STDOUT,
-                                  "env": child_env, "close_fds": True}
+        kwargs: dict[str, Any] = {
+            "stdin": subprocess.DEVNULL,
+            "stdout": out,
+            "stderr": subprocess.STDOUT,
+            "env": child_env,
+            "close_fds": True,
+        }
         if os.name == "posix":
             kwargs["start_new_session"] = True
         else:  # pragma: no cover - Windows
             kwargs["creationflags"] = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0) | getattr(
-                subprocess, "DETACHED_PROCESS", 0)
+                subprocess, "DETACHED_PROCESS", 0
+            )
         return subprocess.Popen([sys.executable, "-m", "hubmgr", *args], **kwargs)
 
 
-def launch_train(config: Any, *, resume: bool = False, settings: Any = None, store: Any = None) -> tuple[str, int, Path]:
+def launch_train(
+    config: Any, *, resume: bool = False, settings: Any = None, store: Any = None
+) -> tuple[str, int, Path]:
     """Start a training run (or resume one) in the background and record it in the registry at once.
 
     Args:
@@ -318,8 +328,11 @@ def launch_train(config: Any, *, resume: bool = False, settings: Any = None, sto
         args = ["train", "--resume", "--output", str(out), "--run-id", run_id]
     else:
         run_id = new_run_id()
-        out = (Path(config.output_dir).expanduser().resolve() if config.output_dir
-               else (Path(settings.runs_dir) / run_id).resolve())
+        out = (
+            Path(config.output_dir).expanduser().resolve()
+            if config.output_dir
+            else (Path(settings.runs_dir) / run_id).resolve()
+        )
         outputs.check_output(out, resume=False)
         config = dataclasses.replace(config, output_dir=str(out))
         launch = launch_dir(settings) / f"{run_id}.toml"
@@ -327,8 +340,15 @@ def launch_train(config: Any, *, resume: bool = False, settings: Any = None, sto
         config.to_toml(launch)
         args = ["train", "--config", str(launch), "--run-id", run_id]
     proc = spawn_detached(args, run_id=run_id, settings=settings)
-    store.create_run(run_id=run_id, task=config.task, model=config.model, revision=None, config=config.to_dict(),
-                     output_dir=str(out), pid=proc.pid)
+    store.create_run(
+        run_id=run_id,
+        task=config.task,
+        model=config.model,
+        revision=None,
+        config=config.to_dict(),
+        output_dir=str(out),
+        pid=proc.pid,
+    )
     return run_id, proc.pid, out
 
 
@@ -351,8 +371,10 @@ def resume_config_of(record: Any) -> Any:
     out = Path(record.output_dir)
     partial = outputs.partial_dir(out)
     if outputs.last_checkpoint(partial) is None:
-        raise UsageError(f"Run {record.id} saved no checkpoint before it stopped, so it cannot be resumed;"
-                         " start it again with `hubmgr train`.")
+        raise UsageError(
+            f"Run {record.id} saved no checkpoint before it stopped, so it cannot be resumed;"
+            " start it again with `hubmgr train`."
+        )
     saved = partial / outputs.CONFIG_FILE
     if saved.is_file():
         config = TrainConfig.from_toml(saved)

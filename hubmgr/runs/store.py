@@ -343,8 +343,10 @@ class RunStore:
         except OSError as exc:
             above = next((p for p in folder.parents if p.exists()), None)
             if isinstance(exc, PermissionError) and above is not None and above.is_dir():
-                raise LocalPathError(f"{self._folder_label()} {folder} cannot be created: {above} is not writable"
-                                     f" ({exc.strerror or exc}).") from None
+                raise LocalPathError(
+                    f"{self._folder_label()} {folder} cannot be created: {above} is not writable"
+                    f" ({exc.strerror or exc})."
+                ) from None
             raise local_path_error(exc, folder, self._folder_label()) from None
         self._host = socket.gethostname()
         self._migrate()
@@ -394,14 +396,18 @@ class RunStore:
             yield conn
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-                raise RunStoreError(f"The run registry {self.path} stayed locked by another process; try again.") from None
+                raise RunStoreError(
+                    f"The run registry {self.path} stayed locked by another process; try again."
+                ) from None
             if isinstance(exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)):
                 raise
             if isinstance(exc, sqlite3.OperationalError):
                 unwritable = self._unwritable()
                 if unwritable is not None:
                     raise unwritable from None
-            raise RunStoreError(f"The run registry {self.path} cannot be used ({exc}); move it away to start a new one.") from None
+            raise RunStoreError(
+                f"The run registry {self.path} cannot be used ({exc}); move it away to start a new one."
+            ) from None
         finally:
             conn.close()
 
@@ -480,9 +486,17 @@ class RunStore:
         with self._write() as conn:
             exists = conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone()
             values = dict(
-                id=run_id, task=task, model=str(model), revision=revision, config=_dumps(config or {}),
-                output_dir=out, status="running", updated=now, pid=pid,
-                pid_started=_process_start_time(pid), host=self._host,
+                id=run_id,
+                task=task,
+                model=str(model),
+                revision=revision,
+                config=_dumps(config or {}),
+                output_dir=out,
+                status="running",
+                updated=now,
+                pid=pid,
+                pid_started=_process_start_time(pid),
+                host=self._host,
             )
             if exists:
                 conn.execute(
@@ -589,9 +603,19 @@ class RunStore:
             conn.execute(
                 "UPDATE runs SET status=?, error=?, metrics=?, adapter_path=?, updated=?, finished=?, stop_reason=?,"
                 " notes=?, main_metric=?, metric_directions=? WHERE id=?",
-                (status, _one_line(error), metrics_json, adapter, now, now, _one_line(stop_reason),
-                 _dumps(list(notes or [])), main_metric, _dumps({str(k): None if v is None else bool(v)
-                                                                 for k, v in (metric_directions or {}).items()}), run_id),
+                (
+                    status,
+                    _one_line(error),
+                    metrics_json,
+                    adapter,
+                    now,
+                    now,
+                    _one_line(stop_reason),
+                    _dumps(list(notes or [])),
+                    main_metric,
+                    _dumps({str(k): None if v is None else bool(v) for k, v in (metric_directions or {}).items()}),
+                    run_id,
+                ),
             )
             if adapter:
                 conn.execute("DELETE FROM adapters WHERE path=? AND id<>?", (adapter, run_id))
@@ -601,8 +625,17 @@ class RunStore:
                     " path=excluded.path, base_model=excluded.base_model, base_revision=excluded.base_revision,"
                     " task=excluded.task, created=excluded.created, metrics=excluded.metrics,"
                     " main_metric=excluded.main_metric",
-                    (run_id, run_id, adapter, row["model"], row["revision"], row["task"], now, metrics_json,
-                     main_metric),
+                    (
+                        run_id,
+                        run_id,
+                        adapter,
+                        row["model"],
+                        row["revision"],
+                        row["task"],
+                        now,
+                        metrics_json,
+                        main_metric,
+                    ),
                 )
         return self.get_run(run_id, exact=True)
 
@@ -769,9 +802,16 @@ class RunStore:
         metrics = data.get("metrics") if isinstance(data.get("metrics"), dict) else {}
         try:
             directions = data.get("metric_directions") if isinstance(data.get("metric_directions"), dict) else {}
-            self.finish(row["id"], status="completed", metrics=metrics, adapter_path=row["output_dir"],
-                        stop_reason=data.get("stop_reason"), notes=list(data.get("notes") or []),
-                        main_metric=data.get("main_metric"), metric_directions=directions)
+            self.finish(
+                row["id"],
+                status="completed",
+                metrics=metrics,
+                adapter_path=row["output_dir"],
+                stop_reason=data.get("stop_reason"),
+                notes=list(data.get("notes") or []),
+                main_metric=data.get("main_metric"),
+                metric_directions=directions,
+            )
         except HubmgrError:
             return False
         return True

@@ -48,8 +48,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from hubmgr.testing.data import LEARNING_SETTINGS, keyword_rows, write_rows
     from hubmgr.testing.hub_server import HubServer
     from hubmgr.testing.smoke import smoke_test_task
-    from hubmgr.testing.models import (learnable_bert_dir, tiny_bert_dir, tiny_gpt2_dir, tiny_llama_dir, tiny_tokenizer,
-                                       tiny_vit_dir)
+    from hubmgr.testing.models import (
+        learnable_bert_dir,
+        tiny_bert_dir,
+        tiny_gpt2_dir,
+        tiny_llama_dir,
+        tiny_tokenizer,
+        tiny_vit_dir,
+    )
 
 
 def __getattr__(name: str) -> Any:

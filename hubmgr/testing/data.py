@@ -30,11 +30,17 @@ def _keywords(index: int) -> list[str]:
     start = index * KEYWORDS_PER_LABEL
     if start + KEYWORDS_PER_LABEL > len(_POOL) // 2:
         raise ValueError(f"At most {len(_POOL) // 2 // KEYWORDS_PER_LABEL} labels have their own keywords.")
-    return _POOL[start:start + KEYWORDS_PER_LABEL]
+    return _POOL[start : start + KEYWORDS_PER_LABEL]
 
 
-def keyword_rows(n: int = 96, *, labels: Sequence[str] = ("sports", "politics", "music"), multi_label: bool = False,
-                 seed: int = 0, filler_words: int = 3) -> list[dict[str, Any]]:
+def keyword_rows(
+    n: int = 96,
+    *,
+    labels: Sequence[str] = ("sports", "politics", "music"),
+    multi_label: bool = False,
+    seed: int = 0,
+    filler_words: int = 3,
+) -> list[dict[str, Any]]:
     """``n`` rows ``{"text": ..., "label": ...}`` whose label can be read off the words.
 
     Args:
@@ -52,7 +58,7 @@ def keyword_rows(n: int = 96, *, labels: Sequence[str] = ("sports", "politics", 
         raise ValueError("Give at least two labels.")
     rng = random.Random(seed)
     keywords = {label: _keywords(i) for i, label in enumerate(labels)}
-    filler = _POOL[len(_POOL) // 2:]
+    filler = _POOL[len(_POOL) // 2 :]
     rows = []
     for i in range(n):
         if multi_label:

@@ -54,8 +54,25 @@ from urllib.parse import parse_qs, quote, unquote, urlencode
 __all__ = ["HubServer", "LFS_THRESHOLD", "LFS_SUFFIXES", "RequestRecord", "FAULT_KINDS", "ROUTE_NAMES"]
 
 LFS_THRESHOLD = 1024
-LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".pkl", ".ckpt", ".gguf", ".onnx", ".h5", ".msgpack",
-                ".parquet", ".arrow", ".zip", ".tar", ".gz", ".npy", ".npz")
+LFS_SUFFIXES = (
+    ".safetensors",
+    ".bin",
+    ".pt",
+    ".pth",
+    ".pkl",
+    ".ckpt",
+    ".gguf",
+    ".onnx",
+    ".h5",
+    ".msgpack",
+    ".parquet",
+    ".arrow",
+    ".zip",
+    ".tar",
+    ".gz",
+    ".npy",
+    ".npz",
+)
 FAULT_KINDS = ("drop", "error500", "rate_limit", "truncate", "corrupt", "stall", "slow", "status")
 ROUTE_NAMES = ("search", "model_info", "tree", "paths_info", "refs", "commits", "whoami", "resolve")
 _CHUNK = 64 * 1024
@@ -117,7 +134,7 @@ class _Blob:
         if self.data is not None:
             view = memoryview(self.data)
             for pos in range(start, end, _CHUNK):
-                yield bytes(view[pos:min(pos + _CHUNK, end)])
+                yield bytes(view[pos : min(pos + _CHUNK, end)])
         else:
             assert self.path is not None
             yield from _iter_file(self.path, start, end)
@@ -158,10 +175,17 @@ def _make_blob(name: str, content: bytes | str | Path) -> _Blob:
             h.update(c)
         sha256 = h.hexdigest()
         pointer = _lfs_pointer(sha256, size)
-        return _Blob(size=size, git_sha1=_git_blob_sha1(len(pointer), [pointer]), sha256=sha256,
-                     pointer_size=len(pointer), data=data, path=path)
-    return _Blob(size=size, git_sha1=_git_blob_sha1(size, chunks()), sha256=None, pointer_size=None,
-                 data=data, path=path)
+        return _Blob(
+            size=size,
+            git_sha1=_git_blob_sha1(len(pointer), [pointer]),
+            sha256=sha256,
+            pointer_size=len(pointer),
+            data=data,
+            path=path,
+        )
+    return _Blob(
+        size=size, git_sha1=_git_blob_sha1(size, chunks()), sha256=None, pointer_size=None, data=data, path=path
+    )
 
 
 @dataclass
@@ -274,8 +298,15 @@ class RequestRecord:
 
 
 class _HTTPError(Exception):
-    def __init__(self, status: int, code: str | None, message: str, *, headers: Mapping[str, str] | None = None,
-                 plain: bool = False) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str | None,
+        message: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        plain: bool = False,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -350,8 +381,15 @@ class HubServer:
         user: the user name ``/api/whoami-v2`` reports for a known token.
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, page_size: int = 1000,
-                 tree_page_size: int = 1000, user: str = "tester") -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        page_size: int = 1000,
+        tree_page_size: int = 1000,
+        user: str = "tester",
+    ) -> None:
         self.host = host
         self.port = port
         self.page_size = page_size
@@ -384,8 +422,12 @@ class HubServer:
         self._stopping = False
         self._httpd = _Server((self.host, self.port), _Handler, self)
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"hub-double:{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"hub-double:{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -511,10 +553,13 @@ class HubServer:
             repo = self._repos.get(key)
             now = datetime.now(timezone.utc)
             if repo is None:
-                repo = _Repo(repo_id=repo_id, repo_type=repo_type,
-                             author=author or (repo_id.split("/")[0] if "/" in repo_id else None),
-                             created_at=_as_datetime(created_at, now),
-                             uid=hashlib.sha1(f"{repo_type}:{repo_id}".encode()).hexdigest()[:24])
+                repo = _Repo(
+                    repo_id=repo_id,
+                    repo_type=repo_type,
+                    author=author or (repo_id.split("/")[0] if "/" in repo_id else None),
+                    created_at=_as_datetime(created_at, now),
+                    uid=hashlib.sha1(f"{repo_type}:{repo_id}".encode()).hexdigest()[:24],
+                )
                 self._repos[key] = repo
                 base: dict[str, _Blob] = {}
                 parent = None
@@ -537,8 +582,9 @@ class HubServer:
             for name in sorted(base):
                 digest.update(f"{name}\0{base[name].git_sha1}\n".encode())
             sha = digest.hexdigest()
-            repo.commits[sha] = _Commit(sha=sha, files=base, date=date, title=message or f"Upload commit {n}",
-                                        parent=parent)
+            repo.commits[sha] = _Commit(
+                sha=sha, files=base, date=date, title=message or f"Upload commit {n}", parent=parent
+            )
             repo.branches[revision] = sha
             if _DEFAULT_BRANCH not in repo.branches:
                 repo.branches[_DEFAULT_BRANCH] = sha
@@ -617,8 +663,7 @@ class HubServer:
                 raise KeyError(revision)
             return commit.sha
 
-    def file_sha256(self, repo_id: str, path: str, *, revision: str = _DEFAULT_BRANCH,
-                    repo_type: str = "model") -> str:
+    def file_sha256(self, repo_id: str, path: str, *, revision: str = _DEFAULT_BRANCH, repo_type: str = "model") -> str:
         """The sha256 of a file's content (computed for non-LFS files too)."""
         with self._lock:
             commit = self._repos[(repo_type, repo_id)].resolve(revision)
@@ -643,8 +688,17 @@ class HubServer:
             self._tokens.add(token)
 
     # ------------------------------------------------------------------ faults, routes, counters
-    def inject(self, kind: str, *, path: str | None = None, repo_id: str | None = None, times: int | None = 1,
-               method: str = "GET", route: str | None = None, **kw: Any) -> None:
+    def inject(
+        self,
+        kind: str,
+        *,
+        path: str | None = None,
+        repo_id: str | None = None,
+        times: int | None = 1,
+        method: str = "GET",
+        route: str | None = None,
+        **kw: Any,
+    ) -> None:
         """Make the next matching request(s) misbehave.
 
         By default a fault applies to ``GET …/resolve/…`` of any repo and file; narrow it with *repo_id* and
@@ -682,8 +736,17 @@ class HubServer:
         if method not in ("GET", "HEAD", "POST", "*"):
             raise ValueError(f"unknown method {method!r}")
         with self._lock:
-            self._faults.append(_Fault(kind=kind, path=path, repo_id=repo_id, remaining=times, method=method,
-                                       route=None if route == "resolve" else route, kw=dict(kw)))
+            self._faults.append(
+                _Fault(
+                    kind=kind,
+                    path=path,
+                    repo_id=repo_id,
+                    remaining=times,
+                    method=method,
+                    route=None if route == "resolve" else route,
+                    kw=dict(kw),
+                )
+            )
 
     def clear_faults(self) -> None:
         """Forget every pending fault (and release stalled responses)."""
@@ -752,11 +815,15 @@ class HubServer:
             The byte count.
         """
         with self._lock:
-            return sum(n for (r, p), n in self._bytes.items()
-                       if (repo_id is None or r == repo_id) and (path is None or p == path))
+            return sum(
+                n
+                for (r, p), n in self._bytes.items()
+                if (repo_id is None or r == repo_id) and (path is None or p == path)
+            )
 
-    def wait_for_bytes(self, n: int, *, repo_id: str | None = None, path: str | None = None,
-                       timeout: float = 30.0) -> bool:
+    def wait_for_bytes(
+        self, n: int, *, repo_id: str | None = None, path: str | None = None, timeout: float = 30.0
+    ) -> bool:
         """Block until :meth:`bytes_sent` reaches *n* (e.g. to kill a client mid-file).
 
         Returns:
@@ -784,20 +851,39 @@ class HubServer:
             self._requests.clear()
 
     # ------------------------------------------------------------------ request handling
-    def _record(self, h: _Handler, method: str, path: str, query: dict[str, list[str]], route: str,
-                repo_id: str | None, file: str | None, status: int) -> None:
-        rec = RequestRecord(method=method, path=path, query=query, route=route, repo_id=repo_id, file=file,
-                            range=h.headers.get("Range"), authorized=bool(h.headers.get("Authorization")),
-                            status=status)
+    def _record(
+        self,
+        h: _Handler,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        route: str,
+        repo_id: str | None,
+        file: str | None,
+        status: int,
+    ) -> None:
+        rec = RequestRecord(
+            method=method,
+            path=path,
+            query=query,
+            route=route,
+            repo_id=repo_id,
+            file=file,
+            range=h.headers.get("Range"),
+            authorized=bool(h.headers.get("Authorization")),
+            status=status,
+        )
         with self._lock:
             self._requests.append(rec)
 
-    def _take_fault(self, *, route: str, method: str, repo_id: str | None, path: str | None,
-                    kinds: tuple[str, ...] | None = None) -> _Fault | None:
+    def _take_fault(
+        self, *, route: str, method: str, repo_id: str | None, path: str | None, kinds: tuple[str, ...] | None = None
+    ) -> _Fault | None:
         with self._lock:
             for f in self._faults:
-                if (kinds is None or f.kind in kinds) and f.matches(route=route, method=method, repo_id=repo_id,
-                                                                     path=path):
+                if (kinds is None or f.kind in kinds) and f.matches(
+                    route=route, method=method, repo_id=repo_id, path=path
+                ):
                     if f.remaining is not None:
                         f.remaining -= 1
                     return f
@@ -837,8 +923,7 @@ class HubServer:
             # always finds its request in the log
             if not done[0]:
                 done[0] = True
-                self._record(h, method, unquote(raw_path), query, ctx["route"], ctx["repo_id"], ctx["file"],
-                             status)
+                self._record(h, method, unquote(raw_path), query, ctx["route"], ctx["repo_id"], ctx["file"], status)
 
         h._hub_record = record  # type: ignore[attr-defined]
         try:
@@ -867,8 +952,9 @@ class HubServer:
             return f"{parts[0]}/{parts[1]}", parts[2:]
         return parts[0] if parts else "", parts[1:]
 
-    def _route(self, h: _Handler, method: str, raw_path: str, segs: list[str], query: dict[str, list[str]],
-               ctx: dict[str, Any]) -> int:
+    def _route(
+        self, h: _Handler, method: str, raw_path: str, segs: list[str], query: dict[str, list[str]], ctx: dict[str, Any]
+    ) -> int:
         if len(segs) >= 2 and segs[0] == "api" and segs[1] == "whoami-v2":
             ctx["route"] = "whoami"
             self._api_fault(method, "whoami", None)
@@ -950,8 +1036,7 @@ class HubServer:
         if f is None:
             return
         if f.kind == "rate_limit":
-            raise _HTTPError(429, None, "Too Many Requests",
-                             headers={"Retry-After": str(f.kw.get("retry_after", 1))})
+            raise _HTTPError(429, None, "Too Many Requests", headers={"Retry-After": str(f.kw.get("retry_after", 1))})
         if f.kind == "drop":
             raise ConnectionAbortedError  # close without an answer
         if f.kind == "status":
@@ -979,17 +1064,24 @@ class HubServer:
         token = self._token(h)
         kind = "model" if repo.repo_type == "model" else "dataset"
         if token is None:
-            raise _HTTPError(401, "GatedRepo",
-                             f"Access to {kind} {repo.repo_id} is restricted. You must have access to it and be "
-                             "authenticated to access it. Please log in.")
+            raise _HTTPError(
+                401,
+                "GatedRepo",
+                f"Access to {kind} {repo.repo_id} is restricted. You must have access to it and be "
+                "authenticated to access it. Please log in.",
+            )
         if token not in repo.tokens:
-            raise _HTTPError(403, "GatedRepo",
-                             f"Access to {kind} {repo.repo_id} is restricted and you are not in the authorized "
-                             f"list. Visit {self.url}/{repo.repo_id} to ask for access.")
+            raise _HTTPError(
+                403,
+                "GatedRepo",
+                f"Access to {kind} {repo.repo_id} is restricted and you are not in the authorized "
+                f"list. Visit {self.url}/{repo.repo_id} to ask for access.",
+            )
 
     # ------------------------------------------------------------------ responses
-    def _send_json(self, h: _Handler, method: str, payload: Any, *, status: int = 200,
-                   headers: Mapping[str, str] | None = None) -> int:
+    def _send_json(
+        self, h: _Handler, method: str, payload: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
+    ) -> int:
         body = json.dumps(payload).encode()
         h._hub_record(status)  # type: ignore[attr-defined]
         h.send_response(status)
@@ -1005,8 +1097,10 @@ class HubServer:
     def _send_error(self, h: _Handler, method: str, err: _HTTPError) -> None:
         h._hub_record(err.status)  # type: ignore[attr-defined]
         if err.plain:
-            body = (b"<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head>"
-                    b"<body><h1>Not Found</h1><p>The requested URL was not found on this server.</p></body></html>\n")
+            body = (
+                b"<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head>"
+                b"<body><h1>Not Found</h1><p>The requested URL was not found on this server.</p></body></html>\n"
+            )
             h.send_response(err.status)
             h.send_header("Content-Type", "text/html; charset=utf-8")
         else:
@@ -1045,11 +1139,19 @@ class HubServer:
             known = token is not None and token in self._tokens
         if not known:
             raise _HTTPError(401, None, "Invalid credentials in Authorization header")
-        return self._send_json(h, method, {
-            "type": "user", "id": "0" * 24, "name": self.user, "fullname": self.user.title(),
-            "email": None, "orgs": [], "auth": {"type": "access_token",
-                                                "accessToken": {"displayName": "test", "role": "read"}},
-        })
+        return self._send_json(
+            h,
+            method,
+            {
+                "type": "user",
+                "id": "0" * 24,
+                "name": self.user,
+                "fullname": self.user.title(),
+                "email": None,
+                "orgs": [],
+                "auth": {"type": "access_token", "accessToken": {"displayName": "test", "role": "read"}},
+            },
+        )
 
     # ------------------------------------------------------------------ /api/models (search)
     def _search(self, h: _Handler, method: str, repo_type: str, raw_path: str, query: dict[str, list[str]]) -> int:
@@ -1077,8 +1179,11 @@ class HubServer:
             raise _HTTPError(400, "BadRequest", f"Invalid limit: {limit_s}") from exc
 
         with self._lock:
-            repos = [r for (t, _), r in self._repos.items() if t == repo_type
-                     and (not r.private or (token is not None and token in r.tokens))]
+            repos = [
+                r
+                for (t, _), r in self._repos.items()
+                if t == repo_type and (not r.private or (token is not None and token in r.tokens))
+            ]
             snapshot = [(r, r.head) for r in repos]
         out: list[tuple[_Repo, _Commit]] = []
         for r, c in snapshot:
@@ -1120,7 +1225,7 @@ class HubServer:
 
         offset = self._cursor_offset(query)
         size = max(1, min(limit if limit else self.page_size, self.page_size))
-        page = out[offset:offset + size]
+        page = out[offset : offset + size]
         full = (one("full") or "").lower() in ("true", "1")
         expand = many("expand")
         card = (one("cardData") or "").lower() in ("true", "1")
@@ -1145,8 +1250,9 @@ class HubServer:
                 tags.append(t)
         return tags
 
-    def _list_item(self, r: _Repo, c: _Commit, *, full: bool, expand: list[str], card: bool,
-                   config: bool) -> dict[str, Any]:
+    def _list_item(
+        self, r: _Repo, c: _Commit, *, full: bool, expand: list[str], card: bool, config: bool
+    ) -> dict[str, Any]:
         everything = self._info_fields(r, c, blobs=False)
         if expand:
             item = {"_id": everything["_id"], "id": r.repo_id}
@@ -1154,8 +1260,19 @@ class HubServer:
                 if name in everything:
                     item[name] = everything[name]
             return item
-        base: tuple[str, ...] = ("_id", "id", "likes", "trendingScore", "private", "downloads", "tags", "pipeline_tag",
-                "library_name", "createdAt", "modelId")
+        base: tuple[str, ...] = (
+            "_id",
+            "id",
+            "likes",
+            "trendingScore",
+            "private",
+            "downloads",
+            "tags",
+            "pipeline_tag",
+            "library_name",
+            "createdAt",
+            "modelId",
+        )
         if full:
             base += ("author", "sha", "lastModified", "gated", "disabled", "siblings")
         item = {k: everything[k] for k in base if k in everything}
@@ -1211,16 +1328,20 @@ class HubServer:
         if cfg is not None:
             info["config"] = cfg
             if r.library_name == "transformers" and cfg.get("architectures"):
-                info["transformersInfo"] = {"auto_model": "AutoModel", "pipeline_tag": r.pipeline_tag,
-                                            "processor": "AutoTokenizer"}
+                info["transformersInfo"] = {
+                    "auto_model": "AutoModel",
+                    "pipeline_tag": r.pipeline_tag,
+                    "processor": "AutoTokenizer",
+                }
         st = _safetensors_summary(c)
         if st is not None:
             info["safetensors"] = st
         return info
 
     # ------------------------------------------------------------------ /api/models/{repo}[/revision/{rev}]
-    def _model_info(self, h: _Handler, method: str, repo_type: str, repo_id: str, revision: str,
-                    query: dict[str, list[str]]) -> int:
+    def _model_info(
+        self, h: _Handler, method: str, repo_type: str, repo_id: str, revision: str, query: dict[str, list[str]]
+    ) -> int:
         repo = self._get_repo(h, repo_type, repo_id)
         commit = self._get_commit(repo, revision)
         blobs = (query.get("blobs") or [""])[0].lower() in ("true", "1")
@@ -1243,23 +1364,35 @@ class HubServer:
         oid = hashlib.sha1(f"tree:{commit.sha}:{path}".encode()).hexdigest()
         return {"type": "directory", "oid": oid, "size": 0, "path": path}
 
-    def _tree(self, h: _Handler, method: str, repo_type: str, repo_id: str, revision: str, sub: str,
-              raw_path: str, query: dict[str, list[str]]) -> int:
+    def _tree(
+        self,
+        h: _Handler,
+        method: str,
+        repo_type: str,
+        repo_id: str,
+        revision: str,
+        sub: str,
+        raw_path: str,
+        query: dict[str, list[str]],
+    ) -> int:
         repo = self._get_repo(h, repo_type, repo_id)
         commit = self._get_commit(repo, revision)
         recursive = (query.get("recursive") or ["false"])[0].lower() in ("true", "1")
         sub = sub.strip("/")
         prefix = sub + "/" if sub else ""
         if sub and sub in commit.files:
-            raise _HTTPError(404, "EntryNotFound", f"{sub} is a file, not a folder", headers={"X-Repo-Commit": commit.sha})
+            raise _HTTPError(
+                404, "EntryNotFound", f"{sub} is a file, not a folder", headers={"X-Repo-Commit": commit.sha}
+            )
         names = [n for n in sorted(commit.files) if n.startswith(prefix)]
         if sub and not names:
-            raise _HTTPError(404, "EntryNotFound", f"{sub} does not exist on \"{revision}\"",
-                             headers={"X-Repo-Commit": commit.sha})
+            raise _HTTPError(
+                404, "EntryNotFound", f'{sub} does not exist on "{revision}"', headers={"X-Repo-Commit": commit.sha}
+            )
         dirs: set[str] = set()
         files: list[str] = []
         for n in names:
-            rel = n[len(prefix):]
+            rel = n[len(prefix) :]
             parts = rel.split("/")
             if any(part in ("", ".", "..") for part in n.split("/")):
                 files.append(n)  # a hostile name (``../x``, ``/abs``): listed verbatim, no folders made up
@@ -1271,18 +1404,20 @@ class HubServer:
                 if not recursive:
                     continue
             files.append(n)
-        entries = [self._dir_entry(d, commit) for d in sorted(dirs)] + \
-                  [self._file_entry(n, commit.files[n]) for n in files]
+        entries = [self._dir_entry(d, commit) for d in sorted(dirs)] + [
+            self._file_entry(n, commit.files[n]) for n in files
+        ]
         entries.sort(key=lambda e: (e["path"].count("/"), e["type"] != "directory", e["path"]))
         offset = self._cursor_offset(query)
-        page = entries[offset:offset + self.tree_page_size]
+        page = entries[offset : offset + self.tree_page_size]
         headers = {"X-Repo-Commit": commit.sha}
         if offset + self.tree_page_size < len(entries):
             headers["Link"] = self._next_link(h, raw_path, query, offset + self.tree_page_size)
         return self._send_json(h, method, page, headers=headers)
 
-    def _paths_info(self, h: _Handler, method: str, repo_type: str, repo_id: str, revision: str,
-                    query: dict[str, list[str]]) -> int:
+    def _paths_info(
+        self, h: _Handler, method: str, repo_type: str, repo_id: str, revision: str, query: dict[str, list[str]]
+    ) -> int:
         repo = self._get_repo(h, repo_type, repo_id)
         commit = self._get_commit(repo, revision)
         out = []
@@ -1307,8 +1442,15 @@ class HubServer:
         out = []
         with self._lock:
             while commit is not None:
-                out.append({"id": commit.sha, "title": commit.title, "message": "", "authors": [{"user": self.user}],
-                            "date": _iso(commit.date)})
+                out.append(
+                    {
+                        "id": commit.sha,
+                        "title": commit.title,
+                        "message": "",
+                        "authors": [{"user": self.user}],
+                        "date": _iso(commit.date),
+                    }
+                )
                 commit = repo.commits.get(commit.parent) if commit.parent else None
         return self._send_json(h, method, out)
 
@@ -1325,8 +1467,9 @@ class HubServer:
         if fault is not None and fault.kind == "error500":
             raise _HTTPError(500, None, "Internal Error - We're working hard to fix this as soon as possible!")
         if fault is not None and fault.kind == "rate_limit":
-            raise _HTTPError(429, None, "Too Many Requests",
-                             headers={"Retry-After": str(fault.kw.get("retry_after", 1))})
+            raise _HTTPError(
+                429, None, "Too Many Requests", headers={"Retry-After": str(fault.kw.get("retry_after", 1))}
+            )
         if fault is not None and fault.kind == "status":
             raise _fault_status(fault)
 
@@ -1337,8 +1480,12 @@ class HubServer:
         if rng:
             parsed = _parse_range(rng, size)
             if parsed is None:
-                raise _HTTPError(416, None, "Requested Range Not Satisfiable",
-                                 headers={"Content-Range": f"bytes */{size}", "X-Repo-Commit": commit.sha})
+                raise _HTTPError(
+                    416,
+                    None,
+                    "Requested Range Not Satisfiable",
+                    headers={"Content-Range": f"bytes */{size}", "X-Repo-Commit": commit.sha},
+                )
             start, end = parsed
             status = 206
         length = end - start
@@ -1374,8 +1521,9 @@ class HubServer:
             self._bytes[key] = self._bytes.get(key, 0) + n
             self._bytes_cond.notify_all()
 
-    def _stream(self, h: _Handler, repo_id: str, file: str, blob: _Blob, start: int, end: int,
-                fault: _Fault | None) -> None:
+    def _stream(
+        self, h: _Handler, repo_id: str, file: str, blob: _Blob, start: int, end: int, fault: _Fault | None
+    ) -> None:
         length = end - start
         cut: int | None = None
         flip: tuple[int, int] | None = None
@@ -1404,9 +1552,20 @@ class HubServer:
         else:
             self._write_body(h, repo_id, file, blob, start, end, fault, cut, flip, rate, None)
 
-    def _write_body(self, h: _Handler, repo_id: str, file: str, blob: _Blob, start: int, end: int,
-                    fault: _Fault | None, cut: int | None, flip: tuple[int, int] | None, rate: float | None,
-                    release: threading.Event | None) -> None:
+    def _write_body(
+        self,
+        h: _Handler,
+        repo_id: str,
+        file: str,
+        blob: _Blob,
+        start: int,
+        end: int,
+        fault: _Fault | None,
+        cut: int | None,
+        flip: tuple[int, int] | None,
+        rate: float | None,
+        release: threading.Event | None,
+    ) -> None:
         kind = fault.kind if fault is not None else None
         sent = 0
         pos = start
@@ -1414,9 +1573,9 @@ class HubServer:
         chunk_size = _CHUNK if rate is None else max(1, min(_CHUNK, int(rate // 20) or 1))
         for chunk in blob.read(start, end):
             for i in range(0, len(chunk), chunk_size):
-                piece = chunk[i:i + chunk_size]
+                piece = chunk[i : i + chunk_size]
                 if cut is not None and sent + len(piece) > cut:
-                    piece = piece[:cut - sent]
+                    piece = piece[: cut - sent]
                 if flip is not None:
                     lo, hi = max(flip[0], pos), min(flip[0] + flip[1], pos + len(piece))
                     if lo < hi:
@@ -1547,8 +1706,23 @@ def _config_summary(c: _Commit) -> dict[str, Any] | None:
     return out
 
 
-_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
-                "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1, "U16": 2, "U32": 4, "U64": 8}
+_DTYPE_BYTES = {
+    "F64": 8,
+    "F32": 4,
+    "F16": 2,
+    "BF16": 2,
+    "I64": 8,
+    "I32": 4,
+    "I16": 2,
+    "I8": 1,
+    "U8": 1,
+    "BOOL": 1,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+    "U16": 2,
+    "U32": 4,
+    "U64": 8,
+}
 
 
 @_memo
@@ -1574,4 +1748,3 @@ def _safetensors_summary(c: _Commit) -> dict[str, Any] | None:
     if not found:
         return None
     return {"parameters": params, "total": sum(params.values())}
-

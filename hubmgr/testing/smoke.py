@@ -127,22 +127,54 @@ def smoke_test_task(
     tmp.mkdir(parents=True, exist_ok=True)
     if needs_registration:
         with registered(_make_plugin(task_cls), name=f"smoke-test-{name}"):
-            result = _run(name, task_cls, model_dir=model_dir, train_file=train_file, eval_file=eval_file,
-                          options=options, max_steps=max_steps, tmp=tmp, batch_size=batch_size,
-                          max_length=max_length, train_overrides=train_overrides,
-                          predict_inputs=predict_inputs)
+            result = _run(
+                name,
+                task_cls,
+                model_dir=model_dir,
+                train_file=train_file,
+                eval_file=eval_file,
+                options=options,
+                max_steps=max_steps,
+                tmp=tmp,
+                batch_size=batch_size,
+                max_length=max_length,
+                train_overrides=train_overrides,
+                predict_inputs=predict_inputs,
+            )
     else:
-        result = _run(name, task_cls, model_dir=model_dir, train_file=train_file, eval_file=eval_file,
-                      options=options, max_steps=max_steps, tmp=tmp, batch_size=batch_size,
-                      max_length=max_length, train_overrides=train_overrides,
-                          predict_inputs=predict_inputs)
+        result = _run(
+            name,
+            task_cls,
+            model_dir=model_dir,
+            train_file=train_file,
+            eval_file=eval_file,
+            options=options,
+            max_steps=max_steps,
+            tmp=tmp,
+            batch_size=batch_size,
+            max_length=max_length,
+            train_overrides=train_overrides,
+            predict_inputs=predict_inputs,
+        )
     result["seconds"] = round(time.perf_counter() - t0, 2)
     return result
 
 
-def _run(name: str, task_cls: "type[Task]", *, model_dir, train_file, eval_file, options, max_steps, tmp: Path,
-         batch_size: int, max_length: int, train_overrides: dict[str, Any] | None,
-         predict_inputs: list[Any] | None) -> dict[str, Any]:
+def _run(
+    name: str,
+    task_cls: "type[Task]",
+    *,
+    model_dir,
+    train_file,
+    eval_file,
+    options,
+    max_steps,
+    tmp: Path,
+    batch_size: int,
+    max_length: int,
+    train_overrides: dict[str, Any] | None,
+    predict_inputs: list[Any] | None,
+) -> dict[str, Any]:
     from hubmgr.config import get_settings
     from hubmgr.eval.runner import evaluate
     from hubmgr.train.config import TrainConfig
@@ -185,15 +217,25 @@ def _run(name: str, task_cls: "type[Task]", *, model_dir, train_file, eval_file,
 
     saved = load_file(str(adapter / "adapter_model.safetensors"))
     lora_b = {k: v for k, v in saved.items() if "lora_B" in k}
-    assert lora_b, f"The adapter of task {name!r} holds no LoRA weights (no lora_B tensors in adapter_model.safetensors)."
+    assert lora_b, (
+        f"The adapter of task {name!r} holds no LoRA weights (no lora_B tensors in adapter_model.safetensors)."
+    )
     assert any(bool(v.abs().sum() > 0) for v in lora_b.values()), (
         f"Training of task {name!r} left every LoRA B matrix at zero: the adapter did not learn anything"
         " (is the loss connected to the model's output?)."
     )
 
     # 3. evaluate base vs adapter
-    report = evaluate(str(model_dir), [str(adapter)], task=name, data=str(eval_file or train_file),
-                      options=options, max_length=max_length, device="cpu", settings=settings)
+    report = evaluate(
+        str(model_dir),
+        [str(adapter)],
+        task=name,
+        data=str(eval_file or train_file),
+        options=options,
+        max_length=max_length,
+        device="cpu",
+        settings=settings,
+    )
     assert len(report.rows) == 2, f"evaluate() returned {len(report.rows)} rows for base + 1 adapter, not 2."
     base_row, adapter_row = report.rows
     assert report.main_metric in adapter_row.metrics, (
@@ -201,8 +243,12 @@ def _run(name: str, task_cls: "type[Task]", *, model_dir, train_file, eval_file,
         f" {', '.join(adapter_row.metrics) or 'nothing'}."
     )
     for metric, value in adapter_row.metrics.items():
-        if isinstance(value, float) and math.isnan(value) and isinstance(base_row.metrics.get(metric), float) \
-                and math.isnan(base_row.metrics[metric]):
+        if (
+            isinstance(value, float)
+            and math.isnan(value)
+            and isinstance(base_row.metrics.get(metric), float)
+            and math.isnan(base_row.metrics[metric])
+        ):
             continue
         assert _finite(value), f"Metric {metric!r} of task {name!r} is {value!r} after training, not a finite number."
     assert _finite(adapter_row.metrics[report.main_metric]), (
@@ -210,9 +256,18 @@ def _run(name: str, task_cls: "type[Task]", *, model_dir, train_file, eval_file,
     )
 
     # 4. plain peft on a freshly loaded base
-    peft_info, predictions = _check_plain_peft(task_cls, name, model_dir=model_dir, adapter=adapter, saved=saved,
-                                               train_file=train_file, eval_file=eval_file, options=options,
-                                               max_length=max_length, predict_inputs=predict_inputs)
+    peft_info, predictions = _check_plain_peft(
+        task_cls,
+        name,
+        model_dir=model_dir,
+        adapter=adapter,
+        saved=saved,
+        train_file=train_file,
+        eval_file=eval_file,
+        options=options,
+        max_length=max_length,
+        predict_inputs=predict_inputs,
+    )
     return {
         "task": name,
         "adapter_path": str(adapter),
@@ -228,9 +283,19 @@ def _run(name: str, task_cls: "type[Task]", *, model_dir, train_file, eval_file,
     }
 
 
-def _check_plain_peft(task_cls: "type[Task]", name: str, *, model_dir, adapter: Path, saved: dict[str, Any],
-                      train_file, eval_file, options, max_length: int,
-                      predict_inputs: list[Any] | None) -> tuple[dict[str, Any], list[Any]]:
+def _check_plain_peft(
+    task_cls: "type[Task]",
+    name: str,
+    *,
+    model_dir,
+    adapter: Path,
+    saved: dict[str, Any],
+    train_file,
+    eval_file,
+    options,
+    max_length: int,
+    predict_inputs: list[Any] | None,
+) -> tuple[dict[str, Any], list[Any]]:
     import inspect
 
     import torch
@@ -292,4 +357,3 @@ def _check_plain_peft(task_cls: "type[Task]", name: str, *, model_dir, adapter: 
         {"tensors": len(saved), "lora_tensors": sum("lora_" in k for k in saved), "output_shape": list(logits.shape)},
         predictions,
     )
-

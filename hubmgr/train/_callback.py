@@ -47,9 +47,17 @@ class EventCallback(TrainerCallback):
             process).
     """
 
-    def __init__(self, *, emit: Callable[[Any], None],
-                 cancel: threading.Event, started: dict[str, Any], samples_per_step: int, world_size: int = 1,
-                 min_interval: float = 0.25, stop_requested: Callable[[], bool] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        emit: Callable[[Any], None],
+        cancel: threading.Event,
+        started: dict[str, Any],
+        samples_per_step: int,
+        world_size: int = 1,
+        min_interval: float = 0.25,
+        stop_requested: Callable[[], bool] | None = None,
+    ) -> None:
         self.emit = emit
         self.stop_requested = stop_requested
         self.cancel = cancel
@@ -150,7 +158,9 @@ class EventCallback(TrainerCallback):
         elif "train_runtime" in logs:
             self.train_summary = {k: v for k, v in logs.items() if isinstance(v, (int, float))}
 
-    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def on_evaluate(
+        self, args: Any, state: Any, control: Any, metrics: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
         metrics = metrics or {}
         clean: dict[str, float] = {}
         for key, value in metrics.items():
@@ -189,8 +199,9 @@ class BudgetCallback(TrainerCallback):
     ``(step, epoch, value)`` per evaluation.
     """
 
-    def __init__(self, *, plan: Any, schedule: Any, metric: str, greater_is_better: bool, sample: int,
-                 world_size: int = 1) -> None:
+    def __init__(
+        self, *, plan: Any, schedule: Any, metric: str, greater_is_better: bool, sample: int, world_size: int = 1
+    ) -> None:
         self.plan = plan
         self.world_size = world_size
         self.schedule = schedule
@@ -246,7 +257,9 @@ class BudgetCallback(TrainerCallback):
         dist.all_reduce(value, op=dist.ReduceOp.MAX)
         return float(value.item())
 
-    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def on_evaluate(
+        self, args: Any, state: Any, control: Any, metrics: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
         from hubmgr.train.budget import improvement_threshold
 
         value = _finite((metrics or {}).get(f"eval_{self.metric}"))
@@ -257,8 +270,7 @@ class BudgetCallback(TrainerCallback):
             self.best = value
         else:
             stderr = _finite((metrics or {}).get(f"eval_{self.metric}_stderr"))
-            delta = improvement_threshold(self.best, greater_is_better=self.greater, sample=self.sample,
-                                          stderr=stderr)
+            delta = improvement_threshold(self.best, greater_is_better=self.greater, sample=self.sample, stderr=stderr)
             better = value > self.best + delta if self.greater else value < self.best - delta
             if better:
                 self.best, self.bad = value, 0

@@ -139,9 +139,7 @@ def check_output(out: Path, *, resume: bool) -> None:
     if out.exists() and any(out.iterdir()):
         raise UsageError(f"Output folder {out} already exists and is not empty; choose another --output or remove it.")
     if partial.exists():
-        raise UsageError(
-            f"{partial} holds an unfinished run; continue it with --resume --output {out}, or remove it."
-        )
+        raise UsageError(f"{partial} holds an unfinished run; continue it with --resume --output {out}, or remove it.")
 
 
 class OutputLock:
@@ -216,10 +214,26 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def model_card(*, config: TrainConfig, base_model: str, base_revision: str | None, task_name: str,
-               task_description: str, auto_class: str, metrics: dict[str, Any], num_train: int, num_eval: int,
-               target_modules: list[str], modules_to_save: list[str], trainable: int, total: int,
-               steps: int, seconds: float, run_id: str, data_info: dict[str, Any]) -> str:
+def model_card(
+    *,
+    config: TrainConfig,
+    base_model: str,
+    base_revision: str | None,
+    task_name: str,
+    task_description: str,
+    auto_class: str,
+    metrics: dict[str, Any],
+    num_train: int,
+    num_eval: int,
+    target_modules: list[str],
+    modules_to_save: list[str],
+    trainable: int,
+    total: int,
+    steps: int,
+    seconds: float,
+    run_id: str,
+    data_info: dict[str, Any],
+) -> str:
     """The README.md of an adapter: base model and revision, data, metrics, how to load it."""
     revision_text = base_revision or "(local folder, no Hub revision)"
     tags = ["hubmgr", "lora", "peft", task_name]
@@ -227,7 +241,9 @@ def model_card(*, config: TrainConfig, base_model: str, base_revision: str | Non
     front += [f"- {t}" for t in tags]
     front.append("---")
     eval_text = config.eval_data or (
-        f"{config.eval_fraction:.0%} held out of the training data (seed {config.seed})" if config.eval_fraction else "none"
+        f"{config.eval_fraction:.0%} held out of the training data (seed {config.seed})"
+        if config.eval_fraction
+        else "none"
     )
     lines = front + [
         "",
@@ -266,8 +282,11 @@ def model_card(*, config: TrainConfig, base_model: str, base_revision: str | Non
         "## Training",
         "",
         f"- LoRA: r={config.lora_r}, alpha={_fmt(config.lora_alpha)}, dropout={config.lora_dropout},"
-        f" targets={', '.join(target_modules)}" + (f", trained in full: {', '.join(modules_to_save)}" if modules_to_save else "")
-        + (", rsLoRA" if config.use_rslora else "") + (", DoRA" if config.use_dora else "") + (", QLoRA 4-bit" if config.qlora else ""),
+        f" targets={', '.join(target_modules)}"
+        + (f", trained in full: {', '.join(modules_to_save)}" if modules_to_save else "")
+        + (", rsLoRA" if config.use_rslora else "")
+        + (", DoRA" if config.use_dora else "")
+        + (", QLoRA 4-bit" if config.qlora else ""),
         f"- Trainable parameters: {trainable:,} of {total:,} ({pct:.2f}%)",
         f"- Steps: {steps}, epochs: {_fmt(config.epochs)}, learning rate: {config.learning_rate:g},"
         f" batch size: {config.batch_size} x {config.grad_accum} accumulation, max length: {config.max_length},"
@@ -281,8 +300,10 @@ def model_card(*, config: TrainConfig, base_model: str, base_revision: str | Non
         f"from transformers import {auto_class}",
         "",
         f"base = {auto_class}.from_pretrained({json.dumps(base_model)}"
-        + (f", revision={json.dumps(base_revision)}" if base_revision else "") + extra_args + ")",
-        "model = PeftModel.from_pretrained(base, \"path/to/this/folder\")",
+        + (f", revision={json.dumps(base_revision)}" if base_revision else "")
+        + extra_args
+        + ")",
+        'model = PeftModel.from_pretrained(base, "path/to/this/folder")',
         "```",
         "",
         "Or with hubmgr: `hubmgr eval --model BASE --adapter THIS_FOLDER --data DATA`.",

@@ -36,8 +36,14 @@ class HubmgrTrainer(Trainer):
             return SequentialSampler(eval_dataset)
         return super()._get_eval_sampler(eval_dataset)
 
-    def __init__(self, *args: Any, head_learning_rate: float | None = None, schedule: Callable[[int], float] | None = None,
-                 task_loss: Callable[[Any, Any], Any] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        head_learning_rate: float | None = None,
+        schedule: Callable[[int], float] | None = None,
+        task_loss: Callable[[Any, Any], Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.head_learning_rate = head_learning_rate
         self.schedule = schedule
@@ -83,8 +89,11 @@ class HubmgrTrainer(Trainer):
         """Clip the gradients of the trainable parameters only (frozen ones have none)."""
         from accelerate.utils import DistributedType
 
-        if self.accelerator.distributed_type in (DistributedType.NO, DistributedType.MULTI_GPU,
-                                                 DistributedType.MULTI_CPU) and not self.is_fsdp_enabled:
+        if (
+            self.accelerator.distributed_type
+            in (DistributedType.NO, DistributedType.MULTI_GPU, DistributedType.MULTI_CPU)
+            and not self.is_fsdp_enabled
+        ):
             return self.accelerator.clip_grad_norm_(self._trainable_parameters(), self.args.max_grad_norm)
         return super()._clip_grad_norm(model)
 
@@ -127,8 +136,11 @@ class HubmgrTrainer(Trainer):
         lr = optimizer_kwargs.pop("lr", self.args.learning_rate)
         # LoRA groups first: the Trainer logs the first group's learning rate.
         param_groups = [
-            {"params": params, "weight_decay": self.args.weight_decay if decayed else 0.0,
-             "lr": self.head_learning_rate if full else lr}
+            {
+                "params": params,
+                "weight_decay": self.args.weight_decay if decayed else 0.0,
+                "lr": self.head_learning_rate if full else lr,
+            }
             for (full, decayed), params in sorted(groups.items())
         ]
         self.optimizer = optimizer_cls(param_groups, lr=lr, **optimizer_kwargs)
@@ -143,11 +155,13 @@ class HubmgrTrainer(Trainer):
             return self.lr_scheduler
         return super().create_scheduler(num_training_steps, optimizer)
 
-    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
-                     num_items_in_batch: Any = None) -> Any:
+    def compute_loss(
+        self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+    ) -> Any:
         if self.task_loss is None or "labels" not in inputs:
-            return super().compute_loss(model, inputs, return_outputs=return_outputs,
-                                        num_items_in_batch=num_items_in_batch)
+            return super().compute_loss(
+                model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+            )
         outputs = model(**inputs)
         loss = self.task_loss(outputs, inputs["labels"])
         if loss is None:

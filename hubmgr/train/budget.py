@@ -137,8 +137,10 @@ def plan_budget(config: TrainConfig, *, n_train: int, n_eval: int, world_size: i
         batch = int(config.batch_size)
     else:
         batch = default_batch_size(n_train, grad_accum=config.grad_accum, world_size=world_size)
-        why.append(f"batch size {batch} for {n_train:,} training examples (the largest of"
-                   f" {'/'.join(map(str, BATCH_SIZES))} with at least {MIN_STEPS_PER_EPOCH} steps an epoch)")
+        why.append(
+            f"batch size {batch} for {n_train:,} training examples (the largest of"
+            f" {'/'.join(map(str, BATCH_SIZES))} with at least {MIN_STEPS_PER_EPOCH} steps an epoch)"
+        )
     per_step = max(1, batch * config.grad_accum * world_size)
     spe = max(1, math.ceil(n_train / per_step))
     head_lr = head_learning_rate(config)
@@ -147,34 +149,70 @@ def plan_budget(config: TrainConfig, *, n_train: int, n_eval: int, world_size: i
     if auto and n_eval == 0:
         # Nothing to judge progress by: one epoch, as a fixed budget.
         why.append("no evaluation data to decide with, so one epoch")
-        return BudgetPlan(auto=False, steps_per_epoch=spe, max_steps=spe, eval_steps=None, eval_sample=None,
-                          patience=0, warmup_steps=_warmup_steps(config.warmup, spe), time_budget=None,
-                          head_learning_rate=head_lr, batch_size=batch, epochs=1.0, why=why)
+        return BudgetPlan(
+            auto=False,
+            steps_per_epoch=spe,
+            max_steps=spe,
+            eval_steps=None,
+            eval_sample=None,
+            patience=0,
+            warmup_steps=_warmup_steps(config.warmup, spe),
+            time_budget=None,
+            head_learning_rate=head_lr,
+            batch_size=batch,
+            epochs=1.0,
+            why=why,
+        )
     if not auto:
         epochs = 1.0 if config.epochs == "auto" else float(config.epochs)
         total = int(config.max_steps) if config.max_steps else max(1, math.ceil(epochs * spe))
-        return BudgetPlan(auto=False, steps_per_epoch=spe, max_steps=total, eval_steps=config.eval_steps,
-                          eval_sample=None, patience=0, warmup_steps=_warmup_steps(config.warmup, total),
-                          time_budget=None, head_learning_rate=head_lr, batch_size=batch, epochs=epochs,
-                          why=why)
+        return BudgetPlan(
+            auto=False,
+            steps_per_epoch=spe,
+            max_steps=total,
+            eval_steps=config.eval_steps,
+            eval_sample=None,
+            patience=0,
+            warmup_steps=_warmup_steps(config.warmup, total),
+            time_budget=None,
+            head_learning_rate=head_lr,
+            batch_size=batch,
+            epochs=epochs,
+            why=why,
+        )
 
     sample = min(n_eval, EVAL_SAMPLE_CAP)
     by_cost = math.ceil(EVAL_COST_FACTOR * sample / per_step)
     by_count = math.ceil(spe / MAX_EVALS_PER_EPOCH)
     eval_steps = config.eval_steps or max(1, min(spe, max(by_cost, by_count)))
     evals_per_epoch = spe / eval_steps
-    patience = config.early_stopping_patience or int(min(max(round(evals_per_epoch / 2), PATIENCE_BOUNDS[0]),
-                                                         PATIENCE_BOUNDS[1]))
+    patience = config.early_stopping_patience or int(
+        min(max(round(evals_per_epoch / 2), PATIENCE_BOUNDS[0]), PATIENCE_BOUNDS[1])
+    )
     max_epochs = float(config.max_epochs)
     max_steps = max(1, math.ceil(max_epochs * spe))
-    why.append(f"evaluate every {eval_steps} steps ({evals_per_epoch:.1f} per epoch) on "
-               + (f"{sample} of the {n_eval} eval examples" if sample < n_eval else f"all {n_eval} eval examples"))
-    why.append(f"cool down after {patience} evaluations without improvement, or near {max_epochs:g} epochs"
-               + (f" or {config.time_budget}" if config.time_budget else ""))
-    return BudgetPlan(auto=True, steps_per_epoch=spe, max_steps=max_steps, eval_steps=eval_steps,
-                      eval_sample=sample if sample < n_eval else None, patience=patience,
-                      warmup_steps=_warmup_steps(config.warmup, spe), time_budget=time_budget,
-                      head_learning_rate=head_lr, batch_size=batch, epochs=max_epochs, why=why)
+    why.append(
+        f"evaluate every {eval_steps} steps ({evals_per_epoch:.1f} per epoch) on "
+        + (f"{sample} of the {n_eval} eval examples" if sample < n_eval else f"all {n_eval} eval examples")
+    )
+    why.append(
+        f"cool down after {patience} evaluations without improvement, or near {max_epochs:g} epochs"
+        + (f" or {config.time_budget}" if config.time_budget else "")
+    )
+    return BudgetPlan(
+        auto=True,
+        steps_per_epoch=spe,
+        max_steps=max_steps,
+        eval_steps=eval_steps,
+        eval_sample=sample if sample < n_eval else None,
+        patience=patience,
+        warmup_steps=_warmup_steps(config.warmup, spe),
+        time_budget=time_budget,
+        head_learning_rate=head_lr,
+        batch_size=batch,
+        epochs=max_epochs,
+        why=why,
+    )
 
 
 def _warmup_steps(warmup: float, steps: int) -> int:
@@ -184,8 +222,7 @@ def _warmup_steps(warmup: float, steps: int) -> int:
     return int(warmup)
 
 
-def improvement_threshold(value: float, *, greater_is_better: bool, sample: int,
-                          stderr: float | None = None) -> float:
+def improvement_threshold(value: float, *, greater_is_better: bool, sample: int, stderr: float | None = None) -> float:
     """How much better than ``value`` a new score must be to count as progress, not noise.
 
     Half of the score's sampling standard error counts as real. Where the task measured that error on the

@@ -45,7 +45,7 @@ class TrainStarted(Event):
     device: str
     resumed_from_step: int = 0
     precision: str = "float32"
-    budget: str = "fixed"           # "auto" (the tool decides when to stop) | "fixed"
+    budget: str = "fixed"  # "auto" (the tool decides when to stop) | "fixed"
     main_metric: str | None = None  # the task's main metric on this data (leads the eval tables)
     kind: ClassVar[str] = "train_started"
 
@@ -95,7 +95,7 @@ class CheckpointSaved(Event):
 @dataclass(frozen=True)
 class TrainFinished(Event):
     run_id: str
-    status: str                     # "completed" | "failed" | "cancelled"
+    status: str  # "completed" | "failed" | "cancelled"
     output_dir: str | None
     metrics: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0

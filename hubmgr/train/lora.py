@@ -59,12 +59,30 @@ _ARCH_TARGETS: dict[str, list[str]] = {
 }
 
 # Names of output heads: never adapted by the fallback (they are trained in full through modules_to_save).
-_HEAD_NAMES = {"classifier", "score", "lm_head", "head", "qa_outputs", "cls", "pooler", "dense_head",
-               "output_projection", "embed_out"}
+_HEAD_NAMES = {
+    "classifier",
+    "score",
+    "lm_head",
+    "head",
+    "qa_outputs",
+    "cls",
+    "pooler",
+    "dense_head",
+    "output_projection",
+    "embed_out",
+}
 # Attention projection names tried, in order, when the architecture is unknown.
 _ATTENTION_GUESSES = (
-    ("q_proj", "v_proj"), ("query", "value"), ("q_lin", "v_lin"), ("query_proj", "value_proj"),
-    ("c_attn",), ("qkv_proj",), ("query_key_value",), ("Wqkv",), ("qkv",), ("q", "v"),
+    ("q_proj", "v_proj"),
+    ("query", "value"),
+    ("q_lin", "v_lin"),
+    ("query_proj", "value_proj"),
+    ("c_attn",),
+    ("qkv_proj",),
+    ("query_key_value",),
+    ("Wqkv",),
+    ("qkv",),
+    ("q", "v"),
 )
 _LINEAR_CLASS_NAMES = {"Linear", "Conv1D", "Linear4bit", "Linear8bitLt", "NonDynamicallyQuantizableLinear"}
 
@@ -146,7 +164,9 @@ def find_target_modules(model: Any) -> list[str]:
             return list(guess)
     body = sorted({name.rsplit(".", 1)[-1] for name, _ in linear if not _is_head(name)})
     if not body:
-        raise ModelError(f"The model ({model_type or type(_base(model)).__name__}) has no linear layers that LoRA can adapt.")
+        raise ModelError(
+            f"The model ({model_type or type(_base(model)).__name__}) has no linear layers that LoRA can adapt."
+        )
     return body
 
 
@@ -179,7 +199,9 @@ def check_target_modules(model: Any, targets: Iterable[str]) -> list[str]:
     return wanted
 
 
-def resolve_target_modules(model: Any, requested: Iterable[str] | None, task_targets: Iterable[str] | None) -> list[str]:
+def resolve_target_modules(
+    model: Any, requested: Iterable[str] | None, task_targets: Iterable[str] | None
+) -> list[str]:
     """The layers a run adapts, checked against the model: the user's (``--target-modules``), else the
     task's (``LoraDefaults.target_modules``), else :func:`find_target_modules`. The one place that order is
     decided; training and the checks before it call this.
@@ -194,8 +216,9 @@ def resolve_target_modules(model: Any, requested: Iterable[str] | None, task_tar
     return check_target_modules(model, task_targets or find_target_modules(model))
 
 
-def build_lora_config(config: "TrainConfig", defaults: "LoraDefaults", *, target_modules: list[str] | None = None,
-                      model: Any = None) -> Any:
+def build_lora_config(
+    config: "TrainConfig", defaults: "LoraDefaults", *, target_modules: list[str] | None = None, model: Any = None
+) -> Any:
     """The peft ``LoraConfig`` for a run.
 
     Args:
@@ -236,9 +259,19 @@ def build_lora_config(config: "TrainConfig", defaults: "LoraDefaults", *, target
 
 
 # Config keys that hold a dropout probability, across architectures.
-_DROPOUT_KEYS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "attention_dropout", "dropout",
-                 "resid_pdrop", "embd_pdrop", "attn_pdrop", "summary_first_dropout", "hidden_dropout",
-                 "activation_dropout", "classifier_dropout")
+_DROPOUT_KEYS = (
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+    "attention_dropout",
+    "dropout",
+    "resid_pdrop",
+    "embd_pdrop",
+    "attn_pdrop",
+    "summary_first_dropout",
+    "hidden_dropout",
+    "activation_dropout",
+    "classifier_dropout",
+)
 # Module attributes that hold a float dropout probability used directly by attention functions.
 _DROPOUT_ATTRS = ("attention_dropout", "dropout_p", "attn_dropout_p")
 

@@ -276,7 +276,11 @@ def _check_qlora(config: TrainConfig, device: str) -> None:
     import torch
 
     if device != "cuda" or not torch.cuda.is_available():
-        raise UsageError("--qlora (4-bit) needs a CUDA GPU; this run is on the " + device + ". Drop --qlora to train in full precision.")
+        raise UsageError(
+            "--qlora (4-bit) needs a CUDA GPU; this run is on the "
+            + device
+            + ". Drop --qlora to train in full precision."
+        )
     if importlib.util.find_spec("bitsandbytes") is None:
         raise UsageError("--qlora (4-bit) needs the bitsandbytes package: pip install bitsandbytes.")
 
@@ -365,8 +369,9 @@ def _with_lengths(dataset: Any) -> tuple[Any, bool]:
     if "length" in columns:
         return dataset, True
     if "input_ids" in columns:
-        return dataset.map(lambda b: {"length": [len(x) for x in b["input_ids"]]}, batched=True,
-                           load_from_cache_file=False), True
+        return dataset.map(
+            lambda b: {"length": [len(x) for x in b["input_ids"]]}, batched=True, load_from_cache_file=False
+        ), True
     return dataset, False
 
 
@@ -436,8 +441,11 @@ def train(
 
     t0 = time.perf_counter()
     settings = settings or get_settings()
-    config = dataclasses.replace(config, options=dict(config.options or {}),
-                                 target_modules=list(config.target_modules) if config.target_modules else None)
+    config = dataclasses.replace(
+        config,
+        options=dict(config.options or {}),
+        target_modules=list(config.target_modules) if config.target_modules else None,
+    )
     config.validate()
     # Everything the run needs to resume is in its saved config, valid from any working directory.
     config = config.with_absolute_paths()
@@ -478,9 +486,20 @@ def train(
         with lock:
             if dist.is_main:  # re-checked under the lock: another run may have just started there
                 outputs.check_output(out, resume=config.resume)
-            return _train(config, settings=settings, emit_user=emit_user, cancel=cancel, dist=dist, device=device,
-                          run_id=run_id, out=out, partial=partial, state=state, t0=t0,
-                          registered=given_id is not None and given_id == run_id)
+            return _train(
+                config,
+                settings=settings,
+                emit_user=emit_user,
+                cancel=cancel,
+                dist=dist,
+                device=device,
+                run_id=run_id,
+                out=out,
+                partial=partial,
+                state=state,
+                t0=t0,
+                registered=given_id is not None and given_id == run_id,
+            )
 
 
 def _new_run_id() -> str:
@@ -608,18 +627,43 @@ class _Final:
     tables: dict[str, dict[str, float]]
 
 
-def _train(config: TrainConfig, *, settings: "Settings", emit_user: Callable | None, cancel: threading.Event,
-           dist: _Dist, device: str, run_id: str, out: Path, partial: Path, state: Any, t0: float,
-           registered: bool = False) -> TrainResult:
+def _train(
+    config: TrainConfig,
+    *,
+    settings: "Settings",
+    emit_user: Callable | None,
+    cancel: threading.Event,
+    dist: _Dist,
+    device: str,
+    run_id: str,
+    out: Path,
+    partial: Path,
+    state: Any,
+    t0: float,
+    registered: bool = False,
+) -> TrainResult:
     """The run in stages: resolve (task, options, model folder), open (marker file, registry), data, model,
     features, fit, finalize. Each stage reads the run's context and returns what the next ones need."""
     from hubmgr.hookspecs import RunInfo
 
-    run = _Run(config=config, settings=settings, dist=dist, device=device, run_id=run_id, out=out, partial=partial,
-               state=state, t0=t0, cancel=cancel, registry=_Registry(settings, enabled=dist.is_main),
-               run_info=RunInfo(run_id=run_id, task=config.task, model=config.model, output_dir=str(out),
-                                config=config.to_dict()),
-               emit_user=emit_user, registered=registered)
+    run = _Run(
+        config=config,
+        settings=settings,
+        dist=dist,
+        device=device,
+        run_id=run_id,
+        out=out,
+        partial=partial,
+        state=state,
+        t0=t0,
+        cancel=cancel,
+        registry=_Registry(settings, enabled=dist.is_main),
+        run_info=RunInfo(
+            run_id=run_id, task=config.task, model=config.model, output_dir=str(out), config=config.to_dict()
+        ),
+        emit_user=emit_user,
+        registered=registered,
+    )
     try:
         task, options, model_dir, has_safetensors = _resolve_stage(run)
         _open_stage(run)
@@ -664,15 +708,32 @@ def _open_stage(run: _Run) -> None:
         run.partial.mkdir(parents=True, exist_ok=True)
         live.clear_stop(run.partial)  # a stop asked of an earlier attempt is not asked of this one
         run.log = live.EventLog(run.partial)
-        outputs.write_json(run.partial / outputs.RUN_FILE, {
-            "run_id": run.run_id, "status": "running", "task": config.task, "model": config.model,
-            "base_model": config.model, "revision": run.base_revision, "base_revision": run.base_revision,
-            "output_dir": str(run.out), "started": outputs.now_iso(), "pid": os.getpid(),
-            "world_size": run.dist.world_size,
-        })
+        outputs.write_json(
+            run.partial / outputs.RUN_FILE,
+            {
+                "run_id": run.run_id,
+                "status": "running",
+                "task": config.task,
+                "model": config.model,
+                "base_model": config.model,
+                "revision": run.base_revision,
+                "base_revision": run.base_revision,
+                "output_dir": str(run.out),
+                "started": outputs.now_iso(),
+                "pid": os.getpid(),
+                "world_size": run.dist.world_size,
+            },
+        )
         config.to_toml(run.partial / outputs.CONFIG_FILE)
-        run.registry.call("create_run", run_id=run.run_id, task=config.task, model=config.model,
-                          revision=run.base_revision, config=config.to_dict(), output_dir=str(run.out))
+        run.registry.call(
+            "create_run",
+            run_id=run.run_id,
+            task=config.task,
+            model=config.model,
+            revision=run.base_revision,
+            config=config.to_dict(),
+            output_dir=str(run.out),
+        )
         run.registered = True
         _hook("on_run_start", run=run.run_info, failures=run.hook_failures)
     _stop_if_cancelled(run.cancel)
@@ -684,9 +745,14 @@ def _data_stage(run: _Run, task: Any, options: Any) -> Any:
 
     config = run.config
     source = DataSource(
-        train=config.data, eval=config.eval_data, train_split=config.train_split, eval_split=config.eval_split,
+        train=config.data,
+        eval=config.eval_data,
+        train_split=config.train_split,
+        eval_split=config.eval_split,
         eval_fraction=config.eval_fraction if config.eval_strategy != "no" else 0.0,
-        max_train_samples=config.max_train_samples, max_eval_samples=config.max_eval_samples, seed=config.seed,
+        max_train_samples=config.max_train_samples,
+        max_eval_samples=config.max_eval_samples,
+        seed=config.seed,
     )
     with run.main_first():
         data = task.load_data(source, options)
@@ -717,7 +783,9 @@ def _model_stage(run: _Run, task: Any, options: Any, data: Any, model_dir: Path,
 
         compute = torch.bfloat16 if mixed == "bf16" else torch.float16
         load_kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=compute,
         )
         load_kwargs["device_map"] = {"": run.dist.local_rank}
@@ -749,8 +817,15 @@ def _model_stage(run: _Run, task: Any, options: Any, data: Any, model_dir: Path,
         if param.requires_grad and param.dtype != torch.float32:
             param.data = param.data.float()
     trainable, total = model.get_nb_trainable_parameters()
-    return _Model(model=model, processor=processor, mixed=mixed, targets=list(targets),
-                  modules_to_save=list(defaults.modules_to_save or []), trainable=int(trainable), total=int(total))
+    return _Model(
+        model=model,
+        processor=processor,
+        mixed=mixed,
+        targets=list(targets),
+        modules_to_save=list(defaults.modules_to_save or []),
+        trainable=int(trainable),
+        total=int(total),
+    )
 
 
 def _features_stage(run: _Run, task: Any, options: Any, data: Any, built: _Model) -> _Features:
@@ -791,25 +866,52 @@ def _fit_stage(run: _Run, task: Any, options: Any, feats: _Features, built: _Mod
         watch_ds = _longest_first(eval_ds.shuffle(seed=config.seed).select(range(plan.eval_sample)))
     schedule = Schedule(plan.warmup_steps) if plan.auto else None
 
-    args = _training_args(config, task=task, out_dir=run.partial, use_cpu=(run.device == "cpu"), mixed=built.mixed,
-                          has_eval=eval_ds is not None, has_length=feats.has_length, dist=dist, run_id=run.run_id,
-                          plan=plan, metric=metric, greater_is_better=greater)
+    args = _training_args(
+        config,
+        task=task,
+        out_dir=run.partial,
+        use_cpu=(run.device == "cpu"),
+        mixed=built.mixed,
+        has_eval=eval_ds is not None,
+        has_length=feats.has_length,
+        dist=dist,
+        run_id=run.run_id,
+        plan=plan,
+        metric=metric,
+        greater_is_better=greater,
+    )
     callback = EventCallback(
-        emit=run.emit, cancel=run.cancel, samples_per_step=config.batch_size * config.grad_accum * dist.world_size,
+        emit=run.emit,
+        cancel=run.cancel,
+        samples_per_step=config.batch_size * config.grad_accum * dist.world_size,
         stop_requested=live.StopWatcher(run.partial),
         world_size=dist.world_size,
-        started=dict(run_id=run.run_id, task=config.task, model=config.model, output_dir=str(run.out),
-                     num_train_examples=feats.n_train, num_eval_examples=feats.n_eval,
-                     trainable_params=built.trainable, total_params=built.total,
-                     device=run.device if dist.world_size == 1 else f"{run.device} x{dist.world_size}",
-                     precision=_precision_label(built.mixed, qlora=bool(config.qlora)),
-                     budget="auto" if plan.auto else "fixed", main_metric=metric),
+        started=dict(
+            run_id=run.run_id,
+            task=config.task,
+            model=config.model,
+            output_dir=str(run.out),
+            num_train_examples=feats.n_train,
+            num_eval_examples=feats.n_eval,
+            trainable_params=built.trainable,
+            total_params=built.total,
+            device=run.device if dist.world_size == 1 else f"{run.device} x{dist.world_size}",
+            precision=_precision_label(built.mixed, qlora=bool(config.qlora)),
+            budget="auto" if plan.auto else "fixed",
+            main_metric=metric,
+        ),
     )
     callbacks: list[Any] = [callback]
     budget_cb = None
     if plan.auto:
-        budget_cb = BudgetCallback(plan=plan, schedule=schedule, metric=metric, greater_is_better=greater,
-                                   sample=len(watch_ds) if watch_ds is not None else 0, world_size=dist.world_size)
+        budget_cb = BudgetCallback(
+            plan=plan,
+            schedule=schedule,
+            metric=metric,
+            greater_is_better=greater,
+            sample=len(watch_ds) if watch_ds is not None else 0,
+            world_size=dist.world_size,
+        )
         callbacks.append(budget_cb)
     elif config.early_stopping_patience and args.load_best_model_at_end:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
@@ -831,7 +933,8 @@ def _fit_stage(run: _Run, task: Any, options: Any, feats: _Features, built: _Mod
         processing_class=built.processor,
         compute_metrics=metrics_fn if has_metrics else None,
         preprocess_logits_for_metrics=(lambda logits, labels: call_reduce_logits(task, logits, labels, options, data))
-        if has_metrics else None,
+        if has_metrics
+        else None,
         callbacks=callbacks,
         head_learning_rate=plan.head_learning_rate,
         schedule=schedule,
@@ -861,9 +964,20 @@ def _fit_stage(run: _Run, task: Any, options: Any, feats: _Features, built: _Mod
             os.environ.pop("TENSORBOARD_LOGGING_DIR", None)
     step = int(trainer.state.global_step)
     run.step = step
-    return _Fit(trainer=trainer, args=args, plan=plan, callback=callback, budget_cb=budget_cb, metric=metric,
-                greater=greater, watch_ds=watch_ds, has_metrics=has_metrics, last_pass=last_pass,
-                train_output=train_output, step=step)
+    return _Fit(
+        trainer=trainer,
+        args=args,
+        plan=plan,
+        callback=callback,
+        budget_cb=budget_cb,
+        metric=metric,
+        greater=greater,
+        watch_ds=watch_ds,
+        has_metrics=has_metrics,
+        last_pass=last_pass,
+        train_output=train_output,
+        step=step,
+    )
 
 
 def _finalize_stage(run: _Run, task: Any, options: Any, feats: _Features, built: _Model, fit: _Fit) -> TrainResult:
@@ -873,8 +987,14 @@ def _finalize_stage(run: _Run, task: Any, options: Any, feats: _Features, built:
     from hubmgr.task import call_extra_eval, compute_metric_values
 
     config, dist, data, eval_ds = run.config, run.dist, feats.data, feats.eval_ds
-    trainer, callback, metric, greater, step, last_pass = (fit.trainer, fit.callback, fit.metric, fit.greater,
-                                                           fit.step, fit.last_pass)
+    trainer, callback, metric, greater, step, last_pass = (
+        fit.trainer,
+        fit.callback,
+        fit.metric,
+        fit.greater,
+        fit.step,
+        fit.last_pass,
+    )
     metrics: dict[str, Any] = {}
     summary = dict(callback.train_summary)
     if fit.train_output is not None and getattr(fit.train_output, "metrics", None):
@@ -886,8 +1006,12 @@ def _finalize_stage(run: _Run, task: Any, options: Any, feats: _Features, built:
     history = _eval_history(trainer.state.log_history, metric)
     notes: list[str] = []
     if eval_ds is not None:
-        if (fit.watch_ds is not eval_ds or callback.last_eval_step != step or (best_step and best_step != step)
-                or (fit.has_metrics and not last_pass)):
+        if (
+            fit.watch_ds is not eval_ds
+            or callback.last_eval_step != step
+            or (best_step and best_step != step)
+            or (fit.has_metrics and not last_pass)
+        ):
             # the whole eval split, with the weights kept (the best checkpoint, reloaded)
             trainer.evaluate(eval_dataset=eval_ds)
         final = dict(callback.last_eval)
@@ -895,28 +1019,47 @@ def _finalize_stage(run: _Run, task: Any, options: Any, feats: _Features, built:
             tuned = task.calibrate(last_pass["predictions"], last_pass["labels"], data, options) or {}
             if tuned:
                 data.info.update(tuned)
-                scalars, last_pass["tables"] = compute_metric_values(task, last_pass["predictions"],
-                                                                     last_pass["labels"], data, options)
+                scalars, last_pass["tables"] = compute_metric_values(
+                    task, last_pass["predictions"], last_pass["labels"], data, options
+                )
                 final.update(scalars)
             notes += _weak_result_notes(task, data, options, final, last_pass["labels"], metric, greater)
         metrics.update({f"eval_{k}": v for k, v in final.items() if isinstance(v, (int, float))})
     metrics["step"] = step
     metrics["epoch"] = float(trainer.state.epoch or 0.0)
-    stop_reason, rising = _stop_reason(config, fit.plan, fit.budget_cb, history, metric, greater, best_step=best_step,
-                                       epoch=metrics["epoch"], step=step)
+    stop_reason, rising = _stop_reason(
+        config,
+        fit.plan,
+        fit.budget_cb,
+        history,
+        metric,
+        greater,
+        best_step=best_step,
+        epoch=metrics["epoch"],
+        step=step,
+    )
     if rising:
         notes.append(rising)
     notes += [f"{message} (the run went on without it)." for message in run.hook_failures]
     train_loss = metrics.get("train_loss")
     if train_loss is not None and not math.isfinite(train_loss):
-        raise TrainingError(f"Loss became NaN by step {step}; lower the learning rate (it was {config.learning_rate:g}).")
+        raise TrainingError(
+            f"Loss became NaN by step {step}; lower the learning rate (it was {config.learning_rate:g})."
+        )
 
     extra: dict[str, Any] = {}
     if dist.is_main:
         try:
-            extra = call_extra_eval(task, built.model, built.processor, options, data,
-                                    predictions=last_pass.get("predictions"), labels=last_pass.get("labels"),
-                                    split=eval_ds if last_pass else None)
+            extra = call_extra_eval(
+                task,
+                built.model,
+                built.processor,
+                options,
+                data,
+                predictions=last_pass.get("predictions"),
+                labels=last_pass.get("labels"),
+                split=eval_ds if last_pass else None,
+            )
         except Exception as exc:  # extras are a bonus, never a failure
             logger.debug("extra_eval failed: %s", exc)
 
@@ -927,24 +1070,64 @@ def _finalize_stage(run: _Run, task: Any, options: Any, feats: _Features, built:
     directions = task_directions(task, data, names, main=(metric, greater))
     tables = dict(last_pass.get("tables") or {}) if eval_ds is not None else {}
     if dist.is_main:
-        _write_final(run, task, built, feats, _Final(
-            metrics=metrics, extra=extra, main_metric=metric, directions=directions, tables=tables,
-            budget={**fit.plan.to_dict(), "stop_reason": stop_reason, "notes": notes, "best_step": best_step}))
+        _write_final(
+            run,
+            task,
+            built,
+            feats,
+            _Final(
+                metrics=metrics,
+                extra=extra,
+                main_metric=metric,
+                directions=directions,
+                tables=tables,
+                budget={**fit.plan.to_dict(), "stop_reason": stop_reason, "notes": notes, "best_step": best_step},
+            ),
+        )
     result = TrainResult(
-        run_id=run.run_id, status="completed", output_dir=run.out, metrics=_floats(metrics), adapter_path=run.out,
-        base_model=config.model, base_revision=run.base_revision, seconds=run.seconds(),
-        global_step=step, resumed_from_step=callback.start_step, num_train_examples=feats.n_train,
-        num_eval_examples=feats.n_eval, stop_reason=stop_reason,
-        notes=list(notes), best_step=best_step, epochs=metrics["epoch"], main_metric=metric,
+        run_id=run.run_id,
+        status="completed",
+        output_dir=run.out,
+        metrics=_floats(metrics),
+        adapter_path=run.out,
+        base_model=config.model,
+        base_revision=run.base_revision,
+        seconds=run.seconds(),
+        global_step=step,
+        resumed_from_step=callback.start_step,
+        num_train_examples=feats.n_train,
+        num_eval_examples=feats.n_eval,
+        stop_reason=stop_reason,
+        notes=list(notes),
+        best_step=best_step,
+        epochs=metrics["epoch"],
+        main_metric=metric,
         metric_tables=tables,
     )
     if dist.is_main:
-        run.registry.call("finish", run.run_id, status="completed", metrics=_floats(metrics),
-                          adapter_path=str(run.out), stop_reason=stop_reason, notes=notes, main_metric=metric,
-                          metric_directions=directions)
-        run.emit(TrainFinished(run_id=run.run_id, status="completed", output_dir=str(run.out),
-                               metrics=_floats(metrics), seconds=result.seconds, stop_reason=stop_reason,
-                               notes=list(notes), main_metric=metric))
+        run.registry.call(
+            "finish",
+            run.run_id,
+            status="completed",
+            metrics=_floats(metrics),
+            adapter_path=str(run.out),
+            stop_reason=stop_reason,
+            notes=notes,
+            main_metric=metric,
+            metric_directions=directions,
+        )
+        run.emit(
+            TrainFinished(
+                run_id=run.run_id,
+                status="completed",
+                output_dir=str(run.out),
+                metrics=_floats(metrics),
+                seconds=result.seconds,
+                stop_reason=stop_reason,
+                notes=list(notes),
+                main_metric=metric,
+            )
+        )
         _hook("on_run_end", run=run.run_info, result=result)
     return result
 
@@ -965,14 +1148,25 @@ def _fail(run: _Run, exc: BaseException) -> None:
         if run.registered:
             run.registry.call("set_status", run.run_id, status, error=message)
         try:
-            run.emit(TrainFinished(run_id=run.run_id, status=status, output_dir=None, seconds=run.seconds(),
-                                   error=message))
+            run.emit(
+                TrainFinished(run_id=run.run_id, status=status, output_dir=None, seconds=run.seconds(), error=message)
+            )
         except Exception:  # pragma: no cover - a UI failing while we report a failure
             pass
         if run.registered:
-            _hook("on_run_end", run=run.run_info, result=TrainResult(
-                run_id=run.run_id, status=status, output_dir=None, base_model=run.config.model,
-                base_revision=run.base_revision, seconds=run.seconds(), global_step=run.step))
+            _hook(
+                "on_run_end",
+                run=run.run_info,
+                result=TrainResult(
+                    run_id=run.run_id,
+                    status=status,
+                    output_dir=None,
+                    base_model=run.config.model,
+                    base_revision=run.base_revision,
+                    seconds=run.seconds(),
+                    global_step=run.step,
+                ),
+            )
     if error is not None and error is not exc:
         if error.__cause__ is exc:  # a plugin's error: its traceback stays reachable (HUBMGR_DEBUG=1)
             raise error from exc
@@ -998,8 +1192,6 @@ class _Cancelled(Exception):
 def _stop_if_cancelled(cancel: threading.Event) -> None:
     if cancel.is_set():
         raise _Cancelled
-
-
 
 
 def _floats(metrics: dict[str, Any]) -> dict[str, float]:
@@ -1060,24 +1252,53 @@ def _cancelled(run: _Run, *, resumed: int, n_train: int, n_eval: int) -> TrainRe
     resumable = outputs.last_checkpoint(partial) is not None
     command = _resume_command(run.out, run.run_id if run.registry.store is not None else None) if resumable else None
     result = TrainResult(
-        run_id=run.run_id, status="cancelled", output_dir=partial if resumable else None,
-        metrics={"step": float(step)}, adapter_path=None, base_model=run.config.model,
-        base_revision=run.base_revision, seconds=seconds, global_step=step, resumed_from_step=resumed,
-        num_train_examples=n_train, num_eval_examples=n_eval, resume_command=command,
+        run_id=run.run_id,
+        status="cancelled",
+        output_dir=partial if resumable else None,
+        metrics={"step": float(step)},
+        adapter_path=None,
+        base_model=run.config.model,
+        base_revision=run.base_revision,
+        seconds=seconds,
+        global_step=step,
+        resumed_from_step=resumed,
+        num_train_examples=n_train,
+        num_eval_examples=n_eval,
+        resume_command=command,
     )
     if run.dist.is_main:
         message = f"Cancelled at step {step}." + (f" Resume with: {command}" if command else "")
         _mark_partial(partial, status="cancelled", error=message)
         run.registry.call("set_status", run.run_id, "cancelled", error=message)
-        run.emit(TrainFinished(run_id=run.run_id, status="cancelled", output_dir=str(partial) if resumable else None,
-                               metrics={"step": float(step)}, seconds=seconds, error=None))
+        run.emit(
+            TrainFinished(
+                run_id=run.run_id,
+                status="cancelled",
+                output_dir=str(partial) if resumable else None,
+                metrics={"step": float(step)},
+                seconds=seconds,
+                error=None,
+            )
+        )
         _hook("on_run_end", run=run.run_info, result=result)
     return result
 
 
-def _training_args(config: TrainConfig, *, task: Any, out_dir: Path, use_cpu: bool, mixed: str | None,
-                   has_eval: bool, has_length: bool, dist: _Dist, run_id: str, plan: Any = None,
-                   metric: str | None = None, greater_is_better: bool | None = None) -> Any:
+def _training_args(
+    config: TrainConfig,
+    *,
+    task: Any,
+    out_dir: Path,
+    use_cpu: bool,
+    mixed: str | None,
+    has_eval: bool,
+    has_length: bool,
+    dist: _Dist,
+    run_id: str,
+    plan: Any = None,
+    metric: str | None = None,
+    greater_is_better: bool | None = None,
+) -> Any:
     from transformers import TrainingArguments
 
     auto = bool(plan is not None and plan.auto and has_eval)
@@ -1091,8 +1312,10 @@ def _training_args(config: TrainConfig, *, task: Any, out_dir: Path, use_cpu: bo
     else:
         eval_strategy = config.eval_strategy
     if auto and config.save_steps == 0:
-        raise UsageError("--epochs auto keeps the best checkpoint, so it cannot run with --save-steps 0;"
-                         " give --epochs N to train without checkpoints.")
+        raise UsageError(
+            "--epochs auto keeps the best checkpoint, so it cannot run with --save-steps 0;"
+            " give --epochs N to train without checkpoints."
+        )
     if config.save_steps == 0:
         save_strategy, save_steps = "no", None
     elif config.save_steps:
@@ -1107,10 +1330,14 @@ def _training_args(config: TrainConfig, *, task: Any, out_dir: Path, use_cpu: bo
         if save_strategy == "no":
             raise UsageError("Early stopping keeps the best checkpoint, so it cannot run with --save-steps 0.")
         if save_strategy != eval_strategy:
-            raise UsageError(f"{what} keeps the best checkpoint, so checkpoints must follow evaluations:"
-                             " drop --save-steps or give --eval-steps.")
+            raise UsageError(
+                f"{what} keeps the best checkpoint, so checkpoints must follow evaluations:"
+                " drop --save-steps or give --eval-steps."
+            )
         if eval_strategy == "steps" and cast(int, save_steps) % cast(int, eval_steps):
-            raise UsageError(f"{what} keeps the best checkpoint: --save-steps must be a multiple of the evaluation interval ({eval_steps}).")
+            raise UsageError(
+                f"{what} keeps the best checkpoint: --save-steps must be a multiple of the evaluation interval ({eval_steps})."
+            )
     warmup: float | int = config.warmup if config.warmup < 1 else int(config.warmup)
     if plan is not None:
         warmup = int(plan.warmup_steps)
@@ -1200,27 +1427,56 @@ def _write_final(run: _Run, task: Any, built: _Model, feats: _Features, final: _
     outputs.write_json(tmp / outputs.METRICS_FILE, metrics)
     data_info = dict(getattr(feats.data, "info", {}) or {})
     card = outputs.model_card(
-        config=config, base_model=base_name if base_name != config.model else config.model,
-        base_revision=base_revision, task_name=task.name, task_description=task.description,
-        auto_class=str(getattr(task, "auto_model_class", "AutoModel") or "AutoModel"), metrics=metrics,
-        num_train=feats.n_train, num_eval=feats.n_eval, target_modules=built.targets,
-        modules_to_save=built.modules_to_save, trainable=built.trainable, total=built.total,
-        steps=int(metrics.get("step", 0)), seconds=seconds, run_id=run.run_id, data_info=data_info,
+        config=config,
+        base_model=base_name if base_name != config.model else config.model,
+        base_revision=base_revision,
+        task_name=task.name,
+        task_description=task.description,
+        auto_class=str(getattr(task, "auto_model_class", "AutoModel") or "AutoModel"),
+        metrics=metrics,
+        num_train=feats.n_train,
+        num_eval=feats.n_eval,
+        target_modules=built.targets,
+        modules_to_save=built.modules_to_save,
+        trainable=built.trainable,
+        total=built.total,
+        steps=int(metrics.get("step", 0)),
+        seconds=seconds,
+        run_id=run.run_id,
+        data_info=data_info,
     )
     (tmp / "README.md").write_text(card, encoding="utf-8")
     previous = outputs.read_run_file(partial) or {}
-    outputs.write_json(tmp / outputs.RUN_FILE, {
-        "run_id": run.run_id, "status": "completed", "task": task.name, "model": config.model,
-        "base_model": config.model, "revision": base_revision, "base_revision": base_revision,
-        "options": dict(config.options or {}), "data_info": data_info, "max_length": config.max_length,
-        "metrics": metrics, "main_metric": final.main_metric, "metric_directions": dict(final.directions),
-        "metric_tables": dict(final.tables),
-        "extra": final.extra, "config": final_config.to_dict(),
-        "started": previous.get("started"), "finished": outputs.now_iso(), "seconds": seconds,
-        "world_size": run.dist.world_size, "hubmgr_version": _version(), "task_provider": task_provider(task.name),
-        "budget": final.budget,
-        "stop_reason": final.budget.get("stop_reason"), "notes": final.budget.get("notes") or [],
-    })
+    outputs.write_json(
+        tmp / outputs.RUN_FILE,
+        {
+            "run_id": run.run_id,
+            "status": "completed",
+            "task": task.name,
+            "model": config.model,
+            "base_model": config.model,
+            "revision": base_revision,
+            "base_revision": base_revision,
+            "options": dict(config.options or {}),
+            "data_info": data_info,
+            "max_length": config.max_length,
+            "metrics": metrics,
+            "main_metric": final.main_metric,
+            "metric_directions": dict(final.directions),
+            "metric_tables": dict(final.tables),
+            "extra": final.extra,
+            "config": final_config.to_dict(),
+            "started": previous.get("started"),
+            "finished": outputs.now_iso(),
+            "seconds": seconds,
+            "world_size": run.dist.world_size,
+            "hubmgr_version": _version(),
+            "task_provider": task_provider(task.name),
+            "budget": final.budget,
+            "stop_reason": final.budget.get("stop_reason"),
+            "notes": final.budget.get("notes") or [],
+        },
+    )
     if run.log is not None:  # the same log, so that a follower reading it sees the run's end
         run.log.link_into(tmp)
     if out.is_dir() and not any(out.iterdir()):
@@ -1262,44 +1518,72 @@ def _epoch_of(history: list[tuple[int, float, float]], step: int | None) -> floa
     return None
 
 
-def _stop_reason(config: TrainConfig, plan: Any, budget_cb: Any, history: list[tuple[int, float, float]], metric: str,
-                 greater: bool, *, best_step: int | None, epoch: float, step: int) -> tuple[str, str | None]:
+def _stop_reason(
+    config: TrainConfig,
+    plan: Any,
+    budget_cb: Any,
+    history: list[tuple[int, float, float]],
+    metric: str,
+    greater: bool,
+    *,
+    best_step: int | None,
+    epoch: float,
+    step: int,
+) -> tuple[str, str | None]:
     """Why training stopped, in one sentence, and a note when the metric was still rising at the end."""
     best_epoch = _epoch_of(history, best_step)
     kept = ""
     if best_step is not None and best_epoch is not None:
         value = next(v for s, _, v in history if s == best_step)
-        kept = (f"; kept the best, epoch {best_epoch:.1f}" if best_step != step else "; the last evaluation was the best") \
-            + f" ({metric} {value:.4f})"
+        kept = (
+            f"; kept the best, epoch {best_epoch:.1f}" if best_step != step else "; the last evaluation was the best"
+        ) + f" ({metric} {value:.4f})"
     rising = None
     if budget_cb is not None:
         reason = budget_cb.reason
         if reason == "plateau":
-            since = budget_cb.plateau_epoch if budget_cb.plateau_epoch is not None else (budget_cb.cooldown_epoch or epoch)
-            text = (f"eval {metric} stopped improving after epoch {since:.1f} (no real gain in"
-                    f" {plural(plan.patience, 'evaluation')}); cooled the learning rate down until epoch {epoch:.1f}{kept}")
+            since = (
+                budget_cb.plateau_epoch if budget_cb.plateau_epoch is not None else (budget_cb.cooldown_epoch or epoch)
+            )
+            text = (
+                f"eval {metric} stopped improving after epoch {since:.1f} (no real gain in"
+                f" {plural(plan.patience, 'evaluation')}); cooled the learning rate down until epoch {epoch:.1f}{kept}"
+            )
         elif reason == "time":
             text = f"the time budget ({config.time_budget}) ran out at epoch {epoch:.1f}{kept}"
         else:
             text = f"reached --max-epochs {config.max_epochs:g} (epoch {epoch:.1f}){kept}"
         if reason in ("time", "max_epochs") and budget_cb.improving_at_cooldown:
-            rising = (f"Eval {metric} was still improving when the budget ran out; a longer"
-                      f" {'--time-budget' if reason == 'time' else '--max-epochs'} may give a better adapter.")
+            rising = (
+                f"Eval {metric} was still improving when the budget ran out; a longer"
+                f" {'--time-budget' if reason == 'time' else '--max-epochs'} may give a better adapter."
+            )
         return text, rising
     if plan is not None and "no evaluation data" in " ".join(plan.why):
-        return "trained one epoch: with no evaluation data there is nothing to decide the budget by (give --eval-data or --eval-fraction)", None
+        return (
+            "trained one epoch: with no evaluation data there is nothing to decide the budget by (give --eval-data or --eval-fraction)",
+            None,
+        )
     if config.early_stopping_patience and best_step is not None and step < plan.max_steps:
-        return f"eval {metric} did not improve for {config.early_stopping_patience} evaluations (--early-stopping-patience){kept}", None
+        return (
+            f"eval {metric} did not improve for {config.early_stopping_patience} evaluations (--early-stopping-patience){kept}",
+            None,
+        )
     what = f"--max-steps {config.max_steps}" if config.max_steps else f"the {_epochs_text(config.epochs)} asked for"
     text = f"trained {what}"
     if len(history) >= 2:
-        last, before = history[-1][2], max(v for _, _, v in history[:-1]) if greater else min(v for _, _, v in history[:-1])
+        last, before = (
+            history[-1][2],
+            max(v for _, _, v in history[:-1]) if greater else min(v for _, _, v in history[:-1]),
+        )
         from hubmgr.train.budget import improvement_threshold
 
         delta = improvement_threshold(before, greater_is_better=greater, sample=1000)
         if (last > before + delta) if greater else (last < before - delta):
-            rising = (f"Eval {metric} was still improving at the end; more epochs (or --epochs auto) may give a"
-                      " better adapter.")
+            rising = (
+                f"Eval {metric} was still improving at the end; more epochs (or --epochs auto) may give a"
+                " better adapter."
+            )
     return text, rising
 
 
@@ -1308,8 +1592,9 @@ def _epochs_text(epochs: Any) -> str:
     return f"{n:g} epoch" + ("" if n == 1 else "s")
 
 
-def _weak_result_notes(task: Any, data: Any, options: Any, final: dict[str, Any], labels: Any, metric: str,
-                       greater: bool) -> list[str]:
+def _weak_result_notes(
+    task: Any, data: Any, options: Any, final: dict[str, Any], labels: Any, metric: str, greater: bool
+) -> list[str]:
     """A note when the adapter does no better than a predictor that ignores its input."""
     try:
         baseline = task.baseline_metrics(labels, data, options) or {}
@@ -1326,6 +1611,8 @@ def _weak_result_notes(task: Any, data: Any, options: Any, final: dict[str, Any]
     weak = ours <= trivial + margin if greater else ours >= trivial - margin
     if not weak:
         return []
-    return [f"The adapter does no better than a predictor that ignores its input (the most common label, or each"
-            f" label's frequency): eval {metric} {ours:.4f} against {trivial:.4f}; try"
-            " more data, --epochs auto with a larger --max-epochs, or a higher --learning-rate."]
+    return [
+        f"The adapter does no better than a predictor that ignores its input (the most common label, or each"
+        f" label's frequency): eval {metric} {ours:.4f} against {trivial:.4f}; try"
+        " more data, --epochs auto with a larger --max-epochs, or a higher --learning-rate."
+    ]

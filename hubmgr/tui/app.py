@@ -75,7 +75,9 @@ class HubmgrCommands(Provider):
         repo = query.strip()
         app = self.app
         if "/" in repo and " " not in repo and isinstance(app, HubmgrApp):
-            yield Hit(1.0, f"Open model {repo}", partial(app.open_model, repo), help="Show this repo's card, files and fit")
+            yield Hit(
+                1.0, f"Open model {repo}", partial(app.open_model, repo), help="Show this repo's card, files and fit"
+            )
 
 
 class HubmgrApp(App[None]):
@@ -264,7 +266,9 @@ class HubmgrApp(App[None]):
                 self.notify(str(full), title="Error", severity="error", markup=False, timeout=8)
                 return
         text = " ".join(str(error).split()) or type(error).__name__
-        self.notify(f"Unexpected {type(error).__name__}: {text}", title="Error", severity="error", markup=False, timeout=10)
+        self.notify(
+            f"Unexpected {type(error).__name__}: {text}", title="Error", severity="error", markup=False, timeout=10
+        )
 
     def hub_answered(self) -> None:
         """A Hub call succeeded: drop the unreachable banner (offline mode stays)."""
@@ -292,12 +296,16 @@ class HubmgrApp(App[None]):
             self._queue_problem = f"{exc} Downloads of this session are not kept."
             return []
         except OSError as exc:
-            self._queue_problem = f"Cannot use the download queue file: {exc.strerror or exc}. Downloads of this session are not kept."
+            self._queue_problem = (
+                f"Cannot use the download queue file: {exc.strerror or exc}. Downloads of this session are not kept."
+            )
             self._queue_file = None
             return []
         if self._queue_file.set_aside is not None:
-            self._queue_problem = (f"The download queue was unreadable; it was set aside as {self._queue_file.set_aside} "
-                                   "and a new one started.")
+            self._queue_problem = (
+                f"The download queue was unreadable; it was set aside as {self._queue_file.set_aside} "
+                "and a new one started."
+            )
         return items
 
     @on(events.Mount)
@@ -308,8 +316,12 @@ class HubmgrApp(App[None]):
         waiting = [i for i in self.downloads if i.resumable]
         if waiting:
             n = len(waiting)
-            self.notify(f"{n} download{'s' if n != 1 else ''} did not finish last time; resume "
-                        f"{'them' if n != 1 else 'it'} from Downloads (2) with r.", title="Downloads", timeout=15)
+            self.notify(
+                f"{n} download{'s' if n != 1 else ''} did not finish last time; resume "
+                f"{'them' if n != 1 else 'it'} from Downloads (2) with r.",
+                title="Downloads",
+                timeout=15,
+            )
 
     @on(events.Unmount)
     def _downloads_unmounted(self) -> None:
@@ -324,8 +336,13 @@ class HubmgrApp(App[None]):
             self._queue_saved_at = time.monotonic()
         except dl.QueueFileError as exc:
             if not quiet:
-                self.notify(f"{exc} Downloads of this session are not kept.", title="Downloads", severity="warning",
-                            markup=False, timeout=8)
+                self.notify(
+                    f"{exc} Downloads of this session are not kept.",
+                    title="Downloads",
+                    severity="warning",
+                    markup=False,
+                    timeout=8,
+                )
             self._queue_file = None
 
     def _queue_changed(self) -> None:
@@ -383,16 +400,26 @@ class HubmgrApp(App[None]):
                 item.cancel.set()
             try:
                 pid, log = self.backend.download_in_background(
-                    item.repo_id, revision=item.revision, include=item.include, exclude=item.exclude,
-                    allow_pickle=item.allow_pickle, name=f"download-{item.uid[:12]}")
+                    item.repo_id,
+                    revision=item.revision,
+                    include=item.include,
+                    exclude=item.exclude,
+                    allow_pickle=item.allow_pickle,
+                    name=f"download-{item.uid[:12]}",
+                )
             except (OSError, HubmgrError) as exc:
                 item.stop_as = dl.INTERRUPTED
                 if item.status != dl.RUNNING:
                     item.mark_finished(dl.INTERRUPTED)
                 why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-                self.notify(f"Could not start a background download of {item.repo_id}: {why}. It is kept as "
-                            "interrupted; resume it at the next launch.", title="Downloads", severity="error",
-                            markup=False, timeout=8)
+                self.notify(
+                    f"Could not start a background download of {item.repo_id}: {why}. It is kept as "
+                    "interrupted; resume it at the next launch.",
+                    title="Downloads",
+                    severity="error",
+                    markup=False,
+                    timeout=8,
+                )
                 continue
             item.pid, item.pid_started, item.log = pid, dl.process_started(pid), str(log)
             if item.status != dl.RUNNING:
@@ -421,11 +448,16 @@ class HubmgrApp(App[None]):
                 try:
                     os.kill(item.pid, signal.SIGTERM)  # type: ignore[arg-type]
                 except OSError as exc:
-                    self.notify(f"Could not stop the background download of {item.repo_id} (pid {item.pid}): "
-                                f"{exc.strerror or exc}.", severity="error", markup=False)
+                    self.notify(
+                        f"Could not stop the background download of {item.repo_id} (pid {item.pid}): "
+                        f"{exc.strerror or exc}.",
+                        severity="error",
+                        markup=False,
+                    )
                     return
-                self.notify(f"Stopping the background download of {item.repo_id}; what is downloaded is kept "
-                            "for a resume.")
+                self.notify(
+                    f"Stopping the background download of {item.repo_id}; what is downloaded is kept for a resume."
+                )
             self._check_background()
 
     def resume_download(self, item_id: int) -> None:
@@ -508,7 +540,13 @@ class HubmgrApp(App[None]):
             self.notify(f"Downloaded {item.repo_id} ({sent} transferred).", title="Download finished")
             self.hub_answered()
         elif status == dl.FAILED:
-            self.notify(error or "The download failed.", title=f"Download of {item.repo_id} failed", severity="error", markup=False, timeout=8)
+            self.notify(
+                error or "The download failed.",
+                title=f"Download of {item.repo_id} failed",
+                severity="error",
+                markup=False,
+                timeout=8,
+            )
         elif status == dl.CANCELLED:
             self.notify(f"Download of {item.repo_id} cancelled; resume it from Downloads.", severity="warning")
         elif status == dl.BACKGROUND:
@@ -534,8 +572,13 @@ class HubmgrApp(App[None]):
             changed = True
             try:
                 path = self.backend.finished_download(
-                    item.repo_id, revision=item.revision, commit=item.commit, include=item.include,
-                    exclude=item.exclude, allow_pickle=item.allow_pickle)
+                    item.repo_id,
+                    revision=item.revision,
+                    commit=item.commit,
+                    include=item.include,
+                    exclude=item.exclude,
+                    allow_pickle=item.allow_pickle,
+                )
             except Exception:  # noqa: BLE001 - an unreadable cache: say it did not finish
                 path = None
             if path is not None:
@@ -547,9 +590,11 @@ class HubmgrApp(App[None]):
             else:
                 stopped = item.stop_as == dl.CANCELLED
                 reason = _log_error(item.log)
-                item.mark_finished(dl.CANCELLED if stopped else dl.INTERRUPTED,
-                                   error=reason or (None if stopped else
-                                                    f"The background download (pid {item.pid}) ended before it finished."))
+                item.mark_finished(
+                    dl.CANCELLED if stopped else dl.INTERRUPTED,
+                    error=reason
+                    or (None if stopped else f"The background download (pid {item.pid}) ended before it finished."),
+                )
             item.stop_as = None
         if changed:
             self.save_downloads(quiet=True)
@@ -572,13 +617,29 @@ class HubmgrApp(App[None]):
     # -- command palette -----------------------------------------------------------------------------
     def palette_commands(self) -> Iterable[PaletteCommand]:
         for i, (mode, label) in enumerate(SECTIONS, 1):
-            yield PaletteCommand(f"Go to {label}", f"Show the {label} screen (key {i})", partial(self.action_goto, mode))
+            yield PaletteCommand(
+                f"Go to {label}", f"Show the {label} screen (key {i})", partial(self.action_goto, mode)
+            )
         yield PaletteCommand("Search the Hub", "Focus the search box on Browse", self._palette_search)
-        yield PaletteCommand("Refresh local cache", "Re-read the Hugging Face cache", partial(self._screen_action, "local", "refresh"))
-        yield PaletteCommand("Verify all cached repos", "Re-hash every cached file", partial(self._screen_action, "local", "verify_all"))
-        yield PaletteCommand("Start training", "Start a run with the Train screen's settings", partial(self._screen_action, "train", "start"))
-        yield PaletteCommand("Cancel training", "Stop the running training (the last checkpoint is kept)", partial(self._screen_action, "train", "cancel_run"))
-        yield PaletteCommand("Refresh runs", "Re-read the run registry", partial(self._screen_action, "runs", "refresh"))
+        yield PaletteCommand(
+            "Refresh local cache", "Re-read the Hugging Face cache", partial(self._screen_action, "local", "refresh")
+        )
+        yield PaletteCommand(
+            "Verify all cached repos", "Re-hash every cached file", partial(self._screen_action, "local", "verify_all")
+        )
+        yield PaletteCommand(
+            "Start training",
+            "Start a run with the Train screen's settings",
+            partial(self._screen_action, "train", "start"),
+        )
+        yield PaletteCommand(
+            "Cancel training",
+            "Stop the running training (the last checkpoint is kept)",
+            partial(self._screen_action, "train", "cancel_run"),
+        )
+        yield PaletteCommand(
+            "Refresh runs", "Re-read the run registry", partial(self._screen_action, "runs", "refresh")
+        )
         yield PaletteCommand("Help", "Keys and screens", self.action_help)
 
     def _palette_search(self) -> None:
@@ -613,7 +674,7 @@ def _log_error(log: str | None) -> str | None:
         return None
     for line in reversed(lines):
         if line.startswith("error: "):
-            return line[len("error: "):].strip() or None
+            return line[len("error: ") :].strip() or None
     return None
 
 

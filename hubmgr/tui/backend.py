@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
 #: Fields of TrainConfig that the Train screen asks for with its own widgets (not the generic form).
 TRAIN_FIELDS_HANDLED_BY_SCREEN = frozenset({"model", "task", "data", "eval_data", "options"})
 
+
 class Backend:
     """Wraps the core calls the TUI makes.
 
@@ -144,8 +145,9 @@ class Backend:
         """
         mod = importlib.import_module("hubmgr.hub.files")
         by_path = {f.path: f for f in files}
-        selected, skipped = mod.select_files(list(by_path), include=include or None, exclude=exclude or None,
-                                             allow_pickle=allow_pickle)
+        selected, skipped = mod.select_files(
+            list(by_path), include=include or None, exclude=exclude or None, allow_pickle=allow_pickle
+        )
         refused = mod.pickle_only_error("the repo", selected, skipped) is not None
         return [by_path[p] for p in selected], refused
 
@@ -208,8 +210,14 @@ class Backend:
         """The snapshot folder when this download is complete in the cache (nothing asked from the Hub), else None."""
         dl = importlib.import_module("hubmgr.hub.download")
         cache = importlib.import_module("hubmgr.hub.cache")
-        result = dl.cached_snapshot(repo_id, revision=commit or revision, include=include or None,
-                                    exclude=exclude or None, allow_pickle=allow_pickle, settings=self._settings)
+        result = dl.cached_snapshot(
+            repo_id,
+            revision=commit or revision,
+            include=include or None,
+            exclude=exclude or None,
+            allow_pickle=allow_pickle,
+            settings=self._settings,
+        )
         if result is None:
             return None
         try:
@@ -228,8 +236,9 @@ class Backend:
         mod = importlib.import_module("hubmgr.hub.cache")
         return mod.delete_repo(repo_id, settings=self._settings)
 
-    def verify(self, repo_id: str | None = None, *,
-               on_event: Callable[[Any], None] | None = None) -> "list[VerifyResult]":
+    def verify(
+        self, repo_id: str | None = None, *, on_event: Callable[[Any], None] | None = None
+    ) -> "list[VerifyResult]":
         mod = importlib.import_module("hubmgr.hub.cache")
         return list(mod.verify(repo_id, on_event=on_event, settings=self._settings))
 
@@ -298,8 +307,9 @@ class Backend:
         new_id, _pid, _out = live.launch_train(config, resume=True, settings=self.settings(), store=self._store())
         return new_id
 
-    def follow_run(self, run_id: str, *, on_event: Callable[[Any], None],
-                   should_stop: Callable[[], bool] | None = None) -> "RunRecord":
+    def follow_run(
+        self, run_id: str, *, on_event: Callable[[Any], None], should_stop: Callable[[], bool] | None = None
+    ) -> "RunRecord":
         """Feed ``on_event`` a run's events (so far, then live) until it ends or ``should_stop()``.
 
         Returns:
@@ -372,7 +382,6 @@ class Backend:
             settings=self._settings,
         )
 
-
     def predict(self, adapter: str, inputs: list[Any], *, compare: bool = True) -> "list[Prediction]":
         """The adapter's (and the base model's) predictions for ``inputs``; imports torch.
         The last adapter stays loaded, so trying several inputs in a row loads it once."""
@@ -380,4 +389,3 @@ class Backend:
             self._predictor = None  # free the previous model first
             self._predictor = importlib.import_module("hubmgr.eval.predict").Predictor(adapter, settings=self._settings)
         return self._predictor(inputs, compare=compare)
-

@@ -219,9 +219,26 @@ QUEUE_FILE = "downloads.json"
 QUEUE_FORMAT_VERSION = 1
 _LOCK_TIMEOUT = 5.0
 #: what an entry keeps (besides uid, owner and the background process)
-_RECORD_FIELDS = ("repo_id", "revision", "include", "exclude", "allow_pickle", "status", "error", "commit",
-                  "total_bytes", "done_bytes", "bytes_cached", "total_files", "files_done", "path",
-                  "transferred_bytes", "pid", "pid_started", "log")
+_RECORD_FIELDS = (
+    "repo_id",
+    "revision",
+    "include",
+    "exclude",
+    "allow_pickle",
+    "status",
+    "error",
+    "commit",
+    "total_bytes",
+    "done_bytes",
+    "bytes_cached",
+    "total_files",
+    "files_done",
+    "path",
+    "transferred_bytes",
+    "pid",
+    "pid_started",
+    "log",
+)
 
 
 class QueueFileError(Exception):
@@ -288,8 +305,13 @@ def item_from_record(rec: dict[str, Any]) -> DownloadItem | None:
             status = INTERRUPTED
         elif status not in (DONE, FAILED, CANCELLED, INTERRUPTED, BACKGROUND):
             status = INTERRUPTED
-        item = DownloadItem(repo_id, revision=text(rec.get("revision")), include=globs(rec.get("include")),
-                            exclude=globs(rec.get("exclude")), allow_pickle=bool(rec.get("allow_pickle")))
+        item = DownloadItem(
+            repo_id,
+            revision=text(rec.get("revision")),
+            include=globs(rec.get("include")),
+            exclude=globs(rec.get("exclude")),
+            allow_pickle=bool(rec.get("allow_pickle")),
+        )
         item.status = status
         item.error = text(rec.get("error"))
         item.commit = text(rec.get("commit"))
@@ -336,8 +358,9 @@ class QueueFile:
             lock = FileLock(str(self.path) + ".lock", timeout=_LOCK_TIMEOUT)
             lock.acquire()
         except Timeout:
-            raise QueueFileError(f"The download queue {self.path} is locked by another hubmgr for more than "
-                                 f"{_LOCK_TIMEOUT:.0f} s.") from None
+            raise QueueFileError(
+                f"The download queue {self.path} is locked by another hubmgr for more than {_LOCK_TIMEOUT:.0f} s."
+            ) from None
         except OSError as exc:
             raise QueueFileError(f"Cannot use the download queue {self.path}: {exc.strerror or exc}.") from None
         try:
@@ -382,8 +405,11 @@ class QueueFile:
 
     def _mine(self, rec: dict[str, Any]) -> bool:
         owner = rec.get("owner")
-        return isinstance(owner, dict) and owner.get("pid") == self.owner["pid"] and (
-            owner.get("started") == self.owner["started"])
+        return (
+            isinstance(owner, dict)
+            and owner.get("pid") == self.owner["pid"]
+            and (owner.get("started") == self.owner["started"])
+        )
 
     @staticmethod
     def _orphan(rec: dict[str, Any]) -> bool:

@@ -13,8 +13,18 @@ from hubmgr.format import duration, human_bytes, human_count, one_line
 if TYPE_CHECKING:  # pragma: no cover
     from rich.text import Text
 
-__all__ = ["date", "date_time", "duration", "human_bytes", "human_count", "number", "one_line", "plain", "speed",
-           "to_datetime"]
+__all__ = [
+    "date",
+    "date_time",
+    "duration",
+    "human_bytes",
+    "human_count",
+    "number",
+    "one_line",
+    "plain",
+    "speed",
+    "to_datetime",
+]
 
 
 def to_datetime(value: Any) -> _dt.datetime | None:

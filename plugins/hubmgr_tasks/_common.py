@@ -69,7 +69,9 @@ def _cannot(model_path: str, config: Any, what: str) -> str:
     )
 
 
-def load_auto_model(auto_cls: Any, model_path: str, what: str, load_kwargs: dict[str, Any] | None, **kwargs: Any) -> Any:
+def load_auto_model(
+    auto_cls: Any, model_path: str, what: str, load_kwargs: dict[str, Any] | None, **kwargs: Any
+) -> Any:
     """``auto_cls.from_pretrained`` with ModelError for an architecture that cannot do the task.
 
     Args:
@@ -270,8 +272,15 @@ class PadCollator:
     #: key -> pad value (None: the pad token id / token type id given)
     SEQUENCE_KEYS = {"input_ids": None, "attention_mask": 0, "token_type_ids": None, "special_tokens_mask": 1}
 
-    def __init__(self, pad_token_id: int, *, padding_side: str = "right", pad_token_type_id: int = 0,
-                 label_pad: int | None = None, fallback: Any = None) -> None:
+    def __init__(
+        self,
+        pad_token_id: int,
+        *,
+        padding_side: str = "right",
+        pad_token_type_id: int = 0,
+        label_pad: int | None = None,
+        fallback: Any = None,
+    ) -> None:
         self.pad_token_id = int(pad_token_id)
         self.left = padding_side == "left"
         self.pad_token_type_id = int(pad_token_type_id)
@@ -285,9 +294,13 @@ class PadCollator:
         pad_id = getattr(tokenizer, "pad_token_id", None)
         if not isinstance(pad_id, int):
             return TokenizerCollator(inner)
-        return cls(pad_id, padding_side=str(getattr(tokenizer, "padding_side", "right") or "right"),
-                   pad_token_type_id=int(getattr(tokenizer, "pad_token_type_id", 0) or 0), label_pad=label_pad,
-                   fallback=TokenizerCollator(inner))
+        return cls(
+            pad_id,
+            padding_side=str(getattr(tokenizer, "padding_side", "right") or "right"),
+            pad_token_type_id=int(getattr(tokenizer, "pad_token_type_id", 0) or 0),
+            label_pad=label_pad,
+            fallback=TokenizerCollator(inner),
+        )
 
     def _pad(self, rows: list[Any], value: int, longest: int) -> list[list[Any]]:
         if self.left:
@@ -300,8 +313,11 @@ class PadCollator:
         features = strip_keys(features)
         keys = list(features[0])
         sequence = [k for k in keys if k in self.SEQUENCE_KEYS]
-        if "input_ids" not in sequence or any(set(f) != set(keys) for f in features) or any(
-                k not in self.SEQUENCE_KEYS and k != "labels" for k in keys):
+        if (
+            "input_ids" not in sequence
+            or any(set(f) != set(keys) for f in features)
+            or any(k not in self.SEQUENCE_KEYS and k != "labels" for k in keys)
+        ):
             if self.fallback is None:
                 raise ValueError(f"Cannot pad a batch with keys {sorted(keys)}.")
             return self.fallback(features)
@@ -372,8 +388,14 @@ def list_class_names(feature: Any) -> list[str] | None:
     return _class_label_names(inner)
 
 
-def label_list(value: Any, *, separator: str | None = None, class_names: Sequence[str] | None = None,
-               column: str = "label", source: str = "the data") -> list[str]:
+def label_list(
+    value: Any,
+    *,
+    separator: str | None = None,
+    class_names: Sequence[str] | None = None,
+    column: str = "label",
+    source: str = "the data",
+) -> list[str]:
     """The label names of one multi-label cell: a list (JSON), a string split on ``separator`` (CSV),
     a single name or integer; None and empty cells are no label. Blank items are dropped, duplicates
     kept once, order kept.
@@ -422,8 +444,9 @@ def _name_order(name: str) -> tuple[int, int, str]:
     return (1, 0, text)
 
 
-def multi_label_info(train: Any, eval_ds: Any, column: str, *, separator: str | None, train_source: str,
-                     eval_source: str) -> dict[str, Any]:
+def multi_label_info(
+    train: Any, eval_ds: Any, column: str, *, separator: str | None, train_source: str, eval_source: str
+) -> dict[str, Any]:
     """Label names of multi-label data (the sorted union of the training rows' labels, or the names of a
     ``Sequence(ClassLabel)`` feature); eval labels must be among them.
 
@@ -444,8 +467,9 @@ def multi_label_info(train: Any, eval_ds: Any, column: str, *, separator: str | 
         eval_names_cls = list_class_names(eval_ds.features.get(column))
         eval_seen: set[str] = set()
         for value in eval_ds[column]:
-            eval_seen.update(label_list(value, separator=separator, class_names=eval_names_cls, column=column,
-                                        source=eval_source))
+            eval_seen.update(
+                label_list(value, separator=separator, class_names=eval_names_cls, column=column, source=eval_source)
+            )
         check_eval_labels(names, eval_seen, source=eval_source)
     return {
         "multi_label": True,

@@ -39,7 +39,9 @@ class CausalLMOptions:
         metadata={"help": "Data format: auto, instruction (prompt/response), chat (messages) or text (plain corpus)."},
     )
     prompt_column: str = field(default="prompt", metadata={"help": "Instruction format: the column with the prompt."})
-    response_column: str = field(default="response", metadata={"help": "Instruction format: the column with the answer."})
+    response_column: str = field(
+        default="response", metadata={"help": "Instruction format: the column with the answer."}
+    )
     messages_column: str = field(
         default="messages", metadata={"help": "Chat format: the column with a list of {role, content} messages."}
     )
@@ -97,7 +99,10 @@ def _row_messages(row: dict[str, Any], fmt: str, options: CausalLMOptions) -> li
         return [{"role": m["role"], "content": str(m["content"])} for m in row[options.messages_column]]
     return [
         {"role": "user", "content": "" if row[options.prompt_column] is None else str(row[options.prompt_column])},
-        {"role": "assistant", "content": "" if row[options.response_column] is None else str(row[options.response_column])},
+        {
+            "role": "assistant",
+            "content": "" if row[options.response_column] is None else str(row[options.response_column]),
+        },
     ]
 
 
@@ -129,8 +134,8 @@ def _template_segments(tokenizer: Any, messages: list[dict[str, str]]) -> list[t
         full = _render(tokenizer, messages[: i + 1], generation_prompt=False)
         if not prompt.startswith(done) or not full.startswith(prompt):
             return None
-        segments.append((_encode(tokenizer, prompt[len(done):]), False))
-        segments.append((_encode(tokenizer, full[len(prompt):]), True))
+        segments.append((_encode(tokenizer, prompt[len(done) :]), False))
+        segments.append((_encode(tokenizer, full[len(prompt) :]), True))
         done = full
     return segments
 
@@ -140,7 +145,7 @@ def _last_turn_segments(tokenizer: Any, messages: list[dict[str, str]]) -> list[
     prompt = _render(tokenizer, messages[:last], generation_prompt=True)
     full = _render(tokenizer, messages[: last + 1], generation_prompt=False)
     if full.startswith(prompt):
-        return [(_encode(tokenizer, prompt), False), (_encode(tokenizer, full[len(prompt):]), True)]
+        return [(_encode(tokenizer, prompt), False), (_encode(tokenizer, full[len(prompt) :]), True)]
     return [(_encode(tokenizer, full), True)]
 
 
@@ -250,8 +255,9 @@ class CausalLMTask(Task):
         fmt = detect_format(train.column_names, options, source=train_name)
         if eval_ds is None:
             # running text is held out as its last stretch, not as random lines of the passages it trains on
-            train, eval_ds = split_train_eval(train, source.eval_fraction, source.seed,
-                                              contiguous=fmt == "text" and not source.max_train_samples)
+            train, eval_ds = split_train_eval(
+                train, source.eval_fraction, source.seed, contiguous=fmt == "text" and not source.max_train_samples
+            )
         required = required_columns(fmt, options)
         check_columns(train, required, source=train_name)
         splits = [(train, train_name)]
@@ -282,7 +288,9 @@ class CausalLMTask(Task):
     def lora_defaults(self, model: Any, options: Any) -> LoraDefaults:
         return LoraDefaults(task_type="CAUSAL_LM", target_modules=_common.target_modules(model))
 
-    def preprocess(self, dataset: Any, processor: Any, options: CausalLMOptions, max_length: int, data: TaskData) -> Any:
+    def preprocess(
+        self, dataset: Any, processor: Any, options: CausalLMOptions, max_length: int, data: TaskData
+    ) -> Any:
         """Tokenize into ``input_ids``/``attention_mask``/``labels``/``length``.
 
         Instruction and chat rows are truncated to ``max_length``; a row left with no answer token is
@@ -384,7 +392,7 @@ class CausalLMTask(Task):
             # standard error of the token-weighted mean loss over examples (ratio estimator), carried to
             # perplexity; the automatic budget takes half of it as the smallest real improvement
             resid = kept[:, 0] - mean * kept[:, 1]
-            se_loss = math.sqrt(float((resid ** 2).sum()) / (len(kept) * (len(kept) - 1))) / float(kept[:, 1].mean())
+            se_loss = math.sqrt(float((resid**2).sum()) / (len(kept) * (len(kept) - 1))) / float(kept[:, 1].mean())
             metrics["perplexity_stderr"] = perplexity * se_loss
         return metrics
 
@@ -405,9 +413,11 @@ class CausalLMTask(Task):
                 pad_token_id=tokenizer.pad_token_id,
                 eos_token_id=tokenizer.eos_token_id,
             )
-        return tokenizer.decode(out[0, len(ids):], skip_special_tokens=True).strip()
+        return tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True).strip()
 
-    def _prompt_for(self, tokenizer: Any, row: dict[str, Any], fmt: str, options: CausalLMOptions) -> tuple[list[int], str, str]:
+    def _prompt_for(
+        self, tokenizer: Any, row: dict[str, Any], fmt: str, options: CausalLMOptions
+    ) -> tuple[list[int], str, str]:
         """(prompt ids, prompt shown, reference answer) for one raw eval row."""
         if fmt == "text":
             words = str(row.get(options.text_column) or "").split()
@@ -438,7 +448,9 @@ class CausalLMTask(Task):
             model.train(was_training)
         return {"samples": samples}
 
-    def predict(self, model: Any, processor: Any, inputs: Sequence[Any], options: CausalLMOptions, data: TaskData) -> list[str]:
+    def predict(
+        self, model: Any, processor: Any, inputs: Sequence[Any], options: CausalLMOptions, data: TaskData
+    ) -> list[str]:
         """Greedy continuation of each input: a prompt string (rendered as in training), a list of chat
         messages, or raw text when the data format was ``text``."""
         fmt = (data.info.get("format") if data and data.info else None) or "instruction"

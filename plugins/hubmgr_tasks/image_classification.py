@@ -29,7 +29,9 @@ class ImageClassificationOptions:
     image_column: str = field(
         default="image", metadata={"help": "Table data: the column with image paths (relative to the table file)."}
     )
-    label_column: str = field(default="label", metadata={"help": "Table data: the column with the label (name or integer)."})
+    label_column: str = field(
+        default="label", metadata={"help": "Table data: the column with the label (name or integer)."}
+    )
     random_flip: bool = field(
         default=False, metadata={"help": "Flip training images left-right at random (a simple augmentation)."}
     )
@@ -233,7 +235,9 @@ class ImageClassificationTask(Task):
             modules_to_save=_common.head_modules(model),
         )
 
-    def preprocess(self, dataset: Any, processor: Any, options: ImageClassificationOptions, max_length: int, data: TaskData) -> Any:
+    def preprocess(
+        self, dataset: Any, processor: Any, options: ImageClassificationOptions, max_length: int, data: TaskData
+    ) -> Any:
         """Keep an image reference per row in ``pixel_values`` (``{"path", "bytes", "augment"}``), map
         labels to ids, add ``length`` (1). Images are opened by the collator. ``augment`` is set on the
         training split (``dataset is data.train``) when ``random_flip`` is on. ``max_length`` is unused.

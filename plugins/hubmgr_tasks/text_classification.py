@@ -39,17 +39,23 @@ class TextClassificationOptions:
     )
     label_separator: str | None = field(
         default=None,
-        metadata={"help": "Split each label cell on this text (e.g. '|'): multi-label data in CSV. JSON lists need none."},
+        metadata={
+            "help": "Split each label cell on this text (e.g. '|'): multi-label data in CSV. JSON lists need none."
+        },
     )
     threshold: float | None = field(
         default=None,
-        metadata={"help": "Multi-label decision threshold on each label's probability (0 to 1); unset: tuned on the"
-                          " eval split at the end of training and saved with the adapter."},
+        metadata={
+            "help": "Multi-label decision threshold on each label's probability (0 to 1); unset: tuned on the"
+            " eval split at the end of training and saved with the adapter."
+        },
     )
     class_weight: str = field(
         default="none",
-        metadata={"help": "Weight the loss by class: 'balanced' weighs rare labels up (imbalanced data).",
-                  "choices": CLASS_WEIGHTS},
+        metadata={
+            "help": "Weight the loss by class: 'balanced' weighs rare labels up (imbalanced data).",
+            "choices": CLASS_WEIGHTS,
+        },
     )
 
     def __post_init__(self) -> None:
@@ -100,9 +106,17 @@ class TextClassificationTask(Task):
     """Classify texts (or text pairs) into labels taken from the data: one per row, or any number."""
 
     name = "text-classification"
-    description = ("Classify texts or text pairs into labels (sentiment, topic, NLI), one or several per text;"
-                   " accuracy or micro-F1.")
-    pipeline_tags = ("text-classification", "zero-shot-classification", "sentence-similarity", "fill-mask", "feature-extraction")
+    description = (
+        "Classify texts or text pairs into labels (sentiment, topic, NLI), one or several per text;"
+        " accuracy or micro-F1."
+    )
+    pipeline_tags = (
+        "text-classification",
+        "zero-shot-classification",
+        "sentence-similarity",
+        "fill-mask",
+        "feature-extraction",
+    )
     options_class = TextClassificationOptions
     main_metric = "accuracy"
     auto_model_class = "AutoModelForSequenceClassification"
@@ -130,11 +144,15 @@ class TextClassificationTask(Task):
         eval_name = _common.source_name(source.eval) if source.eval else f"the eval split of {train_name}"
         column = options.label_column
         separator = getattr(options, "label_separator", None)
-        multi = (separator is not None or _common.is_list_feature(train.features.get(column))
-                 or (eval_ds is not None and _common.is_list_feature(eval_ds.features.get(column))))
+        multi = (
+            separator is not None
+            or _common.is_list_feature(train.features.get(column))
+            or (eval_ds is not None and _common.is_list_feature(eval_ds.features.get(column)))
+        )
         if multi:
-            info = _common.multi_label_info(train, eval_ds, column, separator=separator, train_source=train_name,
-                                            eval_source=eval_name)
+            info = _common.multi_label_info(
+                train, eval_ds, column, separator=separator, train_source=train_name, eval_source=eval_name
+            )
             present = info.pop("present_labels")
             if len(present) < 2 and source.purpose != "eval":
                 shown = f" (only {present[0]!r})" if present else " (no row has a label)"
@@ -219,7 +237,9 @@ class TextClassificationTask(Task):
         )
 
     # -- features ------------------------------------------------------------------------------------
-    def preprocess(self, dataset: Any, processor: Any, options: TextClassificationOptions, max_length: int, data: TaskData) -> Any:
+    def preprocess(
+        self, dataset: Any, processor: Any, options: TextClassificationOptions, max_length: int, data: TaskData
+    ) -> Any:
         """Tokenize (truncated to ``max_length``, not padded) and map labels to ids (single-label) or to
         float multi-hot vectors (multi-label); adds ``length``.
 
@@ -295,10 +315,14 @@ class TextClassificationTask(Task):
         info = data.info if data is not None and data.info else {}
         multi = bool(info.get("multi_label")) or (labels.ndim == 2 and labels.is_floating_point())
         if multi:
-            pos_weight = torch.tensor(self._pos_weights(info, logits.shape[-1]), dtype=torch.float32, device=logits.device)
+            pos_weight = torch.tensor(
+                self._pos_weights(info, logits.shape[-1]), dtype=torch.float32, device=logits.device
+            )
             return F.binary_cross_entropy_with_logits(logits, labels.float(), pos_weight=pos_weight)
         weight = torch.tensor(self._class_weights(info, logits.shape[-1]), dtype=torch.float32, device=logits.device)
-        return F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1).long(), weight=weight, ignore_index=-100)
+        return F.cross_entropy(
+            logits.view(-1, logits.shape[-1]), labels.view(-1).long(), weight=weight, ignore_index=-100
+        )
 
     @staticmethod
     def _counts_vector(info: dict[str, Any], count: int) -> list[int] | None:
@@ -361,7 +385,9 @@ class TextClassificationTask(Task):
         keep = np.all(refs >= 0, axis=1) if refs.ndim == 2 else np.ones(len(refs), dtype=bool)
         return probs[keep], refs[keep]
 
-    def compute_metrics(self, predictions: Any, labels: Any, data: TaskData | None, options: Any = None) -> dict[str, float]:
+    def compute_metrics(
+        self, predictions: Any, labels: Any, data: TaskData | None, options: Any = None
+    ) -> dict[str, float]:
         """Single-label: accuracy and macro-F1 from predicted class ids, and for two labels ``minority_f1``
         (the F1 of the label with fewer training rows). Multi-label: micro-F1, macro-F1 and subset
         accuracy of the probabilities at the ``threshold`` option, else the saved threshold, else the
@@ -426,7 +452,9 @@ class TextClassificationTask(Task):
             return {}
         return {"threshold": _common.tune_threshold(probs, refs)}
 
-    def per_class(self, predictions: Any, labels: Any, data: TaskData | None, options: Any = None) -> list[dict[str, Any]]:
+    def per_class(
+        self, predictions: Any, labels: Any, data: TaskData | None, options: Any = None
+    ) -> list[dict[str, Any]]:
         """Precision, recall, F1 and support of every label (multi-label: at the threshold compute_metrics uses)."""
         import numpy as np
 

@@ -18,7 +18,8 @@ class TokenClassificationOptions:
     """Options of the token-classification task."""
 
     tokens_column: str = field(
-        default="tokens", metadata={"help": "Column holding the words of each sentence (a list, or a space-separated string)."}
+        default="tokens",
+        metadata={"help": "Column holding the words of each sentence (a list, or a space-separated string)."},
     )
     tags_column: str = field(
         default="ner_tags", metadata={"help": "Column holding one BIO tag per word (names like B-PER, or integers)."}
@@ -29,7 +30,9 @@ class TokenClassificationOptions:
     )
     label_all_subtokens: bool = field(
         default=False,
-        metadata={"help": "Train on every sub-word token of a word (B- becomes I- after the first), not only the first."},
+        metadata={
+            "help": "Train on every sub-word token of a word (B- becomes I- after the first), not only the first."
+        },
     )
 
 
@@ -110,9 +113,13 @@ class TokenClassificationTask(Task):
         names, ints = _tag_names(train, options.tags_column, given, source=train_name)
         if eval_ds is not None:
             _check_rows(eval_ds, options, source=eval_name)
-            eval_names, eval_ints = _tag_names(eval_ds, options.tags_column, given or (names if ints else None), source=eval_name)
+            eval_names, eval_ints = _tag_names(
+                eval_ds, options.tags_column, given or (names if ints else None), source=eval_name
+            )
             if eval_ints != ints:
-                raise DataError(f"Tags in {eval_name} are {'integers' if eval_ints else 'names'}, unlike the training data.")
+                raise DataError(
+                    f"Tags in {eval_name} are {'integers' if eval_ints else 'names'}, unlike the training data."
+                )
             if not ints:
                 used = {t for row in eval_ds[options.tags_column] for t in column_values_as_list(row)}
                 _common.check_eval_labels(names, used, source=eval_name)
@@ -163,7 +170,9 @@ class TokenClassificationTask(Task):
             modules_to_save=_common.head_modules(model),
         )
 
-    def preprocess(self, dataset: Any, processor: Any, options: TokenClassificationOptions, max_length: int, data: TaskData) -> Any:
+    def preprocess(
+        self, dataset: Any, processor: Any, options: TokenClassificationOptions, max_length: int, data: TaskData
+    ) -> Any:
         """Tokenize pre-split words and align tags: the first sub-word of a word gets its tag, the rest
         and the special tokens get -100 (unless ``label_all_subtokens``). Adds ``length``.
 
@@ -211,8 +220,9 @@ class TokenClassificationTask(Task):
     def collator(self, processor: Any, options: Any) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
         from transformers import DataCollatorForTokenClassification
 
-        return _common.PadCollator.for_tokenizer(processor, DataCollatorForTokenClassification(processor),
-                                                 label_pad=-100)
+        return _common.PadCollator.for_tokenizer(
+            processor, DataCollatorForTokenClassification(processor), label_pad=-100
+        )
 
     def compute_metrics(self, predictions: Any, labels: Any, data: TaskData) -> dict[str, float]:
         """Entity-level precision/recall/F1 (seqeval) and token accuracy.

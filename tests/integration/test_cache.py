@@ -189,7 +189,11 @@ def test_incomplete_snapshot_is_marked_with_what_is_missing(hub_server, hf_env):
     # the function the TUI uses
     status = cache.snapshot_status(REPO, sha)
     assert status.source == "hubmgr" and status.expected_files == 2 and not status.complete
-    assert (status.missing_files, status.missing_bytes, status.resumable_bytes) == (["model.safetensors"], len(big), have)
+    assert (status.missing_files, status.missing_bytes, status.resumable_bytes) == (
+        ["model.safetensors"],
+        len(big),
+        have,
+    )
     # verify fails on the missing file
     results = cache.verify(REPO)
     (bad,) = [r for r in results if not r.ok]
@@ -249,7 +253,8 @@ def test_prune_keeps_partial_downloads_unless_asked(hub_server, hf_env):
     # asked: the incomplete revision and every partial file go, and the bytes are counted
     plan = cache.prune_cache(dry_run=True, incomplete=True)
     assert plan.revisions == [(REPO, sha)] and sorted(p.path.name for p in plan.partials) == sorted(
-        [partial.name, orphan.name])
+        [partial.name, orphan.name]
+    )
     assert plan.freed_bytes == len(CONFIG_A) + have + 1000 and partial.exists()
     done = cache.prune_cache(incomplete=True)
     assert done.freed_bytes == plan.freed_bytes and done.partial_bytes == have + 1000

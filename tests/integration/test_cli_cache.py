@@ -21,8 +21,9 @@ def weights() -> bytes:
 
 @pytest.fixture
 def repo(hub_server, weights):
-    return hub_server.add_repo(REPO, {"config.json": "{}", "model.safetensors": weights,
-                                      "pytorch_model.bin": b"p" * 3000})
+    return hub_server.add_repo(
+        REPO, {"config.json": "{}", "model.safetensors": weights, "pytorch_model.bin": b"p" * 3000}
+    )
 
 
 def test_download_json(cli_runner, repo, hf_env, weights):
@@ -151,7 +152,11 @@ def test_prune(cli_runner, hub_server, repo, hf_env):
     res = cli_runner("prune", "--dry-run", "--json")
     data = json.loads(res.stdout)
     assert {k: data[k] for k in ("deleted", "freed_bytes", "dry_run", "partials")} == {
-        "deleted": [{"repo_id": REPO, "commit": repo}], "freed_bytes": 2, "dry_run": True, "partials": []}
+        "deleted": [{"repo_id": REPO, "commit": repo}],
+        "freed_bytes": 2,
+        "dry_run": True,
+        "partials": [],
+    }
     res = cli_runner("prune")
     assert res.exit_code == 2 and "--yes" in res.stderr
     res = cli_runner("prune", "--yes", "--json")
@@ -304,8 +309,9 @@ def test_piped_download_shows_retries_and_keeps_printing_progress(run_cli, hub_s
     hub_server.add_repo("acme/slow", {"model.safetensors": big})
     hub_server.inject("stall", path="model.safetensors", after_bytes=100_000, timeout=30)
     hub_server.inject("slow", path="model.safetensors", bytes_per_sec=500_000)
-    out = run_cli("download", "acme/slow", env={"HUBMGR_READ_TIMEOUT": "2", "HUBMGR_PROGRESS_INTERVAL": "0.5"},
-                  timeout=60)
+    out = run_cli(
+        "download", "acme/slow", env={"HUBMGR_READ_TIMEOUT": "2", "HUBMGR_PROGRESS_INTERVAL": "0.5"}, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     assert "retry model.safetensors: no data for 2 s, at 100000 of 1500000 bytes" in out.stderr
     progress = [line for line in out.stderr.splitlines() if " / 1.5 MB at " in line]
@@ -328,8 +334,13 @@ def test_rm_and_prune_leave_another_process_download_alone(cli_runner, hub_serve
     big = os.urandom(4_000_000)
     hub_server.add_repo(REPO, {"config.json": "{}", "model.safetensors": big})
     hub_server.inject("slow", path="model.safetensors", bytes_per_sec=1_000_000)
-    proc = subprocess.Popen([sys.executable, "-m", "hubmgr", "download", REPO], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hubmgr", "download", REPO],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
     try:
         assert hub_server.wait_for_bytes(200_000, path="model.safetensors", timeout=60)
         res = cli_runner("rm", REPO, "--yes")

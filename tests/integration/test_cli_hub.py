@@ -104,8 +104,9 @@ def test_info_plain_output(hub_server, cli_runner):
 
 
 def test_info_gated_repo_prints_what_to_do(hub_server, cli_runner):
-    hub_server.add_repo("acme/gated", {"README.md": CARD, "model.safetensors": safetensors_bytes(WEIGHTS)},
-                        gated="manual")
+    hub_server.add_repo(
+        "acme/gated", {"README.md": CARD, "model.safetensors": safetensors_bytes(WEIGHTS)}, gated="manual"
+    )
     res = cli_runner("info", "acme/gated")
     assert res.exit_code == 0, res.output
     assert "gated" in res.stderr and "hf auth login" in res.stderr and "HF_TOKEN" in res.stderr
@@ -154,8 +155,11 @@ def test_not_found_and_mirror_errors_exit_codes(hub_server, run_cli):
     assert_one_error(run_cli("info", "acme/missing"), 3, "'acme/missing' was not found")
     assert_one_error(run_cli("info", "acme/bert-tiny", "--revision", "nope"), 3, "Revision 'nope'")
     hub_server.disable_api("search")
-    assert_one_error(run_cli("search", "bert", "--json"), 3,
-                     f"{hub_server.url} does not serve the search API (mirrors often serve files only)")
+    assert_one_error(
+        run_cli("search", "bert", "--json"),
+        3,
+        f"{hub_server.url} does not serve the search API (mirrors often serve files only)",
+    )
     res = run_cli("search", "--sort", "stars")
     assert res.returncode == 2 and "Traceback" not in res.stderr
 
@@ -177,17 +181,24 @@ def test_offline_info_from_the_cache_via_subprocess(hf_env, run_cli):
     res = run_cli("info", "acme/cached", env={"HF_HUB_OFFLINE": "1"})
     assert res.returncode == 0
     assert "local cache" in res.stdout and "local cache" in res.stderr
-    assert_one_error(run_cli("info", "acme/other", env={"HF_HUB_OFFLINE": "1"}), 5,
-                     "HF_HUB_OFFLINE is set and 'acme/other' is not in the local cache")
+    assert_one_error(
+        run_cli("info", "acme/other", env={"HF_HUB_OFFLINE": "1"}),
+        5,
+        "HF_HUB_OFFLINE is set and 'acme/other' is not in the local cache",
+    )
 
 
 def test_help_does_not_import_heavy_libraries():
-    res = subprocess.run([sys.executable, "-X", "importtime", "-m", "hubmgr", "--help"],
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "hubmgr", "--help"], capture_output=True, text=True, timeout=120
+    )
     assert res.returncode == 0
-    heavy = [line for line in res.stderr.splitlines()
-             if "import time:" in line and any(m in line.split("|")[-1].strip().split(".")[0]
-                                               for m in ("torch", "transformers", "peft"))]
+    heavy = [
+        line
+        for line in res.stderr.splitlines()
+        if "import time:" in line
+        and any(m in line.split("|")[-1].strip().split(".")[0] for m in ("torch", "transformers", "peft"))
+    ]
     assert heavy == []
     for cmd in ("search", "info", "fit"):
         assert cmd in res.stdout

@@ -29,14 +29,26 @@ def registry(hf_env, models, tmp_path):
 
     store = RunStore()
     adapter = shutil.copytree(models["trained"], tmp_path / "run1" / "adapter")
-    store.create_run(run_id="20260101-120000-aaaa", task="text-classification", model=str(models["base"]),
-                     revision="0" * 40, config={"lr": 0.001, "epochs": 1}, output_dir=tmp_path / "run1")
+    store.create_run(
+        run_id="20260101-120000-aaaa",
+        task="text-classification",
+        model=str(models["base"]),
+        revision="0" * 40,
+        config={"lr": 0.001, "epochs": 1},
+        output_dir=tmp_path / "run1",
+    )
     store.log_metrics("20260101-120000-aaaa", 1, {"loss": 0.9, "learning_rate": 1e-3})
     store.log_metrics("20260101-120000-aaaa", 2, {"loss": 0.5, "learning_rate": 5e-4})
     store.log_metrics("20260101-120000-aaaa", 2, {"accuracy": 0.75}, split="eval")
     store.finish("20260101-120000-aaaa", status="completed", metrics={"accuracy": 0.75}, adapter_path=adapter)
-    store.create_run(run_id="20260102-120000-bbbb", task="text-classification", model="org/other",
-                     revision=None, config={}, output_dir=tmp_path / "run2")
+    store.create_run(
+        run_id="20260102-120000-bbbb",
+        task="text-classification",
+        model="org/other",
+        revision=None,
+        config={},
+        output_dir=tmp_path / "run2",
+    )
     store.set_status("20260102-120000-bbbb", "failed", error="NaN loss at step 3.")
     return store
 
@@ -72,10 +84,21 @@ def test_runs_lead_with_the_main_metric(cli_runner, hf_env, tmp_path):
     from hubmgr.runs.store import RunStore
 
     store = RunStore()
-    store.create_run(run_id="20260103-120000-cccc", task="text-classification", model="org/m", revision=None,
-                     config={}, output_dir=tmp_path / "r")
-    store.finish("20260103-120000-cccc", status="completed", adapter_path=None, main_metric="micro_f1",
-                 metrics={"eval_accuracy": 0.9, "eval_macro_f1": 0.5, "eval_micro_f1": 0.61, "eval_loss": 0.2})
+    store.create_run(
+        run_id="20260103-120000-cccc",
+        task="text-classification",
+        model="org/m",
+        revision=None,
+        config={},
+        output_dir=tmp_path / "r",
+    )
+    store.finish(
+        "20260103-120000-cccc",
+        status="completed",
+        adapter_path=None,
+        main_metric="micro_f1",
+        metrics={"eval_accuracy": 0.9, "eval_macro_f1": 0.5, "eval_micro_f1": 0.61, "eval_loss": 0.2},
+    )
     listed = cli_runner("runs")
     assert listed.exit_code == 0 and "micro_f1=0.6100 accuracy=0.9000 macro_f1=0.5000" in listed.stdout
     shown = cli_runner("runs", "show", "20260103-120000-cccc").stdout
@@ -119,8 +142,20 @@ def test_eval_json_with_run_id_and_no_model(cli_runner, registry, models):
 
 
 def test_eval_table(cli_runner, hf_env, models):
-    result = cli_runner("eval", "text-classification", "--model", models["base"], "--adapter", models["trained"],
-                        "--data", models["data"], "--option", "text_column=text", "--max-samples", "8")
+    result = cli_runner(
+        "eval",
+        "text-classification",
+        "--model",
+        models["base"],
+        "--adapter",
+        models["trained"],
+        "--data",
+        models["data"],
+        "--option",
+        "text_column=text",
+        "--max-samples",
+        "8",
+    )
     assert result.exit_code == 0, result.output
     header, base, trained = result.stdout.strip().splitlines()
     assert header.split("\t")[:3] == ["model", "accuracy", "macro_f1"]
@@ -128,12 +163,21 @@ def test_eval_table(cli_runner, hf_env, models):
 
 
 def test_eval_bad_adapter_is_one_line(cli_runner, hf_env, models, tmp_path):
-    result = cli_runner("eval", "text-classification", "--model", models["base"], "--adapter",
-                        tmp_path / "nope", "--data", models["data"])
+    result = cli_runner(
+        "eval",
+        "text-classification",
+        "--model",
+        models["base"],
+        "--adapter",
+        tmp_path / "nope",
+        "--data",
+        models["data"],
+    )
     assert result.exit_code == 9
     assert result.stderr.strip() == f"error: Adapter folder {tmp_path / 'nope'} does not exist."
-    result = cli_runner("eval", "text-classification", "--model", models["base"], "--data", models["data"],
-                        "--option", "oops")
+    result = cli_runner(
+        "eval", "text-classification", "--model", models["base"], "--data", models["data"], "--option", "oops"
+    )
     assert result.exit_code == 2 and "KEY=VALUE" in result.stderr
     result = cli_runner("eval", "--data", models["data"])
     assert result.exit_code == 2 and "--model" in result.stderr

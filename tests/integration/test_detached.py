@@ -32,16 +32,35 @@ def _wait(predicate, timeout: float = 90.0, what: str = "the condition") -> None
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_detach_follow_stop_and_resume_from_another_folder(hf_env, tiny_bert: Path, tmp_path: Path, run_cli,
-                                                          cli_runner) -> None:
+def test_detach_follow_stop_and_resume_from_another_folder(
+    hf_env, tiny_bert: Path, tmp_path: Path, run_cli, cli_runner
+) -> None:
     from hubmgr.runs.store import RunStore
 
     work = tmp_path / "work"
     work.mkdir()
     write_reviews(work / "train.csv")
-    started = run_cli("train", "text-classification", "--model", tiny_bert, "--data", "train.csv",  # relative
-                      "--output", "out", "--max-steps", "8", "--batch-size", "8", "--logging-steps", "1",
-                      "--learning-rate", "5e-3", "--detach", cwd=work, timeout=60)
+    started = run_cli(
+        "train",
+        "text-classification",
+        "--model",
+        tiny_bert,
+        "--data",
+        "train.csv",  # relative
+        "--output",
+        "out",
+        "--max-steps",
+        "8",
+        "--batch-size",
+        "8",
+        "--logging-steps",
+        "1",
+        "--learning-rate",
+        "5e-3",
+        "--detach",
+        cwd=work,
+        timeout=60,
+    )
     assert started.returncode == 0, started.stderr
     run_id = started.stdout.strip()
     assert run_id and "\n" not in run_id
@@ -52,8 +71,14 @@ def test_detach_follow_stop_and_resume_from_another_folder(hf_env, tiny_bert: Pa
 
     # a follower attached from the start, in another process
     env = dict(os.environ)
-    follower = subprocess.Popen([sys.executable, "-m", "hubmgr", "runs", "follow", run_id, "--json"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "hubmgr", "runs", "follow", run_id, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     # ask it to stop as soon as it can be asked (in-process, so that the request surely comes before its
     # first step while it loads the model): it stops after that step, with a checkpoint
     stopped = cli_runner("runs", "stop", run_id, "--timeout", "120")
@@ -106,16 +131,47 @@ def test_follow_detaches_on_ctrl_c_and_the_run_goes_on(hf_env, tmp_path: Path) -
         partial = partial_dir(out)
         partial.mkdir()
         store = RunStore()
-        store.create_run(run_id="r1", task="text-classification", model="m", revision=None, config={},
-                         output_dir=str(out), pid=sleeper.pid)
+        store.create_run(
+            run_id="r1",
+            task="text-classification",
+            model="m",
+            revision=None,
+            config={},
+            output_dir=str(out),
+            pid=sleeper.pid,
+        )
         log = EventLog(partial)
-        log.write(TrainStarted(run_id="r1", task="text-classification", model="m", output_dir=str(out),
-                               total_steps=10, num_train_examples=8, num_eval_examples=0, trainable_params=1,
-                               total_params=2, device="cpu"))
-        log.write(StepLogged(step=1, total_steps=10, epoch=0.1, loss=0.5, learning_rate=1e-3,
-                             samples_per_second=10.0, eta_seconds=9.0))
-        follower = subprocess.Popen([sys.executable, "-m", "hubmgr", "runs", "follow", "r1"],
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        log.write(
+            TrainStarted(
+                run_id="r1",
+                task="text-classification",
+                model="m",
+                output_dir=str(out),
+                total_steps=10,
+                num_train_examples=8,
+                num_eval_examples=0,
+                trainable_params=1,
+                total_params=2,
+                device="cpu",
+            )
+        )
+        log.write(
+            StepLogged(
+                step=1,
+                total_steps=10,
+                epoch=0.1,
+                loss=0.5,
+                learning_rate=1e-3,
+                samples_per_second=10.0,
+                eta_seconds=9.0,
+            )
+        )
+        follower = subprocess.Popen(
+            [sys.executable, "-m", "hubmgr", "runs", "follow", "r1"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         _wait(lambda: follower.poll() is not None or store.get_run("r1").status == "running", what="follower")
         time.sleep(4)  # it has replayed the log and is waiting for more
         assert follower.poll() is None, follower.communicate()
@@ -175,7 +231,9 @@ def test_a_second_run_into_the_same_output_is_refused(hf_env, tiny_bert: Path, t
     assert not (tmp_path / "same.lock").exists()
 
 
-def test_the_registry_reconciles_from_a_complete_output_folder(hf_env, tiny_bert: Path, tmp_path: Path, run_cli) -> None:
+def test_the_registry_reconciles_from_a_complete_output_folder(
+    hf_env, tiny_bert: Path, tmp_path: Path, run_cli
+) -> None:
     """Killed between the adapter folder's rename and the registry update: the folder is the truth."""
     import sqlite3
 
@@ -190,8 +248,11 @@ def test_the_registry_reconciles_from_a_complete_output_folder(hf_env, tiny_bert
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     with sqlite3.connect(store.path) as conn:
-        conn.execute("UPDATE runs SET status='running', pid=?, pid_started=NULL, finished=NULL, adapter_path=NULL,"
-                     " metrics='{}' WHERE id=?", (dead.pid, result.run_id))
+        conn.execute(
+            "UPDATE runs SET status='running', pid=?, pid_started=NULL, finished=NULL, adapter_path=NULL,"
+            " metrics='{}' WHERE id=?",
+            (dead.pid, result.run_id),
+        )
         conn.execute("DELETE FROM adapters")
     record = RunStore().get_run(result.run_id)
     assert record.status == "completed" and record.adapter_path == str(out.resolve())

@@ -56,12 +56,15 @@ def weights() -> bytes:
 @pytest.fixture
 def tiny_repo(hub_server, weights):
     """A repo with a config, LFS weights, a nested small file and a pickle copy of the weights."""
-    sha = hub_server.add_repo(REPO, {
-        "config.json": '{"model_type": "bert"}',
-        "model.safetensors": weights,
-        "pytorch_model.bin": b"pickle" * 1000,
-        "docs/notes.txt": "hello",
-    })
+    sha = hub_server.add_repo(
+        REPO,
+        {
+            "config.json": '{"model_type": "bert"}',
+            "model.safetensors": weights,
+            "pytorch_model.bin": b"pickle" * 1000,
+            "docs/notes.txt": "hello",
+        },
+    )
     return sha
 
 
@@ -193,8 +196,9 @@ def test_select_files_rules():
     assert sel == ["config.json", "pytorch_model.bin"] and not skipped
 
 
-@pytest.mark.parametrize("name", ["..", "../x", "a/../../x", "/etc/passwd", "C:/x", "a\\..\\x", "", "a//b", "./a",
-                                  "nul\x00byte"])
+@pytest.mark.parametrize(
+    "name", ["..", "../x", "a/../../x", "/etc/passwd", "C:/x", "a\\..\\x", "", "a//b", "./a", "nul\x00byte"]
+)
 def test_check_safe_name_refuses(tmp_path, name):
     with pytest.raises(UnsafePathError):
         layout.check_safe_name(name, tmp_path)
@@ -368,7 +372,10 @@ def test_cancel_keeps_partial_and_resume_sends_only_the_rest(hub_server, hf_env,
 def _popen_download(repo: str, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "hubmgr", "download", repo, *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
     )
 
 
@@ -633,8 +640,9 @@ def test_http_errors_name_the_file(hub_server, hf_env, tiny_repo, status):
 
 # ------------------------------------------------------------------------------------------------ listings
 def test_listing_with_a_file_and_a_folder_of_that_name_is_refused(hub_server, hf_env, weights):
-    hub_server.add_repo("acme/clash", {"config.json": "{}", "model.safetensors": weights,
-                                       "model.safetensors/extra.txt": "x"})
+    hub_server.add_repo(
+        "acme/clash", {"config.json": "{}", "model.safetensors": weights, "model.safetensors/extra.txt": "x"}
+    )
     with pytest.raises(IntegrityError) as info:
         download_repo("acme/clash")
     assert info.value.exit_code == 6

@@ -46,14 +46,16 @@ def make_base(path: Path) -> Path:
     raw = tiny_bert_dir(path.parent / (path.name + "_raw"))
     torch.manual_seed(1)
     model = AutoModelForSequenceClassification.from_pretrained(
-        raw, num_labels=2, id2label={0: "neg", 1: "pos"}, label2id={"neg": 0, "pos": 1})
+        raw, num_labels=2, id2label={0: "neg", 1: "pos"}, label2id={"neg": 0, "pos": 1}
+    )
     model.save_pretrained(path)
     AutoTokenizer.from_pretrained(raw).save_pretrained(path)
     return path
 
 
-def make_adapter(base: Path, out: Path, *, seed: int | None, hidden: int | None = None,
-                 task: str = "text-classification") -> Path:
+def make_adapter(
+    base: Path, out: Path, *, seed: int | None, hidden: int | None = None, task: str = "text-classification"
+) -> Path:
     """Save a LoRA adapter; ``seed=None`` leaves it untouched (lora_B = 0: same outputs as the base)."""
     import torch
     from peft import LoraConfig, get_peft_model
@@ -63,10 +65,18 @@ def make_adapter(base: Path, out: Path, *, seed: int | None, hidden: int | None 
         model = AutoModelForSequenceClassification.from_pretrained(base)
     else:  # another architecture size: the adapter does not fit `base`
         model = AutoModelForSequenceClassification.from_config(
-            BertConfig(vocab_size=300, hidden_size=hidden, num_hidden_layers=1, num_attention_heads=2,
-                       intermediate_size=hidden * 2, num_labels=2))
-    cfg = LoraConfig(task_type="SEQ_CLS", r=4, lora_alpha=8, target_modules=["query", "value"],
-                     modules_to_save=["classifier"])
+            BertConfig(
+                vocab_size=300,
+                hidden_size=hidden,
+                num_hidden_layers=1,
+                num_attention_heads=2,
+                intermediate_size=hidden * 2,
+                num_labels=2,
+            )
+        )
+    cfg = LoraConfig(
+        task_type="SEQ_CLS", r=4, lora_alpha=8, target_modules=["query", "value"], modules_to_save=["classifier"]
+    )
     peft_model = get_peft_model(model, cfg)
     if seed is not None:
         gen = torch.Generator().manual_seed(seed)
@@ -75,10 +85,19 @@ def make_adapter(base: Path, out: Path, *, seed: int | None, hidden: int | None 
                 if "lora_B" in name or ("modules_to_save" in name and "classifier" in name):
                     param.add_(torch.randn(param.shape, generator=gen) * 0.5)
     peft_model.save_pretrained(out)
-    (out / "hubmgr_run.json").write_text(json.dumps({
-        "run_id": None, "task": task, "model": str(base), "revision": None,
-        "options": {"text_column": "text", "label_column": "label"}, "data_info": DATA_INFO, "max_length": 64,
-    }))
+    (out / "hubmgr_run.json").write_text(
+        json.dumps(
+            {
+                "run_id": None,
+                "task": task,
+                "model": str(base),
+                "revision": None,
+                "options": {"text_column": "text", "label_column": "label"},
+                "data_info": DATA_INFO,
+                "max_length": 64,
+            }
+        )
+    )
     return out
 
 
@@ -127,8 +146,14 @@ def test_base_and_two_adapters(setup, task, hf_env):
     from hubmgr.train.events import EvalProgress
 
     events = []
-    report = evaluate(str(setup["base"]), [str(setup["trained"]), str(setup["other"])], task=task,
-                      data=str(setup["data"]), batch_size=8, on_event=events.append)
+    report = evaluate(
+        str(setup["base"]),
+        [str(setup["trained"]), str(setup["other"])],
+        task=task,
+        data=str(setup["data"]),
+        batch_size=8,
+        on_event=events.append,
+    )
     assert [r.name for r in report.rows] == ["base", "trained", "other"]
     assert report.num_examples == 40 and report.task == "text-classification"
     assert report.warnings == []
@@ -165,8 +190,9 @@ def test_base_and_two_adapters(setup, task, hf_env):
 def test_untouched_adapter_warns(setup, task, hf_env):
     from hubmgr.eval.runner import evaluate
 
-    report = evaluate(setup["base"], [setup["untouched"], setup["trained"]], task=task, data=str(setup["data"]),
-                      max_samples=12)
+    report = evaluate(
+        setup["base"], [setup["untouched"], setup["trained"]], task=task, data=str(setup["data"]), max_samples=12
+    )
     assert report.num_examples == 12
     assert report.warnings == ["Adapter untouched gives the same outputs as the base model: was it trained?"]
     assert report.rows[1].metrics == report.rows[0].metrics
@@ -185,8 +211,14 @@ def test_adapter_id_from_registry(setup, task, hf_env):
     from hubmgr.runs.store import RunStore
 
     store = RunStore()
-    store.create_run(run_id="20260101-000000-abcd", task="text-classification", model=str(setup["base"]),
-                     revision=None, config={}, output_dir=setup["trained"])
+    store.create_run(
+        run_id="20260101-000000-abcd",
+        task="text-classification",
+        model=str(setup["base"]),
+        revision=None,
+        config={},
+        output_dir=setup["trained"],
+    )
     store.finish("20260101-000000-abcd", status="completed", metrics={}, adapter_path=setup["trained"])
     report = evaluate(setup["base"], ["20260101"], task=task, data=str(setup["data"]), max_samples=4)
     assert report.rows[1].name == "20260101-000000-abcd"
@@ -338,17 +370,38 @@ def test_per_class_matches_sklearn_and_the_cli(setup, task, hf_env, cli_runner):
         assert [c["f1"] for c in got] == pytest.approx(list(f))
     assert evaluate(str(setup["base"]), [], task=task, data=str(setup["data"]), max_samples=4).rows[0].per_class is None
 
-    result = cli_runner("eval", "--model", str(setup["base"]), "--adapter", str(setup["trained"]), "--data",
-                        str(setup["data"]), "--per-class", "--json")
+    result = cli_runner(
+        "eval",
+        "--model",
+        str(setup["base"]),
+        "--adapter",
+        str(setup["trained"]),
+        "--data",
+        str(setup["data"]),
+        "--per-class",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["rows"][1]["per_class"] == report.to_dict()["rows"][1]["per_class"]
-    result = cli_runner("eval", "--model", str(setup["base"]), "--adapter", str(setup["trained"]), "--data",
-                        str(setup["data"]), "--per-class")
+    result = cli_runner(
+        "eval",
+        "--model",
+        str(setup["base"]),
+        "--adapter",
+        str(setup["trained"]),
+        "--data",
+        str(setup["data"]),
+        "--per-class",
+    )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     header = lines.index("model\tlabel\tprecision\trecall\tf1\tsupport")
-    assert [line.split("\t")[:2] for line in lines[header + 1:header + 5]] == [
-        ["base", "neg"], ["base", "pos"], ["trained", "neg"], ["trained", "pos"]]
+    assert [line.split("\t")[:2] for line in lines[header + 1 : header + 5]] == [
+        ["base", "neg"],
+        ["base", "pos"],
+        ["trained", "neg"],
+        ["trained", "pos"],
+    ]
 
 
 def test_eval_data_with_one_label_is_scored(setup, task, hf_env, tmp_path):
@@ -370,9 +423,12 @@ def test_adapter_of_an_uninstalled_plugin_names_the_package(setup, hf_env, tmp_p
     meta = json.loads((gone / "hubmgr_run.json").read_text())
     meta["task_provider"] = {"plugin": "multilabel_x", "package": "hubmgr-multilabel-x", "version": "0.3.1"}
     (gone / "hubmgr_run.json").write_text(json.dumps(meta))
-    with pytest.raises(PluginError, match=r"Unknown task 'multi-label-x': it came from the plugin package"
-                                          r" hubmgr-multilabel-x 0\.3\.1, which is not installed here"
-                                          r" \(`pip install hubmgr-multilabel-x`\)"):
+    with pytest.raises(
+        PluginError,
+        match=r"Unknown task 'multi-label-x': it came from the plugin package"
+        r" hubmgr-multilabel-x 0\.3\.1, which is not installed here"
+        r" \(`pip install hubmgr-multilabel-x`\)",
+    ):
         evaluate(setup["base"], [gone], task=None, data=str(setup["data"]), max_samples=4)
     result = cli_runner("eval", "--adapter", str(gone), "--data", str(setup["data"]))
     assert result.exit_code == 11
@@ -390,8 +446,16 @@ def test_the_run_record_names_the_package_that_provided_the_task(hf_env, tmp_pat
     assert task_provider("no-such-task") == {}
     data = write_reviews(tmp_path / "train.csv", n=40)
     base = make_base(tmp_path / "base")
-    result = hubmgr.train(TrainConfig(task="text-classification", model=str(base), data=str(data),
-                                      output_dir=str(tmp_path / "out"), max_steps=1, batch_size=8))
+    result = hubmgr.train(
+        TrainConfig(
+            task="text-classification",
+            model=str(base),
+            data=str(data),
+            output_dir=str(tmp_path / "out"),
+            max_steps=1,
+            batch_size=8,
+        )
+    )
     meta = json.loads((result.adapter_path / "hubmgr_run.json").read_text())
     assert meta["task_provider"]["plugin"] == "text_classification"
     assert meta["task_provider"]["package"] == "hubmgr" and meta["task_provider"]["version"] == hubmgr.__version__
@@ -415,9 +479,15 @@ def test_extra_eval_gets_the_same_kind_of_data_in_training_and_in_eval(hf_env, t
         name = "inspecting"
 
         def extra_eval(self, model, processor, options, data, predictions=None, labels=None, split=None):
-            seen.append({"train": None if data.train is None else len(data.train), "eval": len(data.eval),
-                         "predictions": len(predictions), "split": len(split),
-                         "labels_match": list(labels) == list(split["labels"])})
+            seen.append(
+                {
+                    "train": None if data.train is None else len(data.train),
+                    "eval": len(data.eval),
+                    "predictions": len(predictions),
+                    "split": len(split),
+                    "labels_match": list(labels) == list(split["labels"]),
+                }
+            )
             return {"rows": len(data.eval)}
 
     class Plugin:
@@ -429,16 +499,24 @@ def test_extra_eval_gets_the_same_kind_of_data_in_training_and_in_eval(hf_env, t
     held = write_reviews(tmp_path / "eval.csv", n=24)
     base = make_base(tmp_path / "base")
     with registered(Plugin(), name="inspecting_plugin"):
-        result = hubmgr.train(TrainConfig(task="inspecting", model=str(base), data=str(train), eval_data=str(held),
-                                          output_dir=str(tmp_path / "out"), max_steps=2, batch_size=8))
+        result = hubmgr.train(
+            TrainConfig(
+                task="inspecting",
+                model=str(base),
+                data=str(train),
+                eval_data=str(held),
+                output_dir=str(tmp_path / "out"),
+                max_steps=2,
+                batch_size=8,
+            )
+        )
         report = hubmgr.evaluate(None, [str(result.adapter_path)], task=None, data=str(held), max_samples=10)
     assert seen[0] == {"train": 40, "eval": 24, "predictions": 24, "split": 24, "labels_match": True}
     assert seen[1:] == [{"train": None, "eval": 10, "predictions": 10, "split": 10, "labels_match": True}] * 2
     assert [row.extras for row in report.rows] == [{"rows": 10}, {"rows": 10}]
 
 
-def test_a_four_argument_extra_eval_still_works_and_a_crashing_one_costs_only_the_extras(setup, hf_env,
-                                                                                            monkeypatch):
+def test_a_four_argument_extra_eval_still_works_and_a_crashing_one_costs_only_the_extras(setup, hf_env, monkeypatch):
     import hubmgr
     from hubmgr_tasks.text_classification import TextClassificationTask
 
@@ -449,19 +527,22 @@ def test_a_four_argument_extra_eval_still_works_and_a_crashing_one_costs_only_th
         raise ZeroDivisionError("plugin bug")
 
     monkeypatch.setattr(TextClassificationTask, "extra_eval", old)
-    old_report = hubmgr.evaluate(str(setup["base"]), [str(setup["trained"])], task="text-classification",
-                                 data=str(setup["data"]))
+    old_report = hubmgr.evaluate(
+        str(setup["base"]), [str(setup["trained"])], task="text-classification", data=str(setup["data"])
+    )
     monkeypatch.setattr(TextClassificationTask, "extra_eval", crashing)
-    crash = hubmgr.evaluate(str(setup["base"]), [str(setup["trained"])], task="text-classification",
-                            data=str(setup["data"]))
+    crash = hubmgr.evaluate(
+        str(setup["base"]), [str(setup["trained"])], task="text-classification", data=str(setup["data"])
+    )
     assert [row.extras for row in old_report.rows] == [{"n": 40}, {"n": 40}]
     assert all(row.extras == {} and "accuracy" in row.metrics for row in crash.rows)
     assert any("could not compute its extras" in w and "ZeroDivisionError" in w for w in crash.warnings)
 
 
 @pytest.mark.parametrize("where", ["load_data", "collator", "compute_metrics", "predict"])
-def test_a_crash_inside_a_plugin_task_in_eval_or_predict_is_charged_to_the_plugin(hf_env, tmp_path, cli_runner,
-                                                                                   monkeypatch, where):
+def test_a_crash_inside_a_plugin_task_in_eval_or_predict_is_charged_to_the_plugin(
+    hf_env, tmp_path, cli_runner, monkeypatch, where
+):
     """`hubmgr eval` and `hubmgr predict` name the task, the plugin and the place, exit 11, no traceback."""
     import hubmgr
     from hubmgr_tasks.text_classification import TextClassificationTask
@@ -508,8 +589,16 @@ def test_a_crash_inside_a_plugin_task_in_eval_or_predict_is_charged_to_the_plugi
 
     data = write_reviews(tmp_path / "train.csv", n=24)
     with registered(Plugin(), name="crashy_eval_plugin"):
-        result = hubmgr.train(TrainConfig(task="crashy-eval", model=str(make_base(tmp_path / "base")), data=str(data),
-                                          output_dir=str(tmp_path / "out"), max_steps=1, batch_size=8))
+        result = hubmgr.train(
+            TrainConfig(
+                task="crashy-eval",
+                model=str(make_base(tmp_path / "base")),
+                data=str(data),
+                output_dir=str(tmp_path / "out"),
+                max_steps=1,
+                batch_size=8,
+            )
+        )
         Crashy.crash_in = where
         if where == "predict":
             run = cli_runner("predict", result.adapter_path, "great movie")

@@ -65,27 +65,53 @@ def add_models(server) -> dict[str, str]:
     shas = {}
     shas["acme/bert-tiny"] = server.add_repo(
         "acme/bert-tiny",
-        {"README.md": CARD, "config.json": json.dumps({"hidden_size": 256, "num_hidden_layers": 2}),
-         "model.safetensors": safetensors_bytes(WEIGHTS)},
-        pipeline_tag="text-classification", library_name="transformers", tags=("tiny", "license:apache-2.0"),
-        author="acme", downloads=500, likes=3,
+        {
+            "README.md": CARD,
+            "config.json": json.dumps({"hidden_size": 256, "num_hidden_layers": 2}),
+            "model.safetensors": safetensors_bytes(WEIGHTS),
+        },
+        pipeline_tag="text-classification",
+        library_name="transformers",
+        tags=("tiny", "license:apache-2.0"),
+        author="acme",
+        downloads=500,
+        likes=3,
     )
     shas["acme/gpt-small"] = server.add_repo(
-        "acme/gpt-small", {"config.json": "{}", "model.safetensors": safetensors_bytes({"w": ("F16", [64, 64])})},
-        pipeline_tag="text-generation", library_name="transformers", author="acme", downloads=100, likes=50,
+        "acme/gpt-small",
+        {"config.json": "{}", "model.safetensors": safetensors_bytes({"w": ("F16", [64, 64])})},
+        pipeline_tag="text-generation",
+        library_name="transformers",
+        author="acme",
+        downloads=100,
+        likes=50,
     )
     shas["other/bert-large"] = server.add_repo(
-        "other/bert-large", {"README.md": "# no yaml\n\ntext", "pytorch_model.bin": b"\0" * 1000},
-        pipeline_tag="fill-mask", library_name="transformers", author="other", downloads=900, likes=1,
+        "other/bert-large",
+        {"README.md": "# no yaml\n\ntext", "pytorch_model.bin": b"\0" * 1000},
+        pipeline_tag="fill-mask",
+        library_name="transformers",
+        author="other",
+        downloads=900,
+        likes=1,
     )
     shas["other/vit-mini"] = server.add_repo(
-        "other/vit-mini", {"model.safetensors": safetensors_bytes({"p": ("F32", [8])})},
-        pipeline_tag="image-classification", library_name="timm", author="other", downloads=10, likes=10,
+        "other/vit-mini",
+        {"model.safetensors": safetensors_bytes({"p": ("F32", [8])})},
+        pipeline_tag="image-classification",
+        library_name="timm",
+        author="other",
+        downloads=10,
+        likes=10,
     )
     shas["other/bert-adapter"] = server.add_repo(
-        "other/bert-adapter", {"adapter_config.json": "{}", "adapter_model.safetensors": safetensors_bytes(
-            {"a": ("F32", [4, 4])})},
-        pipeline_tag="text-classification", library_name="peft", author="other", downloads=0, likes=0,
+        "other/bert-adapter",
+        {"adapter_config.json": "{}", "adapter_model.safetensors": safetensors_bytes({"a": ("F32", [4, 4])})},
+        pipeline_tag="text-classification",
+        library_name="peft",
+        author="other",
+        downloads=0,
+        likes=0,
     )
     return shas
 
@@ -106,8 +132,7 @@ def test_search_free_text_and_fields(hub_server):
 
 def test_search_filters(hub_server):
     add_models(hub_server)
-    assert {m.id for m in search_models(task="text-classification").results} == {
-        "acme/bert-tiny", "other/bert-adapter"}
+    assert {m.id for m in search_models(task="text-classification").results} == {"acme/bert-tiny", "other/bert-adapter"}
     assert {m.id for m in search_models(library="peft").results} == {"other/bert-adapter"}
     assert {m.id for m in search_models(author="acme").results} == {"acme/bert-tiny", "acme/gpt-small"}
     assert [m.id for m in search_models("bert", author="other", task="fill-mask").results] == ["other/bert-large"]
@@ -202,12 +227,22 @@ def test_info_reads_params_from_headers_without_downloading_weights(hub_server):
 def test_info_sharded_checkpoint_reads_every_shard_header(hub_server):
     s1 = safetensors_bytes({"a": ("F32", [100, 100])})
     s2 = safetensors_bytes({"b": ("F32", [50, 10]), "c": ("F16", [7])})
-    index = {"metadata": {"total_size": 1}, "weight_map": {
-        "a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors",
-        "c": "model-00002-of-00002.safetensors"}}
-    hub_server.add_repo("acme/sharded", {
-        "model.safetensors.index.json": json.dumps(index),
-        "model-00001-of-00002.safetensors": s1, "model-00002-of-00002.safetensors": s2})
+    index = {
+        "metadata": {"total_size": 1},
+        "weight_map": {
+            "a": "model-00001-of-00002.safetensors",
+            "b": "model-00002-of-00002.safetensors",
+            "c": "model-00002-of-00002.safetensors",
+        },
+    }
+    hub_server.add_repo(
+        "acme/sharded",
+        {
+            "model.safetensors.index.json": json.dumps(index),
+            "model-00001-of-00002.safetensors": s1,
+            "model-00002-of-00002.safetensors": s2,
+        },
+    )
     d = get_model_info("acme/sharded")
     assert d.param_count == 10000 + 500 + 7
     assert d.dtypes == {"F32": 10500, "F16": 7}
@@ -238,8 +273,9 @@ def test_info_of_a_real_save_pretrained_folder(hub_server, tiny_bert):
 
 def test_info_at_a_revision_and_missing_revision(hub_server):
     add_models(hub_server)
-    v1 = hub_server.add_repo("acme/bert-tiny", {"model.safetensors": safetensors_bytes({"x": ("F32", [3])})},
-                             revision="v1")
+    v1 = hub_server.add_repo(
+        "acme/bert-tiny", {"model.safetensors": safetensors_bytes({"x": ("F32", [3])})}, revision="v1"
+    )
     d = get_model_info("acme/bert-tiny", revision="v1")
     assert d.sha == v1 and d.revision == "v1" and d.param_count == 3
     with pytest.raises(RevisionNotFoundError) as info:
@@ -257,8 +293,9 @@ def test_info_repo_not_found_and_bad_id(hub_server):
 
 
 def test_info_gated_repo_says_what_to_do_and_works_with_a_granted_token(hub_server, monkeypatch):
-    hub_server.add_repo("acme/gated", {"README.md": CARD, "model.safetensors": safetensors_bytes(WEIGHTS)},
-                        gated="manual")
+    hub_server.add_repo(
+        "acme/gated", {"README.md": CARD, "model.safetensors": safetensors_bytes(WEIGHTS)}, gated="manual"
+    )
     try:
         d = get_model_info("acme/gated")
     except GatedRepoError as exc:  # a Hub that refuses even the metadata
@@ -300,14 +337,17 @@ def test_info_on_a_mirror_without_the_info_api(hub_server):
 
 
 # --- cache fallback --------------------------------------------------------------------------------
-def put_in_cache(cache: Path, repo_id: str, files: dict[str, bytes | str], *, commit: str = "a" * 40,
-                 ref: str = "main") -> Path:
+def put_in_cache(
+    cache: Path, repo_id: str, files: dict[str, bytes | str], *, commit: str = "a" * 40, ref: str = "main"
+) -> Path:
     """Lay files out the way huggingface_hub does: blobs/, snapshots/<commit>/ symlinks, refs/<ref>."""
     folder = cache / ("models--" + repo_id.replace("/", "--"))
     snap = folder / "snapshots" / commit
     for path, content in files.items():
         data = content.encode() if isinstance(content, str) else content
-        blob_name = hashlib.sha256(data).hexdigest() if path.endswith(".safetensors") else hashlib.sha1(data).hexdigest()
+        blob_name = (
+            hashlib.sha256(data).hexdigest() if path.endswith(".safetensors") else hashlib.sha1(data).hexdigest()
+        )
         blob = folder / "blobs" / blob_name
         blob.parent.mkdir(parents=True, exist_ok=True)
         blob.write_bytes(data)
@@ -321,8 +361,11 @@ def put_in_cache(cache: Path, repo_id: str, files: dict[str, bytes | str], *, co
 
 def test_offline_info_comes_from_the_cache(hf_env, monkeypatch):
     weights = safetensors_bytes(WEIGHTS)
-    put_in_cache(hf_env.hub_cache, "acme/cached", {"README.md": CARD, "config.json": '{"hidden_size": 8}',
-                                                   "model.safetensors": weights})
+    put_in_cache(
+        hf_env.hub_cache,
+        "acme/cached",
+        {"README.md": CARD, "config.json": '{"hidden_size": 8}', "model.safetensors": weights},
+    )
     set_offline(monkeypatch)
     d = get_model_info("acme/cached")
     assert d.from_cache and d.sha == "a" * 40
@@ -338,8 +381,9 @@ def test_offline_info_comes_from_the_cache(hf_env, monkeypatch):
 
 
 def test_unreachable_hub_falls_back_to_the_cache(hf_env, monkeypatch):
-    put_in_cache(hf_env.hub_cache, "acme/cached", {"model.safetensors": safetensors_bytes({"x": ("F32", [5])})},
-                 commit="b" * 40)
+    put_in_cache(
+        hf_env.hub_cache, "acme/cached", {"model.safetensors": safetensors_bytes({"x": ("F32", [5])})}, commit="b" * 40
+    )
     set_endpoint(monkeypatch, "http://127.0.0.1:9")
     d = get_model_info("acme/cached")
     assert d.from_cache and d.param_count == 5 and d.sha == "b" * 40
@@ -355,10 +399,20 @@ def test_offline_info_describes_the_snapshot_train_loads(hf_env, monkeypatch):
     from hubmgr.errors import NotCachedError
     from hubmgr.hub.cache import resolve_local
 
-    put_in_cache(hf_env.hub_cache, "acme/two", {"model.safetensors": safetensors_bytes({"x": ("F32", [3])})},
-                 commit="1" * 40, ref="v1")
-    put_in_cache(hf_env.hub_cache, "acme/two", {"model.safetensors": safetensors_bytes({"x": ("F32", [7])})},
-                 commit="2" * 40, ref="v2")
+    put_in_cache(
+        hf_env.hub_cache,
+        "acme/two",
+        {"model.safetensors": safetensors_bytes({"x": ("F32", [3])})},
+        commit="1" * 40,
+        ref="v1",
+    )
+    put_in_cache(
+        hf_env.hub_cache,
+        "acme/two",
+        {"model.safetensors": safetensors_bytes({"x": ("F32", [7])})},
+        commit="2" * 40,
+        ref="v2",
+    )
     set_offline(monkeypatch)
     # no main and two snapshots: neither is the default, for info as for train (info used to pick the newest)
     with pytest.raises(HubUnreachableError, match="not in the local cache"):

@@ -51,16 +51,35 @@ def hub(hub_server: HubServer) -> HubServer:
             "model.safetensors": _safetensors({"w": ("F32", [10, 3]), "b": ("F16", [4])}),
             "tokenizer/vocab.txt": "hello\nworld\n",
         },
-        pipeline_tag="text-classification", library_name="transformers", tags=["en"], downloads=300, likes=3,
+        pipeline_tag="text-classification",
+        library_name="transformers",
+        tags=["en"],
+        downloads=300,
+        likes=3,
         card={"license": "apache-2.0", "language": "en"},
-        last_modified="2024-01-03T00:00:00Z", created_at="2023-01-01T00:00:00Z",
+        last_modified="2024-01-03T00:00:00Z",
+        created_at="2023-01-01T00:00:00Z",
     )
-    hub_server.add_repo("acme/gpt-tiny", {"config.json": "{}", "weights.bin": WEIGHTS},
-                        pipeline_tag="text-generation", library_name="transformers", downloads=100, likes=30,
-                        last_modified="2024-01-01T00:00:00Z", created_at="2023-06-01T00:00:00Z")
-    hub_server.add_repo("other/vit-small", {"config.json": "{}"}, pipeline_tag="image-classification",
-                        library_name="timm", downloads=200, likes=20, last_modified="2024-01-02T00:00:00Z",
-                        created_at="2023-03-01T00:00:00Z")
+    hub_server.add_repo(
+        "acme/gpt-tiny",
+        {"config.json": "{}", "weights.bin": WEIGHTS},
+        pipeline_tag="text-generation",
+        library_name="transformers",
+        downloads=100,
+        likes=30,
+        last_modified="2024-01-01T00:00:00Z",
+        created_at="2023-06-01T00:00:00Z",
+    )
+    hub_server.add_repo(
+        "other/vit-small",
+        {"config.json": "{}"},
+        pipeline_tag="image-classification",
+        library_name="timm",
+        downloads=200,
+        likes=20,
+        last_modified="2024-01-02T00:00:00Z",
+        created_at="2023-03-01T00:00:00Z",
+    )
     return hub_server
 
 
@@ -94,8 +113,12 @@ def test_search_fields_follow_the_hub(hub: HubServer) -> None:
     assert expanded.gated is False and expanded.downloads == 300 and expanded.likes is None
     (full,) = api(hub).list_models(search="bert", full=True)
     assert full.sha == hub.commit_sha("acme/bert-tiny") and full.last_modified is not None
-    assert {s.rfilename for s in full.siblings} == {"config.json", "model.safetensors", "tokenizer/vocab.txt",
-                                                   "README.md"}
+    assert {s.rfilename for s in full.siblings} == {
+        "config.json",
+        "model.safetensors",
+        "tokenizer/vocab.txt",
+        "README.md",
+    }
 
 
 def test_search_pages_with_link_header(hf_env) -> None:
@@ -103,7 +126,8 @@ def test_search_pages_with_link_header(hf_env) -> None:
         for i in range(5):
             hub.add_repo(f"org/m{i}", {"a.txt": str(i)}, downloads=i)
         assert [m.id for m in HfApi(endpoint=hub.url).list_models(sort="downloads")] == [
-            f"org/m{i}" for i in range(4, -1, -1)]
+            f"org/m{i}" for i in range(4, -1, -1)
+        ]
         assert sum(r.route == "search" for r in hub.requests) == 3
         r = httpx.get(f"{hub.url}/api/models", params={"sort": "downloads", "limit": 2})
         assert [m["id"] for m in r.json()] == ["org/m4", "org/m3"]
@@ -125,12 +149,19 @@ def test_model_info_with_files_metadata(hub: HubServer) -> None:
     assert info.gated is False and info.config == {"architectures": ["BertModel"], "model_type": "bert"}
     files = {s.rfilename: s for s in info.siblings}
     st = files["model.safetensors"]
-    assert st.lfs is not None and st.lfs.sha256 == hashlib.sha256(
-        hub_file(hub, "acme/bert-tiny", "model.safetensors")).hexdigest()
+    assert (
+        st.lfs is not None
+        and st.lfs.sha256 == hashlib.sha256(hub_file(hub, "acme/bert-tiny", "model.safetensors")).hexdigest()
+    )
     assert files["config.json"].lfs is None and files["config.json"].size == len(
-        json.dumps({"architectures": ["BertModel"], "model_type": "bert"}))
-    assert files["config.json"].blob_id == hashlib.sha1(
-        b"blob %d\0" % files["config.json"].size + hub_file(hub, "acme/bert-tiny", "config.json")).hexdigest()
+        json.dumps({"architectures": ["BertModel"], "model_type": "bert"})
+    )
+    assert (
+        files["config.json"].blob_id
+        == hashlib.sha1(
+            b"blob %d\0" % files["config.json"].size + hub_file(hub, "acme/bert-tiny", "config.json")
+        ).hexdigest()
+    )
 
 
 def hub_file(hub: HubServer, repo: str, path: str, rev: str = "main") -> bytes:
@@ -148,7 +179,10 @@ def test_revisions_and_commit_shas(hub: HubServer) -> None:
     assert a.model_info("acme/gpt-tiny", revision="dev").sha == branch
     assert a.model_info("acme/gpt-tiny", revision="v1").sha == branch
     assert {s.rfilename for s in a.model_info("acme/gpt-tiny", revision="dev").siblings} == {
-        "config.json", "weights.bin", "extra.txt"}
+        "config.json",
+        "weights.bin",
+        "extra.txt",
+    }
     assert hub_file(hub, "acme/gpt-tiny", "config.json", first) == b"{}"
     assert hub_file(hub, "acme/gpt-tiny", "config.json") == b'{"v": 2}'
     refs = a.list_repo_refs("acme/gpt-tiny")
@@ -160,8 +194,12 @@ def test_revisions_and_commit_shas(hub: HubServer) -> None:
 def test_list_repo_tree(hub: HubServer) -> None:
     a = api(hub)
     top = {(e.path, type(e).__name__) for e in a.list_repo_tree("acme/bert-tiny")}
-    assert top == {("README.md", "RepoFile"), ("config.json", "RepoFile"), ("model.safetensors", "RepoFile"),
-                   ("tokenizer", "RepoFolder")}
+    assert top == {
+        ("README.md", "RepoFile"),
+        ("config.json", "RepoFile"),
+        ("model.safetensors", "RepoFile"),
+        ("tokenizer", "RepoFolder"),
+    }
     deep = {e.path: e for e in a.list_repo_tree("acme/bert-tiny", recursive=True)}
     assert deep["tokenizer/vocab.txt"].size == 12 and deep["model.safetensors"].lfs is not None
     assert [e.path for e in a.list_repo_tree("acme/bert-tiny", path_in_repo="tokenizer")] == ["tokenizer/vocab.txt"]
@@ -175,7 +213,8 @@ def test_tree_pages(hf_env) -> None:
     with HubServer(tree_page_size=2) as hub:
         hub.add_repo("org/many", {f"f{i}.txt": str(i) for i in range(5)})
         assert sorted(e.path for e in HfApi(endpoint=hub.url).list_repo_tree("org/many")) == [
-            f"f{i}.txt" for i in range(5)]
+            f"f{i}.txt" for i in range(5)
+        ]
         assert sum(r.route == "tree" for r in hub.requests) == 3
 
 
@@ -188,7 +227,11 @@ def test_hf_hub_download_and_snapshot(hub: HubServer, hf_env) -> None:
     folder = Path(snapshot_download("acme/bert-tiny"))
     assert folder.name == hub.commit_sha("acme/bert-tiny")
     assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) == [
-        "README.md", "config.json", "model.safetensors", "tokenizer/vocab.txt"]
+        "README.md",
+        "config.json",
+        "model.safetensors",
+        "tokenizer/vocab.txt",
+    ]
     assert (folder / "model.safetensors").read_bytes() == hub_file(hub, "acme/bert-tiny", "model.safetensors")
     hub.reset_counters()
     snapshot_download("acme/bert-tiny")  # everything cached: nothing transferred
@@ -287,7 +330,9 @@ def test_private_repo_needs_a_token(hub: HubServer) -> None:
 def test_disabled_api_looks_like_a_plain_file_server(hub: HubServer) -> None:
     hub.disable_api("search", "model_info")
     r = httpx.get(f"{hub.url}/api/models")
-    assert r.status_code == 404 and "X-Error-Code" not in r.headers and r.headers["Content-Type"].startswith("text/html")
+    assert (
+        r.status_code == 404 and "X-Error-Code" not in r.headers and r.headers["Content-Type"].startswith("text/html")
+    )
     with pytest.raises(HfHubHTTPError) as info:
         list(api(hub).list_models())
     assert info.value.response.status_code == 404
@@ -437,8 +482,9 @@ def test_dataset_repos(hub: HubServer, hf_env) -> None:
 def test_datasets_load_from_the_double(hub: HubServer) -> None:
     import datasets
 
-    hub.add_repo("acme/csv", {"train.csv": "text,label\nhi,1\nbye,0\n", "test.csv": "text,label\nyo,1\n"},
-                 repo_type="dataset")
+    hub.add_repo(
+        "acme/csv", {"train.csv": "text,label\nhi,1\nbye,0\n", "test.csv": "text,label\nyo,1\n"}, repo_type="dataset"
+    )
     ds = datasets.load_dataset("acme/csv")
     assert ds["train"]["text"] == ["hi", "bye"] and ds["test"].num_rows == 1
 
@@ -453,4 +499,10 @@ def test_tiny_model_round_trip(hub_server: HubServer, tiny_bert: Path) -> None:
     assert config.architectures == ["BertModel"] and config.num_labels == 2
     tok = AutoTokenizer.from_pretrained("acme/tiny-bert")
     assert tok.convert_ids_to_tokens(tok("the movie was great")["input_ids"]) == [
-        "[CLS]", "the", "movie", "was", "great", "[SEP]"]
+        "[CLS]",
+        "the",
+        "movie",
+        "was",
+        "great",
+        "[SEP]",
+    ]

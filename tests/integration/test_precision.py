@@ -39,9 +39,15 @@ def test_cpu_bf16_detection_follows_the_cpu(monkeypatch) -> None:
     assert runner.cpu_has_native_bf16() is False
 
 
-@pytest.mark.parametrize(("native", "dtype", "mixed"), [
-    ("1", "auto", "bf16"), ("0", "auto", None), ("1", "float32", None), ("0", "bfloat16", "bf16"),
-])
+@pytest.mark.parametrize(
+    ("native", "dtype", "mixed"),
+    [
+        ("1", "auto", "bf16"),
+        ("0", "auto", None),
+        ("1", "float32", None),
+        ("0", "bfloat16", "bf16"),
+    ],
+)
 def test_pick_dtype_on_a_cpu(monkeypatch, native: str, dtype: str, mixed: str | None) -> None:
     import torch
 
@@ -59,8 +65,9 @@ def test_float16_on_a_cpu_is_a_usage_error(monkeypatch) -> None:
 
 
 @pytest.mark.parametrize(("native", "label"), [("1", "bfloat16 mixed"), ("0", "float32")])
-def test_the_run_reports_its_precision(hf_env, tiny_bert: Path, tmp_path: Path, monkeypatch, native: str,
-                                       label: str) -> None:
+def test_the_run_reports_its_precision(
+    hf_env, tiny_bert: Path, tmp_path: Path, monkeypatch, native: str, label: str
+) -> None:
     import hubmgr
 
     monkeypatch.setenv("HUBMGR_CPU_BF16", native)
@@ -73,8 +80,22 @@ def test_the_run_reports_its_precision(hf_env, tiny_bert: Path, tmp_path: Path, 
 
 def test_cli_says_the_precision(hf_env, tiny_bert: Path, tmp_path: Path, cli_runner) -> None:
     data = write_reviews(tmp_path / "train.csv", 32)
-    args = ["train", "text-classification", "--model", str(tiny_bert), "--data", str(data), "--max-steps", "2",
-            "--batch-size", "8", "--eval-strategy", "no", "--output", str(tmp_path / "out")]
+    args = [
+        "train",
+        "text-classification",
+        "--model",
+        str(tiny_bert),
+        "--data",
+        str(data),
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--eval-strategy",
+        "no",
+        "--output",
+        str(tmp_path / "out"),
+    ]
     result = cli_runner(*args, env={"HUBMGR_CPU_BF16": "1"})
     assert result.exit_code == 0, result.output
     assert "on cpu (bfloat16 mixed precision)" in result.output

@@ -75,19 +75,23 @@ def test_cli_table_json_stdin_and_file(hf_env, setup, cli_runner, tmp_path: Path
 
 
 def test_pair_separator_makes_text_pairs(hf_env, setup, cli_runner) -> None:
-    result = cli_runner("predict", str(setup["adapter"]), "good movie ||| great acting", "--pair-separator", " ||| ",
-                        "--json")
+    result = cli_runner(
+        "predict", str(setup["adapter"]), "good movie ||| great acting", "--pair-separator", " ||| ", "--json"
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)[0]["input"] == ["good movie", "great acting"]
     result = cli_runner("predict", str(setup["adapter"]), "no separator here", "--pair-separator", " ||| ")
     assert result.exit_code == 2 and "has no ' ||| '" in result.output
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["{adapter}"], "There are no inputs"),
-    (["{adapter}", "--file", "{missing}"], "does not exist"),
-    (["{root}/no-such-adapter", "some text"], "no-such-adapter"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["{adapter}"], "There are no inputs"),
+        (["{adapter}", "--file", "{missing}"], "does not exist"),
+        (["{root}/no-such-adapter", "some text"], "no-such-adapter"),
+    ],
+)
 def test_user_errors_are_one_line(hf_env, setup, cli_runner, args: list[str], message: str) -> None:
     values = {"adapter": setup["adapter"], "root": setup["root"], "missing": setup["root"] / "missing.txt"}
     result = cli_runner("predict", *[a.format(**values) for a in args], input="")

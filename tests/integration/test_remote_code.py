@@ -204,8 +204,10 @@ def test_check_remote_code_rule(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(ModelError, match="not valid JSON"):
         check_remote_code(tmp_path, trust_remote_code=True)
-    assert local_code_modules({
-        "AutoTokenizer": ["tokenization_x.XTokenizer", None],
-        "AutoModel": "other/repo--modeling_y.Y",
-        "AutoConfig": "configuration_x.XConfig",
-    }) == {"tokenization_x.py", "configuration_x.py"}
+    assert local_code_modules(
+        {
+            "AutoTokenizer": ["tokenization_x.XTokenizer", None],
+            "AutoModel": "other/repo--modeling_y.Y",
+            "AutoConfig": "configuration_x.XConfig",
+        }
+    ) == {"tokenization_x.py", "configuration_x.py"}

@@ -12,7 +12,8 @@ from tests.integration.test_train import write_reviews
 
 
 def test_each_step_starts_from_cleared_gradients_and_the_model_is_left_as_it_was(
-        hf_env, tiny_bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    hf_env, tiny_bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import transformers
 
     import hubmgr
@@ -51,9 +52,18 @@ def test_each_step_starts_from_cleared_gradients_and_the_model_is_left_as_it_was
     monkeypatch.setattr(_trainer.HubmgrTrainer, "_clip_grad_norm", spy_clip)
     monkeypatch.setattr(_trainer.HubmgrTrainer, "floating_point_ops", spy_flops)
     data = write_reviews(tmp_path / "train.csv", 48)
-    result = hubmgr.train(TrainConfig(task="text-classification", model=str(tiny_bert), data=str(data),
-                                      output_dir=str(tmp_path / "out"), max_steps=4, batch_size=8,
-                                      eval_fraction=0.0, learning_rate=5e-3))
+    result = hubmgr.train(
+        TrainConfig(
+            task="text-classification",
+            model=str(tiny_bert),
+            data=str(data),
+            output_dir=str(tmp_path / "out"),
+            max_steps=4,
+            batch_size=8,
+            eval_fraction=0.0,
+            learning_rate=5e-3,
+        )
+    )
     assert result.status == "completed"
     trainer = made[0]
     model = trainer.model

@@ -24,16 +24,31 @@ from hubmgr.train.config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[2]
 
-POSITIVE = ["a wonderful movie", "excellent acting and a funny story", "i loved this film", "what a great story",
-            "really fun and very nice", "the best film ever", "wonderful music and excellent actors",
-            "a funny and nice movie"]
-NEGATIVE = ["an awful movie", "boring plot and bad acting", "i hated this film", "what a terrible story",
-            "really bad and very boring", "the worst film ever", "awful music and bad actors",
-            "a boring and awful movie"]
+POSITIVE = [
+    "a wonderful movie",
+    "excellent acting and a funny story",
+    "i loved this film",
+    "what a great story",
+    "really fun and very nice",
+    "the best film ever",
+    "wonderful music and excellent actors",
+    "a funny and nice movie",
+]
+NEGATIVE = [
+    "an awful movie",
+    "boring plot and bad acting",
+    "i hated this film",
+    "what a terrible story",
+    "really bad and very boring",
+    "the worst film ever",
+    "awful music and bad actors",
+    "a boring and awful movie",
+]
 
 
-def write_reviews(path: Path, n: int = 64, *, labels: tuple[str, str] = ("positive", "negative"),
-                  text_column: str = "text") -> Path:
+def write_reviews(
+    path: Path, n: int = 64, *, labels: tuple[str, str] = ("positive", "negative"), text_column: str = "text"
+) -> Path:
     rows = []
     for i in range(n):
         if i % 2 == 0:
@@ -53,8 +68,17 @@ def data(tmp_path: Path) -> Path:
 
 
 def _config(model: Path, data: Path, out: Path, **kw) -> TrainConfig:
-    values = dict(task="text-classification", model=str(model), data=str(data), output_dir=str(out),
-                  max_steps=6, batch_size=8, logging_steps=2, save_steps=3, learning_rate=5e-3)
+    values = dict(
+        task="text-classification",
+        model=str(model),
+        data=str(data),
+        output_dir=str(out),
+        max_steps=6,
+        batch_size=8,
+        logging_steps=2,
+        save_steps=3,
+        learning_rate=5e-3,
+    )
     values.update(kw)
     return TrainConfig(**values)
 
@@ -90,8 +114,15 @@ def test_train_writes_a_standard_adapter(hf_env, tiny_bert: Path, data: Path, tm
     assert "eval_accuracy" in result.metrics and "train_loss" in result.metrics
 
     names = {p.name for p in out.iterdir()}
-    assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "train_config.toml",
-            "metrics.json", "README.md", "hubmgr_run.json"} <= names
+    assert {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "tokenizer.json",
+        "train_config.toml",
+        "metrics.json",
+        "README.md",
+        "hubmgr_run.json",
+    } <= names
     assert not any(n.startswith("checkpoint-") for n in names)
     assert not (tmp_path / "adapter.partial").exists()
     meta = json.loads((out / "hubmgr_run.json").read_text())
@@ -122,12 +153,26 @@ def test_train_writes_a_standard_adapter(hf_env, tiny_bert: Path, data: Path, tm
     assert run_file["main_metric"] == "accuracy" and run_file["metric_directions"] == record.metric_directions
 
 
-def test_cli_json_lines_and_base_revision_from_the_hub(hub_server, tiny_bert: Path, data: Path, tmp_path: Path,
-                                                         cli_runner) -> None:
+def test_cli_json_lines_and_base_revision_from_the_hub(
+    hub_server, tiny_bert: Path, data: Path, tmp_path: Path, cli_runner
+) -> None:
     sha = hub_server.add_repo("org/tiny-bert", folder=tiny_bert)
     out = tmp_path / "out"
-    result = cli_runner("train", "text-classification", "--model", "org/tiny-bert", "--data", data, "--output", out,
-                        "--max-steps", "2", "--batch-size", "8", "--json")
+    result = cli_runner(
+        "train",
+        "text-classification",
+        "--model",
+        "org/tiny-bert",
+        "--data",
+        data,
+        "--output",
+        out,
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--json",
+    )
     assert result.exit_code == 0, result.output + result.stderr
     lines = _json_lines(result.stdout)
     assert lines[0]["kind"] == "train_started" and lines[-1]["kind"] == "result"
@@ -167,8 +212,13 @@ _KILLER = textwrap.dedent(
 
 def test_resume_after_sigkill(hf_env, tiny_bert: Path, data: Path, tmp_path: Path, cli_runner) -> None:
     out = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-c", _KILLER, str(tiny_bert), str(data), str(out)],
-                          capture_output=True, text=True, timeout=240, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLER, str(tiny_bert), str(data), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=REPO,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr
 
     partial = tmp_path / "run.partial"
@@ -250,8 +300,9 @@ def _nothing_written(out: Path) -> None:
 
 def test_missing_data_file_through_a_real_subprocess(hf_env, tiny_bert: Path, tmp_path: Path, run_cli) -> None:
     out = tmp_path / "out"
-    proc = run_cli("train", "text-classification", "--model", tiny_bert, "--data", tmp_path / "nope.csv",
-                   "--output", out)
+    proc = run_cli(
+        "train", "text-classification", "--model", tiny_bert, "--data", tmp_path / "nope.csv", "--output", out
+    )
     assert proc.returncode == DataError.exit_code, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "nope.csv" in lines[0], proc.stderr
@@ -263,17 +314,31 @@ def test_missing_data_file_through_a_real_subprocess(hf_env, tiny_bert: Path, tm
     [
         (lambda d, m, t: ["--data", d, "--model", m, "--text-column", "review"], DataError.exit_code, ["review"]),
         (lambda d, m, t: ["--data", write_reviews(t / "empty.csv", 0), "--model", m], DataError.exit_code, []),
-        (lambda d, m, t: ["--data", d, "--eval-data", write_reviews(t / "ev.csv", 8, labels=("good", "bad")),
-                          "--model", m], DataError.exit_code, ["good"]),
-        (lambda d, m, t: ["--data", d, "--model", m, "--target-modules", "q_proj,value"], ModelError.exit_code,
-         ["q_proj", "query"]),
+        (
+            lambda d, m, t: [
+                "--data",
+                d,
+                "--eval-data",
+                write_reviews(t / "ev.csv", 8, labels=("good", "bad")),
+                "--model",
+                m,
+            ],
+            DataError.exit_code,
+            ["good"],
+        ),
+        (
+            lambda d, m, t: ["--data", d, "--model", m, "--target-modules", "q_proj,value"],
+            ModelError.exit_code,
+            ["q_proj", "query"],
+        ),
         (lambda d, m, t: ["--data", d, "--model", m, "--qlora"], UsageError.exit_code, ["CUDA"]),
         (lambda d, m, t: ["--data", d, "--model", t / "no-such-model"], ModelError.exit_code, ["does not exist"]),
     ],
     ids=["missing-column", "empty-split", "labels-mismatch", "target-modules", "qlora-on-cpu", "missing-model"],
 )
-def test_bad_input_is_one_line(hf_env, tiny_bert: Path, data: Path, tmp_path: Path, cli_runner,
-                               make_args, code: int, fragments: list[str]) -> None:
+def test_bad_input_is_one_line(
+    hf_env, tiny_bert: Path, data: Path, tmp_path: Path, cli_runner, make_args, code: int, fragments: list[str]
+) -> None:
     out = tmp_path / "out"
     args = make_args(data, tiny_bert, tmp_path)
     result = cli_runner("train", "text-classification", *args, "--output", out, "--max-steps", "2")
@@ -287,17 +352,44 @@ def test_unknown_task(hf_env, tiny_bert: Path, data: Path, tmp_path: Path, cli_r
 
 
 def test_architecture_the_task_cannot_use(hf_env, tiny_vit: Path, data: Path, tmp_path: Path, cli_runner) -> None:
-    result = cli_runner("train", "text-classification", "--model", tiny_vit, "--data", data, "--output",
-                        tmp_path / "o", "--max-steps", "2")
+    result = cli_runner(
+        "train",
+        "text-classification",
+        "--model",
+        tiny_vit,
+        "--data",
+        data,
+        "--output",
+        tmp_path / "o",
+        "--max-steps",
+        "2",
+    )
     _fails(result, ModelError.exit_code)
     _nothing_written(tmp_path / "o")
 
 
 def test_nan_loss(hf_env, tiny_bert: Path, data: Path, tmp_path: Path, cli_runner) -> None:
     out = tmp_path / "out"
-    result = cli_runner("train", "text-classification", "--model", tiny_bert, "--data", data, "--output", out,
-                        "--max-steps", "12", "--learning-rate", "1e30", "--logging-steps", "2", "--batch-size", "8",
-                        "--warmup", "0")
+    result = cli_runner(
+        "train",
+        "text-classification",
+        "--model",
+        tiny_bert,
+        "--data",
+        data,
+        "--output",
+        out,
+        "--max-steps",
+        "12",
+        "--learning-rate",
+        "1e30",
+        "--logging-steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--warmup",
+        "0",
+    )
     _fails(result, TrainingError.exit_code, "NaN", "learning rate")
     _nothing_written(out)
 
@@ -310,8 +402,22 @@ def test_full_disk(hf_env, tiny_bert: Path, data: Path, tmp_path: Path, cli_runn
 
     monkeypatch.setattr(peft.peft_model, "safe_save_file", no_space)
     out = tmp_path / "out"
-    result = cli_runner("train", "text-classification", "--model", tiny_bert, "--data", data, "--output", out,
-                        "--max-steps", "4", "--save-steps", "2", "--batch-size", "8")
+    result = cli_runner(
+        "train",
+        "text-classification",
+        "--model",
+        tiny_bert,
+        "--data",
+        data,
+        "--output",
+        out,
+        "--max-steps",
+        "4",
+        "--save-steps",
+        "2",
+        "--batch-size",
+        "8",
+    )
     _fails(result, 7, "No space left")
     _nothing_written(out)
     assert not (tmp_path / "out.partial").exists(), "no complete checkpoint, so nothing is kept"
@@ -321,8 +427,9 @@ def test_offline_and_not_cached(hf_env, data: Path, tmp_path: Path, cli_runner, 
     from tests.conftest import set_offline
 
     set_offline(monkeypatch)
-    result = cli_runner("train", "text-classification", "--model", "someone/not-downloaded", "--data", data,
-                        "--output", tmp_path / "o")
+    result = cli_runner(
+        "train", "text-classification", "--model", "someone/not-downloaded", "--data", data, "--output", tmp_path / "o"
+    )
     _fails(result, NotCachedError.exit_code, "someone/not-downloaded", "offline", "hubmgr download")
     _nothing_written(tmp_path / "o")
 
@@ -349,8 +456,9 @@ def test_output_folder_in_use(hf_env, tiny_bert: Path, data: Path, tmp_path: Pat
     result = cli_runner("train", "text-classification", "--model", tiny_bert, "--data", data, "--output", out)
     _fails(result, UsageError.exit_code, "not empty")
     assert (out / "something.txt").read_text() == "mine"
-    result = cli_runner("train", "--resume", "--output", tmp_path / "never", "--model", tiny_bert, "--data", data,
-                        "text-classification")
+    result = cli_runner(
+        "train", "--resume", "--output", tmp_path / "never", "--model", tiny_bert, "--data", data, "text-classification"
+    )
     _fails(result, UsageError.exit_code, "Nothing to resume")
 
 
@@ -362,16 +470,19 @@ def test_target_modules_by_architecture(tiny_bert: Path, tiny_gpt2: Path, tiny_l
     from hubmgr.train.lora import build_lora_config, check_target_modules, find_target_modules, list_linear_module_names
 
     # (transformers 5 names ViT's projections q_proj/v_proj; older releases query/value)
-    expected = {tiny_bert: [["query", "key", "value", "dense"]], tiny_gpt2: [["c_attn"]], tiny_llama: [["q_proj", "v_proj"]],
-                tiny_vit: [["query", "value"], ["q_proj", "v_proj"]]}
+    expected = {
+        tiny_bert: [["query", "key", "value", "dense"]],
+        tiny_gpt2: [["c_attn"]],
+        tiny_llama: [["q_proj", "v_proj"]],
+        tiny_vit: [["query", "value"], ["q_proj", "v_proj"]],
+    }
     for folder, choices in expected.items():
         model = AutoModel.from_pretrained(folder)
         found = find_target_modules(model)
         assert found in choices, folder
         assert set(found) <= set(list_linear_module_names(model))
     gpt2 = AutoModel.from_pretrained(tiny_gpt2)
-    cfg = build_lora_config(_config(tiny_gpt2, Path("d"), Path("o")), LoraDefaults("CAUSAL_LM", ["c_attn"]),
-                            model=gpt2)
+    cfg = build_lora_config(_config(tiny_gpt2, Path("d"), Path("o")), LoraDefaults("CAUSAL_LM", ["c_attn"]), model=gpt2)
     assert cfg.fan_in_fan_out is True and cfg.task_type == "CAUSAL_LM"
     with pytest.raises(ModelError) as info:
         check_target_modules(gpt2, ["c_attn", "q_proj"])
@@ -389,8 +500,24 @@ def test_target_modules_by_architecture(tiny_bert: Path, tiny_gpt2: Path, tiny_l
 
 def test_ctrl_c_stops_gracefully_and_says_how_to_resume(hf_env, tiny_bert: Path, data: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "hubmgr", "train", "text-classification", "--model", str(tiny_bert), "--data",
-           str(data), "--output", str(out), "--max-steps", "100000", "--logging-steps", "1", "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "hubmgr",
+        "train",
+        "text-classification",
+        "--model",
+        str(tiny_bert),
+        "--data",
+        str(data),
+        "--output",
+        str(out),
+        "--max-steps",
+        "100000",
+        "--logging-steps",
+        "1",
+        "--json",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     try:
         for line in proc.stdout:  # wait until training runs
@@ -410,8 +537,9 @@ def test_ctrl_c_stops_gracefully_and_says_how_to_resume(hf_env, tiny_bert: Path,
     assert not out.exists()
 
 
-def test_a_run_hook_that_raises_is_shown_and_the_run_goes_on(hf_env, tiny_bert: Path, data: Path, tmp_path: Path,
-                                                            cli_runner) -> None:
+def test_a_run_hook_that_raises_is_shown_and_the_run_goes_on(
+    hf_env, tiny_bert: Path, data: Path, tmp_path: Path, cli_runner
+) -> None:
     """Training silences library warnings; what a plugin's run hook raised still reaches the user, once,
     on the CLI (``warning: Plugin ...``) and as a PluginWarning through the Python API."""
     import hubmgr
@@ -424,13 +552,33 @@ def test_a_run_hook_that_raises_is_shown_and_the_run_goes_on(hf_env, tiny_bert: 
             raise RuntimeError("tracker unreachable")
 
     with registered(Loud(), name="loud"):
-        result = cli_runner("train", "text-classification", "--model", tiny_bert, "--data", data,
-                            "--output", tmp_path / "out", "--max-steps", "3", "--batch-size", "8")
+        result = cli_runner(
+            "train",
+            "text-classification",
+            "--model",
+            tiny_bert,
+            "--data",
+            data,
+            "--output",
+            tmp_path / "out",
+            "--max-steps",
+            "3",
+            "--batch-size",
+            "8",
+        )
         assert result.exit_code == 0, result.output
         assert result.stderr.count("warning: Plugin 'loud': on_run_log raised RuntimeError: tracker unreachable") == 1
         with pytest.warns(PluginWarning, match="Plugin 'loud': on_run_log raised RuntimeError"):
-            run = hubmgr.train(TrainConfig(task="text-classification", model=str(tiny_bert), data=str(data),
-                                           output_dir=str(tmp_path / "out2"), max_steps=2, batch_size=8))
+            run = hubmgr.train(
+                TrainConfig(
+                    task="text-classification",
+                    model=str(tiny_bert),
+                    data=str(data),
+                    output_dir=str(tmp_path / "out2"),
+                    max_steps=2,
+                    batch_size=8,
+                )
+            )
         assert run.status == "completed"
     # ... and stays with the run: a note in its record, which `runs show`, the TUI and a detached run's
     # follower all read
@@ -443,8 +591,9 @@ def test_a_run_hook_that_raises_is_shown_and_the_run_goes_on(hf_env, tiny_bert: 
 
 
 @pytest.mark.parametrize("where", ["load_data", "collator"])
-def test_a_crash_inside_a_plugin_task_is_charged_to_the_plugin(hf_env, tiny_bert: Path, data: Path, tmp_path: Path,
-                                                              cli_runner, where: str, monkeypatch) -> None:
+def test_a_crash_inside_a_plugin_task_is_charged_to_the_plugin(
+    hf_env, tiny_bert: Path, data: Path, tmp_path: Path, cli_runner, where: str, monkeypatch
+) -> None:
     """A third-party task that raises (in load_data, or in its collator at the third batch) gives one line
     naming the task, the plugin and the place, exit 11 (the plugin code), and no half-written output."""
     from hubmgr.hookspecs import hookimpl
@@ -478,8 +627,22 @@ def test_a_crash_inside_a_plugin_task_is_charged_to_the_plugin(hf_env, tiny_bert
 
     out = tmp_path / "out"
     with registered(Plugin(), name="crashy_plugin"):
-        result = cli_runner("train", "crashy", "--model", tiny_bert, "--data", data, "--output", out,
-                            "--max-steps", "5", "--batch-size", "8", "-o", "text_column=text")
+        result = cli_runner(
+            "train",
+            "crashy",
+            "--model",
+            tiny_bert,
+            "--data",
+            data,
+            "--output",
+            out,
+            "--max-steps",
+            "5",
+            "--batch-size",
+            "8",
+            "-o",
+            "text_column=text",
+        )
     assert result.exit_code == 11, result.output
     line = result.stderr.strip().splitlines()[-1]
     kind = "KeyError: 'no such column'" if where == "load_data" else "ZeroDivisionError: division by zero"
@@ -489,16 +652,40 @@ def test_a_crash_inside_a_plugin_task_is_charged_to_the_plugin(hf_env, tiny_bert
     _nothing_written(out)
     monkeypatch.setenv("HUBMGR_DEBUG", "1")
     with registered(Plugin(), name="crashy_plugin"):
-        result = cli_runner("train", "crashy", "--model", tiny_bert, "--data", data, "--output", tmp_path / "o2",
-                            "--max-steps", "5", "--batch-size", "8")
+        result = cli_runner(
+            "train",
+            "crashy",
+            "--model",
+            tiny_bert,
+            "--data",
+            data,
+            "--output",
+            tmp_path / "o2",
+            "--max-steps",
+            "5",
+            "--batch-size",
+            "8",
+        )
     assert result.exit_code == 11 and "Traceback" in result.stderr
 
 
 def test_cli_stdout_is_the_bare_adapter_folder(hf_env, tiny_bert: Path, data: Path, tmp_path: Path, cli_runner) -> None:
     """ADAPTER=$(hubmgr train ...) gets the folder and nothing else; the summary goes to stderr, main metric first."""
     out = tmp_path / "out"
-    result = cli_runner("train", "text-classification", "--model", tiny_bert, "--data", data, "--output", out,
-                        "--max-steps", "2", "--batch-size", "8")
+    result = cli_runner(
+        "train",
+        "text-classification",
+        "--model",
+        tiny_bert,
+        "--data",
+        data,
+        "--output",
+        out,
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "8",
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == str(out.resolve())
     final = next(line for line in result.stderr.splitlines() if line.startswith("Final evaluation:"))

@@ -14,8 +14,15 @@ from tests.integration.test_train import write_reviews
 
 
 def _auto(model: Path, data: Path, out: Path, **kw) -> TrainConfig:
-    values = dict(task="text-classification", model=str(model), data=str(data), output_dir=str(out),
-                  batch_size=8, learning_rate=5e-3, logging_steps=5)
+    values = dict(
+        task="text-classification",
+        model=str(model),
+        data=str(data),
+        output_dir=str(out),
+        batch_size=8,
+        learning_rate=5e-3,
+        logging_steps=5,
+    )
     values.update(kw)
     return TrainConfig(**values)
 
@@ -70,8 +77,17 @@ def test_time_budget_stops_the_run(hf_env, tiny_bert, tmp_path):
     import hubmgr
 
     data = write_reviews(tmp_path / "train.csv", n=4000)
-    result = hubmgr.train(_auto(tiny_bert, data, tmp_path / "out", time_budget="3s", max_epochs=100,
-                                learning_rate=1e-6, head_learning_rate=1e-6))
+    result = hubmgr.train(
+        _auto(
+            tiny_bert,
+            data,
+            tmp_path / "out",
+            time_budget="3s",
+            max_epochs=100,
+            learning_rate=1e-6,
+            head_learning_rate=1e-6,
+        )
+    )
     assert result.status == "completed"
     assert result.stop_reason.startswith("the time budget (3s) ran out")
     assert result.epochs < 100
@@ -79,15 +95,29 @@ def test_time_budget_stops_the_run(hf_env, tiny_bert, tmp_path):
 
 def test_cli_says_why_it_stopped(hf_env, tiny_bert, tmp_path, run_cli):
     data = write_reviews(tmp_path / "train.csv", n=80)
-    proc = run_cli("train", "text-classification", "--model", str(tiny_bert), "--data", str(data),
-                   "--output", str(tmp_path / "out"), "--epochs", "1", "--batch-size", "8")
+    proc = run_cli(
+        "train",
+        "text-classification",
+        "--model",
+        str(tiny_bert),
+        "--data",
+        str(data),
+        "--output",
+        str(tmp_path / "out"),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Stopped: trained the 1 epoch asked for." in proc.stderr
     runs = json.loads(run_cli("runs", "--json").stdout)
     shown = run_cli("runs", "show", runs[0]["id"])
     assert shown.returncode == 0 and "trained the 1 epoch asked for" in shown.stdout
-    assert json.loads(run_cli("runs", "show", runs[0]["id"], "--json").stdout)["stop_reason"] == \
-        "trained the 1 epoch asked for"
+    assert (
+        json.loads(run_cli("runs", "show", runs[0]["id"], "--json").stdout)["stop_reason"]
+        == "trained the 1 epoch asked for"
+    )
 
 
 def test_the_default_batch_size_follows_the_data_and_is_recorded(hf_env, tiny_bert, tmp_path):

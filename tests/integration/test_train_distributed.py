@@ -21,8 +21,22 @@ REPO = Path(__file__).resolve().parents[2]
 
 LAUNCHERS = {
     "torchrun": [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "hubmgr"],
-    "accelerate": [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                   "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "hubmgr"],
+    "accelerate": [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "-m",
+        "hubmgr",
+    ],
 }
 
 
@@ -40,10 +54,28 @@ def test_ddp_two_cpu_processes(hf_env, tiny_bert: Path, tmp_path: Path, launcher
     data = write_reviews(work / "train.csv", 64)
     out = work / "ddp"
     env = dict(os.environ, ACCELERATE_USE_CPU="1", OMP_NUM_THREADS="1", COLUMNS="200")
-    cmd = [*LAUNCHERS[launcher],
-           "train", "text-classification", "--model", str(tiny_bert), "--data", str(data), "--output", str(out),
-           "--max-steps", "4", "--batch-size", "4", "--logging-steps", "1", "--save-steps", "2", "--device", "cpu",
-           "--json"]
+    cmd = [
+        *LAUNCHERS[launcher],
+        "train",
+        "text-classification",
+        "--model",
+        str(tiny_bert),
+        "--data",
+        str(data),
+        "--output",
+        str(out),
+        "--max-steps",
+        "4",
+        "--batch-size",
+        "4",
+        "--logging-steps",
+        "1",
+        "--save-steps",
+        "2",
+        "--device",
+        "cpu",
+        "--json",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=540, cwd=REPO, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 

@@ -32,14 +32,21 @@ def _registry_with_a_run(home: Path) -> str:
     from hubmgr.runs.store import RunStore
 
     store = RunStore(home / "runs.sqlite")
-    store.create_run(run_id="20260101-120000-aaaa", task="text-classification", model="org/m", revision=None,
-                     config={}, output_dir=None)
+    store.create_run(
+        run_id="20260101-120000-aaaa",
+        task="text-classification",
+        model="org/m",
+        revision=None,
+        config={},
+        output_dir=None,
+    )
     store.set_status("20260101-120000-aaaa", "completed")
     return "20260101-120000-aaaa"
 
 
-@pytest.mark.parametrize("command", [["runs"], ["adapters"], ["runs", "rm", "20260101", "--yes"]],
-                         ids=["runs", "adapters", "runs-rm"])
+@pytest.mark.parametrize(
+    "command", [["runs"], ["adapters"], ["runs", "rm", "20260101", "--yes"]], ids=["runs", "adapters", "runs-rm"]
+)
 def test_home_under_a_file(hf_env, tmp_path, monkeypatch, cli_runner, command):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")

@@ -12,9 +12,15 @@ from hubmgr.task import DataSource
 
 INSTRUCTIONS = [{"prompt": f"what is {n} and {n}", "response": f"it is {n + n}"} for n in range(1, 9)]
 CHATS = [
-    {"messages": [{"role": "system", "content": "be nice"}, {"role": "user", "content": f"hello {n}"},
-                  {"role": "assistant", "content": f"hi {n}"}, {"role": "user", "content": "thanks"},
-                  {"role": "assistant", "content": "yes"}]}
+    {
+        "messages": [
+            {"role": "system", "content": "be nice"},
+            {"role": "user", "content": f"hello {n}"},
+            {"role": "assistant", "content": f"hi {n}"},
+            {"role": "user", "content": "thanks"},
+            {"role": "assistant", "content": "yes"},
+        ]
+    }
     for n in range(1, 7)
 ]
 
@@ -133,8 +139,12 @@ def test_running_text_holds_out_its_last_stretch(task, tmp_path, write_jsonl):
 
 
 def test_extra_eval_and_predict(task, write_jsonl, tiny_llama):
-    opts, data = _load(task, DataSource(train=str(write_jsonl("i.jsonl", INSTRUCTIONS)), eval_fraction=0.25),
-                       num_samples=2, max_new_tokens=4)
+    opts, data = _load(
+        task,
+        DataSource(train=str(write_jsonl("i.jsonl", INSTRUCTIONS)), eval_fraction=0.25),
+        num_samples=2,
+        max_new_tokens=4,
+    )
     model, tokenizer = task.load_model(str(tiny_llama), opts, data, {})
     model.train()
     extra = task.extra_eval(model, tokenizer, opts, data)

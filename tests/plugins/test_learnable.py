@@ -23,9 +23,16 @@ def test_text_classification_learns_keyword_data_quickly(hf_env, learnable, tmp_
     train = write_rows(tmp_path / "train.jsonl", keyword_rows(160, multi_label=multi_label, seed=0))
     held = write_rows(tmp_path / "eval.jsonl", keyword_rows(60, multi_label=multi_label, seed=1))
     start = time.perf_counter()
-    result = hubmgr.train(hubmgr.TrainConfig(task="text-classification", model=str(learnable), data=str(train),
-                                             eval_data=str(held), output_dir=str(tmp_path / "out"),
-                                             **LEARNING_SETTINGS))
+    result = hubmgr.train(
+        hubmgr.TrainConfig(
+            task="text-classification",
+            model=str(learnable),
+            data=str(train),
+            eval_data=str(held),
+            output_dir=str(tmp_path / "out"),
+            **LEARNING_SETTINGS,
+        )
+    )
     seconds = time.perf_counter() - start
     metric = "eval_micro_f1" if multi_label else "eval_accuracy"
     assert result.metrics[metric] >= 0.9, (metric, result.metrics, seconds)

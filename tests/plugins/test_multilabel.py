@@ -42,8 +42,13 @@ def _opts(task, **values):
 
 
 def _data(names, counts=None, rows=None, multi=True, **extra) -> TaskData:
-    info = {"label_names": list(names), "label2id": {n: i for i, n in enumerate(names)},
-            "id2label": {str(i): n for i, n in enumerate(names)}, "num_labels": len(names), "multi_label": multi}
+    info = {
+        "label_names": list(names),
+        "label2id": {n: i for i, n in enumerate(names)},
+        "id2label": {str(i): n for i, n in enumerate(names)},
+        "num_labels": len(names),
+        "multi_label": multi,
+    }
     if counts is not None:
         info["label_counts"] = dict(counts)
     if rows is not None:
@@ -114,8 +119,9 @@ def test_minority_f1_follows_the_training_counts(task):
     neg_rare = task.compute_metrics(preds, refs, _data(["neg", "pos"], {"neg": 2, "pos": 8}, multi=False))
     assert neg_rare["minority_f1"] == pytest.approx(2 / 3)  # neg: tp 2, fp 1, fn 1
     assert pos_rare["accuracy"] == neg_rare["accuracy"] == pytest.approx(0.6)
-    three = task.compute_metrics(np.array([0, 1, 2]), np.array([0, 1, 1]), _data(["a", "b", "c"], {"a": 1, "b": 1, "c": 5},
-                                                                                  multi=False))
+    three = task.compute_metrics(
+        np.array([0, 1, 2]), np.array([0, 1, 1]), _data(["a", "b", "c"], {"a": 1, "b": 1, "c": 5}, multi=False)
+    )
     assert "minority_f1" not in three
 
 
@@ -172,10 +178,12 @@ def test_class_weighted_losses(task):
 
 
 def test_bad_option_values_are_one_sentence(task):
-    for values, needle in (({"class_weight": "heavy"}, "class_weight must be one of none, balanced"),
-                           ({"threshold": 1.5}, "threshold must be a number between 0 and 1"),
-                           ({"threshold": "high"}, "threshold must be a number"),
-                           ({"label_separator": ""}, "label_separator must not be empty")):
+    for values, needle in (
+        ({"class_weight": "heavy"}, "class_weight must be one of none, balanced"),
+        ({"threshold": 1.5}, "threshold must be a number between 0 and 1"),
+        ({"threshold": "high"}, "threshold must be a number"),
+        ({"label_separator": ""}, "label_separator must not be empty"),
+    ):
         with pytest.raises(UsageError, match=needle) as err:
             task.make_options(values)
         assert "\n" not in str(err.value)
@@ -183,8 +191,12 @@ def test_bad_option_values_are_one_sentence(task):
 
 # -- data ---------------------------------------------------------------------------------------------
 def test_json_lists_are_multi_label(task, write_jsonl):
-    rows = [{"text": "a", "labels": ["joy", "love"]}, {"text": "b", "labels": []}, {"text": "c", "labels": ["anger"]},
-            {"text": "d", "labels": ["joy"]}]
+    rows = [
+        {"text": "a", "labels": ["joy", "love"]},
+        {"text": "b", "labels": []},
+        {"text": "c", "labels": ["anger"]},
+        {"text": "d", "labels": ["joy"]},
+    ]
     path = write_jsonl("ml.jsonl", rows)
     data = task.load_data(DataSource(train=str(path), eval_fraction=0), _opts(task))
     assert data.info["multi_label"] is True
@@ -202,8 +214,11 @@ def test_counts_are_of_the_training_rows_after_the_hold_out(task, write_jsonl):
 
 
 def test_csv_with_a_separator_is_multi_label(task, write_csv, tiny_bert):
-    path = write_csv("ml.csv", ["text", "tags"], [("good fun", "joy|love"), ("bad", "anger"), ("the day", ""),
-                                                  ("nice", " love | joy ")])
+    path = write_csv(
+        "ml.csv",
+        ["text", "tags"],
+        [("good fun", "joy|love"), ("bad", "anger"), ("the day", ""), ("nice", " love | joy ")],
+    )
     opts = task.make_options({"label_column": "tags", "label_separator": "|"})
     data = task.load_data(DataSource(train=str(path), eval_fraction=0), opts)
     assert data.info["multi_label"] and data.info["label_names"] == ["anger", "joy", "love"]
@@ -222,7 +237,10 @@ def test_csv_with_a_separator_is_multi_label(task, write_csv, tiny_bert):
     assert float(out.loss.detach()) == pytest.approx(float(expected.detach()), rel=1e-5)  # the model's own loss is BCE
     probs = task.reduce_logits(out.logits, batch["labels"])
     assert probs.dtype == torch.float32 and torch.allclose(probs, torch.sigmoid(out.logits))
-    assert task.reduce_logits(out.logits[:, :2], torch.tensor([0, 1, 1, 0])).tolist() == out.logits[:, :2].argmax(-1).tolist()
+    assert (
+        task.reduce_logits(out.logits[:, :2], torch.tensor([0, 1, 1, 0])).tolist()
+        == out.logits[:, :2].argmax(-1).tolist()
+    )
 
 
 def test_sequence_of_class_labels_keeps_its_names(task, tmp_path):
@@ -230,7 +248,8 @@ def test_sequence_of_class_labels_keeps_its_names(task, tmp_path):
 
     features = Features({"text": Value("string"), "labels": Sequence(ClassLabel(names=["sad", "joy", "love"]))})
     Dataset.from_dict({"text": ["x", "y", "z"], "labels": [[1, 2], [], [1]]}, features=features).to_parquet(
-        str(tmp_path / "ml.parquet"))
+        str(tmp_path / "ml.parquet")
+    )
     data = task.load_data(DataSource(train=str(tmp_path / "ml.parquet"), eval_fraction=0), _opts(task))
     assert data.info["label_names"] == ["sad", "joy", "love"] and data.info["class_label"] is True
     assert data.info["label_counts"] == {"sad": 0, "joy": 2, "love": 1}
@@ -240,7 +259,9 @@ def test_single_class_data_is_refused(task, write_csv, write_jsonl):
     one = write_csv("one.csv", ["text", "label"], [("good", "positive"), ("great", "positive"), ("fine", "positive")])
     with pytest.raises(DataError) as err:
         task.load_data(DataSource(train=str(one)), task.make_options({}))
-    assert str(err.value) == "The training data (one.csv) has only one label, 'positive'; a classifier needs at least two."
+    assert (
+        str(err.value) == "The training data (one.csv) has only one label, 'positive'; a classifier needs at least two."
+    )
 
     ml = write_jsonl("one.jsonl", [{"text": "a", "labels": ["joy"]}, {"text": "b", "labels": []}])
     with pytest.raises(DataError, match=r"fewer than two distinct labels \(only 'joy'\)"):
@@ -283,8 +304,17 @@ def _train(model: Path, data: Path, out: Path, **kw):
     from hubmgr.train.config import TrainConfig
     from hubmgr.train.runner import train
 
-    values = dict(task="text-classification", model=str(model), data=str(data), output_dir=str(out), max_steps=6,
-                  batch_size=8, logging_steps=2, learning_rate=5e-3, save_steps=0)
+    values = dict(
+        task="text-classification",
+        model=str(model),
+        data=str(data),
+        output_dir=str(out),
+        max_steps=6,
+        batch_size=8,
+        logging_steps=2,
+        learning_rate=5e-3,
+        save_steps=0,
+    )
     values.update(kw)
     return train(TrainConfig(**values))
 
@@ -295,8 +325,7 @@ def test_multi_label_trains_and_its_threshold_is_saved_and_used(hf_env, tiny_ber
 
     train_file = write_jsonl("train.jsonl", _rows(48))
     dev = write_jsonl("dev.jsonl", _rows(12, offset=48))
-    result = _train(tiny_bert, train_file, tmp_path / "adapter", eval_data=str(dev),
-                    options={"label_column": "labels"})
+    result = _train(tiny_bert, train_file, tmp_path / "adapter", eval_data=str(dev), options={"label_column": "labels"})
     assert result.status == "completed"
     assert {"eval_micro_f1", "eval_macro_f1", "eval_subset_accuracy"} <= set(result.metrics)
     record = json.loads((result.adapter_path / "hubmgr_run.json").read_text())
@@ -312,19 +341,30 @@ def test_multi_label_trains_and_its_threshold_is_saved_and_used(hf_env, tiny_ber
     assert [r.metrics["threshold"] for r in report.rows] == [pytest.approx(saved)] * 2
     assert 0 <= report.rows[1].metrics["micro_f1"] <= 1
     assert report.samples == []
-    base_only = evaluate(str(tiny_bert), [], task="text-classification", data=str(dev),
-                         options={"label_column": "labels"})
+    base_only = evaluate(
+        str(tiny_bert), [], task="text-classification", data=str(dev), options={"label_column": "labels"}
+    )
     assert base_only.main_metric == "micro_f1" and 0.05 <= base_only.rows[0].metrics["threshold"] <= 0.95
 
-    over = evaluate(None, [str(result.adapter_path)], task=None, data=str(dev), options={"threshold": 0.3},
-                    per_class=True)
+    over = evaluate(
+        None, [str(result.adapter_path)], task=None, data=str(dev), options={"threshold": 0.3}, per_class=True
+    )
     assert [r.metrics["threshold"] for r in over.rows] == [0.3, 0.3]
     breakdown = over.rows[1].per_class
     assert [c["label"] for c in breakdown] == ["anger", "joy", "love"]
     assert [c["support"] for c in breakdown] == [4, 4, 6]  # the labels of dev.jsonl
 
-    cli = cli_runner("eval", "--adapter", str(result.adapter_path), "--data", str(dev), "-o", "threshold=0.3",
-                     "--per-class", "--json")
+    cli = cli_runner(
+        "eval",
+        "--adapter",
+        str(result.adapter_path),
+        "--data",
+        str(dev),
+        "-o",
+        "threshold=0.3",
+        "--per-class",
+        "--json",
+    )
     assert cli.exit_code == 0, cli.output
     rows = json.loads(cli.output)["rows"]
     assert rows[1]["metrics"]["threshold"] == 0.3 and rows[1]["per_class"] == breakdown
@@ -354,8 +394,9 @@ def test_multi_label_trains_and_its_threshold_is_saved_and_used(hf_env, tiny_ber
     assert config["id2label"] == {"0": "anger", "1": "joy", "2": "love"}
 
 
-def test_multi_label_csv_with_class_weights_through_the_cli(hf_env, tiny_bert, write_csv, tmp_path, cli_runner,
-                                                           monkeypatch):
+def test_multi_label_csv_with_class_weights_through_the_cli(
+    hf_env, tiny_bert, write_csv, tmp_path, cli_runner, monkeypatch
+):
     from hubmgr_tasks.text_classification import TextClassificationTask
 
     calls = []
@@ -370,9 +411,28 @@ def test_multi_label_csv_with_class_weights_through_the_cli(hf_env, tiny_bert, w
     rows = [(r["text"], "|".join(r["labels"])) for r in _rows(24)]
     path = write_csv("train.csv", ["text", "tags"], rows)
     out = tmp_path / "adapter"
-    result = cli_runner("train", "text-classification", "--model", str(tiny_bert), "--data", str(path),
-                        "--output", str(out), "--max-steps", "3", "--batch-size", "8", "--eval-fraction", "0.25",
-                        "-o", "label_column=tags", "-o", "label_separator=|", "-o", "class_weight=balanced")
+    result = cli_runner(
+        "train",
+        "text-classification",
+        "--model",
+        str(tiny_bert),
+        "--data",
+        str(path),
+        "--output",
+        str(out),
+        "--max-steps",
+        "3",
+        "--batch-size",
+        "8",
+        "--eval-fraction",
+        "0.25",
+        "-o",
+        "label_column=tags",
+        "-o",
+        "label_separator=|",
+        "-o",
+        "class_weight=balanced",
+    )
     assert result.exit_code == 0, result.output
     assert calls and all(calls)  # the weighted BCE was the training loss
     record = json.loads((out / "hubmgr_run.json").read_text())
@@ -387,7 +447,9 @@ def test_multi_label_csv_with_class_weights_through_the_cli(hf_env, tiny_bert, w
 
 def test_single_class_training_data_is_one_line_from_the_cli(hf_env, tiny_bert, write_csv, cli_runner):
     path = write_csv("one.csv", ["text", "label"], [("good", "positive")] * 6)
-    result = cli_runner("train", "text-classification", "--model", str(tiny_bert), "--data", str(path), "--max-steps", "1")
+    result = cli_runner(
+        "train", "text-classification", "--model", str(tiny_bert), "--data", str(path), "--max-steps", "1"
+    )
     assert result.exit_code != 0
     assert "has only one label, 'positive'; a classifier needs at least two." in result.output
     assert "Traceback" not in result.output

@@ -37,9 +37,19 @@ REPO = Path(__file__).resolve().parents[2]
 def test_names_derive_from_the_distribution_name():
     n = plugin_names("hubmgr-my-task")
     assert (n.dist, n.package, n.task, n.entry_point, n.class_name) == (
-        "hubmgr-my-task", "hubmgr_my_task", "my-task", "my_task", "MyTask")
+        "hubmgr-my-task",
+        "hubmgr_my_task",
+        "my-task",
+        "my_task",
+        "MyTask",
+    )
     n = plugin_names("Acme.Reviews", task_name="review_score")
-    assert (n.package, n.task, n.entry_point, n.class_name) == ("acme_reviews", "review_score", "review_score", "ReviewScoreTask")
+    assert (n.package, n.task, n.entry_point, n.class_name) == (
+        "acme_reviews",
+        "review_score",
+        "review_score",
+        "ReviewScoreTask",
+    )
 
 
 @pytest.mark.parametrize("bad", ["my task", "1bad", "-x", "x-", "a/b", "", "json", "hubmgr", "hubmgr_tasks", "class"])
@@ -61,8 +71,14 @@ def test_scaffold_writes_a_complete_package(tmp_path):
     assert path == parent / "hubmgr-review-score"
     files = sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file())
     assert files == [
-        ".gitignore", "README.md", "hubmgr_review_score/__init__.py", "hubmgr_review_score/task.py",
-        "pyproject.toml", "tests/conftest.py", "tests/data/eval.csv", "tests/data/train.csv",
+        ".gitignore",
+        "README.md",
+        "hubmgr_review_score/__init__.py",
+        "hubmgr_review_score/task.py",
+        "pyproject.toml",
+        "tests/conftest.py",
+        "tests/data/eval.csv",
+        "tests/data/train.csv",
         "tests/test_hubmgr_review_score.py",
     ]
     meta = tomllib.loads((path / "pyproject.toml").read_text())
@@ -115,7 +131,13 @@ def test_cli_new_json(cli_runner, tmp_path):
 # -- pip commands -----------------------------------------------------------------------------------
 def test_install_command_for_a_name_and_a_path(tmp_path):
     assert install_command("hubmgr-foo>=1.2", upgrade=True) == [
-        sys.executable, "-m", "pip", "install", "--upgrade", "hubmgr-foo>=1.2"]
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--upgrade",
+        "hubmgr-foo>=1.2",
+    ]
     project = scaffold_plugin("hubmgr-cmd", parent=tmp_path)
     cmd = install_command(str(project), editable=True, no_deps=True, no_build_isolation=True)
     assert cmd == [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-e", str(project)]
@@ -137,20 +159,33 @@ def test_install_command_refusals(tmp_path):
 
 def test_uv_is_used_where_the_environment_has_no_pip(monkeypatch):
     real_find_spec = plugin_kit.importlib.util.find_spec
-    monkeypatch.setattr(plugin_kit.importlib.util, "find_spec", lambda name, *a: None if name == "pip" else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        plugin_kit.importlib.util, "find_spec", lambda name, *a: None if name == "pip" else real_find_spec(name, *a)
+    )
     monkeypatch.setattr(plugin_kit.shutil, "which", lambda name: "/opt/bin/uv" if name == "uv" else None)
     assert install_command("hubmgr-foo") == ["/opt/bin/uv", "pip", "install", "--python", sys.executable, "hubmgr-foo"]
-    assert uninstall_command("hubmgr-foo") == ["/opt/bin/uv", "pip", "uninstall", "--python", sys.executable, "hubmgr-foo"]
+    assert uninstall_command("hubmgr-foo") == [
+        "/opt/bin/uv",
+        "pip",
+        "uninstall",
+        "--python",
+        sys.executable,
+        "hubmgr-foo",
+    ]
     monkeypatch.setattr(plugin_kit.shutil, "which", lambda name: None)
     with pytest.raises(PluginError, match="no pip"):
         install_command("hubmgr-foo")
 
 
 def test_diff_of_snapshots():
-    before = PluginSnapshot(plugins={"a": {"version": "1", "error": None}, "b": {"version": "1", "error": None}},
-                            tasks={"task-a": "a.A", "task-b": "b.B"})
-    after = PluginSnapshot(plugins={"a": {"version": "2", "error": None}, "c": {"version": "0.1", "error": "ImportError: x"}},
-                           tasks={"task-a": "a.A", "task-c": "c.C"})
+    before = PluginSnapshot(
+        plugins={"a": {"version": "1", "error": None}, "b": {"version": "1", "error": None}},
+        tasks={"task-a": "a.A", "task-b": "b.B"},
+    )
+    after = PluginSnapshot(
+        plugins={"a": {"version": "2", "error": None}, "c": {"version": "0.1", "error": "ImportError: x"}},
+        tasks={"task-a": "a.A", "task-c": "c.C"},
+    )
     d = diff_snapshots(before, after, action="install", target="c")
     assert d.plugins_added == [{"name": "c", "version": "0.1"}]
     assert d.plugins_removed == [{"name": "b", "version": "1"}]
@@ -174,7 +209,9 @@ def test_uninstall_refuses_hubmgr_builtins_non_plugins_and_unknown_names():
 def test_cli_uninstall_hubmgr_is_one_line_and_exit_2(cli_runner):
     result = cli_runner("plugins", "uninstall", "hubmgr", "--yes")
     assert result.exit_code == 2
-    assert result.output.strip().splitlines() == ["error: Refusing to uninstall hubmgr itself; use the tool that installed it (pip, pipx, uv)."]
+    assert result.output.strip().splitlines() == [
+        "error: Refusing to uninstall hubmgr itself; use the tool that installed it (pip, pipx, uv)."
+    ]
 
 
 def test_cli_install_pip_failure_is_one_line(cli_runner, monkeypatch, tmp_path):
@@ -190,15 +227,23 @@ def test_cli_install_pip_failure_is_one_line(cli_runner, monkeypatch, tmp_path):
     result = cli_runner("plugins", "install", "hubmgr-nope")
     assert result.exit_code == PluginError.exit_code
     lines = result.output.strip().splitlines()
-    assert lines == ["ERROR: No matching distribution found for hubmgr-nope",
-                     "error: pip could not install hubmgr-nope (exit code 1); see its output above."]
+    assert lines == [
+        "ERROR: No matching distribution found for hubmgr-nope",
+        "error: pip could not install hubmgr-nope (exit code 1); see its output above.",
+    ]
     assert calls == [[sys.executable, "-m", "pip", "install", "hubmgr-nope"]]
 
 
 def test_cli_install_reports_what_was_added(cli_runner, monkeypatch):
-    snaps = iter([PluginSnapshot(plugins={"a": {"version": "1", "error": None}}, tasks={"task-a": "a.A"}),
-                  PluginSnapshot(plugins={"a": {"version": "1", "error": None}, "new": {"version": "0.3", "error": None}},
-                                 tasks={"task-a": "a.A", "shiny": "new.Shiny"})])
+    snaps = iter(
+        [
+            PluginSnapshot(plugins={"a": {"version": "1", "error": None}}, tasks={"task-a": "a.A"}),
+            PluginSnapshot(
+                plugins={"a": {"version": "1", "error": None}, "new": {"version": "0.3", "error": None}},
+                tasks={"task-a": "a.A", "shiny": "new.Shiny"},
+            ),
+        ]
+    )
     monkeypatch.setattr(plugin_kit, "snapshot_plugins", lambda **kw: next(snaps))
     monkeypatch.setattr(plugin_kit, "_run_streaming", lambda cmd, echo: (echo("Successfully installed new-0.3"), 0)[1])
     result = cli_runner("plugins", "install", "hubmgr-new", "--json")
@@ -209,8 +254,11 @@ def test_cli_install_reports_what_was_added(cli_runner, monkeypatch):
 
 
 def test_cli_uninstall_asks_first(cli_runner, monkeypatch):
-    monkeypatch.setattr(plugin_kit, "find_plugin_distribution",
-                        lambda name: plugin_kit.PluginDistribution(name="hubmgr-x", version="1.0", entry_points=("x",)))
+    monkeypatch.setattr(
+        plugin_kit,
+        "find_plugin_distribution",
+        lambda name: plugin_kit.PluginDistribution(name="hubmgr-x", version="1.0", entry_points=("x",)),
+    )
     ran = []
     monkeypatch.setattr(plugin_kit, "uninstall_plugin", lambda name, echo=None: ran.append(name))
     result = cli_runner("plugins", "uninstall", "x", input="n\n")
@@ -236,8 +284,14 @@ def test_smoke_test_registers_an_unregistered_task_class_for_the_duration(tiny_b
 
     words = ["good great fun movie", "bad awful boring film"]
     data = write_csv("d.csv", ["text", "label"], [[words[i % 2], "pos" if i % 2 == 0 else "neg"] for i in range(16)])
-    result = smoke_test_task(KitSmokeTask, model_dir=tiny_bert, train_file=data, tmp_dir=tmp_path / "smoke",
-                             max_steps=2, predict_inputs=["good movie"])
+    result = smoke_test_task(
+        KitSmokeTask,
+        model_dir=tiny_bert,
+        train_file=data,
+        tmp_dir=tmp_path / "smoke",
+        max_steps=2,
+        predict_inputs=["good movie"],
+    )
     assert result["task"] == "kit-smoke" and result["global_step"] == 2
     assert set(result["eval"]) == {"base", "adapter"} and "accuracy" in result["eval"]["adapter"]
     assert result["peft"]["lora_tensors"] > 0 and len(result["predictions"]) == 1
@@ -264,8 +318,12 @@ def _overlay_venv(root: Path) -> Path:
     """A venv whose interpreter also sees this environment's packages; what pip installs lands in it alone."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True, timeout=120)
     python = root / "bin" / "python"
-    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     parent = sysconfig.get_paths()["purelib"]
     Path(site, "_hubmgr_test_parent.pth").write_text(f"import site; site.addsitedir({parent!r})\n")
     return python
@@ -282,8 +340,9 @@ def test_new_plugin_installs_passes_its_own_tests_and_uninstalls(tmp_path):
     env = _env()
 
     def hubmgr(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([str(python), "-m", "hubmgr", *args], capture_output=True, text=True, env=env,
-                              timeout=300, cwd=tmp_path)
+        return subprocess.run(
+            [str(python), "-m", "hubmgr", *args], capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path
+        )
 
     made = hubmgr("plugins", "new", "hubmgr-kit-demo", "--dir", str(tmp_path), "--json")
     assert made.returncode == 0, made.stderr
@@ -304,8 +363,14 @@ def test_new_plugin_installs_passes_its_own_tests_and_uninstalls(tmp_path):
     listed = hubmgr("plugins", "--json")
     assert any(p["name"] == "kit_demo" and p["tasks"] == ["kit-demo"] for p in json.loads(listed.stdout))
 
-    tests = subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x"], cwd=project,
-                           capture_output=True, text=True, env=env, timeout=400)
+    tests = subprocess.run(
+        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=400,
+    )
     assert tests.returncode == 0, tests.stdout[-4000:] + tests.stderr[-2000:]
     assert "5 passed" in tests.stdout
 
@@ -337,5 +402,5 @@ def test_snapshot_records_a_plugin_whose_register_commands_fails(capsys):
             sys.modules["hubmgr.cli"] = saved
             hubmgr.cli = saved
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith(plugin_kit._SNAPSHOT_MARK))
-    data = json.loads(line[len(plugin_kit._SNAPSHOT_MARK):])
+    data = json.loads(line[len(plugin_kit._SNAPSHOT_MARK) :])
     assert data["plugins"]["broken-cmds"]["error"] == "register_commands raised RuntimeError: no commands today"

@@ -165,7 +165,8 @@ def test_task_names_clash_as_get_task_compares_them():
         info = _info("second")
         assert info.tasks == [] and info.error == (
             "task 'Multi_Label' is already registered by plugin 'first' as 'multi-label' (names match without"
-            " regard to case, _ and -); ignored")
+            " regard to case, _ and -); ignored"
+        )
         assert _info("first").error is None
 
 
@@ -234,7 +235,9 @@ def test_entry_point_with_bad_hook_signature_is_refused(monkeypatch):
 
     module.register_tasks = register_tasks
     monkeypatch.setitem(sys.modules, "hubmgr_badsig_plugin", module)
-    _with_extra_entry_points(monkeypatch, importlib.metadata.EntryPoint(name="badsig", value="hubmgr_badsig_plugin", group="hubmgr"))
+    _with_extra_entry_points(
+        monkeypatch, importlib.metadata.EntryPoint(name="badsig", value="hubmgr_badsig_plugin", group="hubmgr")
+    )
     assert set(plugins.get_tasks()) == BUILTIN_TASKS
     assert "PluginValidationError" in _info("badsig").error
 
@@ -390,7 +393,10 @@ def test_cli_tasks_json(cli_runner):
     assert tc["main_metric"] == "accuracy"
     options = {o["name"]: o for o in tc["options"]}
     assert options["text_column"] == {
-        "name": "text_column", "type": "str", "default": "text", "help": "Column holding the text to classify."
+        "name": "text_column",
+        "type": "str",
+        "default": "text",
+        "help": "Column holding the text to classify.",
     }
     assert options["text_pair_column"]["type"] == "str | None" and options["text_pair_column"]["default"] is None
     assert {o["name"]: o["type"] for o in tasks["image-classification"]["options"]}["random_flip"] == "bool"
@@ -435,8 +441,9 @@ def test_trace_plugins_prints_each_hook_call_with_plugin_and_time(monkeypatch, c
             raise RuntimeError("down")
 
     run = RunInfo(run_id="r", task="t", model="m", output_dir="/tmp/x", config={})
-    event = StepLogged(step=1, total_steps=2, epoch=0.5, loss=0.1, learning_rate=1e-3, samples_per_second=1.0,
-                       eta_seconds=1.0)
+    event = StepLogged(
+        step=1, total_steps=2, epoch=0.5, loss=0.1, learning_rate=1e-3, samples_per_second=1.0, eta_seconds=1.0
+    )
     with registered(Tracked(), name="tracked"), registered(Failing(), name="failing"):
         call_run_hook("on_run_log", run=run, event=event)  # not traced without the variable
         assert "plugin trace" not in capsys.readouterr().err

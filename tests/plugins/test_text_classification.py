@@ -73,11 +73,14 @@ def test_model_features_forward_and_metrics(task, sentiment_csv, tiny_bert):
 
 
 def test_text_pairs(task, write_jsonl, tiny_bert):
-    rows = [{"premise": "the sun is hot", "hypothesis": h, "label": lab} for h, lab in
-            [("the sun is cold", "contradiction"), ("the sun is hot", "entailment")] * 3]
+    rows = [
+        {"premise": "the sun is hot", "hypothesis": h, "label": lab}
+        for h, lab in [("the sun is cold", "contradiction"), ("the sun is hot", "entailment")] * 3
+    ]
     path = write_jsonl("nli.jsonl", rows)
-    opts, data = _load(task, DataSource(train=str(path), eval_fraction=0),
-                       text_column="premise", text_pair_column="hypothesis")
+    opts, data = _load(
+        task, DataSource(train=str(path), eval_fraction=0), text_column="premise", text_pair_column="hypothesis"
+    )
     model, tokenizer = task.load_model(str(tiny_bert), opts, data, {})
     features = task.preprocess(data.train, tokenizer, opts, 32, data)
     assert features[0]["input_ids"].count(tokenizer.sep_token_id) == 2  # both segments are there

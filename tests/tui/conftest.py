@@ -22,4 +22,3 @@ def _isolated(hf_env, monkeypatch: pytest.MonkeyPatch):
 @pytest.fixture
 def fake(tmp_path) -> FakeBackend:
     return FakeBackend(tmp=tmp_path)
-

@@ -30,15 +30,26 @@ def _search_mod():
 class FakeBackend(Backend):
     """Fixed models, cache, runs and plugins. ``unreachable=True`` makes every Hub call fail."""
 
-    def __init__(self, *, unreachable: bool = False, offline: bool = False, tmp: Path | None = None, n_models: int = 75,
-                 fixed_plugins: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        unreachable: bool = False,
+        offline: bool = False,
+        tmp: Path | None = None,
+        n_models: int = 75,
+        fixed_plugins: bool = False,
+    ) -> None:
         root = tmp or Path("/tmp/hubmgr-fake")
         # hubmgr's own data (the download queue, ...) goes to the test's HUBMGR_HOME when there is one, so that
         # what one test leaves (snapshot tests share a fixed root) never shows in another
         home = os.environ.get("HUBMGR_HOME")
         super().__init__(
-            Settings(endpoint="http://hub.invalid", offline=offline, hub_cache=root / "hub",
-                     data_dir=Path(home) if home else root / "data")
+            Settings(
+                endpoint="http://hub.invalid",
+                offline=offline,
+                hub_cache=root / "hub",
+                data_dir=Path(home) if home else root / "data",
+            )
         )
         self.unreachable = unreachable
         self.n_models = n_models
@@ -154,7 +165,9 @@ class FakeBackend(Backend):
             param_count=details.param_count,
         )
 
-    def download(self, repo_id, *, revision=None, include=None, exclude=None, allow_pickle=False, on_event=None, cancel=None):
+    def download(
+        self, repo_id, *, revision=None, include=None, exclude=None, allow_pickle=False, on_event=None, cancel=None
+    ):
         self._hub()
         self.downloads.append(repo_id)
         emit = on_event or (lambda e: None)
@@ -177,8 +190,16 @@ class FakeBackend(Backend):
         return None
 
     def download_in_background(self, repo_id, *, revision=None, include=None, exclude=None, allow_pickle=False, name):
-        self.background.append({"repo_id": repo_id, "revision": revision, "include": include, "exclude": exclude,
-                                "allow_pickle": allow_pickle, "name": name})
+        self.background.append(
+            {
+                "repo_id": repo_id,
+                "revision": revision,
+                "include": include,
+                "exclude": exclude,
+                "allow_pickle": allow_pickle,
+                "name": name,
+            }
+        )
         return os.getpid(), Path(self.settings().data_dir) / "launch" / f"{name}.log"
 
     def finished_download(self, repo_id, *, revision=None, commit=None, include=None, exclude=None, allow_pickle=False):
@@ -190,15 +211,30 @@ class FakeBackend(Backend):
 
         out = []
         for i, rid in enumerate(self.cached):
-            rev = CachedRevision(commit=f"{i}" * 40, refs=["main"], size_on_disk=(i + 1) * 10_000_000,
-                                 path=Path(f"/cache/{rid}"), last_modified=FIXED, nb_files=5)
+            rev = CachedRevision(
+                commit=f"{i}" * 40,
+                refs=["main"],
+                size_on_disk=(i + 1) * 10_000_000,
+                path=Path(f"/cache/{rid}"),
+                last_modified=FIXED,
+                nb_files=5,
+            )
             if rid in self.incomplete:
                 missing, missing_bytes, resumable = self.incomplete[rid]
                 rev.refs = []
                 rev.complete, rev.missing_files = False, list(missing)
                 rev.missing_bytes, rev.resumable_bytes = missing_bytes, resumable
-            out.append(CachedRepo(rid, "model", (i + 1) * 10_000_000, FIXED - dt.timedelta(hours=i), FIXED,
-                                  Path(f"/cache/{rid}"), [rev]))
+            out.append(
+                CachedRepo(
+                    rid,
+                    "model",
+                    (i + 1) * 10_000_000,
+                    FIXED - dt.timedelta(hours=i),
+                    FIXED,
+                    Path(f"/cache/{rid}"),
+                    [rev],
+                )
+            )
         return out
 
     def delete_repo(self, repo_id):
@@ -209,8 +245,10 @@ class FakeBackend(Backend):
     def verify(self, repo_id=None, *, on_event=None):
         from hubmgr.hub.cache import VerifyResult
 
-        results = [VerifyResult(repo_id or "acme/tiny-bert", "0" * 40, "config.json", True, ""),
-                   VerifyResult(repo_id or "acme/tiny-bert", "0" * 40, "model.safetensors", False, "sha256 mismatch")]
+        results = [
+            VerifyResult(repo_id or "acme/tiny-bert", "0" * 40, "config.json", True, ""),
+            VerifyResult(repo_id or "acme/tiny-bert", "0" * 40, "model.safetensors", False, "sha256 mismatch"),
+        ]
         for r in results:
             if on_event:
                 on_event(hev.VerifyProgress(r.repo_id, r.path, r.ok, r.detail))
@@ -221,27 +259,58 @@ class FakeBackend(Backend):
         from hubmgr.runs.store import RunRecord
 
         return [
-            RunRecord(id="20250314-aaaa", task="text-classification", model="acme/tiny-bert", revision="0" * 40,
-                      status="completed", config={"data": "/data/train.csv", "lora_r": 8, "options": {"text_column": "text"}},
-                      output_dir="/runs/20250314-aaaa", adapter_path="/runs/20250314-aaaa",
-                      metrics={"accuracy": 0.875, "f1": 0.86, "loss": 0.41}, created="2025-03-14T09:26:00",
-                      updated="2025-03-14T09:30:00", finished="2025-03-14T09:30:00",
-                      stop_reason="eval accuracy stopped improving after epoch 2.0 (no real gain in 2 evaluations);"
-                                  " cooled the learning rate down until epoch 2.9; kept the best, epoch 2.5 (accuracy 0.8750)",
-                      notes=["Eval accuracy was still improving when the budget ran out."]),
-            RunRecord(id="20250314-bbbb", task="text-classification", model="acme/tiny-bert", revision="0" * 40,
-                      status="completed", config={"data": "/data/train.csv", "lora_r": 16},
-                      output_dir="/runs/20250314-bbbb", adapter_path="/runs/20250314-bbbb",
-                      metrics={"accuracy": 0.9, "f1": 0.89, "loss": 0.35}, created="2025-03-14T10:00:00",
-                      updated="2025-03-14T10:04:00", finished="2025-03-14T10:04:00"),
-            RunRecord(id="20250314-cccc", task="causal-lm", model="acme/tiny-gpt2", revision=None, status="failed",
-                      config={"data": "/data/chat.jsonl"}, output_dir="/runs/20250314-cccc", error="Loss became NaN at step 3.",
-                      created="2025-03-14T11:00:00", updated="2025-03-14T11:01:00", finished="2025-03-14T11:01:00"),
+            RunRecord(
+                id="20250314-aaaa",
+                task="text-classification",
+                model="acme/tiny-bert",
+                revision="0" * 40,
+                status="completed",
+                config={"data": "/data/train.csv", "lora_r": 8, "options": {"text_column": "text"}},
+                output_dir="/runs/20250314-aaaa",
+                adapter_path="/runs/20250314-aaaa",
+                metrics={"accuracy": 0.875, "f1": 0.86, "loss": 0.41},
+                created="2025-03-14T09:26:00",
+                updated="2025-03-14T09:30:00",
+                finished="2025-03-14T09:30:00",
+                stop_reason="eval accuracy stopped improving after epoch 2.0 (no real gain in 2 evaluations);"
+                " cooled the learning rate down until epoch 2.9; kept the best, epoch 2.5 (accuracy 0.8750)",
+                notes=["Eval accuracy was still improving when the budget ran out."],
+            ),
+            RunRecord(
+                id="20250314-bbbb",
+                task="text-classification",
+                model="acme/tiny-bert",
+                revision="0" * 40,
+                status="completed",
+                config={"data": "/data/train.csv", "lora_r": 16},
+                output_dir="/runs/20250314-bbbb",
+                adapter_path="/runs/20250314-bbbb",
+                metrics={"accuracy": 0.9, "f1": 0.89, "loss": 0.35},
+                created="2025-03-14T10:00:00",
+                updated="2025-03-14T10:04:00",
+                finished="2025-03-14T10:04:00",
+            ),
+            RunRecord(
+                id="20250314-cccc",
+                task="causal-lm",
+                model="acme/tiny-gpt2",
+                revision=None,
+                status="failed",
+                config={"data": "/data/chat.jsonl"},
+                output_dir="/runs/20250314-cccc",
+                error="Loss became NaN at step 3.",
+                created="2025-03-14T11:00:00",
+                updated="2025-03-14T11:01:00",
+                finished="2025-03-14T11:01:00",
+            ),
         ]
 
     def metric_tables(self, run):
         if run.id == "20250314-aaaa":
-            return {"f1_per_label": {"negative": 0.84, "positive": 0.88}, "support": {"negative": 40.0, "positive": 60.0}}
+            return {
+                "f1_per_label": {"negative": 0.84, "positive": 0.88},
+                "support": {"negative": 40.0, "positive": 60.0},
+            }
         return {}
 
     def get_run(self, run_id):
@@ -265,8 +334,16 @@ class FakeBackend(Backend):
             on_event(tev.EvalProgress("base", 10, 10))
         rows = [EvalRow("base", "/base", {"accuracy": 0.5, "f1": 0.33})]
         rows += [EvalRow(Path(a).name, a, {"accuracy": 0.8 + i / 20, "f1": 0.79}) for i, a in enumerate(adapters)]
-        return EvalReport(task=task, base_model=base_model, base_path="/base", split=split, num_examples=10, rows=rows,
-                          warnings=[], main_metric="accuracy")
+        return EvalReport(
+            task=task,
+            base_model=base_model,
+            base_path="/base",
+            split=split,
+            num_examples=10,
+            rows=rows,
+            warnings=[],
+            main_metric="accuracy",
+        )
 
     def predict(self, adapter, inputs, *, compare=True):
         from hubmgr.errors import ModelError
@@ -275,8 +352,10 @@ class FakeBackend(Backend):
         self.predicted.append((adapter, tuple(inputs), compare))
         if any("crash" in str(x) for x in inputs):
             raise ModelError("Adapter 20250314-aaaa does not fit the base model acme/tiny-bert.")
-        return [Prediction(x, f"positive ({0.9 + i / 100:.2f})", "negative (0.51)" if compare else None)
-                for i, x in enumerate(inputs)]
+        return [
+            Prediction(x, f"positive ({0.9 + i / 100:.2f})", "negative (0.51)" if compare else None)
+            for i, x in enumerate(inputs)
+        ]
 
     # -- training: a run is "a process of its own" (a thread here), followed through its events ----------
     def start_run(self, config):
@@ -294,15 +373,25 @@ class FakeBackend(Backend):
     def _live_record(self, run_id, status, output_dir):
         from hubmgr.runs.store import RunRecord
 
-        return RunRecord(id=run_id, task="text-classification", model="/models/tiny", revision=None, status=status,
-                         output_dir=output_dir, metrics={"accuracy": 0.75} if status == "completed" else {})
+        return RunRecord(
+            id=run_id,
+            task="text-classification",
+            model="/models/tiny",
+            revision=None,
+            status=status,
+            output_dir=output_dir,
+            metrics={"accuracy": 0.75} if status == "completed" else {},
+        )
 
     def follow_run(self, run_id, *, on_event, should_stop=None):
         self.followed.append(run_id)
         emit = on_event
         partial = f"/runs/{run_id}.partial"
-        emit(tev.TrainStarted(run_id, "text-classification", "/models/tiny", f"/runs/{run_id}", 4, 40, 4, 1000, 100000,
-                              "cpu"))
+        emit(
+            tev.TrainStarted(
+                run_id, "text-classification", "/models/tiny", f"/runs/{run_id}", 4, 40, 4, 1000, 100000, "cpu"
+            )
+        )
         for step in range(1, 5):
             emit(tev.StepLogged(step, 4, step / 4, 1.0 / step, 1e-3, 50.0, 4.0 - step))
             if self.train_gate is not None:

@@ -211,7 +211,9 @@ async def test_downloads_show_progress_cancel_and_resume(fake: FakeBackend) -> N
         item = app.enqueue_download("acme/model-002")
         queued = app.enqueue_download("acme/model-003")
         await pilot.press("2")
-        await wait_until(pilot, lambda: item.total_bytes > 0 and app.screen.query(f"#download-{item.id} FileRow"), what="progress")
+        await wait_until(
+            pilot, lambda: item.total_bytes > 0 and app.screen.query(f"#download-{item.id} FileRow"), what="progress"
+        )
         assert item.status == dl.RUNNING and queued.status == dl.QUEUED
         card = app.screen.query_one(f"#download-{item.id}")
         stats = plain_text(card.query_one(".dl-stats", Static))
@@ -385,8 +387,11 @@ async def test_quitting_during_a_run_can_stop_it_first(fake: FakeBackend) -> Non
 
         if isinstance(app.screen, QuitDialog):  # it says what it does while it stops
             assert "Stop" in plain_text(app.screen.query_one("#quit-progress"))
-        await wait_until(pilot, lambda: not app.is_running or fake.live_status.get("20250314-dddd") == "cancelled",
-                         what="the run to stop")
+        await wait_until(
+            pilot,
+            lambda: not app.is_running or fake.live_status.get("20250314-dddd") == "cancelled",
+            what="the run to stop",
+        )
     assert fake.stop_requested.is_set() and fake.live_status["20250314-dddd"] == "cancelled"
 
 
@@ -396,8 +401,10 @@ async def test_runs_screen_attaches_to_a_running_run(fake: FakeBackend) -> None:
     original = fake.list_runs
 
     def list_runs():
-        return [fake._live_record("20250314-eeee", fake.live_status["20250314-eeee"], "/runs/20250314-eeee"),
-                *original()]
+        return [
+            fake._live_record("20250314-eeee", fake.live_status["20250314-eeee"], "/runs/20250314-eeee"),
+            *original(),
+        ]
 
     fake.list_runs = list_runs
     app = HubmgrApp(fake)
@@ -405,8 +412,11 @@ async def test_runs_screen_attaches_to_a_running_run(fake: FakeBackend) -> None:
         await pilot.press("5")
         await settle(app, pilot)
         await pilot.press("a")
-        await wait_until(pilot, lambda: app.current_mode == "train" and fake.followed == ["20250314-eeee"],
-                         what="Train to follow the run")
+        await wait_until(
+            pilot,
+            lambda: app.current_mode == "train" and fake.followed == ["20250314-eeee"],
+            what="Train to follow the run",
+        )
         screen = app.screen
         await wait_until(pilot, lambda: screen.state is not None and screen.state.step == 1, what="its first step")
         assert screen.state.run_id == "20250314-eeee" and screen.running

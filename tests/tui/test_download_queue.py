@@ -37,10 +37,13 @@ def test_queue_file_survives_a_corrupt_file_and_keeps_other_tuis_entries(tmp_pat
     assert mine.set_aside is not None and mine.set_aside.read_text() == "{not json"
 
     # an entry held by another TUI that runs now (pid 1 stands in for it) is neither claimed nor lost
-    other = {"uid": "other", "repo_id": "acme/theirs", "status": "running",
-             "owner": {"pid": 1, "started": dl.process_started(1)}}
-    gone = {"uid": "gone", "repo_id": "acme/gone", "status": "running",
-            "owner": {"pid": 999_999_999, "started": 1.0}}
+    other = {
+        "uid": "other",
+        "repo_id": "acme/theirs",
+        "status": "running",
+        "owner": {"pid": 1, "started": dl.process_started(1)},
+    }
+    gone = {"uid": "gone", "repo_id": "acme/gone", "status": "running", "owner": {"pid": 999_999_999, "started": 1.0}}
     path.write_text(json.dumps({"format_version": 1, "items": [other, gone]}))
     items = mine.claim()
     assert [(i.repo_id, i.status) for i in items] == [("acme/gone", dl.INTERRUPTED)]
@@ -98,8 +101,9 @@ async def test_a_download_stopped_at_quit_is_resumed_at_the_next_launch(hub_serv
 
 
 @pytest.mark.asyncio
-async def test_queued_and_cancelled_downloads_come_back_and_a_bad_queue_file_is_one_warning(fake: FakeBackend,
-                                                                                           hf_env) -> None:
+async def test_queued_and_cancelled_downloads_come_back_and_a_bad_queue_file_is_one_warning(
+    fake: FakeBackend, hf_env
+) -> None:
     import threading
 
     fake.download_gate = threading.Event()
@@ -116,7 +120,10 @@ async def test_queued_and_cancelled_downloads_come_back_and_a_bad_queue_file_is_
     async with again.run_test(size=SIZE) as pilot:
         await settle(again, pilot, rounds=1)
         assert [(i.repo_id, i.status) for i in again.downloads] == [
-            ("acme/model-001", dl.INTERRUPTED), ("acme/model-002", dl.INTERRUPTED), ("acme/model-003", dl.CANCELLED)]
+            ("acme/model-001", dl.INTERRUPTED),
+            ("acme/model-002", dl.INTERRUPTED),
+            ("acme/model-003", dl.CANCELLED),
+        ]
         assert again.downloads[1].revision == "v1" and again.downloads[1].exclude == ["*.bin"]
         assert again.downloads[0].total_bytes == 2000
         again.exit()
@@ -148,7 +155,9 @@ async def test_downloads_handed_to_the_background_finish_after_the_app_exits(hub
             assert app.downloads_to_background() == 2
             pid = item.pid
             assert pid and queued.pid and queued.status == dl.BACKGROUND
-            await wait_until(pilot, lambda: item.status != dl.RUNNING, timeout=30, what="the in-process download to stop")
+            await wait_until(
+                pilot, lambda: item.status != dl.RUNNING, timeout=30, what="the in-process download to stop"
+            )
             assert item.status == dl.BACKGROUND
             app.exit()
         entry = {e["repo_id"]: e for e in json.loads((hf_env.hubmgr_home / "downloads.json").read_text())["items"]}
@@ -163,8 +172,12 @@ async def test_downloads_handed_to_the_background_finish_after_the_app_exits(hub
             assert back.status == dl.BACKGROUND
             assert f"downloading in the background (pid {pid})" in _card_text(again, back, ".dl-title")
             failed = next(i for i in again.downloads if i.repo_id == "acme/missing")
-            await wait_until(pilot, lambda: back.status == dl.DONE and failed.status != dl.BACKGROUND, timeout=90,
-                             what="the background download to finish")
+            await wait_until(
+                pilot,
+                lambda: back.status == dl.DONE and failed.status != dl.BACKGROUND,
+                timeout=90,
+                what="the background download to finish",
+            )
             assert open(os.path.join(back.path, "model.safetensors"), "rb").read() == big
             assert failed.status == dl.INTERRUPTED and "acme/missing" in (failed.error or "")
             assert failed.resumable and again.screen.query_one(f"#download-{failed.id} .dl-resume").display
@@ -186,8 +199,16 @@ async def test_background_downloads_are_listed_and_settled_with_the_fake_backend
         item = app.enqueue_download("acme/model-001", include=["*.json"], allow_pickle=True)
         await wait_until(pilot, lambda: item.total_bytes > 0, what="progress")
         assert app.downloads_to_background() == 1
-        assert fake.background == [{"repo_id": "acme/model-001", "revision": None, "include": ["*.json"],
-                                    "exclude": None, "allow_pickle": True, "name": f"download-{item.uid[:12]}"}]
+        assert fake.background == [
+            {
+                "repo_id": "acme/model-001",
+                "revision": None,
+                "include": ["*.json"],
+                "exclude": None,
+                "allow_pickle": True,
+                "name": f"download-{item.uid[:12]}",
+            }
+        ]
         assert app.active_downloads() == []
         await wait_until(pilot, lambda: item.status == dl.BACKGROUND, what="the hand-over")
         await pilot.press("2")

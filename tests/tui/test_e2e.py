@@ -64,7 +64,9 @@ async def test_search_open_download_train_runs_delete(hub_server, tiny_bert, tmp
         # -- model: card, files, parameters, fit
         results.focus()
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ModelScreen) and app.screen.details is not None, what="model details")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, ModelScreen) and app.screen.details is not None, what="model details"
+        )
         model = app.screen
         assert model.details.param_count and model.details.param_count > 0
         summary = plain_text(model.query_one("#model-summary"))
@@ -74,7 +76,9 @@ async def test_search_open_download_train_runs_delete(hub_server, tiny_bert, tmp
 
         # -- download it (safetensors only) and watch it finish
         await pilot.press("d")
-        await wait_for(pilot, lambda: app.downloads and app.downloads[0].status not in (dl.QUEUED, dl.RUNNING), what="download")
+        await wait_for(
+            pilot, lambda: app.downloads and app.downloads[0].status not in (dl.QUEUED, dl.RUNNING), what="download"
+        )
         item = app.downloads[0]
         assert item.status == dl.DONE, item.error
         assert item.total_bytes > 0 and item.done_bytes == item.total_bytes
@@ -104,8 +108,12 @@ async def test_search_open_download_train_runs_delete(hub_server, tiny_bert, tmp
         train.query_one("#cfg-logging_steps", Input).value = "1"
         train.query_one("#cfg-eval_fraction", Input).value = "0.25"
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: train.state is not None and train.state.status not in ("starting", "running"),
-                       timeout=240, what="training")
+        await wait_for(
+            pilot,
+            lambda: train.state is not None and train.state.status not in ("starting", "running"),
+            timeout=240,
+            what="training",
+        )
         state = train.state
         assert state.status == "completed", state.error
         assert state.run_id
@@ -128,7 +136,9 @@ async def test_search_open_download_train_runs_delete(hub_server, tiny_bert, tmp
         runs.focus()
         runs.move_cursor(row=_keys(runs).index(state.run_id))
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.history, what="run details")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.history, what="run details"
+        )
         detail = app.screen
         assert detail.query_one("#run-metrics", DataTable).row_count > 0
         assert {p.name for p in detail.history} >= {"loss"}

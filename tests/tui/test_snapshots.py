@@ -102,8 +102,14 @@ def test_runs_compare(snap_compare) -> None:
         screen = app.screen
         screen.marked = {"20250314-aaaa", "20250314-bbbb"}
         screen._fill()
-        screen._start_eval("acme/tiny-bert", "text-classification", ["/runs/20250314-aaaa", "/runs/20250314-bbbb"],
-                           ["20250314-aaaa", "20250314-bbbb"], "/data/eval.csv", "eval")
+        screen._start_eval(
+            "acme/tiny-bert",
+            "text-classification",
+            ["/runs/20250314-aaaa", "/runs/20250314-bbbb"],
+            ["20250314-aaaa", "20250314-bbbb"],
+            "/data/eval.csv",
+            "eval",
+        )
 
     assert snap_compare(_app(), terminal_size=(120, 34), run_before=_steps("5", then=compare))
 

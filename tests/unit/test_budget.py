@@ -56,9 +56,18 @@ def test_explicit_epochs_and_max_steps_mean_exactly_that():
     assert not plan.auto and plan.max_steps == 32 and "no evaluation data" in plan.why[0]
 
 
-@pytest.mark.parametrize("n_train, expected", [
-    (100_000, 32), (2048, 32), (2047, 16), (1024, 16), (1023, 8), (300, 8), (1, 8),
-])
+@pytest.mark.parametrize(
+    "n_train, expected",
+    [
+        (100_000, 32),
+        (2048, 32),
+        (2047, 16),
+        (1024, 16),
+        (1023, 8),
+        (300, 8),
+        (1, 8),
+    ],
+)
 def test_default_batch_size_leaves_enough_steps_an_epoch(n_train, expected):
     plan = plan_budget(cfg(), n_train=n_train, n_eval=100)
     assert plan.batch_size == expected
@@ -93,13 +102,16 @@ def test_schedule_warms_up_holds_and_cools_down_to_zero():
     assert s(100) == 1.0 and s(110) == pytest.approx(0.5) and s(120) == 0.0 and s(130) == 0.0
     s.cool_down(110, 5)  # a second call does not restart it
     assert s.cooldown_end == 120
-    assert cooldown_steps(1000, 50) == 200 and cooldown_steps(100, 50) == 50  # a fifth of the steps, at least one interval
+    assert (
+        cooldown_steps(1000, 50) == 200 and cooldown_steps(100, 50) == 50
+    )  # a fifth of the steps, at least one interval
 
 
 def test_improvement_threshold_follows_the_noise_of_the_sample():
     # a proportion on 2,000 examples is noisier than on 20,000
     assert improvement_threshold(0.8, greater_is_better=True, sample=2000) > improvement_threshold(
-        0.8, greater_is_better=True, sample=20000)
+        0.8, greater_is_better=True, sample=20000
+    )
     assert improvement_threshold(0.8, greater_is_better=True, sample=2000) == pytest.approx(0.5 * (0.16 / 2000) ** 0.5)
     # losses and perplexities: a relative step
     assert improvement_threshold(40.0, greater_is_better=False, sample=2000) == pytest.approx(0.08)
@@ -215,9 +227,11 @@ def test_stop_reason_of_a_fixed_budget_says_when_the_metric_was_still_rising():
 
     config = cfg(epochs=2)
     plan = plan_budget(config, n_train=1000, n_eval=100)
-    text, rising = _stop_reason(config, plan, None, [(32, 1.0, 0.70), (64, 2.0, 0.80)], "accuracy", True,
-                                best_step=None, epoch=2.0, step=64)
+    text, rising = _stop_reason(
+        config, plan, None, [(32, 1.0, 0.70), (64, 2.0, 0.80)], "accuracy", True, best_step=None, epoch=2.0, step=64
+    )
     assert text == "trained the 2 epochs asked for" and "still improving" in rising
-    text, rising = _stop_reason(config, plan, None, [(32, 1.0, 0.80), (64, 2.0, 0.80)], "accuracy", True,
-                                best_step=None, epoch=2.0, step=64)
+    text, rising = _stop_reason(
+        config, plan, None, [(32, 1.0, 0.80), (64, 2.0, 0.80)], "accuracy", True, best_step=None, epoch=2.0, step=64
+    )
     assert rising is None

@@ -117,7 +117,9 @@ def test_parse_errors(tmp_path):
 
 def test_hub_id_offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(HubUnreachableError, match="'someone/some-data:config' is not a local file or folder, and the Hub is offline"):
+    with pytest.raises(
+        HubUnreachableError, match="'someone/some-data:config' is not a local file or folder, and the Hub is offline"
+    ):
         load_table("someone/some-data:config")
 
 
@@ -147,7 +149,9 @@ def test_split_train_eval(tmp_path):
 def test_load_splits_sampling_and_columns(tmp_path):
     train_file = _csv(tmp_path / "train.csv", 20)
     eval_file = _csv(tmp_path / "eval.csv", 10)
-    train, eval_ds = load_splits(DataSource(train=str(train_file), eval=str(eval_file), max_train_samples=5, max_eval_samples=3))
+    train, eval_ds = load_splits(
+        DataSource(train=str(train_file), eval=str(eval_file), max_train_samples=5, max_eval_samples=3)
+    )
     assert (len(train), len(eval_ds)) == (5, 3)
     with pytest.raises(DataError, match=r"Column 'text' \(text_column\) is not in eval.csv; columns are: body, label"):
         (tmp_path / "eval.csv").write_text("body,label\nx,pos\n")

@@ -33,7 +33,13 @@ def test_training_and_evaluation_ask_the_same_rule(monkeypatch) -> None:
     # evaluation, predict and merge load through hubmgr.eval.loading, which is hubmgr.device's rule
     assert eval_runner.pick_device is loading.pick_device is hubmgr.device.pick_device
     calls = []
-    monkeypatch.setattr(hubmgr.device, "pick_device", lambda wanted, world_size=1: calls.append((wanted, world_size)) or "x")
-    assert train_runner._pick_device(TrainConfig(task="t", model="m", data="d", device="cpu"),
-                                     train_runner._Dist(world_size=2)) == "x"
+    monkeypatch.setattr(
+        hubmgr.device, "pick_device", lambda wanted, world_size=1: calls.append((wanted, world_size)) or "x"
+    )
+    assert (
+        train_runner._pick_device(
+            TrainConfig(task="t", model="m", data="d", device="cpu"), train_runner._Dist(world_size=2)
+        )
+        == "x"
+    )
     assert calls == [("cpu", 2)]

@@ -187,7 +187,14 @@ def test_plugin_page_examples_register_and_run(plugin_env, tmp_path):
     from click.testing import CliRunner
 
     from hubmgr.hookspecs import RunInfo
-    from hubmgr.plugins import PluginWarning, call_run_hook, get_tasks, list_plugins, register_plugin_commands, registered
+    from hubmgr.plugins import (
+        PluginWarning,
+        call_run_hook,
+        get_tasks,
+        list_plugins,
+        register_plugin_commands,
+        registered,
+    )
     from hubmgr.train.events import EvalLogged, StepLogged, TrainFinished
 
     blocks = [code for code, run in _python_blocks(PLUGINS_PAGE.read_text(encoding="utf-8")) if run]
@@ -199,7 +206,9 @@ def test_plugin_page_examples_register_and_run(plugin_env, tmp_path):
 
         tasks = get_tasks()
         assert "multi-label" in tasks, "the example task of docs/plugins.md did not register"
-        errors = {p.name: p.error for p in list_plugins() if p.error and p.name.startswith(("docs_", "hubmgr_multilabel"))}
+        errors = {
+            p.name: p.error for p in list_plugins() if p.error and p.name.startswith(("docs_", "hubmgr_multilabel"))
+        }
         assert not errors, errors
 
         group = click.Group("hubmgr")
@@ -209,14 +218,28 @@ def test_plugin_page_examples_register_and_run(plugin_env, tmp_path):
             result = CliRunner().invoke(group, [name, "--help"])
             assert result.exit_code == 0, result.output
 
-        run = RunInfo(run_id="20250101-000000-abcd", task="multi-label", model="tiny", output_dir=str(tmp_path / "out"),
-                      config={"task": "multi-label"})
-        events = [StepLogged(step=1, total_steps=2, epoch=0.5, loss=0.7, learning_rate=1e-3, samples_per_second=10.0,
-                             eta_seconds=1.0),
-                  EvalLogged(step=2, epoch=1.0, metrics={"micro_f1": 0.5}),
-                  TrainFinished(run_id=run.run_id, status="completed", output_dir=str(tmp_path / "out"))]
-        result = types.SimpleNamespace(run_id=run.run_id, status="completed", output_dir=tmp_path / "out",
-                                       adapter_path=tmp_path / "out", metrics={"eval_micro_f1": 0.5}, seconds=1.0)
+        run = RunInfo(
+            run_id="20250101-000000-abcd",
+            task="multi-label",
+            model="tiny",
+            output_dir=str(tmp_path / "out"),
+            config={"task": "multi-label"},
+        )
+        events = [
+            StepLogged(
+                step=1, total_steps=2, epoch=0.5, loss=0.7, learning_rate=1e-3, samples_per_second=10.0, eta_seconds=1.0
+            ),
+            EvalLogged(step=2, epoch=1.0, metrics={"micro_f1": 0.5}),
+            TrainFinished(run_id=run.run_id, status="completed", output_dir=str(tmp_path / "out")),
+        ]
+        result = types.SimpleNamespace(
+            run_id=run.run_id,
+            status="completed",
+            output_dir=tmp_path / "out",
+            adapter_path=tmp_path / "out",
+            metrics={"eval_micro_f1": 0.5},
+            seconds=1.0,
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("error", PluginWarning)  # a hook example that raises fails the test
             call_run_hook("on_run_start", run=run)
@@ -229,7 +252,11 @@ def _multilabel_csv(path: Path, n: int, seed: int) -> Path:
     import random
 
     rng = random.Random(seed)
-    words = {"sports": ["goal", "match", "team"], "politics": ["vote", "law", "party"], "music": ["song", "band", "album"]}
+    words = {
+        "sports": ["goal", "match", "team"],
+        "politics": ["vote", "law", "party"],
+        "music": ["song", "band", "album"],
+    }
     rows = ["text,labels"]
     for _ in range(n):
         labels = rng.sample(sorted(words), rng.randint(1, 2))
@@ -282,9 +309,18 @@ def test_plugin_page_example_options_reach_reduce_logits_and_compute_loss(plugin
             stack.enter_context(registered(module, name=module.__name__))
         losses = {}
         for smoothing in (0.0, 0.4):
-            result = hubmgr.train(hubmgr.TrainConfig(
-                task="multi-label", model=str(tiny_bert), data=str(train), eval_data=str(held), max_steps=2,
-                batch_size=8, output_dir=str(tmp_path / f"out-{smoothing}"), options={"label_smoothing": smoothing}))
+            result = hubmgr.train(
+                hubmgr.TrainConfig(
+                    task="multi-label",
+                    model=str(tiny_bert),
+                    data=str(train),
+                    eval_data=str(held),
+                    max_steps=2,
+                    batch_size=8,
+                    output_dir=str(tmp_path / f"out-{smoothing}"),
+                    options={"label_smoothing": smoothing},
+                )
+            )
             losses[smoothing] = result.metrics["train_loss"]
         assert losses[0.4] != losses[0.0]
         adapter = [str(result.adapter_path)]

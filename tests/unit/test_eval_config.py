@@ -54,16 +54,41 @@ def test_shared_settings_have_one_definition() -> None:
 
 
 def test_eval_flags_reach_the_runner(cli_runner, calls) -> None:
-    result = cli_runner("eval", "text-classification", "-m", "org/base", "-a", "one", "--adapter", "two",
-                        "-d", "dev.csv", "--batch-size", "4", "--max-samples", "9", "--device", "cpu",
-                        "--dtype", "bfloat16", "--trust-remote-code", "--per-class", "-o", "text_column=1")
+    result = cli_runner(
+        "eval",
+        "text-classification",
+        "-m",
+        "org/base",
+        "-a",
+        "one",
+        "--adapter",
+        "two",
+        "-d",
+        "dev.csv",
+        "--batch-size",
+        "4",
+        "--max-samples",
+        "9",
+        "--device",
+        "cpu",
+        "--dtype",
+        "bfloat16",
+        "--trust-remote-code",
+        "--per-class",
+        "-o",
+        "text_column=1",
+    )
     assert result.exit_code == 0, result.output
     name, args, kwargs = calls[0]
     assert name == "evaluate" and args == ("org/base", ["one", "two"])
     assert kwargs["task"] == "text-classification" and kwargs["data"] == "dev.csv" and kwargs["split"] == "eval"
     assert (kwargs["batch_size"], kwargs["max_samples"], kwargs["max_length"]) == (4, 9, None)
     assert (kwargs["device"], kwargs["dtype"], kwargs["trust_remote_code"], kwargs["per_class"]) == (
-        "cpu", "bfloat16", True, True)
+        "cpu",
+        "bfloat16",
+        True,
+        True,
+    )
     # -o values stay text until the task types them: a text option given "1" is the text "1"
     assert kwargs["options"] == {"text_column": "1"}
 
@@ -80,8 +105,18 @@ def test_eval_option_no_is_false_for_a_boolean_task_option(cli_runner, calls) ->
     from hubmgr.eval.loading import resolve_options
     from hubmgr.plugins import get_task
 
-    result = cli_runner("eval", "token-classification", "--adapter", "one", "--data", "dev.jsonl",
-                        "-o", "label_all_subtokens=no", "-o", "tokens_column=1")
+    result = cli_runner(
+        "eval",
+        "token-classification",
+        "--adapter",
+        "one",
+        "--data",
+        "dev.jsonl",
+        "-o",
+        "label_all_subtokens=no",
+        "-o",
+        "tokens_column=1",
+    )
     assert result.exit_code == 0, result.output
     kwargs = calls[0][2]
     options = resolve_options(get_task(kwargs["task"]), kwargs["options"], [])
@@ -96,12 +131,15 @@ def test_eval_device_has_train_choices(cli_runner, calls) -> None:
     assert calls == []
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--adapter", "one"], "Missing --data."),
-    (["--data", "dev.csv"], "Give --model, or at least one --adapter"),
-    (["--adapter", "one", "--data", "dev.csv", "--batch-size", "0"], "0 is not in the range x>=1"),
-    (["--adapter", "one", "--data", "dev.csv", "-o", "novalue"], "--option takes KEY=VALUE"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--adapter", "one"], "Missing --data."),
+        (["--data", "dev.csv"], "Give --model, or at least one --adapter"),
+        (["--adapter", "one", "--data", "dev.csv", "--batch-size", "0"], "0 is not in the range x>=1"),
+        (["--adapter", "one", "--data", "dev.csv", "-o", "novalue"], "--option takes KEY=VALUE"),
+    ],
+)
 def test_eval_usage_errors(cli_runner, calls, args, message) -> None:
     result = cli_runner("eval", *args)
     assert result.exit_code == 2 and message in result.output
@@ -109,13 +147,35 @@ def test_eval_usage_errors(cli_runner, calls, args, message) -> None:
 
 
 def test_predict_flags_reach_the_runner(cli_runner, calls) -> None:
-    result = cli_runner("predict", "run-1", "a ||| b", "--pair-separator", " ||| ", "-c", "-m", "org/base",
-                        "--batch-size", "2", "--device", "cpu", "-o", "max_new_tokens=5", "--json")
+    result = cli_runner(
+        "predict",
+        "run-1",
+        "a ||| b",
+        "--pair-separator",
+        " ||| ",
+        "-c",
+        "-m",
+        "org/base",
+        "--batch-size",
+        "2",
+        "--device",
+        "cpu",
+        "-o",
+        "max_new_tokens=5",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     name, args, kwargs = calls[0]
     assert name == "predict" and args == ("run-1", [("a", "b")])
-    assert kwargs == {"base_model": "org/base", "options": {"max_new_tokens": "5"}, "compare": True,
-                      "batch_size": 2, "device": "cpu", "dtype": None, "trust_remote_code": False}
+    assert kwargs == {
+        "base_model": "org/base",
+        "options": {"max_new_tokens": "5"},
+        "compare": True,
+        "batch_size": 2,
+        "device": "cpu",
+        "dtype": None,
+        "trust_remote_code": False,
+    }
 
 
 def test_merge_flags_reach_the_runner(cli_runner, calls, tmp_path) -> None:

@@ -38,8 +38,9 @@ def _dev(free: int, total: int | None = None, name: str = "RAM", kind: str = "cp
 # --- fit arithmetic --------------------------------------------------------------------------------
 def test_breakdown_with_known_shape_follows_the_documented_formula():
     params, hidden, layers, r, b, s = 110_000_000, 768, 12, 8, 8, 128
-    report = estimate_fit(params, dtype="float32", lora_rank=r, batch_size=b, seq_len=s,
-                          hidden_size=hidden, num_layers=layers, devices=[])
+    report = estimate_fit(
+        params, dtype="float32", lora_rank=r, batch_size=b, seq_len=s, hidden_size=hidden, num_layers=layers, devices=[]
+    )
     # every linear layer of a block: q, k, v, o (h -> h) and the feed-forward pair (h -> 4h, 4h -> h)
     trainable = layers * r * (4 * (hidden + hidden) + (hidden + 4 * hidden) + (4 * hidden + hidden))
     assert report.trainable_params == trainable
@@ -133,8 +134,11 @@ def test_devices_get_a_verdict_each_and_best_verdict():
     need = estimate_fit(110_000_000, devices=[]).required_bytes
     report = estimate_fit(
         110_000_000,
-        devices=[_dev(need // 2), _dev(need * 2, name="cuda:0 Big", kind="cuda"),
-                 _dev(int(need * 1.1), name="cuda:1 Mid", kind="cuda")],
+        devices=[
+            _dev(need // 2),
+            _dev(need * 2, name="cuda:0 Big", kind="cuda"),
+            _dev(int(need * 1.1), name="cuda:1 Mid", kind="cuda"),
+        ],
     )
     assert [d.verdict for d in report.devices] == ["won't fit", "fits", "tight"]
     assert report.best_verdict == "fits"
@@ -149,8 +153,15 @@ def test_7b_in_fp32_does_not_fit_in_16_gb_but_a_small_bert_does():
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("7B", 7_000_000_000), ("110M", 110_000_000), ("1.5e9", 1_500_000_000), ("4_385_920", 4_385_920),
-     ("125,000", 125_000), ("2k", 2000), (42, 42)],
+    [
+        ("7B", 7_000_000_000),
+        ("110M", 110_000_000),
+        ("1.5e9", 1_500_000_000),
+        ("4_385_920", 4_385_920),
+        ("125,000", 125_000),
+        ("2k", 2000),
+        (42, 42),
+    ],
 )
 def test_parse_param_count(text, expected):
     assert parse_param_count(text) == expected
@@ -191,15 +202,20 @@ def test_cuda_devices_read_from_nvml(monkeypatch):
         total, free = 80 * GB, 70 * GB
 
     fake = types.SimpleNamespace(
-        nvmlInit=lambda: None, nvmlShutdown=lambda: None, nvmlDeviceGetCount=lambda: 2,
-        nvmlDeviceGetHandleByIndex=lambda i: i, nvmlDeviceGetName=lambda h: b"Fake GPU",
+        nvmlInit=lambda: None,
+        nvmlShutdown=lambda: None,
+        nvmlDeviceGetCount=lambda: 2,
+        nvmlDeviceGetHandleByIndex=lambda i: i,
+        nvmlDeviceGetName=lambda h: b"Fake GPU",
         nvmlDeviceGetMemoryInfo=lambda h: Mem(),
     )
     monkeypatch.setitem(sys.modules, "pynvml", fake)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     devs = fit.cuda_devices()
     assert [(d.name, d.kind, d.free_bytes) for d in devs] == [
-        ("cuda:0 Fake GPU", "cuda", 70 * GB), ("cuda:1 Fake GPU", "cuda", 70 * GB)]
+        ("cuda:0 Fake GPU", "cuda", 70 * GB),
+        ("cuda:1 Fake GPU", "cuda", 70 * GB),
+    ]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
     assert len(fit.cuda_devices()) == 1
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
@@ -209,9 +225,14 @@ def test_cuda_devices_read_from_nvml(monkeypatch):
 def test_estimate_for_model_uses_config_and_dominant_dtype():
     from hubmgr.hub.info import ModelDetails
 
-    details = ModelDetails(id="org/m", sha=None, revision="main", param_count=4_000_000,
-                           dtypes={"BF16": 3_900_000, "F32": 100_000},
-                           config={"n_embd": 64, "n_layer": 4})
+    details = ModelDetails(
+        id="org/m",
+        sha=None,
+        revision="main",
+        param_count=4_000_000,
+        dtypes={"BF16": 3_900_000, "F32": 100_000},
+        config={"n_embd": 64, "n_layer": 4},
+    )
     report = estimate_fit_for_model(details, devices=[])
     assert report.dtype == "bfloat16"
     assert (report.hidden_size, report.num_layers) == (64, 4)
@@ -255,7 +276,7 @@ def test_parse_header_counts_per_dtype_and_local_read(tmp_path: Path):
 
     data = _st_bytes({"a": ("F32", [4, 8]), "b": ("F16", [10]), "c": ("F32", [3])})
     n = header_length(data[:8])
-    assert parse_safetensors_header(data[8:8 + n]) == {"F32": 35, "F16": 10}
+    assert parse_safetensors_header(data[8 : 8 + n]) == {"F32": 35, "F16": 10}
     p = tmp_path / "m.safetensors"
     p.write_bytes(data)
     assert read_local_header(p) == {"F32": 35, "F16": 10}
@@ -271,13 +292,19 @@ def test_select_safetensors():
     from hubmgr.hub.files import select_safetensors, shards_from_index
 
     assert select_safetensors(["config.json", "model.safetensors", "model.fp16.safetensors"]) == (
-        None, ["model.safetensors"])
+        None,
+        ["model.safetensors"],
+    )
     assert select_safetensors(["model.safetensors.index.json", "model-00001-of-00002.safetensors"]) == (
-        "model.safetensors.index.json", [])
+        "model.safetensors.index.json",
+        [],
+    )
     assert select_safetensors(["pytorch_model.bin"]) == (None, [])
     assert select_safetensors(["adapter_model.safetensors"]) == (None, ["adapter_model.safetensors"])
     assert select_safetensors(["unet/a.safetensors", "vae/b.safetensors"]) == (
-        None, ["unet/a.safetensors", "vae/b.safetensors"])
+        None,
+        ["unet/a.safetensors", "vae/b.safetensors"],
+    )
     idx = {"weight_map": {"x": "s1.safetensors", "y": "s2.safetensors", "z": "s1.safetensors"}}
     assert shards_from_index("model.safetensors.index.json", idx) == ["s1.safetensors", "s2.safetensors"]
     assert shards_from_index("sub/model.safetensors.index.json", idx) == ["sub/s1.safetensors", "sub/s2.safetensors"]
@@ -291,25 +318,72 @@ ST = Settings(endpoint="http://hub.test", token="hf_secret_value")
 @pytest.mark.parametrize(
     ("status", "headers", "url", "kw", "cls", "needle"),
     [
-        (404, {"X-Error-Code": "RepoNotFound"}, "http://hub.test/api/models/o/r", {"repo_id": "o/r"},
-         RepoNotFoundError, "'o/r' was not found"),
-        (404, {"X-Error-Code": "RevisionNotFound"}, "http://hub.test/api/models/o/r/revision/v9",
-         {"repo_id": "o/r", "revision": "v9"}, RevisionNotFoundError, "Revision 'v9'"),
-        (404, {"X-Error-Code": "EntryNotFound"}, "http://hub.test/o/r/resolve/main/x.bin",
-         {"repo_id": "o/r", "filename": "x.bin"}, EntryNotFoundError, "'x.bin' is not in"),
-        (401, {"X-Error-Code": "GatedRepo"}, "http://hub.test/o/r/resolve/main/x", {"repo_id": "o/r"},
-         GatedRepoError, "hf auth login"),
-        (403, {"X-Error-Code": "GatedRepo"}, "http://hub.test/o/r/resolve/main/x", {"repo_id": "o/r"},
-         GatedRepoError, "accept the conditions on http://hub.test/o/r"),
-        (401, {"X-Error-Message": "Invalid credentials in Authorization header"}, "http://hub.test/api/models",
-         {}, AuthError, "rejected your token"),
+        (
+            404,
+            {"X-Error-Code": "RepoNotFound"},
+            "http://hub.test/api/models/o/r",
+            {"repo_id": "o/r"},
+            RepoNotFoundError,
+            "'o/r' was not found",
+        ),
+        (
+            404,
+            {"X-Error-Code": "RevisionNotFound"},
+            "http://hub.test/api/models/o/r/revision/v9",
+            {"repo_id": "o/r", "revision": "v9"},
+            RevisionNotFoundError,
+            "Revision 'v9'",
+        ),
+        (
+            404,
+            {"X-Error-Code": "EntryNotFound"},
+            "http://hub.test/o/r/resolve/main/x.bin",
+            {"repo_id": "o/r", "filename": "x.bin"},
+            EntryNotFoundError,
+            "'x.bin' is not in",
+        ),
+        (
+            401,
+            {"X-Error-Code": "GatedRepo"},
+            "http://hub.test/o/r/resolve/main/x",
+            {"repo_id": "o/r"},
+            GatedRepoError,
+            "hf auth login",
+        ),
+        (
+            403,
+            {"X-Error-Code": "GatedRepo"},
+            "http://hub.test/o/r/resolve/main/x",
+            {"repo_id": "o/r"},
+            GatedRepoError,
+            "accept the conditions on http://hub.test/o/r",
+        ),
+        (
+            401,
+            {"X-Error-Message": "Invalid credentials in Authorization header"},
+            "http://hub.test/api/models",
+            {},
+            AuthError,
+            "rejected your token",
+        ),
         (403, {}, "http://hub.test/o/r/resolve/main/x", {"repo_id": "o/r"}, AuthError, "refused"),
-        (404, {}, "http://hub.test/api/models", {}, UnsupportedByMirrorError,
-         "http://hub.test does not serve the search API (mirrors often serve files only)"),
-        (404, {}, "http://hub.test/api/models/o/r", {"repo_id": "o/r"}, UnsupportedByMirrorError,
-         "model info API"),
-        (404, {}, "http://hub.test/o/r/resolve/main/f.txt", {"repo_id": "o/r", "filename": "f.txt"},
-         EntryNotFoundError, "'f.txt'"),
+        (
+            404,
+            {},
+            "http://hub.test/api/models",
+            {},
+            UnsupportedByMirrorError,
+            "http://hub.test does not serve the search API (mirrors often serve files only)",
+        ),
+        (404, {}, "http://hub.test/api/models/o/r", {"repo_id": "o/r"}, UnsupportedByMirrorError, "model info API"),
+        (
+            404,
+            {},
+            "http://hub.test/o/r/resolve/main/f.txt",
+            {"repo_id": "o/r", "filename": "f.txt"},
+            EntryNotFoundError,
+            "'f.txt'",
+        ),
         (429, {"Retry-After": "3"}, "http://hub.test/api/models", {}, RateLimitedError, "retry after 3"),
         (503, {}, "http://hub.test/api/models", {}, HubError, "HTTP 503"),
     ],
@@ -328,8 +402,9 @@ def test_error_for_status_success_is_none_and_token_never_in_messages():
 
     assert error_for_status(200, {}, settings=S) is None
     for status, headers in ((401, {"X-Error-Code": "GatedRepo"}), (403, {}), (401, {}), (404, {})):
-        err = error_for_status(status, headers, settings=ST, url="http://hub.test/o/r/resolve/main/f",
-                               repo_id="o/r", filename="f")
+        err = error_for_status(
+            status, headers, settings=ST, url="http://hub.test/o/r/resolve/main/f", repo_id="o/r", filename="f"
+        )
         assert "hf_secret_value" not in str(err)
     gated = error_for_status(403, {"X-Error-Code": "GatedRepo"}, settings=ST, repo_id="o/r")
     assert "not been granted" in str(gated)
@@ -362,11 +437,27 @@ def test_offline_settings_stop_search_before_the_network():
 def test_summary_from_api_item():
     from hubmgr.hub.search import summary_from_api
 
-    m = summary_from_api({"id": "o/r", "pipeline_tag": "fill-mask", "library_name": "transformers",
-                          "downloads": 5, "likes": 2, "lastModified": "2024-01-02T03:04:05.000Z",
-                          "gated": "manual", "tags": ["a"]})
+    m = summary_from_api(
+        {
+            "id": "o/r",
+            "pipeline_tag": "fill-mask",
+            "library_name": "transformers",
+            "downloads": 5,
+            "likes": 2,
+            "lastModified": "2024-01-02T03:04:05.000Z",
+            "gated": "manual",
+            "tags": ["a"],
+        }
+    )
     assert (m.id, m.task, m.library, m.downloads, m.likes, m.gated, m.tags) == (
-        "o/r", "fill-mask", "transformers", 5, 2, "manual", ["a"])
+        "o/r",
+        "fill-mask",
+        "transformers",
+        5,
+        2,
+        "manual",
+        ["a"],
+    )
     assert m.last_modified is not None and m.last_modified.year == 2024 and m.last_modified.tzinfo
     bare = summary_from_api({"id": "o/s"})
     assert (bare.task, bare.downloads, bare.gated, bare.last_modified, bare.tags) == (None, 0, False, None, [])

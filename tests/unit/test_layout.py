@@ -31,8 +31,23 @@ def test_valid_repo_ids(repo_id):
     assert layout.validate_repo_id(repo_id) == repo_id.strip()
 
 
-@pytest.mark.parametrize("repo_id", ["", "a/b/c", "../etc/passwd", "acme/.hidden", "acme/x-", "-acme/x", "acme--x/y",
-                                     "acme/a..b", "not a repo", "acme/", "/x", "a" * 97])
+@pytest.mark.parametrize(
+    "repo_id",
+    [
+        "",
+        "a/b/c",
+        "../etc/passwd",
+        "acme/.hidden",
+        "acme/x-",
+        "-acme/x",
+        "acme--x/y",
+        "acme/a..b",
+        "not a repo",
+        "acme/",
+        "/x",
+        "a" * 97,
+    ],
+)
 def test_invalid_repo_ids(repo_id):
     with pytest.raises(UsageError, match="is not a valid repo id; expected 'name' or 'org/name'"):
         layout.validate_repo_id(repo_id)

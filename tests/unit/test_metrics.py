@@ -61,15 +61,24 @@ def test_ordered_puts_the_main_metric_first_then_task_metrics_losses_and_bookkee
 
 
 def test_headline_leads_with_the_main_metric_even_when_it_sorts_late() -> None:
-    metrics = {"eval_accuracy": 0.91, "eval_macro_f1": 0.90, "eval_micro_f1": 0.62, "eval_subset_accuracy": 0.4,
-               "eval_loss": 0.3, "train_loss": 0.2, "eval_runtime": 3.0, "epoch": 2.0}
+    metrics = {
+        "eval_accuracy": 0.91,
+        "eval_macro_f1": 0.90,
+        "eval_micro_f1": 0.62,
+        "eval_subset_accuracy": 0.4,
+        "eval_loss": 0.3,
+        "train_loss": 0.2,
+        "eval_runtime": 3.0,
+        "epoch": 2.0,
+    }
     assert headline(metrics, "micro_f1", 2) == [("micro_f1", 0.62), ("accuracy", 0.91)]
     assert [n for n, _ in headline(metrics, None, 10)] == ["accuracy", "macro_f1", "micro_f1", "subset_accuracy"]
     # losses only when nothing else is there; bookkeeping never
     assert headline({"eval_loss": 0.4, "eval_runtime": 2.0}, None, 3) == [("loss", 0.4)]
     assert headline({"train_loss": 0.7, "epoch": 1.0}, None, 3) == [("train_loss", 0.7)]
-    assert headline({"eval_perplexity": 30.0, "eval_token_loss": 3.4, "eval_perplexity_stderr": 1.0},
-                    "perplexity", 3) == [("perplexity", 30.0)]
+    assert headline(
+        {"eval_perplexity": 30.0, "eval_token_loss": 3.4, "eval_perplexity_stderr": 1.0}, "perplexity", 3
+    ) == [("perplexity", 30.0)]
     assert headline({}, "accuracy") == []
 
 
@@ -92,13 +101,24 @@ def test_split_tables_takes_per_label_vectors_out_of_the_scalars() -> None:
     from hubmgr.metrics import split_tables
 
     scalars, tables = split_tables(
-        {"accuracy": np.float32(0.5), "n": 3, "f1_per_label": np.array([0.25, 0.75]),
-         "recall_per_label": {"b": 1.0, "a": 0.0}, "support": [4, 5, 6], "note": "text", "grid": [[1, 2]]},
-        ["neg", "pos"])
+        {
+            "accuracy": np.float32(0.5),
+            "n": 3,
+            "f1_per_label": np.array([0.25, 0.75]),
+            "recall_per_label": {"b": 1.0, "a": 0.0},
+            "support": [4, 5, 6],
+            "note": "text",
+            "grid": [[1, 2]],
+        },
+        ["neg", "pos"],
+    )
     assert scalars == {"accuracy": 0.5, "n": 3.0}
     # a vector as long as the label names is named by them; other lengths are numbered; dicts keep their keys
-    assert tables == {"f1_per_label": {"neg": 0.25, "pos": 0.75}, "recall_per_label": {"b": 1.0, "a": 0.0},
-                      "support": {"0": 4.0, "1": 5.0, "2": 6.0}}
+    assert tables == {
+        "f1_per_label": {"neg": 0.25, "pos": 0.75},
+        "recall_per_label": {"b": 1.0, "a": 0.0},
+        "support": {"0": 4.0, "1": 5.0, "2": 6.0},
+    }
     assert split_tables(None) == ({}, {})
 
 

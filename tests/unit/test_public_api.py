@@ -38,9 +38,15 @@ def test_the_static_import_block_matches_the_lazy_table():
     import hubmgr
 
     tree = ast.parse(Path(hubmgr.__file__).read_text(encoding="utf-8"))
-    block = next(node for node in tree.body if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING")
-    static = {alias.asname or alias.name: (imp.module, alias.name)
-              for imp in block.body if isinstance(imp, ast.ImportFrom) for alias in imp.names}
+    block = next(
+        node for node in tree.body if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING"
+    )
+    static = {
+        alias.asname or alias.name: (imp.module, alias.name)
+        for imp in block.body
+        if isinstance(imp, ast.ImportFrom)
+        for alias in imp.names
+    }
     static.pop("train", None)
     assert static == hubmgr._EXPORTS
 

@@ -15,7 +15,9 @@ def test_statuses_backoff_and_rate_limit_waits():
     assert policy.wait(429, {}, 1) == (1.0, "HTTP 429 (rate limited)")
     assert policy.wait(429, {"Retry-After": "2"}, 1) == (2.0, "HTTP 429 (rate limited), Retry-After 2 s")
     assert policy.rate_limit_wait({"Retry-After": "3600"}) == (
-        30.0, "HTTP 429 (rate limited), Retry-After 3600 s, capped at 30 s")
+        30.0,
+        "HTTP 429 (rate limited), Retry-After 3600 s, capped at 30 s",
+    )
 
 
 def test_retry_after_reads_seconds_and_http_dates():

@@ -67,16 +67,24 @@ def test_not_a_database(tmp_path):
 
 def test_create_log_finish_roundtrip(store, tmp_path):
     out = tmp_path / "out"
-    rec = store.create_run(run_id="20260101-000000-aaaa", task="text-classification", model="org/m",
-                           revision="abc", config={"lr": 1e-3, "path": tmp_path}, output_dir=out)
+    rec = store.create_run(
+        run_id="20260101-000000-aaaa",
+        task="text-classification",
+        model="org/m",
+        revision="abc",
+        config={"lr": 1e-3, "path": tmp_path},
+        output_dir=out,
+    )
     assert rec.status == "running" and rec.config["path"] == str(tmp_path) and rec.finished is None
     store.log_metrics(rec.id, 1, {"loss": 1.0, "learning_rate": 0.1, "note": "skip me"})
     store.log_metrics(rec.id, 2, {"loss": float("nan")})
     store.log_metrics(rec.id, 2, {"accuracy": 0.5}, split="eval")
     hist = store.metrics_history(rec.id)
     assert [(p.step, p.split, p.name, p.value) for p in hist] == [
-        (1, "train", "loss", 1.0), (1, "train", "learning_rate", 0.1),
-        (2, "train", "loss", None), (2, "eval", "accuracy", 0.5),
+        (1, "train", "loss", 1.0),
+        (1, "train", "learning_rate", 0.1),
+        (2, "train", "loss", None),
+        (2, "eval", "accuracy", 0.5),
     ]
     assert [p.value for p in store.metrics_history(rec.id, split="eval")] == [0.5]
     adapter = _adapter_dir(out / "adapter")
@@ -86,7 +94,13 @@ def test_create_log_finish_roundtrip(store, tmp_path):
     json.dumps(asdict(done))  # JSON-able
     [ad] = store.list_adapters()
     assert (ad.id, ad.run_id, ad.base_model, ad.base_revision, ad.task, ad.exists) == (
-        rec.id, rec.id, "org/m", "abc", "text-classification", True)
+        rec.id,
+        rec.id,
+        "org/m",
+        "abc",
+        "text-classification",
+        True,
+    )
     assert ad.metrics == {"accuracy": 0.5}
     json.dumps(asdict(ad))
 
@@ -140,7 +154,10 @@ def test_interrupted_when_process_is_dead(store):
     assert store.get_run("dead").status == "interrupted"
     assert [r.id for r in store.list_runs(status="interrupted")] == ["dead"]
     # a resumed run becomes running again
-    assert store.create_run(run_id="dead", task="t", model="m", revision=None, config={}, output_dir=None).status == "running"
+    assert (
+        store.create_run(run_id="dead", task="t", model="m", revision=None, config={}, output_dir=None).status
+        == "running"
+    )
 
 
 def test_delete_adapter(store, tmp_path):
@@ -199,9 +216,14 @@ def test_concurrent_processes(tmp_path):
 def test_finish_keeps_the_main_metric_and_directions(store, tmp_path):
     store.create_run(run_id="r-main", task="t", model="m", revision=None, config={}, output_dir=tmp_path / "o")
     adapter = _adapter_dir(tmp_path / "o" / "adapter")
-    done = store.finish("r-main", status="completed", metrics={"eval_micro_f1": 0.6, "eval_hamming_loss": 0.1},
-                        adapter_path=adapter, main_metric="micro_f1",
-                        metric_directions={"eval_micro_f1": True, "eval_hamming_loss": False})
+    done = store.finish(
+        "r-main",
+        status="completed",
+        metrics={"eval_micro_f1": 0.6, "eval_hamming_loss": 0.1},
+        adapter_path=adapter,
+        main_metric="micro_f1",
+        metric_directions={"eval_micro_f1": True, "eval_hamming_loss": False},
+    )
     assert done.main_metric == "micro_f1"
     assert done.metric_directions == {"eval_micro_f1": True, "eval_hamming_loss": False}
     assert store.list_adapters()[0].main_metric == "micro_f1"
@@ -217,8 +239,10 @@ def test_a_version_2_registry_is_migrated_in_place(tmp_path):
         for statement in statements:
             con.execute(statement)
     con.execute("PRAGMA user_version = 2")
-    con.execute("INSERT INTO runs (id, task, model, status, created, updated, metrics) VALUES"
-                " ('old', 't', 'm', 'completed', 1.0, 1.0, '{\"eval_accuracy\": 0.8}')")
+    con.execute(
+        "INSERT INTO runs (id, task, model, status, created, updated, metrics) VALUES"
+        " ('old', 't', 'm', 'completed', 1.0, 1.0, '{\"eval_accuracy\": 0.8}')"
+    )
     con.commit()
     con.close()
     store = RunStore(path)

@@ -26,8 +26,17 @@ def _cfg(**kw) -> TrainConfig:
 # -- TOML ---------------------------------------------------------------------------------------------
 def test_toml_round_trip_keeps_every_value(tmp_path: Path) -> None:
     cfg = _cfg(
-        eval_data="eval.csv", revision="abc123", target_modules=["query", "value"], lora_r=16, lora_alpha=32,
-        learning_rate=5e-4, epochs=2.5, max_steps=100, use_dora=True, device="cpu", early_stopping_patience=2,
+        eval_data="eval.csv",
+        revision="abc123",
+        target_modules=["query", "value"],
+        lora_r=16,
+        lora_alpha=32,
+        learning_rate=5e-4,
+        epochs=2.5,
+        max_steps=100,
+        use_dora=True,
+        device="cpu",
+        early_stopping_patience=2,
         options={"text_column": "sentence", "label_column": "y"},
     )
     path = tmp_path / "run.toml"
@@ -50,13 +59,13 @@ def test_toml_ints_for_floats_are_accepted(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "text, fragment",
     [
-        ('lora_rank = 8\n', "Unknown key(s)"),
+        ("lora_rank = 8\n", "Unknown key(s)"),
         ('lora_r = "eight"\n', "lora_r"),
         ('use_dora = "maybe"\n', "use_dora"),
         ('device = "tpu"\n', "device"),
-        ('target_modules = 3\n', "target_modules"),
-        ('options = 3\n', "options"),
-        ('this is not toml', "not valid TOML"),
+        ("target_modules = 3\n", "target_modules"),
+        ("options = 3\n", "options"),
+        ("this is not toml", "not valid TOML"),
     ],
 )
 def test_toml_errors_are_one_sentence(tmp_path: Path, text: str, fragment: str) -> None:
@@ -99,8 +108,9 @@ def recorded(monkeypatch: pytest.MonkeyPatch, cli_runner, hf_env):
 
     def fake_train(config, *, on_event=None, cancel=None, settings=None, run_id=None):
         seen.append(config)
-        return runner.TrainResult(run_id="r1", status="completed", output_dir=Path("/x"), adapter_path=Path("/x"),
-                                  base_model=config.model)
+        return runner.TrainResult(
+            run_id="r1", status="completed", output_dir=Path("/x"), adapter_path=Path("/x"), base_model=config.model
+        )
 
     monkeypatch.setattr(runner, "train", fake_train)
     return cli_runner, seen
@@ -110,11 +120,21 @@ def test_flags_win_over_toml_file(recorded, tmp_path: Path) -> None:
     invoke, seen = recorded
     path = tmp_path / "run.toml"
     _cfg(learning_rate=5e-4, batch_size=8, lora_r=4, options={"text_column": "sentence"}).to_toml(path)
-    result = invoke("train", "--config", path, "--learning-rate", "0.002", "--no-use-dora", "--option",
-                    "label_column=y", "--target-modules", "query, value")
+    result = invoke(
+        "train",
+        "--config",
+        path,
+        "--learning-rate",
+        "0.002",
+        "--no-use-dora",
+        "--option",
+        "label_column=y",
+        "--target-modules",
+        "query, value",
+    )
     assert result.exit_code == 0, result.output
     cfg = seen[-1]
-    assert cfg.learning_rate == 0.002          # flag wins
+    assert cfg.learning_rate == 0.002  # flag wins
     assert cfg.batch_size == 8 and cfg.lora_r == 4  # from the file
     assert cfg.use_dora is False
     assert cfg.target_modules == ["query", "value"]
@@ -124,8 +144,21 @@ def test_flags_win_over_toml_file(recorded, tmp_path: Path) -> None:
 
 def test_task_argument_and_task_option_flags(recorded) -> None:
     invoke, seen = recorded
-    result = invoke("train", "text-classification", "--model", "m", "--data", "d.csv", "--text-column", "sentence",
-                    "--text-pair-column=other", "--output", "/tmp/out", "--max-steps", "5")
+    result = invoke(
+        "train",
+        "text-classification",
+        "--model",
+        "m",
+        "--data",
+        "d.csv",
+        "--text-column",
+        "sentence",
+        "--text-pair-column=other",
+        "--output",
+        "/tmp/out",
+        "--max-steps",
+        "5",
+    )
     assert result.exit_code == 0, result.output
     cfg = seen[-1]
     assert cfg.options == {"text_column": "sentence", "text_pair_column": "other"}
@@ -235,7 +268,11 @@ def test_field_specs_work_for_task_options() -> None:
     specs = {s.name: s for s in field_specs(Opts)}
     assert specs["pair"].optional and specs["pair"].kind == "str"
     assert coerce_options(Opts, {"lowercase": "yes", "k": "5", "text_column": "t", "other": "x"}) == {
-        "lowercase": True, "k": 5, "text_column": "t", "other": "x"}
+        "lowercase": True,
+        "k": 5,
+        "text_column": "t",
+        "other": "x",
+    }
     with pytest.raises(UsageError, match="whole number"):
         coerce_options(Opts, {"k": "five"})
 
@@ -308,7 +345,7 @@ def test_task_flags_never_become_the_task_argument(recorded, tmp_path: Path) -> 
 def test_train_task_help_lists_the_task_options(cli_runner) -> None:
     result = cli_runner("train", "text-classification", "--help")
     assert result.exit_code == 0
-    section = result.stdout[result.stdout.index("Options of task 'text-classification'"):]
+    section = result.stdout[result.stdout.index("Options of task 'text-classification'") :]
     assert "--text-column TEXT" in section and "--threshold FLOAT" in section
     assert "--class-weight none|balanced" in section
     plain = cli_runner("train", "--help").stdout
@@ -335,8 +372,9 @@ def test_eval_and_predict_take_task_options_as_flags(cli_runner, monkeypatch, tm
     monkeypatch.setattr(eval_runner, "evaluate", fake_evaluate)
     monkeypatch.setattr(predict_mod, "predict", fake_predict)
     monkeypatch.setattr(run_cmds, "adapters_task", lambda refs: "text-classification")
-    result = cli_runner("eval", "--adapter", "some-run", "--data", "d.csv", "--threshold", "0.3", "-o",
-                        "class_weight=balanced")
+    result = cli_runner(
+        "eval", "--adapter", "some-run", "--data", "d.csv", "--threshold", "0.3", "-o", "class_weight=balanced"
+    )
     assert result.exit_code == 0, result.output
     assert seen["eval"] == (None, {"class_weight": "balanced", "threshold": 0.3})
     result = cli_runner("predict", "some-run", "a fine film", "--threshold=0.25", "another one")

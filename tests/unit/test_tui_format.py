@@ -31,8 +31,10 @@ def test_metric_summary_leads_with_the_runs_main_metric() -> None:
 
 
 def test_best_values_follow_the_directions_the_task_gave() -> None:
-    rows = [SimpleNamespace(metrics={"micro_f1": 0.5, "hamming_loss": 0.2, "coverage_error": 3.0}),
-            SimpleNamespace(metrics={"micro_f1": 0.7, "hamming_loss": 0.1, "coverage_error": 2.0})]
+    rows = [
+        SimpleNamespace(metrics={"micro_f1": 0.5, "hamming_loss": 0.2, "coverage_error": 3.0}),
+        SimpleNamespace(metrics={"micro_f1": 0.7, "hamming_loss": 0.1, "coverage_error": 2.0}),
+    ]
     best = best_values(rows, ["micro_f1", "hamming_loss", "coverage_error"], {"coverage_error": False})
     assert best == {"micro_f1": 0.7, "hamming_loss": 0.1, "coverage_error": 2.0}
     # undeclared, a name is not guessed from a word inside it: higher is better

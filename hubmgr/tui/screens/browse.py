@@ -27,7 +27,12 @@ LIBRARIES = [
     "safetensors",
     "onnx",
 ]
-SORTS = [("Most downloads", "downloads"), ("Most likes", "likes"), ("Trending", "trending"), ("Recently updated", "last_modified")]
+SORTS = [
+    ("Most downloads", "downloads"),
+    ("Most likes", "likes"),
+    ("Trending", "trending"),
+    ("Recently updated", "last_modified"),
+]
 PAGE_SIZE = 30
 #: load the next page when the cursor is this close to the last row
 PREFETCH_ROWS = 5
@@ -162,7 +167,12 @@ class BrowseScreen(MainScreen):
     @work(thread=True, group="search", exclusive=True, exit_on_error=False)
     def _search_worker(self, query: dict[str, Any], cursor: str | None, generation: int, append: bool) -> None:
         page = self.backend.search(
-            query["query"], task=query["task"], library=query["library"], sort=query["sort"], limit=PAGE_SIZE, cursor=cursor
+            query["query"],
+            task=query["task"],
+            library=query["library"],
+            sort=query["sort"],
+            limit=PAGE_SIZE,
+            cursor=cursor,
         )
         if not get_current_worker().is_cancelled:
             self.post_message(SearchLoaded(page, append=append, generation=generation))

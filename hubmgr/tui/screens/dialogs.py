@@ -63,12 +63,16 @@ class QuitDialog(Dialog):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="quit-dialog"):
             yield Label("Quit hubmgr?", classes="dialog-title")
-            yield Static("Still going:\n" + "\n".join(f"  • {w}" for w in self.what), classes="dialog-text",
-                         markup=False)
-            yield Static("Keep running: training goes on as its own process and downloads go on in a background"
-                         " process; `hubmgr runs follow ID`, or the TUI next time, shows them. Stop them: training"
-                         " saves a checkpoint (resume it later) and downloads keep their partial files.",
-                         classes="dialog-text", markup=False)
+            yield Static(
+                "Still going:\n" + "\n".join(f"  • {w}" for w in self.what), classes="dialog-text", markup=False
+            )
+            yield Static(
+                "Keep running: training goes on as its own process and downloads go on in a background"
+                " process; `hubmgr runs follow ID`, or the TUI next time, shows them. Stop them: training"
+                " saves a checkpoint (resume it later) and downloads keep their partial files.",
+                classes="dialog-text",
+                markup=False,
+            )
             yield Static("", id="quit-progress", classes="dialog-text")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Keep running (k)", id="keep", variant="primary")

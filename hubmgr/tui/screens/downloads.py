@@ -106,8 +106,13 @@ class DownloadCard(Vertical, can_focus=True):
         elif item.status == dl.DONE and item.path:
             detail = Text(f"→ {item.path}", style="dim", no_wrap=True, overflow="ellipsis")
         elif item.status in (dl.CANCELLED, dl.INTERRUPTED):
-            what = ("Cancelled" if item.status == dl.CANCELLED
-                    else "Interrupted" if item.error else "Interrupted (hubmgr was closed)")
+            what = (
+                "Cancelled"
+                if item.status == dl.CANCELLED
+                else "Interrupted"
+                if item.error
+                else "Interrupted (hubmgr was closed)"
+            )
             detail = Text(f"{what}: press r to resume (the bytes already fetched are kept).", style="yellow")
             if item.error:
                 detail.append(f" {item.error}", style="dim")

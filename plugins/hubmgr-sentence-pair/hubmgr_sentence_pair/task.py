@@ -43,18 +43,30 @@ CALIBRATION_BINS = 10
 class SentencePairOptions:
     """Options of the ``sentence-pair`` task."""
 
-    sentence1_column: str = field(default="sentence1", metadata={"help": "Column holding the first sentence (premise, question 1)."})
-    sentence2_column: str = field(default="sentence2", metadata={"help": "Column holding the second sentence (hypothesis, question 2)."})
-    label_column: str = field(default="label", metadata={"help": "Column holding the label (a name such as entailment, or an integer)."})
+    sentence1_column: str = field(
+        default="sentence1", metadata={"help": "Column holding the first sentence (premise, question 1)."}
+    )
+    sentence2_column: str = field(
+        default="sentence2", metadata={"help": "Column holding the second sentence (hypothesis, question 2)."}
+    )
+    label_column: str = field(
+        default="label", metadata={"help": "Column holding the label (a name such as entailment, or an integer)."}
+    )
     unlabeled_value: str = field(
         default="-1",
-        metadata={"help": "Rows whose label is this value are dropped (SNLI/MNLI mark pairs without a gold label -1); empty keeps all rows."},
+        metadata={
+            "help": "Rows whose label is this value are dropped (SNLI/MNLI mark pairs without a gold label -1); empty keeps all rows."
+        },
     )
     positive_label: str = field(
         default="",
-        metadata={"help": "With two labels, the one whose F1 is reported as f1 (MRPC: the paraphrase label); empty: the second label."},
+        metadata={
+            "help": "With two labels, the one whose F1 is reported as f1 (MRPC: the paraphrase label); empty: the second label."
+        },
     )
-    label_smoothing: float = field(default=0.0, metadata={"help": "Label smoothing of the training loss (0 to 1; 0.1 is common)."})
+    label_smoothing: float = field(
+        default=0.0, metadata={"help": "Label smoothing of the training loss (0 to 1; 0.1 is common)."}
+    )
 
 
 class SentencePairTask(Task):
@@ -62,8 +74,13 @@ class SentencePairTask(Task):
 
     name = "sentence-pair"
     description = "Classify the relation of two sentences (paraphrase, duplicate, NLI); accuracy, macro-F1 and F1."
-    pipeline_tags = ("text-classification", "sentence-similarity", "zero-shot-classification", "fill-mask",
-                     "feature-extraction")
+    pipeline_tags = (
+        "text-classification",
+        "sentence-similarity",
+        "zero-shot-classification",
+        "fill-mask",
+        "feature-extraction",
+    )
     options_class = SentencePairOptions
     main_metric = "accuracy"
     greater_is_better = True
@@ -121,8 +138,11 @@ class SentencePairTask(Task):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         names = list(data.info["label_names"])
-        tokenizer_kwargs = {k: v for k, v in load_kwargs.items()
-                            if k in ("revision", "trust_remote_code", "local_files_only", "cache_dir", "token")}
+        tokenizer_kwargs = {
+            k: v
+            for k, v in load_kwargs.items()
+            if k in ("revision", "trust_remote_code", "local_files_only", "cache_dir", "token")
+        }
         try:
             model = AutoModelForSequenceClassification.from_pretrained(
                 model_path,
@@ -152,7 +172,9 @@ class SentencePairTask(Task):
         return LoraDefaults(task_type="SEQ_CLS", target_modules=defaults.target_modules, modules_to_save=heads)
 
     # -- features ------------------------------------------------------------------------------------
-    def preprocess(self, dataset: Any, processor: Any, options: SentencePairOptions, max_length: int, data: TaskData) -> Any:
+    def preprocess(
+        self, dataset: Any, processor: Any, options: SentencePairOptions, max_length: int, data: TaskData
+    ) -> Any:
         """Encode each pair together (the longer side is truncated first); label ids and ``length``.
 
         Raises:
@@ -196,8 +218,9 @@ class SentencePairTask(Task):
         import torch.nn.functional as F
 
         logits = outputs.logits.float()
-        return F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), label_smoothing=smoothing,
-                               ignore_index=-100)
+        return F.cross_entropy(
+            logits.view(-1, logits.shape[-1]), labels.view(-1), label_smoothing=smoothing, ignore_index=-100
+        )
 
     # -- metrics -------------------------------------------------------------------------------------
     def reduce_logits(self, logits: Any, labels: Any, options: Any = None, data: TaskData | None = None) -> Any:
@@ -232,15 +255,24 @@ class SentencePairTask(Task):
         if num_labels:  # in label-id order: hubmgr names the entries by data.info["label_names"]
             out["f1_per_label"] = f1_score(refs, preds, labels=list(range(num_labels)), average=None, zero_division=0)
         if int(info.get("num_labels", 0)) == 2:
-            out["f1"] = float(f1_score(refs, preds, pos_label=_positive_index(info, options), average="binary",
-                                       zero_division=0))
+            out["f1"] = float(
+                f1_score(refs, preds, pos_label=_positive_index(info, options), average="binary", zero_division=0)
+            )
         if probs is not None:
             out["calibration_error"] = _calibration_error(probs[keep], refs)
             out["mean_confidence"] = float(probs[keep].max(axis=1).mean())
         return out
 
-    def extra_eval(self, model: Any, processor: Any, options: Any, data: TaskData, predictions: Any = None,
-                   labels: Any = None, split: Any = None) -> dict[str, Any]:
+    def extra_eval(
+        self,
+        model: Any,
+        processor: Any,
+        options: Any,
+        data: TaskData,
+        predictions: Any = None,
+        labels: Any = None,
+        split: Any = None,
+    ) -> dict[str, Any]:
         """The confusion matrix of the predictions just scored: ``{"labels": [...], "confusion": rows of
         counts, one row per true label}``."""
         import numpy as np
@@ -274,8 +306,9 @@ class SentencePairTask(Task):
             return []
         opts = options if isinstance(options, SentencePairOptions) else SentencePairOptions()
         pairs = [_as_pair(x, opts) for x in inputs]
-        enc = processor([a for a, _ in pairs], [b for _, b in pairs], truncation="longest_first", padding=True,
-                        return_tensors="pt")
+        enc = processor(
+            [a for a, _ in pairs], [b for _, b in pairs], truncation="longest_first", padding=True, return_tensors="pt"
+        )
         device = next(model.parameters()).device
         was_training = model.training
         model.eval()

@@ -59,7 +59,9 @@ def _nli_rows(n: int, seed: int) -> list[dict[str, object]]:
 def nli_data(tmp_path_factory) -> dict[str, Path]:
     """NLI-style JSONL files (``premise``, ``hypothesis``, ``label``): train (with two unlabeled ``-1`` rows) and eval."""
     folder = tmp_path_factory.mktemp("sp-nli")
-    train = _nli_rows(36, seed=1) + [{"premise": "the song was fun", "hypothesis": "the book was cold", "label": -1}] * 2
+    train = (
+        _nli_rows(36, seed=1) + [{"premise": "the song was fun", "hypothesis": "the book was cold", "label": -1}] * 2
+    )
     paths = {"train": folder / "train.jsonl", "eval": folder / "eval.jsonl"}
     for split, rows in (("train", train), ("eval", _nli_rows(9, seed=2))):
         paths[split].write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -28,8 +28,14 @@ def test_listed_by_the_cli_with_its_options():
     assert result.exit_code == 0, result.output
     tasks = {t["name"]: t for t in json.loads(result.output)}
     options = {o["name"] for o in tasks["sentence-pair"]["options"]}
-    assert options == {"sentence1_column", "sentence2_column", "label_column", "unlabeled_value", "positive_label",
-                       "label_smoothing"}
+    assert options == {
+        "sentence1_column",
+        "sentence2_column",
+        "label_column",
+        "unlabeled_value",
+        "positive_label",
+        "label_smoothing",
+    }
 
 
 def test_load_data_drops_unlabeled_rows_and_learns_labels(nli_data):
@@ -89,8 +95,13 @@ def test_predict_accepts_pairs_in_three_shapes(tiny_bert, paraphrase_csv):
     opts = task.make_options()
     data = task.load_data(DataSource(train=str(paraphrase_csv), eval_fraction=0.0), opts)
     model, tokenizer = task.load_model(str(tiny_bert), opts, data, {"local_files_only": True})
-    out = task.predict(model, tokenizer, [("a good film", "a great film"), "good ||| bad",
-                                          {"sentence1": "fun", "sentence2": "boring"}], opts, data)
+    out = task.predict(
+        model,
+        tokenizer,
+        [("a good film", "a great film"), "good ||| bad", {"sentence1": "fun", "sentence2": "boring"}],
+        opts,
+        data,
+    )
     assert len(out) == 3 and all(o.split()[0] in ("0", "1") for o in out)
     with pytest.raises(DataError, match="not a sentence pair"):
         task.predict(model, tokenizer, ["just one sentence"], opts, data)
@@ -164,10 +175,18 @@ def test_label_smoothing_changes_the_training_loss(tiny_bert, nli_data, tmp_path
 
     losses = []
     for smoothing in (0.0, 0.3):
-        result = hubmgr.train(hubmgr.TrainConfig(
-            task="sentence-pair", model=str(tiny_bert), data=str(nli_data["train"]), eval_data=str(nli_data["eval"]),
-            max_steps=2, batch_size=8, output_dir=str(tmp_path / f"out-{smoothing}"),
-            options={**NLI, "label_smoothing": smoothing}))
+        result = hubmgr.train(
+            hubmgr.TrainConfig(
+                task="sentence-pair",
+                model=str(tiny_bert),
+                data=str(nli_data["train"]),
+                eval_data=str(nli_data["eval"]),
+                max_steps=2,
+                batch_size=8,
+                output_dir=str(tmp_path / f"out-{smoothing}"),
+                options={**NLI, "label_smoothing": smoothing},
+            )
+        )
         losses.append(result.metrics["train_loss"])
         run = json.loads((result.adapter_path / "hubmgr_run.json").read_text())
         assert len(run["extra"]["confusion"]) == len(run["extra"]["labels"]) == 3
@@ -193,7 +212,8 @@ def test_label_smoothing_changes_the_training_loss(tiny_bert, nli_data, tmp_path
     assert out.exit_code == 0, out.output
     lines = [line.split("\t") for line in out.stdout.splitlines()]
     assert ["metric", "label", "base", result.adapter_path.name] in lines or any(
-        line[:2] == ["metric", "label"] for line in lines)
+        line[:2] == ["metric", "label"] for line in lines
+    )
     per_label = [line for line in lines if line[0] == "f1_per_label"]
     assert sorted(line[1] for line in per_label) == ["contradiction", "entailment", "neutral"]
     assert all(len(line) == 4 for line in per_label)
