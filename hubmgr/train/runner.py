@@ -486,11 +486,11 @@ def train(
         with lock:
             if dist.is_main:  # re-checked under the lock: another run may have just started there
                 outputs.check_output(out, resume=config.resume)
-            return _train(
-                config,
+            from hubmgr.hookspecs import RunInfo
+
+            run = _Run(
+                config=config,
                 settings=settings,
-                emit_user=emit_user,
-                cancel=cancel,
                 dist=dist,
                 device=device,
                 run_id=run_id,
@@ -498,8 +498,15 @@ def train(
                 partial=partial,
                 state=state,
                 t0=t0,
-                registered=given_id is not None and given_id == run_id,
+                cancel=cancel,
+                registry=_Registry(settings, enabled=dist.is_main),
+                run_info=RunInfo(
+                    run_id=run_id, task=config.task, model=config.model, output_dir=str(out), config=config.to_dict()
+                ),
+                emit_user=emit_user,
+                registered=given_id is not None and given_id == run_id,  # a detached run's row exists already
             )
+            return _train(run)
 
 
 def _new_run_id() -> str:
@@ -627,43 +634,9 @@ class _Final:
     tables: dict[str, dict[str, float]]
 
 
-def _train(
-    config: TrainConfig,
-    *,
-    settings: "Settings",
-    emit_user: Callable | None,
-    cancel: threading.Event,
-    dist: _Dist,
-    device: str,
-    run_id: str,
-    out: Path,
-    partial: Path,
-    state: Any,
-    t0: float,
-    registered: bool = False,
-) -> TrainResult:
+def _train(run: _Run) -> TrainResult:
     """The run in stages: resolve (task, options, model folder), open (marker file, registry), data, model,
     features, fit, finalize. Each stage reads the run's context and returns what the next ones need."""
-    from hubmgr.hookspecs import RunInfo
-
-    run = _Run(
-        config=config,
-        settings=settings,
-        dist=dist,
-        device=device,
-        run_id=run_id,
-        out=out,
-        partial=partial,
-        state=state,
-        t0=t0,
-        cancel=cancel,
-        registry=_Registry(settings, enabled=dist.is_main),
-        run_info=RunInfo(
-            run_id=run_id, task=config.task, model=config.model, output_dir=str(out), config=config.to_dict()
-        ),
-        emit_user=emit_user,
-        registered=registered,
-    )
     try:
         task, options, model_dir, has_safetensors = _resolve_stage(run)
         _open_stage(run)
