@@ -250,6 +250,7 @@ def main() -> int:
     parser = C.base_parser(__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of the two arms (default 5)")
     args = parser.parse_args()
+    args.threads = 1  # both arms run on one thread (the record's machine line says so)
     return C.run_benchmark(NAME, args, lambda rec: body(rec, args), title="Fixed cost per training step")
 
 
