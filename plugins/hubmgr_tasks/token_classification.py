@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from hubmgr.data import column_values_as_list
-from hubmgr.errors import DataError, ModelError
+from hubmgr.errors import DataError, ModelError, UsageError
 from hubmgr.hookspecs import hookimpl
 from hubmgr.task import DataSource, LoraDefaults, Task, TaskData
 
 from hubmgr_tasks import _common
+
+CASE_FEATURES = ("auto", "on", "off")
 
 
 @dataclass
@@ -34,6 +36,22 @@ class TokenClassificationOptions:
             "help": "Train on every sub-word token of a word (B- becomes I- after the first), not only the first."
         },
     )
+    case_feature: str = field(
+        default="auto",
+        metadata={
+            "help": "Mark capitalised words in the token type ids, for a model whose tokenizer lowercases"
+            " (an uncased BERT loses the case that names are spotted by). 'auto': on when the tokenizer"
+            " lowercases and the model has two token types.",
+            "choices": CASE_FEATURES,
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if isinstance(self.case_feature, bool):
+            self.case_feature = "on" if self.case_feature else "off"
+        self.case_feature = str(self.case_feature).lower()
+        if self.case_feature not in CASE_FEATURES:
+            raise UsageError(f"case_feature must be one of {', '.join(CASE_FEATURES)}, not {self.case_feature!r}.")
 
 
 def _feature_names(dataset: Any, column: str) -> list[str] | None:
@@ -82,6 +100,49 @@ def _check_rows(dataset: Any, options: TokenClassificationOptions, *, source: st
                 f"Row {i + 1} of {source} has {len(tokens)} tokens but {len(tags)} tags"
                 f" (columns {options.tokens_column!r} and {options.tags_column!r})."
             )
+
+
+def lowercases(tokenizer: Any) -> bool:
+    """True when the tokenizer gives a capitalised word the same ids as its lowercase form (uncased BERT)."""
+    words = ["Paris", "London", "Obama"]
+    try:
+        upper = tokenizer(words, is_split_into_words=True, add_special_tokens=False)["input_ids"]
+        lower = tokenizer([w.lower() for w in words], is_split_into_words=True, add_special_tokens=False)["input_ids"]
+    except Exception:  # noqa: BLE001 - a tokenizer that cannot say: treat it as cased
+        return False
+    return bool(upper) and list(upper) == list(lower)
+
+
+def case_feature_applies(option: str, tokenizer: Any, model: Any) -> bool:
+    """Whether capitalised words are marked in ``token_type_ids``: ``on``/``off`` as given; ``auto`` when the
+    tokenizer lowercases and the model has (at least) two token types and takes ``token_type_ids``.
+
+    Raises:
+        ModelError: ``on`` for a model without two token types.
+    """
+    import inspect
+
+    types = int(getattr(getattr(model, "config", None), "type_vocab_size", 0) or 0)
+    try:
+        takes = "token_type_ids" in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError, AttributeError):
+        takes = False
+    usable = types >= 2 and takes
+    if option == "off":
+        return False
+    if option == "on":
+        if not usable:
+            raise ModelError(
+                "case_feature=on needs a model with two token types (BERT-like); this one has"
+                f" {types}. Leave case_feature at auto or off."
+            )
+        return True
+    return usable and lowercases(tokenizer)
+
+
+def case_type_ids(words: Sequence[str], word_ids: Sequence[int | None]) -> list[int]:
+    """1 for the sub-words of a word that starts with a capital letter, 0 elsewhere (special tokens too)."""
+    return [1 if w is not None and words[w][:1].isupper() else 0 for w in word_ids]
 
 
 class TokenClassificationTask(Task):
@@ -161,6 +222,8 @@ class TokenClassificationTask(Task):
                 f"Model {_common.model_label(model_path)} has no fast tokenizer; token classification needs one to align tags to sub-words."
             )
         _common.ensure_pad_token(tokenizer, model)
+        if "case_feature" not in info:  # an adapter's saved decision stands (eval, predict)
+            info["case_feature"] = case_feature_applies(options.case_feature, tokenizer, model)
         return model, tokenizer
 
     def lora_defaults(self, model: Any, options: Any) -> LoraDefaults:
@@ -174,7 +237,9 @@ class TokenClassificationTask(Task):
         self, dataset: Any, processor: Any, options: TokenClassificationOptions, max_length: int, data: TaskData
     ) -> Any:
         """Tokenize pre-split words and align tags: the first sub-word of a word gets its tag, the rest
-        and the special tokens get -100 (unless ``label_all_subtokens``). Adds ``length``.
+        and the special tokens get -100 (unless ``label_all_subtokens``). Adds ``length``, and
+        ``token_type_ids`` marking capitalised words when :func:`case_feature_applies` (decided in
+        :meth:`load_model`, kept in ``data.info``).
 
         Raises:
             DataError: a tag that the training data did not have.
@@ -187,6 +252,7 @@ class TokenClassificationTask(Task):
         # B-X -> I-X for the non-first sub-words when label_all_subtokens
         b_to_i = [label2id.get("I-" + n[2:], i) if n.startswith("B-") else i for i, n in enumerate(names)]
         tok_col, tag_col = options.tokens_column, options.tags_column
+        cased = bool(info.get("case_feature"))
 
         def tag_id(tag: Any) -> int:
             if ints:
@@ -198,6 +264,10 @@ class TokenClassificationTask(Task):
         def encode(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
             words = [[str(w) for w in column_values_as_list(row)] for row in batch[tok_col]]
             enc = processor(words, is_split_into_words=True, truncation=True, max_length=max_length)
+            if cased:
+                enc["token_type_ids"] = [
+                    case_type_ids(words[i], enc.word_ids(batch_index=i)) for i in range(len(words))
+                ]
             all_labels = []
             for i, row_tags in enumerate(batch[tag_col]):
                 tags = [tag_id(t) for t in column_values_as_list(row_tags)]
@@ -267,6 +337,10 @@ class TokenClassificationTask(Task):
             return []
         words = [str(x).split() if isinstance(x, str) else [str(w) for w in x] for x in inputs]
         enc = processor(words, is_split_into_words=True, truncation=True, padding=True, return_tensors="pt")
+        if data and data.info and data.info.get("case_feature"):
+            enc["token_type_ids"] = torch.tensor(
+                [case_type_ids(words[i], enc.word_ids(batch_index=i)) for i in range(len(words))]
+            )
         device = _common.model_device(model)
         was_training = model.training
         model.eval()
