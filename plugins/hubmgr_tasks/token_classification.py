@@ -103,14 +103,22 @@ def _check_rows(dataset: Any, options: TokenClassificationOptions, *, source: st
 
 
 def lowercases(tokenizer: Any) -> bool:
-    """True when the tokenizer gives a capitalised word the same ids as its lowercase form (uncased BERT)."""
+    """True when the tokenizer lowercases its input (uncased BERT): its normalizer turns "Paris" into "paris",
+    or, without one it can show, a capitalised word gets the same (known) ids as its lowercase form."""
     words = ["Paris", "London", "Obama"]
+    normalizer = getattr(getattr(tokenizer, "backend_tokenizer", None), "normalizer", None)
+    if normalizer is not None:
+        try:
+            return all(normalizer.normalize_str(w) == normalizer.normalize_str(w.lower()) for w in words)
+        except Exception:  # noqa: BLE001 - fall back to comparing ids
+            pass
     try:
         upper = tokenizer(words, is_split_into_words=True, add_special_tokens=False)["input_ids"]
         lower = tokenizer([w.lower() for w in words], is_split_into_words=True, add_special_tokens=False)["input_ids"]
     except Exception:  # noqa: BLE001 - a tokenizer that cannot say: treat it as cased
         return False
-    return bool(upper) and list(upper) == list(lower)
+    unk = getattr(tokenizer, "unk_token_id", None)
+    return bool(upper) and list(upper) == list(lower) and unk not in list(lower)
 
 
 def case_feature_applies(option: str, tokenizer: Any, model: Any) -> bool:

@@ -135,3 +135,110 @@ def test_architecture_that_cannot_tag(task, ner_jsonl, tiny_vit):
     opts, data = _load(task, DataSource(train=str(ner_jsonl)))
     with pytest.raises(ModelError, match="cannot be used for token classification"):
         task.load_model(str(tiny_vit), opts, data, {})
+
+
+CASED_ROWS = [
+    {"tokens": ["John", "lives", "in", "Paris"], "ner_tags": ["B-PER", "O", "O", "B-LOC"]},
+    {"tokens": ["mary", "went", "to", "New-york"], "ner_tags": ["B-PER", "O", "O", "B-LOC"]},
+]
+
+
+def test_lowercasing_tokenizer_is_detected(tiny_bert):
+    from tokenizers import normalizers
+    from transformers import AutoTokenizer
+
+    from hubmgr_tasks.token_classification import lowercases
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    assert lowercases(tokenizer)  # the tiny tokenizer lowercases, like uncased BERT
+    tokenizer.backend_tokenizer.normalizer = normalizers.NFD()  # a cased one
+    assert not lowercases(tokenizer)
+
+
+def test_case_feature_marks_capitalised_words(task, write_jsonl, tiny_bert):
+    path = write_jsonl("cased.jsonl", CASED_ROWS)
+    opts, data = _load(task, DataSource(train=str(path), eval_fraction=0))
+    _, tokenizer = task.load_model(str(tiny_bert), opts, data, {})
+    assert data.info["case_feature"] is True  # auto: lowercasing tokenizer, two token types
+    features = task.preprocess(data.train, tokenizer, opts, 32, data)
+    # [CLS] john lives in paris [SEP]
+    assert features[0]["token_type_ids"] == [0, 1, 0, 0, 1, 0]
+    # [CLS] mary went to new - york [SEP]: every sub-word of "New-york" is marked
+    assert features[1]["token_type_ids"] == [0, 0, 0, 0, 1, 1, 1, 0]
+
+    off = task.make_options({"case_feature": "off"})
+    _, data_off = _load(task, DataSource(train=str(path), eval_fraction=0))
+    _, tokenizer = task.load_model(str(tiny_bert), off, data_off, {})
+    assert data_off.info["case_feature"] is False
+    plain = task.preprocess(data_off.train, tokenizer, off, 32, data_off)
+    assert set(plain[0].get("token_type_ids") or [0]) == {0}
+
+
+def test_case_feature_saved_decision_stands(task, write_jsonl, tiny_bert):
+    """An adapter's data info says whether it was trained with the case marks; loading keeps that."""
+    path = write_jsonl("cased.jsonl", CASED_ROWS)
+    opts, data = _load(task, DataSource(train=str(path), eval_fraction=0))
+    data.info["case_feature"] = False  # as read back from an adapter trained without it
+    task.load_model(str(tiny_bert), opts, data, {})
+    assert data.info["case_feature"] is False
+
+
+def test_case_feature_on_needs_token_types(task, write_jsonl, tiny_gpt2):
+    from hubmgr_tasks.token_classification import case_feature_applies
+
+    path = write_jsonl("cased.jsonl", CASED_ROWS)
+    opts, data = _load(task, DataSource(train=str(path), eval_fraction=0))
+    model, tokenizer = task.load_model(str(tiny_gpt2), opts, data, {})
+    assert data.info["case_feature"] is False  # auto: GPT-2 has no token types
+    with pytest.raises(ModelError, match="two token types"):
+        case_feature_applies("on", tokenizer, model)
+    with pytest.raises(Exception, match="case_feature must be one of"):
+        task.make_options({"case_feature": "sometimes"})
+
+
+def test_predict_passes_case_marks(task, tiny_bert, write_jsonl):
+    import torch
+
+    path = write_jsonl("cased.jsonl", CASED_ROWS)
+    opts, data = _load(task, DataSource(train=str(path), eval_fraction=0))
+    model, tokenizer = task.load_model(str(tiny_bert), opts, data, {})
+    seen = {}
+    forward = model.forward
+
+    def spy(**kwargs):
+        seen.update(kwargs)
+        return forward(**kwargs)
+
+    model.forward = spy
+    out = task.predict(model, tokenizer, ["John left Paris", "mary left"], opts, data)
+    assert len(out) == 2
+    assert seen["token_type_ids"].tolist() == [[0, 1, 0, 1, 0], [0, 0, 0, 0, 0]]
+    data.info["case_feature"] = False
+    seen.clear()
+    task.predict(model, tokenizer, ["John left Paris"], opts, data)
+    assert "token_type_ids" not in seen or not torch.any(seen["token_type_ids"])
+
+
+@pytest.mark.parametrize("option,expected", [("auto", True), ("off", False)])
+def test_adapter_keeps_case_decision_for_predict(hf_env, tiny_bert, write_jsonl, tmp_path, option, expected):
+    import json
+
+    import hubmgr
+    from hubmgr.eval.predict import Predictor
+
+    path = write_jsonl("cased.jsonl", CASED_ROWS * 4)
+    result = hubmgr.train(
+        hubmgr.TrainConfig(
+            task="token-classification",
+            model=str(tiny_bert),
+            data=str(path),
+            output_dir=str(tmp_path / "out"),
+            max_steps=2,
+            batch_size=4,
+            options={"case_feature": option},
+        )
+    )
+    meta = json.loads((result.adapter_path / "hubmgr_run.json").read_text())
+    assert meta["data_info"]["case_feature"] is expected
+    predictor = Predictor(result.adapter_path)
+    assert predictor.data.info["case_feature"] is expected
