@@ -257,12 +257,43 @@ def info_cmd(repo, revision, show_files, as_json) -> None:
     "--hidden-size", type=click.IntRange(1), help="Model width (with --params; read from config.json for a repo)."
 )
 @click.option("--layers", type=click.IntRange(1), help="Transformer blocks (with --params).")
+@click.option(
+    "--trial",
+    is_flag=True,
+    help="Measure instead of estimating: train a few real steps of REPO on --data for --task here and predict"
+    " the run's peak memory and time (what `hubmgr train --dry-run` does).",
+)
+@click.option("--task", "task", help="With --trial: the task to train (see `hubmgr tasks`).")
+@click.option("--data", "data", type=click.Path(dir_okay=False), help="With --trial: the training data file.")
+@click.option("--eval-data", "eval_data", type=click.Path(dir_okay=False), help="With --trial: evaluation data.")
 @click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
-def fit(repo, params, revision, dtype, rank, batch_size, seq_len, hidden_size, layers, as_json) -> None:
+@click.pass_context
+def fit(
+    ctx,
+    repo,
+    params,
+    revision,
+    dtype,
+    rank,
+    batch_size,
+    seq_len,
+    hidden_size,
+    layers,
+    trial,
+    task,
+    data,
+    eval_data,
+    as_json,
+) -> None:
     """Estimate the memory LoRA training of REPO (or a model of --params parameters) needs, against
-    this machine's RAM and each GPU: fits / tight / won't fit."""
+    this machine's RAM and each GPU: fits / tight / won't fit. With --trial, measure it on a few real steps."""
     from hubmgr.hub.fit import estimate_fit, estimate_fit_for_model, parse_param_count
 
+    if trial:
+        _fit_trial(ctx, repo, revision, dtype, rank, batch_size, seq_len, task, data, eval_data, as_json)
+        return
+    if task or data or eval_data:
+        raise UsageError("--task, --data and --eval-data go with --trial.")
     if bool(repo) == bool(params):
         raise UsageError("Give either a REPO or --params N (not both).")
     if repo:
@@ -298,6 +329,37 @@ def fit(repo, params, revision, dtype, rank, batch_size, seq_len, hidden_size, l
         emit_json(data)
         return
     _print_fit(report)
+
+
+def _fit_trial(ctx, repo, revision, dtype, rank, batch_size, seq_len, task, data, eval_data, as_json) -> None:
+    """``fit --trial``: the training defaults, with the flags given on the command line."""
+    from click.core import ParameterSource
+
+    from hubmgr.cli.train_cmds import print_trial
+    from hubmgr.train.config import TrainConfig
+
+    if not repo or not task or not data:
+        raise UsageError("--trial needs a REPO, --task and --data (it trains a few steps on them).")
+
+    def given(name: str) -> bool:
+        return ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
+
+    values = {"task": task, "model": repo, "data": data, "eval_data": eval_data, "revision": revision}
+    if given("rank"):
+        values["lora_r"] = rank
+    if given("batch_size"):  # else the batch size training would choose
+        values["batch_size"] = batch_size
+    if given("seq_len"):
+        values["max_length"] = seq_len
+    if dtype == "int4":
+        values["qlora"] = True
+    elif dtype == "int8":
+        raise UsageError("Training has no 8-bit mode; --trial takes --dtype int4 (QLoRA) or a float dtype.")
+    elif dtype:
+        values["dtype"] = dtype
+    config = TrainConfig(**{k: v for k, v in values.items() if v is not None})
+    config.validate()
+    print_trial(config, as_json=as_json)
 
 
 def register(cli: click.Group) -> None:

@@ -287,6 +287,12 @@ def _is_main_process() -> bool:
     help="Train in the background: print the run id at once and return. Follow it with"
     " `hubmgr runs follow ID`, stop it with `hubmgr runs stop ID`.",
 )
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Do not train: time a few real steps and one evaluation here, and predict the run's time and peak"
+    " memory. Writes nothing.",
+)
 @click.option("--run-id", "run_id", default=None, hidden=True)
 @click_options_from_dataclass(TrainConfig, exclude=("task",))
 @click.pass_context
@@ -296,6 +302,7 @@ def train_cmd(
     config_file: str | None,
     as_json: bool,
     detach: bool,
+    dry_run: bool,
     run_id: str | None,
     **flags: Any,
 ) -> None:
@@ -307,10 +314,32 @@ def train_cmd(
         task, config_file=config_file, extra_args=list(ctx.meta.get("hubmgr_task_args") or []), flags=flags
     )
     config.validate()
+    if dry_run:
+        if detach:
+            raise UsageError("--dry-run trains nothing, so it cannot --detach.")
+        print_trial(config, as_json=as_json)
+        return
     if detach:
         start_detached(config, as_json=as_json)
         return
     run_foreground(config, as_json=as_json, run_id=run_id)
+
+
+def print_trial(config: TrainConfig, *, as_json: bool, steps: int | None = None) -> None:
+    """Run :func:`hubmgr.train.runner.trial` for ``config`` and print its prediction (JSON with ``as_json``)."""
+    from hubmgr.train.runner import trial
+    from hubmgr.train.trial import summary_lines
+
+    if not as_json:
+        info("Timing a few training steps on this machine (nothing is written)...")
+    report = trial(config, steps=steps)
+    if as_json:
+        from hubmgr.cli.output import emit_json
+
+        emit_json(report.to_dict())
+        return
+    for line in summary_lines(report):
+        click.echo(line)
 
 
 def register(cli: click.Group) -> None:

@@ -307,3 +307,21 @@ class BudgetCallback(TrainerCallback):
             control.should_evaluate = True
             control.should_save = True
             control.should_training_stop = True
+
+
+class StepTimer(TrainerCallback):
+    """Times each optimizer step, begin to end (the optimizer's update included): :func:`hubmgr.train.runner.trial`."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self.ready: float | None = None
+        self.first_begin: float | None = None
+        self._begin = 0.0
+
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._begin = time.perf_counter()
+        if self.first_begin is None:
+            self.first_begin = self._begin
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.seconds.append(time.perf_counter() - self._begin)

@@ -1589,3 +1589,222 @@ def _weak_result_notes(
         f" label's frequency): eval {metric} {ours:.4f} against {trivial:.4f}; try"
         " more data, --epochs auto with a larger --max-epochs, or a higher --learning-rate."
     ]
+
+
+# --------------------------------------------------------------------------------------------------
+# trial: a few real steps, to predict a run's time and memory (hubmgr train --dry-run, hubmgr fit --trial)
+# --------------------------------------------------------------------------------------------------
+class _CountingCollator:
+    """The run's collator, recording each batch's padded and real token counts (examples without token ids)."""
+
+    def __init__(self, inner: Callable[[list[dict[str, Any]]], dict[str, Any]]) -> None:
+        self.inner = inner
+        self.padded: list[float] = []
+        self.real: list[float] = []
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = self.inner(features)
+        ids = batch.get("input_ids") if isinstance(batch, dict) else None
+        if ids is not None and hasattr(ids, "shape") and len(ids.shape) == 2:
+            self.padded.append(float(ids.shape[0] * ids.shape[1]))
+            self.real.append(float(sum(len(f["input_ids"]) for f in features if "input_ids" in f) or ids.numel()))
+        else:
+            self.padded.append(float(len(features)))
+            self.real.append(float(len(features)))
+        return batch
+
+
+def _tokens(dataset: Any) -> float:
+    """Tokens of a preprocessed split (its ``length`` column), else its examples."""
+    if dataset is None:
+        return 0.0
+    if "length" in dataset.column_names:
+        return float(sum(int(n) for n in dataset["length"]))
+    return float(len(dataset))
+
+
+def _peak_memory(device: str) -> tuple[int, str, int | None]:
+    """(peak bytes, what they measure, bytes available now) for the trial's device."""
+    if device.startswith("cuda"):
+        import torch
+
+        index = torch.device(device).index or 0
+        free, _total = torch.cuda.mem_get_info(index)
+        return int(torch.cuda.max_memory_reserved(index)), "GPU memory", int(free)
+    import resource
+    import sys
+
+    from hubmgr.hub.fit import cpu_device
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = int(peak) if sys.platform == "darwin" else int(peak) * 1024  # bytes on macOS, KiB on Linux
+    try:
+        available: int | None = int(cpu_device().free_bytes)
+    except Exception:  # noqa: BLE001 - psutil missing or unreadable: no verdict
+        available = None
+    return peak, "RAM", available
+
+
+def trial(
+    config: TrainConfig,
+    *,
+    steps: int | None = None,
+    settings: "Settings | None" = None,
+) -> Any:
+    """Predict what :func:`train` with ``config`` will cost here, from a few real steps.
+
+    The run is built as :func:`train` builds it (model, data, LoRA layers, precision, batch size, budget
+    plan); ``steps`` optimizer steps are timed (the first is a warm-up), an evaluation pass on a sample of the
+    eval split is timed, and the process's peak memory is read. Nothing is written: no output folder, no
+    run record, no checkpoint, no plugin run hooks.
+
+    Args:
+        config: the run's config (validated here; ``output_dir`` is not checked or created).
+        steps: steps to time (default :data:`hubmgr.train.trial.TRIAL_STEPS`; at least 2).
+        settings: cache, offline flag and data folders (default: from the environment).
+
+    Returns:
+        A :class:`hubmgr.train.trial.TrialReport`.
+
+    Raises:
+        The errors of :func:`train`'s stages before training (bad config, data, model).
+    """
+    import tempfile
+
+    from hubmgr.config import get_settings
+    from hubmgr.train import trial as trial_mod
+    from hubmgr.train.budget import plan_budget
+
+    t0 = time.perf_counter()
+    steps = max(2, int(steps or trial_mod.TRIAL_STEPS))
+    settings = settings or get_settings()
+    config = dataclasses.replace(
+        config,
+        options=dict(config.options or {}),
+        target_modules=list(config.target_modules) if config.target_modules else None,
+        resume=False,
+    )
+    config.validate()
+    config = config.with_absolute_paths()
+    dist = _Dist(rank=0, local_rank=0, world_size=1)
+    with quiet(), tempfile.TemporaryDirectory(prefix="hubmgr-trial-") as tmp:
+        _set_threads(dist)
+        device = _pick_device(config, dist)
+        from hubmgr.hookspecs import RunInfo
+
+        out = Path(tmp) / "run"
+        run = _Run(
+            config=config,
+            settings=settings,
+            dist=dist,
+            device=device,
+            run_id="trial",
+            out=out,
+            partial=outputs.partial_dir(out),
+            state=None,
+            t0=t0,
+            cancel=threading.Event(),
+            registry=_Registry(settings, enabled=False),
+            run_info=RunInfo(run_id="trial", task=config.task, model=config.model, output_dir=str(out), config={}),
+        )
+        task, options, model_dir, has_safetensors = _resolve_stage(run)
+        data = _data_stage(run, task, options)
+        built = _model_stage(run, task, options, data, model_dir, has_safetensors)
+        feats = _features_stage(run, task, options, data, built)
+        plan = plan_budget(config, n_train=feats.n_train, n_eval=feats.n_eval, world_size=1)
+        batch = int(config.batch_size or plan.batch_size)
+        timed = dataclasses.replace(
+            config,
+            batch_size=batch,
+            max_steps=steps,
+            epochs=1.0,
+            save_steps=0,
+            eval_strategy="no",
+            early_stopping_patience=None,
+            report_to="none",
+            logging_steps=steps,
+        )
+        args = _training_args(
+            timed,
+            task=task,
+            out_dir=run.partial,
+            use_cpu=(device == "cpu"),
+            mixed=built.mixed,
+            has_eval=False,
+            has_length=feats.has_length,
+            dist=dist,
+            run_id="trial",
+        )
+        collator = _CountingCollator(_DropLength(task.collator(built.processor, options)))
+        from hubmgr.train._callback import StepTimer
+
+        timer = StepTimer()
+        own_loss = type(task).compute_loss is not _task_base().compute_loss
+        trainer = _make_trainer(
+            model=built.model,
+            args=args,
+            train_dataset=feats.train_ds,
+            data_collator=collator,
+            processing_class=built.processor,
+            callbacks=[timer],
+            head_learning_rate=plan.head_learning_rate,
+            task_loss=(lambda outputs, labels: task.compute_loss(outputs, labels, data, options)) if own_loss else None,
+        )
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        trainer.remove_callback(PrinterCallback)
+        trainer.remove_callback(ProgressCallback)
+        timer.ready = time.perf_counter()
+        trainer.train()
+        startup = (timer.first_begin or timer.ready) - t0
+        # the first step warms up kernels and allocators; the collator may have run a batch ahead
+        n = min(len(timer.seconds), len(collator.padded))
+        step_seconds, step_tokens, real = timer.seconds[1:n], collator.padded[1:n], collator.real[1:n]
+        eval_seconds, eval_tokens = None, 0.0
+        if feats.eval_ds is not None and len(feats.eval_ds) > 0:
+            count = min(len(feats.eval_ds), trial_mod.TRIAL_EVAL_EXAMPLES)
+            sample = feats.eval_ds.shuffle(seed=config.seed).select(range(count))
+            sample = _longest_first(sample)
+            from hubmgr.task import call_reduce_logits, compute_metric_values
+
+            has_metrics = type(task).compute_metrics is not _task_base().compute_metrics
+            trainer.compute_metrics = (
+                (lambda p: compute_metric_values(task, p.predictions, p.label_ids, data, options)[0])
+                if has_metrics
+                else None
+            )
+            trainer.preprocess_logits_for_metrics = (
+                (lambda logits, labels: call_reduce_logits(task, logits, labels, options, data))
+                if has_metrics
+                else None
+            )
+            trainer.args.eval_strategy = "no"
+            t_eval = time.perf_counter()
+            trainer.evaluate(eval_dataset=sample)
+            eval_seconds = time.perf_counter() - t_eval
+            eval_tokens = _tokens(sample)
+        peak, kind, available = _peak_memory(device)
+        measurements = trial_mod.TrialMeasurements(
+            startup_seconds=startup,
+            step_seconds=step_seconds,
+            step_tokens=step_tokens,
+            step_real_tokens=real,
+            train_tokens=_tokens(feats.train_ds),
+            eval_seconds=eval_seconds,
+            eval_tokens=eval_tokens,
+            eval_tokens_total=_tokens(feats.eval_ds),
+            peak_memory_bytes=peak,
+            memory_kind=kind,
+            available_memory_bytes=available,
+        )
+        return trial_mod.predict(
+            measurements,
+            plan,
+            task=config.task,
+            model=config.model,
+            device=device,
+            precision=_precision_label(built.mixed, qlora=bool(config.qlora)),
+            n_train=feats.n_train,
+            n_eval=feats.n_eval,
+            trial_seconds=time.perf_counter() - t0,
+        )
