@@ -29,6 +29,7 @@ ORDER = [
     "startup",
     "eval_speed",
     "step_overhead",
+    "trial",
     "profile_train",
     "gpu_check",
     "generalization",
@@ -596,6 +597,47 @@ def sec_step_overhead(r: dict[str, Any]) -> str:
     return s
 
 
+def sec_trial(r: dict[str, Any]) -> str:
+    cases = r["results"].get("cases", {})
+    rows = []
+    for key, x in cases.items():
+        if x.get("status") != "ok":
+            rows.append([key, x.get("status"), "", "", "", "", "", ""])
+            continue
+        rows.append(
+            [
+                key,
+                f"{x['n_train']:,} / batch {x['batch_size']} / {x['steps']:,} steps",
+                f(x["trial_wall_s"]),
+                f(x["predicted_seconds"]),
+                f(x["real_wall_s"]),
+                f(x["time_error"], 1, pct=True),
+                f"{C.human_bytes(x['predicted_peak_bytes'])} / {C.human_bytes(x['real_peak_rss_bytes'])}",
+                f(x["memory_error"], 1, pct=True),
+            ]
+        )
+    s = table(
+        [
+            "case",
+            "examples / batch / steps",
+            "trial s",
+            "predicted s",
+            "real s",
+            "time error",
+            "peak predicted / real",
+            "memory error",
+        ],
+        rows,
+    )
+    s += (
+        "\n`hubmgr train ... --epochs 1 --dry-run --json` (the trial: a few real steps and two evaluation passes,"
+        " nothing written), then the same command without `--dry-run`; peak memory is each process's own"
+        " (`wait4`). One epoch, so the prediction is one number; under `--epochs auto` the trial gives the"
+        " range the budget may stop in.\n\n"
+    )
+    return s
+
+
 def sec_profile(r: dict[str, Any]) -> str:
     res = r["results"]
     rows = [
@@ -920,6 +962,7 @@ SECTIONS = {
     "startup": ("7. Start-up", sec_startup),
     "eval_speed": ("8. Evaluation speed", sec_eval_speed),
     "step_overhead": ("11. Fixed cost per training step", sec_step_overhead),
+    "trial": ("12. `--dry-run`: predicted against real runs", sec_trial),
     "profile_train": ("Profile: where a CPU training step spends its time", sec_profile),
     "gpu_check": ("9. GPU check", sec_gpu),
     "generalization": ("10. Generalization: defaults on every shared data set", sec_generalization),
@@ -1177,6 +1220,7 @@ HOW_TO = """\
 | `benchmarks/bench_eval_speed.py` | `hubmgr eval` vs `pipeline()` on SST-2 dev | 300 examples |
 | `benchmarks/bench_train_variants.py` | one epoch with the defaults and with one field changed: accuracy, speed | 640 examples, 2 variants |
 | `benchmarks/bench_step_overhead.py` | `hubmgr.train` vs a plain PyTorch + peft loop on a tiny BERT: the fixed cost per step | 1 round |
+| `benchmarks/bench_trial.py` | `hubmgr train --dry-run` (a trial of a few steps) against the real run: wall time and peak memory | 800 / 1,500 examples, 40k characters |
 | `benchmarks/bench_profile_train.py` | what a CPU training step spends its time on | 192 examples |
 | `benchmarks/gpu_check.sh` | one CUDA GPU, offline: tokens/s, MFU, peak memory, QLoRA | `--cpu` (tiny, on the CPU) |
 | `benchmarks/bench_generalization.py` | defaults only on SST-2, CLINC150, GoEmotions, CoNLL-2003, Tiny Shakespeare vs a tutorial Trainer given the same wall time (`--only a,b` merges into the result) | a few hundred examples per set |

@@ -30,6 +30,7 @@ BENCHMARKS = [
     "download",
     "eval_speed",
     "step_overhead",
+    "trial",
     "train_speed",
     "train_variants",
     "profile_train",

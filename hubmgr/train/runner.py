@@ -1760,11 +1760,9 @@ def trial(
         # the first step warms up kernels and allocators; the collator may have run a batch ahead
         n = min(len(timer.seconds), len(collator.padded))
         step_seconds, step_tokens, real = timer.seconds[1:n], collator.padded[1:n], collator.real[1:n]
-        eval_seconds, eval_tokens = None, 0.0
+        eval_seconds: list[float] = []
+        eval_tokens: list[float] = []
         if feats.eval_ds is not None and len(feats.eval_ds) > 0:
-            count = min(len(feats.eval_ds), trial_mod.TRIAL_EVAL_EXAMPLES)
-            sample = feats.eval_ds.shuffle(seed=config.seed).select(range(count))
-            sample = _longest_first(sample)
             from hubmgr.task import call_reduce_logits, compute_metric_values
 
             has_metrics = type(task).compute_metrics is not _task_base().compute_metrics
@@ -1778,11 +1776,15 @@ def trial(
                 if has_metrics
                 else None
             )
-            trainer.args.eval_strategy = "no"
-            t_eval = time.perf_counter()
-            trainer.evaluate(eval_dataset=sample)
-            eval_seconds = time.perf_counter() - t_eval
-            eval_tokens = _tokens(sample)
+            # two passes of different sizes: an evaluation's fixed cost and its cost per token
+            count = min(len(feats.eval_ds), trial_mod.TRIAL_EVAL_EXAMPLES)
+            shuffled = feats.eval_ds.shuffle(seed=config.seed)
+            for size in sorted({max(1, count // 4), count}):
+                sample = _longest_first(shuffled.select(range(size)))
+                t_eval = time.perf_counter()
+                trainer.evaluate(eval_dataset=sample)
+                eval_seconds.append(time.perf_counter() - t_eval)
+                eval_tokens.append(_tokens(sample))
         peak, kind, available = _peak_memory(device)
         measurements = trial_mod.TrialMeasurements(
             startup_seconds=startup,

@@ -58,7 +58,7 @@ def fit_step_cost(seconds: list[float], tokens: list[float]) -> StepCost:
         raise ValueError("need one token count per timed step")
     mean_t, mean_x = statistics.fmean(seconds), statistics.fmean(tokens)
     var = sum((x - mean_x) ** 2 for x in tokens)
-    if len(seconds) >= 3 and var > (0.05 * mean_x) ** 2 * len(tokens):
+    if len(seconds) >= 2 and var > (0.05 * mean_x) ** 2 * len(tokens):
         slope = sum((x - mean_x) * (t - mean_t) for x, t in zip(tokens, seconds)) / var
         fixed = mean_t - slope * mean_x
         if slope > 0 and fixed >= 0:
@@ -79,8 +79,8 @@ class TrialMeasurements:
         step_tokens: padded tokens of each timed step (examples for tasks without token ids).
         step_real_tokens: tokens of each timed step before padding.
         train_tokens: tokens of the whole training split (one epoch; examples when no token ids).
-        eval_seconds: time of the timed evaluation pass (None: no evaluation data).
-        eval_tokens: tokens the timed evaluation scored.
+        eval_seconds: times of the timed evaluation passes (empty: no evaluation data).
+        eval_tokens: tokens each timed evaluation pass scored.
         eval_tokens_total: tokens of the whole eval split.
         peak_memory_bytes: the process's peak resident memory (CPU) or peak reserved memory (GPU).
         memory_kind: ``"RAM"`` or ``"GPU memory"``.
@@ -92,8 +92,8 @@ class TrialMeasurements:
     step_tokens: list[float]
     step_real_tokens: list[float]
     train_tokens: float
-    eval_seconds: float | None
-    eval_tokens: float
+    eval_seconds: list[float]
+    eval_tokens: list[float]
     eval_tokens_total: float
     peak_memory_bytes: int
     memory_kind: str
@@ -171,23 +171,31 @@ def predict(
     spe = max(1, int(plan.steps_per_epoch))
     epoch_tokens = m.train_tokens * padding
     epoch_train = spe * cost.fixed + cost.per_token * epoch_tokens
-    per_eval_token = (m.eval_seconds / m.eval_tokens) if (m.eval_seconds is not None and m.eval_tokens) else 0.0
+    # an evaluation pass: a fixed part (data loader, metrics) and a part per token, fitted like the steps
+    eval_cost = fit_step_cost(m.eval_seconds, m.eval_tokens) if m.eval_seconds else StepCost(0.0, 0.0)
     eval_tokens_per_example = (m.eval_tokens_total / n_eval) if n_eval else 0.0
-    final_eval = per_eval_token * m.eval_tokens_total
+    whole_eval = eval_cost.seconds(m.eval_tokens_total) if n_eval else 0.0
     why: list[str] = []
     if plan.auto:
         interval = int(plan.eval_steps or spe)
         sample = plan.eval_sample or n_eval
-        one_eval = per_eval_token * eval_tokens_per_example * sample
+        one_eval = eval_cost.seconds(eval_tokens_per_example * sample)
         epoch_eval = one_eval * spe / interval
+        # the whole split is scored again at the end when the evaluations scored a sample of it
+        final_eval = whole_eval if plan.eval_sample is not None else 0.0
         steps_low, steps_high = shortest_auto_steps(plan), int(plan.max_steps)
         why.append(
             f"the automatic budget stops when the eval metric plateaus: between {steps_low:,} and"
             f" {steps_high:,} steps ({steps_low / spe:.1f} to {steps_high / spe:.1f} epochs)"
         )
     else:
-        epoch_eval = per_eval_token * m.eval_tokens_total if n_eval else 0.0
         steps_low = steps_high = int(plan.max_steps)
+        if plan.eval_steps:  # an evaluation every eval_steps, and a final one unless the last fell on the end
+            epoch_eval = whole_eval * spe / int(plan.eval_steps)
+            final_eval = whole_eval if steps_high % int(plan.eval_steps) else 0.0
+        else:  # one evaluation each epoch; the last one is the final evaluation when it falls on the end
+            epoch_eval = whole_eval
+            final_eval = whole_eval if steps_high % spe else 0.0
     per_step = (epoch_train + epoch_eval) / spe
 
     def run_seconds(steps: int) -> float:

@@ -31,8 +31,8 @@ def _measurements(**kw) -> TrialMeasurements:
         step_tokens=[1000.0, 2000.0, 3000.0],
         step_real_tokens=[800.0, 1600.0, 2400.0],  # 25% padding
         train_tokens=64_000.0,
-        eval_seconds=2.0,
-        eval_tokens=4_000.0,
+        eval_seconds=[0.5 + 2.0 / 4_000 * 1_000, 0.5 + 2.0],  # 0.5 s a pass + 2 s per 4,000 tokens
+        eval_tokens=[1_000.0, 4_000.0],
         eval_tokens_total=20_000.0,
         peak_memory_bytes=1_000_000_000,
         memory_kind="RAM",
@@ -57,13 +57,27 @@ def test_fixed_budget_prediction_is_the_sum_of_its_parts() -> None:
         trial_seconds=15.0,
     )
     epoch_train = 20 * 0.05 + 2e-4 * 64_000 * 1.25
-    eval_pass = 2.0 / 4_000 * 20_000  # one evaluation per epoch, and the final one, over the whole split
+    eval_pass = 0.5 + 2.0 / 4_000 * 20_000  # one evaluation of the whole split per epoch, the last one final
     assert report.epoch_train_seconds == pytest.approx(epoch_train)
-    assert report.epoch_eval_seconds == pytest.approx(eval_pass)
-    assert report.seconds_low == report.seconds_high == pytest.approx(10.0 + 2 * (epoch_train + eval_pass) + eval_pass)
+    assert report.epoch_eval_seconds == pytest.approx(eval_pass) and report.final_eval_seconds == 0.0
+    assert report.seconds_low == report.seconds_high == pytest.approx(10.0 + 2 * (epoch_train + eval_pass))
     assert (report.steps_low, report.steps_high, report.verdict) == (40, 40, "fits")
     text = "\n".join(summary_lines(report))
     assert "Whole run: about" in text and "Peak RAM: 1.0 GB of 10.0 GB available (fits)" in text
+    # a run that ends inside an epoch is scored once more at its end
+    part = plan_budget(TrainConfig(task="t", model="m", data="d", max_steps=30, batch_size=32), n_train=640, n_eval=100)
+    part_report = predict(
+        _measurements(),
+        part,
+        task="t",
+        model="m",
+        device="cpu",
+        precision="float32",
+        n_train=640,
+        n_eval=100,
+        trial_seconds=15.0,
+    )
+    assert part_report.final_eval_seconds == pytest.approx(eval_pass) and part_report.steps_high == 30
 
 
 def test_automatic_budget_gives_the_range_it_may_stop_in() -> None:
