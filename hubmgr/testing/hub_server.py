@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, cast
 from urllib.parse import parse_qs, quote, unquote, urlencode
 
 __all__ = ["HubServer", "LFS_THRESHOLD", "LFS_SUFFIXES", "RequestRecord", "FAULT_KINDS", "ROUTE_NAMES"]
@@ -105,7 +105,7 @@ def _lfs_pointer(sha256: str, size: int) -> bytes:
     return f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n".encode()
 
 
-def _iter_file(path: Path, start: int = 0, end: int | None = None, chunk: int = _CHUNK):
+def _iter_file(path: Path, start: int = 0, end: int | None = None, chunk: int = _CHUNK) -> Iterator[bytes]:
     with open(path, "rb") as fh:
         fh.seek(start)
         remaining = None if end is None else end - start
@@ -321,22 +321,25 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
     block_on_close = False
 
-    def __init__(self, addr, handler, hub: "HubServer") -> None:
+    def __init__(self, addr: tuple[str, int], handler: type[BaseHTTPRequestHandler], hub: "HubServer") -> None:
         self.hub = hub
         self.live: set[socket.socket] = set()
         self.live_lock = threading.Lock()
         super().__init__(addr, handler)
 
-    def process_request_thread(self, request, client_address):
+    def process_request_thread(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
+        sock = cast(socket.socket, request)  # a TCP server's requests are its connections' sockets
         with self.live_lock:
-            self.live.add(request)
+            self.live.add(sock)
         try:
             super().process_request_thread(request, client_address)
         finally:
             with self.live_lock:
-                self.live.discard(request)
+                self.live.discard(sock)
 
-    def handle_error(self, request, client_address) -> None:  # quiet: clients hang up on purpose in tests
+    def handle_error(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
+    ) -> None:  # quiet: clients hang up on purpose in tests
         pass
 
     def close_live(self) -> None:
