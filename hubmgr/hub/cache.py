@@ -678,7 +678,7 @@ def prune_cache(settings: Settings | None = None, *, dry_run: bool = False, inco
     info = _scan(s)
     if info is None:
         return result
-    targets: list[tuple[str, Path, object | None]] = []  # (label, folder, hf repo info or None)
+    targets: list[tuple[str, Path, CachedRepoInfo | None]] = []  # (label, folder, hf repo info or None)
     listed: set[Path] = set()
     for repo in sorted(info.repos, key=lambda r: (r.repo_type, r.repo_id)):
         listed.add(Path(repo.repo_path))
@@ -690,7 +690,7 @@ def prune_cache(settings: Settings | None = None, *, dry_run: bool = False, inco
         partials = _partials(storage, label)
         doomed: set[str] = set()
         kept_incomplete: list[tuple[str, str]] = []
-        for rev in repo.revisions if repo is not None else ():  # type: ignore[attr-defined]
+        for rev in repo.revisions if repo is not None else ():
             if rev.refs:
                 continue
             expected, source = _expected_files(storage, rev.commit_hash)

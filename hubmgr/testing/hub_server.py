@@ -357,6 +357,8 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "HubDouble/1.0"
     timeout = 60
     server: _Server
+    #: set by HubServer for each request: records its status when the status line goes out
+    _hub_record: Callable[[int], None]
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence stderr
         pass
@@ -928,7 +930,7 @@ class HubServer:
                 done[0] = True
                 self._record(h, method, unquote(raw_path), query, ctx["route"], ctx["repo_id"], ctx["file"], status)
 
-        h._hub_record = record  # type: ignore[attr-defined]
+        h._hub_record = record
         try:
             self._route(h, method, raw_path, segs, query, ctx)
         except _HTTPError as err:
@@ -1086,7 +1088,7 @@ class HubServer:
         self, h: _Handler, method: str, payload: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
     ) -> int:
         body = json.dumps(payload).encode()
-        h._hub_record(status)  # type: ignore[attr-defined]
+        h._hub_record(status)
         h.send_response(status)
         h.send_header("Content-Type", "application/json; charset=utf-8")
         h.send_header("Content-Length", str(len(body)))
@@ -1098,7 +1100,7 @@ class HubServer:
         return status
 
     def _send_error(self, h: _Handler, method: str, err: _HTTPError) -> None:
-        h._hub_record(err.status)  # type: ignore[attr-defined]
+        h._hub_record(err.status)
         if err.plain:
             body = (
                 b"<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head>"
@@ -1492,7 +1494,7 @@ class HubServer:
             start, end = parsed
             status = 206
         length = end - start
-        h._hub_record(status)  # type: ignore[attr-defined]
+        h._hub_record(status)
         h.send_response(status)
         h.send_header("Content-Type", "application/octet-stream")
         h.send_header("Content-Length", str(length))
@@ -1532,19 +1534,20 @@ class HubServer:
         flip: tuple[int, int] | None = None
         rate: float | None = None
         kind = fault.kind if fault is not None else None
+        kw = fault.kw if fault is not None else {}
         if kind in ("drop", "truncate", "stall"):
             default = 0 if kind == "stall" else length // 2
-            cut = max(0, min(int(fault.kw.get("after_bytes", default)), length))  # type: ignore[union-attr]
+            cut = max(0, min(int(kw.get("after_bytes", default)), length))
         elif kind == "corrupt":
-            at = fault.kw.get("offset")  # type: ignore[union-attr]
+            at = kw.get("offset")
             at = blob.size // 2 if at is None else int(at)
             if not (start <= at < end):
                 at = start
-            flip = (at, int(fault.kw.get("count", 1)))  # type: ignore[union-attr]
-            if fault.kw.get("bytes_per_sec") is not None:  # type: ignore[union-attr]
-                rate = float(fault.kw["bytes_per_sec"])  # type: ignore[union-attr]
+            flip = (at, int(kw.get("count", 1)))
+            if kw.get("bytes_per_sec") is not None:
+                rate = float(kw["bytes_per_sec"])
         elif kind == "slow":
-            rate = float(fault.kw.get("bytes_per_sec", 64 * 1024))  # type: ignore[union-attr]
+            rate = float(kw.get("bytes_per_sec", 64 * 1024))
 
         if kind in ("slow", "stall") or rate is not None:
             release = self._stall_event()
@@ -1598,7 +1601,7 @@ class HubServer:
                     sent += len(piece)
                     pos += len(piece)
                 if cut is not None and sent >= cut:
-                    self._end_cut(h, kind, fault, release)  # type: ignore[arg-type]
+                    self._end_cut(h, kind, fault, release)
                     return
                 if rate is not None:
                     ahead = sent / rate - (time.monotonic() - t0)
@@ -1606,15 +1609,15 @@ class HubServer:
                         if release.wait(ahead):
                             rate = None  # released: finish at full speed
         if cut is not None:  # empty range
-            self._end_cut(h, kind, fault, release)  # type: ignore[arg-type]
+            self._end_cut(h, kind, fault, release)
 
-    def _end_cut(self, h: _Handler, kind: str, fault: _Fault, release: threading.Event | None) -> None:
+    def _end_cut(self, h: _Handler, kind: str | None, fault: _Fault | None, release: threading.Event | None) -> None:
         h.close_connection = True
         try:
             h.wfile.flush()
         except OSError:
             return
-        if kind == "stall" and release is not None:
+        if kind == "stall" and fault is not None and release is not None:  # kind is the fault's kind
             release.wait(float(fault.kw.get("timeout", 30)))
         elif kind == "drop":
             time.sleep(0.05)  # let the client read what was sent before the reset
