@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from hubmgr.tui.app import HubmgrApp
     from hubmgr.tui.backend import BackendProtocol
 
-    # the mixin below is only ever mixed into screens: typed as one, a plain class at run time
+    # the mixin below is only ever mixed into screens: a MessagePump to mypy (it has .app), object at run time
     _MixinBase = MessagePump
 else:
     _MixinBase = object
