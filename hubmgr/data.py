@@ -87,7 +87,7 @@ def _reason(exc: BaseException) -> str:
     return text[:300] or type(seen).__name__
 
 
-def _read_file(path: Path, *, split_label: str, cache_dir: str | os.PathLike | None) -> datasets.Dataset:
+def _read_file(path: Path, *, split_label: str, cache_dir: str | os.PathLike[str] | None) -> datasets.Dataset:
     ext = path.suffix.lower()
     if ext not in BUILDERS:
         raise DataError(f"Data file {path} has an unsupported extension {ext or '(none)'!r}; use {_supported()}.")
@@ -114,7 +114,7 @@ def _load_builder(
     label: str,
     human: str,
     split_label: str,
-    cache_dir: str | os.PathLike | None,
+    cache_dir: str | os.PathLike[str] | None,
 ) -> datasets.Dataset:
     with quiet_datasets() as ds, contextlib.ExitStack() as stack:
         if cache_dir is None:
@@ -154,7 +154,7 @@ def _split_files(folder: Path, split: str) -> list[Path]:
     return found
 
 
-def _read_folder(folder: Path, *, split: str, cache_dir: str | os.PathLike | None) -> datasets.Dataset:
+def _read_folder(folder: Path, *, split: str, cache_dir: str | os.PathLike[str] | None) -> datasets.Dataset:
     files = _split_files(folder, split)
     if not files:
         data_files = [c for c in sorted(folder.iterdir()) if c.is_file() and c.suffix.lower() in BUILDERS]
@@ -181,7 +181,7 @@ def looks_like_hub_id(source: str) -> bool:
 
 
 def _read_hub(
-    source: str, *, split: str, cache_dir: str | os.PathLike | None, settings: Settings | None
+    source: str, *, split: str, cache_dir: str | os.PathLike[str] | None, settings: Settings | None
 ) -> datasets.Dataset:
     from hubmgr.config import get_settings
 
@@ -225,10 +225,10 @@ def _read_hub(
 
 
 def load_table(
-    source: str | os.PathLike,
+    source: str | os.PathLike[str],
     *,
     split: str = "train",
-    cache_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
     settings: Settings | None = None,
 ) -> datasets.Dataset:
     """Load one split of tabular data as a ``datasets.Dataset``.
@@ -334,7 +334,7 @@ def load_splits(
     source: DataSource,
     *,
     required: Mapping[str, str | None] | None = None,
-    cache_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
     settings: Settings | None = None,
     hold_out: bool = True,
 ) -> tuple[datasets.Dataset, datasets.Dataset | None]:
@@ -400,7 +400,7 @@ def column_values_as_list(value: Any) -> list[Any]:
     return list(value)
 
 
-def load_image_folder(folder: str | os.PathLike) -> datasets.Dataset:
+def load_image_folder(folder: str | os.PathLike[str]) -> datasets.Dataset:
     """Read class folders (``folder/<class name>/*.png``) into ``image`` (absolute path) and ``label`` (class name).
 
     Args:

@@ -302,7 +302,7 @@ def _kind_of(tp: Any) -> str:
     return "str"
 
 
-def field_default(f: dataclasses.Field) -> Any:
+def field_default(f: dataclasses.Field[Any]) -> Any:
     """A dataclass field's default value (a fresh one from its factory), or ``None`` when it has none."""
     if f.default is not dataclasses.MISSING:
         return f.default
@@ -530,6 +530,7 @@ def _check_minimum(spec: FieldSpec, value: Any, name: str) -> None:
 # Merging: defaults < TOML < flags
 # ---------------------------------------------------------------------------------------------------
 _T = TypeVar("_T")
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def merge(base: _T, overrides: Mapping[str, Any]) -> _T:
@@ -567,9 +568,7 @@ def merge(base: _T, overrides: Mapping[str, Any]) -> _T:
 # ---------------------------------------------------------------------------------------------------
 # click
 # ---------------------------------------------------------------------------------------------------
-def click_options_from_dataclass(
-    cls: type, *, exclude: Iterable[str] = (), prefix: str = ""
-) -> Callable[[Callable], Callable]:
+def click_options_from_dataclass(cls: type, *, exclude: Iterable[str] = (), prefix: str = "") -> Callable[[_F], _F]:
     """A decorator adding one click option per dataclass field.
 
     Every option defaults to ``None`` so that a flag the user did not give can be told apart from one
@@ -592,7 +591,7 @@ def click_options_from_dataclass(
     skip = set(exclude)
     specs = [s for s in field_specs(cls) if s.name not in skip]
 
-    def decorator(fn: Callable) -> Callable:
+    def decorator(fn: _F) -> _F:
         for spec in reversed(specs):
             flag = spec.flag if not prefix else "--" + prefix + spec.flag.lstrip("-")
             names = [flag, spec.short] if spec.short and not prefix else [flag]

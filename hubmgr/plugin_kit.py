@@ -28,9 +28,13 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from hubmgr.errors import PluginError, UsageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from importlib.metadata import EntryPoint
+    from importlib.resources.abc import Traversable
 
 __all__ = [
     "PluginNames",
@@ -149,7 +153,7 @@ _SCAFFOLD_FILES: tuple[tuple[str, str], ...] = (
 )
 
 
-def _template_root():
+def _template_root() -> Traversable:
     from importlib.resources import files
 
     return files("hubmgr") / "templates" / "plugin"
@@ -569,7 +573,7 @@ def find_plugin_distribution(name: str) -> PluginDistribution:
     raise UsageError(f"No hubmgr plugin named {name!r} is installed in hubmgr's environment ({sys.executable}).")
 
 
-def _hubmgr_entry_points():
+def _hubmgr_entry_points() -> list[EntryPoint]:
     from importlib.metadata import PackageNotFoundError, distribution
 
     try:

@@ -304,7 +304,7 @@ def _collect_tasks(state: _State) -> tuple[dict[str, type[Task]], dict[str, str]
         mine: list[type[Task]] = []
         problems: list[str] = []
 
-        def register(task_cls: type[Task], _mine: list = mine) -> None:
+        def register(task_cls: type[Task], _mine: list[type[Task]] = mine) -> None:
             if not (isinstance(task_cls, type) and issubclass(task_cls, Task)):
                 raise PluginError(f"register() takes a subclass of hubmgr.task.Task, not {task_cls!r}.")
             if not task_cls.name:

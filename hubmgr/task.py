@@ -232,7 +232,7 @@ class Task:
 
     # -- helpers -------------------------------------------------------------------------------------
     @classmethod
-    def option_fields(cls) -> list[dataclasses.Field]:
+    def option_fields(cls) -> list[dataclasses.Field[Any]]:
         return list(dataclasses.fields(cls.options_class))
 
     @classmethod

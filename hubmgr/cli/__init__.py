@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from collections.abc import Sequence
+from typing import Any
 
 import click
 
@@ -29,12 +31,16 @@ _COMMAND_MODULES = (
 class HubmgrGroup(click.Group):
     """A click group that turns every user-caused error into one line and an exit code."""
 
-    def main(self, *args, **kwargs):
-        kwargs.setdefault("standalone_mode", True)
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,  # accepted for click's signature; this group always handles errors itself
+        **extra: Any,
+    ) -> Any:
         try:
-            rv = super().main(
-                *args, standalone_mode=False, **{k: v for k, v in kwargs.items() if k != "standalone_mode"}
-            )
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             # with standalone_mode=False click returns the code of ctx.exit(code) instead of raising it
             if isinstance(rv, int) and rv != 0:
                 sys.exit(rv)

@@ -10,7 +10,8 @@ import os
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Self
 
 import click
 
@@ -20,6 +21,9 @@ from hubmgr.hub.files import PICKLE_SUFFIXES
 
 if TYPE_CHECKING:
     from rich.progress import TaskID
+
+    from hubmgr.hub.cache import PruneResult
+    from hubmgr.hub.events import DownloadRetry, HubEvent, VerifyProgress
 
 _DATE_FMT = "%Y-%m-%d %H:%M"
 
@@ -33,13 +37,13 @@ def _progress_interval() -> float:
     return value if value > 0 else 5.0
 
 
-def _retry_line(event) -> str:
+def _retry_line(event: DownloadRetry) -> str:
     what = event.path or "the file listing"
     wait = f"trying again in {event.wait:.0f} s" if event.wait >= 1 else "trying again"
     return f"  retry {what}: {event.reason}; {wait} ({event.attempt} of {event.max_attempts})"
 
 
-def _when(value) -> str:
+def _when(value: datetime | None) -> str:
     if value is None:
         return "-"
     try:
@@ -77,13 +81,13 @@ def _confirm(question: str, *, yes: bool) -> bool:
 class _RetryRenderer:
     """Only the retry lines, on stderr (``--json``: stdout carries the result)."""
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         return None
 
-    def __call__(self, event) -> None:
+    def __call__(self, event: HubEvent) -> None:
         from hubmgr.hub import events as ev
 
         if isinstance(event, ev.DownloadRetry):
@@ -98,13 +102,13 @@ class _PlainRenderer:
         self.last_total = time.monotonic()
         self.interval = _progress_interval()
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         return None
 
-    def __call__(self, event) -> None:
+    def __call__(self, event: HubEvent) -> None:
         from hubmgr.hub import events as ev
 
         if isinstance(event, ev.DownloadStarted):
@@ -159,16 +163,16 @@ class _RichRenderer:
             transient=False,
         )
         self.total_task: TaskID | None = None
-        self.files: dict[str, Any] = {}
+        self.files: dict[str, TaskID] = {}
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         self.progress.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.progress.stop()
 
-    def __call__(self, event) -> None:
+    def __call__(self, event: HubEvent) -> None:
         from rich.markup import escape
 
         from hubmgr.hub import events as ev
@@ -227,7 +231,9 @@ def download(
 
     cancel = threading.Event()
     if as_json:
-        renderer: Any = _RetryRenderer()  # stdout is the JSON; retries still show on stderr
+        renderer: _RetryRenderer | _RichRenderer | _PlainRenderer = (
+            _RetryRenderer()
+        )  # stdout is the JSON; retries still show on stderr
     elif sys.stderr.isatty():
         renderer = _RichRenderer()
     else:
@@ -375,7 +381,7 @@ def verify_cmd(repo: str | None, as_json: bool) -> None:
         status = err_console().status("Verifying...")
         status.start()
 
-    def on_event(event) -> None:
+    def on_event(event: VerifyProgress) -> None:
         if status is not None:
             status.update(f"Verifying {event.repo_id}/{event.path}")
         elif not as_json and not event.ok:
@@ -489,7 +495,7 @@ def register(cli: click.Group) -> None:
         cli.add_command(command)
 
 
-def _prune_json(result, *, dry_run: bool) -> dict[str, Any]:
+def _prune_json(result: PruneResult, *, dry_run: bool) -> dict[str, Any]:
     return {
         "deleted": [{"repo_id": r, "commit": c} for r, c in result.revisions],
         "partials": [
@@ -505,7 +511,7 @@ def _prune_json(result, *, dry_run: bool) -> dict[str, Any]:
     }
 
 
-def _prune_notes(result) -> None:
+def _prune_notes(result: PruneResult) -> None:
     for repo in result.busy:
         info(f"left {repo} alone: a download is running on it.")
     if result.kept_incomplete or result.kept_partial_bytes:

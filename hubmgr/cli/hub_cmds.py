@@ -6,6 +6,9 @@ The Hub client modules are imported inside the commands, so ``hubmgr --help`` st
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -13,15 +16,18 @@ from hubmgr.cli.output import emit_json, human_bytes, human_count, info, is_tty,
 from hubmgr.errors import UsageError
 from hubmgr.hub.fit import TRAIN_BATCH, TRAIN_RANK, TRAIN_SEQ_LEN
 
+if TYPE_CHECKING:  # pragma: no cover
+    from hubmgr.hub.fit import FitReport
+
 SORT_CHOICES = ("downloads", "likes", "trending", "last_modified")
 DTYPE_CHOICES = ("float32", "float16", "bfloat16", "int8", "int4")
 
 
-def _date(value) -> str:
+def _date(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d") if value else "-"
 
 
-def _gated(value) -> str:
+def _gated(value: bool | str) -> str:
     if not value:
         return "no"
     return "yes" if value is True else str(value)
@@ -36,7 +42,7 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
-def _rows(rows) -> list[list[str]]:
+def _rows(rows: Iterable[Iterable[object]]) -> list[list[str]]:
     return [[_escape("" if v is None else str(v)) for v in row] for row in rows]
 
 
@@ -73,7 +79,7 @@ def card_summary(text: str, *, limit: int = 400) -> str:
     return summary if len(summary) <= limit else summary[: limit - 1].rstrip() + "…"
 
 
-def _fit_line(report) -> str:
+def _fit_line(report: FitReport) -> str:
     parts = [f"{d.name}: {d.verdict} ({human_bytes(d.free_bytes)} free)" for d in report.devices]
     return (
         f"needs ~{human_bytes(report.required_bytes)} ({report.dtype}, LoRA r={report.lora_rank}, "
@@ -81,7 +87,7 @@ def _fit_line(report) -> str:
     )
 
 
-def _print_fit(report) -> None:
+def _print_fit(report: FitReport) -> None:
     shape = f"{report.hidden_size} x {report.num_layers}" + (" (estimated)" if report.estimated_shape else "")
     rows = [
         ("parameters", f"{human_count(report.param_count)} ({report.param_count:,})"),
@@ -118,7 +124,17 @@ def _print_fit(report) -> None:
 )
 @click.option("--cursor", help="Continue from the cursor an earlier search printed (other filters are ignored).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def search(query, task, library, author, sort, limit, page, cursor, as_json) -> None:
+def search(
+    query: str | None,
+    task: str | None,
+    library: str | None,
+    author: str | None,
+    sort: str,
+    limit: int,
+    page: int,
+    cursor: str | None,
+    as_json: bool,
+) -> None:
     """Search models on the Hub by QUERY (part of the model id) and filters."""
     from hubmgr.config import get_settings
     from hubmgr.hub.search import search_models
@@ -164,7 +180,7 @@ def search(query, task, library, author, sort, limit, page, cursor, as_json) -> 
 @click.option("--revision", help="Branch, tag or commit (default: main).")
 @click.option("--files/--no-files", "show_files", default=True, show_default=True, help="List the files.")
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
-def info_cmd(repo, revision, show_files, as_json) -> None:
+def info_cmd(repo: str, revision: str | None, show_files: bool, as_json: bool) -> None:
     """Show a model repo: card summary, files and sizes, license, gating, parameters, and whether
     LoRA training fits here. The weights are not downloaded (their headers are read by HTTP range)."""
     from hubmgr.config import get_settings
@@ -269,21 +285,22 @@ def info_cmd(repo, revision, show_files, as_json) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
 @click.pass_context
 def fit(
-    ctx,
-    repo,
-    params,
-    revision,
-    dtype,
-    rank,
-    batch_size,
-    seq_len,
-    hidden_size,
-    layers,
-    trial,
-    task,
-    data,
-    eval_data,
-    as_json,
+    ctx: click.Context,
+    /,
+    repo: str | None,
+    params: str | None,
+    revision: str | None,
+    dtype: str | None,
+    rank: int,
+    batch_size: int,
+    seq_len: int,
+    hidden_size: int | None,
+    layers: int | None,
+    trial: bool,
+    task: str | None,
+    data: str | None,
+    eval_data: str | None,
+    as_json: bool,
 ) -> None:
     """Estimate the memory LoRA training of REPO (or a model of --params parameters) needs, against
     this machine's RAM and each GPU: fits / tight / won't fit. With --trial, measure it on a few real steps."""
@@ -314,6 +331,7 @@ def fit(
             details = replace(details, config=config)
         report = estimate_fit_for_model(details, dtype=dtype, lora_rank=rank, batch_size=batch_size, seq_len=seq_len)
     else:
+        assert params is not None  # checked above: exactly one of REPO and --params
         report = estimate_fit(
             parse_param_count(params),
             dtype=dtype or "float32",
@@ -324,14 +342,26 @@ def fit(
             num_layers=layers,
         )
     if as_json:
-        data = to_jsonable(report)
-        data["best_verdict"] = report.best_verdict
-        emit_json(data)
+        result = to_jsonable(report)
+        result["best_verdict"] = report.best_verdict
+        emit_json(result)
         return
     _print_fit(report)
 
 
-def _fit_trial(ctx, repo, revision, dtype, rank, batch_size, seq_len, task, data, eval_data, as_json) -> None:
+def _fit_trial(
+    ctx: click.Context,
+    repo: str | None,
+    revision: str | None,
+    dtype: str | None,
+    rank: int,
+    batch_size: int,
+    seq_len: int,
+    task: str | None,
+    data: str | None,
+    eval_data: str | None,
+    as_json: bool,
+) -> None:
     """``fit --trial``: the training defaults, with the flags given on the command line."""
     from click.core import ParameterSource
 
@@ -344,7 +374,7 @@ def _fit_trial(ctx, repo, revision, dtype, rank, batch_size, seq_len, task, data
     def given(name: str) -> bool:
         return ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
 
-    values = {"task": task, "model": repo, "data": data, "eval_data": eval_data, "revision": revision}
+    values: dict[str, Any] = {"task": task, "model": repo, "data": data, "eval_data": eval_data, "revision": revision}
     if given("rank"):
         values["lora_r"] = rank
     if given("batch_size"):  # else the batch size training would choose

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from hubmgr.cli.output import emit_json
 from hubmgr.cli.plugin_cmds import plugins
 
+if TYPE_CHECKING:  # pragma: no cover
+    from hubmgr.plugin_kit import PluginChanges
 
-def _report(changes, *, as_json: bool) -> None:
+
+def _report(changes: PluginChanges, *, as_json: bool) -> None:
     """Print what an install/uninstall changed, after pip's output (JSON with ``--json``)."""
     if as_json:
         emit_json(changes)

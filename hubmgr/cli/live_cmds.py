@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,8 +16,11 @@ from hubmgr.cli.output import emit_json_line
 from hubmgr.cli.run_cmds import runs
 from hubmgr.errors import UsageError
 
+if TYPE_CHECKING:  # pragma: no cover
+    from hubmgr.runs.store import RunStore
 
-def _store():
+
+def _store() -> RunStore:
     from hubmgr.runs.store import RunStore
 
     return RunStore()

@@ -17,7 +17,8 @@ import click
 
 from rich.console import Console
 
-from hubmgr.format import human_bytes, human_count  # noqa: F401 - the commands format sizes through here
+from hubmgr.format import human_bytes as human_bytes  # the commands format sizes through here
+from hubmgr.format import human_count as human_count
 
 _console: Console | None = None
 _err_console: Console | None = None

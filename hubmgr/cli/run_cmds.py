@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,6 +19,9 @@ from hubmgr.errors import UsageError
 from hubmgr.eval.config import EvalConfig, MergeConfig, PredictConfig
 from hubmgr.format import duration
 from hubmgr.fields import click_options_from_dataclass, merge, model_dtype
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hubmgr.runs.store import RunStore
 
 
 # --- helpers -----------------------------------------------------------------------------------------
@@ -71,7 +74,7 @@ def _short_metrics(
     return " ".join(f"{k}={_fmt(v)}" for k, v in headline(metrics, main, limit, directions)) or "-"
 
 
-def _store():
+def _store() -> RunStore:
     from hubmgr.runs.store import RunStore
 
     return RunStore()
@@ -218,7 +221,7 @@ def _print_per_class(report: Any) -> None:
 @click_options_from_dataclass(EvalConfig, exclude=("task",))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def eval_cmd(ctx: click.Context, task: str | None, as_json: bool, **flags: Any) -> None:
+def eval_cmd(ctx: click.Context, /, task: str | None, as_json: bool, **flags: Any) -> None:
     """Evaluate a base model and LoRA adapters side by side on one data set.
 
     The base model is loaded once; each adapter is switched in with peft. Labels and task options
@@ -293,7 +296,13 @@ def _with_task_flags(config: Any, extra: list[str], *, task: str | None, command
 @click.option("--json", "as_json", is_flag=True, help="Print the predictions as JSON.")
 @click.pass_context
 def predict_cmd(
-    ctx: click.Context, adapter: str, inputs: tuple[str, ...], input_file: Path | None, as_json: bool, **flags: Any
+    ctx: click.Context,
+    /,
+    adapter: str,
+    inputs: tuple[str, ...],
+    input_file: Path | None,
+    as_json: bool,
+    **flags: Any,
 ) -> None:
     """Try an adapter on a few inputs: texts, image paths or prompts, as its task takes them.
 

@@ -28,6 +28,7 @@ from hubmgr.train.config import TrainConfig
 
 if TYPE_CHECKING:
     from types import FrameType
+    from typing import TextIO
 
     from rich.progress import Progress, TaskID
     from rich.status import Status
@@ -226,7 +227,14 @@ def _num(value: Any) -> str:
     return str(value)
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
     from rich.markup import escape
 
     text = " ".join(str(message).split())
@@ -236,7 +244,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 class _Interrupts:
     """First Ctrl-C sets ``cancel`` (stop after this step, keep a checkpoint); the second one aborts."""
 
-    def __init__(self, cancel: threading.Event, say) -> None:  # noqa: ANN001
+    def __init__(self, cancel: threading.Event, say: Callable[[str], None]) -> None:
         self.cancel = cancel
         self.say = say
         self.previous: Callable[[int, FrameType | None], Any] | int | None = None
@@ -249,7 +257,7 @@ class _Interrupts:
             self.installed = True
         return self
 
-    def _handler(self, signum, frame) -> None:  # noqa: ANN001
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
         if self.cancel.is_set():
             signal.signal(signal.SIGINT, signal.default_int_handler)
             raise KeyboardInterrupt
@@ -298,6 +306,7 @@ def _is_main_process() -> bool:
 @click.pass_context
 def train_cmd(
     ctx: click.Context,
+    /,
     task: str | None,
     config_file: str | None,
     as_json: bool,

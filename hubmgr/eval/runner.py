@@ -19,6 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Callable
 
 from hubmgr.errors import DataError, EvalCancelled, HubmgrError, ModelError, UsageError
@@ -136,7 +137,8 @@ class EvalReport:
         return max(scored, key=key) if self.greater_is_better else min(scored, key=key)
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(_jsonable(self)))
+        data: dict[str, Any] = json.loads(json.dumps(_jsonable(self)))
+        return data
 
 
 def _jsonable(obj: Any) -> Any:
@@ -408,7 +410,7 @@ def _per_class(task: "Task", p: _Pass, data: Any, options: Any) -> list[dict[str
 # --- public entry ------------------------------------------------------------------------------------
 def evaluate(
     base_model: str | Path | None,
-    adapters: list[str | Path],
+    adapters: Sequence[str | Path],
     *,
     task: "str | Task | None",
     data: "str | Path | DataSource",
@@ -484,7 +486,7 @@ def evaluate(
 
 def _evaluate(
     base_model: Any,
-    adapters: list[Any],
+    adapters: Sequence[str | Path],
     *,
     task: Any,
     data: Any,
@@ -625,7 +627,7 @@ def _evaluate(
         collate = task_obj.collator(processor, opts)
         total = len(feed)
 
-        def batches():
+        def batches() -> Iterator[Any]:
             for startidx in range(0, total, batch_size):
                 chunk = feed[startidx : startidx + batch_size]
                 keys = list(chunk.keys())

@@ -21,17 +21,18 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from hubmgr.config import Settings, get_settings
-from hubmgr.errors import CacheError, HubmgrError, LocalPathError, NotCachedError, UnsafePathError
+from hubmgr.errors import CacheError, HubmgrError, LocalPathError, NotCachedError, RepoBusyError, UnsafePathError
 from hubmgr.hub import download as _dl
 from hubmgr.hub import layout
-from hubmgr.hub.events import EventCallback, VerifyProgress
+from hubmgr.hub.events import VerifyProgress
 from hubmgr.hub.files import select_files
 
 if TYPE_CHECKING:  # pragma: no cover
-    from huggingface_hub import HFCacheInfo
+    from huggingface_hub import CachedRepoInfo, HFCacheInfo
 
 __all__ = [
     "CachedRepo",
@@ -362,7 +363,7 @@ def _busy(hub_cache: Path, folder: str) -> bool:
     try:
         with _dl.repo_held_for_delete(hub_cache, folder, folder):
             return False
-    except _dl.RepoBusyError:
+    except RepoBusyError:
         return True
 
 
@@ -453,7 +454,7 @@ def list_cached(settings: Settings | None = None) -> list[CachedRepo]:
     return out
 
 
-def _find_repo(info: "HFCacheInfo | None", repo_id: str):
+def _find_repo(info: "HFCacheInfo | None", repo_id: str) -> "CachedRepoInfo":
     repo_type, rid = layout.split_repo_type(repo_id)
     if info is not None:
         for repo in info.repos:
@@ -498,7 +499,7 @@ def delete_repo(repo_id: str, *, settings: Settings | None = None) -> int:
     info = _scan(s)
     try:
         repo = _find_repo(info, repo_id)
-        size = repo.size_on_disk
+        size: int = repo.size_on_disk
     except NotCachedError:
         if not _partials(storage, rid):  # a folder with only partial downloads is deleted too
             raise
@@ -568,7 +569,7 @@ class _Plan:
     size: int
 
 
-def _plan(repo, commits: set[str]) -> _Plan:
+def _plan(repo: "CachedRepoInfo", commits: set[str]) -> _Plan:
     doomed = [r for r in repo.revisions if r.commit_hash in commits]
     kept = [r for r in repo.revisions if r.commit_hash not in commits]
     storage = Path(repo.repo_path)
@@ -677,7 +678,7 @@ def prune_cache(settings: Settings | None = None, *, dry_run: bool = False, inco
     info = _scan(s)
     if info is None:
         return result
-    targets: list[tuple[str, Path, object | None]] = []  # (label, folder, hf repo info or None)
+    targets: list[tuple[str, Path, CachedRepoInfo | None]] = []  # (label, folder, hf repo info or None)
     listed: set[Path] = set()
     for repo in sorted(info.repos, key=lambda r: (r.repo_type, r.repo_id)):
         listed.add(Path(repo.repo_path))
@@ -689,7 +690,7 @@ def prune_cache(settings: Settings | None = None, *, dry_run: bool = False, inco
         partials = _partials(storage, label)
         doomed: set[str] = set()
         kept_incomplete: list[tuple[str, str]] = []
-        for rev in repo.revisions if repo is not None else ():  # type: ignore[attr-defined]
+        for rev in repo.revisions if repo is not None else ():
             if rev.refs:
                 continue
             expected, source = _expected_files(storage, rev.commit_hash)
@@ -724,7 +725,7 @@ def prune_cache(settings: Settings | None = None, *, dry_run: bool = False, inco
                 result.partial_bytes += sum(p.size for p in gone)
                 result.kept_partial_bytes += sum(p.size for p in partials) - sum(p.size for p in gone)
                 result.kept_incomplete += kept_incomplete
-        except _dl.RepoBusyError:
+        except RepoBusyError:
             result.busy.append(label)
             result.kept_partial_bytes += sum(p.size for p in partials)
     result.revisions.sort()
@@ -771,7 +772,7 @@ def hash_blob(path: Path) -> tuple[str | None, str]:
 def verify(
     repo_id: str | None = None,
     *,
-    on_event: EventCallback | None = None,
+    on_event: Callable[[VerifyProgress], None] | None = None,
     settings: Settings | None = None,
 ) -> list[VerifyResult]:
     """Re-hash what the cache holds, and check each snapshot against its revision's file list.
@@ -891,7 +892,7 @@ def _check_file(
 
 
 def resolve_local(
-    repo_id_or_path: str | os.PathLike,
+    repo_id_or_path: str | os.PathLike[str],
     *,
     revision: str | None = None,
     settings: Settings | None = None,

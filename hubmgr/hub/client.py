@@ -94,7 +94,7 @@ class RetryPolicy:
 
     def backoff(self, tries: int) -> float:
         """Seconds to wait after ``tries`` failed tries (1, 2, ...) that were not rate limits."""
-        return min(self.backoff_base * (2 ** max(tries - 1, 0)), self.backoff_max)
+        return min(self.backoff_base * (2.0 ** max(tries - 1, 0)), self.backoff_max)
 
     def rate_limit_wait(self, headers: Any) -> tuple[float, str]:
         """``(seconds to wait, the reason to show)`` for a 429: its ``Retry-After``, capped."""
@@ -160,7 +160,10 @@ def auth_headers(settings: Settings, *, token: bool = True) -> dict[str, str]:
     Authorization. Pass ``token=False`` for a URL off the endpoint's host."""
     from huggingface_hub.utils import build_hf_headers
 
-    return build_hf_headers(token=(settings.token or False) if token else False, library_name="hubmgr")
+    headers: dict[str, str] = build_hf_headers(
+        token=(settings.token or False) if token else False, library_name="hubmgr"
+    )
+    return headers
 
 
 def ensure_online(settings: Settings, *, what: str = "this") -> None:
@@ -222,7 +225,7 @@ def http_get(
     tries = tries or policy.api_tries
     for attempt in range(1, tries + 1):
         with hub_errors(settings=settings, repo_id=repo_id, revision=revision, filename=filename, route=route):
-            response = get_session().get(url, params=params, headers=all_headers, timeout=timeout)
+            response: httpx2.Response = get_session().get(url, params=params, headers=all_headers, timeout=timeout)
         if not policy.retries(response.status_code) or attempt == tries:
             break
         time.sleep(policy.wait(response.status_code, response.headers, attempt)[0])

@@ -47,7 +47,7 @@ from collections import deque
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Protocol
 from urllib.parse import quote
 
 from hubmgr.config import Settings, get_settings
@@ -89,6 +89,10 @@ __all__ = [
     "download_repo",
     "git_blob_sha1",
 ]
+
+if TYPE_CHECKING:  # pragma: no cover
+    import httpx2
+    from filelock import BaseFileLock
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +189,15 @@ def git_blob_sha1(data: bytes) -> str:
     return h.hexdigest()
 
 
-def _new_hasher(rf: RemoteFile):
+class _Hasher(Protocol):
+    """What the download needs of a ``hashlib`` object."""
+
+    def update(self, data: bytes, /) -> None: ...
+
+    def hexdigest(self) -> str: ...
+
+
+def _new_hasher(rf: RemoteFile) -> _Hasher | None:
     if rf.lfs_sha256:
         return hashlib.sha256()
     if rf.git_sha1:
@@ -445,14 +457,21 @@ class _Http:
         return {**_client.auth_headers(self.settings, token=same_host), **(extra or {})}
 
     def request(
-        self, method: str, url: str, *, stream: bool = False, headers=None, params=None, allow_redirects: bool = True
-    ):
+        self,
+        method: str,
+        url: str,
+        *,
+        stream: bool = False,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        allow_redirects: bool = True,
+    ) -> httpx2.Response:
         """One request; with ``stream`` the body is read by the caller, who closes the response."""
         import httpx2
         from huggingface_hub.errors import OfflineModeIsEnabled
         from huggingface_hub.utils import get_session
 
-        session = get_session()
+        session: httpx2.Client = get_session()
         try:
             request = session.build_request(
                 method,
@@ -490,7 +509,7 @@ def _connection_problem(exc: BaseException) -> str:
 
 
 def _http_error(
-    resp,
+    resp: httpx2.Response,
     repo_id: str,
     *,
     settings: Settings,
@@ -779,7 +798,16 @@ def cached_snapshot(
 
 
 # --- listing ---------------------------------------------------------------------------------------
-def _request(http: _Http, method: str, url: str, *, path: str = "", **kwargs):
+def _request(
+    http: _Http,
+    method: str,
+    url: str,
+    *,
+    path: str = "",
+    headers: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
+    allow_redirects: bool = True,
+) -> httpx2.Response:
     """One listing or HEAD request, tried again as :data:`hubmgr.hub.client.RETRY` says, each retry announced.
 
     Returns the last answer (any status); a connection that keeps failing raises :class:`HubUnreachableError`.
@@ -789,7 +817,7 @@ def _request(http: _Http, method: str, url: str, *, path: str = "", **kwargs):
     limited = 0
     while True:
         try:
-            resp = http.request(method, url, **kwargs)
+            resp = http.request(method, url, headers=headers, params=params, allow_redirects=allow_redirects)
         except Exception as exc:  # noqa: BLE001 - sorted below
             if not _is_connection_error(exc):
                 raise
@@ -817,7 +845,9 @@ def _request(http: _Http, method: str, url: str, *, path: str = "", **kwargs):
         return resp
 
 
-def _api_get(http: _Http, url: str, repo_id: str, *, revision: str, params=None, route: str = ""):
+def _api_get(
+    http: _Http, url: str, repo_id: str, *, revision: str, params: dict[str, str] | None = None, route: str = ""
+) -> httpx2.Response:
     """GET an API route with retries; returns the response (2xx). Maps errors."""
     resp = _request(http, "GET", url, params=params)
     if resp.status_code < 400:
@@ -828,7 +858,7 @@ def _api_get(http: _Http, url: str, repo_id: str, *, revision: str, params=None,
     raise _http_error(resp, repo_id, settings=http.settings, revision=revision, route=route or None)
 
 
-def _json(resp, what: str) -> Any:
+def _json(resp: httpx2.Response, what: str) -> Any:
     try:
         return resp.json()
     except ValueError:
@@ -838,7 +868,7 @@ def _json(resp, what: str) -> Any:
 def _list_repo(http: _Http, settings: Settings, repo_id: str, revision: str) -> tuple[str, list[RemoteFile]]:
     """Resolve the revision to a commit and list the files there."""
     base = f"{settings.endpoint}/api/models/{repo_id}"
-    info: dict | None = None
+    info: dict[str, Any] | None = None
     try:
         resp = _api_get(
             http,
@@ -890,7 +920,7 @@ def _list_repo(http: _Http, settings: Settings, repo_id: str, revision: str) -> 
     return commit, out
 
 
-def _remote_from_entry(path: str, size, oid, lfs) -> RemoteFile | None:
+def _remote_from_entry(path: str, size: object, oid: object, lfs: object) -> RemoteFile | None:
     if isinstance(lfs, dict):
         sha = lfs.get("sha256") or lfs.get("oid")
         lsize = lfs.get("size", size)
@@ -905,7 +935,7 @@ def _remote_from_entry(path: str, size, oid, lfs) -> RemoteFile | None:
 
 def _list_tree(http: _Http, settings: Settings, repo_id: str, rev: str, revision: str) -> list[RemoteFile]:
     url: str | None = f"{settings.endpoint}/api/models/{repo_id}/tree/{quote(rev, safe='')}"
-    params: dict | None = {"recursive": "true", "expand": "false"}
+    params: dict[str, str] | None = {"recursive": "true", "expand": "false"}
     out: list[RemoteFile] = []
     pages = 0
     while url:
@@ -947,7 +977,7 @@ def _commit_from_head(http: _Http, settings: Settings, repo_id: str, revision: s
     return commit
 
 
-def _head(http: _Http, url: str, repo_id: str, revision: str, path: str):
+def _head(http: _Http, url: str, repo_id: str, revision: str, path: str) -> httpx2.Response:
     resp = _request(http, "HEAD", url, path=path, allow_redirects=False, headers={"Accept-Encoding": "identity"})
     if resp.status_code < 400:
         return resp
@@ -986,8 +1016,8 @@ def _download_listing(
     commit: str,
     listing: list[RemoteFile],
     *,
-    include,
-    exclude,
+    include: str | Iterable[str] | None,
+    exclude: str | Iterable[str] | None,
     allow_pickle: bool,
     max_workers: int,
     on_event: EventCallback | None,
@@ -1131,7 +1161,7 @@ def _fetch_all(
 
     errors: list[BaseException] = []
     pool = ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(files) or 1)), thread_name_prefix="hubmgr-dl")
-    futures: list[Future] = []
+    futures: list[Future[None]] = []
     try:
         futures = [pool.submit(job, rf) for rf in files]
         pending = set(futures)
@@ -1273,7 +1303,7 @@ def _symlinks_supported(folder: Path) -> bool:
         return False
 
 
-def _acquire(lock_path: Path, stop: threading.Event, cancel: threading.Event):
+def _acquire(lock_path: Path, stop: threading.Event, cancel: threading.Event) -> BaseFileLock:
     from filelock import FileLock, Timeout
 
     lock = FileLock(str(lock_path), mode=0o664)
@@ -1319,7 +1349,7 @@ def _fetch_one(run: _Run, rf: RemoteFile, pointer: Path, blobs_dir: Path, locks_
         raise
 
 
-def _hash_existing(path: Path, hasher, limit: int, run: _Run) -> int:
+def _hash_existing(path: Path, hasher: _Hasher | None, limit: int, run: _Run) -> int:
     """Feed the first ``limit`` bytes of a partial file to the hasher; returns the bytes fed."""
     fed = 0
     with open(path, "rb") as f:
@@ -1373,7 +1403,7 @@ def _transfer(run: _Run, rf: RemoteFile, blob: Path) -> None:
     os.replace(incomplete, blob)
 
 
-def _stream_into(run: _Run, rf: RemoteFile, incomplete: Path, url: str, hasher, have: int) -> None:
+def _stream_into(run: _Run, rf: RemoteFile, incomplete: Path, url: str, hasher: _Hasher | None, have: int) -> None:
     """The transfer loop of :func:`_transfer`: append to ``incomplete`` until complete, then check it.
 
     Every retry is announced (:class:`~hubmgr.hub.events.DownloadRetry`): a stalled answer (no byte for
@@ -1537,7 +1567,7 @@ def _stream_into(run: _Run, rf: RemoteFile, incomplete: Path, url: str, hasher, 
             )
 
 
-def _iter_body(resp) -> Iterator[bytes]:
+def _iter_body(resp: httpx2.Response) -> Iterator[bytes]:
     """The response body in pieces as they arrive, so a dropped connection loses nothing that already reached us."""
     yield from resp.iter_bytes()
 

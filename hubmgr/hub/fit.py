@@ -247,12 +247,12 @@ def required_memory(
         if int(value) < 1:
             raise UsageError(f"The {name} must be positive, not {value}.")
     estimated = not (hidden_size and num_layers)
-    if estimated:
+    if hidden_size and num_layers:
+        hidden, layers = int(hidden_size), int(num_layers)
+    else:
         hidden, layers = estimate_shape(param_count)
         hidden = hidden_size or hidden
         layers = num_layers or layers
-    else:
-        hidden, layers = int(hidden_size), int(num_layers)  # type: ignore[arg-type]
 
     if hidden_size and num_layers:
         trainable = layers * lora_rank * targeted_width(target_modules, hidden, intermediate_size or 4 * hidden)

@@ -206,6 +206,7 @@ def header_length(first8: bytes, *, name: str = "the file", file_size: int | Non
     """
     if len(first8) < 8:
         raise HubError(f"{name} is too short to be a safetensors file.")
+    n: int
     (n,) = struct.unpack("<Q", first8[:8])
     limit = MAX_HEADER_BYTES if file_size is None else min(MAX_HEADER_BYTES, max(file_size - 8, 0))
     if n == 0 or n > limit:

@@ -26,7 +26,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Iterator, TextIO
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hubmgr.config import Settings
+    from hubmgr.runs.store import RunRecord, RunStore
+    from hubmgr.train.config import TrainConfig
 
 EVENTS_FILE = "events.jsonl"
 STOP_FILE = "stop_requested"
@@ -65,7 +70,7 @@ def events_path(output_dir: str | os.PathLike[str] | None) -> Path | None:
     return None
 
 
-def launch_dir(settings: Any = None) -> Path:
+def launch_dir(settings: Settings | None = None) -> Path:
     """Where detached runs keep their launch config and their log: ``HUBMGR_HOME/launch``."""
     if settings is None:
         from hubmgr.config import get_settings
@@ -74,7 +79,7 @@ def launch_dir(settings: Any = None) -> Path:
     return Path(settings.data_dir) / "launch"
 
 
-def log_path(run_id: str, settings: Any = None) -> Path:
+def log_path(run_id: str, settings: Settings | None = None) -> Path:
     """The stdout/stderr log of a detached run."""
     return launch_dir(settings) / f"{run_id}.log"
 
@@ -148,7 +153,7 @@ def read_events(path: Path) -> list[dict[str, Any]]:
 
 # --- following --------------------------------------------------------------------------------------
 def follow(
-    run_id: str, *, store: Any = None, poll: float = 0.2, should_stop: Callable[[], bool] | None = None
+    run_id: str, *, store: RunStore | None = None, poll: float = 0.2, should_stop: Callable[[], bool] | None = None
 ) -> Iterator[dict[str, Any]]:
     """Yield a run's events as dicts: all of them so far, then new ones as they are written.
 
@@ -226,7 +231,7 @@ def stop_file(output_dir: str | os.PathLike[str]) -> Path:
     return partial_of(output_dir) / STOP_FILE
 
 
-def request_stop(record: Any) -> bool:
+def request_stop(record: RunRecord) -> bool:
     """Ask a running run to save a checkpoint and stop. False when it has no run folder to ask in yet."""
     if not record.output_dir:
         return False
@@ -268,8 +273,8 @@ class StopWatcher:
 
 # --- detaching --------------------------------------------------------------------------------------
 def spawn_detached(
-    args: list[str], *, run_id: str, settings: Any = None, env: dict[str, str] | None = None
-) -> subprocess.Popen:
+    args: list[str], *, run_id: str, settings: Settings | None = None, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """Start ``hubmgr ARGS`` as a process of its own session, its output in :func:`log_path`.
 
     It outlives the process that started it (a terminal closing, a TUI quitting).
@@ -296,7 +301,7 @@ def spawn_detached(
 
 
 def launch_train(
-    config: Any, *, resume: bool = False, settings: Any = None, store: Any = None
+    config: TrainConfig, *, resume: bool = False, settings: Settings | None = None, store: RunStore | None = None
 ) -> tuple[str, int, Path]:
     """Start a training run (or resume one) in the background and record it in the registry at once.
 
@@ -321,6 +326,7 @@ def launch_train(
     store = store or RunStore(settings.runs_db)
     config = config.with_absolute_paths()
     if resume:
+        assert config.output_dir is not None  # a resume's config names its run folder (see resume_config_of)
         out = Path(config.output_dir).expanduser().resolve()
         outputs.check_output(out, resume=True)
         meta = outputs.read_run_file(outputs.partial_dir(out)) or {}
@@ -352,7 +358,7 @@ def launch_train(
     return run_id, proc.pid, out
 
 
-def resume_config_of(record: Any) -> Any:
+def resume_config_of(record: RunRecord) -> TrainConfig:
     """The config that resumes ``record``: the one saved in its ``.partial`` folder, else the registry's.
 
     Raises:

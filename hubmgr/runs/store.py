@@ -284,7 +284,7 @@ def _process_start_time(pid: int) -> float | None:
     try:
         import psutil
 
-        return psutil.Process(pid).create_time()
+        return float(psutil.Process(pid).create_time())
     except Exception:
         return None
 
@@ -776,13 +776,13 @@ class RunStore:
         if not key:
             raise RunNotFoundError(f"No {what} id given.")
         with self._connect() as conn:
-            row = conn.execute(f"SELECT * FROM {table} WHERE id=?", (key,)).fetchone()
+            row: sqlite3.Row | None = conn.execute(f"SELECT * FROM {table} WHERE id=?", (key,)).fetchone()
             if row is not None or exact:
                 if row is None:
                     raise RunNotFoundError(f"No {what} with id {key!r} in the run registry.")
                 return row
             escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            rows = conn.execute(
+            rows: list[sqlite3.Row] = conn.execute(
                 f"SELECT * FROM {table} WHERE id LIKE ? ESCAPE '\\' ORDER BY created DESC LIMIT 6",
                 (escaped + "%",),
             ).fetchall()

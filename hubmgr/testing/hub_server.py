@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, cast
 from urllib.parse import parse_qs, quote, unquote, urlencode
 
 __all__ = ["HubServer", "LFS_THRESHOLD", "LFS_SUFFIXES", "RequestRecord", "FAULT_KINDS", "ROUTE_NAMES"]
@@ -105,7 +105,7 @@ def _lfs_pointer(sha256: str, size: int) -> bytes:
     return f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n".encode()
 
 
-def _iter_file(path: Path, start: int = 0, end: int | None = None, chunk: int = _CHUNK):
+def _iter_file(path: Path, start: int = 0, end: int | None = None, chunk: int = _CHUNK) -> Iterator[bytes]:
     with open(path, "rb") as fh:
         fh.seek(start)
         remaining = None if end is None else end - start
@@ -321,22 +321,25 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
     block_on_close = False
 
-    def __init__(self, addr, handler, hub: "HubServer") -> None:
+    def __init__(self, addr: tuple[str, int], handler: type[BaseHTTPRequestHandler], hub: "HubServer") -> None:
         self.hub = hub
         self.live: set[socket.socket] = set()
         self.live_lock = threading.Lock()
         super().__init__(addr, handler)
 
-    def process_request_thread(self, request, client_address):
+    def process_request_thread(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
+        sock = cast(socket.socket, request)  # a TCP server's requests are its connections' sockets
         with self.live_lock:
-            self.live.add(request)
+            self.live.add(sock)
         try:
             super().process_request_thread(request, client_address)
         finally:
             with self.live_lock:
-                self.live.discard(request)
+                self.live.discard(sock)
 
-    def handle_error(self, request, client_address) -> None:  # quiet: clients hang up on purpose in tests
+    def handle_error(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
+    ) -> None:  # quiet: clients hang up on purpose in tests
         pass
 
     def close_live(self) -> None:
@@ -354,6 +357,8 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "HubDouble/1.0"
     timeout = 60
     server: _Server
+    #: set by HubServer for each request: records its status when the status line goes out
+    _hub_record: Callable[[int], None]
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence stderr
         pass
@@ -925,7 +930,7 @@ class HubServer:
                 done[0] = True
                 self._record(h, method, unquote(raw_path), query, ctx["route"], ctx["repo_id"], ctx["file"], status)
 
-        h._hub_record = record  # type: ignore[attr-defined]
+        h._hub_record = record
         try:
             self._route(h, method, raw_path, segs, query, ctx)
         except _HTTPError as err:
@@ -1083,7 +1088,7 @@ class HubServer:
         self, h: _Handler, method: str, payload: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
     ) -> int:
         body = json.dumps(payload).encode()
-        h._hub_record(status)  # type: ignore[attr-defined]
+        h._hub_record(status)
         h.send_response(status)
         h.send_header("Content-Type", "application/json; charset=utf-8")
         h.send_header("Content-Length", str(len(body)))
@@ -1095,7 +1100,7 @@ class HubServer:
         return status
 
     def _send_error(self, h: _Handler, method: str, err: _HTTPError) -> None:
-        h._hub_record(err.status)  # type: ignore[attr-defined]
+        h._hub_record(err.status)
         if err.plain:
             body = (
                 b"<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head>"
@@ -1489,7 +1494,7 @@ class HubServer:
             start, end = parsed
             status = 206
         length = end - start
-        h._hub_record(status)  # type: ignore[attr-defined]
+        h._hub_record(status)
         h.send_response(status)
         h.send_header("Content-Type", "application/octet-stream")
         h.send_header("Content-Length", str(length))
@@ -1529,19 +1534,20 @@ class HubServer:
         flip: tuple[int, int] | None = None
         rate: float | None = None
         kind = fault.kind if fault is not None else None
+        kw = fault.kw if fault is not None else {}
         if kind in ("drop", "truncate", "stall"):
             default = 0 if kind == "stall" else length // 2
-            cut = max(0, min(int(fault.kw.get("after_bytes", default)), length))  # type: ignore[union-attr]
+            cut = max(0, min(int(kw.get("after_bytes", default)), length))
         elif kind == "corrupt":
-            at = fault.kw.get("offset")  # type: ignore[union-attr]
+            at = kw.get("offset")
             at = blob.size // 2 if at is None else int(at)
             if not (start <= at < end):
                 at = start
-            flip = (at, int(fault.kw.get("count", 1)))  # type: ignore[union-attr]
-            if fault.kw.get("bytes_per_sec") is not None:  # type: ignore[union-attr]
-                rate = float(fault.kw["bytes_per_sec"])  # type: ignore[union-attr]
+            flip = (at, int(kw.get("count", 1)))
+            if kw.get("bytes_per_sec") is not None:
+                rate = float(kw["bytes_per_sec"])
         elif kind == "slow":
-            rate = float(fault.kw.get("bytes_per_sec", 64 * 1024))  # type: ignore[union-attr]
+            rate = float(kw.get("bytes_per_sec", 64 * 1024))
 
         if kind in ("slow", "stall") or rate is not None:
             release = self._stall_event()
@@ -1595,7 +1601,7 @@ class HubServer:
                     sent += len(piece)
                     pos += len(piece)
                 if cut is not None and sent >= cut:
-                    self._end_cut(h, kind, fault, release)  # type: ignore[arg-type]
+                    self._end_cut(h, kind, fault, release)
                     return
                 if rate is not None:
                     ahead = sent / rate - (time.monotonic() - t0)
@@ -1603,15 +1609,15 @@ class HubServer:
                         if release.wait(ahead):
                             rate = None  # released: finish at full speed
         if cut is not None:  # empty range
-            self._end_cut(h, kind, fault, release)  # type: ignore[arg-type]
+            self._end_cut(h, kind, fault, release)
 
-    def _end_cut(self, h: _Handler, kind: str, fault: _Fault, release: threading.Event | None) -> None:
+    def _end_cut(self, h: _Handler, kind: str | None, fault: _Fault | None, release: threading.Event | None) -> None:
         h.close_connection = True
         try:
             h.wfile.flush()
         except OSError:
             return
-        if kind == "stall" and release is not None:
+        if kind == "stall" and fault is not None and release is not None:  # kind is the fault's kind
             release.wait(float(fault.kw.get("timeout", 30)))
         elif kind == "drop":
             time.sleep(0.05)  # let the client read what was sent before the reset

@@ -20,6 +20,7 @@ import math
 import os
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -28,12 +29,12 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["smoke_test_task"]
 
 
-def _make_plugin(task_cls: type) -> object:
+def _make_plugin(task_cls: "type[Task]") -> object:
     from hubmgr.hookspecs import hookimpl
 
     class Plugin:
         @hookimpl
-        def register_tasks(self, register):
+        def register_tasks(self, register: "Callable[[type[Task]], None]") -> None:
             register(task_cls)
 
     return Plugin()
@@ -69,12 +70,12 @@ def _finite(value: Any) -> bool:
 def smoke_test_task(
     task: "str | type[Task]",
     *,
-    model_dir: str | os.PathLike,
-    train_file: str | os.PathLike,
-    eval_file: str | os.PathLike | None = None,
+    model_dir: str | os.PathLike[str],
+    train_file: str | os.PathLike[str],
+    eval_file: str | os.PathLike[str] | None = None,
     options: dict[str, Any] | None = None,
     max_steps: int = 3,
-    tmp_dir: str | os.PathLike,
+    tmp_dir: str | os.PathLike[str],
     batch_size: int = 8,
     max_length: int = 64,
     train_overrides: dict[str, Any] | None = None,
@@ -164,11 +165,11 @@ def _run(
     name: str,
     task_cls: "type[Task]",
     *,
-    model_dir,
-    train_file,
-    eval_file,
-    options,
-    max_steps,
+    model_dir: str | os.PathLike[str],
+    train_file: str | os.PathLike[str],
+    eval_file: str | os.PathLike[str] | None,
+    options: dict[str, Any] | None,
+    max_steps: int,
     tmp: Path,
     batch_size: int,
     max_length: int,
@@ -287,12 +288,12 @@ def _check_plain_peft(
     task_cls: "type[Task]",
     name: str,
     *,
-    model_dir,
+    model_dir: str | os.PathLike[str],
     adapter: Path,
     saved: dict[str, Any],
-    train_file,
-    eval_file,
-    options,
+    train_file: str | os.PathLike[str],
+    eval_file: str | os.PathLike[str] | None,
+    options: dict[str, Any] | None,
     max_length: int,
     predict_inputs: list[Any] | None,
 ) -> tuple[dict[str, Any], list[Any]]:

@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from hubmgr.errors import UsageError, disk_full_from
+from hubmgr.errors import DiskFullError, UsageError, disk_full_from
 from hubmgr.fields import atomic_write_text
 from hubmgr.train.config import TrainConfig
 
@@ -193,14 +193,12 @@ def base_revision_of(path: Path) -> str | None:
     return m.group(1) if m else None
 
 
-def disk_full(exc: BaseException, where: str):
+def disk_full(exc: BaseException, where: str) -> DiskFullError | None:
     """A DiskFullError for ENOSPC/EDQUOT, and for torch's "file write failed" on a full disk; else None."""
     if isinstance(exc, OSError):
         return disk_full_from(exc, where)
     text = str(exc)
     if "No space left on device" in text or "file write failed" in text:
-        from hubmgr.errors import DiskFullError
-
         return DiskFullError(f"No space left on the device while writing {where}.")
     return None
 

@@ -48,6 +48,7 @@ from hubmgr.train.events import Event, TrainEvent, TrainFinished
 
 if TYPE_CHECKING:  # pragma: no cover
     from hubmgr.config import Settings
+    from hubmgr.task import Task
 
 __all__ = ["TrainResult", "train", "resume_config", "resolve_model"]
 
@@ -535,7 +536,7 @@ class _Run:
     cancel: threading.Event
     registry: _Registry
     run_info: Any
-    emit_user: Callable | None = None
+    emit_user: Callable[[TrainEvent], None] | None = None
     step: int = 0
     base_revision: str | None = None
     registered: bool = False  # the registry has this run's row (a detached run's exists before it starts)
@@ -1146,7 +1147,7 @@ def _fail(run: _Run, exc: BaseException) -> None:
         raise error from None
 
 
-def _task_base():
+def _task_base() -> type[Task]:
     from hubmgr.task import Task
 
     return Task

@@ -17,12 +17,14 @@ from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.reactive import reactive
+from textual.screen import Screen
 from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
 from hubmgr.errors import HubmgrError, HubUnreachableError, disk_full_from
+from hubmgr.hub.events import HubEvent
 from hubmgr.tui import downloads as dl
-from hubmgr.tui.backend import Backend
+from hubmgr.tui.backend import Backend, BackendProtocol
 from hubmgr.tui.format import human_bytes
 from hubmgr.tui.messages import DownloadsChanged, DownloadUpdated, HubUnreachable
 from hubmgr.tui.screens.browse import BrowseScreen
@@ -112,9 +114,9 @@ class HubmgrApp(App[None]):
     #: Why the Hub is not usable now ("" while it answers).
     hub_offline: reactive[str] = reactive("")
 
-    def __init__(self, backend: Backend | None = None) -> None:
+    def __init__(self, backend: BackendProtocol | None = None) -> None:
         super().__init__()
-        self.backend = backend or Backend()
+        self.backend: BackendProtocol = backend or Backend()
         #: the download queue (kept on disk: interrupted downloads of an earlier launch come back)
         self.downloads: list[dl.DownloadItem] = self._load_saved_downloads()
         #: published with a DownloadItem id on progress, or None when the queue itself changed
@@ -139,14 +141,14 @@ class HubmgrApp(App[None]):
         if event is not None:
             event.set()
         train = self.screen_for("train")
-        if train is not None:
+        if isinstance(train, TrainScreen):
             train.detach()
 
     def work_going(self) -> list[str]:
         """What quitting would leave or stop: the run the Train screen follows, active downloads."""
         what: list[str] = []
         train = self.screen_for("train")
-        if train is not None and train.running and train.state is not None:
+        if isinstance(train, TrainScreen) and train.running and train.state is not None:
             what.append(f"training run {train.state.run_id or '(starting)'} ({train.state.model})")
         for item in self.active_downloads():
             what.append(f"download of {item.repo_id} ({item.status})")
@@ -171,7 +173,7 @@ class HubmgrApp(App[None]):
 
     def _followed_run(self) -> str | None:
         train = self.screen_for("train")
-        if train is not None and train.running and train.state is not None:
+        if isinstance(train, TrainScreen) and train.running and train.state is not None:
             return train.state.run_id
         return None
 
@@ -244,7 +246,7 @@ class HubmgrApp(App[None]):
         if isinstance(screen, TrainScreen) and screen.is_mounted:
             screen.take_model_request()
 
-    def screen_for(self, mode: str) -> Any:
+    def screen_for(self, mode: str) -> Screen[Any] | None:
         """The base screen of a mode if it was opened already, else None."""
         try:
             stack = self.get_screen_stack(mode)
@@ -441,12 +443,12 @@ class HubmgrApp(App[None]):
             item.mark_finished(dl.CANCELLED)
             self._queue_changed()
         elif item.status == dl.BACKGROUND:
-            if dl.process_alive(item.pid, item.pid_started):
+            if item.pid is not None and dl.process_alive(item.pid, item.pid_started):
                 import signal
 
                 item.stop_as = dl.CANCELLED
                 try:
-                    os.kill(item.pid, signal.SIGTERM)  # type: ignore[arg-type]
+                    os.kill(item.pid, signal.SIGTERM)
                 except OSError as exc:
                     self.notify(
                         f"Could not stop the background download of {item.repo_id} (pid {item.pid}): "
@@ -499,7 +501,7 @@ class HubmgrApp(App[None]):
 
     @work(thread=True, group="downloads", exit_on_error=False, description="download")
     def _download_worker(self, item: dl.DownloadItem) -> None:
-        def on_event(event: Any) -> None:
+        def on_event(event: HubEvent) -> None:
             item.apply(event)
             self.post_message(DownloadUpdated(item.id))
 
@@ -647,7 +649,7 @@ class HubmgrApp(App[None]):
         while len(self.screen_stack) > 1 and self.current_mode == "browse":
             self.pop_screen()
         screen = self.screen_for("browse")
-        if screen is not None:
+        if isinstance(screen, BrowseScreen):
             self.call_after_refresh(screen.focus_search)
 
     def _screen_action(self, mode: str, action: str) -> None:
@@ -678,6 +680,6 @@ def _log_error(log: str | None) -> str | None:
     return None
 
 
-def run_app(backend: Backend | None = None) -> None:
+def run_app(backend: BackendProtocol | None = None) -> None:
     """Open the TUI (``hubmgr`` with no arguments, ``hubmgr tui``)."""
     HubmgrApp(backend).run()

@@ -1,9 +1,10 @@
 """The TUI's single door to the core.
 
-Screens never import ``hubmgr.hub``, ``hubmgr.train`` & co. directly: they call a :class:`Backend`
-that the app receives at construction. Tests pass a backend of their own (pointing at the Hub double,
-or one that fails on purpose). Every core module is imported lazily inside the method that needs it,
-so opening the app stays light (no torch).
+Screens never import ``hubmgr.hub``, ``hubmgr.train`` & co. directly: they call a backend that the app
+receives at construction. :class:`BackendProtocol` is what they may call (the app and the screens are
+typed against it); :class:`Backend` is the real one. Tests pass a backend of their own (pointing at the Hub
+double, or one that fails on purpose). Every core module is imported lazily inside the method that needs
+it, so opening the app stays light (no torch).
 
 All methods are synchronous and are called from worker threads.
 """
@@ -11,10 +12,10 @@ All methods are synchronous and are called from worker threads.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, TypeVar, Unpack
 
 from hubmgr.errors import HubmgrError, UsageError
 
@@ -25,20 +26,179 @@ if TYPE_CHECKING:  # pragma: no cover
     from hubmgr.fields import FieldSpec
     from hubmgr.hub.cache import CachedRepo, VerifyResult
     from hubmgr.hub.download import DownloadResult
-    from hubmgr.hub.fit import FitReport
+    from hubmgr.hub.events import EventCallback, VerifyProgress
+    from hubmgr.hub.fit import DeviceFit, FitReport
     from hubmgr.hub.info import ModelDetails
     from hubmgr.hub.search import SearchPage
     from hubmgr.plugins import PluginInfo
     from hubmgr.runs.store import AdapterRecord, MetricPoint, RunRecord, RunStore
     from hubmgr.task import Task
     from hubmgr.train.config import TrainConfig
+    from hubmgr.train.events import EvalProgress, TrainEvent
 
 #: Fields of TrainConfig that the Train screen asks for with its own widgets (not the generic form).
 TRAIN_FIELDS_HANDLED_BY_SCREEN = frozenset({"model", "task", "data", "eval_data", "options"})
 
 
+class FitOptions(TypedDict, total=False):
+    """The settings :meth:`Backend.estimate_fit` passes on to ``hubmgr.hub.fit.estimate_fit_for_model``."""
+
+    dtype: str | None
+    lora_rank: int
+    batch_size: int
+    seq_len: int
+    devices: list[DeviceFit] | None
+
+
+class HasPath(Protocol):
+    """A repo file as :meth:`Backend.download_selection` needs it (``hubmgr.hub.info.RepoFile`` is one)."""
+
+    @property
+    def path(self) -> str: ...
+
+
+_FileT = TypeVar("_FileT", bound=HasPath)
+
+
+class BackendProtocol(Protocol):
+    """Every backend call the app and its screens make; what a backend for the TUI must provide.
+
+    :class:`Backend` is the real one; a test double (``tests.tui.fakes.FakeBackend``) subclasses it. The
+    results are the core's own types. See :class:`Backend` for what each method does.
+    """
+
+    # -- settings
+    def settings(self) -> Settings: ...
+
+    def offline(self) -> bool: ...
+
+    # -- Hub
+    def search(
+        self,
+        query: str | None = None,
+        *,
+        task: str | None = None,
+        library: str | None = None,
+        sort: str = "downloads",
+        limit: int = 30,
+        cursor: str | None = None,
+    ) -> SearchPage: ...
+
+    def model_info(self, repo_id: str, *, revision: str | None = None) -> ModelDetails: ...
+
+    def estimate_fit(self, details: ModelDetails, **kwargs: Unpack[FitOptions]) -> FitReport | None: ...
+
+    def download(
+        self,
+        repo_id: str,
+        *,
+        revision: str | None = None,
+        include: list[str] | None = None,
+        exclude: list[str] | None = None,
+        allow_pickle: bool = False,
+        on_event: EventCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> DownloadResult: ...
+
+    def download_selection(
+        self,
+        files: list[_FileT],
+        *,
+        include: list[str] | None = None,
+        exclude: list[str] | None = None,
+        allow_pickle: bool = False,
+    ) -> tuple[list[_FileT], bool]: ...
+
+    def downloads_file(self) -> Path: ...
+
+    def download_in_background(
+        self,
+        repo_id: str,
+        *,
+        revision: str | None = None,
+        include: list[str] | None = None,
+        exclude: list[str] | None = None,
+        allow_pickle: bool = False,
+        name: str,
+    ) -> tuple[int, Path]: ...
+
+    def finished_download(
+        self,
+        repo_id: str,
+        *,
+        revision: str | None = None,
+        commit: str | None = None,
+        include: list[str] | None = None,
+        exclude: list[str] | None = None,
+        allow_pickle: bool = False,
+    ) -> str | None: ...
+
+    # -- cache
+    def list_cached(self) -> list[CachedRepo]: ...
+
+    def delete_repo(self, repo_id: str) -> int: ...
+
+    def verify(
+        self, repo_id: str | None = None, *, on_event: Callable[[VerifyProgress], None] | None = None
+    ) -> list[VerifyResult]: ...
+
+    # -- plugins
+    def tasks(self) -> dict[str, type[Task]]: ...
+
+    def plugins(self) -> list[PluginInfo]: ...
+
+    def pipeline_tags(self) -> list[str]: ...
+
+    # -- training
+    def train_specs(self) -> list[FieldSpec]: ...
+
+    def option_specs(self, task_name: str) -> list[FieldSpec]: ...
+
+    def parse_field(self, spec: FieldSpec, text: str) -> Any: ...
+
+    def make_train_config(self, values: dict[str, Any]) -> TrainConfig: ...
+
+    def start_run(self, config: TrainConfig) -> str: ...
+
+    def resume_run(self, run_id: str) -> str: ...
+
+    def follow_run(
+        self,
+        run_id: str,
+        *,
+        on_event: Callable[[TrainEvent], None],
+        should_stop: Callable[[], bool] | None = None,
+    ) -> RunRecord: ...
+
+    def stop_run(self, run_id: str) -> bool: ...
+
+    # -- runs
+    def list_runs(self) -> list[RunRecord]: ...
+
+    def get_run(self, run_id: str) -> RunRecord: ...
+
+    def metrics_history(self, run_id: str) -> list[MetricPoint]: ...
+
+    def metric_tables(self, run: RunRecord) -> dict[str, dict[str, float]]: ...
+
+    def evaluate(
+        self,
+        base_model: str,
+        adapters: list[str],
+        *,
+        task: str,
+        data: str,
+        options: dict[str, Any] | None = None,
+        split: str = "eval",
+        on_event: Callable[[EvalProgress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> EvalReport: ...
+
+    def predict(self, adapter: str, inputs: list[Any], *, compare: bool = True) -> list[Prediction]: ...
+
+
 class Backend:
-    """Wraps the core calls the TUI makes.
+    """Wraps the core calls the TUI makes (it satisfies :class:`BackendProtocol`).
 
     Args:
         settings: fixed settings; default: read from the environment on each call
@@ -80,8 +240,9 @@ class Backend:
         cursor: str | None = None,
     ) -> "SearchPage":
         """One page of search results."""
-        mod = importlib.import_module("hubmgr.hub.search")
-        return mod.search_models(
+        from hubmgr.hub.search import search_models
+
+        return search_models(
             query or None,
             task=task or None,
             library=library or None,
@@ -93,10 +254,11 @@ class Backend:
 
     def model_info(self, repo_id: str, *, revision: str | None = None) -> "ModelDetails":
         """Details of one repo."""
-        mod = importlib.import_module("hubmgr.hub.info")
-        return mod.get_model_info(repo_id, revision=revision, settings=self._settings)
+        from hubmgr.hub.info import get_model_info
 
-    def estimate_fit(self, details: "ModelDetails", **kwargs: Any) -> "FitReport | None":
+        return get_model_info(repo_id, revision=revision, settings=self._settings)
+
+    def estimate_fit(self, details: "ModelDetails", **kwargs: Unpack[FitOptions]) -> "FitReport | None":
         """Memory estimate for LoRA training of a repo, or None when its size is unknown."""
         if not getattr(details, "param_count", None):
             return None
@@ -112,12 +274,13 @@ class Backend:
         include: list[str] | None = None,
         exclude: list[str] | None = None,
         allow_pickle: bool = False,
-        on_event: Callable[[Any], None] | None = None,
+        on_event: "EventCallback | None" = None,
         cancel: threading.Event | None = None,
     ) -> "DownloadResult":
         """Download (or resume) a repo into the shared cache."""
-        mod = importlib.import_module("hubmgr.hub.download")
-        return mod.download_repo(
+        from hubmgr.hub.download import download_repo
+
+        return download_repo(
             repo_id,
             revision=revision,
             include=include or None,
@@ -130,12 +293,12 @@ class Backend:
 
     def download_selection(
         self,
-        files: list[Any],
+        files: list[_FileT],
         *,
         include: list[str] | None = None,
         exclude: list[str] | None = None,
         allow_pickle: bool = False,
-    ) -> tuple[list[Any], bool]:
+    ) -> tuple[list[_FileT], bool]:
         """What :meth:`download` with these filters fetches of ``files`` (objects with a ``path``, such as
         ``RepoFile``), by the rule the download itself follows (``hubmgr.hub.files.select_files``).
 
@@ -143,12 +306,13 @@ class Backend:
             ``(the files it fetches, in the given order; True when it would refuse to download because only
             pickle weights are left)``.
         """
-        mod = importlib.import_module("hubmgr.hub.files")
+        from hubmgr.hub.files import pickle_only_error, select_files
+
         by_path = {f.path: f for f in files}
-        selected, skipped = mod.select_files(
+        selected, skipped = select_files(
             list(by_path), include=include or None, exclude=exclude or None, allow_pickle=allow_pickle
         )
-        refused = mod.pickle_only_error("the repo", selected, skipped) is not None
+        refused = pickle_only_error("the repo", selected, skipped) is not None
         return [by_path[p] for p in selected], refused
 
     def downloads_file(self) -> Path:
@@ -178,7 +342,8 @@ class Backend:
         """
         import os
 
-        live = importlib.import_module("hubmgr.runs.live")
+        from hubmgr.runs import live
+
         args = ["download", repo_id]
         if revision:
             args.append(f"--revision={revision}")
@@ -208,9 +373,10 @@ class Backend:
         allow_pickle: bool = False,
     ) -> str | None:
         """The snapshot folder when this download is complete in the cache (nothing asked from the Hub), else None."""
-        dl = importlib.import_module("hubmgr.hub.download")
-        cache = importlib.import_module("hubmgr.hub.cache")
-        result = dl.cached_snapshot(
+        from hubmgr.hub.cache import snapshot_status
+        from hubmgr.hub.download import cached_snapshot
+
+        result = cached_snapshot(
             repo_id,
             revision=commit or revision,
             include=include or None,
@@ -221,7 +387,7 @@ class Backend:
         if result is None:
             return None
         try:
-            if not cache.snapshot_status(repo_id, result.commit, settings=self._settings).complete:
+            if not snapshot_status(repo_id, result.commit, settings=self._settings).complete:
                 return None
         except HubmgrError:
             return None
@@ -229,33 +395,39 @@ class Backend:
 
     # -- cache ---------------------------------------------------------------------------------------
     def list_cached(self) -> "list[CachedRepo]":
-        mod = importlib.import_module("hubmgr.hub.cache")
-        return list(mod.list_cached(settings=self._settings))
+        from hubmgr.hub.cache import list_cached
+
+        return list(list_cached(settings=self._settings))
 
     def delete_repo(self, repo_id: str) -> int:
-        mod = importlib.import_module("hubmgr.hub.cache")
-        return mod.delete_repo(repo_id, settings=self._settings)
+        from hubmgr.hub.cache import delete_repo
+
+        return delete_repo(repo_id, settings=self._settings)
 
     def verify(
-        self, repo_id: str | None = None, *, on_event: Callable[[Any], None] | None = None
+        self, repo_id: str | None = None, *, on_event: "Callable[[VerifyProgress], None] | None" = None
     ) -> "list[VerifyResult]":
-        mod = importlib.import_module("hubmgr.hub.cache")
-        return list(mod.verify(repo_id, on_event=on_event, settings=self._settings))
+        from hubmgr.hub.cache import verify
+
+        return list(verify(repo_id, on_event=on_event, settings=self._settings))
 
     def resolve_local(self, repo_id_or_path: str) -> Path:
-        mod = importlib.import_module("hubmgr.hub.cache")
-        return mod.resolve_local(repo_id_or_path, settings=self._settings)
+        from hubmgr.hub.cache import resolve_local
+
+        return resolve_local(repo_id_or_path, settings=self._settings)
 
     # -- plugins -------------------------------------------------------------------------------------
     def tasks(self) -> "dict[str, type[Task]]":
         """Registered task classes by name."""
-        mod = importlib.import_module("hubmgr.plugins")
-        return dict(mod.get_tasks())
+        from hubmgr.plugins import get_tasks
+
+        return dict(get_tasks())
 
     def plugins(self) -> "list[PluginInfo]":
         """Loaded plugins with their hooks and errors."""
-        mod = importlib.import_module("hubmgr.plugins")
-        return list(mod.list_plugins())
+        from hubmgr.plugins import list_plugins
+
+        return list(list_plugins())
 
     def pipeline_tags(self) -> list[str]:
         """Hub pipeline tags of every registered task, sorted, no duplicates."""
@@ -267,26 +439,34 @@ class Backend:
     # -- training ------------------------------------------------------------------------------------
     def train_specs(self) -> "list[FieldSpec]":
         """Field specs of TrainConfig for the generic form (the screen asks for model/task/data itself)."""
-        mod = importlib.import_module("hubmgr.train.config")
-        return [s for s in mod.field_specs(mod.TrainConfig) if s.name not in TRAIN_FIELDS_HANDLED_BY_SCREEN]
+        from hubmgr.fields import field_specs
+        from hubmgr.train.config import TrainConfig
+
+        return [s for s in field_specs(TrainConfig) if s.name not in TRAIN_FIELDS_HANDLED_BY_SCREEN]
 
     def option_specs(self, task_name: str) -> "list[FieldSpec]":
         """Field specs of a task's options dataclass (empty for a task without options)."""
         task = self.tasks().get(task_name)
-        options_class = getattr(task, "options_class", None)
+        options_class: type | None = getattr(task, "options_class", None)
         if options_class is None or not dataclasses.is_dataclass(options_class):
             return []
-        return list(importlib.import_module("hubmgr.fields").field_specs(options_class))
+        from hubmgr.fields import field_specs
+
+        return list(field_specs(options_class))
 
     def parse_field(self, spec: "FieldSpec", text: str) -> Any:
-        """What the user typed in a form input, typed by the field (same parser as the CLI)."""
-        return importlib.import_module("hubmgr.fields").parse_field_value(spec, text)
+        """What the user typed in a form input, typed by the field (same parser as the CLI): a value of the
+        field's own type (int, float, str, list, ...), hence Any."""
+        from hubmgr.fields import parse_field_value
+
+        return parse_field_value(spec, text)
 
     def make_train_config(self, values: dict[str, Any]) -> "TrainConfig":
         """Build and check a TrainConfig from form values; a bad value raises UsageError."""
-        mod = importlib.import_module("hubmgr.train.config")
+        from hubmgr.train.config import TrainConfig
+
         try:
-            config = mod.TrainConfig.from_dict(values, source="the form")
+            config = TrainConfig.from_dict(values, source="the form")
             return config.validate()
         except HubmgrError:
             raise
@@ -296,30 +476,37 @@ class Backend:
     # -- training runs: their own processes (hubmgr.runs.live) -----------------------------------------
     def start_run(self, config: "TrainConfig") -> str:
         """Start a training run as a background process (it outlives the TUI); returns its run id."""
-        live = importlib.import_module("hubmgr.runs.live")
-        run_id, _pid, _out = live.launch_train(config, settings=self.settings(), store=self._store())
+        from hubmgr.runs.live import launch_train
+
+        run_id, _pid, _out = launch_train(config, settings=self.settings(), store=self._store())
         return run_id
 
     def resume_run(self, run_id: str) -> str:
         """Resume a stopped or interrupted run in the background; returns its id."""
-        live = importlib.import_module("hubmgr.runs.live")
-        config = live.resume_config_of(self._store().get_run(run_id)).validate()
-        new_id, _pid, _out = live.launch_train(config, resume=True, settings=self.settings(), store=self._store())
+        from hubmgr.runs.live import launch_train, resume_config_of
+
+        config = resume_config_of(self._store().get_run(run_id)).validate()
+        new_id, _pid, _out = launch_train(config, resume=True, settings=self.settings(), store=self._store())
         return new_id
 
     def follow_run(
-        self, run_id: str, *, on_event: Callable[[Any], None], should_stop: Callable[[], bool] | None = None
+        self,
+        run_id: str,
+        *,
+        on_event: "Callable[[TrainEvent], None]",
+        should_stop: Callable[[], bool] | None = None,
     ) -> "RunRecord":
         """Feed ``on_event`` a run's events (so far, then live) until it ends or ``should_stop()``.
 
         Returns:
             The run's record as it stands at the end (status, metrics, error, stop reason).
         """
-        live = importlib.import_module("hubmgr.runs.live")
-        events = importlib.import_module("hubmgr.train.events")
+        from hubmgr.runs.live import follow
+        from hubmgr.train.events import event_from_dict
+
         store = self._store()
-        for data in live.follow(run_id, store=store, should_stop=should_stop):
-            event = events.event_from_dict(data)
+        for data in follow(run_id, store=store, should_stop=should_stop):
+            event = event_from_dict(data)
             if event is not None:
                 on_event(event)
             if should_stop is not None and should_stop():
@@ -328,15 +515,17 @@ class Backend:
 
     def stop_run(self, run_id: str) -> bool:
         """Ask a running run to save a checkpoint and stop; False when it cannot be asked (not running)."""
-        live = importlib.import_module("hubmgr.runs.live")
+        from hubmgr.runs.live import request_stop
+
         record = self._store().get_run(run_id)
-        return record.status == "running" and live.request_stop(record)
+        return record.status == "running" and request_stop(record)
 
     # -- runs ----------------------------------------------------------------------------------------
     def _store(self) -> "RunStore":
-        mod = importlib.import_module("hubmgr.runs.store")
+        from hubmgr.runs.store import RunStore
+
         path = self._settings.runs_db if self._settings is not None else None
-        return mod.RunStore(path)
+        return RunStore(path)
 
     def list_runs(self) -> "list[RunRecord]":
         return list(self._store().list_runs())
@@ -365,12 +554,13 @@ class Backend:
         data: str,
         options: dict[str, Any] | None = None,
         split: str = "eval",
-        on_event: Callable[[Any], None] | None = None,
+        on_event: "Callable[[EvalProgress], None] | None" = None,
         cancel: threading.Event | None = None,
     ) -> "EvalReport":
         """Evaluate the base model and adapters side by side; imports torch."""
-        mod = importlib.import_module("hubmgr.eval.runner")
-        return mod.evaluate(
+        from hubmgr.eval.runner import evaluate
+
+        return evaluate(
             base_model,
             adapters,
             task=task,
@@ -387,5 +577,7 @@ class Backend:
         The last adapter stays loaded, so trying several inputs in a row loads it once."""
         if self._predictor is None or self._predictor.adapter != adapter:
             self._predictor = None  # free the previous model first
-            self._predictor = importlib.import_module("hubmgr.eval.predict").Predictor(adapter, settings=self._settings)
+            from hubmgr.eval.predict import Predictor
+
+            self._predictor = Predictor(adapter, settings=self._settings)
         return self._predictor(inputs, compare=compare)

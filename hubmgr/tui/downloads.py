@@ -120,7 +120,7 @@ class DownloadItem:
     stop_as: str | None = field(default=None, repr=False)
 
     # -- events (worker thread) ----------------------------------------------------------------------
-    def apply(self, event: Any) -> None:
+    def apply(self, event: ev.HubEvent) -> None:
         """Fold one core download event into the item's state."""
         if isinstance(event, ev.DownloadStarted):
             self.commit = event.commit
@@ -253,7 +253,7 @@ def process_started(pid: int) -> float | None:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
             return None
-        return proc.create_time()
+        return float(proc.create_time())
     except (psutil.Error, OSError, ValueError):
         return None
 

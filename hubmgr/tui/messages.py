@@ -6,15 +6,26 @@ collapses into the latest one; the state they point at is complete, so nothing i
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual.message import Message
+
+if TYPE_CHECKING:  # pragma: no cover - the core's types; importing them here would load the core
+    from hubmgr.eval.predict import Prediction
+    from hubmgr.eval.runner import EvalReport
+    from hubmgr.hub.cache import CachedRepo, VerifyResult
+    from hubmgr.hub.fit import FitReport
+    from hubmgr.hub.info import ModelDetails
+    from hubmgr.hub.search import SearchPage
+    from hubmgr.plugins import PluginInfo
+    from hubmgr.runs.store import AdapterRecord, MetricPoint, RunRecord
+    from hubmgr.task import Task
 
 
 class SearchLoaded(Message):
     """A page of search results arrived. ``append``: more rows for the same search."""
 
-    def __init__(self, page: Any, *, append: bool, generation: int) -> None:
+    def __init__(self, page: SearchPage, *, append: bool, generation: int) -> None:
         super().__init__()
         self.page = page
         self.append = append
@@ -24,7 +35,7 @@ class SearchLoaded(Message):
 class ModelLoaded(Message):
     """Details (and the fit estimate) of one repo arrived."""
 
-    def __init__(self, details: Any, fit: Any, fit_error: str | None = None) -> None:
+    def __init__(self, details: ModelDetails, fit: FitReport | None, fit_error: str | None = None) -> None:
         super().__init__()
         self.details = details
         self.fit = fit
@@ -50,13 +61,13 @@ class DownloadsChanged(Message):
 
 
 class CacheLoaded(Message):
-    def __init__(self, repos: list[Any]) -> None:
+    def __init__(self, repos: list[CachedRepo]) -> None:
         super().__init__()
         self.repos = repos
 
 
 class VerifyDone(Message):
-    def __init__(self, repo_id: str | None, results: list[Any]) -> None:
+    def __init__(self, repo_id: str | None, results: list[VerifyResult]) -> None:
         super().__init__()
         self.repo_id = repo_id
         self.results = results
@@ -70,20 +81,22 @@ class TrainUpdated(Message):
 
 
 class TrainDone(Message):
-    def __init__(self, result: Any) -> None:
+    def __init__(self, result: RunRecord) -> None:
         super().__init__()
         self.result = result
 
 
 class RunsLoaded(Message):
-    def __init__(self, runs: list[Any], adapters: list[Any]) -> None:
+    def __init__(self, runs: list[RunRecord], adapters: list[AdapterRecord]) -> None:
         super().__init__()
         self.runs = runs
         self.adapters = adapters
 
 
 class RunLoaded(Message):
-    def __init__(self, run: Any, history: list[Any], tables: dict[str, dict[str, float]] | None = None) -> None:
+    def __init__(
+        self, run: RunRecord, history: list[MetricPoint], tables: dict[str, dict[str, float]] | None = None
+    ) -> None:
         super().__init__()
         self.run = run
         self.history = history
@@ -102,20 +115,20 @@ class EvalProgressed(Message):
 class PredictDone(Message):
     """Predictions for the Try tab arrived (``predictions``), or failed (``error``)."""
 
-    def __init__(self, predictions: list[Any], error: str | None = None) -> None:
+    def __init__(self, predictions: list[Prediction], error: str | None = None) -> None:
         super().__init__()
         self.predictions = predictions
         self.error = error
 
 
 class EvalDone(Message):
-    def __init__(self, report: Any) -> None:
+    def __init__(self, report: EvalReport) -> None:
         super().__init__()
         self.report = report
 
 
 class PluginsLoaded(Message):
-    def __init__(self, plugins: list[Any], tasks: dict[str, Any], error: str | None = None) -> None:
+    def __init__(self, plugins: list[PluginInfo], tasks: dict[str, type[Task]], error: str | None = None) -> None:
         super().__init__()
         self.plugins = plugins
         self.tasks = tasks

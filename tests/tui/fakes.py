@@ -187,7 +187,11 @@ class FakeBackend(Backend):
         emit(hev.DownloadFinished(repo_id, "c" * 40, f"/cache/{repo_id}/snapshots/ccc", 2000, 2.0))
         if repo_id not in self.cached:
             self.cached.append(repo_id)
-        return None
+        from hubmgr.hub.download import DownloadResult
+
+        return DownloadResult(
+            repo_id, "c" * 40, Path(f"/cache/{repo_id}/snapshots/ccc"), ["config.json", "model.safetensors"], 2000
+        )
 
     def download_in_background(self, repo_id, *, revision=None, include=None, exclude=None, allow_pickle=False, name):
         self.background.append(

@@ -3,10 +3,11 @@ place where a failed worker becomes a notification."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar, cast
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.message_pump import MessagePump
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
@@ -16,18 +17,35 @@ from hubmgr.tui.widgets.navbar import NavBar
 
 if TYPE_CHECKING:  # pragma: no cover
     from hubmgr.tui.app import HubmgrApp
-    from hubmgr.tui.backend import Backend
+    from hubmgr.tui.backend import BackendProtocol
+
+    # the mixin below is only ever mixed into screens: a MessagePump to mypy (it has .app), object at run time
+    _MixinBase = MessagePump
+else:
+    _MixinBase = object
+
+#: what a dialog hands back to the callback of ``push_screen`` when it is dismissed
+ResultT = TypeVar("ResultT")
 
 
-class WorkerErrorsMixin:
+def hub_app_of(node: MessagePump) -> "HubmgrApp":
+    """The running :class:`~hubmgr.tui.app.HubmgrApp`.
+
+    Textual types ``node.app`` as ``App[object]`` (a widget cannot know its app's class); hubmgr's screens
+    and widgets only ever run inside a HubmgrApp, which is what the cast says.
+    """
+    return cast("HubmgrApp", node.app)
+
+
+class WorkerErrorsMixin(_MixinBase):
     """Turns a worker that ended in an error into a notification (workers never exit the app)."""
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR and event.worker.error is not None:
-            self.app.report_error(event.worker.error)  # type: ignore[attr-defined]
+            hub_app_of(self).report_error(event.worker.error)
 
 
-class MainScreen(WorkerErrorsMixin, Screen):
+class MainScreen(WorkerErrorsMixin, Screen[None]):
     """Base of the numbered screens (and of screens pushed on top of them).
 
     Subclasses set ``MODE`` (which tab is lit) and implement :meth:`compose_body`.
@@ -37,10 +55,10 @@ class MainScreen(WorkerErrorsMixin, Screen):
 
     @property
     def hub_app(self) -> "HubmgrApp":
-        return self.app  # type: ignore[return-value]
+        return hub_app_of(self)
 
     @property
-    def backend(self) -> "Backend":
+    def backend(self) -> "BackendProtocol":
         return self.hub_app.backend
 
     def compose(self) -> ComposeResult:
@@ -55,9 +73,9 @@ class MainScreen(WorkerErrorsMixin, Screen):
         yield from ()
 
 
-class Dialog(WorkerErrorsMixin, ModalScreen):
-    """Base of modal dialogs."""
+class Dialog(WorkerErrorsMixin, ModalScreen[ResultT]):
+    """Base of modal dialogs; ``ResultT`` is what :meth:`dismiss` hands back."""
 
     @property
-    def backend(self) -> "Backend":
-        return self.app.backend  # type: ignore[attr-defined]
+    def backend(self) -> "BackendProtocol":
+        return hub_app_of(self).backend

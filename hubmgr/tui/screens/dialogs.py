@@ -14,7 +14,7 @@ from textual.widgets import Button, DirectoryTree, Input, Label, Markdown, Stati
 from hubmgr.tui.screens.base import Dialog
 
 
-class ConfirmScreen(Dialog):
+class ConfirmScreen(Dialog[bool]):
     """Ask a yes/no question; dismisses with True (yes) or False."""
 
     BINDINGS = [
@@ -46,7 +46,7 @@ class ConfirmScreen(Dialog):
         self.dismiss(answer)
 
 
-class QuitDialog(Dialog):
+class QuitDialog(Dialog[str | None]):
     """Quitting with work going: dismisses with ``"keep"`` (it goes on in the background) or None (do not
     quit); "stop" stays open, saying "Stopping…", while the app's ``stop_then_quit`` stops the work and quits."""
 
@@ -164,7 +164,7 @@ When the Hub cannot be reached a banner says so; Local, Train and Runs keep work
 """
 
 
-class HelpScreen(Dialog):
+class HelpScreen(Dialog[None]):
     """The keys and screens, in one page."""
 
     BINDINGS = [Binding("escape,q,f1,question_mark", "app.pop_screen", "Close")]
@@ -186,7 +186,7 @@ class _FileTree(DirectoryTree):
         return [p for p in paths if not p.name.startswith(".")]
 
 
-class FilePickerScreen(Dialog):
+class FilePickerScreen(Dialog[str | None]):
     """Pick a file (or folder) from a tree; dismisses with the path or None."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -229,7 +229,7 @@ class FilePickerScreen(Dialog):
         self.dismiss(None)
 
 
-class EvalDialog(Dialog):
+class EvalDialog(Dialog[tuple[str, str] | None]):
     """Ask for the data and split to evaluate on; dismisses with (data, split) or None."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]

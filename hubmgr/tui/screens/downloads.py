@@ -15,7 +15,7 @@ from textual.widgets import Button, ProgressBar, Static
 
 from hubmgr.tui import downloads as dl
 from hubmgr.tui.format import duration, human_bytes, speed
-from hubmgr.tui.screens.base import MainScreen
+from hubmgr.tui.screens.base import MainScreen, hub_app_of
 
 MAX_FILE_ROWS = 6
 STATUS_STYLE = {
@@ -147,15 +147,15 @@ class DownloadCard(Vertical, can_focus=True):
 
     @on(Button.Pressed, ".dl-cancel")
     def _cancel(self) -> None:
-        self.app.cancel_download(self.item_id)  # type: ignore[attr-defined]
+        hub_app_of(self).cancel_download(self.item_id)
 
     @on(Button.Pressed, ".dl-resume")
     def _resume(self) -> None:
-        self.app.resume_download(self.item_id)  # type: ignore[attr-defined]
+        hub_app_of(self).resume_download(self.item_id)
 
     @on(Button.Pressed, ".dl-remove")
     def _remove(self) -> None:
-        self.app.remove_download(self.item_id)  # type: ignore[attr-defined]
+        hub_app_of(self).remove_download(self.item_id)
 
 
 class DownloadsScreen(MainScreen):

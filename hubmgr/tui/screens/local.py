@@ -6,7 +6,7 @@ queues the download of the missing files, which resumes them."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import glob
 
@@ -24,6 +24,10 @@ from hubmgr.tui.screens.base import MainScreen
 from hubmgr.tui.widgets.tables import RowTable
 from hubmgr.tui.screens.dialogs import ConfirmScreen
 
+if TYPE_CHECKING:  # pragma: no cover
+    from hubmgr.hub.cache import CachedRepo, CachedRevision
+    from hubmgr.hub.events import VerifyProgress
+
 #: column key -> (title, sort key on a CachedRepo)
 COLUMNS: dict[str, tuple[str, Any]] = {
     "repo": ("Repo", lambda r: repo_key(r).lower()),
@@ -35,18 +39,18 @@ COLUMNS: dict[str, tuple[str, Any]] = {
 SORT_ORDER = list(COLUMNS)
 
 
-def repo_key(repo: Any) -> str:
+def repo_key(repo: CachedRepo) -> str:
     """The name the cache functions accept: ``org/name`` for models, ``dataset/org/name`` otherwise."""
     kind = getattr(repo, "repo_type", "model") or "model"
     return repo.repo_id if kind == "model" else f"{kind}/{repo.repo_id}"
 
 
-def incomplete_revisions(repo: Any) -> list[Any]:
+def incomplete_revisions(repo: CachedRepo) -> list[CachedRevision]:
     """The revisions of a cached repo that lack files of their revision (newest first)."""
     return [rev for rev in getattr(repo, "revisions", None) or [] if not getattr(rev, "complete", True)]
 
 
-def incomplete_words(rev: Any) -> str:
+def incomplete_words(rev: CachedRevision) -> str:
     """``(incomplete: 2 file(s), 3.0 MB missing, 1.2 MB resumable)``: what ``hubmgr ls`` says."""
     return (
         f"(incomplete: {len(rev.missing_files)} file(s), {human_bytes(rev.missing_bytes)} missing, "
@@ -287,7 +291,7 @@ class LocalScreen(MainScreen):
     def _verify(self, repo_id: str | None) -> None:
         count = 0
 
-        def on_event(event: Any) -> None:
+        def on_event(event: VerifyProgress) -> None:
             nonlocal count
             count += 1
             self.post_message(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
@@ -10,6 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.worker import Worker
 from textual.widgets import (
     Button,
     Checkbox,
@@ -29,6 +30,10 @@ from hubmgr.tui.format import date, human_bytes, human_count, plain
 from hubmgr.tui.messages import ModelLoaded
 from hubmgr.tui.screens.base import MainScreen
 from hubmgr.tui.widgets.tables import RowTable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hubmgr.hub.fit import FitReport
+    from hubmgr.hub.info import ModelDetails
 
 VERDICT_STYLE = {"fits": "bold green", "tight": "bold yellow", "won't fit": "bold red"}
 
@@ -57,7 +62,7 @@ class ModelScreen(MainScreen):
     def __init__(self, repo_id: str) -> None:
         super().__init__()
         self.repo_id = repo_id
-        self.details: Any = None
+        self.details: ModelDetails | None = None
 
     def compose_body(self) -> ComposeResult:
         yield Static(Text(self.repo_id, style="bold"), id="model-title")
@@ -118,7 +123,7 @@ class ModelScreen(MainScreen):
             fit_error = str(exc)
         self.post_message(ModelLoaded(details, fit, fit_error))
 
-    def on_worker_state_changed(self, event: Any) -> None:
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         from textual.worker import WorkerState
 
         if event.worker.group == "model" and event.state == WorkerState.ERROR:
@@ -180,7 +185,7 @@ class ModelScreen(MainScreen):
         self.query_one("#train-button", Button).disabled = False
         self._update_preview()
 
-    def _show_fit(self, fit: Any, error: str | None, d: Any) -> None:
+    def _show_fit(self, fit: FitReport | None, error: str | None, d: ModelDetails) -> None:
         summary = self.query_one("#fit-summary", Static)
         table = self.query_one("#fit-table", DataTable)
         table.clear()

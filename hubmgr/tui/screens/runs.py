@@ -4,7 +4,7 @@ adapters of it side by side."""
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
@@ -23,6 +23,10 @@ from hubmgr.tui.screens.base import MainScreen
 from hubmgr.tui.widgets.tables import RowTable
 from hubmgr.tui.screens.dialogs import EvalDialog
 from hubmgr.tui.widgets.chart import MetricsChart
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hubmgr.runs.store import MetricPoint, RunRecord
+    from hubmgr.train.events import EvalProgress
 
 STATUS_STYLE = {
     "completed": "green",
@@ -146,7 +150,7 @@ class RunsScreen(MainScreen):
             summary += f" · {len(self.marked)} marked"
         self.query_one("#runs-summary", Static).update(Text(summary))
 
-    def _cells(self, r: Any) -> list[Any]:
+    def _cells(self, r: RunRecord) -> list[str | Text]:
         return [
             Text("✓" if r.id in self.marked else " ", style="bold green"),
             plain(r.id),
@@ -291,7 +295,7 @@ class RunsScreen(MainScreen):
     def _eval_worker(
         self, base: str, task: str, adapters: list[str], data: str, split: str, cancel: threading.Event
     ) -> None:
-        def on_event(event: Any) -> None:
+        def on_event(event: EvalProgress) -> None:
             done, total, name = getattr(event, "done", 0), getattr(event, "total", 0), getattr(event, "name", "")
             self.post_message(EvalProgressed(f"Evaluating {name}: {done}/{total} examples"))
 
@@ -361,8 +365,8 @@ class RunDetailScreen(MainScreen):
     def __init__(self, run_id: str) -> None:
         super().__init__()
         self.run_id = run_id
-        self.history: list[Any] = []
-        self.run: Any = None
+        self.history: list[MetricPoint] = []
+        self.run: RunRecord | None = None
 
     def compose_body(self) -> ComposeResult:
         yield Static(Text(f"Run {self.run_id}", style="bold"), id="run-title")
@@ -464,7 +468,7 @@ class RunDetailScreen(MainScreen):
         ]
         if run.error:
             rows.append(("Error", run.error))
-        if getattr(run, "stop_reason", None):
+        if run.stop_reason:
             rows.append(("Stopped", run.stop_reason))
         for note in getattr(run, "notes", None) or []:
             rows.append(("Note", note))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
@@ -41,6 +41,9 @@ from hubmgr.tui.screens.base import MainScreen
 from hubmgr.tui.screens.dialogs import FilePickerScreen
 from hubmgr.tui.widgets.chart import MetricsChart
 from hubmgr.tui.widgets.form import DataclassForm
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hubmgr.train.config import TrainConfig
 
 STATUS_STYLE = {
     "completed": "bold green",
@@ -83,7 +86,7 @@ class TrainState:
     budget: str = "fixed"
     main_metric: str | None = None
 
-    def apply(self, event: Any) -> None:
+    def apply(self, event: tev.TrainEvent) -> None:
         if isinstance(event, tev.TrainStarted):
             self.status = "running"
             self.run_id = event.run_id
@@ -379,7 +382,7 @@ class TrainScreen(MainScreen):
         self._render_state()
 
     @work(thread=True, group="train", exit_on_error=False, description="training")
-    def _train_worker(self, config: Any, state: TrainState, detach: threading.Event) -> None:
+    def _train_worker(self, config: TrainConfig, state: TrainState, detach: threading.Event) -> None:
         state.run_id = self.backend.start_run(config)
         self.post_message(TrainUpdated())
         self._follow(state.run_id, state, detach)
@@ -389,7 +392,7 @@ class TrainScreen(MainScreen):
         self._follow(run_id, state, detach)
 
     def _follow(self, run_id: str, state: TrainState, detach: threading.Event) -> None:
-        def on_event(event: Any) -> None:
+        def on_event(event: tev.TrainEvent) -> None:
             state.apply(event)
             self.post_message(TrainUpdated())
 

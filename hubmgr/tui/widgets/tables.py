@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
 
-class RowTable(DataTable):
+class RowTable(DataTable[str | Text]):
     """A row-cursor DataTable for lists (results, cache, runs)."""
 
     BINDINGS = [
