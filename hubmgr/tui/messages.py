@@ -83,11 +83,19 @@ class RunsLoaded(Message):
 
 
 class RunLoaded(Message):
-    def __init__(self, run: Any, history: list[Any], tables: dict[str, dict[str, float]] | None = None) -> None:
+    def __init__(
+        self,
+        run: Any,
+        history: list[Any],
+        tables: dict[str, dict[str, float]] | None = None,
+        folder: tuple[Any, bool] | None = None,
+    ) -> None:
         super().__init__()
         self.run = run
         self.history = history
         self.tables = dict(tables or {})
+        #: (the folder the run's files are in now, True when it is the unfinished OUT.partial), None: neither
+        self.folder = folder
 
 
 class EvalProgressed(Message):
