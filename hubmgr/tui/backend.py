@@ -21,6 +21,7 @@ from hubmgr.errors import HubmgrError, UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
     from hubmgr.config import Settings
+    from hubmgr.eval.merge import MergeResult
     from hubmgr.eval.predict import Prediction, Predictor
     from hubmgr.eval.runner import EvalReport
     from hubmgr.fields import FieldSpec
@@ -180,6 +181,20 @@ class BackendProtocol(Protocol):
     def metrics_history(self, run_id: str) -> list[MetricPoint]: ...
 
     def metric_tables(self, run: RunRecord) -> dict[str, dict[str, float]]: ...
+
+    def list_adapters(self) -> list[AdapterRecord]: ...
+
+    def adapter_of(self, run: RunRecord) -> AdapterRecord | None: ...
+
+    def adapters_on(self, repo_id: str) -> list[AdapterRecord]: ...
+
+    def delete_run(self, run_id: str, *, forget_run: bool = True, delete_adapter: bool = False) -> None: ...
+
+    def resume_point(self, run_id: str) -> str: ...
+
+    def merge_adapter(self, adapter: str, output: str, *, trust_remote_code: bool = False) -> MergeResult: ...
+
+    def run_folder(self, run: RunRecord) -> tuple[Path, bool] | None: ...
 
     def evaluate(
         self,
@@ -544,6 +559,78 @@ class Backend:
 
     def list_adapters(self) -> "list[AdapterRecord]":
         return list(self._store().list_adapters())
+
+    def adapter_of(self, run: "RunRecord") -> "AdapterRecord | None":
+        """The registered adapter a run saved (``hubmgr adapters``), or None when it has none (any more)."""
+        if not run.adapter_path:
+            return None
+        try:
+            return self._store().get_adapter(run.adapter_path)
+        except HubmgrError:
+            return None
+
+    def adapters_on(self, repo_id: str) -> "list[AdapterRecord]":
+        """The saved adapters trained on a cached repo (by its id or a folder of it in the cache): they need
+        it to be tried, evaluated or merged."""
+        folder = "models--" + repo_id.replace("/", "--")
+        return [
+            a
+            for a in self.list_adapters()
+            if a.exists and a.base_model and (a.base_model == repo_id or folder in Path(a.base_model).parts)
+        ]
+
+    def delete_run(self, run_id: str, *, forget_run: bool = True, delete_adapter: bool = False) -> None:
+        """Forget a run and its metric history (``hubmgr runs rm``) and/or delete its adapter with its folder
+        (``hubmgr adapters rm``). Any run that is not running, one that failed before it started included.
+
+        Raises:
+            UsageError: the run is still running, or its adapter folder does not look like one.
+        """
+        store = self._store()
+        record = store.get_run(run_id, exact=True)
+        if record.status == "running":
+            raise UsageError(f"Run {record.id} is still running; stop it first (s).")
+        if delete_adapter:
+            adapter = self.adapter_of(record)
+            if adapter is not None:
+                store.delete_adapter(adapter.id, delete_files=True)
+        if forget_run:
+            store.delete_run(record.id)
+
+    def resume_point(self, run_id: str) -> str:
+        """Where :meth:`resume_run` would continue the run from ('checkpoint-40 in /runs/x.partial').
+
+        Raises:
+            UsageError: the run cannot be resumed (complete, running, or no checkpoint), in one sentence.
+        """
+        from hubmgr.runs import live
+        from hubmgr.train import _outputs as outputs
+
+        record = self._store().get_run(run_id)
+        config = live.resume_config_of(record)
+        if not config.output_dir:
+            raise UsageError(f"Run {record.id} has no output folder to resume in.")
+        partial = outputs.partial_dir(Path(config.output_dir))
+        checkpoint = outputs.last_checkpoint(partial)
+        return f"{Path(checkpoint).name} in {partial}" if checkpoint is not None else str(partial)
+
+    def merge_adapter(self, adapter: str, output: str, *, trust_remote_code: bool = False) -> "MergeResult":
+        """Merge an adapter into its base model and save a full model (``hubmgr merge``); imports torch."""
+        from hubmgr.eval.merge import merge_adapter
+
+        return merge_adapter(
+            adapter, output=Path(output).expanduser(), trust_remote_code=trust_remote_code, settings=self._settings
+        )
+
+    def run_folder(self, run: "RunRecord") -> "tuple[Path, bool] | None":
+        """The folder a run's files are in now and whether it is the unfinished ``OUT.partial`` one (None when
+        neither exists)."""
+        from hubmgr.runs import live
+
+        folder = live.run_folder(run.output_dir)
+        if folder is None:
+            return None
+        return folder, folder != Path(run.output_dir or "")
 
     def evaluate(
         self,

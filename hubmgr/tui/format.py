@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from rich.text import Text
 
 __all__ = [
+    "column_numbers",
     "date",
     "date_time",
     "duration",
@@ -77,6 +78,27 @@ def number(value: Any, digits: int = 4) -> str:
             return f"{value:.{digits - 1}e}"
         return f"{value:.{digits}g}" if abs(value) >= 1 else f"{value:.{digits}f}".rstrip("0").rstrip(".") or "0"
     return str(value)
+
+
+def column_numbers(values: list[Any], decimals: int = 4) -> list[str]:
+    """One table column of metric values, formatted so that, right-aligned, they line up on the decimal point:
+    whole numbers when every number in it is whole (counts, support), else the same fixed ``decimals``.
+    ``None`` is '-', non-numbers are shown as they are."""
+    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
+    whole = all(float(v).is_integer() for v in numbers)
+    out = []
+    for v in values:
+        if v is None:
+            out.append("-")
+        elif isinstance(v, bool) or not isinstance(v, (int, float)):
+            out.append(str(v))
+        elif not math.isfinite(v):
+            out.append("nan" if math.isnan(v) else ("inf" if v > 0 else "-inf"))
+        elif whole:
+            out.append(f"{int(v)}")
+        else:
+            out.append(f"{v:.{decimals}f}")
+    return out
 
 
 def plain(value: Any, *, style: str = "", right: bool = False) -> "Text":

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover - the core's types; importing them here wo
     from hubmgr.plugins import PluginInfo
     from hubmgr.runs.store import AdapterRecord, MetricPoint, RunRecord
     from hubmgr.task import Task
+    from pathlib import Path
 
 
 class SearchLoaded(Message):
@@ -95,12 +96,18 @@ class RunsLoaded(Message):
 
 class RunLoaded(Message):
     def __init__(
-        self, run: RunRecord, history: list[MetricPoint], tables: dict[str, dict[str, float]] | None = None
+        self,
+        run: RunRecord,
+        history: list[MetricPoint],
+        tables: dict[str, dict[str, float]] | None = None,
+        folder: "tuple[Path, bool] | None" = None,
     ) -> None:
         super().__init__()
         self.run = run
         self.history = history
         self.tables = dict(tables or {})
+        #: (the folder the run's files are in now, True when it is the unfinished OUT.partial), None: neither
+        self.folder = folder
 
 
 class EvalProgressed(Message):

@@ -70,6 +70,12 @@ class FakeBackend(Backend):
         self.evaluated: list[tuple] = []
         self.predicted: list[tuple] = []
         self.fixed_plugins = fixed_plugins
+        self.deleted_runs: list[str] = []
+        self.deleted_adapters: list[str] = []
+        self.merged: list[tuple] = []
+        self.resumed: list[str] = []
+        #: run id -> its last checkpoint's step, for the runs that can resume
+        self.checkpoints: dict[str, int] = {"20250314-cccc": 3}
 
     # -- plugins: the built-in ones only (snapshots must not change when another plugin is installed) ------
     BUILTIN_TASKS = ("causal-lm", "image-classification", "text-classification", "token-classification")
@@ -260,6 +266,9 @@ class FakeBackend(Backend):
 
     # -- runs ------------------------------------------------------------------------------------------
     def list_runs(self):
+        return [r for r in self._fixed_runs() if r.id not in self.deleted_runs]
+
+    def _fixed_runs(self):
         from hubmgr.runs.store import RunRecord
 
         return [
@@ -320,7 +329,68 @@ class FakeBackend(Backend):
     def get_run(self, run_id):
         if run_id in self.live_status:
             return self._live_record(run_id, self.live_status[run_id], f"/runs/{run_id}")
-        return next(r for r in self.list_runs() if r.id == run_id)
+        found = next((r for r in self.list_runs() if r.id == run_id), None)
+        if found is None:
+            from hubmgr.errors import RunNotFoundError
+
+            raise RunNotFoundError(f"No run with id {run_id!r} in the run registry.")
+        return found
+
+    def list_adapters(self):
+        return [a for a in (self.adapter_of(r) for r in self.list_runs()) if a is not None]
+
+    def adapter_of(self, run):
+        from hubmgr.runs.store import AdapterRecord
+
+        if not run.adapter_path or run.adapter_path in self.deleted_adapters:
+            return None
+        return AdapterRecord(
+            run.id,
+            run.id,
+            run.adapter_path,
+            run.model,
+            run.revision,
+            run.task,
+            run.created,
+            dict(run.metrics),
+            None,
+            True,
+        )
+
+    def delete_run(self, run_id, *, forget_run=True, delete_adapter=False):
+        from hubmgr.errors import UsageError
+
+        run = self.get_run(run_id)
+        if run.status == "running":
+            raise UsageError(f"Run {run_id} is still running; stop it first (s).")
+        if delete_adapter and run.adapter_path:
+            self.deleted_adapters.append(run.adapter_path)
+        if forget_run:
+            self.deleted_runs.append(run_id)
+
+    def resume_point(self, run_id):
+        from hubmgr.errors import UsageError
+
+        run = self.get_run(run_id)
+        if run.status == "completed":
+            raise UsageError(f"Run {run_id} is complete; there is nothing to resume.")
+        if run_id not in self.checkpoints:
+            raise UsageError(f"Run {run_id} saved no checkpoint before it stopped, so it cannot be resumed.")
+        return f"checkpoint-{self.checkpoints[run_id]} in {run.output_dir}.partial"
+
+    def resume_run(self, run_id):
+        self.resume_point(run_id)
+        self.resumed.append(run_id)
+        return run_id
+
+    def merge_adapter(self, adapter, output, *, trust_remote_code=False):
+        from hubmgr.errors import UsageError
+        from hubmgr.eval.merge import MergeResult
+
+        if Path(output).exists():
+            raise UsageError(f"{output} already exists and is not empty; choose another --output.")
+        self.merged.append((adapter, output, trust_remote_code))
+        return MergeResult(output, adapter, "acme/tiny-bert", "/base", 4_400_000, 17_600_000)
 
     def metrics_history(self, run_id):
         from hubmgr.runs.store import MetricPoint

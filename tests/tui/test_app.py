@@ -10,7 +10,6 @@ from textual.widgets import Checkbox, DataTable, Input, Select, Static
 from hubmgr.errors import DataError
 from hubmgr.tui import downloads as dl
 from hubmgr.tui.app import HubmgrApp, OFFLINE_REASON
-from hubmgr.tui.format import number
 from hubmgr.tui.screens.base import MainScreen
 from hubmgr.tui.screens.dialogs import ConfirmScreen, EvalDialog, HelpScreen
 from hubmgr.tui.screens.model import ModelScreen
@@ -445,7 +444,8 @@ async def test_runs_open_a_run_and_compare_adapters(fake: FakeBackend) -> None:
         await settle(app, pilot)
         table = app.screen.query_one("#runs-table", DataTable)
         assert table.row_count == 3
-        assert "accuracy 0.875" in str(table.get_row_at(0)[5])
+        metrics_column = [str(k.value) for k in table.columns].index("metrics")  # Task goes on narrow screens
+        assert "accuracy 0.875" in str(table.get_row_at(0)[metrics_column])
         # open the first run: summary, metrics, curves, config
         table.focus()
         await pilot.press("enter")
@@ -471,7 +471,9 @@ async def test_runs_open_a_run_and_compare_adapters(fake: FakeBackend) -> None:
         await pilot.press("e")
         await pilot.pause(0.2)
         assert isinstance(app.screen, EvalDialog)
-        assert app.screen.query_one("#eval-data", Input).value == "/data/train.csv"
+        box = app.screen.query_one("#eval-data", Input)
+        assert box.value == ""  # the runs had no eval data; never the training file
+        box.value = "/data/eval.csv"
         await pilot.press("enter")
         await settle(app, pilot)
         base, adapters, task, data, split = fake.evaluated[-1]
@@ -613,7 +615,7 @@ async def test_run_detail_says_why_the_run_stopped(fake: FakeBackend) -> None:
         tables = app.screen.query_one("#run-tables", DataTable)
         assert tables.display and tables.row_count == 2
         assert [str(c.label) for c in tables.columns.values()] == ["Label", "f1_per_label", "support"]
-        assert [str(cell) for cell in tables.get_row_at(1)] == ["positive", number(0.88), number(60.0)]
+        assert [str(cell) for cell in tables.get_row_at(1)] == ["positive", "0.8800", "60"]
 
 
 async def test_run_detail_hides_the_per_label_table_when_the_task_gave_none(fake: FakeBackend) -> None:

@@ -132,7 +132,7 @@ async def test_search_open_download_train_runs_delete(hub_server, tiny_bert, tmp
         await wait_for(pilot, lambda: state.run_id in _keys(runs), what="run listed")
         row = runs.get_row_at(_keys(runs).index(state.run_id))
         assert str(row[2]) == "completed"
-        assert "accuracy" in str(row[5])
+        assert "accuracy" in str(row[[str(k.value) for k in runs.columns].index("metrics")])
         runs.focus()
         runs.move_cursor(row=_keys(runs).index(state.run_id))
         await pilot.press("enter")
@@ -159,7 +159,9 @@ async def test_search_open_download_train_runs_delete(hub_server, tiny_bert, tmp
         runs.move_cursor(row=_keys(runs).index(state.run_id))
         await pilot.press("space", "e")
         await wait_for(pilot, lambda: isinstance(app.screen, EvalDialog), what="the evaluation dialog")
-        assert app.screen.query_one("#eval-data", Input).value == str(data)
+        box = app.screen.query_one("#eval-data", Input)
+        assert box.value == ""  # the run held out part of its training file: never proposed
+        box.value = str(data)
         await pilot.press("enter")
         compare = app.screen.query_one("#compare-table", DataTable)
         await wait_for(pilot, lambda: compare.row_count == 2, timeout=180, what="evaluation")

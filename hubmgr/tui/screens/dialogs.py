@@ -1,4 +1,4 @@
-"""Modal dialogs: confirmation, help, file picker, evaluation settings."""
+"""Modal dialogs: confirmation, help, file picker, evaluation settings, deleting a run, merging an adapter."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, DirectoryTree, Input, Label, Markdown, Static
+from textual.widgets import Button, Checkbox, DirectoryTree, Input, Label, Markdown, Static
 
 from hubmgr.tui.screens.base import Dialog
 
@@ -142,7 +142,8 @@ interrupted, and a download left going in the background shows its process until
 
 ## Local
 The shared Hugging Face cache. Click a column title (or press `s`) to sort. `d` deletes (after a
-confirmation), `v` verifies the selected repo, `V` verifies all, `t` trains the selected model.
+confirmation, which names the adapters trained on it), `v` verifies the selected repo, `V` verifies
+all, `t` trains the selected model, `/` filters the repos as you type (Esc clears the filter).
 A repo marked *incomplete* lacks files of its revision (a download that did not finish); `R`
 resumes its download.
 
@@ -154,8 +155,11 @@ after a checkpoint; `a` attaches to the newest running run, wherever it was star
 
 ## Runs
 Every training run. `Enter` opens a run (config, curves, metrics). `a` attaches to a running run
-(its live view on Train), `s` stops it, `R` resumes a stopped or interrupted one. `Space` marks
-adapters of one base model; `e` evaluates the base and the marked adapters side by side.
+(its live view on Train), `s` stops it, `R` resumes a stopped or interrupted one (after a confirmation
+that says from which checkpoint). `d` deletes a run: forget it, delete its adapter, or both (asked
+first). `m` merges its adapter into the base model (a full model in a new folder). `/` filters the runs
+as you type (Esc clears the filter). `Space` marks adapters of one base model; `e` evaluates the base
+and the marked adapters side by side, on the runs' eval data.
 
 ## Plugins
 Loaded plugins, their tasks and hooks, and plugins that failed to load with their error.
@@ -261,6 +265,88 @@ class EvalDialog(Dialog[tuple[str, str] | None]):
             self.notify("Give a data file to evaluate on.", severity="error")
             return
         self.dismiss((data, split))
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class DeleteRunDialog(Dialog[str | None]):
+    """Delete a run: forget it (its record and metric history), delete its adapter (record and folder), or
+    both. Dismisses with ``"run"``, ``"adapter"``, ``"both"`` or None (cancel)."""
+
+    BINDINGS = [
+        Binding("f", "answer('run')", "Forget the run"),
+        Binding("a", "answer('adapter')", "Delete the adapter"),
+        Binding("b", "answer('both')", "Both"),
+        Binding("n,escape", "answer(None)", "Cancel"),
+    ]
+
+    def __init__(self, run_id: str, what: str, *, adapter_path: str | None = None) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.what = what
+        self.adapter_path = adapter_path
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="delete-run-dialog"):
+            yield Label(f"Delete run {self.run_id}?", classes="dialog-title", markup=False)
+            lines = [self.what, "Forget the run: its record and metric history go; its files stay on disk."]
+            if self.adapter_path:
+                lines.append(f"Delete the adapter: its folder {self.adapter_path} is deleted from disk.")
+            else:
+                lines.append("It has no saved adapter.")
+            yield Static("\n".join(lines), classes="dialog-text", markup=False)
+            with Horizontal(classes="dialog-buttons"):
+                if self.adapter_path:
+                    yield Button("Both (b)", id="both", variant="error")
+                    yield Button("Adapter only (a)", id="adapter", variant="error")
+                yield Button("Forget the run (f)", id="run", variant="error" if not self.adapter_path else "warning")
+                yield Button("Cancel (n)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.action_answer(None if event.button.id == "cancel" else event.button.id)
+
+    def action_answer(self, answer: str | None) -> None:
+        if answer in ("adapter", "both") and not self.adapter_path:
+            return
+        self.dismiss(answer)
+
+
+class MergeDialog(Dialog[tuple[str, bool] | None]):
+    """Ask where to write an adapter merged into its base model; dismisses with (output, trust_remote_code)
+    or None."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, summary: str, *, output: str) -> None:
+        super().__init__()
+        self.summary = summary
+        self.output = output
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="merge-dialog"):
+            yield Label("Merge the adapter into its base model", classes="dialog-title")
+            yield Static(self.summary, classes="dialog-text", markup=False)
+            yield Label("Write the merged model (safetensors) to this new folder")
+            yield Input(self.output, id="merge-output", placeholder="path/to/merged-model")
+            yield Checkbox("Trust the base model's own code (only for a model that needs it)", id="merge-trust")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Merge", id="go", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#go")
+    def _go(self) -> None:
+        output = self.query_one("#merge-output", Input).value.strip()
+        if not output:
+            self.notify("Give a folder to write the merged model to.", severity="error")
+            return
+        self.dismiss((output, self.query_one("#merge-trust", Checkbox).value))
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

@@ -15,7 +15,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.coordinate import Coordinate
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Static
 from textual.worker import Worker, WorkerState
 
 from hubmgr.tui.format import date_time, human_bytes, plain, to_datetime
@@ -23,6 +23,7 @@ from hubmgr.tui.messages import CacheLoaded, EvalProgressed, VerifyDone
 from hubmgr.tui.screens.base import MainScreen
 from hubmgr.tui.widgets.tables import RowTable
 from hubmgr.tui.screens.dialogs import ConfirmScreen
+from hubmgr.tui.widgets.filter import FilterBar, matches
 
 if TYPE_CHECKING:  # pragma: no cover
     from hubmgr.hub.cache import CachedRepo, CachedRevision
@@ -74,6 +75,7 @@ class LocalScreen(MainScreen):
         Binding("t", "train", "Train", id="local-train"),
         Binding("r", "refresh", "Refresh", id="local-refresh"),
         Binding("R", "resume_download", "Resume download", id="local-resume"),
+        Binding("slash", "filter", "Filter", id="local-filter"),
     ]
 
     def __init__(self) -> None:
@@ -84,6 +86,7 @@ class LocalScreen(MainScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="cache-summary")
+        yield FilterBar("cached repos", id="cache-filter")
         yield RowTable(id="cache-table")
         yield Static("", id="incomplete-panel")
         yield Static("", id="verify-panel")
@@ -110,7 +113,8 @@ class LocalScreen(MainScreen):
         table = self.query_one("#cache-table", DataTable)
         current = self.selected_repo()
         _, key = COLUMNS[self.sort_key]
-        repos = sorted(self.repos, key=key, reverse=self.sort_reverse)
+        query = self.query_one("#cache-filter", FilterBar).filter_text
+        repos = sorted((r for r in self.repos if matches(query, (repo_key(r),))), key=key, reverse=self.sort_reverse)
         table.clear(columns=True)
         for col_key, (title, _) in COLUMNS.items():
             arrow = (" ▼" if self.sort_reverse else " ▲") if col_key == self.sort_key else ""
@@ -132,6 +136,8 @@ class LocalScreen(MainScreen):
         total = sum(r.size_on_disk or 0 for r in self.repos)
         n = len(self.repos)
         summary = f"{n} repo{'s' if n != 1 else ''}, {human_bytes(total)} in {self.backend.settings().hub_cache}"
+        if query:
+            summary = f"{len(repos)} of {summary} match “{query}”"
         if not self.repos:
             summary = "The cache is empty. Download a model from Browse (1)."
         partial = sum(1 for r in self.repos if incomplete_revisions(r))
@@ -153,6 +159,19 @@ class LocalScreen(MainScreen):
     def _selected(self) -> Any:
         key = self.selected_repo()
         return next((r for r in self.repos if repo_key(r) == key), None) if key else None
+
+    # -- filter as you type ------------------------------------------------------------------------
+    def action_filter(self) -> None:
+        self.query_one("#cache-filter", FilterBar).open()
+
+    @on(Input.Changed, "#cache-filter")
+    def _filter_changed(self) -> None:
+        self._fill()
+
+    @on(FilterBar.Closed, "#cache-filter")
+    def _filter_closed(self) -> None:
+        self._fill()
+        self.query_one("#cache-table", DataTable).focus()
 
     # -- incomplete snapshots ------------------------------------------------------------------------
     @on(DataTable.RowHighlighted, "#cache-table")
@@ -256,12 +275,26 @@ class LocalScreen(MainScreen):
             return
         repo = next((r for r in self.repos if repo_key(r) == repo_id), None)
         size = human_bytes(repo.size_on_disk) if repo else "?"
+        self._ask_delete(repo_id, size)
+
+    @work(thread=True, group="cache-delete", exclusive=True, exit_on_error=False)
+    def _ask_delete(self, repo_id: str, size: str) -> None:
+        """Confirm a delete, saying which saved adapters were trained on the repo (they need it)."""
+        adapters = self.backend.adapters_on(repo_id)
+        question = f"Delete {repo_id} ({size}) from the cache?"
+        if adapters:
+            n = len(adapters)
+            names = ", ".join(a.id for a in adapters[:5]) + (f" and {n - 5} more" if n > 5 else "")
+            question += (
+                f"\n⚠ {n} adapter{'s' if n != 1 else ''} {'were' if n != 1 else 'was'} trained on it ({names}):"
+                " trying, evaluating or merging them fails until it is downloaded again."
+            )
 
         def done(answer: bool | None) -> None:
             if answer:
                 self._delete(repo_id)
 
-        self.app.push_screen(ConfirmScreen(f"Delete {repo_id} ({size}) from the cache?", yes="Delete"), done)
+        self.app.call_from_thread(self.app.push_screen, ConfirmScreen(question, yes="Delete"), done)
 
     @work(thread=True, group="cache-delete", exit_on_error=False)
     def _delete(self, repo_id: str) -> None:

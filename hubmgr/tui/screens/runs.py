@@ -17,12 +17,13 @@ from textual.widgets import DataTable, Input, Label, Select, Static, TabbedConte
 from textual.worker import Worker, WorkerState
 
 from hubmgr.metrics import best_value, headline, ordered, table_labels
-from hubmgr.tui.format import date_time, duration, number, one_line, plain
+from hubmgr.tui.format import column_numbers, date_time, duration, number, one_line, plain
 from hubmgr.tui.messages import EvalDone, EvalProgressed, PredictDone, RunLoaded, RunsLoaded
 from hubmgr.tui.screens.base import MainScreen
 from hubmgr.tui.widgets.tables import RowTable
-from hubmgr.tui.screens.dialogs import EvalDialog
+from hubmgr.tui.screens.dialogs import ConfirmScreen, DeleteRunDialog, EvalDialog, MergeDialog
 from hubmgr.tui.widgets.chart import MetricsChart
+from hubmgr.tui.widgets.filter import FilterBar, matches
 
 if TYPE_CHECKING:  # pragma: no cover
     from hubmgr.runs.store import MetricPoint, RunRecord
@@ -74,6 +75,69 @@ def best_values(
     return best
 
 
+def output_folder(run: Any, folder: tuple[Any, bool] | None) -> str:
+    """The run's output folder as it is on disk: the ``.partial`` one (said so) while unfinished."""
+    if not run.output_dir:
+        return "-"
+    if folder is None:
+        return f"{run.output_dir} (not on disk)"
+    path, partial = folder
+    if not partial:
+        return str(path)
+    why = {
+        "running": "training has not finished",
+        "failed": "the run failed",
+        "cancelled": "the run was stopped",
+        "interrupted": "the run was interrupted",
+    }.get(run.status, "the run did not finish")
+    return f"{path} (partial: {why})"
+
+
+#: The Runs table's columns: (key, title), in order. Narrow screens shorten Started, then drop Task, then
+#: Started, then shorten Model, so that Metrics and Model stay on screen (see :func:`fit_columns`).
+RUN_COLUMNS = [
+    ("mark", "✓"),
+    ("id", "Run"),
+    ("status", "Status"),
+    ("created", "Started"),
+    ("task", "Task"),
+    ("metrics", "Metrics"),
+    ("model", "Model"),
+]
+MODEL_WIDTH = 36  # the widest a model is shown
+MIN_MODEL_WIDTH = 14
+
+
+def fit_columns(widths: dict[str, int], available: int) -> tuple[list[str], bool, int]:
+    """Which Runs columns fit ``available`` cells, given each column's content width (title included).
+
+    Returns:
+        ``(the column keys to show, True when Started is shown as a short date, the model width)``.
+    """
+    cost = {k: w + 2 for k, w in widths.items()}  # a cell's padding
+    keys = [k for k, _ in RUN_COLUMNS]
+    short = False
+    model = min(widths.get("model", MODEL_WIDTH), MODEL_WIDTH)
+
+    def total() -> int:
+        return sum(cost[k] for k in keys if k != "model") + model + 2
+
+    if total() > available:
+        short = True
+        cost["created"] = len("03-14 09:26") + 2
+    for drop in ("task", "created"):
+        if total() <= available:
+            break
+        keys.remove(drop)
+    if total() > available:
+        model = max(MIN_MODEL_WIDTH, model - (total() - available))
+    return keys, short, model
+
+
+#: The metric choice of a run with no metric history (a Select needs one option when it cannot be blank).
+NO_CURVES = [("no metrics yet", "")]
+
+
 class RunsScreen(MainScreen):
     MODE = "runs"
     AUTO_FOCUS = "#runs-table"
@@ -84,6 +148,9 @@ class RunsScreen(MainScreen):
         Binding("a", "attach", "Attach", id="runs-attach"),
         Binding("s", "stop", "Stop", id="runs-stop"),
         Binding("R", "resume", "Resume", id="runs-resume"),
+        Binding("d", "delete", "Delete", id="runs-delete"),
+        Binding("m", "merge", "Merge", id="runs-merge"),
+        Binding("slash", "filter", "Filter", id="runs-filter"),
     ]
 
     def __init__(self) -> None:
@@ -91,19 +158,13 @@ class RunsScreen(MainScreen):
         self.runs: list[Any] = []
         self.marked: set[str] = set()
         self.eval_cancel: threading.Event | None = None
+        self._layout: tuple[list[str], bool, int] | None = None  # the columns shown (fit_columns)
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="runs-body"):
             yield Static("", id="runs-summary")
-            table = RowTable(id="runs-table")
-            table.add_column("✓", key="mark")
-            table.add_column("Run", key="id")
-            table.add_column("Status", key="status")
-            table.add_column("Started", key="created")
-            table.add_column("Task", key="task")
-            table.add_column("Metrics", key="metrics")
-            table.add_column("Model", key="model")
-            yield table
+            yield FilterBar("runs", id="runs-filter")
+            yield RowTable(id="runs-table")
             yield Label(
                 "Compare: Space marks adapters, e evaluates them against their base",
                 classes="section",
@@ -136,30 +197,75 @@ class RunsScreen(MainScreen):
         self.marked &= ids
         self._fill()
 
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._refit)
+
+    def _refit(self) -> None:
+        if self._layout is not None and self._fit() != self._layout:
+            self._fill()
+
+    def _fit(self) -> tuple[list[str], bool, int]:
+        """The columns that fit the table's width now (every one when it is not laid out yet)."""
+        full = {k: len(title) for k, title in RUN_COLUMNS}
+        for r in self.runs:
+            for key, cell in zip(full, self._cells(r, [k for k, _ in RUN_COLUMNS], False, MODEL_WIDTH)):
+                full[key] = max(full[key], cell.cell_len)
+        width = self.query_one("#runs-table", DataTable).size.width or self.size.width or 10_000
+        return fit_columns(full, width - 2)  # the vertical scrollbar
+
     def _fill(self) -> None:
         table = self.query_one("#runs-table", DataTable)
         row = table.cursor_row
-        table.clear()
-        for r in self.runs:
-            table.add_row(*self._cells(r), key=r.id)
+        layout = self._fit()
+        if layout != self._layout:
+            table.clear(columns=True)
+            titles = dict(RUN_COLUMNS)
+            for key in layout[0]:
+                table.add_column(titles[key], key=key)
+            self._layout = layout
+        else:
+            table.clear()
+        keys, short, model_width = layout
+        for r in self.shown_runs():
+            table.add_row(*self._cells(r, keys, short, model_width), key=r.id)
         if table.row_count:
             table.move_cursor(row=min(row, table.row_count - 1))
-        n = len(self.runs)
-        summary = f"{n} run{'s' if n != 1 else ''}" if n else "No runs yet. Train a model on the Train screen (4)."
-        if self.marked:
-            summary += f" · {len(self.marked)} marked"
-        self.query_one("#runs-summary", Static).update(Text(summary))
+        self._fill_summary()
 
-    def _cells(self, r: RunRecord) -> list[str | Text]:
+    # -- filter as you type ------------------------------------------------------------------------
+    def shown_runs(self) -> list[RunRecord]:
+        """The runs the filter (``/``) lets through: its words in the id, status, task, model or metrics."""
+        text = self.query_one("#runs-filter", FilterBar).filter_text
         return [
-            Text("✓" if r.id in self.marked else " ", style="bold green"),
-            plain(r.id),
-            Text(r.status, style=STATUS_STYLE.get(r.status, "")),
-            plain(date_time(r.created)),
-            plain(r.task),
-            plain(metric_summary(r.metrics, main=r.main_metric, directions=r.metric_directions)),
-            plain(short_model(r.model, 36)),
+            r
+            for r in self.runs
+            if matches(text, (r.id, r.status, r.task, r.model, metric_summary(r.metrics, main=r.main_metric)))
         ]
+
+    def action_filter(self) -> None:
+        self.query_one("#runs-filter", FilterBar).open()
+
+    @on(Input.Changed, "#runs-filter")
+    def _filter_changed(self) -> None:
+        self._fill()
+
+    @on(FilterBar.Closed, "#runs-filter")
+    def _filter_closed(self) -> None:
+        self._fill()
+        self.query_one("#runs-table", DataTable).focus()
+
+    def _cells(self, r: RunRecord, keys: list[str], short: bool, model_width: int) -> list[Text]:
+        started = date_time(r.created)
+        cells = {
+            "mark": Text("✓" if r.id in self.marked else " ", style="bold green"),
+            "id": plain(r.id),
+            "status": Text(r.status, style=STATUS_STYLE.get(r.status, "")),
+            "created": plain(started[5:] if short and started != "-" else started),
+            "task": plain(r.task),
+            "metrics": plain(metric_summary(r.metrics, main=r.main_metric, directions=r.metric_directions)),
+            "model": plain(short_model(r.model, model_width)),
+        }
+        return [cells[k] for k in keys]
 
     def selected_run(self) -> Any:
         table = self.query_one("#runs-table", DataTable)
@@ -223,13 +329,84 @@ class RunsScreen(MainScreen):
                 markup=False,
             )
             return
-        self._resume_worker(run.id)
+        self._resume_check_worker(run.id)
+
+    @work(thread=True, group="runs-resume", exclusive=True, exit_on_error=False, description="checking a run")
+    def _resume_check_worker(self, run_id: str) -> None:
+        point = self.backend.resume_point(run_id)  # a run that cannot resume says why (UsageError)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._resume_worker(run_id)
+
+        question = (
+            f"Resume run {run_id} from {point}?\n"
+            "It goes on in the background as its own process; the Train screen follows it."
+        )
+        self.app.call_from_thread(self.app.push_screen, ConfirmScreen(question, yes="Resume", danger=False), answered)
 
     @work(thread=True, group="runs-resume", exclusive=True, exit_on_error=False, description="resuming a run")
     def _resume_worker(self, run_id: str) -> None:
         new_id = self.backend.resume_run(run_id)
         self.app.call_from_thread(self.notify, f"Resumed run {new_id} in the background.", markup=False)
         self.app.call_from_thread(self.hub_app.attach_run, new_id)
+
+    # -- delete, merge -------------------------------------------------------------------------------
+    def action_delete(self) -> None:
+        run = self.selected_run()
+        if run is None:
+            return
+        if run.status == "running":
+            self.notify(f"Run {run.id} is still running; stop it first (s).", severity="warning", markup=False)
+            return
+        self._delete_ask_worker(run)
+
+    @work(thread=True, group="runs-delete", exclusive=True, exit_on_error=False, description="deleting a run")
+    def _delete_ask_worker(self, run: Any) -> None:
+        adapter = self.backend.adapter_of(run)
+        path = adapter.path if adapter is not None and adapter.exists else None
+        what = f"{run.task} on {short_model(run.model, 60)}, {run.status}, started {date_time(run.created)}."
+
+        def answered(answer: str | None) -> None:
+            if answer:
+                self._delete_worker(run.id, answer)
+
+        self.app.call_from_thread(self.app.push_screen, DeleteRunDialog(run.id, what, adapter_path=path), answered)
+
+    @work(thread=True, group="runs-delete", exclusive=True, exit_on_error=False, description="deleting a run")
+    def _delete_worker(self, run_id: str, what: str) -> None:
+        self.backend.delete_run(run_id, forget_run=what in ("run", "both"), delete_adapter=what in ("adapter", "both"))
+        done = {
+            "run": f"Forgot run {run_id}.",
+            "adapter": f"Deleted the adapter of run {run_id}.",
+            "both": f"Forgot run {run_id} and deleted its adapter.",
+        }[what]
+        self.app.call_from_thread(self.notify, done, markup=False)
+        self.app.call_from_thread(self.action_refresh)
+
+    def action_merge(self) -> None:
+        run = self.selected_run()
+        if run is None:
+            return
+        if not run.adapter_path:
+            self.notify(
+                f"Run {run.id} has no adapter to merge (status {run.status}).", severity="warning", markup=False
+            )
+            return
+        summary = f"Adapter of run {run.id} ({run.task}) into {run.model}. This loads the base model (slow)."
+
+        def answered(answer: tuple[str, bool] | None) -> None:
+            if answer:
+                output, trust = answer
+                self.notify(f"Merging run {run.id}'s adapter into {run.model}…", markup=False)
+                self._merge_worker(run.adapter_path, output, trust)
+
+        self.app.push_screen(MergeDialog(summary, output=f"{run.adapter_path.rstrip('/')}-merged"), answered)
+
+    @work(thread=True, group="runs-merge", exclusive=True, exit_on_error=False, description="merging an adapter")
+    def _merge_worker(self, adapter: str, output: str, trust_remote_code: bool) -> None:
+        result = self.backend.merge_adapter(adapter, output, trust_remote_code=trust_remote_code)
+        self.app.call_from_thread(self.notify, f"Merged into {result.output}.", title="Merge", markup=False, timeout=10)
 
     # -- compare -------------------------------------------------------------------------------------
     def action_mark(self) -> None:
@@ -253,7 +430,15 @@ class RunsScreen(MainScreen):
 
     def _fill_summary(self) -> None:
         n = len(self.runs)
+        if not n:
+            self.query_one("#runs-summary", Static).update(Text("No runs yet. Train a model on the Train screen (4)."))
+            return
         summary = f"{n} run{'s' if n != 1 else ''}"
+        text = self.query_one("#runs-filter", FilterBar).filter_text
+        if text:
+            summary = (
+                f"{len(self.shown_runs())} of {summary} match “{text}” (/ changes the filter, Esc in it clears it)"
+            )
         if self.marked:
             summary += f" · {len(self.marked)} marked: press e to evaluate them against their base model"
         self.query_one("#runs-summary", Static).update(Text(summary))
@@ -272,10 +457,23 @@ class RunsScreen(MainScreen):
             self.notify("The marked adapters must share one base model and task to be compared.", severity="error")
             return
         base, task = chosen[0].model, chosen[0].task
-        config = chosen[0].config or {}
-        data = str(config.get("eval_data") or config.get("data") or "")
+        # the run's eval data, never its training file: scoring adapters on what they learnt from says nothing
+        evals = {str((r.config or {}).get("eval_data") or "") for r in chosen}
+        data = next(iter(evals)) if len(evals) == 1 else ""
         names = ", ".join(r.id for r in chosen)
         summary = f"Base {base} ({task}) against {len(chosen)} adapter(s): {names}"
+        if not data:
+            summary += (
+                "\nThe runs had different eval data; give the data to compare them on."
+                if len(evals) > 1
+                else "\nThe run had no eval data file"
+                + (
+                    " (it held out part of its training file, which the whole file would not be)"
+                    if any((r.config or {}).get("eval_fraction") for r in chosen)
+                    else ""
+                )
+                + "; give held-out data, not the training file."
+            )
 
         def go(answer: tuple[str, str] | None) -> None:
             if answer:
@@ -327,13 +525,14 @@ class RunsScreen(MainScreen):
         if main:
             directions.setdefault(main, bool(getattr(report, "greater_is_better", True)))
         best = best_values(report.rows, names, directions)
-        for row in report.rows:
+        columns = {n: column_numbers([row.metrics.get(n) for row in report.rows]) for n in names}
+        for i, row in enumerate(report.rows):
             sps = getattr(row, "samples_per_second", None)
             cells = []
             for n in names:
                 value = row.metrics.get(n)
                 style = "bold green" if value is not None and value == best.get(n) and len(report.rows) > 1 else ""
-                cells.append(plain(number(value), right=True, style=style))
+                cells.append(plain(columns[n][i], right=True, style=style))
             table.add_row(plain(row.name), *cells, plain(f"{sps:.1f}" if sps else "-", right=True))
         status = Text(
             f"{getattr(report, 'base_model', '')} on {getattr(report, 'num_examples', '?')} examples"
@@ -384,7 +583,7 @@ class RunDetailScreen(MainScreen):
                 with Vertical():
                     with Horizontal(classes="field-row"):
                         yield Label("Metric", classes="field-label")
-                        yield Select([], id="curve-metric", prompt="metric", compact=True)
+                        yield Select(NO_CURVES, id="curve-metric", allow_blank=False, compact=True)
                     yield MetricsChart("", id="run-chart")
             with TabPane("Config", id="tab-run-config"):
                 config = RowTable(id="run-config")
@@ -417,7 +616,7 @@ class RunDetailScreen(MainScreen):
     def _load(self) -> None:
         run = self.backend.get_run(self.run_id)
         history = self.backend.metrics_history(self.run_id)
-        self.post_message(RunLoaded(run, history, self.backend.metric_tables(run)))
+        self.post_message(RunLoaded(run, history, self.backend.metric_tables(run), self.backend.run_folder(run)))
 
     def _show_tables(self, tables: dict[str, dict[str, float]]) -> None:
         """The task's per-label metrics: a row per label, a column per metric (hidden when there are none)."""
@@ -430,11 +629,10 @@ class RunDetailScreen(MainScreen):
         table.add_column("Label", key="label")
         for name in names:
             table.add_column(name, key=name)
-        for label in table_labels(tables.values()):
-            table.add_row(
-                plain(label),
-                *(plain(number(tables[n][label]) if label in tables[n] else "-", right=True) for n in names),
-            )
+        labels = table_labels(tables.values())
+        columns = [column_numbers([tables[n].get(label) for label in labels]) for n in names]
+        for i, label in enumerate(labels):
+            table.add_row(plain(label), *(plain(column[i], right=True) for column in columns))
 
     def on_run_loaded(self, message: RunLoaded) -> None:
         run = message.run
@@ -463,7 +661,7 @@ class RunDetailScreen(MainScreen):
             ("Started", date_time(run.created)),
             ("Finished", date_time(run.finished) if run.finished else "-"),
             ("Duration", duration(run.duration_seconds) if getattr(run, "duration_seconds", None) is not None else "-"),
-            ("Output", run.output_dir or "-"),
+            ("Output", output_folder(run, message.folder)),
             ("Adapter", run.adapter_path or "-"),
         ]
         if run.error:
@@ -479,9 +677,10 @@ class RunDetailScreen(MainScreen):
         metrics = self.query_one("#run-metrics", DataTable)
         metrics.clear()
         run_metrics = run.metrics or {}
-        for k in ordered(run_metrics, getattr(run, "main_metric", None), getattr(run, "metric_directions", None)):
-            v = run_metrics[k]
-            metrics.add_row(plain(k), plain(number(v) if isinstance(v, (int, float)) else one_line(v, 80), right=True))
+        keys = ordered(run_metrics, getattr(run, "main_metric", None), getattr(run, "metric_directions", None))
+        shown = column_numbers([run_metrics[k] for k in keys])
+        for k, text in zip(keys, shown):
+            metrics.add_row(plain(k), plain(one_line(text, 80), right=True))
         self._show_tables(message.tables)
 
         config = self.query_one("#run-config", DataTable)
@@ -495,8 +694,8 @@ class RunDetailScreen(MainScreen):
 
         names = sorted({p.name for p in self.history})
         select = self.query_one("#curve-metric", Select)
+        select.set_options([(n, n) for n in names] or NO_CURVES)
         if names:
-            select.set_options([(n, n) for n in names])
             select.value = "loss" if "loss" in names else names[0]
         self._draw()
 
@@ -541,7 +740,7 @@ class RunDetailScreen(MainScreen):
 
     def _draw(self) -> None:
         select = self.query_one("#curve-metric", Select)
-        name = None if select.value is Select.NULL else select.value
+        name = None if select.value is Select.NULL or not select.value else select.value
         chart = self.query_one("#run-chart", MetricsChart)
         series: dict[str, tuple[list[float], list[float]]] = {}
         for p in sorted(self.history, key=lambda p: p.step):
