@@ -35,6 +35,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Fields of TrainConfig that the Train screen asks for with its own widgets (not the generic form).
 TRAIN_FIELDS_HANDLED_BY_SCREEN = frozenset({"model", "task", "data", "eval_data", "options"})
+#: Fields of the generic form that the Train screen shows under Basic, next to model, task and data; the
+#: rest go under Advanced.
+TRAIN_BASIC_FIELDS = ("epochs", "max_epochs", "time_budget", "learning_rate", "output_dir")
+
+
+def mod_fields() -> Any:
+    """:mod:`hubmgr.fields` (light: no click, no torch)."""
+    return importlib.import_module("hubmgr.fields")
 
 
 class Backend:
@@ -151,6 +159,10 @@ class Backend:
         refused = mod.pickle_only_error("the repo", selected, skipped) is not None
         return [by_path[p] for p in selected], refused
 
+    def train_form_file(self) -> Path:
+        """Where the TUI keeps the Train form's last values between launches (``train-form.json``)."""
+        return Path(self.settings().data_dir) / "train-form.json"
+
     def downloads_file(self) -> Path:
         """Where the TUI keeps its download queue between launches (``downloads.json`` in hubmgr's data)."""
         return Path(self.settings().data_dir) / "downloads.json"
@@ -265,10 +277,15 @@ class Backend:
         return sorted(tags)
 
     # -- training ------------------------------------------------------------------------------------
+    def all_train_specs(self) -> "list[FieldSpec]":
+        """Field specs of every TrainConfig field, their help in the form's words (no flags)."""
+        mod = importlib.import_module("hubmgr.train.config")
+        specs = mod.field_specs(mod.TrainConfig)
+        return [dataclasses.replace(s, help=mod_fields().form_text(s.help, specs)) for s in specs]
+
     def train_specs(self) -> "list[FieldSpec]":
         """Field specs of TrainConfig for the generic form (the screen asks for model/task/data itself)."""
-        mod = importlib.import_module("hubmgr.train.config")
-        return [s for s in mod.field_specs(mod.TrainConfig) if s.name not in TRAIN_FIELDS_HANDLED_BY_SCREEN]
+        return [s for s in self.all_train_specs() if s.name not in TRAIN_FIELDS_HANDLED_BY_SCREEN]
 
     def option_specs(self, task_name: str) -> "list[FieldSpec]":
         """Field specs of a task's options dataclass (empty for a task without options)."""
@@ -276,7 +293,15 @@ class Backend:
         options_class = getattr(task, "options_class", None)
         if options_class is None or not dataclasses.is_dataclass(options_class):
             return []
-        return list(importlib.import_module("hubmgr.fields").field_specs(options_class))
+        specs = mod_fields().field_specs(options_class)
+        return [dataclasses.replace(s, help=mod_fields().form_text(s.help, specs)) for s in specs]
+
+    def form_message(self, error: BaseException, task_name: str | None = None) -> str:
+        """An error in the Train form's words: its labels instead of flags and config keys."""
+        specs = self.all_train_specs()
+        if task_name:
+            specs += self.option_specs(task_name)
+        return str(mod_fields().form_message(error, specs))
 
     def parse_field(self, spec: "FieldSpec", text: str) -> Any:
         """What the user typed in a form input, typed by the field (same parser as the CLI)."""
@@ -292,6 +317,60 @@ class Backend:
             raise
         except (TypeError, ValueError) as exc:
             raise UsageError(f"The training settings are not valid: {exc}.") from None
+
+    def check_train_inputs(self, config: "TrainConfig") -> dict[str, str]:
+        """What would make a run of ``config`` fail at once, checked before it starts, without torch and
+        without loading the data or the model, by the rules the run applies: the data (and eval data)
+        can be read (:func:`hubmgr.data.check_source`) and have the task's columns where the first rows
+        show them, the model is on disk or can be downloaded (:func:`hubmgr.train.runner.locate_model`),
+        the output folder is free (:func:`hubmgr.train._outputs.check_output`).
+
+        Returns:
+            ``{field: the problem in the form's words}``: ``model``, ``data``, ``eval_data``,
+            ``output_dir``, ``options`` (or ``options.<name>``); empty when nothing is wrong.
+        """
+        data = importlib.import_module("hubmgr.data")
+        runner = importlib.import_module("hubmgr.train.runner")
+        outputs = importlib.import_module("hubmgr.train._outputs")
+        plugins = importlib.import_module("hubmgr.plugins")
+        settings = self.settings()
+        problems: dict[str, BaseException] = {}
+        task: Any = None
+        options: Any = None
+        try:
+            task = plugins.get_task(config.task)
+            options = task.make_options(runner._typed_options(task, config.options))  # noqa: SLF001
+        except HubmgrError as exc:
+            field = getattr(exc, "field", None)
+            problems["task" if task is None else f"options.{field}" if field else "options"] = exc
+            task = None
+        for name, source, split in (
+            ("data", config.data, config.train_split),
+            ("eval_data", config.eval_data, config.eval_split),
+        ):
+            if not source:
+                continue
+            try:
+                columns = data.check_source(source, split=split, settings=settings)
+                if columns is not None and task is not None:
+                    required = task.required_columns(options, columns)
+                    data.check_column_names(columns, required, source=Path(source).name)
+            except HubmgrError as exc:
+                problems[name] = exc
+        try:
+            folder = runner.locate_model(config, settings=settings)
+            if folder is not None:
+                runner._check_model_folder(folder, config)  # noqa: SLF001
+        except HubmgrError as exc:
+            problems["model"] = exc
+        if config.output_dir:
+            try:
+                outputs.check_output(Path(config.output_dir).expanduser().resolve(), resume=config.resume)
+            except HubmgrError as exc:
+                problems["output_dir"] = exc
+        return {
+            name: self.form_message(exc, config.task if task is not None else None) for name, exc in problems.items()
+        }
 
     # -- training runs: their own processes (hubmgr.runs.live) -----------------------------------------
     def start_run(self, config: "TrainConfig") -> str:
