@@ -4,12 +4,14 @@ form's own words instead of the CLI's flags."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
-from textual.widgets import Button, Collapsible, Input, Label, Select, Static
+from textual.widgets import Button, Collapsible, Input, Label, ProgressBar, Select, Static
 
 from hubmgr.errors import UsageError
+from hubmgr.train import events as tev
 from hubmgr.train.config import TrainConfig
 from hubmgr.tui.app import HubmgrApp
 from tests.tui.fakes import FakeBackend, plain_text, settle, wait_until
@@ -251,6 +253,124 @@ async def test_t_from_local_lands_at_the_top_of_the_form_with_the_model_in_view(
         assert model.value == "acme/tiny-gpt2"
         assert app.focused is model
         assert setup.region.contains_region(model.region)
+
+
+# -- 5: the live view after a run ends -----------------------------------------------------------------
+class ScriptedBackend(FakeBackend):
+    """A fake whose run replays ``script`` (events), then returns a record of ``final`` status."""
+
+    def __init__(self, script: list, final: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.script = script
+        self.final = final
+        self.gate: threading.Event | None = None
+
+    def follow_run(self, run_id, *, on_event, should_stop=None):
+        for event in self.script:
+            if event == "wait" and self.gate is not None:
+                while not self.gate.wait(0.05):
+                    pass
+                continue
+            on_event(event)
+        self.live_status[run_id] = self.final
+        record = self._live_record(run_id, self.final, f"/runs/{run_id}")
+        if self.final == "failed":
+            record.error = "Loss became NaN at step 1."
+        return record
+
+
+def _started(run_id: str = "20250314-dddd", total: int = 4) -> tev.TrainStarted:
+    return tev.TrainStarted(
+        run_id, "text-classification", "/models/tiny", f"/runs/{run_id}", total, 40, 4, 1000, 100000, "cpu"
+    )
+
+
+async def _run(app: HubmgrApp, pilot, tmp_path: Path):
+    screen = await _open_train(app, pilot)
+    screen.query_one("#model-path", Input).value = str(_model_folder(tmp_path))
+    screen.query_one("#data-path", Input).value = str(_csv(tmp_path))
+    await pilot.press("ctrl+s")
+    return screen
+
+
+@pytest.mark.asyncio
+async def test_a_run_that_fails_before_its_first_step_stops_the_progress_animation(tmp_path) -> None:
+    backend = ScriptedBackend(
+        [tev.TrainFinished("20250314-dddd", "failed", None, {}, 1.0, error="Model folder is broken.")],
+        "failed",
+        tmp=tmp_path,
+    )
+    app = HubmgrApp(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _run(app, pilot, tmp_path)
+        await wait_until(pilot, lambda: screen.state is not None and screen.state.status == "failed", what="failure")
+        await settle(app, pilot)
+        bar = screen.query_one("#train-progress", ProgressBar)
+        assert bar.total is not None  # an indeterminate bar (total None) animates for ever
+        assert not screen.query_one("#cancel", Button).display
+
+
+@pytest.mark.asyncio
+async def test_after_completion_there_is_nothing_to_cancel(fake: FakeBackend, tmp_path) -> None:
+    app = HubmgrApp(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _run(app, pilot, tmp_path)
+        await wait_until(pilot, lambda: screen.state is not None and screen.state.status == "completed", what="end")
+        await settle(app, pilot)
+        cancel = screen.query_one("#cancel", Button)
+        assert not cancel.display
+        assert screen.query_one("#to-runs", Button).display and not screen.query_one("#to-runs", Button).disabled
+        bar = screen.query_one("#train-progress", ProgressBar)
+        assert bar.progress == bar.total == 4
+
+
+@pytest.mark.asyncio
+async def test_after_a_cancel_the_eta_is_gone(fake: FakeBackend, tmp_path) -> None:
+    fake.train_gate = threading.Event()
+    app = HubmgrApp(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _run(app, pilot, tmp_path)
+        await wait_until(pilot, lambda: screen.state is not None and screen.state.step == 1, what="the first step")
+        assert "0:03" in plain_text(screen.query_one("#train-status", Static))  # the fake's ETA at step 1
+        assert screen.query_one("#cancel", Button).display
+        await pilot.press("c")
+        await settle(app, pilot)
+        assert screen.state.status == "cancelled"
+        status = plain_text(screen.query_one("#train-status", Static))
+        assert "0:03" not in status
+        assert screen.state.eta is None
+        assert not screen.query_one("#cancel", Button).display
+
+
+@pytest.mark.asyncio
+async def test_the_header_says_which_step_its_loss_is_from(tmp_path) -> None:
+    backend = ScriptedBackend(
+        [
+            _started(total=20),
+            tev.StepLogged(1, 20, 0.05, 0.9, 1e-3, 50.0, 19.0),  # logging_first_step
+            tev.StepLogged(2, 20, 0.10, None, None, 50.0, 18.0),  # progress ticks between two logs
+            tev.StepLogged(7, 20, 0.35, None, None, 50.0, 13.0),
+            "wait",
+            tev.StepLogged(10, 20, 0.5, 0.4, 5e-4, 50.0, 10.0),
+            tev.TrainFinished("20250314-dddd", "completed", "/runs/20250314-dddd", {}, 3.0),
+        ],
+        "completed",
+        tmp=tmp_path,
+    )
+    backend.gate = threading.Event()
+    app = HubmgrApp(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _run(app, pilot, tmp_path)
+        await wait_until(pilot, lambda: screen.state is not None and screen.state.step == 7, what="step 7")
+        await pilot.pause(0.1)
+        status = plain_text(screen.query_one("#train-status", Static))
+        assert "7/20" in status
+        assert "0.9 (step 1)" in status and "0.001 (step 1)" in status
+        backend.gate.set()
+        await wait_until(pilot, lambda: screen.state.status == "completed", what="the end")
+        await settle(app, pilot)
+        status = plain_text(screen.query_one("#train-status", Static))
+        assert "0.4" in status and "(step" not in status
 
 
 # -- 6: the form's words, not the CLI's ----------------------------------------------------------------

@@ -71,6 +71,9 @@ class TrainState:
     epoch: float = 0.0
     loss: float | None = None
     learning_rate: float | None = None
+    #: the step at which ``loss`` and ``learning_rate`` were logged (every ``logging_steps``; the steps in
+    #: between only move the progress)
+    logged_step: int = 0
     samples_per_second: float | None = None
     eta: float | None = None
     trainable_params: int = 0
@@ -112,7 +115,9 @@ class TrainState:
             self.eta = event.eta_seconds
             if event.learning_rate is not None:
                 self.learning_rate = event.learning_rate
+                self.logged_step = event.step
             if event.loss is not None:
+                self.logged_step = event.step
                 points = list(self.loss_points)
                 if points and points[-1][0] == event.step:
                     points[-1] = (event.step, event.loss)
@@ -133,8 +138,8 @@ class TrainState:
             self.seconds = event.seconds
             self.stop_reason = getattr(event, "stop_reason", None)
             self.notes = list(getattr(event, "notes", None) or [])
-            if event.status == "completed":
-                self.eta = 0.0
+            # nothing is left to wait for, whatever the last step event said
+            self.eta = 0.0 if event.status == "completed" else None
 
 
 #: The Train screen's own inputs (not the generic form's) by the TrainConfig field they fill.
@@ -632,7 +637,9 @@ class TrainScreen(MainScreen):
         self.query_one("#loss-chart", MetricsChart).set_series({})
         table = self.query_one("#eval-table", DataTable)
         table.clear(columns=True)
-        self.query_one("#cancel", Button).disabled = False
+        cancel = self.query_one("#cancel", Button)
+        cancel.disabled = False
+        cancel.display = True
         self.query_one("#to-runs", Button).disabled = True
         self.query_one(TabbedContent).active = "tab-live"
         self.query_one("#cancel", Button).focus()
@@ -755,7 +762,11 @@ class TrainScreen(MainScreen):
             self._finished()
 
     def _finished(self) -> None:
-        self.query_one("#cancel", Button).disabled = True
+        if self.state is not None and self.state.status not in ("starting", "running"):
+            self.state.eta = 0.0 if self.state.status == "completed" else None
+        cancel = self.query_one("#cancel", Button)
+        cancel.disabled = True
+        cancel.display = False  # nothing is left to stop
         self.query_one("#to-runs", Button).disabled = False
         self._render_state()
         self.hub_app.runs_signal.publish(None)
@@ -775,9 +786,18 @@ class TrainScreen(MainScreen):
         grid.add_row("Model", Text(one_line(s.model, 60)), "Task", Text(s.task))
         steps = f"{s.step}/{s.total_steps}" if s.total_steps else str(s.step)
         grid.add_row("Step", steps, "Epoch", f"{s.epoch:.2f}")
-        grid.add_row("Loss", number(s.loss), "Learning rate", number(s.learning_rate))
+        # loss and learning rate are logged every logging_steps: say which step they are from when the
+        # run has moved on since
+        logged = f" (step {s.logged_step})" if 0 < s.logged_step < s.step else ""
+        grid.add_row(
+            "Loss",
+            number(s.loss) + (logged if s.loss is not None else ""),
+            "Learning rate",
+            number(s.learning_rate) + (logged if s.learning_rate is not None else ""),
+        )
+        live = s.status in ("starting", "running")
         sps = f"{s.samples_per_second:.1f}" if s.samples_per_second else "-"
-        eta = duration(s.eta)
+        eta = duration(s.eta) if live or s.status == "completed" else "-"
         if s.budget == "auto" and s.status == "running" and s.eta:
             eta = f"at most {eta} (stops when the metric plateaus)"
         grid.add_row("Samples/s", sps, "ETA", eta)
@@ -798,7 +818,10 @@ class TrainScreen(MainScreen):
 
         bar = self.query_one("#train-progress", ProgressBar)
         if s.total_steps:
-            bar.update(total=s.total_steps, progress=min(s.step, s.total_steps))
+            done = s.total_steps if s.status == "completed" else min(s.step, s.total_steps)
+            bar.update(total=s.total_steps, progress=done)
+        elif not live:  # ended before it knew its steps (a failure while loading): no more "working" animation
+            bar.update(total=1, progress=0)
         self.query_one("#loss-chart", MetricsChart).set_series(
             {"loss": ([p[0] for p in s.loss_points], [p[1] for p in s.loss_points])}
         )
