@@ -13,7 +13,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from hubmgr.errors import DataError, HubUnreachableError
 
@@ -27,7 +27,9 @@ __all__ = [
     "BUILDERS",
     "IMAGE_EXTENSIONS",
     "SPLIT_ALIASES",
+    "check_column_names",
     "check_columns",
+    "check_source",
     "column_values_as_list",
     "load_image_folder",
     "load_splits",
@@ -87,11 +89,15 @@ def _reason(exc: BaseException) -> str:
     return text[:300] or type(seen).__name__
 
 
-def _read_file(path: Path, *, split_label: str, cache_dir: str | os.PathLike[str] | None) -> datasets.Dataset:
+def _check_file(path: Path) -> tuple[str, dict[str, Any], str]:
+    """What :func:`_read_file` checks before it parses: a known extension, readable, not empty.
+
+    Returns:
+        The file's ``(builder, builder kwargs, human name)`` from :data:`BUILDERS`.
+    """
     ext = path.suffix.lower()
     if ext not in BUILDERS:
         raise DataError(f"Data file {path} has an unsupported extension {ext or '(none)'!r}; use {_supported()}.")
-    builder, kwargs, human = BUILDERS[ext]
     try:
         with path.open("rb") as fh:
             fh.read(1)
@@ -101,6 +107,11 @@ def _read_file(path: Path, *, split_label: str, cache_dir: str | os.PathLike[str
         raise DataError(f"Data file {path} cannot be read: {exc.strerror or exc}.") from None
     if path.stat().st_size == 0:
         raise DataError(f"Data file {path} is empty.")
+    return BUILDERS[ext]
+
+
+def _read_file(path: Path, *, split_label: str, cache_dir: str | os.PathLike[str] | None) -> datasets.Dataset:
+    builder, kwargs, human = _check_file(path)
     return _load_builder(
         builder, [str(path)], kwargs, label=f"{path}", human=human, split_label=split_label, cache_dir=cache_dir
     )
@@ -154,7 +165,8 @@ def _split_files(folder: Path, split: str) -> list[Path]:
     return found
 
 
-def _read_folder(folder: Path, *, split: str, cache_dir: str | os.PathLike[str] | None) -> datasets.Dataset:
+def _folder_files(folder: Path, split: str) -> list[Path]:
+    """The files of one split in a folder, as :func:`_read_folder` reads them (one file type)."""
     files = _split_files(folder, split)
     if not files:
         data_files = [c for c in sorted(folder.iterdir()) if c.is_file() and c.suffix.lower() in BUILDERS]
@@ -169,7 +181,12 @@ def _read_folder(folder: Path, *, split: str, cache_dir: str | os.PathLike[str] 
     builders = {BUILDERS[e][0] for e in exts}
     if len(builders) > 1:
         raise DataError(f"Folder {folder} mixes file types for the {split!r} split: {', '.join(sorted(exts))}.")
-    builder, kwargs, human = BUILDERS[sorted(exts)[0]]
+    return files
+
+
+def _read_folder(folder: Path, *, split: str, cache_dir: str | os.PathLike[str] | None) -> datasets.Dataset:
+    files = _folder_files(folder, split)
+    builder, kwargs, human = BUILDERS[sorted({f.suffix.lower() for f in files})[0]]
     return _load_builder(
         builder, [str(f) for f in files], kwargs, label=str(folder), human=human, split_label=split, cache_dir=cache_dir
     )
@@ -180,6 +197,14 @@ def looks_like_hub_id(source: str) -> bool:
     return bool(_HUB_ID.match(source)) and Path(source.split(":")[0]).suffix.lower() not in BUILDERS
 
 
+def _check_hub_reachable(source: str, settings: Settings) -> None:
+    if settings.offline:
+        raise HubUnreachableError(
+            f"Data {source!r} is not a local file or folder, and the Hub is offline (HF_HUB_OFFLINE is set),"
+            " so it cannot be loaded as a Hub dataset."
+        )
+
+
 def _read_hub(
     source: str, *, split: str, cache_dir: str | os.PathLike[str] | None, settings: Settings | None
 ) -> datasets.Dataset:
@@ -187,11 +212,7 @@ def _read_hub(
 
     settings = settings or get_settings()
     repo_id, _, config = source.partition(":")
-    if settings.offline:
-        raise HubUnreachableError(
-            f"Data {source!r} is not a local file or folder, and the Hub is offline (HF_HUB_OFFLINE is set),"
-            " so it cannot be loaded as a Hub dataset."
-        )
+    _check_hub_reachable(source, settings)
     with quiet_datasets() as ds:
         from datasets import exceptions as ds_exc
 
@@ -261,6 +282,88 @@ def load_table(
     raise DataError(f"Data file {text} does not exist.")
 
 
+def check_source(
+    source: str | os.PathLike[str], *, split: str = "train", settings: Settings | None = None
+) -> list[str] | None:
+    """Check, without loading it (no ``datasets``), what :func:`load_table` would refuse before parsing:
+    the file or folder exists, has a supported type, is readable and not empty; a Hub id needs the Hub.
+
+    Args:
+        source: as for :func:`load_table`.
+        split: as for :func:`load_table`.
+        settings: Hub settings (offline mode) for a Hub dataset id.
+
+    Returns:
+        The column names of its first rows where that is cheap to read (the header of a CSV/TSV file, the
+        first record of a JSON lines file, a Parquet file's schema, ``text`` for a TXT file), else None
+        (a Hub dataset, a JSON array, a format that does not say).
+
+    Raises:
+        DataError: the same sentence :func:`load_table` would raise for these problems.
+        HubUnreachableError: ``source`` is a Hub id and the Hub is offline.
+    """
+    from hubmgr.config import get_settings
+
+    text = os.fspath(source)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return _peek_columns(_folder_files(path, split)[0])
+    if path.exists():
+        _check_file(path)
+        return _peek_columns(path)
+    if looks_like_hub_id(text) and not text.startswith((".", "/", "~")):
+        _check_hub_reachable(text, settings or get_settings())
+        return None
+    raise DataError(f"Data file {text} does not exist.")
+
+
+def _peek_columns(path: Path) -> list[str] | None:
+    """The column names of a data file's first rows, read cheaply; None when that is not cheap or clear."""
+    import csv
+    import json
+
+    builder, kwargs, _human = BUILDERS[path.suffix.lower()]
+    try:
+        if builder == "text":
+            return ["text"]
+        if builder == "csv":
+            with path.open(encoding="utf-8-sig", newline="") as fh:
+                header = next(csv.reader(fh, delimiter=kwargs.get("sep", ",")), None)
+            return [name.strip() for name in header] if header else None
+        if builder == "json":
+            with path.open(encoding="utf-8-sig") as fh:
+                for line in fh:
+                    if line.strip():
+                        record = json.loads(line)
+                        return [str(k) for k in record] if isinstance(record, dict) else None
+            return None
+        if builder == "parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
+    except (OSError, UnicodeDecodeError, ValueError, csv.Error):
+        return None  # the loader says what is wrong with the file when the run reads it
+    except Exception:  # noqa: BLE001 - a Parquet file pyarrow cannot read: the same
+        return None
+    return None
+
+
+def check_column_names(columns: Sequence[str], required: Mapping[str, str | None], *, source: str = "the data") -> None:
+    """Check that each role's column is among ``columns`` (see :func:`check_columns`).
+
+    Raises:
+        DataError: e.g. ``Column 'txt' (text_column) is not in data.csv; columns are: a, b.``
+    """
+    columns = list(columns)
+    for role, column in required.items():
+        if column is None:
+            continue
+        if column not in columns:
+            raise DataError(
+                f"Column {column!r} ({role}) is not in {source}; columns are: {', '.join(columns) or 'none'}."
+            )
+
+
 def check_columns(dataset: datasets.Dataset, required: Mapping[str, str | None], *, source: str = "the data") -> None:
     """Check that each role's column is in the dataset.
 
@@ -272,14 +375,7 @@ def check_columns(dataset: datasets.Dataset, required: Mapping[str, str | None],
     Raises:
         DataError: e.g. ``Column 'txt' (text_column) is not in data.csv; columns are: a, b.``
     """
-    columns = list(dataset.column_names)
-    for role, column in required.items():
-        if column is None:
-            continue
-        if column not in columns:
-            raise DataError(
-                f"Column {column!r} ({role}) is not in {source}; columns are: {', '.join(columns) or 'none'}."
-            )
+    check_column_names(dataset.column_names, required, source=source)
 
 
 def split_train_eval(

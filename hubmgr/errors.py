@@ -26,9 +26,24 @@ class HubmgrError(Exception):
 
 
 class UsageError(HubmgrError):
-    """A bad option, argument or config value."""
+    """A bad option, argument or config value.
+
+    Args:
+        message: the sentence the CLI prints (it may name flags and config keys).
+        field: the config field at fault (``lora_r``), when it is one field; a form marks that field.
+        form_message: the same problem in a form's words, where the CLI's sentence speaks of flags or
+            files (``Training data is required.``); a form without it rewrites ``message`` by its labels
+            (:func:`hubmgr.fields.form_text`).
+    """
 
     exit_code = 2
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, field: str | None = None, form_message: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.field = field
+        self.form_message = form_message
 
 
 # --- the Hub -------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ def setting(
     kind: str | None = None,
     minimum: float | None = None,
     multiple: bool = False,
+    label: str | None = None,
 ) -> Any:
     """A dataclass field of a config, with the metadata its flag, form input and docs are made from.
 
@@ -67,6 +68,7 @@ def setting(
         minimum: the smallest accepted number (checked for flags, files and forms alike).
         multiple: for a list, the flag is given once per value (``--adapter A --adapter B``) instead of
             comma-separated.
+        label: what a form calls it, when not the field name in words (``Lora r``).
     """
     meta: dict[str, Any] = {"help": help, "group": group}
     if choices is not None:
@@ -83,6 +85,8 @@ def setting(
         meta["minimum"] = minimum
     if multiple:
         meta["multiple"] = True
+    if label:
+        meta["label"] = label
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -228,9 +232,11 @@ class ConfigBase:
         for spec in field_specs(type(self)):
             value = getattr(self, spec.name)
             if spec.required and (value is None or (isinstance(value, (str, list)) and not value)):
-                raise UsageError(f"Missing {spec.flag}.")
+                raise UsageError(f"Missing {spec.flag}.", field=spec.name, form_message=f"{spec.label} is required.")
             if spec.choices and value not in spec.choices:
-                raise UsageError(f"{spec.name} must be one of {', '.join(spec.choices)}, not {value!r}.")
+                raise UsageError(
+                    f"{spec.name} must be one of {', '.join(spec.choices)}, not {value!r}.", field=spec.name
+                )
             _check_minimum(spec, value, spec.name)
         return self
 
@@ -340,7 +346,7 @@ def field_specs(cls: type) -> list[FieldSpec]:
                 optional=optional,
                 group=str(meta.get("group", "")),
                 flag=str(meta.get("flag") or "--" + f.name.replace("_", "-")),
-                label=f.name.replace("_", " ").capitalize(),
+                label=str(meta.get("label") or f.name.replace("_", " ").capitalize()),
                 short=str(meta.get("short") or ""),
                 minimum=meta.get("minimum"),
                 multiple=bool(meta.get("multiple", False)),
@@ -397,9 +403,9 @@ def parse_field_value(spec: FieldSpec, text: str | None) -> Any:
             "auto": "auto or a number",
             "dict": "KEY=VALUE pairs",
         }.get(spec.kind, "a value")
-        raise UsageError(f"{spec.name} must be {need}, not {raw!r}.") from None
+        raise UsageError(f"{spec.name} must be {need}, not {raw!r}.", field=spec.name) from None
     if spec.kind == "choice" and raw not in spec.choices:
-        raise UsageError(f"{spec.name} must be one of {', '.join(spec.choices)}, not {raw!r}.")
+        raise UsageError(f"{spec.name} must be one of {', '.join(spec.choices)}, not {raw!r}.", field=spec.name)
     if spec.optional and raw.lower() == "none" and spec.kind == "str":
         return None
     return text if spec.kind == "str" else raw
@@ -412,7 +418,7 @@ def _check_value(spec: FieldSpec, value: Any, source: str) -> Any:
     kind = spec.kind
 
     def bad(need: str) -> UsageError:
-        return UsageError(f"{spec.name} in {source} must be {need}, not {value!r}.")
+        return UsageError(f"{spec.name} in {source} must be {need}, not {value!r}.", field=spec.name)
 
     if kind == "bool":
         if isinstance(value, bool):
@@ -458,7 +464,9 @@ def _check_value(spec: FieldSpec, value: Any, source: str) -> Any:
         raise bad("a table")
     if kind == "choice":
         if value not in spec.choices:
-            raise UsageError(f"{spec.name} in {source} must be one of {', '.join(spec.choices)}, not {value!r}.")
+            raise UsageError(
+                f"{spec.name} in {source} must be one of {', '.join(spec.choices)}, not {value!r}.", field=spec.name
+            )
         return value
     # str / path
     if isinstance(value, os.PathLike):
@@ -523,7 +531,42 @@ def _check_minimum(spec: FieldSpec, value: Any, name: str) -> None:
     if spec.minimum is None or value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
         return
     if value < spec.minimum:
-        raise UsageError(f"{name} must be at least {spec.minimum:g}, not {value}.")
+        raise UsageError(f"{name} must be at least {spec.minimum:g}, not {value}.", field=spec.name)
+
+
+def form_text(text: str, specs: Iterable[FieldSpec]) -> str:
+    """A sentence written for the command line (help or error) in a form's words: each field's flag
+    (``--eval-fraction``) and each field name with an underscore (``eval_fraction``) becomes the field's
+    label (``Eval fraction``), the label the form shows.
+
+    Args:
+        text: a field's help, or an error message, as the CLI prints it.
+        specs: the fields the form shows (their flags, names and labels).
+
+    Returns:
+        The text with the references replaced; the rest is left as it is.
+    """
+    import re
+
+    by_ref: dict[str, str] = {}
+    for spec in specs:
+        if spec.flag:
+            by_ref[spec.flag] = spec.label
+        if "_" in spec.name:
+            by_ref[spec.name] = spec.label
+    if not by_ref:
+        return text
+    pattern = re.compile(
+        r"(?<![\w-])(" + "|".join(re.escape(r) for r in sorted(by_ref, key=len, reverse=True)) + r")(?![\w-])"
+    )
+    return pattern.sub(lambda m: by_ref[m.group(1)], text)
+
+
+def form_message(error: BaseException, specs: Iterable[FieldSpec]) -> str:
+    """What a form shows for an error: its own ``form_message`` when the error has one, else its message
+    in the form's words (:func:`form_text`)."""
+    own = getattr(error, "form_message", None)
+    return str(own) if own else form_text(str(error), specs)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
@@ -132,6 +132,17 @@ class Task:
     def load_data(self, source: DataSource, options: Any) -> TaskData:
         """Load and check the data. Raises DataError with one clear sentence."""
         raise NotImplementedError
+
+    def required_columns(self, options: Any, columns: Sequence[str]) -> Mapping[str, str | None]:
+        """The columns, by option (``{"text_column": "text"}``), that :meth:`load_data` requires of data
+        whose first rows have ``columns``: a form checks them before a run starts (with
+        :func:`hubmgr.data.check_column_names`). ``{}`` (the default) when the task cannot tell before it
+        loads the data.
+
+        Raises:
+            DataError: the columns show already that the data does not fit the task.
+        """
+        return {}
 
     # -- model ---------------------------------------------------------------------------------------
     def load_model(self, model_path: str, options: Any, data: TaskData, load_kwargs: dict[str, Any]) -> tuple[Any, Any]:

@@ -61,6 +61,7 @@ class TrainConfig(ConfigBase):
         group="data",
         required=True,
         kind="path",
+        label="Training data",
     )
     eval_data: str | None = _f(
         None, "Evaluation data (default: hold out --eval-fraction of the training data).", group="data", kind="path"
@@ -169,6 +170,7 @@ class TrainConfig(ConfigBase):
         group="output",
         flag="--output",
         kind="path",
+        label="Output folder",
     )
     resume: bool = _f(False, "Continue the unfinished run in --output from its last checkpoint.", group="output")
     report_to: str = _f("none", "Also log to this tracker (it must be installed).", group="output", choices=REPORT_TO)
@@ -199,11 +201,14 @@ class TrainConfig(ConfigBase):
         Raises:
             UsageError: with one sentence naming the field and the accepted values.
         """
+        labels = {s.name: s.label for s in field_specs(type(self))}
         for name in ("task", "model", "data"):
             if not str(getattr(self, name) or "").strip():
                 flag = {"task": "TASK", "model": "--model", "data": "--data"}[name]
                 raise UsageError(
-                    f"Missing {flag}: give it on the command line or as `{name} = ...` in the config file."
+                    f"Missing {flag}: give it on the command line or as `{name} = ...` in the config file.",
+                    field=name,
+                    form_message=f"{labels[name]} is required.",
                 )
         self.check_fields()
 
@@ -212,13 +217,13 @@ class TrainConfig(ConfigBase):
                 return
             if value < 0 or (value == 0 and not allow_zero):
                 need = "0 or more" if allow_zero else "greater than 0"
-                raise UsageError(f"{name} must be {need}, got {value}.")
+                raise UsageError(f"{name} must be {need}, got {value}.", field=name)
 
         positive("lora_r", self.lora_r)
         positive("lora_alpha", self.lora_alpha)
         if self.epochs != "auto":
             if isinstance(self.epochs, str):
-                raise UsageError(f"epochs must be auto or a number, not {self.epochs!r}.")
+                raise UsageError(f"epochs must be auto or a number, not {self.epochs!r}.", field="epochs")
             positive("epochs", self.epochs)
         positive("max_epochs", self.max_epochs)
         positive("head_learning_rate", self.head_learning_rate)
@@ -241,33 +246,50 @@ class TrainConfig(ConfigBase):
         positive("num_workers", self.num_workers, allow_zero=True)
         positive("save_steps", self.save_steps, allow_zero=True)
         if not 0.0 <= self.lora_dropout < 1.0:
-            raise UsageError(f"lora_dropout must be at least 0 and below 1, got {self.lora_dropout}.")
+            raise UsageError(
+                f"lora_dropout must be at least 0 and below 1, got {self.lora_dropout}.", field="lora_dropout"
+            )
         if not 0.0 <= self.eval_fraction < 1.0:
-            raise UsageError(f"eval_fraction must be at least 0 and below 1, got {self.eval_fraction}.")
+            raise UsageError(
+                f"eval_fraction must be at least 0 and below 1, got {self.eval_fraction}.", field="eval_fraction"
+            )
         if self.target_modules is not None and not [t for t in self.target_modules if t.strip()]:
-            raise UsageError("target_modules is empty; leave it out to use the architecture's default.")
+            raise UsageError(
+                "target_modules is empty; leave it out to use the architecture's default.", field="target_modules"
+            )
         if self.use_dora and self.qlora:
             pass  # peft supports DoRA on 4-bit layers
         no_eval = self.eval_data is None and self.eval_fraction == 0
         if self.early_stopping_patience is not None and (self.eval_strategy == "no" or no_eval):
             raise UsageError(
-                "early_stopping_patience needs evaluation: give --eval-data or an --eval-fraction above 0."
+                "early_stopping_patience needs evaluation: give --eval-data or an --eval-fraction above 0.",
+                field="early_stopping_patience",
             )
         if (self.time_budget is not None and self.epochs != "auto") or (self.time_budget and self.max_steps):
             raise UsageError(
-                "--time-budget goes with --epochs auto; an explicit --epochs or --max-steps means exactly that."
+                "--time-budget goes with --epochs auto; an explicit --epochs or --max-steps means exactly that.",
+                field="time_budget",
             )
         if self.eval_strategy == "steps" and not self.eval_steps:
-            raise UsageError("eval_strategy 'steps' needs --eval-steps N.")
+            raise UsageError(
+                "eval_strategy 'steps' needs --eval-steps N.",
+                field="eval_steps",
+                form_message="Eval strategy 'steps' needs Eval steps.",
+            )
         if self.report_to != "none":
             package = _REPORT_PACKAGES[self.report_to]
             if importlib.util.find_spec(package) is None:
                 raise UsageError(
                     f"report_to {self.report_to!r} needs the {package} package, which is not installed"
-                    f" (pip install {package}), or use --report-to none."
+                    f" (pip install {package}), or use --report-to none.",
+                    field="report_to",
                 )
         if self.resume and not self.output_dir:
-            raise UsageError("--resume needs --output DIR: the folder of the run to continue.")
+            raise UsageError(
+                "--resume needs --output DIR: the folder of the run to continue.",
+                field="output_dir",
+                form_message="Resume needs the Output folder of the run to continue.",
+            )
         return self
 
 
@@ -286,8 +308,10 @@ def parse_duration(text: str | float | int) -> float:
         units = {"h": 3600.0, "m": 60.0, "s": 1.0, "": 1.0}
         parts = re.fullmatch(r"((?:\d+(?:\.\d+)?[hms])+|\d+(?:\.\d+)?)", raw)
         if not parts:
-            raise UsageError(f"time_budget must be a duration such as 90s, 10m or 1h30m, not {text!r}.")
+            raise UsageError(
+                f"time_budget must be a duration such as 90s, 10m or 1h30m, not {text!r}.", field="time_budget"
+            )
         seconds = sum(float(num) * units[unit] for num, unit in re.findall(r"(\d+(?:\.\d+)?)([hms]?)", raw))
     if seconds <= 0:
-        raise UsageError(f"time_budget must be more than 0 seconds, not {text!r}.")
+        raise UsageError(f"time_budget must be more than 0 seconds, not {text!r}.", field="time_budget")
     return seconds

@@ -137,6 +137,48 @@ def _dist_info() -> _Dist:
 # --------------------------------------------------------------------------------------------------
 # the model
 # --------------------------------------------------------------------------------------------------
+def locate_model(config: TrainConfig, *, settings: "Settings") -> Path | None:
+    """Find the base model on disk without downloading anything (what :func:`resolve_model` checks first).
+
+    Args:
+        config: the run's config (model, revision).
+        settings: cache location and offline flag.
+
+    Returns:
+        The folder (a local one, or the cached snapshot with its weights); None when the run has to
+        download the repo (not cached, or cached without weights, and the Hub may be asked).
+
+    Raises:
+        ModelError: the model names a local folder that does not exist.
+        NotCachedError: offline and not in the cache.
+        UsageError: the name is neither a folder nor a valid repo id.
+    """
+    from hubmgr.hub.cache import resolve_local
+    from hubmgr.hub.layout import validate_repo_id
+
+    text = config.model.strip()
+    local = Path(text).expanduser()
+    if local.is_dir():
+        return local.resolve()
+    if text.startswith(("/", "./", "../", "~")) or local.suffix in (".json", ".safetensors"):
+        raise ModelError(f"Model folder {text} does not exist.")
+    try:
+        folder = resolve_local(text, revision=config.revision, settings=settings)
+    except NotCachedError:
+        if settings.offline:
+            raise NotCachedError(
+                f"{text} is not in the local cache and the Hub is offline (HF_HUB_OFFLINE is set);"
+                f" download it first with `hubmgr download {text}` while online."
+            ) from None
+        validate_repo_id(text)
+        return None
+    if _has_weights(folder) or settings.offline:
+        return folder
+    # cached without weights (a config-only download, or safetensors-only from a pickle-only repo):
+    # the run fetches what it needs, pickle weights too when --allow-pickle says so
+    return None
+
+
 def resolve_model(config: TrainConfig, *, settings: "Settings") -> tuple[Path, str | None]:
     """Find the base model's folder: a local folder, the cached snapshot of a repo, or a download.
 
@@ -151,32 +193,13 @@ def resolve_model(config: TrainConfig, *, settings: "Settings") -> tuple[Path, s
         NotCachedError: offline and not in the cache.
         HubError and subclasses: the download failed.
     """
-    from hubmgr.hub.cache import resolve_local
-
-    text = config.model.strip()
-    local = Path(text).expanduser()
-    if local.is_dir():
-        folder = local.resolve()
+    folder = locate_model(config, settings=settings)
+    if folder is not None:
         return folder, outputs.base_revision_of(folder)
-    if text.startswith(("/", "./", "../", "~")) or local.suffix in (".json", ".safetensors"):
-        raise ModelError(f"Model folder {text} does not exist.")
-    try:
-        folder = resolve_local(text, revision=config.revision, settings=settings)
-        if _has_weights(folder) or settings.offline:
-            return folder, outputs.base_revision_of(folder)
-        # cached without weights (a config-only download, or safetensors-only from a pickle-only repo):
-        # fetch what the run needs, pickle weights too when --allow-pickle says so
-        cached_error = NotCachedError(f"{text} is cached without its weights")
-    except NotCachedError as exc:
-        if settings.offline:
-            raise NotCachedError(
-                f"{text} is not in the local cache and the Hub is offline (HF_HUB_OFFLINE is set);"
-                f" download it first with `hubmgr download {text}` while online."
-            ) from None
-        cached_error = exc
     from hubmgr.hub.download import download_repo
 
-    logger.info("%s is not cached (%s); downloading it", text, cached_error)
+    text = config.model.strip()
+    logger.info("%s is not cached with its weights; downloading it", text)
     result = download_repo(text, revision=config.revision, allow_pickle=config.allow_pickle, settings=settings)
     return Path(result.path), result.commit
 
@@ -188,7 +211,7 @@ def _has_weights(folder: Path) -> bool:
         return False
 
 
-def _check_model_folder(folder: Path, config: TrainConfig) -> bool:
+def check_model_folder(folder: Path, config: TrainConfig) -> bool:
     """Refuse pickle-only weights and remote code unless allowed. Returns whether safetensors exist."""
     try:
         names = [p.name for p in folder.iterdir() if p.is_file()]
@@ -665,11 +688,11 @@ def _resolve_stage(run: _Run) -> tuple[Any, Any, Path, bool]:
     config = run.config
     task = get_task(config.task)
     run.task = task
-    options = task.make_options(_typed_options(task, config.options))
+    options = task.make_options(typed_options(task, config.options))
     _check_qlora(config, run.device)
     model_dir, base_revision = resolve_model(config, settings=run.settings)
     run.base_revision = base_revision
-    has_safetensors = _check_model_folder(model_dir, config)
+    has_safetensors = check_model_folder(model_dir, config)
     return task, options, model_dir, has_safetensors
 
 
@@ -1153,7 +1176,7 @@ def _task_base() -> type[Task]:
     return Task
 
 
-def _typed_options(task: Any, options: dict[str, Any]) -> dict[str, Any]:
+def typed_options(task: Any, options: dict[str, Any]) -> dict[str, Any]:
     from hubmgr.fields import coerce_options
 
     return coerce_options(task.options_class, options or {}, source=f"the options of task {task.name!r}")

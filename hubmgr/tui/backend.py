@@ -39,6 +39,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Fields of TrainConfig that the Train screen asks for with its own widgets (not the generic form).
 TRAIN_FIELDS_HANDLED_BY_SCREEN = frozenset({"model", "task", "data", "eval_data", "options"})
+#: Fields of the generic form that the Train screen shows under Basic, next to model, task and data; the
+#: rest go under Advanced.
+TRAIN_BASIC_FIELDS = ("epochs", "max_epochs", "time_budget", "learning_rate", "output_dir")
 
 
 class FitOptions(TypedDict, total=False):
@@ -112,6 +115,8 @@ class BackendProtocol(Protocol):
 
     def downloads_file(self) -> Path: ...
 
+    def train_form_file(self) -> Path: ...
+
     def download_in_background(
         self,
         repo_id: str,
@@ -158,6 +163,10 @@ class BackendProtocol(Protocol):
     def parse_field(self, spec: FieldSpec, text: str) -> Any: ...
 
     def make_train_config(self, values: dict[str, Any]) -> TrainConfig: ...
+
+    def check_train_inputs(self, config: TrainConfig) -> dict[str, str]: ...
+
+    def form_message(self, error: BaseException, task_name: str | None = None) -> str: ...
 
     def start_run(self, config: TrainConfig) -> str: ...
 
@@ -330,6 +339,10 @@ class Backend:
         refused = pickle_only_error("the repo", selected, skipped) is not None
         return [by_path[p] for p in selected], refused
 
+    def train_form_file(self) -> Path:
+        """Where the TUI keeps the Train form's last values between launches (``train-form.json``)."""
+        return Path(self.settings().data_dir) / "train-form.json"
+
     def downloads_file(self) -> Path:
         """Where the TUI keeps its download queue between launches (``downloads.json`` in hubmgr's data)."""
         return Path(self.settings().data_dir) / "downloads.json"
@@ -452,12 +465,17 @@ class Backend:
         return sorted(tags)
 
     # -- training ------------------------------------------------------------------------------------
-    def train_specs(self) -> "list[FieldSpec]":
-        """Field specs of TrainConfig for the generic form (the screen asks for model/task/data itself)."""
-        from hubmgr.fields import field_specs
+    def all_train_specs(self) -> "list[FieldSpec]":
+        """Field specs of every TrainConfig field, their help in the form's words (no flags)."""
+        from hubmgr.fields import field_specs, form_text
         from hubmgr.train.config import TrainConfig
 
-        return [s for s in field_specs(TrainConfig) if s.name not in TRAIN_FIELDS_HANDLED_BY_SCREEN]
+        specs = field_specs(TrainConfig)
+        return [dataclasses.replace(s, help=form_text(s.help, specs)) for s in specs]
+
+    def train_specs(self) -> "list[FieldSpec]":
+        """Field specs of TrainConfig for the generic form (the screen asks for model/task/data itself)."""
+        return [s for s in self.all_train_specs() if s.name not in TRAIN_FIELDS_HANDLED_BY_SCREEN]
 
     def option_specs(self, task_name: str) -> "list[FieldSpec]":
         """Field specs of a task's options dataclass (empty for a task without options)."""
@@ -465,9 +483,19 @@ class Backend:
         options_class: type | None = getattr(task, "options_class", None)
         if options_class is None or not dataclasses.is_dataclass(options_class):
             return []
-        from hubmgr.fields import field_specs
+        from hubmgr.fields import field_specs, form_text
 
-        return list(field_specs(options_class))
+        specs = field_specs(options_class)
+        return [dataclasses.replace(s, help=form_text(s.help, specs)) for s in specs]
+
+    def form_message(self, error: BaseException, task_name: str | None = None) -> str:
+        """An error in the Train form's words: its labels instead of flags and config keys."""
+        specs = self.all_train_specs()
+        if task_name:
+            specs += self.option_specs(task_name)
+        from hubmgr.fields import form_message
+
+        return str(form_message(error, specs))
 
     def parse_field(self, spec: "FieldSpec", text: str) -> Any:
         """What the user typed in a form input, typed by the field (same parser as the CLI): a value of the
@@ -487,6 +515,60 @@ class Backend:
             raise
         except (TypeError, ValueError) as exc:
             raise UsageError(f"The training settings are not valid: {exc}.") from None
+
+    def check_train_inputs(self, config: "TrainConfig") -> dict[str, str]:
+        """What would make a run of ``config`` fail at once, checked before it starts, without torch and
+        without loading the data or the model, by the rules the run applies: the data (and eval data)
+        can be read (:func:`hubmgr.data.check_source`) and have the task's columns where the first rows
+        show them, the model is on disk or can be downloaded (:func:`hubmgr.train.runner.locate_model`),
+        the output folder is free (:func:`hubmgr.train._outputs.check_output`).
+
+        Returns:
+            ``{field: the problem in the form's words}``: ``model``, ``data``, ``eval_data``,
+            ``output_dir``, ``options`` (or ``options.<name>``); empty when nothing is wrong.
+        """
+        from hubmgr import data, plugins
+        from hubmgr.train import _outputs as outputs
+        from hubmgr.train import runner
+
+        settings = self.settings()
+        problems: dict[str, BaseException] = {}
+        task: Any = None
+        options: Any = None
+        try:
+            task = plugins.get_task(config.task)
+            options = task.make_options(runner.typed_options(task, config.options))
+        except HubmgrError as exc:
+            field = getattr(exc, "field", None)
+            problems["task" if task is None else f"options.{field}" if field else "options"] = exc
+            task = None
+        for name, source, split in (
+            ("data", config.data, config.train_split),
+            ("eval_data", config.eval_data, config.eval_split),
+        ):
+            if not source:
+                continue
+            try:
+                columns = data.check_source(source, split=split, settings=settings)
+                if columns is not None and task is not None:
+                    required = task.required_columns(options, columns)
+                    data.check_column_names(columns, required, source=Path(source).name)
+            except HubmgrError as exc:
+                problems[name] = exc
+        try:
+            folder = runner.locate_model(config, settings=settings)
+            if folder is not None:
+                runner.check_model_folder(folder, config)
+        except HubmgrError as exc:
+            problems["model"] = exc
+        if config.output_dir:
+            try:
+                outputs.check_output(Path(config.output_dir).expanduser().resolve(), resume=config.resume)
+            except HubmgrError as exc:
+                problems["output_dir"] = exc
+        return {
+            name: self.form_message(exc, config.task if task is not None else None) for name, exc in problems.items()
+        }
 
     # -- training runs: their own processes (hubmgr.runs.live) -----------------------------------------
     def start_run(self, config: "TrainConfig") -> str:

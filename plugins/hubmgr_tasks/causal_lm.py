@@ -242,6 +242,14 @@ class CausalLMTask(Task):
     greater_is_better = False
     loss_sums_over_tokens = True
 
+    def required_columns(self, options: CausalLMOptions, columns: Sequence[str]) -> dict[str, str | None]:
+        """The columns of the format that ``columns`` show (or that ``format`` names).
+
+        Raises:
+            DataError: the columns fit no format.
+        """
+        return dict(required_columns(detect_format(columns, options, source="the data"), options))
+
     def load_data(self, source: DataSource, options: CausalLMOptions) -> TaskData:
         """Load the splits, detect the format from the columns and check chat rows.
 

@@ -123,6 +123,14 @@ class TextClassificationTask(Task):
     greater_is_better = True
 
     # -- data ----------------------------------------------------------------------------------------
+    def required_columns(self, options: TextClassificationOptions, columns: Sequence[str]) -> dict[str, str | None]:
+        """The text, text pair (when set) and label columns."""
+        return {
+            "text_column": options.text_column,
+            "text_pair_column": options.text_pair_column,
+            "label_column": options.label_column,
+        }
+
     def load_data(self, source: DataSource, options: TextClassificationOptions) -> TaskData:
         """Load the splits, check the columns and learn the label names from the training data.
 
@@ -134,11 +142,7 @@ class TextClassificationTask(Task):
         """
         from hubmgr.data import load_splits, split_train_eval
 
-        required = {
-            "text_column": options.text_column,
-            "text_pair_column": options.text_pair_column,
-            "label_column": options.label_column,
-        }
+        required = self.required_columns(options, ())
         train, eval_ds = load_splits(source, required=required, hold_out=False)
         train_name = _common.source_name(source.train)
         eval_name = _common.source_name(source.eval) if source.eval else f"the eval split of {train_name}"

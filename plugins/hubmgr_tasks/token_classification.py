@@ -164,6 +164,10 @@ class TokenClassificationTask(Task):
     auto_model_class = "AutoModelForTokenClassification"
     greater_is_better = True
 
+    def required_columns(self, options: TokenClassificationOptions, columns: Sequence[str]) -> dict[str, str | None]:
+        """The tokens and tags columns."""
+        return {"tokens_column": options.tokens_column, "tags_column": options.tags_column}
+
     def load_data(self, source: DataSource, options: TokenClassificationOptions) -> TaskData:
         """Load the splits, check columns and row lengths, learn the tag names.
 
@@ -173,7 +177,7 @@ class TokenClassificationTask(Task):
         """
         from hubmgr.data import load_splits, split_train_eval
 
-        required = {"tokens_column": options.tokens_column, "tags_column": options.tags_column}
+        required = self.required_columns(options, ())
         train, eval_ds = load_splits(source, required=required, hold_out=False)
         train_name = _common.source_name(source.train)
         eval_name = _common.source_name(source.eval) if source.eval else f"the eval split of {train_name}"

@@ -726,16 +726,16 @@ def test_train_allow_pickle_fetches_the_weights_a_cached_snapshot_lacks(hub_serv
     train --allow-pickle fetches the .bin instead of failing the same way."""
     from hubmgr.config import get_settings
     from hubmgr.train.config import TrainConfig
-    from hubmgr.train.runner import _check_model_folder, resolve_model
+    from hubmgr.train.runner import check_model_folder, resolve_model
 
     hub_server.add_repo("acme/old", {"config.json": "{}", "pytorch_model.bin": b"w" * 5000})
     download_repo("acme/old", include=["*.json"])
     plain = TrainConfig(task="text-classification", model="acme/old", data="x.csv")
     with pytest.raises(ModelError) as info:
         folder, _ = resolve_model(plain, settings=get_settings())
-        _check_model_folder(folder, plain)
+        check_model_folder(folder, plain)
     assert "--allow-pickle" in str(info.value)
     allowed = TrainConfig(task="text-classification", model="acme/old", data="x.csv", allow_pickle=True)
     folder, commit = resolve_model(allowed, settings=get_settings())
     assert (folder / "pytorch_model.bin").read_bytes() == b"w" * 5000 and commit
-    assert _check_model_folder(folder, allowed) is False  # usable: pickle weights, allowed
+    assert check_model_folder(folder, allowed) is False  # usable: pickle weights, allowed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 from textual.widgets import Checkbox, DataTable, Input, Select, Static
@@ -302,13 +303,13 @@ async def test_train_form_starts_a_run_and_shows_it_live(fake: FakeBackend, tmp_
         assert screen.query_one("#cfg-lora_r", Input).value == "8"
         assert isinstance(screen.query_one("#cfg-use_dora"), Checkbox)
         assert screen.query_one("#cfg-device", Select).value == "auto"
-        # a bad value is refused with one sentence, nothing starts
+        # a bad value is refused with one sentence in the form's words, nothing starts
         screen.query_one("#model-select", Select).value = "acme/tiny-bert"
         screen.query_one("#data-path", Input).value = str(data)
         screen.query_one("#cfg-lora_r", Input).value = "eight"
         await pilot.press("ctrl+s")
         await pilot.pause(0.2)
-        assert any(sev == "error" and "lora_r" in msg for sev, msg in _notes(app))
+        assert any(sev == "error" and "Lora r must be a whole number" in msg for sev, msg in _notes(app))
         assert screen.state is None
         screen.query_one("#cfg-lora_r", Input).value = "4"
         screen.query_one("#cfg-max_steps", Input).value = "4"
@@ -329,8 +330,15 @@ async def _start_a_run(app, pilot):
     await pilot.press("4")
     await settle(app, pilot)
     screen = app.screen
-    screen.query_one("#model-path", Input).value = "/models/tiny"
-    screen.query_one("#data-path", Input).value = "/data/train.csv"
+    # a model folder and a data file that exist: the form checks them before it starts
+    root = Path(app.backend.settings().hub_cache).parent
+    model = root / "models" / "tiny"
+    model.mkdir(parents=True, exist_ok=True)
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"")
+    (root / "train.csv").write_text("text,label\ngood,1\nbad,0\n")
+    screen.query_one("#model-path", Input).value = str(model)
+    screen.query_one("#data-path", Input).value = str(root / "train.csv")
     await pilot.press("ctrl+s")
     await wait_until(pilot, lambda: screen.state is not None and screen.state.step == 1, what="the first step")
     return screen

@@ -6,6 +6,7 @@ and look at the SVGs in ``__snapshots__``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -89,9 +90,12 @@ def test_train_live(snap_compare, size) -> None:
     def start(app: HubmgrApp) -> None:
         from textual.widgets import Input, Select
 
+        # a data file that exists (the form checks it before it starts); its path is not shown
+        data = Path(os.environ["HUBMGR_HOME"]) / "train.csv"
+        data.write_text("text,label\ngood,1\nbad,0\n")
         screen = app.screen
         screen.query_one("#model-select", Select).value = "acme/tiny-bert"
-        screen.query_one("#data-path", Input).value = "/data/train.csv"
+        screen.query_one("#data-path", Input).value = str(data)
         screen.action_start()
 
     assert snap_compare(_app(), terminal_size=size, run_before=_steps("4", then=start))

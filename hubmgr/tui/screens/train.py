@@ -9,6 +9,7 @@ a checkpoint and stop. The TUI itself never imports torch.
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import (
     Button,
+    Checkbox,
+    Collapsible,
     DataTable,
     Input,
     Label,
@@ -32,9 +35,11 @@ from textual.widgets import (
 )
 from textual.worker import Worker, WorkerState
 
-from hubmgr.errors import HubmgrError
+from hubmgr.errors import HubmgrError, UsageError
+from hubmgr.fields import atomic_write_text
 from hubmgr.metrics import ordered
 from hubmgr.train import events as tev
+from hubmgr.tui.backend import TRAIN_BASIC_FIELDS
 from hubmgr.tui.format import duration, number, one_line, plain
 from hubmgr.tui.messages import TrainDone, TrainUpdated
 from hubmgr.tui.screens.base import MainScreen
@@ -69,6 +74,9 @@ class TrainState:
     epoch: float = 0.0
     loss: float | None = None
     learning_rate: float | None = None
+    #: the step at which ``loss`` and ``learning_rate`` were logged (every ``logging_steps``; the steps in
+    #: between only move the progress)
+    logged_step: int = 0
     samples_per_second: float | None = None
     eta: float | None = None
     trainable_params: int = 0
@@ -110,7 +118,9 @@ class TrainState:
             self.eta = event.eta_seconds
             if event.learning_rate is not None:
                 self.learning_rate = event.learning_rate
+                self.logged_step = event.step
             if event.loss is not None:
+                self.logged_step = event.step
                 points = list(self.loss_points)
                 if points and points[-1][0] == event.step:
                     points[-1] = (event.step, event.loss)
@@ -131,8 +141,20 @@ class TrainState:
             self.seconds = event.seconds
             self.stop_reason = getattr(event, "stop_reason", None)
             self.notes = list(getattr(event, "notes", None) or [])
-            if event.status == "completed":
-                self.eta = 0.0
+            # nothing is left to wait for, whatever the last step event said
+            self.eta = 0.0 if event.status == "completed" else None
+
+
+#: The Train screen's own inputs (not the generic form's) by the TrainConfig field they fill.
+SCREEN_FIELDS = {
+    "model": "#model-path",
+    "task": "#task-select",
+    "data": "#data-path",
+    "eval_data": "#eval-path",
+}
+#: Fields the form does not remember between launches: an output folder is used once (a second run into
+#: it is refused), and resuming is for that one folder.
+NOT_REMEMBERED = ("output_dir", "resume")
 
 
 class TrainScreen(MainScreen):
@@ -145,6 +167,31 @@ class TrainScreen(MainScreen):
         Binding("ctrl+o", "pick_data", "Pick data", id="train-pick"),
         Binding("ctrl+l", "toggle_view", "Setup/Live", id="train-toggle"),
     ]
+    DEFAULT_CSS = """
+    TrainScreen .field-row.-invalid > .field-label {
+        color: $text-error;
+    }
+    TrainScreen #config-basic-box {
+        height: auto;
+    }
+    TrainScreen #train-advanced {
+        margin-top: 1;
+        padding: 0;
+        border: none;
+    }
+    TrainScreen #train-advanced Contents {
+        padding: 0 0 0 1;
+    }
+    TrainScreen .form-error {
+        color: $text-error;
+        padding-left: 24;
+        height: auto;
+        display: none;
+    }
+    TrainScreen .form-error.-shown {
+        display: block;
+    }
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -154,26 +201,30 @@ class TrainScreen(MainScreen):
         self.cancel_event: threading.Event | None = None
         self._tasks: dict[str, Any] = {}
         self._options_task: str | None = None
+        #: the form as it was left at the last launch (read once, on the first choices)
+        self._remembered: dict[str, Any] | None = None
+        #: True once the remembered form is back: only then do changes get saved
+        self._restored = False
+        self._save_timer: Any = None
 
     # -- layout --------------------------------------------------------------------------------------
     def compose_body(self) -> ComposeResult:
         with TabbedContent(id="train-tabs", initial="tab-setup"):
             with TabPane("Setup", id="tab-setup"):
                 with VerticalScroll(id="train-setup"):
-                    yield Label("Model", classes="section")
-                    with Horizontal(classes="field-row"):
+                    with Horizontal(classes="field-row", id="model-row"):
                         yield Label("Cached model", classes="field-label")
                         yield Select([], prompt="choose a downloaded model", id="model-select", compact=True)
-                    with Horizontal(classes="field-row"):
+                    with Horizontal(classes="field-row", id="model-path-row"):
                         yield Label("…or path / repo id", classes="field-label")
                         yield Input(placeholder="a local model folder or org/name", id="model-path", compact=True)
-                    yield Label("Task", classes="section")
-                    with Horizontal(classes="field-row"):
+                    yield Static("", id="model-error", classes="form-error", markup=False)
+                    with Horizontal(classes="field-row", id="task-row"):
                         yield Label("Task", classes="field-label")
                         yield Select([], prompt="choose a task", id="task-select", compact=True)
+                    yield Static("", id="task-error", classes="form-error", markup=False)
                     yield Static("", id="task-description", classes="field-help")
-                    yield Label("Data", classes="section")
-                    with Horizontal(classes="field-row"):
+                    with Horizontal(classes="field-row", id="data-row"):
                         yield Label("Training data", classes="field-label")
                         yield Input(
                             placeholder="CSV / JSON / JSONL / Parquet file, folder, or Hub dataset id",
@@ -181,7 +232,8 @@ class TrainScreen(MainScreen):
                             compact=True,
                         )
                         yield Button("Browse…", id="pick-data", compact=True)
-                    with Horizontal(classes="field-row"):
+                    yield Static("", id="data-error", classes="form-error", markup=False)
+                    with Horizontal(classes="field-row", id="eval-row"):
                         yield Label("Eval data", classes="field-label")
                         yield Input(
                             placeholder="optional: default holds out a fraction of the training data",
@@ -189,9 +241,13 @@ class TrainScreen(MainScreen):
                             compact=True,
                         )
                         yield Button("Browse…", id="pick-eval", compact=True)
-                    yield Label("Task options", classes="section")
-                    yield Vertical(id="task-options")
-                    yield Vertical(id="config-form-box")
+                    yield Static("", id="eval_data-error", classes="form-error", markup=False)
+                    yield Vertical(id="config-basic-box")
+                    with Collapsible(title="Advanced: task options, LoRA, training, hardware", id="train-advanced"):
+                        yield Label("Task options", classes="section")
+                        yield Static("", id="options-error", classes="form-error", markup=False)
+                        yield Vertical(id="task-options")
+                        yield Vertical(id="config-form-box")
                     with Horizontal(classes="button-row"):
                         yield Button("Start training (Ctrl+S)", id="start", variant="success")
             with TabPane("Live", id="tab-live"):
@@ -204,19 +260,33 @@ class TrainScreen(MainScreen):
                     yield MetricsChart("training loss", id="loss-chart")
                     yield DataTable(id="eval-table", cursor_type="none", show_cursor=False)
 
-    def on_mount(self) -> None:
-        self._build_config_form()
+    async def on_mount(self) -> None:
+        await self._build_config_form()  # built before the choices come, which restore the remembered form
         self._load_choices()
         self.hub_app.cache_signal.subscribe(self, lambda _: self._load_choices())
 
-    def _build_config_form(self) -> None:
+    async def _build_config_form(self) -> None:
         box = self.query_one("#config-form-box", Vertical)
         try:
             specs = self.backend.train_specs()
         except Exception as exc:
-            box.mount(Static(Text(f"Training settings are unavailable: {exc}", style="red")))
+            await box.mount(Static(Text(f"Training settings are unavailable: {exc}", style="red")))
             return
-        box.mount(DataclassForm(specs, parse=self.backend.parse_field, prefix="cfg", id="config-form"))
+        basic = [s for s in specs if s.name in TRAIN_BASIC_FIELDS]
+        basic.sort(key=lambda s: TRAIN_BASIC_FIELDS.index(s.name))
+        advanced = [s for s in specs if s.name not in TRAIN_BASIC_FIELDS]
+        await self.query_one("#config-basic-box", Vertical).mount(
+            DataclassForm(basic, parse=self.backend.parse_field, prefix="cfg", groups=False, id="config-basic")
+        )
+        await box.mount(DataclassForm(advanced, parse=self.backend.parse_field, prefix="cfg", id="config-form"))
+
+    def _forms(self) -> list[DataclassForm]:
+        """The generic forms of TrainConfig's fields (Basic, then Advanced)."""
+        return [f for f in self.query(DataclassForm) if f.id in ("config-basic", "config-form")]
+
+    def _options_form(self) -> DataclassForm | None:
+        forms = self.query("#options-form")
+        return forms.first(DataclassForm) if forms else None
 
     @work(thread=True, group="train-choices", exclusive=True, exit_on_error=False)
     def _load_choices(self) -> None:
@@ -225,28 +295,45 @@ class TrainScreen(MainScreen):
             cached = [r.repo_id for r in self.backend.list_cached() if getattr(r, "repo_type", "model") == "model"]
         except HubmgrError:
             cached = []
-        self.app.call_from_thread(self._set_choices, tasks, cached)
+        remembered = self._read_remembered() if self._remembered is None else self._remembered
+        self.app.call_from_thread(self._set_choices, tasks, cached, remembered)
 
-    def _set_choices(self, tasks: dict[str, Any], cached: list[str]) -> None:
+    def _set_choices(self, tasks: dict[str, Any], cached: list[str], remembered: dict[str, Any] | None = None) -> None:
         self._tasks = tasks
+        first = self._remembered is None
+        memory = (remembered or {}) if first else {}
+        if first:
+            self._remembered = memory
         task_select = self.query_one("#task-select", Select)
         current_task = task_select.value
         task_select.set_options([(name, name) for name in sorted(tasks)])
-        if current_task in tasks:
+        if first and memory.get("task") in tasks:
+            task_select.value = memory["task"]
+        elif current_task in tasks:
             task_select.value = current_task
         elif tasks:
             task_select.value = "text-classification" if "text-classification" in tasks else sorted(tasks)[0]
         model_select = self.query_one("#model-select", Select)
         current_model = model_select.value
         model_select.set_options([(repo, repo) for repo in cached])
-        if current_model in cached:
+        if first and memory.get("model_select") in cached:
+            model_select.value = memory["model_select"]
+        elif current_model in cached:
             model_select.value = current_model
+        if first:
+            self._restore(memory)
         self.take_model_request()
+        if first:
+            self.call_after_refresh(self._mark_restored)
+
+    def _mark_restored(self) -> None:
+        self._restored = True
 
     def take_model_request(self) -> None:
-        """Apply a model handed over by another screen (Local's or Model's "train")."""
+        """Apply a model handed over by another screen (Local's or Model's "train"): it wins over the
+        remembered one. The form opens at its top, the model in view."""
         model = self.hub_app.train_model_request
-        if not model:
+        if not model or self._remembered is None:  # not yet: the first choices (and the memory) take it
             return
         self.hub_app.train_model_request = None
         select = self.query_one("#model-select", Select)
@@ -257,7 +344,72 @@ class TrainScreen(MainScreen):
         else:
             self.query_one("#model-path", Input).value = model
         self.query_one(TabbedContent).active = "tab-setup"
-        self.query_one("#task-select", Select).focus()
+        focus = select if model in options else self.query_one("#model-path", Input)
+        focus.focus(scroll_visible=False)
+        setup = self.query_one("#train-setup", VerticalScroll)
+        setup.scroll_home(animate=False, immediate=True)
+        self.call_after_refresh(setup.scroll_home, animate=False)
+
+    # -- remembering the form ------------------------------------------------------------------------
+    def _read_remembered(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.backend.train_form_file().read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _form_snapshot(self) -> dict[str, Any]:
+        """What the form holds now, as typed; the options of other tasks are kept as they were."""
+        selected = self.query_one("#model-select", Select).value
+        task = self.query_one("#task-select", Select).value
+        config: dict[str, Any] = {}
+        for form in self._forms():
+            config.update(form.raw_values(skip=NOT_REMEMBERED))
+        options = dict((self._remembered or {}).get("options") or {})
+        opt_form = self._options_form()
+        if opt_form is not None and self._options_task:
+            options[self._options_task] = opt_form.raw_values()
+        return {
+            "model_select": None if selected is Select.NULL else selected,
+            "model_path": self.query_one("#model-path", Input).value,
+            "task": None if task is Select.NULL else task,
+            "data": self.query_one("#data-path", Input).value,
+            "eval_data": self.query_one("#eval-path", Input).value,
+            "config": config,
+            "options": options,
+        }
+
+    def _restore(self, remembered: dict[str, Any]) -> None:
+        for key, selector in (("model_path", "#model-path"), ("data", "#data-path"), ("eval_data", "#eval-path")):
+            if isinstance(remembered.get(key), str):
+                self.query_one(selector, Input).value = remembered[key]
+        config = {k: v for k, v in (remembered.get("config") or {}).items() if k not in NOT_REMEMBERED}
+        for form in self._forms():
+            form.set_raw_values(config)
+
+    def remember_form(self) -> None:
+        """Save the form now (``train-form.json`` in hubmgr's data), for the next launch."""
+        if self._save_timer is not None:
+            self._save_timer.stop()
+            self._save_timer = None
+        if not self._restored:
+            return
+        snapshot = self._form_snapshot()
+        self._remembered = snapshot
+        try:
+            atomic_write_text(self.backend.train_form_file(), json.dumps(snapshot, indent=1, sort_keys=True))
+        except OSError:
+            pass  # a form that cannot be remembered is no reason to interrupt anyone
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    @on(Checkbox.Changed)
+    def _form_changed(self, event: Any) -> None:
+        if not self._restored or self.query_one("#train-setup") not in event.control.ancestors:
+            return
+        if self._save_timer is not None:
+            self._save_timer.stop()
+        self._save_timer = self.set_timer(0.5, self.remember_form)
 
     # -- task options --------------------------------------------------------------------------------
     @on(Select.Changed, "#task-select")
@@ -265,6 +417,9 @@ class TrainScreen(MainScreen):
         name = None if event.value is Select.NULL else str(event.value)
         if name == self._options_task:
             return
+        opt_form = self._options_form()
+        if opt_form is not None and self._options_task and self._remembered is not None:
+            self._remembered.setdefault("options", {})[self._options_task] = opt_form.raw_values()
         self._options_task = name
         box = self.query_one("#task-options", Vertical)
         await box.remove_children()
@@ -288,9 +443,11 @@ class TrainScreen(MainScreen):
         if not specs:
             await box.mount(Static(Text("This task has no options.", style="dim")))
             return
-        await box.mount(
-            DataclassForm(specs, parse=self.backend.parse_field, prefix="opt", groups=False, id="options-form")
-        )
+        form = DataclassForm(specs, parse=self.backend.parse_field, prefix="opt", groups=False, id="options-form")
+        await box.mount(form)
+        remembered = ((self._remembered or {}).get("options") or {}).get(name)
+        if isinstance(remembered, dict):
+            form.set_raw_values(remembered)
 
     # -- data pickers --------------------------------------------------------------------------------
     @on(Button.Pressed, "#pick-data")
@@ -315,38 +472,146 @@ class TrainScreen(MainScreen):
     def running(self) -> bool:
         return self.state is not None and self.state.status in ("starting", "running")
 
-    def _collect(self) -> dict[str, Any]:
+    def _collect(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """The form's values for TrainConfig, and the problem of each field whose text does not parse."""
         path = self.query_one("#model-path", Input).value.strip()
         selected = self.query_one("#model-select", Select).value
         model = path or ("" if selected is Select.NULL else str(selected))
         task = self.query_one("#task-select", Select).value
+        task_name = "" if task is Select.NULL else str(task)
         values: dict[str, Any] = {}
-        forms = self.query("#config-form")
-        if forms:
-            values.update(forms.first(DataclassForm).values())
+        problems: dict[str, str] = {}
+        for form in self._forms():
+            form_values, errors = form.values_and_errors()
+            values.update(form_values)
+            problems.update({name: self.backend.form_message(exc, task_name) for name, exc in errors.items()})
         options: dict[str, Any] = {}
-        opt_forms = self.query("#options-form")
-        if opt_forms:
-            options = opt_forms.first(DataclassForm).values(only_changed=True)
+        opt_form = self._options_form()
+        if opt_form is not None:
+            options, errors = opt_form.values_and_errors(only_changed=True)
+            problems.update(
+                {f"options.{name}": self.backend.form_message(exc, task_name) for name, exc in errors.items()}
+            )
         values.update(
             model=model,
-            task="" if task is Select.NULL else str(task),
+            task=task_name,
             data=self.query_one("#data-path", Input).value.strip(),
             eval_data=self.query_one("#eval-path", Input).value.strip() or None,
             options=options,
         )
-        return values
+        return values, problems
+
+    # -- marking wrong fields ------------------------------------------------------------------------
+    def clear_errors(self) -> None:
+        opt_form = self._options_form()
+        for form in [*self._forms(), *([opt_form] if opt_form is not None else [])]:
+            form.clear_errors()
+        for row in self.query(".field-row.-invalid"):
+            row.remove_class("-invalid")
+        for widget in self.query("#train-setup .-invalid"):
+            widget.remove_class("-invalid")
+        for error in self.query("#train-setup > .form-error, #train-advanced .form-error"):
+            if isinstance(error, Static) and error.id and not error.id.startswith(("cfg-", "opt-")):
+                error.update("")
+                error.remove_class("-shown")
+
+    def show_errors(self, problems: dict[str, str]) -> None:
+        """Mark each wrong field in place (an error style, the sentence under it), open Advanced when a
+        field there is wrong, focus the first one and say how many there are."""
+        self.clear_errors()
+        first: Any = None
+        advanced = self.query_one("#train-advanced", Collapsible)
+        for name, message in problems.items():
+            widget = self._mark(name, message)
+            if widget is not None and advanced in widget.ancestors:
+                advanced.collapsed = False
+            if first is None:
+                first = widget
+        self.query_one(TabbedContent).active = "tab-setup"
+        if first is not None:
+            self.call_after_refresh(self._focus_field, first)
+        count = len(problems)
+        self.notify(
+            f"{next(iter(problems.values()))}" if count == 1 else f"{count} fields need a change; they are marked.",
+            title="Train: not started",
+            severity="error",
+            markup=False,
+        )
+
+    def _focus_field(self, widget: Any) -> None:
+        widget.focus(scroll_visible=False)
+        widget.scroll_visible(animate=False)
+
+    def _mark(self, name: str, message: str) -> Any:
+        if name.startswith("options.") or name == "options":
+            form = self._options_form()
+            option = name.partition(".")[2]
+            if form is not None and option and form.has_field(option):
+                form.set_error(option, message)
+                return form.input_of(option)
+            self._show_error("#options-error", message)
+            return form.query(Input).first() if form is not None and form.query(Input) else None
+        for form in self._forms():
+            if form.has_field(name):
+                form.set_error(name, message)
+                return form.input_of(name)
+        selector = SCREEN_FIELDS.get(name)
+        if selector is None:  # a problem of no one field: under the model, the top of the form
+            self._show_error("#model-error", message)
+            return self.query_one("#model-select", Select)
+        widget = self.query_one(selector)
+        if name == "model" and not self.query_one("#model-path", Input).value.strip():
+            widget = self.query_one("#model-select", Select)
+        widget.add_class("-invalid")
+        if widget.parent is not None:
+            widget.parent.add_class("-invalid")
+        self._show_error(f"#{name}-error", message)
+        return widget
+
+    def _show_error(self, selector: str, message: str) -> None:
+        error = self.query_one(selector, Static)
+        error.update(message)
+        error.add_class("-shown")
 
     @on(Button.Pressed, "#start")
     def action_start(self) -> None:
+        """Check the form (values, then the data, model and output folder on disk) and start the run; a
+        wrong field is marked in place and nothing starts."""
         if self.running:
             self.notify("A run is already going; cancel it first.", severity="warning")
             return
+        self.remember_form()
+        values, problems = self._collect()
+        if problems:
+            self.show_errors(problems)
+            return
         try:
-            config = self.backend.make_train_config(self._collect())
+            config = self.backend.make_train_config(values)
+        except UsageError as exc:
+            field = exc.field if exc.field in values or exc.field is None else f"options.{exc.field}"
+            self.show_errors({field or "": self.backend.form_message(exc, values.get("task"))})
+            return
         except Exception as exc:
             self.hub_app.report_error(exc)
             return
+        self.query_one("#start", Button).disabled = True
+        self._check_worker(config)
+
+    @work(thread=True, group="train-check", exclusive=True, exit_on_error=False, description="checking the form")
+    def _check_worker(self, config: Any) -> None:
+        try:
+            problems = self.backend.check_train_inputs(config)
+        finally:
+            self.app.call_from_thread(setattr, self.query_one("#start", Button), "disabled", False)
+        self.app.call_from_thread(self._checked, config, problems)
+
+    def _checked(self, config: Any, problems: dict[str, str]) -> None:
+        if problems:
+            self.show_errors(problems)
+            return
+        if self.running:
+            return
+        self.clear_errors()
         self._open_live(TrainState(model=config.model, task=config.task))
         self.notify(
             f"Training {config.model} for {config.task} in the background. Loading the model…",
@@ -375,7 +640,9 @@ class TrainScreen(MainScreen):
         self.query_one("#loss-chart", MetricsChart).set_series({})
         table = self.query_one("#eval-table", DataTable)
         table.clear(columns=True)
-        self.query_one("#cancel", Button).disabled = False
+        cancel = self.query_one("#cancel", Button)
+        cancel.disabled = False
+        cancel.display = True
         self.query_one("#to-runs", Button).disabled = True
         self.query_one(TabbedContent).active = "tab-live"
         self.query_one("#cancel", Button).focus()
@@ -498,7 +765,11 @@ class TrainScreen(MainScreen):
             self._finished()
 
     def _finished(self) -> None:
-        self.query_one("#cancel", Button).disabled = True
+        if self.state is not None and self.state.status not in ("starting", "running"):
+            self.state.eta = 0.0 if self.state.status == "completed" else None
+        cancel = self.query_one("#cancel", Button)
+        cancel.disabled = True
+        cancel.display = False  # nothing is left to stop
         self.query_one("#to-runs", Button).disabled = False
         self._render_state()
         self.hub_app.runs_signal.publish(None)
@@ -518,9 +789,18 @@ class TrainScreen(MainScreen):
         grid.add_row("Model", Text(one_line(s.model, 60)), "Task", Text(s.task))
         steps = f"{s.step}/{s.total_steps}" if s.total_steps else str(s.step)
         grid.add_row("Step", steps, "Epoch", f"{s.epoch:.2f}")
-        grid.add_row("Loss", number(s.loss), "Learning rate", number(s.learning_rate))
+        # loss and learning rate are logged every logging_steps: say which step they are from when the
+        # run has moved on since
+        logged = f" (step {s.logged_step})" if 0 < s.logged_step < s.step else ""
+        grid.add_row(
+            "Loss",
+            number(s.loss) + (logged if s.loss is not None else ""),
+            "Learning rate",
+            number(s.learning_rate) + (logged if s.learning_rate is not None else ""),
+        )
+        live = s.status in ("starting", "running")
         sps = f"{s.samples_per_second:.1f}" if s.samples_per_second else "-"
-        eta = duration(s.eta)
+        eta = duration(s.eta) if live or s.status == "completed" else "-"
         if s.budget == "auto" and s.status == "running" and s.eta:
             eta = f"at most {eta} (stops when the metric plateaus)"
         grid.add_row("Samples/s", sps, "ETA", eta)
@@ -541,7 +821,10 @@ class TrainScreen(MainScreen):
 
         bar = self.query_one("#train-progress", ProgressBar)
         if s.total_steps:
-            bar.update(total=s.total_steps, progress=min(s.step, s.total_steps))
+            done = s.total_steps if s.status == "completed" else min(s.step, s.total_steps)
+            bar.update(total=s.total_steps, progress=done)
+        elif not live:  # ended before it knew its steps (a failure while loading): no more "working" animation
+            bar.update(total=1, progress=0)
         self.query_one("#loss-chart", MetricsChart).set_series(
             {"loss": ([p[0] for p in s.loss_points], [p[1] for p in s.loss_points])}
         )

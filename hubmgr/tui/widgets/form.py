@@ -4,7 +4,10 @@
 Each spec becomes a labelled row: a Checkbox for ``bool``, a Select for ``choice``, an Input otherwise
 (lists as comma-separated text), with the help text under it, grouped under the specs' ``group``
 headings. :meth:`DataclassForm.values` turns the inputs back into typed values with the same parser the
-CLI uses, so a bad value raises the same one-sentence :class:`~hubmgr.errors.UsageError`.
+CLI uses, so a bad value raises the same one-sentence :class:`~hubmgr.errors.UsageError`;
+:meth:`DataclassForm.set_error` marks a field in place (an error style on its row and the sentence under
+it). :meth:`DataclassForm.raw_values` and :meth:`DataclassForm.set_raw_values` read and restore what
+was typed, as it was typed (to remember a form between launches).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from typing import Any, Callable, Sequence
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalGroup
 from textual.widgets import Checkbox, Input, Label, Select, Static
+
+from hubmgr.errors import UsageError
 
 #: Parses what the user typed for one spec into a typed value (raises UsageError).
 Parser = Callable[[Any, str], Any]
@@ -80,6 +85,18 @@ class DataclassForm(VerticalGroup):
         padding-left: 24;
         height: auto;
     }
+    DataclassForm .form-row.-invalid > .form-label {
+        color: $text-error;
+    }
+    .form-error {
+        color: $text-error;
+        padding-left: 24;
+        height: auto;
+        display: none;
+    }
+    .form-error.-shown {
+        display: block;
+    }
     """
 
     def __init__(
@@ -129,6 +146,7 @@ class DataclassForm(VerticalGroup):
                     yield Input(
                         _text_of(spec, spec.default), placeholder=placeholder, id=wid, compact=True, tooltip=tip
                     )
+            yield Static("", id=f"{wid}-error", classes="form-error", markup=False)
             if spec.help:
                 yield Static(spec.help, classes="form-help", markup=False)
 
@@ -138,13 +156,81 @@ class DataclassForm(VerticalGroup):
 
     def values(self, *, only_changed: bool = False) -> dict[str, Any]:
         """Typed values by field name. Raises UsageError naming the first field that does not parse."""
+        out, errors = self.values_and_errors(only_changed=only_changed)
+        if errors:
+            raise next(iter(errors.values()))
+        return out
+
+    def values_and_errors(self, *, only_changed: bool = False) -> tuple[dict[str, Any], dict[str, UsageError]]:
+        """Typed values by field name, and the error of each field that does not parse (left out of the
+        values)."""
         out: dict[str, Any] = {}
+        errors: dict[str, UsageError] = {}
         for spec in self.specs:
-            value = self.value_of(spec)
+            try:
+                value = self.value_of(spec)
+            except UsageError as exc:
+                errors[spec.name] = exc
+                continue
             if only_changed and value == spec.default:
                 continue
             out[spec.name] = value
+        return out, errors
+
+    def has_field(self, name: str) -> bool:
+        return any(spec.name == name for spec in self.specs)
+
+    def input_of(self, name: str) -> Any:
+        """The input widget of a field."""
+        return self.query_one(f"#{self.prefix}-{name}")
+
+    def set_error(self, name: str, message: str) -> None:
+        """Mark a field as wrong: an error style on its row and ``message`` under it."""
+        widget = self.input_of(name)
+        widget.add_class("-invalid")
+        if widget.parent is not None:
+            widget.parent.add_class("-invalid")
+        error = self.query_one(f"#{self.prefix}-{name}-error", Static)
+        error.update(message)
+        error.add_class("-shown")
+
+    def clear_errors(self) -> None:
+        for spec in self.specs:
+            widget = self.input_of(spec.name)
+            widget.remove_class("-invalid")
+            if widget.parent is not None:
+                widget.parent.remove_class("-invalid")
+            error = self.query_one(f"#{self.prefix}-{spec.name}-error", Static)
+            error.update("")
+            error.remove_class("-shown")
+
+    def raw_values(self, *, skip: Sequence[str] = ()) -> dict[str, Any]:
+        """What each input holds, as typed (text, a checkbox's bool, a select's choice or None)."""
+        out: dict[str, Any] = {}
+        for spec in self.specs:
+            if spec.name in skip:
+                continue
+            value = self._widget(spec).value
+            out[spec.name] = None if value is Select.NULL else value
         return out
+
+    def set_raw_values(self, values: dict[str, Any]) -> None:
+        """Put back what :meth:`raw_values` read (unknown names, and values of the wrong kind, are ignored)."""
+        for spec in self.specs:
+            if spec.name not in values:
+                continue
+            widget = self._widget(spec)
+            value = values[spec.name]
+            if value == (None if widget.value is Select.NULL else widget.value):
+                continue
+            if spec.kind == "bool":
+                if isinstance(value, bool):
+                    widget.value = value
+            elif spec.kind == "choice":
+                if value in tuple(spec.choices) or (value is None and spec.optional):
+                    widget.value = Select.NULL if value is None else value
+            elif isinstance(value, str):
+                widget.value = value
 
     def value_of(self, spec: Any) -> Any:
         widget = self._widget(spec)

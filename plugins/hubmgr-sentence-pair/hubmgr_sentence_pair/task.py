@@ -88,6 +88,14 @@ class SentencePairTask(Task):
     auto_model_class = "AutoModelForSequenceClassification"
 
     # -- data ----------------------------------------------------------------------------------------
+    def required_columns(self, options: SentencePairOptions, columns: Sequence[str]) -> dict[str, str | None]:
+        """The two sentence columns and the label column."""
+        return {
+            "sentence1_column": options.sentence1_column,
+            "sentence2_column": options.sentence2_column,
+            "label_column": options.label_column,
+        }
+
     def load_data(self, source: DataSource, options: SentencePairOptions) -> TaskData:
         """Load the splits, drop unlabeled rows and learn the label names from the training data.
 
@@ -95,11 +103,7 @@ class SentencePairTask(Task):
             DataError: a missing file or column, an empty split, fewer than two labels, or eval labels
                 that the training data does not have.
         """
-        required = {
-            "sentence1_column": options.sentence1_column,
-            "sentence2_column": options.sentence2_column,
-            "label_column": options.label_column,
-        }
+        required = self.required_columns(options, ())
         train, eval_ds = load_splits(source, required=required, hold_out=False)
         train = _drop_unlabeled(train, options, what="training")
         names = _label_names(train, options.label_column)
