@@ -17,10 +17,12 @@ from textual.widgets import DataTable, Input, Label, Select, Static, TabbedConte
 from textual.worker import Worker, WorkerState
 
 from hubmgr.metrics import best_value, headline, ordered, table_labels
+from hubmgr.format import plural
 from hubmgr.tui.format import date_time, duration, number, one_line, plain
 from hubmgr.tui.messages import EvalDone, EvalProgressed, PredictDone, RunLoaded, RunsLoaded
 from hubmgr.tui.screens.base import MainScreen
-from hubmgr.tui.widgets.tables import RowTable
+from hubmgr.tui.widgets.inputs import Choice
+from hubmgr.tui.widgets.tables import InfoTable, RowTable
 from hubmgr.tui.screens.dialogs import EvalDialog
 from hubmgr.tui.widgets.chart import MetricsChart
 
@@ -31,6 +33,10 @@ STATUS_STYLE = {
     "cancelled": "yellow",
     "interrupted": "yellow",
 }
+
+
+def _examples(n: Any) -> str:
+    return plural(n, "example") if isinstance(n, int) else "? examples"
 
 
 def short_model(model: str, limit: int = 36) -> str:
@@ -141,7 +147,7 @@ class RunsScreen(MainScreen):
         if table.row_count:
             table.move_cursor(row=min(row, table.row_count - 1))
         n = len(self.runs)
-        summary = f"{n} run{'s' if n != 1 else ''}" if n else "No runs yet. Train a model on the Train screen (4)."
+        summary = plural(n, "run") if n else "No runs yet. Train a model on the Train screen (4)."
         if self.marked:
             summary += f" · {len(self.marked)} marked"
         self.query_one("#runs-summary", Static).update(Text(summary))
@@ -166,6 +172,25 @@ class RunsScreen(MainScreen):
         except Exception:
             return None
         return next((r for r in self.runs if r.id == key), None)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The footer lists a key only when it applies to the run under the cursor (or the marked ones)."""
+        if action not in ("mark", "evaluate", "attach", "stop", "resume"):
+            return True
+        run = self.selected_run() if self.is_mounted else None
+        if action == "evaluate":
+            return bool(self.marked) or bool(run is not None and run.adapter_path)
+        if run is None:
+            return False
+        if action == "mark":
+            return bool(run.adapter_path) or run.id in self.marked
+        if action in ("attach", "stop"):
+            return bool(run.status == "running")
+        return run.status in ("cancelled", "interrupted", "failed")
+
+    @on(DataTable.RowHighlighted, "#runs-table")
+    def _highlighted(self) -> None:
+        self.refresh_bindings()
 
     # -- open ----------------------------------------------------------------------------------------
     @on(DataTable.RowSelected, "#runs-table")
@@ -249,7 +274,7 @@ class RunsScreen(MainScreen):
 
     def _fill_summary(self) -> None:
         n = len(self.runs)
-        summary = f"{n} run{'s' if n != 1 else ''}"
+        summary = plural(n, "run")
         if self.marked:
             summary += f" · {len(self.marked)} marked: press e to evaluate them against their base model"
         self.query_one("#runs-summary", Static).update(Text(summary))
@@ -271,7 +296,7 @@ class RunsScreen(MainScreen):
         config = chosen[0].config or {}
         data = str(config.get("eval_data") or config.get("data") or "")
         names = ", ".join(r.id for r in chosen)
-        summary = f"Base {base} ({task}) against {len(chosen)} adapter(s): {names}"
+        summary = f"Base {base} ({task}) against {plural(len(chosen), 'adapter')}: {names}"
 
         def go(answer: tuple[str, str] | None) -> None:
             if answer:
@@ -282,7 +307,7 @@ class RunsScreen(MainScreen):
 
     def _start_eval(self, base: str, task: str, adapters: list[str], names: list[str], data: str, split: str) -> None:
         self.query_one("#compare-status", Static).update(
-            Text(f"Evaluating {base} and {len(adapters)} adapter(s) on {data}… (loading)")
+            Text(f"Evaluating {base} and {plural(len(adapters), 'adapter')} on {data}… (loading)")
         )
         self.eval_cancel = threading.Event()
         self._eval_worker(base, task, adapters, data, split, self.eval_cancel)
@@ -293,7 +318,7 @@ class RunsScreen(MainScreen):
     ) -> None:
         def on_event(event: Any) -> None:
             done, total, name = getattr(event, "done", 0), getattr(event, "total", 0), getattr(event, "name", "")
-            self.post_message(EvalProgressed(f"Evaluating {name}: {done}/{total} examples"))
+            self.post_message(EvalProgressed(f"Evaluating {name}: {done}/{plural(total, 'example')}"))
 
         report = self.backend.evaluate(
             base, adapters, task=task, data=data, split=split, on_event=on_event, cancel=cancel
@@ -332,7 +357,7 @@ class RunsScreen(MainScreen):
                 cells.append(plain(number(value), right=True, style=style))
             table.add_row(plain(row.name), *cells, plain(f"{sps:.1f}" if sps else "-", right=True))
         status = Text(
-            f"{getattr(report, 'base_model', '')} on {getattr(report, 'num_examples', '?')} examples"
+            f"{getattr(report, 'base_model', '')} on {_examples(getattr(report, 'num_examples', None))}"
             f" ({getattr(report, 'split', '')}), {duration(getattr(report, 'seconds', None))}",
         )
         for warning in getattr(report, "warnings", None) or []:
@@ -371,16 +396,16 @@ class RunDetailScreen(MainScreen):
                 with VerticalScroll():
                     yield Static("", id="run-summary")
                     yield Label("Final metrics", classes="section")
-                    metrics: DataTable[Any] = DataTable(id="run-metrics", cursor_type="none", show_cursor=False)
+                    metrics = InfoTable(id="run-metrics")
                     metrics.add_columns("Metric", "Value")
                     yield metrics
                     yield Label("Final metrics per label", classes="section", id="run-tables-label")
-                    yield DataTable(id="run-tables", cursor_type="none", show_cursor=False)
+                    yield InfoTable(id="run-tables")
             with TabPane("Curves", id="tab-run-curves"):
                 with Vertical():
                     with Horizontal(classes="field-row"):
                         yield Label("Metric", classes="field-label")
-                        yield Select([], id="curve-metric", prompt="metric", compact=True)
+                        yield Choice([], id="curve-metric", prompt="metric", compact=True)
                     yield MetricsChart("", id="run-chart")
             with TabPane("Config", id="tab-run-config"):
                 config = RowTable(id="run-config")
@@ -528,7 +553,7 @@ class RunDetailScreen(MainScreen):
                 plain(one_line(p.base_prediction, 60)),
                 plain(one_line(p.prediction, 60), style="bold"),
             )
-        status.update(Text(f"{table.row_count} prediction{'s' if table.row_count != 1 else ''}; newest last."))
+        status.update(Text(f"{plural(table.row_count, 'prediction')}; newest last."))
         self.query_one("#try-input", Input).value = ""
 
     @on(Select.Changed, "#curve-metric")
