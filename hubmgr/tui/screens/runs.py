@@ -93,6 +93,7 @@ class RunsScreen(MainScreen):
         self.runs: list[Any] = []
         self.marked: set[str] = set()
         self.eval_cancel: threading.Event | None = None
+        self._applies: tuple[bool | None, ...] = ()
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="runs-body"):
@@ -190,7 +191,11 @@ class RunsScreen(MainScreen):
 
     @on(DataTable.RowHighlighted, "#runs-table")
     def _highlighted(self) -> None:
-        self.refresh_bindings()
+        # refresh the footer only when what applies changed (a refresh redraws the footer)
+        applies = tuple(self.check_action(a, ()) for a in ("mark", "evaluate", "attach", "stop", "resume"))
+        if applies != self._applies:
+            self._applies = applies
+            self.refresh_bindings()
 
     # -- open ----------------------------------------------------------------------------------------
     @on(DataTable.RowSelected, "#runs-table")
