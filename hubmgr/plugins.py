@@ -78,6 +78,8 @@ class PluginInfo:
         hooks: names of the hooks it implements.
         tasks: names of the tasks it registered.
         error: why it failed to load or what it raised in a hook; ``None`` when all is well.
+        package: the distribution (pip package) that provides it, when known (``None`` for a plugin
+            registered in code).
     """
 
     name: str
@@ -85,6 +87,7 @@ class PluginInfo:
     hooks: list[str] = field(default_factory=list)
     tasks: list[str] = field(default_factory=list)
     error: str | None = None
+    package: str | None = None
 
 
 @dataclass
@@ -564,10 +567,13 @@ def list_plugins() -> list[PluginInfo]:
                 hooks=hooks,
                 tasks=sorted(task for task, owner in owners.items() if owner == name),
                 error="; ".join(errors.values()) or None,
+                package=state.dists.get(name),
             )
         for name, error in state.load_errors.items():
             if name not in infos:
-                infos[name] = PluginInfo(name=name, version=state.versions.get(name), error=error)
+                infos[name] = PluginInfo(
+                    name=name, version=state.versions.get(name), error=error, package=state.dists.get(name)
+                )
             else:  # e.g. a second distribution installed under a name that is already taken
                 info = infos[name]
                 joined = "; ".join(e for e in (info.error, error) if e)

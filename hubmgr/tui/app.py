@@ -17,24 +17,28 @@ from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.reactive import reactive
-from textual.screen import Screen
+from textual.screen import Screen, SystemModalScreen
 from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
 from hubmgr.errors import HubmgrError, HubUnreachableError, disk_full_from
+from hubmgr.format import plural
 from hubmgr.hub.events import HubEvent
 from hubmgr.tui import downloads as dl
 from hubmgr.tui.backend import Backend, BackendProtocol
-from hubmgr.tui.format import human_bytes
+from hubmgr.tui.format import human_bytes, one_line
+from hubmgr.tui.help import key_display
 from hubmgr.tui.messages import DownloadsChanged, DownloadUpdated, HubUnreachable
 from hubmgr.tui.screens.browse import BrowseScreen
+from hubmgr.tui.screens.base import binding_applies, own_bindings
 from hubmgr.tui.screens.model import ModelScreen
 from hubmgr.tui.screens.dialogs import HelpScreen, QuitDialog
 from hubmgr.tui.screens.downloads import DownloadsScreen
 from hubmgr.tui.screens.local import LocalScreen
 from hubmgr.tui.screens.plugins import PluginsScreen
-from hubmgr.tui.screens.runs import RunsScreen
+from hubmgr.tui.screens.runs import RunDetailScreen, RunsScreen
 from hubmgr.tui.screens.train import TrainScreen
+from hubmgr.tui.widgets.inputs import takes_typing
 from hubmgr.tui.widgets.navbar import SECTIONS
 
 OFFLINE_REASON = "Offline mode (HF_HUB_OFFLINE is set): the Hub is not contacted."
@@ -46,7 +50,10 @@ def _left_going(run_id: str | None, downloads: int) -> str | None:
     if run_id:
         parts.append(f"Run {run_id} goes on: hubmgr runs follow {run_id}")
     if downloads:
-        parts.append(f"{downloads} download(s) go on in the background (see the Downloads screen next time).")
+        goes = "goes" if downloads == 1 else "go"
+        parts.append(
+            f"{plural(downloads, 'download')} {goes} on in the background (see the Downloads screen next time)."
+        )
     return "\n".join(parts) or None
 
 
@@ -58,11 +65,23 @@ class PaletteCommand:
 
 
 class HubmgrCommands(Provider):
-    """Command palette entries for the app's actions, plus "Open model owner/name" from the query."""
+    """Command palette entries: the keys of the screen it was opened on, the app's actions, "Open run ID"
+    for every run, "Open cached model NAME" for every cached model, and "Open model owner/name" from the
+    query."""
+
+    async def startup(self) -> None:
+        app = self.app
+        self._listed: list[PaletteCommand] = []
+        if isinstance(app, HubmgrApp):
+            import asyncio
+
+            self._listed = await asyncio.to_thread(app.palette_lookups)
 
     def _commands(self) -> list[PaletteCommand]:
         app = self.app
-        return list(app.palette_commands()) if isinstance(app, HubmgrApp) else []
+        if not isinstance(app, HubmgrApp):
+            return []
+        return [*app.screen_commands(self.screen), *app.palette_commands(), *getattr(self, "_listed", [])]
 
     async def discover(self) -> Hits:
         for cmd in self._commands():
@@ -108,6 +127,9 @@ class HubmgrApp(App[None]):
             for i, (mode, label) in enumerate(SECTIONS, 1)
         ],
         Binding("f1,question_mark", "help", "Help", id="help"),
+        # while a text field or choice list has the focus, Esc leaves it before anything else sees the key
+        Binding("escape", "leave_input", "Leave field", priority=True, id="leave-input"),
+        Binding("q", "quit", "Quit", show=False, id="quit-q"),
         Binding("ctrl+q", "quit", "Quit", priority=True, show=False, id="quit"),
     ]
 
@@ -212,6 +234,21 @@ class HubmgrApp(App[None]):
     def on_unmount(self) -> None:
         self.stop_background_work()
 
+    # -- keys ----------------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "leave_input":
+            # the command palette's own Esc closes it; an open Select list's Esc closes the list
+            return not isinstance(self.screen, SystemModalScreen) and takes_typing(self.focused)
+        return True
+
+    def action_leave_input(self) -> None:
+        """Esc in a text field or choice list: leave it, keeping what was typed."""
+        leave = getattr(self.screen, "leave_input", None)
+        if callable(leave):
+            leave()
+        else:
+            self.screen.set_focus(None)
+
     # -- navigation ----------------------------------------------------------------------------------
     def action_goto(self, mode: str) -> None:
         if mode in self.MODES and mode != self.current_mode:
@@ -219,7 +256,13 @@ class HubmgrApp(App[None]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(self.screen))
+
+    def open_run(self, run_id: str) -> None:
+        """Show one run (from Runs or the command palette)."""
+        if self.current_mode != "runs":
+            self.switch_mode("runs")
+        self.push_screen(RunDetailScreen(run_id))
 
     def open_model(self, repo_id: str) -> None:
         """Show one repo (from Browse, Local or the command palette)."""
@@ -319,7 +362,7 @@ class HubmgrApp(App[None]):
         if waiting:
             n = len(waiting)
             self.notify(
-                f"{n} download{'s' if n != 1 else ''} did not finish last time; resume "
+                f"{plural(n, 'download')} did not finish last time; resume "
                 f"{'them' if n != 1 else 'it'} from Downloads (2) with r.",
                 title="Downloads",
                 timeout=15,
@@ -617,6 +660,50 @@ class HubmgrApp(App[None]):
         self.downloads_signal.publish(None)
 
     # -- command palette -----------------------------------------------------------------------------
+    def screen_commands(self, screen: Any) -> Iterable[PaletteCommand]:
+        """Every key of ``screen`` that can act now, as a palette entry acting on that screen."""
+        section = getattr(screen, "help_section", None)
+        if section is None:
+            return
+        for binding in own_bindings(screen):
+            if binding.description and binding_applies(screen, binding):
+                yield PaletteCommand(
+                    binding.description,
+                    f"{section}: key {key_display(self, binding)}",
+                    partial(self.call_later, screen.run_action, binding.action),
+                )
+
+    def palette_lookups(self) -> list[PaletteCommand]:
+        """ "Open run ID" and "Open cached model NAME" entries (read in a thread when the palette opens)."""
+        commands: list[PaletteCommand] = []
+        try:
+            runs = list(self.backend.list_runs())
+        except Exception:  # the palette still offers the rest
+            runs = []
+        for run in runs:
+            commands.append(
+                PaletteCommand(
+                    f"Open run {run.id}",
+                    f"{run.status} · {run.task} on {one_line(run.model, 60)}",
+                    partial(self.open_run, run.id),
+                )
+            )
+        try:
+            cached = list(self.backend.list_cached())
+        except Exception:  # the palette still offers the rest
+            cached = []
+        for repo in cached:
+            if (getattr(repo, "repo_type", "model") or "model") != "model":
+                continue
+            commands.append(
+                PaletteCommand(
+                    f"Open cached model {repo.repo_id}",
+                    f"{human_bytes(repo.size_on_disk)} in the local cache",
+                    partial(self.open_model, repo.repo_id),
+                )
+            )
+        return commands
+
     def palette_commands(self) -> Iterable[PaletteCommand]:
         for i, (mode, label) in enumerate(SECTIONS, 1):
             yield PaletteCommand(

@@ -364,7 +364,8 @@ def test_cli_plugins_json(cli_runner):
         data = json.loads(result.stdout)
         by_name = {p["name"]: p for p in data}
         assert BUILTIN_PLUGINS <= set(by_name)
-        assert set(by_name["causal_lm"]) == {"name", "version", "hooks", "tasks", "error"}
+        assert set(by_name["causal_lm"]) == {"name", "version", "hooks", "tasks", "error", "package"}
+        assert by_name["causal_lm"]["package"] == "hubmgr"
         assert by_name["causal_lm"]["tasks"] == ["causal-lm"]
 
 

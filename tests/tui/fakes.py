@@ -92,11 +92,18 @@ class FakeBackend(Backend):
         from hubmgr.plugins import PluginInfo
 
         return [
-            PluginInfo("text_classification", "0.1.0", ["register_tasks"], ["text-classification"]),
-            PluginInfo("token_classification", "0.1.0", ["register_tasks"], ["token-classification"]),
-            PluginInfo("causal_lm", "0.1.0", ["register_tasks"], ["causal-lm"]),
-            PluginInfo("image_classification", "0.1.0", ["register_tasks"], ["image-classification"]),
-            PluginInfo("hubmgr-broken", "2.0", [], [], "ImportError: No module named 'missing_dependency'"),
+            PluginInfo("text_classification", "0.1.0", ["register_tasks"], ["text-classification"], package="hubmgr"),
+            PluginInfo("token_classification", "0.1.0", ["register_tasks"], ["token-classification"], package="hubmgr"),
+            PluginInfo("causal_lm", "0.1.0", ["register_tasks"], ["causal-lm"], package="hubmgr"),
+            PluginInfo("image_classification", "0.1.0", ["register_tasks"], ["image-classification"], package="hubmgr"),
+            PluginInfo(
+                "hubmgr-broken",
+                "2.0",
+                [],
+                [],
+                "ImportError: No module named 'missing_dependency'",
+                package="hubmgr-broken",
+            ),
         ]
 
     # -- hub -------------------------------------------------------------------------------------------

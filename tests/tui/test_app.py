@@ -543,7 +543,7 @@ async def test_a_failing_plugin_is_listed_with_its_error_and_the_app_works(fake:
             await pilot.press("6")
             await settle(app, pilot)
             table = app.screen.query_one("#plugins-table", DataTable)
-            rows = {str(table.get_row_at(i)[0]): str(table.get_row_at(i)[4]) for i in range(table.row_count)}
+            rows = {str(table.get_row_at(i)[0]): str(table.get_row_at(i)[-1]) for i in range(table.row_count)}
             assert rows["broken-plugin"] == "failed"
             assert rows["text_classification"] == "ok"
             errors = plain_text(app.screen.query_one("#plugin-errors", Static))

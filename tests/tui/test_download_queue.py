@@ -245,7 +245,7 @@ async def test_local_marks_an_incomplete_snapshot_and_resumes_its_download(fake:
         await pilot.pause(0.1)
         assert panel.display
         text = plain_text(panel)
-        assert f"detached@{'0' * 7} (incomplete: 2 file(s), 3.1 MB missing, 1.0 MB resumable)" in text
+        assert f"detached@{'0' * 7} (incomplete: 2 files, 3.1 MB missing, 1.0 MB resumable)" in text
         assert "Press R to resume" in text
         await pilot.press("R")
         await settle(app, pilot)

@@ -12,9 +12,11 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Input, Select, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from hubmgr.format import plural
 from hubmgr.tui.format import date, human_count, plain
 from hubmgr.tui.messages import SearchLoaded
 from hubmgr.tui.screens.base import MainScreen
+from hubmgr.tui.widgets.inputs import Choice
 from hubmgr.tui.widgets.tables import RowTable
 
 LIBRARIES = [
@@ -43,7 +45,7 @@ class BrowseScreen(MainScreen):
     AUTO_FOCUS = "#results"
     BINDINGS = [
         Binding("slash", "focus_search", "Search", id="focus-search"),
-        Binding("escape", "focus_results", "Results", show=False, id="focus-results"),
+        Binding("escape", "focus_results", "Back to the results", show=False, id="focus-results"),
         Binding("f5", "refresh", "Search again", id="search-again"),
     ]
 
@@ -59,9 +61,9 @@ class BrowseScreen(MainScreen):
     def compose_body(self) -> ComposeResult:
         yield Input(placeholder="Search models on the Hub (Enter to search, / to come back here)", id="search")
         with Horizontal(id="filters"):
-            yield Select([], prompt="Any task", id="task-filter", compact=True)
-            yield Select([(name, name) for name in LIBRARIES], prompt="Any library", id="library-filter", compact=True)
-            yield Select(SORTS, value="downloads", allow_blank=False, id="sort", compact=True)
+            yield Choice([], prompt="Any task", id="task-filter", compact=True)
+            yield Choice([(name, name) for name in LIBRARIES], prompt="Any library", id="library-filter", compact=True)
+            yield Choice(SORTS, value="downloads", allow_blank=False, id="sort", compact=True)
         table = RowTable(id="results")
         table.add_column("Model", key="id")
         table.add_column("Task", key="task")
@@ -161,7 +163,7 @@ class BrowseScreen(MainScreen):
         if self._loading or not self._next_cursor:
             return
         self._loading = True
-        self._set_status(f"{len(self._rows)} models · loading more…")
+        self._set_status(f"{plural(len(self._rows), 'model')} · loading more…")
         self._search_worker(self._query(), self._next_cursor, self._generation, True)
 
     @work(thread=True, group="search", exclusive=True, exit_on_error=False)
@@ -206,7 +208,7 @@ class BrowseScreen(MainScreen):
             self._set_status("No models match.")
         else:
             more = " · scroll down for more" if self._next_cursor else ""
-            self._set_status(f"{len(self._rows)} models{more} · Enter opens a model")
+            self._set_status(f"{plural(len(self._rows), 'model')}{more} · Enter opens a model")
         if self._next_cursor:
             self.call_after_refresh(self._fill_screen)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from textual import on
 from textual.app import ComposeResult
@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, DirectoryTree, Input, Label, Markdown, Static
 
+from hubmgr.tui.help import help_markdown
 from hubmgr.tui.screens.base import Dialog
 
 
@@ -119,11 +120,14 @@ Everything here is also a `hubmgr` command (see `hubmgr --help`).
 | Key | Action |
 |---|---|
 | `1` … `6` | Browse, Downloads, Local, Train, Runs, Plugins |
-| `Tab` / `Shift+Tab` | move the focus |
-| `Ctrl+P` | command palette (every action, and *open model owner/name*) |
-| `F1` / `?` | this help |
-| `Esc` | back / close |
-| `Ctrl+Q` | quit |
+| `Tab` / `Shift+Tab` | move the focus (what has it is outlined) |
+| `Ctrl+P` | command palette: this screen's keys, *open run ID*, *open cached model NAME*, *open model owner/name* |
+| `F1` / `?` | this help, for the screen you are on |
+| `Esc` | leave a text field or list; with none focused: back / close |
+| `q` / `Ctrl+Q` | quit (`q` only while no text field has the focus) |
+
+While a text field or a choice list has the focus, letters and digits go to it (`1` types a 1, `q` a q).
+`Esc` leaves the field and keeps what you typed; then the screen's keys and the number keys work again.
 
 ## Browse
 Type a query and press `Enter`; pick a task, library and sort order. More results load as you
@@ -158,25 +162,34 @@ Every training run. `Enter` opens a run (config, curves, metrics). `a` attaches 
 (its live view on Train), `s` stops it, `R` resumes a stopped or interrupted one (after a confirmation
 that says from which checkpoint). `d` deletes a run: forget it, delete its adapter, or both (asked
 first). `m` merges its adapter into the base model (a full model in a new folder). `/` filters the runs
-as you type (Esc clears the filter). `Space` marks adapters of one base model; `e` evaluates the base
-and the marked adapters side by side, on the runs' eval data.
+as you type (Esc clears the filter). `Space` marks (or unmarks) the run under the cursor and moves the cursor down to the next
+run, so pressing it again marks the next one; mark adapters of one base model, then `e` evaluates the
+base and the marked adapters side by side, on the runs' eval data.
 
 ## Plugins
-Loaded plugins, their tasks and hooks, and plugins that failed to load with their error.
+Loaded plugins, their tasks and hooks, and plugins that failed to load with their error. `Enter` on a
+plugin shows its details: the package that provides it, its version, the hooks it implements, the tasks
+it registers and its load errors.
 
 When the Hub cannot be reached a banner says so; Local, Train and Runs keep working.
 """
 
 
 class HelpScreen(Dialog[None]):
-    """The keys and screens, in one page."""
+    """Help for the screen it was opened on: that screen's keys first, then the global keys, then the rest."""
 
     BINDINGS = [Binding("escape,q,f1,question_mark", "app.pop_screen", "Close")]
 
+    def __init__(self, for_screen: Any = None) -> None:
+        super().__init__()
+        self.for_screen = for_screen
+        #: the page as Markdown, built when it opens (the keys that apply now are the ones of that moment)
+        self.text = help_markdown(for_screen, HELP_TEXT)
+
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog help-dialog"):
-            with VerticalScroll():
-                yield Markdown(HELP_TEXT)
+            with VerticalScroll(id="help-scroll"):
+                yield Markdown(self.text, id="help-text")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Close (Esc)", id="close", variant="primary", compact=True)
 

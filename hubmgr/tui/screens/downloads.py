@@ -14,6 +14,7 @@ from textual.widget import Widget
 from textual.widgets import Button, ProgressBar, Static
 
 from hubmgr.tui import downloads as dl
+from hubmgr.format import plural
 from hubmgr.tui.format import duration, human_bytes, speed
 from hubmgr.tui.screens.base import MainScreen, hub_app_of
 
@@ -67,6 +68,9 @@ class DownloadCard(Vertical, can_focus=True):
 
     def on_mount(self) -> None:
         self.refresh_from(self.item)
+        mounted = getattr(self.screen, "card_mounted", None)
+        if mounted is not None:
+            mounted(self)
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="dl-title")
@@ -158,7 +162,21 @@ class DownloadCard(Vertical, can_focus=True):
         hub_app_of(self).remove_download(self.item_id)
 
 
+def can_cancel(item: dl.DownloadItem) -> bool:
+    return item.status in (dl.RUNNING, dl.QUEUED, dl.BACKGROUND)
+
+
+def can_remove(item: dl.DownloadItem) -> bool:
+    """What :meth:`HubmgrApp.remove_download` removes: not a running one (cancel it first)."""
+    if item.status == dl.RUNNING:
+        return False
+    return not (item.status == dl.BACKGROUND and dl.process_alive(item.pid, item.pid_started))
+
+
 class DownloadsScreen(MainScreen):
+    """The queue, a card per download. The keys act on the selected (focused, outlined) card only; the
+    footer lists a key only when it applies to the selected card (or, with none selected, to some card)."""
+
     MODE = "downloads"
     AUTO_FOCUS = ".download-card"
     BINDINGS = [
@@ -166,11 +184,18 @@ class DownloadsScreen(MainScreen):
         Binding("r", "resume", "Resume", id="dl-resume"),
         Binding("x", "remove", "Remove", id="dl-remove"),
         Binding("X", "clear_finished", "Clear finished", id="dl-clear"),
+        Binding("down,j", "select_card(1)", "Next download", show=False, id="dl-next"),
+        Binding("up,k", "select_card(-1)", "Previous download", show=False, id="dl-previous"),
     ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: the card to select once it has mounted (a new card, or the one after a removed selected card)
+        self._to_select: int | None = None
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="downloads-summary")
-        yield VerticalScroll(id="queue")
+        yield VerticalScroll(id="queue", can_focus=False)
         yield Static(
             "No downloads yet. Open a model in Browse (1) and press d to queue it.", id="queue-empty", markup=False
         )
@@ -191,6 +216,7 @@ class DownloadsScreen(MainScreen):
         if item is not None and card is not None and card.is_mounted:
             card.refresh_from(item)
             self._summary()
+            self.refresh_bindings()
 
     def _card(self, item_id: int) -> DownloadCard | None:
         try:
@@ -199,11 +225,19 @@ class DownloadsScreen(MainScreen):
             return None
 
     def _sync(self) -> None:
-        """Make the cards match the queue (add new ones, drop removed ones, refresh all)."""
+        """Make the cards match the queue (add new ones, drop removed ones, refresh all); keep a card
+        selected: the one after a removed selected card, or the first one when none is."""
         queue = self.query_one("#queue", VerticalScroll)
         items = list(self.hub_app.downloads)
         ids = {i.id for i in items}
-        for card in list(queue.query(DownloadCard)):
+        cards = list(queue.query(DownloadCard))
+        selected = self._focused_card()
+        reselect: int | None = None
+        if selected is not None and selected.item_id not in ids:
+            reselect = cards.index(selected) if selected in cards else 0
+        elif selected is None:
+            reselect = 0
+        for card in cards:
             if card.item_id not in ids:
                 card.remove()
         for item in items:
@@ -215,6 +249,28 @@ class DownloadsScreen(MainScreen):
         self.query_one("#queue-empty").display = not items
         queue.display = bool(items)
         self._summary()
+        if reselect is not None and items and self.is_current:
+            order = [i.id for i in items]
+            target = order[min(reselect, len(order) - 1)]
+            self._select(target)
+        self.refresh_bindings()
+
+    def _select(self, item_id: int) -> None:
+        """Focus the card of ``item_id`` unless one is selected already; a card still mounting is focused
+        when it has mounted (:meth:`card_mounted`)."""
+        card = self._card(item_id)
+        if card is None or self._focused_card() is not None:
+            return
+        if card.is_mounted:
+            card.focus()
+        else:
+            self._to_select = item_id
+
+    def card_mounted(self, card: DownloadCard) -> None:
+        if self._to_select == card.item_id:
+            self._to_select = None
+            if self._focused_card() is None and self.is_current:
+                card.focus()
 
     def _summary(self) -> None:
         items = self.hub_app.downloads
@@ -230,30 +286,65 @@ class DownloadsScreen(MainScreen):
             text += f" · {speed(sum(i.speed for i in running))}"
         self.query_one("#downloads-summary", Static).update(Text(text, style="bold"))
 
-    # -- actions on the focused card -----------------------------------------------------------------
-    def _focused_item(self) -> int | None:
+    # -- actions on the selected (focused) card ------------------------------------------------------
+    def _focused_card(self) -> DownloadCard | None:
         node: Widget | None = self.focused
         while node is not None and not isinstance(node, DownloadCard):
             node = node.parent if isinstance(node.parent, Widget) else None
-        if isinstance(node, DownloadCard):
-            return node.item_id
-        items = self.hub_app.downloads
-        running = [i for i in items if i.status == dl.RUNNING]
-        if running:
-            return running[0].id
-        return items[-1].id if items else None
+        return node if isinstance(node, DownloadCard) else None
+
+    def selected_item(self) -> dl.DownloadItem | None:
+        """The download of the selected card; None when no card is selected."""
+        card = self._focused_card()
+        return self.hub_app.download_item(card.item_id) if card is not None else None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        applies = {"cancel": can_cancel, "resume": lambda i: i.resumable, "remove": can_remove}.get(action)
+        if applies is None:
+            if action == "clear_finished":
+                return any(i.status == dl.DONE for i in self.hub_app.downloads)
+            if action == "select_card":
+                return bool(self.hub_app.downloads)
+            return True
+        if not self.is_mounted:
+            return False
+        item = self.selected_item()
+        if item is not None:
+            return bool(applies(item))
+        # none selected: offer the key while it applies to some card; pressing it asks to select one
+        return any(applies(i) for i in self.hub_app.downloads)
+
+    def _target(self, verb: str) -> dl.DownloadItem | None:
+        item = self.selected_item()
+        if item is None:
+            self.notify(
+                f"Select the download to {verb} first (Tab, or ↑/↓, moves between them).",
+                title="Downloads",
+                severity="warning",
+            )
+        return item
+
+    def action_select_card(self, step: int) -> None:
+        cards = list(self.query(DownloadCard))
+        if not cards:
+            return
+        current = self._focused_card()
+        index = cards.index(current) + step if current in cards else (0 if step > 0 else len(cards) - 1)
+        cards[max(0, min(index, len(cards) - 1))].focus()
 
     def action_cancel(self) -> None:
-        if (item_id := self._focused_item()) is not None:
-            self.hub_app.cancel_download(item_id)
+        if (item := self._target("cancel")) is not None:
+            self.hub_app.cancel_download(item.id)
 
     def action_resume(self) -> None:
-        if (item_id := self._focused_item()) is not None:
-            self.hub_app.resume_download(item_id)
+        if (item := self._target("resume")) is not None:
+            self.hub_app.resume_download(item.id)
 
     def action_remove(self) -> None:
-        if (item_id := self._focused_item()) is not None:
-            self.hub_app.remove_download(item_id)
+        if (item := self._target("remove")) is not None:
+            self.hub_app.remove_download(item.id)
 
     def action_clear_finished(self) -> None:
-        self.hub_app.clear_finished_downloads()
+        n = self.hub_app.clear_finished_downloads()
+        if n:
+            self.notify(f"Cleared {plural(n, 'finished download')}.", title="Downloads")

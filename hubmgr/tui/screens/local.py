@@ -18,6 +18,7 @@ from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Input, Static
 from textual.worker import Worker, WorkerState
 
+from hubmgr.format import plural
 from hubmgr.tui.format import date_time, human_bytes, plain, to_datetime
 from hubmgr.tui.messages import CacheLoaded, EvalProgressed, VerifyDone
 from hubmgr.tui.screens.base import MainScreen
@@ -52,9 +53,9 @@ def incomplete_revisions(repo: CachedRepo) -> list[CachedRevision]:
 
 
 def incomplete_words(rev: CachedRevision) -> str:
-    """``(incomplete: 2 file(s), 3.0 MB missing, 1.2 MB resumable)``: what ``hubmgr ls`` says."""
+    """``(incomplete: 2 files, 3.0 MB missing, 1.2 MB resumable)``: what ``hubmgr ls`` says."""
     return (
-        f"(incomplete: {len(rev.missing_files)} file(s), {human_bytes(rev.missing_bytes)} missing, "
+        f"(incomplete: {plural(len(rev.missing_files), 'file')}, {human_bytes(rev.missing_bytes)} missing, "
         f"{human_bytes(rev.resumable_bytes)} resumable)"
     )
 
@@ -135,7 +136,7 @@ class LocalScreen(MainScreen):
             table.move_cursor(row=table.get_row_index(current))
         total = sum(r.size_on_disk or 0 for r in self.repos)
         n = len(self.repos)
-        summary = f"{n} repo{'s' if n != 1 else ''}, {human_bytes(total)} in {self.backend.settings().hub_cache}"
+        summary = f"{plural(n, 'repo')}, {human_bytes(total)} in {self.backend.settings().hub_cache}"
         if query:
             summary = f"{len(repos)} of {summary} match “{query}”"
         if not self.repos:
@@ -202,6 +203,8 @@ class LocalScreen(MainScreen):
         if action == "resume_download":
             repo = self._selected() if self.is_mounted else None
             return bool(repo is not None and incomplete_revisions(repo))
+        if action in ("delete", "verify", "verify_all", "cycle_sort", "train"):
+            return bool(self.repos)  # an empty cache: nothing to act on
         return super().check_action(action, parameters)
 
     def action_resume_download(self) -> None:
@@ -242,7 +245,7 @@ class LocalScreen(MainScreen):
             )
         n = len(rev.missing_files)
         self.notify(
-            f"Resuming {repo_id}@{rev.commit[:7]}: {n} file{'s' if n != 1 else ''}, "
+            f"Resuming {repo_id}@{rev.commit[:7]}: {plural(n, 'file')}, "
             f"{human_bytes(rev.missing_bytes)} missing, {human_bytes(rev.resumable_bytes)} already fetched. "
             "See Downloads (2).",
             title="Download queued",
@@ -328,7 +331,9 @@ class LocalScreen(MainScreen):
             nonlocal count
             count += 1
             self.post_message(
-                EvalProgressed(f"Verifying {repo_id or 'every cached repo'}… {count} files checked ({event.path})")
+                EvalProgressed(
+                    f"Verifying {repo_id or 'every cached repo'}… {plural(count, 'file')} checked ({event.path})"
+                )
             )
 
         results = self.backend.verify(repo_id, on_event=on_event)
@@ -342,10 +347,19 @@ class LocalScreen(MainScreen):
         bad = [r for r in message.results if not r.ok]
         what = message.repo_id or "every cached repo"
         if not bad:
-            panel.update(Text(f"✓ {what}: all {len(message.results)} files are intact.", style="green"))
-            self.notify(f"{what}: all {len(message.results)} files are intact.", title="Verify")
+            intact = (
+                "the 1 file is intact"
+                if len(message.results) == 1
+                else f"all {plural(len(message.results), 'file')} are intact"
+            )
+            panel.update(Text(f"✓ {what}: {intact}.", style="green"))
+            self.notify(f"{what}: {intact}.", title="Verify")
             return
-        text = Text(f"✗ {what}: {len(bad)} of {len(message.results)} files are damaged or missing:\n", style="bold red")
+        are = "is" if len(bad) == 1 else "are"
+        text = Text(
+            f"✗ {what}: {len(bad)} of {plural(len(message.results), 'file')} {are} damaged or missing:\n",
+            style="bold red",
+        )
         for r in bad[:20]:
             text.append(f"  {r.repo_id}: {r.path}: {r.detail}\n", style="red")
         if len(bad) > 20:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
@@ -26,10 +26,12 @@ from textual.widgets import (
 )
 
 from hubmgr.tui import downloads as dl
+from hubmgr.format import plural
 from hubmgr.tui.format import date, human_bytes, human_count, plain
 from hubmgr.tui.messages import ModelLoaded
 from hubmgr.tui.screens.base import MainScreen
-from hubmgr.tui.widgets.tables import RowTable
+from hubmgr.tui.widgets.inputs import Choice
+from hubmgr.tui.widgets.tables import InfoTable, RowTable
 
 if TYPE_CHECKING:  # pragma: no cover
     from hubmgr.hub.fit import FitReport
@@ -52,6 +54,7 @@ class ModelScreen(MainScreen):
     """Pushed on top of Browse (or opened from the command palette)."""
 
     MODE = "browse"
+    HELP_SECTION = "Model"
     AUTO_FOCUS = "#model-tabs Tabs"
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
@@ -88,12 +91,12 @@ class ModelScreen(MainScreen):
         yield Static("", id="model-summary")
         yield Label("LoRA training on this machine", classes="section")
         yield Static("", id="fit-summary")
-        fit: DataTable[Any] = DataTable(id="fit-table", cursor_type="none", show_cursor=False)
+        fit = InfoTable(id="fit-table")
         fit.add_columns("Device", "Free", "Total", "Verdict")
         yield fit
         yield Label("Download", classes="section")
         with Horizontal(classes="form-line"):
-            yield Select(
+            yield Choice(
                 [(label, value) for value, label in dl.PRESET_LABELS.items()],
                 value="safetensors",
                 allow_blank=False,
@@ -154,7 +157,7 @@ class ModelScreen(MainScreen):
         rows = [
             ("Parameters", human_count(d.param_count) if d.param_count else "unknown (no safetensors header)"),
             ("Dtypes", dtypes),
-            ("Files", f"{len(d.files)} files, {human_bytes(d.total_size)}"),
+            ("Files", f"{plural(len(d.files), 'file')}, {human_bytes(d.total_size)}"),
             ("License", str(d.license or "unknown")),
             ("Revision", f"{d.revision or 'main'} ({(d.sha or '')[:12]})"),
             ("Downloads / likes", f"{human_count(d.downloads)} / {human_count(d.likes)}"),
@@ -184,6 +187,7 @@ class ModelScreen(MainScreen):
         self.query_one("#download-button", Button).disabled = False
         self.query_one("#train-button", Button).disabled = False
         self._update_preview()
+        self.refresh_bindings()
 
     def _show_fit(self, fit: FitReport | None, error: str | None, d: ModelDetails) -> None:
         summary = self.query_one("#fit-summary", Static)
@@ -245,7 +249,9 @@ class ModelScreen(MainScreen):
             )
             return
         size = sum(f.size or 0 for f in chosen)
-        preview.update(f"Will fetch about {len(chosen)} of {len(self.details.files)} files, {human_bytes(size)}.")
+        preview.update(
+            f"Will fetch about {len(chosen)} of {plural(len(self.details.files), 'file')}, {human_bytes(size)}."
+        )
 
     @on(Button.Pressed, "#download-button")
     def action_download(self) -> None:
@@ -265,3 +271,8 @@ class ModelScreen(MainScreen):
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:
             self.app.pop_screen()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("download", "train"):
+            return self.details is not None  # shown once the model's details have loaded
+        return True

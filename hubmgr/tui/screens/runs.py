@@ -17,10 +17,12 @@ from textual.widgets import DataTable, Input, Label, Select, Static, TabbedConte
 from textual.worker import Worker, WorkerState
 
 from hubmgr.metrics import best_value, headline, ordered, table_labels
+from hubmgr.format import plural
 from hubmgr.tui.format import column_numbers, date_time, duration, number, one_line, plain
 from hubmgr.tui.messages import EvalDone, EvalProgressed, PredictDone, RunLoaded, RunsLoaded
 from hubmgr.tui.screens.base import MainScreen
-from hubmgr.tui.widgets.tables import RowTable
+from hubmgr.tui.widgets.inputs import Choice
+from hubmgr.tui.widgets.tables import InfoTable, RowTable
 from hubmgr.tui.screens.dialogs import ConfirmScreen, DeleteRunDialog, EvalDialog, MergeDialog
 from hubmgr.tui.widgets.chart import MetricsChart
 from hubmgr.tui.widgets.filter import FilterBar, matches
@@ -36,6 +38,10 @@ STATUS_STYLE = {
     "cancelled": "yellow",
     "interrupted": "yellow",
 }
+
+
+def _examples(n: Any) -> str:
+    return plural(n, "example") if isinstance(n, int) else "? examples"
 
 
 def short_model(model: str, limit: int = 36) -> str:
@@ -159,6 +165,7 @@ class RunsScreen(MainScreen):
         self.marked: set[str] = set()
         self.eval_cancel: threading.Event | None = None
         self._layout: tuple[list[str], bool, int] | None = None  # the columns shown (fit_columns)
+        self._applies: tuple[bool | None, ...] = ()
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="runs-body"):
@@ -276,6 +283,29 @@ class RunsScreen(MainScreen):
         except Exception:
             return None
         return next((r for r in self.runs if r.id == key), None)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The footer lists a key only when it applies to the run under the cursor (or the marked ones)."""
+        if action not in ("mark", "evaluate", "attach", "stop", "resume"):
+            return True
+        run = self.selected_run() if self.is_mounted else None
+        if action == "evaluate":
+            return bool(self.marked) or bool(run is not None and run.adapter_path)
+        if run is None:
+            return False
+        if action == "mark":
+            return bool(run.adapter_path) or run.id in self.marked
+        if action in ("attach", "stop"):
+            return bool(run.status == "running")
+        return run.status in ("cancelled", "interrupted", "failed")
+
+    @on(DataTable.RowHighlighted, "#runs-table")
+    def _highlighted(self) -> None:
+        # refresh the footer only when what applies changed (a refresh redraws the footer)
+        applies = tuple(self.check_action(a, ()) for a in ("mark", "evaluate", "attach", "stop", "resume"))
+        if applies != self._applies:
+            self._applies = applies
+            self.refresh_bindings()
 
     # -- open ----------------------------------------------------------------------------------------
     @on(DataTable.RowSelected, "#runs-table")
@@ -433,7 +463,7 @@ class RunsScreen(MainScreen):
         if not n:
             self.query_one("#runs-summary", Static).update(Text("No runs yet. Train a model on the Train screen (4)."))
             return
-        summary = f"{n} run{'s' if n != 1 else ''}"
+        summary = plural(n, "run")
         text = self.query_one("#runs-filter", FilterBar).filter_text
         if text:
             summary = (
@@ -461,7 +491,7 @@ class RunsScreen(MainScreen):
         evals = {str((r.config or {}).get("eval_data") or "") for r in chosen}
         data = next(iter(evals)) if len(evals) == 1 else ""
         names = ", ".join(r.id for r in chosen)
-        summary = f"Base {base} ({task}) against {len(chosen)} adapter(s): {names}"
+        summary = f"Base {base} ({task}) against {plural(len(chosen), 'adapter')}: {names}"
         if not data:
             summary += (
                 "\nThe runs had different eval data; give the data to compare them on."
@@ -484,7 +514,7 @@ class RunsScreen(MainScreen):
 
     def _start_eval(self, base: str, task: str, adapters: list[str], names: list[str], data: str, split: str) -> None:
         self.query_one("#compare-status", Static).update(
-            Text(f"Evaluating {base} and {len(adapters)} adapter(s) on {data}… (loading)")
+            Text(f"Evaluating {base} and {plural(len(adapters), 'adapter')} on {data}… (loading)")
         )
         self.eval_cancel = threading.Event()
         self._eval_worker(base, task, adapters, data, split, self.eval_cancel)
@@ -495,7 +525,7 @@ class RunsScreen(MainScreen):
     ) -> None:
         def on_event(event: EvalProgress) -> None:
             done, total, name = getattr(event, "done", 0), getattr(event, "total", 0), getattr(event, "name", "")
-            self.post_message(EvalProgressed(f"Evaluating {name}: {done}/{total} examples"))
+            self.post_message(EvalProgressed(f"Evaluating {name}: {done}/{plural(total, 'example')}"))
 
         report = self.backend.evaluate(
             base, adapters, task=task, data=data, split=split, on_event=on_event, cancel=cancel
@@ -535,7 +565,7 @@ class RunsScreen(MainScreen):
                 cells.append(plain(columns[n][i], right=True, style=style))
             table.add_row(plain(row.name), *cells, plain(f"{sps:.1f}" if sps else "-", right=True))
         status = Text(
-            f"{getattr(report, 'base_model', '')} on {getattr(report, 'num_examples', '?')} examples"
+            f"{getattr(report, 'base_model', '')} on {_examples(getattr(report, 'num_examples', None))}"
             f" ({getattr(report, 'split', '')}), {duration(getattr(report, 'seconds', None))}",
         )
         for warning in getattr(report, "warnings", None) or []:
@@ -574,16 +604,16 @@ class RunDetailScreen(MainScreen):
                 with VerticalScroll():
                     yield Static("", id="run-summary")
                     yield Label("Final metrics", classes="section")
-                    metrics: DataTable[Any] = DataTable(id="run-metrics", cursor_type="none", show_cursor=False)
+                    metrics = InfoTable(id="run-metrics")
                     metrics.add_columns("Metric", "Value")
                     yield metrics
                     yield Label("Final metrics per label", classes="section", id="run-tables-label")
-                    yield DataTable(id="run-tables", cursor_type="none", show_cursor=False)
+                    yield InfoTable(id="run-tables")
             with TabPane("Curves", id="tab-run-curves"):
                 with Vertical():
                     with Horizontal(classes="field-row"):
                         yield Label("Metric", classes="field-label")
-                        yield Select(NO_CURVES, id="curve-metric", allow_blank=False, compact=True)
+                        yield Choice(NO_CURVES, id="curve-metric", allow_blank=False, compact=True)
                     yield MetricsChart("", id="run-chart")
             with TabPane("Config", id="tab-run-config"):
                 config = RowTable(id="run-config")
@@ -731,7 +761,7 @@ class RunDetailScreen(MainScreen):
                 plain(one_line(p.base_prediction, 60)),
                 plain(one_line(p.prediction, 60), style="bold"),
             )
-        status.update(Text(f"{table.row_count} prediction{'s' if table.row_count != 1 else ''}; newest last."))
+        status.update(Text(f"{plural(table.row_count, 'prediction')}; newest last."))
         self.query_one("#try-input", Input).value = ""
 
     @on(Select.Changed, "#curve-metric")

@@ -46,6 +46,8 @@ from hubmgr.tui.screens.base import MainScreen
 from hubmgr.tui.screens.dialogs import FilePickerScreen
 from hubmgr.tui.widgets.chart import MetricsChart
 from hubmgr.tui.widgets.form import DataclassForm
+from hubmgr.tui.widgets.inputs import Choice
+from hubmgr.tui.widgets.tables import InfoTable
 
 if TYPE_CHECKING:  # pragma: no cover
     from hubmgr.train.config import TrainConfig
@@ -159,7 +161,7 @@ NOT_REMEMBERED = ("output_dir", "resume")
 
 class TrainScreen(MainScreen):
     MODE = "train"
-    AUTO_FOCUS = "#model-select"
+    AUTO_FOCUS = "#train-tabs Tabs"
     BINDINGS = [
         Binding("ctrl+s", "start", "Start", id="train-start"),
         Binding("c", "cancel_run", "Stop run", id="train-cancel"),
@@ -211,17 +213,17 @@ class TrainScreen(MainScreen):
     def compose_body(self) -> ComposeResult:
         with TabbedContent(id="train-tabs", initial="tab-setup"):
             with TabPane("Setup", id="tab-setup"):
-                with VerticalScroll(id="train-setup"):
+                with VerticalScroll(id="train-setup", can_focus=False):
                     with Horizontal(classes="field-row", id="model-row"):
                         yield Label("Cached model", classes="field-label")
-                        yield Select([], prompt="choose a downloaded model", id="model-select", compact=True)
+                        yield Choice([], prompt="choose a downloaded model", id="model-select", compact=True)
                     with Horizontal(classes="field-row", id="model-path-row"):
                         yield Label("…or path / repo id", classes="field-label")
                         yield Input(placeholder="a local model folder or org/name", id="model-path", compact=True)
                     yield Static("", id="model-error", classes="form-error", markup=False)
                     with Horizontal(classes="field-row", id="task-row"):
                         yield Label("Task", classes="field-label")
-                        yield Select([], prompt="choose a task", id="task-select", compact=True)
+                        yield Choice([], prompt="choose a task", id="task-select", compact=True)
                     yield Static("", id="task-error", classes="form-error", markup=False)
                     yield Static("", id="task-description", classes="field-help")
                     with Horizontal(classes="field-row", id="data-row"):
@@ -258,7 +260,7 @@ class TrainScreen(MainScreen):
                         yield Button("Stop run (c)", id="cancel", variant="warning", disabled=True, compact=True)
                         yield Button("Show in Runs (5)", id="to-runs", disabled=True, compact=True)
                     yield MetricsChart("training loss", id="loss-chart")
-                    yield DataTable(id="eval-table", cursor_type="none", show_cursor=False)
+                    yield InfoTable(id="eval-table")
 
     async def on_mount(self) -> None:
         await self._build_config_form()  # built before the choices come, which restore the remembered form
@@ -647,6 +649,7 @@ class TrainScreen(MainScreen):
         self.query_one(TabbedContent).active = "tab-live"
         self.query_one("#cancel", Button).focus()
         self._render_state()
+        self.refresh_bindings()
 
     @work(thread=True, group="train", exit_on_error=False, description="training")
     def _train_worker(self, config: TrainConfig, state: TrainState, detach: threading.Event) -> None:
@@ -698,6 +701,8 @@ class TrainScreen(MainScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_run":
             return self.running
+        if action == "start":
+            return not self.running  # one run at a time from this screen
         return True
 
     @on(Button.Pressed, "#to-runs")

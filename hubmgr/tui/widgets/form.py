@@ -19,6 +19,7 @@ from textual.containers import Horizontal, VerticalGroup
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from hubmgr.errors import UsageError
+from hubmgr.tui.widgets.inputs import Choice
 
 #: Parses what the user typed for one spec into a typed value (raises UsageError).
 Parser = Callable[[Any, str], Any]
@@ -125,7 +126,7 @@ class DataclassForm(VerticalGroup):
                 elif spec.kind == "choice":
                     choices = tuple(spec.choices)
                     value = spec.default if spec.default in choices else Select.NULL
-                    yield Select(
+                    yield Choice(
                         [(str(c), c) for c in choices],
                         value=value,
                         allow_blank=bool(spec.optional) or value is Select.NULL,

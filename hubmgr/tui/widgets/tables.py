@@ -1,6 +1,9 @@
-"""DataTable with row-list keys: Home/End go to the first/last row (DataTable's default scrolls sideways)."""
+"""DataTables: row lists whose Home/End go to the first/last row (DataTable's default scrolls sideways), and
+tables of figures that take no Tab stop."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from rich.text import Text
 from textual.binding import Binding
@@ -17,3 +20,10 @@ class RowTable(DataTable[str | Text]):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True)
+
+
+class InfoTable(DataTable[Any], can_focus=False):
+    """A table that only shows figures (no cursor): it takes no Tab stop, since focusing it would show nothing."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes, cursor_type="none", show_cursor=False)
