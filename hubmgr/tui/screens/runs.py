@@ -147,6 +147,7 @@ class RunsScreen(MainScreen):
             table.add_row(*self._cells(r), key=r.id)
         if table.row_count:
             table.move_cursor(row=min(row, table.row_count - 1))
+        self._highlighted()  # a run's status may have changed under the cursor
         n = len(self.runs)
         summary = plural(n, "run") if n else "No runs yet. Train a model on the Train screen (4)."
         if self.marked:
@@ -276,6 +277,8 @@ class RunsScreen(MainScreen):
         self._fill_summary()
         if table.cursor_row < table.row_count - 1:
             table.move_cursor(row=table.cursor_row + 1)
+        else:
+            self._highlighted()  # the marks changed what `e` applies to
 
     def _fill_summary(self) -> None:
         n = len(self.runs)
