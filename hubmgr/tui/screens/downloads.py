@@ -192,6 +192,7 @@ class DownloadsScreen(MainScreen):
         super().__init__()
         #: the card to select once it has mounted (a new card, or the one after a removed selected card)
         self._to_select: int | None = None
+        self._applies: tuple[object, ...] = ()
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="downloads-summary")
@@ -216,7 +217,7 @@ class DownloadsScreen(MainScreen):
         if item is not None and card is not None and card.is_mounted:
             card.refresh_from(item)
             self._summary()
-            self.refresh_bindings()
+            self._refresh_footer()
 
     def _card(self, item_id: int) -> DownloadCard | None:
         try:
@@ -253,7 +254,16 @@ class DownloadsScreen(MainScreen):
             order = [i.id for i in items]
             target = order[min(reselect, len(order) - 1)]
             self._select(target)
-        self.refresh_bindings()
+        self._refresh_footer()
+
+    def _refresh_footer(self) -> None:
+        """Redraw the footer when the keys that apply changed (not at every progress update)."""
+        actions = ("cancel", "resume", "remove", "clear_finished", "select_card")
+        selected = self.selected_item()
+        applies = (selected.id if selected else None, *(self.check_action(a, ()) for a in actions))
+        if applies != self._applies:
+            self._applies = applies
+            self.refresh_bindings()
 
     def _select(self, item_id: int) -> None:
         """Focus the card of ``item_id`` unless one is selected already; a card still mounting is focused

@@ -237,6 +237,7 @@ class RunsScreen(MainScreen):
             table.add_row(*self._cells(r, keys, short, model_width), key=r.id)
         if table.row_count:
             table.move_cursor(row=min(row, table.row_count - 1))
+        self._highlighted()  # a run's status may have changed under the cursor
         self._fill_summary()
 
     # -- filter as you type ------------------------------------------------------------------------
@@ -457,6 +458,8 @@ class RunsScreen(MainScreen):
         self._fill_summary()
         if table.cursor_row < table.row_count - 1:
             table.move_cursor(row=table.cursor_row + 1)
+        else:
+            self._highlighted()  # the marks changed what `e` applies to
 
     def _fill_summary(self) -> None:
         n = len(self.runs)
