@@ -237,8 +237,13 @@ class HubmgrApp(App[None]):
     # -- keys ----------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "leave_input":
-            # the command palette's own Esc closes it; an open Select list's Esc closes the list
-            return not isinstance(self.screen, SystemModalScreen) and takes_typing(self.focused)
+            # the command palette's own Esc closes it; an open Select list's Esc closes the list; a field
+            # with an Esc of its own (the / filter bar: Esc clears it) keeps it
+            focused = self.focused
+            own_escape = any(
+                isinstance(b, Binding) and "escape" in b.key.split(",") for b in getattr(type(focused), "BINDINGS", [])
+            )
+            return not isinstance(self.screen, SystemModalScreen) and takes_typing(focused) and not own_escape
         return True
 
     def action_leave_input(self) -> None:
