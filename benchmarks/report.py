@@ -894,6 +894,8 @@ def sec_generalization(r: dict[str, Any]) -> str:
                 )
         for n in s.get("notes") or []:
             line += f" hubmgr note: {n}"
+        if e.get("note"):
+            line += f" {e['note']}"
         if e.get("status") == "error" and e.get("reason"):
             line += f" Failed: `{str(e['reason'])[:300]}`."
         details.append(line)
