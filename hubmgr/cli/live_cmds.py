@@ -6,7 +6,9 @@ as ``hubmgr train`` (its renderer). Registered after :mod:`hubmgr.cli.run_cmds`,
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +31,8 @@ def _store() -> RunStore:
 def follow_run(run_id: str, *, as_json: bool) -> int:
     """Show a run's events so far, then live until it ends; returns the exit code its end means.
 
-    Ctrl-C detaches (the run goes on) and returns 0.
+    Ctrl-C detaches (the run goes on) and returns 0, even when this process was started with SIGINT
+    ignored (as a parent that ignores it, such as a shell's background job or a test runner, leaves it).
     """
     from hubmgr.cli.train_cmds import _Renderer, _say, _summary
     from hubmgr.runs.live import follow, log_path
@@ -43,6 +46,9 @@ def follow_run(run_id: str, *, as_json: bool) -> int:
         if record.status == "running":
             _say(f"Following run {record.id} (Ctrl-C detaches; the run goes on).")
         renderer.start()
+    previous: Any = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         for data in follow(record.id, store=store):
             if as_json:
@@ -63,6 +69,8 @@ def follow_run(run_id: str, *, as_json: bool) -> int:
         return 0
     finally:
         renderer.close()
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     record = store.get_run(record.id, exact=True)
     status = finished.status if finished is not None else record.status
     if as_json:

@@ -119,7 +119,10 @@ def test_detach_follow_stop_and_resume_from_another_folder(
     assert text.returncode == 0 and text.stdout.strip() == str((work / "out").resolve())
 
 
-def test_follow_detaches_on_ctrl_c_and_the_run_goes_on(hf_env, tmp_path: Path) -> None:
+@pytest.mark.parametrize("inherited", [signal.SIG_DFL, signal.SIG_IGN], ids=["sigint-default", "sigint-ignored"])
+def test_follow_detaches_on_ctrl_c_and_the_run_goes_on(hf_env, tmp_path: Path, inherited) -> None:
+    """Also when started with SIGINT ignored, as a parent that ignores it (a test runner's worker, a shell's
+    background job) leaves it: Python then installs no KeyboardInterrupt handler of its own."""
     from hubmgr.runs.live import EventLog
     from hubmgr.runs.store import RunStore
     from hubmgr.train.events import StepLogged, TrainStarted
@@ -171,6 +174,7 @@ def test_follow_detaches_on_ctrl_c_and_the_run_goes_on(hf_env, tmp_path: Path) -
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, inherited),
         )
         _wait(lambda: follower.poll() is not None or store.get_run("r1").status == "running", what="follower")
         time.sleep(4)  # it has replayed the log and is waiting for more
