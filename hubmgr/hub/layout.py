@@ -30,6 +30,7 @@ import os
 import re
 import uuid
 from pathlib import Path
+from typing import Iterable
 
 from hubmgr.config import Settings
 from hubmgr.errors import HubmgrError, LocalPathError, UnsafePathError, UsageError, disk_full_from, local_path_error
@@ -204,6 +205,21 @@ def check_safe_name(name: str, snapshot: str | Path) -> Path:
     if target == base or os.path.commonpath([base, target]) != base:
         raise refuse("it would land outside the snapshot folder")
     return Path(target)
+
+
+def cached_paths(storage: Path, commit: str, paths: Iterable[str]) -> set[str]:
+    """Which of a commit's repo files are in its snapshot folder with their blob present (a pointer whose
+    blob is gone, or a name that would escape the folder, does not count)."""
+    snap = snapshot_dir(storage, commit)
+    out: set[str] = set()
+    for path in paths:
+        try:
+            pointer = check_safe_name(path, snap)
+        except UnsafePathError:
+            continue
+        if pointer.is_file():  # follows the symlink: the blob must be there
+            out.add(path)
+    return out
 
 
 # --- refs and revisions -----------------------------------------------------------------------------

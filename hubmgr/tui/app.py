@@ -23,7 +23,7 @@ from textual.worker import Worker, WorkerState
 
 from hubmgr.errors import HubmgrError, HubUnreachableError, disk_full_from
 from hubmgr.format import plural
-from hubmgr.hub.events import HubEvent
+from hubmgr.hub.events import DownloadStarted, HubEvent
 from hubmgr.tui import downloads as dl
 from hubmgr.tui.backend import Backend, BackendProtocol
 from hubmgr.tui.format import human_bytes, one_line
@@ -551,11 +551,13 @@ class HubmgrApp(App[None]):
     def _download_worker(self, item: dl.DownloadItem) -> None:
         def on_event(event: HubEvent) -> None:
             item.apply(event)
+            if isinstance(event, DownloadStarted):  # the Hub listed the files: it answers again
+                self.call_from_thread(self.hub_answered)
             self.post_message(DownloadUpdated(item.id))
 
         status, error = dl.DONE, None
         try:
-            self.backend.download(
+            result = self.backend.download(
                 item.repo_id,
                 revision=item.revision,
                 include=item.include,
@@ -564,6 +566,7 @@ class HubmgrApp(App[None]):
                 on_event=on_event,
                 cancel=item.cancel,
             )
+            item.from_cache = bool(getattr(result, "from_cache", False))
             if item.cancel.is_set():
                 status = item.stop_as or dl.INTERRUPTED
         except BaseException as exc:  # noqa: BLE001 - every outcome must reach the queue
@@ -585,7 +588,12 @@ class HubmgrApp(App[None]):
 
     def _download_ended(self, item: dl.DownloadItem, status: str, error: str | None) -> None:
         item.mark_finished(status, error=error)
-        if status == dl.DONE:
+        if status == dl.DONE and item.from_cache:
+            self.notify(
+                f"{item.repo_id} is in the cache already; the Hub could not be asked for newer files.",
+                title="Download",
+            )
+        elif status == dl.DONE:
             sent = human_bytes(item.transferred_bytes) if item.transferred_bytes else "nothing new"
             self.notify(f"Downloaded {item.repo_id} ({sent} transferred).", title="Download finished")
             self.hub_answered()

@@ -139,6 +139,8 @@ class BackendProtocol(Protocol):
         allow_pickle: bool = False,
     ) -> str | None: ...
 
+    def cached_files(self, repo_id: str, commit: str, paths: list[str]) -> set[str]: ...
+
     # -- cache
     def list_cached(self) -> list[CachedRepo]: ...
 
@@ -422,6 +424,12 @@ class Backend:
         return str(result.path)
 
     # -- cache ---------------------------------------------------------------------------------------
+    def cached_files(self, repo_id: str, commit: str, paths: list[str]) -> set[str]:
+        """Which of a commit's repo files are in the cache already (their blob present)."""
+        from hubmgr.hub import layout
+
+        return layout.cached_paths(layout.repo_dir(self.settings(), repo_id), commit, paths)
+
     def list_cached(self) -> "list[CachedRepo]":
         from hubmgr.hub.cache import list_cached
 

@@ -118,6 +118,10 @@ class DownloadItem:
     #: why the cancel event was set: the status the item takes when its worker ends (CANCELLED: the user
     #: cancelled it; INTERRUPTED: the app is closing; BACKGROUND: handed to a background process)
     stop_as: str | None = field(default=None, repr=False)
+    #: the retry the download is waiting on ("the connection dropped; try 2 of 5 in 4 s"), None while bytes flow
+    retry: str | None = None
+    #: the Hub was not asked (offline or unreachable) and the cache held everything chosen
+    from_cache: bool = False
 
     # -- events (worker thread) ----------------------------------------------------------------------
     def apply(self, event: ev.HubEvent) -> None:
@@ -132,7 +136,11 @@ class DownloadItem:
             files = dict(self.files)
             files[event.path] = FileState(event.path, event.size, done=event.resumed_from)
             self.files = files
+        elif isinstance(event, ev.DownloadRetry):
+            what = f" of {event.path}" if event.path else " of the file list"
+            self.retry = f"{event.reason.rstrip('.')}; retry {event.attempt} of {event.max_attempts}{what} in {event.wait:.0f} s."
         elif isinstance(event, ev.FileProgress):
+            self.retry = None
             state = self.files.get(event.path)
             if state is None:
                 files = dict(self.files)
@@ -145,6 +153,7 @@ class DownloadItem:
             files[event.path] = FileState(event.path, event.size, done=event.size, finished=True, cached=event.cached)
             self.files = files
         elif isinstance(event, ev.DownloadProgress):
+            self.retry = None
             self.done_bytes = event.done_bytes
             self.total_bytes = event.total_bytes or self.total_bytes
             self.files_done = event.files_done
@@ -167,6 +176,8 @@ class DownloadItem:
         self.log = None
         self.status = RUNNING
         self.error = None
+        self.retry = None
+        self.from_cache = False
         self.speed = 0.0
         self.eta = None
         self.started_at = time.monotonic()
@@ -174,6 +185,7 @@ class DownloadItem:
     def mark_finished(self, status: str, *, error: str | None = None) -> None:
         self.status = status
         self.error = error
+        self.retry = None
         self.speed = 0.0
         if status != DONE:
             self.eta = None

@@ -36,11 +36,19 @@ class SearchLoaded(Message):
 class ModelLoaded(Message):
     """Details (and the fit estimate) of one repo arrived."""
 
-    def __init__(self, details: ModelDetails, fit: FitReport | None, fit_error: str | None = None) -> None:
+    def __init__(
+        self,
+        details: ModelDetails,
+        fit: FitReport | None,
+        fit_error: str | None = None,
+        cached: set[str] | None = None,
+    ) -> None:
         super().__init__()
         self.details = details
         self.fit = fit
         self.fit_error = fit_error
+        #: the repo files of ``details.sha`` already in the local cache
+        self.cached = cached or set()
 
 
 class DownloadUpdated(Message):

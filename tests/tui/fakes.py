@@ -134,8 +134,17 @@ class FakeBackend(Backend):
         nxt = str(start + limit) if start + limit < len(models) else None
         return s.SearchPage(results=page, next_cursor=nxt)
 
-    def model_info(self, repo_id, *, revision=None):
+    def _from_cache_only(self, repo_id: str) -> bool:
+        """Offline or unreachable: True when the cache answers for ``repo_id``, else the Hub error."""
+        if not (self.unreachable or self.offline()):
+            return False
+        if repo_id in self.cached:
+            return True
         self._hub()
+        raise HubUnreachableError(f"The Hub is unreachable: HF_HUB_OFFLINE is set and {repo_id} is not in the cache.")
+
+    def model_info(self, repo_id, *, revision=None):
+        from_cache = self._from_cache_only(repo_id)
         from hubmgr.hub.info import ModelDetails, RepoFile
 
         files = [
@@ -163,6 +172,7 @@ class FakeBackend(Backend):
             downloads=12345,
             likes=67,
             last_modified=FIXED,
+            from_cache=from_cache,
         )
 
     def estimate_fit(self, details, **kwargs):
@@ -181,9 +191,15 @@ class FakeBackend(Backend):
     def download(
         self, repo_id, *, revision=None, include=None, exclude=None, allow_pickle=False, on_event=None, cancel=None
     ):
+        from hubmgr.hub.download import DownloadResult
+
+        emit = on_event or (lambda e: None)
+        if self._from_cache_only(repo_id):  # what download_repo does offline: the cache answers
+            path = f"/cache/{repo_id}/snapshots/ccc"
+            emit(hev.DownloadFinished(repo_id, "c" * 40, path, 0, 0.0))
+            return DownloadResult(repo_id, "c" * 40, Path(path), ["config.json"], 0, from_cache=True)
         self._hub()
         self.downloads.append(repo_id)
-        emit = on_event or (lambda e: None)
         emit(hev.DownloadStarted(repo_id, revision or "main", "c" * 40, 2, 2000, 0))
         emit(hev.FileStarted("config.json", 1000))
         emit(hev.FileProgress("config.json", 500, 1000))
@@ -200,8 +216,6 @@ class FakeBackend(Backend):
         emit(hev.DownloadFinished(repo_id, "c" * 40, f"/cache/{repo_id}/snapshots/ccc", 2000, 2.0))
         if repo_id not in self.cached:
             self.cached.append(repo_id)
-        from hubmgr.hub.download import DownloadResult
-
         return DownloadResult(
             repo_id, "c" * 40, Path(f"/cache/{repo_id}/snapshots/ccc"), ["config.json", "model.safetensors"], 2000
         )
@@ -223,6 +237,11 @@ class FakeBackend(Backend):
         return f"/cache/{repo_id}/snapshots/ccc" if repo_id in self.cached and repo_id not in self.incomplete else None
 
     # -- cache -----------------------------------------------------------------------------------------
+    def cached_files(self, repo_id, commit, paths):
+        if repo_id not in self.cached:
+            return set()
+        return set(paths) - set(self.incomplete.get(repo_id, ([], 0, 0))[0])
+
     def list_cached(self):
         from hubmgr.hub.cache import CachedRepo, CachedRevision
 

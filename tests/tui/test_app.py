@@ -188,7 +188,7 @@ async def test_download_preview_promises_what_the_download_fetches(fake: FakeBac
         paths = [f.path for f in screen.details.files]
         fetched, _ = select_files(paths, allow_pickle=True)
         assert "pytorch_model.bin" not in fetched
-        assert f"{len(fetched)} of 5 files" in plain_text(preview) == "Will fetch about 4 of 5 files, 18.1 MB."
+        assert f"{len(fetched)} of 5 files" in plain_text(preview) == "Will fetch 4 of 5 files, about 18.1 MB."
         # naming the pickle file takes it too, as the download does
         screen.query_one("#include", Input).value = "*"
         await pilot.pause(0.1)

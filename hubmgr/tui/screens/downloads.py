@@ -109,6 +109,10 @@ class DownloadCard(Vertical, can_focus=True):
             detail = Text(item.error, style="red")
         elif item.status == dl.DONE and item.path:
             detail = Text(f"→ {item.path}", style="dim", no_wrap=True, overflow="ellipsis")
+            if item.from_cache:
+                detail = Text.assemble(("In the cache already; the Hub was not asked. ", "cyan"), detail)
+        elif item.status == dl.RUNNING and item.retry:
+            detail = Text(item.retry, style="yellow")
         elif item.status in (dl.CANCELLED, dl.INTERRUPTED):
             what = (
                 "Cancelled"

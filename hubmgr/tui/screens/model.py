@@ -35,7 +35,7 @@ from hubmgr.tui.widgets.tables import InfoTable, RowTable
 
 if TYPE_CHECKING:  # pragma: no cover
     from hubmgr.hub.fit import FitReport
-    from hubmgr.hub.info import ModelDetails
+    from hubmgr.hub.info import ModelDetails, RepoFile
 
 VERDICT_STYLE = {"fits": "bold green", "tight": "bold yellow", "won't fit": "bold red"}
 
@@ -60,15 +60,21 @@ class ModelScreen(MainScreen):
         Binding("escape", "back", "Back", id="back"),
         Binding("d", "download", "Download", id="download"),
         Binding("t", "train", "Train it", id="train-model"),
+        Binding("r", "retry", "Retry", id="retry-model"),
     ]
 
     def __init__(self, repo_id: str) -> None:
         super().__init__()
         self.repo_id = repo_id
         self.details: ModelDetails | None = None
+        #: why the details could not be loaded (shown on the page; ``r`` tries again)
+        self.failure: str | None = None
+        #: the files of the loaded revision that are in the local cache already
+        self.cached: set[str] = set()
 
     def compose_body(self) -> ComposeResult:
         yield Static(Text(self.repo_id, style="bold"), id="model-title")
+        yield Static("", id="model-failure")
         yield LoadingIndicator(id="model-loading")
         with TabbedContent(id="model-tabs", initial="tab-overview"):
             with TabPane("Overview", id="tab-overview"):
@@ -124,20 +130,52 @@ class ModelScreen(MainScreen):
             fit = self.backend.estimate_fit(details)
         except Exception as exc:  # the estimate is optional: show why it is missing
             fit_error = str(exc)
-        self.post_message(ModelLoaded(details, fit, fit_error))
+        cached: set[str] = set()
+        if details.sha:
+            try:
+                cached = self.backend.cached_files(details.id, details.sha, [f.path for f in details.files])
+            except Exception:  # noqa: BLE001 - an unreadable cache: count every file as to fetch
+                cached = set()
+        self.post_message(ModelLoaded(details, fit, fit_error, cached))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         from textual.worker import WorkerState
 
         if event.worker.group == "model" and event.state == WorkerState.ERROR:
-            loading = self.query_one("#model-loading")
-            loading.display = False
-            self.query_one("#model-title", Static).update(
-                Text.assemble((self.repo_id, "bold"), "  ", (f"could not be loaded: {event.worker.error}", "red"))
-            )
+            # the page says what went wrong and how to go on; it is not also a notification, nor the app's
+            # "Hub unreachable" banner (one repo's failure says nothing about the other screens)
+            event.prevent_default()
+            event.stop()
+            self._show_failure(event.worker.error)
+
+    def _show_failure(self, error: BaseException | None) -> None:
+        from hubmgr.errors import HubmgrError
+
+        if isinstance(error, HubmgrError):
+            reason = " ".join(str(error).split())
+        else:
+            reason = f"Unexpected {type(error).__name__}: {' '.join(str(error).split())}"
+        self.failure = reason
+        self.query_one("#model-loading").display = False
+        self.query_one("#model-tabs").display = False
+        hint = "Press r to try again, or Esc to go back."
+        panel = self.query_one("#model-failure", Static)
+        panel.update(Text.assemble(("Could not load this model. ", "bold red"), reason, "\n", (hint, "dim")))
+        panel.display = True
+        self.refresh_bindings()
+
+    def action_retry(self) -> None:
+        if self.failure is None:
+            return
+        self.failure = None
+        self.query_one("#model-failure").display = False
+        self.query_one("#model-loading").display = True
+        self.refresh_bindings()
+        self.load_details()
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         d = self.details = message.details
+        self.cached = set(message.cached)
         if not getattr(d, "from_cache", False):
             self.hub_app.hub_answered()
         self.query_one("#model-loading").display = False
@@ -248,10 +286,32 @@ class ModelScreen(MainScreen):
                 "choose Everything (or tick allow pickle)."
             )
             return
-        size = sum(f.size or 0 for f in chosen)
-        preview.update(
-            f"Will fetch about {len(chosen)} of {plural(len(self.details.files), 'file')}, {human_bytes(size)}."
-        )
+        preview.update(self._preview_text(chosen))
+
+    def _preview_text(self, chosen: list[RepoFile]) -> str:
+        """What Download would fetch: the chosen files not in the cache yet (none can be fetched offline)."""
+        assert self.details is not None
+        missing = [f for f in chosen if f.path not in self.cached]
+        size = sum(f.size or 0 for f in missing)
+        cached = len(chosen) - len(missing)
+        if not chosen:
+            return "Will fetch nothing: no file of the repo matches these globs."
+        if not missing:
+            return f"All {plural(len(chosen), 'chosen file')} are in the cache already; " + (
+                "nothing to fetch." if self._hub_out() else "Download only checks them against the Hub."
+            )
+        kept = f" ({cached} chosen in the cache already)" if cached else ""
+        if self._hub_out():
+            return (
+                f"{plural(len(missing), 'chosen file')} ({human_bytes(size)}) are not in the cache{kept}, and the "
+                "Hub cannot be reached: they can be fetched once it answers."
+            )
+        total = plural(len(self.details.files), "file")
+        return f"Will fetch {len(missing)} of {total}, about {human_bytes(size)}{kept}."
+
+    def _hub_out(self) -> bool:
+        """The details came from the cache (offline, or the Hub did not answer) or offline mode is on."""
+        return bool(getattr(self.details, "from_cache", False)) or self.backend.offline()
 
     @on(Button.Pressed, "#download-button")
     def action_download(self) -> None:
@@ -259,6 +319,20 @@ class ModelScreen(MainScreen):
             self.notify("Wait for the model details to load.", severity="warning")
             return
         include, exclude, allow_pickle = self._filters()
+        if self._hub_out():
+            chosen, refused = self.backend.download_selection(
+                self.details.files, include=include, exclude=exclude, allow_pickle=allow_pickle
+            )
+            if not refused and all(f.path in self.cached for f in chosen):
+                self.notify(f"{self.details.id} is in the cache already: nothing to fetch.", title="Download")
+                return
+            if self.backend.offline():
+                self.notify(
+                    "Offline mode is on (HF_HUB_OFFLINE): the files not in the cache cannot be fetched.",
+                    title="Download",
+                    severity="warning",
+                )
+                return
         self.hub_app.enqueue_download(
             self.details.id, revision=self.details.revision, include=include, exclude=exclude, allow_pickle=allow_pickle
         )
@@ -275,4 +349,6 @@ class ModelScreen(MainScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("download", "train"):
             return self.details is not None  # shown once the model's details have loaded
+        if action == "retry":
+            return self.failure is not None
         return True
