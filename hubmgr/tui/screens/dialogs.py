@@ -149,7 +149,8 @@ The shared Hugging Face cache. Click a column title (or press `s`) to sort. `d` 
 confirmation, which names the adapters trained on it), `v` verifies the selected repo, `V` verifies
 all, `t` trains the selected model, `/` filters the repos as you type (Esc clears the filter).
 A repo marked *incomplete* lacks files of its revision (a download that did not finish); `R`
-resumes its download.
+resumes its download. After a verify that found damaged or missing files, `f` repairs them: they are
+removed (only once the Hub has answered) and downloaded again, with their progress in Downloads.
 
 ## Train
 Choose a cached model (or type a path), a task and a data file, adjust the settings, then
