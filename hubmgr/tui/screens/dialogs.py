@@ -131,7 +131,9 @@ While a text field or a choice list has the focus, letters and digits go to it (
 
 ## Browse
 Type a query and press `Enter`; pick a task, library and sort order. More results load as you
-scroll down. `Enter` on a row opens the model.
+scroll down. `Enter` on a row opens the model. The Local column marks what the cache holds
+(*✓ cached*, or *partial* when a revision lacks files). Offline, or with the Hub unreachable, the
+table lists the cached models instead, filtered by the query; `F5` tries the Hub again.
 
 ## Model
 The card, the files and their sizes, the parameter count, and whether LoRA training fits this
