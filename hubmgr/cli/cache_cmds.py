@@ -22,7 +22,7 @@ from hubmgr.hub.files import PICKLE_SUFFIXES
 if TYPE_CHECKING:
     from rich.progress import TaskID
 
-    from hubmgr.hub.cache import PruneResult
+    from hubmgr.hub.cache import PruneResult, VerifyResult
     from hubmgr.hub.events import DownloadRetry, HubEvent, VerifyProgress
 
 _DATE_FMT = "%Y-%m-%d %H:%M"
@@ -368,10 +368,20 @@ def rm_cmd(repo: str, revision: str | None, yes: bool, as_json: bool) -> None:
 
 @click.command(name="verify")
 @click.argument("repo", required=False)
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Download the damaged or missing files again after verifying (needs the Hub; exactly those files, "
+    "checked against the Hub's checksums); exit non-zero when damage remains.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print every file's result as JSON.")
-def verify_cmd(repo: str | None, as_json: bool) -> None:
+def verify_cmd(repo: str | None, repair: bool, as_json: bool) -> None:
     """Re-hash cached files (one REPO or the whole cache) and check each snapshot against its revision's
-    file list; exit non-zero when a file does not match or is missing."""
+    file list; exit non-zero when a file does not match or is missing.
+
+    With --repair, the damaged files are removed and downloaded again (a blob that other files share is
+    fetched once, for all of them); nothing is removed when the Hub cannot be reached.
+    """
     from hubmgr.hub.cache import verify
 
     status = None
@@ -394,6 +404,9 @@ def verify_cmd(repo: str | None, as_json: bool) -> None:
             status.stop()
     failed = [r for r in results if not r.ok]
     missing = [r for r in failed if r.missing]
+    if repair and failed:
+        _verify_repair(results, failed, as_json=as_json)
+        return
     if as_json:
         emit_json(
             {
@@ -423,12 +436,71 @@ def verify_cmd(repo: str | None, as_json: bool) -> None:
             )
         raise IntegrityError(
             f"{len(failed)} of {len(results)} cached file(s) failed verification; "
-            "delete the repo (`hubmgr rm REPO`) and download it again."
+            f"`hubmgr verify {repo or 'REPO'} --repair` downloads them again."
         )
     if not results:
         info("Nothing to verify: the cache is empty." if repo is None else f"{repo} has no cached files.")
         return
     info(f"All {len(results)} cached file(s) verified.")
+
+
+def _verify_repair(results: list[VerifyResult], failed: list[VerifyResult], *, as_json: bool) -> None:
+    """``verify --repair`` after a verify that found damage: repair each repo, then say what remains."""
+    from hubmgr.errors import HubmgrError, HubUnreachableError
+    from hubmgr.hub.cache import repair
+
+    by_repo: dict[str, list[VerifyResult]] = {}
+    for r in failed:
+        by_repo.setdefault(r.repo_id, []).append(r)
+    if not as_json:
+        print_table(
+            ["REPO", "COMMIT", "FILE", "PROBLEM"], [[r.repo_id, r.commit[:12], r.path, r.detail] for r in failed]
+        )
+    repaired: list[VerifyResult] = []
+    remaining: list[VerifyResult] = []
+    renderer: _RetryRenderer | _RichRenderer | _PlainRenderer
+    for repo_id, damaged in by_repo.items():
+        if as_json:
+            renderer = _RetryRenderer()
+        elif sys.stderr.isatty():
+            renderer = _RichRenderer()
+        else:
+            renderer = _PlainRenderer()
+        try:
+            with renderer:
+                outcome = repair(repo_id, damaged, on_event=renderer)
+        except HubUnreachableError:
+            raise  # nothing was removed; no other repo can be repaired either
+        except HubmgrError as exc:
+            if not as_json:
+                info(f"could not repair {repo_id}: {exc}")
+            remaining += damaged
+            continue
+        repaired += outcome.results
+        remaining += outcome.plan.unrepairable + [r for r in outcome.results if not r.ok]
+        if not as_json:
+            for r in outcome.plan.unrepairable:
+                info(f"cannot repair {r.repo_id} {r.path}: {r.detail}")
+            good = sum(1 for r in outcome.results if r.ok)
+            info(f"repaired {good} file(s) of {repo_id} ({human_bytes(outcome.transferred_bytes)} downloaded)")
+    if as_json:
+        emit_json(
+            {
+                "ok": not remaining,
+                "checked": len(results),
+                "failed": len(failed),
+                "missing": sum(1 for r in failed if r.missing),
+                "files": results,
+                "repaired": repaired,
+                "remaining": len(remaining),
+            }
+        )
+        if remaining:
+            sys.exit(IntegrityError.exit_code)
+        return
+    if remaining:
+        raise IntegrityError(f"{len(remaining)} damaged file(s) remain after the repair (listed above).")
+    info(f"Repaired all {len(failed)} damaged file(s); they verify again.")
 
 
 @click.command(name="prune")

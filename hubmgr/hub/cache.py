@@ -1,4 +1,4 @@
-"""The local Hugging Face cache: list, delete, prune, verify, and find a downloaded model.
+"""The local Hugging Face cache: list, delete, prune, verify, repair, and find a downloaded model.
 
 Listing goes through huggingface_hub's ``scan_cache_dir``, so we agree with ``hf cache`` on sizes, and a
 blob that another revision still uses is never deleted. On top of it hubmgr tells a complete snapshot from
@@ -6,30 +6,44 @@ one a download left half-done (:func:`snapshot_status`: the files the revision s
 manifest hubmgr writes at download time, or the revision's listing), counts the partial downloads
 (``blobs/*.incomplete``), and never deletes what a live download holds. Verify re-hashes the blobs: an LFS
 blob is named by its sha256, a small file by its git blob sha1, so the name is the checksum; a file the
-revision lists but the snapshot lacks fails too.
+revision lists but the snapshot lacks fails too. Repair (:func:`prepare_repair`, :func:`repair`) removes
+what verify found damaged, checking with the Hub first, so that a download of exactly those files fetches
+them again.
 
 Where things lie in the cache, and which snapshot a revision names, is :mod:`hubmgr.hub.layout`'s business.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
+import glob
 import hashlib
 import logging
 import os
 import re
 import shutil
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from hubmgr.config import Settings, get_settings
-from hubmgr.errors import CacheError, HubmgrError, LocalPathError, NotCachedError, RepoBusyError, UnsafePathError
+from hubmgr.errors import (
+    CacheError,
+    HubmgrError,
+    HubUnreachableError,
+    LocalPathError,
+    NotCachedError,
+    RepoBusyError,
+    UnsafePathError,
+    UsageError,
+)
 from hubmgr.hub import download as _dl
 from hubmgr.hub import layout
-from hubmgr.hub.events import VerifyProgress
-from hubmgr.hub.files import select_files
+from hubmgr.hub.events import EventCallback, VerifyProgress
+from hubmgr.hub.files import is_pickle, select_files
 
 if TYPE_CHECKING:  # pragma: no cover
     from huggingface_hub import CachedRepoInfo, HFCacheInfo
@@ -39,6 +53,8 @@ __all__ = [
     "CachedRevision",
     "PartialFile",
     "PruneResult",
+    "RepairPlan",
+    "RepairResult",
     "SnapshotStatus",
     "VerifyResult",
     "delete_repo",
@@ -46,6 +62,8 @@ __all__ = [
     "list_cached",
     "prune",
     "prune_cache",
+    "prepare_repair",
+    "repair",
     "resolve_local",
     "snapshot_status",
     "verify",
@@ -841,6 +859,270 @@ def verify(
                     )
                 )
     return results
+
+
+# --- repair: re-download what verify found damaged ------------------------------------------------
+@dataclass
+class RepairPlan:
+    """What :func:`prepare_repair` removed from the cache, and what a download must fetch again.
+
+    Attributes:
+        repo_id: the repo (``org/name``).
+        files: commit -> the repo paths to download again at that commit, sorted: the damaged files, and
+            every other file of the repo that pointed at a damaged blob (it is removed once, for all).
+        removed_blobs: the damaged blobs deleted.
+        removed_links: the snapshot entries deleted (so that the download links them again).
+        unrepairable: damaged files the Hub does not list at their commit: left as they are.
+    """
+
+    repo_id: str
+    files: dict[str, list[str]] = field(default_factory=dict)
+    removed_blobs: list[Path] = field(default_factory=list)
+    removed_links: list[Path] = field(default_factory=list)
+    unrepairable: list[VerifyResult] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        """How many files are to be downloaded again."""
+        return sum(len(paths) for paths in self.files.values())
+
+    def include_for(self, commit: str) -> list[str]:
+        """The ``include`` globs that select exactly the files of ``commit`` to fetch again."""
+        return [glob.escape(path) for path in self.files.get(commit, [])]
+
+    def needs_pickle(self, commit: str) -> bool:
+        """Whether a file to fetch again at ``commit`` is pickle weights (the download must allow them: they
+        were downloaded before, on purpose)."""
+        return any(is_pickle(path) for path in self.files.get(commit, []))
+
+
+@dataclass
+class RepairResult:
+    """What :func:`repair` did.
+
+    Attributes:
+        plan: what was removed and fetched again.
+        results: the check of every file fetched again (re-hashed, as :func:`verify` does).
+        transferred_bytes: bytes the downloads fetched.
+    """
+
+    plan: RepairPlan
+    results: list[VerifyResult] = field(default_factory=list)
+    transferred_bytes: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """Every damaged file is intact again."""
+        return not self.plan.unrepairable and all(r.ok for r in self.results)
+
+
+def _damaged_by_commit(
+    rid: str, label: str, damaged: Iterable[VerifyResult | tuple[str, str]]
+) -> tuple[dict[str, set[str]], dict[tuple[str, str], VerifyResult]]:
+    wanted: dict[str, set[str]] = {}
+    given: dict[tuple[str, str], VerifyResult] = {}
+    for item in damaged:
+        if isinstance(item, VerifyResult):
+            if item.ok or item.repo_id not in (rid, label):
+                continue
+            result = item
+        else:
+            commit, path = item
+            result = VerifyResult(repo_id=label, commit=commit, path=path, ok=False, detail="damaged")
+        wanted.setdefault(result.commit, set()).add(result.path)
+        given[(result.commit, result.path)] = result
+    return wanted, given
+
+
+def _links_to(storage: Path, blobs: set[Path]) -> list[tuple[str, str]]:
+    """``(commit, repo path)`` of every snapshot entry of the repo that points at one of ``blobs``."""
+    out = []
+    snaps = storage / "snapshots"
+    try:
+        commits = sorted(p for p in snaps.iterdir() if p.is_dir())
+    except OSError:
+        return []
+    for snap in commits:
+        for entry in sorted(snap.rglob("*")):
+            if entry.is_symlink() and Path(os.path.abspath(entry.parent / os.readlink(entry))) in blobs:
+                out.append((snap.name, entry.relative_to(snap).as_posix()))
+    return out
+
+
+def prepare_repair(
+    repo_id: str,
+    damaged: Iterable[VerifyResult | tuple[str, str]],
+    *,
+    settings: Settings | None = None,
+) -> RepairPlan:
+    """Remove the damaged files :func:`verify` found, so that a download of them fetches them again.
+
+    The one rule of the repair (``hubmgr verify --repair`` and the TUI's Local screen both use it): for
+    each damaged file, the Hub's listing of its commit says which blob it must be. A snapshot entry that
+    points at another blob, or at none, is removed; an entry that points at the right blob means the blob's
+    bytes are bad: the blob is removed, with every entry of the repo that points at it (another revision
+    sharing it included), so no pointer is left dangling and all of them are fetched again. A file listed
+    as missing needs no removal. Nothing is removed before the Hub has answered for every commit involved,
+    nor while a download runs on the repo. The download (:func:`hubmgr.hub.download.download_repo` with
+    ``revision=commit`` and ``include=plan.include_for(commit)``) checks what it fetches against the Hub's
+    checksum and places it atomically.
+
+    Args:
+        repo_id: ``org/name`` (models only: hubmgr downloads models).
+        damaged: the failed :class:`VerifyResult` of the repo (ok ones, and other repos', are ignored), or
+            ``(commit, repo path)`` pairs.
+        settings: where the cache and the Hub are.
+
+    Returns:
+        A :class:`RepairPlan` (empty when nothing was damaged).
+
+    Raises:
+        HubUnreachableError: offline (``HF_HUB_OFFLINE``) or the Hub does not answer; nothing was removed.
+        NotCachedError: the repo is not in the cache.
+        RepoBusyError: a download is running on the repo; nothing was removed.
+        UsageError: the repo is not a model.
+        CacheError, LocalPathError: a file could not be removed.
+    """
+    s = _settings(settings)
+    repo_type, rid = layout.split_repo_type(repo_id)
+    label = layout.repo_label(repo_type, rid)
+    if repo_type != "model":
+        raise UsageError(f"{label} is not a model; hubmgr downloads models only, so it cannot repair it.")
+    storage = layout.repo_dir(s, rid)
+    if not (storage / "snapshots").is_dir():
+        raise NotCachedError(f"{rid} is not in the cache.")
+    wanted, given = _damaged_by_commit(rid, label, damaged)
+    plan = RepairPlan(repo_id=rid)
+    if not wanted:
+        return plan
+    if s.offline:
+        raise HubUnreachableError(f"Repairing {rid} needs the Hub, but HF_HUB_OFFLINE is set; nothing was removed.")
+    listings: dict[str, dict[str, _dl.RemoteFile]] = {}
+
+    def listing(commit: str) -> dict[str, _dl.RemoteFile]:
+        if commit not in listings:
+            try:
+                files = _dl.list_remote_files(rid, commit, settings=s)
+            except HubUnreachableError:
+                raise HubUnreachableError(
+                    f"Repairing {rid} needs the Hub, which is unreachable at {s.endpoint}; nothing was removed."
+                ) from None
+            listings[commit] = {rf.path: rf for rf in files}
+        return listings[commit]
+
+    blobs_dir = storage / "blobs"
+    links: set[Path] = set()
+    doomed_blobs: set[Path] = set()
+    refetch: dict[str, set[str]] = {}
+    for commit in sorted(wanted):
+        snap = layout.snapshot_dir(storage, commit)
+        for path in sorted(wanted[commit]):
+            rf = listing(commit).get(path)
+            try:
+                pointer = layout.check_safe_name(path, snap)
+            except UnsafePathError:
+                rf = None
+            if rf is None:
+                result = given[(commit, path)]
+                plan.unrepairable.append(
+                    dataclasses.replace(result, detail=f"{result.detail}; the Hub does not list it at this commit")
+                )
+                continue
+            if pointer.is_symlink():
+                target = Path(os.path.abspath(pointer.parent / os.readlink(pointer)))
+                if target.exists() and target == blobs_dir / rf.blob:
+                    doomed_blobs.add(target)  # the right blob, with bad bytes
+                links.add(pointer)
+            elif pointer.exists():
+                links.add(pointer)  # a copy instead of a link (no symlinks here): it is the damaged data
+            refetch.setdefault(commit, set()).add(path)
+    for commit, path in _links_to(storage, doomed_blobs):  # the other files sharing a damaged blob
+        if path in listing(commit):
+            links.add(layout.snapshot_dir(storage, commit) / path)
+            refetch.setdefault(commit, set()).add(path)
+    hub_cache = layout.hub_cache_dir(s)
+    with _dl.repo_held_for_delete(hub_cache, storage.name, rid):
+        try:
+            for commit, paths in refetch.items():
+                # a snapshot hubmgr did not download has no manifest: record what it should hold, so that the
+                # repair's own download (which records its files) does not narrow that to the repaired ones
+                if _dl.read_manifest(storage, commit) is None:
+                    expected, _ = _expected_files(storage, commit)
+                    keep = {rf.path: rf for rf in expected or []}
+                    keep.update({p: listing(commit)[p] for p in paths})
+                    _dl.write_manifest(storage, commit, keep.values(), layout.locks_dir(hub_cache, storage.name))
+            for link in sorted(links):  # the links first: a reader sees a missing file, never a dangling link
+                _unlink_if_there(link)
+            for blob in sorted(doomed_blobs):
+                _unlink_if_there(blob)
+        except OSError as exc:
+            raise _delete_error(exc, s, f"Could not remove the damaged files of {rid}") from exc
+    plan.files = {commit: sorted(paths) for commit, paths in sorted(refetch.items())}
+    plan.removed_links = sorted(links)
+    plan.removed_blobs = sorted(doomed_blobs)
+    return plan
+
+
+def _unlink_if_there(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def repair(
+    repo_id: str,
+    damaged: Iterable[VerifyResult | tuple[str, str]],
+    *,
+    on_event: EventCallback | None = None,
+    cancel: threading.Event | None = None,
+    settings: Settings | None = None,
+) -> RepairResult:
+    """Re-download the damaged files :func:`verify` found: :func:`prepare_repair`, then a download of
+    exactly those files per commit, then a re-check of each of them.
+
+    Args:
+        repo_id: ``org/name``.
+        damaged: the failed :class:`VerifyResult` of the repo, or ``(commit, repo path)`` pairs.
+        on_event: gets the downloads' :mod:`hubmgr.hub.events` events.
+        cancel: set it to stop the downloads (what was removed stays missing; a download resumes it).
+        settings: where the cache and the Hub are.
+
+    Returns:
+        A :class:`RepairResult`; ``ok`` when every damaged file is intact again.
+
+    Raises:
+        the errors of :func:`prepare_repair` (nothing removed) and of
+        :func:`hubmgr.hub.download.download_repo` (the files removed stay missing, and ``hubmgr download``
+        or another repair fetches them).
+    """
+    s = _settings(settings)
+    plan = prepare_repair(repo_id, damaged, settings=s)
+    outcome = RepairResult(plan=plan)
+    for commit in plan.files:
+        result = _dl.download_repo(
+            plan.repo_id,
+            revision=commit,
+            include=plan.include_for(commit),
+            allow_pickle=plan.needs_pickle(commit),
+            on_event=on_event,
+            cancel=cancel,
+            settings=s,
+        )
+        outcome.transferred_bytes += result.transferred_bytes
+    storage = layout.repo_dir(s, plan.repo_id)
+    seen: dict[Path, tuple[bool, str]] = {}
+    for commit, paths in plan.files.items():
+        expected = {rf.path: rf for rf in _dl.read_manifest(storage, commit) or []}
+        snap = layout.snapshot_dir(storage, commit)
+        for path in paths:
+            pointer = layout.check_safe_name(path, snap)
+            if not (pointer.exists() or pointer.is_symlink()):
+                ok, detail = False, "still missing after the repair"
+            else:
+                ok, detail = _check_file(pointer, storage, seen, expected.get(path))
+            outcome.results.append(VerifyResult(repo_id=plan.repo_id, commit=commit, path=path, ok=ok, detail=detail))
+    return outcome
 
 
 def _repo_folders(s: Settings, repo_id: str | None) -> list[tuple[str, Path]]:

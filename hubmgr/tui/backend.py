@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from hubmgr.eval.predict import Prediction, Predictor
     from hubmgr.eval.runner import EvalReport
     from hubmgr.fields import FieldSpec
-    from hubmgr.hub.cache import CachedRepo, VerifyResult
+    from hubmgr.hub.cache import CachedRepo, RepairPlan, VerifyResult
     from hubmgr.hub.download import DownloadResult
     from hubmgr.hub.events import EventCallback, VerifyProgress
     from hubmgr.hub.fit import DeviceFit, FitReport
@@ -149,6 +149,8 @@ class BackendProtocol(Protocol):
     def verify(
         self, repo_id: str | None = None, *, on_event: Callable[[VerifyProgress], None] | None = None
     ) -> list[VerifyResult]: ...
+
+    def prepare_repair(self, repo_id: str, damaged: list[VerifyResult]) -> RepairPlan: ...
 
     # -- plugins
     def tasks(self) -> dict[str, type[Task]]: ...
@@ -446,6 +448,13 @@ class Backend:
         from hubmgr.hub.cache import verify
 
         return list(verify(repo_id, on_event=on_event, settings=self._settings))
+
+    def prepare_repair(self, repo_id: str, damaged: "list[VerifyResult]") -> "RepairPlan":
+        """Remove the damaged files verify found (``hubmgr.hub.cache.prepare_repair``: the Hub is asked
+        first, nothing is removed without it), so that a download of ``plan.files`` fetches them again."""
+        from hubmgr.hub.cache import prepare_repair
+
+        return prepare_repair(repo_id, damaged, settings=self._settings)
 
     def resolve_local(self, repo_id_or_path: str) -> Path:
         from hubmgr.hub.cache import resolve_local

@@ -311,3 +311,87 @@ def test_live_download_is_never_deleted(hub_server, hf_env):
     assert (outcome["result"].path / "model.safetensors").read_bytes() == big
     assert not cache.list_cached()[0].downloading
     assert cache.delete_repo(REPO) == len(big) + len(CONFIG_A)
+
+
+# --- repair ----------------------------------------------------------------------------------------
+def _corrupt(path: Path) -> None:
+    os.chmod(path, 0o644)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_repair_refetches_a_shared_damaged_blob_once_and_verifies_ok(two_revisions, hf_env):
+    rev1, rev2, weights = two_revisions
+    lfs_blob = blob_of(hf_env, hashlib.sha256(weights).hexdigest())
+    _corrupt(lfs_blob)
+    small = blob_of(hf_env, git_blob_sha1(CONFIG_B.encode()))
+    small.unlink()  # rev2's config.json: a dangling link
+    bad = [r for r in cache.verify(REPO) if not r.ok]
+    assert len(bad) == 3
+    # only rev2's results are given: rev1's link to the shared blob is refetched too (never left dangling)
+    only_rev2 = [r for r in bad if r.commit == rev2]
+    events = []
+    result = cache.repair(REPO, only_rev2, on_event=events.append)
+    assert result.ok, result.results
+    assert result.plan.removed_blobs == [lfs_blob]
+    assert result.plan.files == {rev1: ["model.safetensors"], rev2: ["config.json", "model.safetensors"]}
+    assert result.transferred_bytes == len(weights) + len(CONFIG_B)  # the shared blob crossed the network once
+    assert lfs_blob.read_bytes() == weights
+    assert any(isinstance(e, ev.DownloadFinished) for e in events)
+    assert all(r.ok for r in cache.verify(REPO))
+    assert cache.list_cached()[0].complete
+
+
+def test_repair_relinks_a_pointer_to_the_wrong_blob_and_keeps_that_blob(two_revisions, hf_env):
+    rev1, rev2, weights = two_revisions
+    snap2 = hf_env.hub_cache / "models--acme--m" / "snapshots" / rev2
+    other = blob_of(hf_env, git_blob_sha1(CONFIG_A.encode()))  # rev1's config: intact, still used by rev1
+    link = snap2 / "config.json"
+    link.unlink()
+    link.symlink_to(os.path.relpath(other, link.parent))
+    bad = [r for r in cache.verify(REPO) if not r.ok]
+    assert [(r.commit, r.path) for r in bad] == [(rev2, "config.json")]
+    result = cache.repair(REPO, bad)
+    assert result.ok and result.plan.removed_blobs == [] and result.plan.removed_links == [link]
+    assert other.exists() and link.read_text() == CONFIG_B
+    assert all(r.ok for r in cache.verify(REPO))
+
+
+def test_repair_of_a_missing_file(hub_server, hf_env):
+    hub_server.add_repo("acme/v", {"config.json": "{}", "model.safetensors": os.urandom(5000)})
+    r = download_repo("acme/v")
+    (r.path / "model.safetensors").unlink()
+    bad = [v for v in cache.verify("acme/v") if not v.ok]
+    assert [v.missing for v in bad] == [True]
+    result = cache.repair("acme/v", bad)
+    assert result.ok and result.plan.files == {r.commit: ["model.safetensors"]}
+    assert all(v.ok for v in cache.verify("acme/v"))
+
+
+def test_repair_needs_the_hub_and_removes_nothing_without_it(two_revisions, hf_env, monkeypatch):
+    from hubmgr.errors import HubUnreachableError
+    from tests.conftest import set_endpoint, set_offline
+
+    rev1, rev2, weights = two_revisions
+    lfs_blob = blob_of(hf_env, hashlib.sha256(weights).hexdigest())
+    _corrupt(lfs_blob)
+    bad = [r for r in cache.verify(REPO) if not r.ok]
+    set_offline(monkeypatch)
+    with pytest.raises(HubUnreachableError, match="needs the Hub, but HF_HUB_OFFLINE is set; nothing was removed"):
+        cache.repair(REPO, bad)
+    assert lfs_blob.exists()
+    set_offline(monkeypatch, False)
+    set_endpoint(monkeypatch, "http://127.0.0.1:9")
+    with pytest.raises(HubUnreachableError, match="needs the Hub, which is unreachable .*nothing was removed"):
+        cache.prepare_repair(REPO, bad)
+    assert lfs_blob.exists()
+    assert len([r for r in cache.verify(REPO) if not r.ok]) == 2  # as it was
+
+
+def test_repair_with_nothing_damaged_does_nothing(two_revisions, hf_env):
+    results = cache.verify(REPO)
+    plan = cache.prepare_repair(REPO, results)
+    assert plan.files == {} and plan.count == 0
+    with pytest.raises(NotCachedError):
+        cache.prepare_repair("acme/none", [])

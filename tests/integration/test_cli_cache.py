@@ -143,6 +143,56 @@ def test_verify(cli_runner, repo, hf_env, weights):
     assert res.exit_code == 1 and "not in the cache" in res.stderr
 
 
+def test_verify_repair(cli_runner, repo, hf_env, weights, monkeypatch):
+    cli_runner("download", REPO)
+    blob = hf_env.hub_cache / "models--acme--cli" / "blobs" / hashlib.sha256(weights).hexdigest()
+    os.chmod(blob, 0o644)
+    blob.write_bytes(b"tampered" + weights[8:])
+    res = cli_runner("verify", REPO)
+    assert res.exit_code == 6 and f"`hubmgr verify {REPO} --repair` downloads them again" in res.stderr
+    # offline: one sentence, nothing removed, damage remains
+    set_offline(monkeypatch)
+    res = cli_runner("verify", REPO, "--repair")
+    assert res.exit_code == 5
+    assert res.stderr.strip().splitlines()[-1] == (
+        "error: Repairing acme/cli needs the Hub, but HF_HUB_OFFLINE is set; nothing was removed."
+    )
+    assert blob.read_bytes() != weights
+    set_offline(monkeypatch, False)
+    res = cli_runner("verify", REPO, "--repair")
+    assert res.exit_code == 0, res.output
+    assert "repaired 1 file(s) of acme/cli" in res.stderr and "Repaired all 1 damaged file(s)" in res.stderr
+    assert blob.read_bytes() == weights
+    res = cli_runner("verify", "--json")
+    assert res.exit_code == 0 and json.loads(res.stdout)["ok"] is True
+    # --json, a missing file: repaired, and reported
+    (hf_env.hub_cache / "models--acme--cli" / "snapshots" / repo / "config.json").unlink()
+    res = cli_runner("verify", "--repair", "--json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["ok"] is True and data["failed"] == 1 and data["remaining"] == 0
+    assert [(f["path"], f["ok"]) for f in data["repaired"]] == [("config.json", True)]
+    # nothing damaged: --repair only verifies
+    res = cli_runner("verify", REPO, "--repair")
+    assert res.exit_code == 0 and "All 2 cached file(s) verified." in res.stderr
+
+
+def test_verify_repair_exits_non_zero_when_damage_remains(cli_runner, repo, hf_env, hub_server, weights):
+    cli_runner("download", REPO)
+    blob = hf_env.hub_cache / "models--acme--cli" / "blobs" / hashlib.sha256(weights).hexdigest()
+    os.chmod(blob, 0o644)
+    blob.write_bytes(b"tampered" + weights[8:])
+    hub_server.add_repo(REPO, {"config.json": "{}"})  # main moves on; the cached commit stays listed
+    # a file the Hub does not list at the commit cannot be repaired: it stays, and the exit code says so
+    snap = hf_env.hub_cache / "models--acme--cli" / "snapshots" / repo
+    (snap / "extra.safetensors").symlink_to("../../blobs/" + "0" * 64)
+    res = cli_runner("verify", REPO, "--repair")
+    assert res.exit_code == 6
+    assert "cannot repair acme/cli extra.safetensors" in res.stderr
+    assert "error: 1 damaged file(s) remain after the repair (listed above)." in res.stderr
+    assert blob.read_bytes() == weights  # what could be repaired was
+
+
 def test_prune(cli_runner, hub_server, repo, hf_env):
     res = cli_runner("prune", "--json")
     assert res.exit_code == 0 and json.loads(res.stdout)["deleted"] == []

@@ -56,6 +56,8 @@ class FakeBackend(Backend):
         self.searches: list[dict[str, Any]] = []
         self.downloads: list[str] = []
         self.deleted: list[str] = []
+        #: (repo, [(commit, path)]) of each repair asked for
+        self.repairs: list[tuple[str, list[tuple[str, str]]]] = []
         self.cached = ["acme/tiny-bert", "acme/tiny-gpt2"]
         #: repo -> (missing files, missing bytes, resumable bytes): its revision is listed as incomplete
         self.incomplete: dict[str, tuple[list[str], int, int]] = {}
@@ -289,6 +291,24 @@ class FakeBackend(Backend):
             if on_event:
                 on_event(hev.VerifyProgress(r.repo_id, r.path, r.ok, r.detail))
         return results
+
+    def prepare_repair(self, repo_id, damaged):
+        from hubmgr.hub.cache import RepairPlan
+
+        if self.offline():
+            raise HubUnreachableError(
+                f"Repairing {repo_id} needs the Hub, but HF_HUB_OFFLINE is set; nothing was removed."
+            )
+        if self.unreachable:  # the words of hubmgr.hub.cache.prepare_repair
+            raise HubUnreachableError(
+                f"Repairing {repo_id} needs the Hub, which is unreachable at http://hub.invalid; nothing was removed."
+            )
+        self.repairs.append((repo_id, [(r.commit, r.path) for r in damaged]))
+        files: dict[str, list[str]] = {}
+        for r in damaged:
+            if not r.ok:
+                files.setdefault(r.commit, []).append(r.path)
+        return RepairPlan(repo_id, {c: sorted(p) for c, p in files.items()})
 
     # -- runs ------------------------------------------------------------------------------------------
     def list_runs(self):

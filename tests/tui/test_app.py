@@ -501,7 +501,9 @@ async def test_unreachable_hub_shows_a_banner_and_the_rest_keeps_working(tmp_pat
         banner = app.screen.query_one("OfflineBanner")
         assert banner.display and "Local, Train and Runs keep working" in plain_text(banner)
         assert any(sev == "error" and "is unreachable" in msg for sev, msg in _notes(app))
-        assert "Search failed" in _text(app, "#results-status")
+        # the cached models stand in for the results, and a line says why
+        assert "the Hub is unreachable: these are the 2 cached models" in _text(app, "#results-status")
+        assert app.screen.query_one("#results", DataTable).row_count == 2
         for key, selector, rows in (("3", "#cache-table", 2), ("5", "#runs-table", 3)):
             await pilot.press(key)
             await settle(app, pilot)
@@ -526,6 +528,78 @@ async def test_offline_mode_does_not_search(tmp_path) -> None:
         assert app.hub_offline == OFFLINE_REASON
         assert fake.searches == []
         assert "Offline" in _text(app, "#results-status") or "offline" in _text(app, "#results-status")
+
+
+def _rows(app: HubmgrApp) -> dict[str, str]:
+    """Browse's rows: repo id -> its Local mark."""
+    table = app.screen.query_one("#results", DataTable)
+    return {
+        str(table.coordinate_to_cell_key((i, 0)).row_key.value): str(table.get_row_at(i)[-1])
+        for i in range(table.row_count)
+    }
+
+
+async def test_browse_marks_the_cached_results_and_refreshes_the_marks(tmp_path) -> None:
+    fake = FakeBackend(tmp=tmp_path)
+    fake.cached += ["acme/model-001", "acme/model-002"]
+    fake.incomplete["acme/model-002"] = (["model.safetensors"], 1000, 0)
+    app = HubmgrApp(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        rows = _rows(app)
+        assert rows["acme/model-001"] == "✓ cached" and rows["acme/model-002"] == "partial"
+        assert rows["acme/model-000"] == "" and rows["acme/model-003"] == ""
+        # a download finishes (the app publishes cache_signal): the marks follow without a new search
+        searches = len(fake.searches)
+        fake.cached.append("acme/model-003")
+        del fake.incomplete["acme/model-002"]
+        app.cache_signal.publish(None)
+        await settle(app, pilot)
+        rows = _rows(app)
+        assert rows["acme/model-003"] == "✓ cached" and rows["acme/model-002"] == "✓ cached"
+        assert len(fake.searches) == searches
+
+
+async def test_browse_offline_lists_the_cached_models_filtered_and_opens_them(tmp_path) -> None:
+    fake = FakeBackend(tmp=tmp_path, offline=True)
+    fake.incomplete["acme/tiny-gpt2"] = (["model.safetensors"], 1000, 0)
+    app = HubmgrApp(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert fake.searches == []
+        assert _rows(app) == {"acme/tiny-bert": "✓ cached", "acme/tiny-gpt2": "partial"}
+        status = _text(app, "#results-status")
+        assert "offline mode (HF_HUB_OFFLINE) is on: these are the 2 cached models" in status
+        app.screen.query_one("#search", Input).value = "GPT"
+        await pilot.press("slash", "enter")
+        await settle(app, pilot)
+        assert list(_rows(app)) == ["acme/tiny-gpt2"]
+        assert "the 1 cached model matching “GPT”" in _text(app, "#results-status")
+        app.screen.query_one("#search", Input).value = "nothing-like-it"
+        await pilot.press("slash", "enter")
+        await settle(app, pilot)
+        assert _rows(app) == {} and "no cached model matches “nothing-like-it”" in _text(app, "#results-status")
+        app.screen.query_one("#search", Input).value = ""
+        await pilot.press("slash", "enter")
+        await settle(app, pilot)
+        await pilot.press("enter")  # the first cached model opens its page
+        await settle(app, pilot)
+        assert isinstance(app.screen, ModelScreen)
+        assert fake.searches == []
+
+
+async def test_browse_unreachable_lists_the_cached_models_until_the_hub_answers(tmp_path) -> None:
+    fake = FakeBackend(tmp=tmp_path, unreachable=True)
+    app = HubmgrApp(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert list(_rows(app)) == ["acme/tiny-bert", "acme/tiny-gpt2"]
+        assert "F5 tries the Hub again" in _text(app, "#results-status")
+        fake.unreachable = False
+        await pilot.press("f5")
+        await settle(app, pilot)
+        assert app.hub_offline == ""
+        assert len(_rows(app)) == 30 and "30 models" in _text(app, "#results-status")
 
 
 async def test_a_failing_plugin_is_listed_with_its_error_and_the_app_works(fake: FakeBackend) -> None:

@@ -450,3 +450,64 @@ async def test_local_filter_as_you_type(fake: FakeBackend) -> None:
         await pilot.press("escape")
         await pilot.pause(0.1)
         assert table.row_count == 2 and app.focused is table
+
+
+# -- 13: verify offers a repair ----------------------------------------------------------------------------------
+def _footer(app: HubmgrApp) -> set[str]:
+    return {b.binding.description for b in app.screen.active_bindings.values() if b.binding.show and b.enabled}
+
+
+@pytest.mark.asyncio
+async def test_local_verify_then_repair_queues_exactly_the_damaged_files(fake: FakeBackend) -> None:
+    from hubmgr.tui import downloads as dl
+
+    app = HubmgrApp(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await settle(app, pilot)
+        table = app.screen.query_one("#cache-table", DataTable)
+        table.focus()
+        assert "Repair" not in _footer(app)  # nothing verified yet: nothing to repair
+        await pilot.press("f")
+        assert not isinstance(app.screen, ConfirmScreen)
+        await pilot.press("v")
+        await settle(app, pilot)
+        panel = plain_text(app.screen.query_one("#verify-panel", Static))
+        assert "model.safetensors" in panel and "Press f to download the damaged files again" in panel
+        assert "Repair" in _footer(app)
+        await pilot.press("f")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "1 damaged or missing file of acme/tiny-gpt2" in app.screen.question
+        await pilot.press("n")
+        await settle(app, pilot)
+        assert fake.repairs == [] and app.downloads == []
+        await pilot.press("f", "y")
+        await settle(app, pilot)
+        assert fake.repairs == [("acme/tiny-gpt2", [("0" * 40, "model.safetensors")])]
+        (item,) = app.downloads
+        assert item.repo_id == "acme/tiny-gpt2" and item.revision == "0" * 40
+        assert item.include == ["model.safetensors"] and not item.allow_pickle
+        await wait_until(pilot, lambda: item.status == dl.DONE, what="the repair download")
+        assert "Repair" not in _footer(app)  # repaired: the key goes
+        panel = plain_text(app.screen.query_one("#verify-panel", Static))
+        assert "Repairing acme/tiny-gpt2: 1 file queued to download again" in panel
+
+
+@pytest.mark.asyncio
+async def test_local_repair_needs_the_hub_and_says_so(tmp_path) -> None:
+    for fake in (FakeBackend(tmp=tmp_path, offline=True), FakeBackend(tmp=tmp_path, unreachable=True)):
+        app = HubmgrApp(fake)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("3")
+            await settle(app, pilot)
+            app.screen.query_one("#cache-table", DataTable).focus()
+            await pilot.press("v")
+            await settle(app, pilot)
+            await pilot.press("f")
+            if isinstance(app.screen, ConfirmScreen):
+                await pilot.press("y")
+            await settle(app, pilot)
+            assert app.downloads == [] and fake.repairs == []
+            notes = [msg for _sev, msg in _notes(app)]
+            assert any("needs the Hub" in msg and "nothing was removed" in msg for msg in notes), notes
+            assert "Repair" in _footer(app)  # still damaged: it can be tried again

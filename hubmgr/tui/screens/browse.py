@@ -1,8 +1,15 @@
-"""Browse: search the Hub with filters; more results load as the cursor or the scroll nears the end."""
+"""Browse: search the Hub with filters; more results load as the cursor or the scroll nears the end.
+
+Each result the local cache holds is marked (``✓ cached``, or ``partial`` when a revision of it lacks files);
+the cache is read in a thread once per search and again whenever the app's ``cache_signal`` says it
+changed. Offline (``HF_HUB_OFFLINE``) or with the Hub unreachable, the table lists the cached models
+instead, filtered by the query as a substring; the next search the Hub answers brings the results back."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -12,12 +19,19 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Input, Select, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from hubmgr.errors import HubUnreachableError
 from hubmgr.format import plural
 from hubmgr.tui.format import date, human_count, plain
 from hubmgr.tui.messages import SearchLoaded
 from hubmgr.tui.screens.base import MainScreen
 from hubmgr.tui.widgets.inputs import Choice
 from hubmgr.tui.widgets.tables import RowTable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hubmgr.hub.cache import CachedRepo
+
+CACHED = "✓ cached"
+PARTIAL = "partial"
 
 LIBRARIES = [
     "transformers",
@@ -57,6 +71,12 @@ class BrowseScreen(MainScreen):
         self._rows: list[Any] = []
         self._debounce: Timer | None = None
         self._last_query: dict[str, Any] | None = None
+        #: the cached models (None until the cache was read) and their marks: repo id -> CACHED / PARTIAL
+        self._cached: list[CachedRepo] | None = None
+        self._cache_error: str | None = None
+        self._marks: dict[str, str] = {}
+        #: the table lists the cached models (the Hub is offline or unreachable), not search results
+        self._offline_list = False
 
     def compose_body(self) -> ComposeResult:
         yield Input(placeholder="Search models on the Hub (Enter to search, / to come back here)", id="search")
@@ -71,6 +91,7 @@ class BrowseScreen(MainScreen):
         table.add_column("Likes", key="likes")
         table.add_column("Updated", key="updated")
         table.add_column("Library", key="library")
+        table.add_column("Local", key="local")
         yield table
         yield Static("", id="results-status", markup=False)
 
@@ -78,10 +99,8 @@ class BrowseScreen(MainScreen):
         self.watch(self.query_one("#results", DataTable), "scroll_y", self._scrolled)
         self.load_task_filter()
         self.watch(self.app, "hub_offline", self._offline_changed, init=False)
-        if self.hub_app.hub_offline:
-            self._set_status("The Hub is offline: search is unavailable. Local, Train and Runs work.")
-        else:
-            self.start_search()
+        self.hub_app.cache_signal.subscribe(self, lambda _: self._load_cache())
+        self.start_search()
 
     # -- filters -------------------------------------------------------------------------------------
     @work(thread=True, group="task-filter", exit_on_error=False)
@@ -94,8 +113,87 @@ class BrowseScreen(MainScreen):
         select.set_options([(tag, tag) for tag in tags])
 
     def _offline_changed(self, reason: str) -> None:
-        if not reason and not self._rows:
+        if reason:
+            self._show_cached()
+        elif self._offline_list or not self._rows:
             self.start_search()
+
+    # -- the local cache: marks, and the list offline -----------------------------------------------------
+    @work(thread=True, group="browse-cache", exclusive=True, exit_on_error=False)
+    def _load_cache(self) -> None:
+        try:
+            repos: list[CachedRepo] | None = self.backend.list_cached()
+            error = None
+        except Exception as exc:  # noqa: BLE001 - the marks are a help; Local reports a cache it cannot read
+            repos, error = None, " ".join(str(exc).split()) or type(exc).__name__
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._cache_read, repos, error)
+
+    def _cache_read(self, repos: list[CachedRepo] | None, error: str | None) -> None:
+        self._cached = [r for r in repos or [] if (getattr(r, "repo_type", "model") or "model") == "model"]
+        self._cache_error = error
+        self._marks = {}
+        for repo in self._cached:
+            whole = bool(repo.revisions) and all(rev.complete for rev in repo.revisions)
+            self._marks[repo.repo_id] = CACHED if whole else PARTIAL
+        if self._offline_list:
+            self._fill_cached()
+            return
+        table = self.query_one("#results", DataTable)
+        for result in self._rows:
+            if result.id in table.rows:
+                table.update_cell(result.id, "local", self._mark(result.id))
+
+    def _mark(self, repo_id: str) -> Text:
+        mark = self._marks.get(repo_id, "")
+        return Text(mark, style="green" if mark == CACHED else "yellow")
+
+    def _show_cached(self) -> None:
+        """List the cached models instead of search results (the Hub is offline or unreachable)."""
+        self._offline_list = True
+        self._loading = False
+        self._next_cursor = None
+        if self._cached is None:
+            self._set_status("The Hub is offline: reading the cached models…")
+            return
+        self._fill_cached()
+
+    def _fill_cached(self) -> None:
+        table = self.query_one("#results", DataTable)
+        table.clear()
+        self._rows = []
+        query = self.query_one("#search", Input).value.strip()
+        wanted = query.lower()
+        repos = sorted(
+            (r for r in self._cached or [] if not wanted or wanted in r.repo_id.lower()),
+            key=lambda r: r.repo_id.lower(),
+        )
+        for repo in repos:
+            self._rows.append(repo)
+            table.add_row(
+                plain(repo.repo_id),
+                plain("-"),
+                plain("-", right=True),
+                plain("-", right=True),
+                plain(date(repo.last_modified)),
+                plain("-"),
+                self._mark(repo.repo_id),
+                key=repo.repo_id,
+            )
+        why = "offline mode (HF_HUB_OFFLINE) is on" if self.backend.offline() else "the Hub is unreachable"
+        again = "" if self.backend.offline() else " F5 tries the Hub again."
+        if self._cache_error:
+            self._set_status(f"Search needs the Hub and {why}; the cache could not be read: {self._cache_error}")
+        elif repos:
+            matching = f" matching “{query}”" if query else ""
+            self._set_status(
+                f"Search needs the Hub and {why}: these are the {plural(len(repos), 'cached model')}{matching}."
+                f" Enter opens one.{again}"
+            )
+        elif query:
+            self._set_status(f"Search needs the Hub and {why}, and no cached model matches “{query}”.{again}")
+        else:
+            self._set_status(f"Search needs the Hub and {why}, and the cache holds no model.{again}")
 
     def focus_search(self) -> None:
         self.query_one("#search", Input).focus()
@@ -149,14 +247,18 @@ class BrowseScreen(MainScreen):
         if self._debounce is not None:
             self._debounce.stop()
             self._debounce = None
-        if self.hub_app.hub_offline and self.backend.offline():
-            self._set_status("Offline mode: search is unavailable.")
-            return
+        self._load_cache()
+        self._last_query = self._query()
+        if self.hub_app.hub_offline:
+            self._show_cached()
+            if self.backend.offline():
+                return  # offline mode: the Hub is not asked
         self._generation += 1
         self._loading = True
         self._next_cursor = None
-        self._last_query = self._query()
-        self._set_status("Searching…")
+        if not self._offline_list:
+            self._set_status("Searching…")
+        # unreachable: the cached models stay listed while the Hub is asked; its answer brings the results back
         self._search_worker(self._last_query, None, self._generation, False)
 
     def load_more(self) -> None:
@@ -183,6 +285,7 @@ class BrowseScreen(MainScreen):
         if message.generation != self._generation:
             return  # an older search answered late
         self._loading = False
+        self._offline_list = False
         self.hub_app.hub_answered()
         table = self.query_one("#results", DataTable)
         if not message.append:
@@ -201,6 +304,7 @@ class BrowseScreen(MainScreen):
                 plain(human_count(result.likes), right=True),
                 plain(date(result.last_modified)),
                 plain(result.library or "-"),
+                self._mark(result.id),
                 key=result.id,
             )
         self._next_cursor = page.next_cursor
@@ -216,7 +320,10 @@ class BrowseScreen(MainScreen):
         if event.worker.group == "search" and event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
             if event.state == WorkerState.ERROR:
                 self._loading = False
-                self._set_status(f"Search failed: {event.worker.error}")
+                if isinstance(event.worker.error, HubUnreachableError):
+                    self._show_cached()
+                else:
+                    self._set_status(f"Search failed: {event.worker.error}")
 
     def _set_status(self, text: str) -> None:
         self.query_one("#results-status", Static).update(text)

@@ -131,7 +131,9 @@ While a text field or a choice list has the focus, letters and digits go to it (
 
 ## Browse
 Type a query and press `Enter`; pick a task, library and sort order. More results load as you
-scroll down. `Enter` on a row opens the model.
+scroll down. `Enter` on a row opens the model. The Local column marks what the cache holds
+(*✓ cached*, or *partial* when a revision lacks files). Offline, or with the Hub unreachable, the
+table lists the cached models instead, filtered by the query; `F5` tries the Hub again.
 
 ## Model
 The card, the files and their sizes, the parameter count, and whether LoRA training fits this
@@ -149,7 +151,8 @@ The shared Hugging Face cache. Click a column title (or press `s`) to sort. `d` 
 confirmation, which names the adapters trained on it), `v` verifies the selected repo, `V` verifies
 all, `t` trains the selected model, `/` filters the repos as you type (Esc clears the filter).
 A repo marked *incomplete* lacks files of its revision (a download that did not finish); `R`
-resumes its download.
+resumes its download. After a verify that found damaged or missing files, `f` repairs them: they are
+removed (only once the Hub has answered) and downloaded again, with their progress in Downloads.
 
 ## Train
 Choose a cached model (or type a path), a task and a data file, adjust the settings, then

@@ -2,7 +2,9 @@
 
 A repo with a snapshot that lacks files of its revision (a download that did not finish) is marked
 incomplete, with what is missing and what partial files already hold (``hubmgr ls``'s words), and ``R``
-queues the download of the missing files, which resumes them."""
+queues the download of the missing files, which resumes them. After a verify that found damaged or missing
+files, ``f`` repairs them: the core removes them (``hubmgr verify --repair``'s rule, the Hub asked first) and
+the download queue fetches exactly those files again, so the progress shows in Downloads."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from hubmgr.tui.screens.dialogs import ConfirmScreen
 from hubmgr.tui.widgets.filter import FilterBar, matches
 
 if TYPE_CHECKING:  # pragma: no cover
-    from hubmgr.hub.cache import CachedRepo, CachedRevision
+    from hubmgr.hub.cache import CachedRepo, CachedRevision, RepairPlan, VerifyResult
     from hubmgr.hub.events import VerifyProgress
 
 #: column key -> (title, sort key on a CachedRepo)
@@ -76,6 +78,7 @@ class LocalScreen(MainScreen):
         Binding("t", "train", "Train", id="local-train"),
         Binding("r", "refresh", "Refresh", id="local-refresh"),
         Binding("R", "resume_download", "Resume download", id="local-resume"),
+        Binding("f", "repair", "Repair", id="local-repair"),
         Binding("slash", "filter", "Filter", id="local-filter"),
     ]
 
@@ -84,6 +87,8 @@ class LocalScreen(MainScreen):
         self.repos: list[Any] = []
         self.sort_key = "size"
         self.sort_reverse = True
+        #: the damaged or missing files the last verify found (what `f` repairs)
+        self.damaged: list[VerifyResult] = []
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="cache-summary")
@@ -200,6 +205,8 @@ class LocalScreen(MainScreen):
         panel.update(text)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "repair":
+            return bool(self.damaged)
         if action == "resume_download":
             repo = self._selected() if self.is_mounted else None
             return bool(repo is not None and incomplete_revisions(repo))
@@ -318,6 +325,8 @@ class LocalScreen(MainScreen):
         self._start_verify(None)
 
     def _start_verify(self, repo_id: str | None) -> None:
+        self.damaged = []
+        self.refresh_bindings()
         panel = self.query_one("#verify-panel", Static)
         panel.display = True
         panel.update(Text(f"Verifying {repo_id or 'every cached repo'}…", style="bold"))
@@ -346,6 +355,8 @@ class LocalScreen(MainScreen):
         panel = self.query_one("#verify-panel", Static)
         bad = [r for r in message.results if not r.ok]
         what = message.repo_id or "every cached repo"
+        self.damaged = bad
+        self.refresh_bindings()
         if not bad:
             intact = (
                 "the 1 file is intact"
@@ -364,9 +375,89 @@ class LocalScreen(MainScreen):
             text.append(f"  {r.repo_id}: {r.path}: {r.detail}\n", style="red")
         if len(bad) > 20:
             text.append(f"  … and {len(bad) - 20} more\n", style="red")
-        text.append("Delete the repo and download it again to repair it.", style="dim")
+        text.append("Press f to download the damaged files again (repair).", style="dim")
         panel.update(text)
         self.notify(f"{what}: {len(bad)} damaged or missing files.", title="Verify", severity="error")
+
+    # -- repair --------------------------------------------------------------------------------------
+    def action_repair(self) -> None:
+        """Ask, then remove the damaged files the last verify found and queue their downloads."""
+        damaged = list(self.damaged)
+        if not damaged:
+            return
+        if self.backend.offline():
+            self.notify(
+                "Repairing needs the Hub, but HF_HUB_OFFLINE is set; nothing was removed.",
+                title="Repair",
+                severity="warning",
+                markup=False,
+            )
+            return
+        repos = sorted({r.repo_id for r in damaged})
+        what = repos[0] if len(repos) == 1 else plural(len(repos), "repo")
+        question = (
+            f"Download the {plural(len(damaged), 'damaged or missing file')} of {what} again?\n"
+            "The damaged copies are removed first (the Hub is asked before anything is removed); "
+            "the downloads show in Downloads (2)."
+        )
+
+        def done(answer: bool | None) -> None:
+            if answer:
+                self._repair(damaged)
+
+        self.app.push_screen(ConfirmScreen(question, yes="Repair", danger=False), done)
+
+    @work(thread=True, group="cache-repair", exclusive=True, exit_on_error=False)
+    def _repair(self, damaged: list[VerifyResult]) -> None:
+        from hubmgr.errors import HubmgrError, HubUnreachableError
+        from hubmgr.tui.messages import HubUnreachable
+
+        by_repo: dict[str, list[VerifyResult]] = {}
+        for r in damaged:
+            by_repo.setdefault(r.repo_id, []).append(r)
+        for repo_id, files in by_repo.items():
+            try:
+                plan = self.backend.prepare_repair(repo_id, files)
+            except HubmgrError as exc:
+                if isinstance(exc, HubUnreachableError) and not self.backend.offline():
+                    self.app.post_message(HubUnreachable(str(exc)))
+                self.app.call_from_thread(self._repair_failed, repo_id, str(exc))
+                continue
+            self.app.call_from_thread(self._repair_queued, plan)
+
+    def _repair_failed(self, repo_id: str, error: str) -> None:
+        self.notify(error, title=f"Repair of {repo_id}", severity="error", markup=False, timeout=8)
+
+    def _repair_queued(self, plan: RepairPlan) -> None:
+        for commit in plan.files:
+            self.hub_app.enqueue_download(
+                plan.repo_id,
+                revision=commit,
+                include=plan.include_for(commit),
+                allow_pickle=plan.needs_pickle(commit),
+            )
+        self.damaged = [r for r in self.damaged if r.repo_id != plan.repo_id]
+        self.refresh_bindings()
+        text = Text()
+        if plan.count:
+            text.append(
+                f"Repairing {plan.repo_id}: {plural(plan.count, 'file')} queued to download again; "
+                "see Downloads (2), then verify again (v).\n",
+                style="bold",
+            )
+        elif not plan.unrepairable:
+            text.append(f"Nothing of {plan.repo_id} needed repairing.", style="green")
+        for r in plan.unrepairable:
+            text.append(f"  cannot repair {r.path}: {r.detail}\n", style="red")
+        self.query_one("#verify-panel", Static).update(text)
+        if plan.count:
+            self.notify(
+                f"{plural(plan.count, 'damaged file')} of {plan.repo_id} removed and queued to download again. "
+                "See Downloads (2).",
+                title="Repair",
+                markup=False,
+            )
+        self.hub_app.cache_signal.publish(None)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "cache-verify" and event.state == WorkerState.ERROR:
