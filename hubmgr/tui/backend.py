@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypedDict, TypeVar, Unpack
 from hubmgr.errors import HubmgrError, UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
+    import subprocess
+
     from hubmgr.config import Settings
     from hubmgr.eval.merge import MergeResult
     from hubmgr.eval.predict import Prediction, Predictor
@@ -36,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from hubmgr.task import Task
     from hubmgr.train.config import TrainConfig
     from hubmgr.train.events import EvalProgress, TrainEvent
+    from hubmgr.train.trial import TrialReport
 
 #: Fields of TrainConfig that the Train screen asks for with its own widgets (not the generic form).
 TRAIN_FIELDS_HANDLED_BY_SCREEN = frozenset({"model", "task", "data", "eval_data", "options"})
@@ -171,6 +174,8 @@ class BackendProtocol(Protocol):
     def check_train_inputs(self, config: TrainConfig) -> dict[str, str]: ...
 
     def form_message(self, error: BaseException, task_name: str | None = None) -> str: ...
+
+    def estimate_run(self, config: TrainConfig, *, cancel: threading.Event | None = None) -> TrialReport | None: ...
 
     def start_run(self, config: TrainConfig) -> str: ...
 
@@ -372,7 +377,6 @@ class Backend:
         Raises:
             OSError: the process could not be started.
         """
-        import os
 
         from hubmgr.runs import live
 
@@ -383,16 +387,23 @@ class Backend:
         args += [f"--exclude={g}" for g in exclude or ()]
         if allow_pickle:
             args.append("--allow-pickle")
-        env = None
-        if self._settings is not None:  # fixed settings: the child must use the same ones, not the environment's
-            s = self._settings
-            env = dict(os.environ, HF_ENDPOINT=s.endpoint, HF_HUB_CACHE=str(s.hub_cache), HUBMGR_HOME=str(s.data_dir))
-            if s.offline:
-                env["HF_HUB_OFFLINE"] = "1"
-            else:
-                env.pop("HF_HUB_OFFLINE", None)
-        proc = live.spawn_detached(args, run_id=name, settings=self.settings(), env=env)
+        proc = live.spawn_detached(args, run_id=name, settings=self.settings(), env=self._child_env())
         return proc.pid, live.log_path(name, self.settings())
+
+    def _child_env(self) -> dict[str, str] | None:
+        """The environment of a ``hubmgr`` child process: with fixed settings, those (not the environment's);
+        None (inherit the environment) otherwise."""
+        import os
+
+        if self._settings is None:
+            return None
+        s = self._settings
+        env = dict(os.environ, HF_ENDPOINT=s.endpoint, HF_HUB_CACHE=str(s.hub_cache), HUBMGR_HOME=str(s.data_dir))
+        if s.offline:
+            env["HF_HUB_OFFLINE"] = "1"
+        else:
+            env.pop("HF_HUB_OFFLINE", None)
+        return env
 
     def finished_download(
         self,
@@ -587,6 +598,67 @@ class Backend:
             name: self.form_message(exc, config.task if task is not None else None) for name, exc in problems.items()
         }
 
+    def estimate_run(self, config: "TrainConfig", *, cancel: threading.Event | None = None) -> "TrialReport | None":
+        """Predict a run of ``config`` on this machine: ``hubmgr train --dry-run --json`` (a few real training
+        steps and one evaluation, nothing written) in a process of its own, so that the TUI never imports
+        torch. The config goes to it as the file a detached run reads (:meth:`TrainConfig.to_toml`).
+
+        Args:
+            config: a validated config (see :meth:`make_train_config`).
+            cancel: set it to stop the trial; its process is killed.
+
+        Returns:
+            The prediction (:class:`hubmgr.train.trial.TrialReport`), or None when cancelled.
+
+        Raises:
+            TrainingError: the trial failed; the message is the one sentence the dry run printed.
+        """
+        import json
+        import subprocess
+        import sys
+        import tempfile
+
+        from hubmgr.errors import TrainingError
+        from hubmgr.train.trial import TrialReport
+
+        with tempfile.TemporaryDirectory(prefix="hubmgr-estimate-") as tmp:
+            folder = Path(tmp)
+            config_file = folder / "train.toml"
+            config.with_absolute_paths().to_toml(config_file)
+            args = [sys.executable, "-m", "hubmgr", "train", "--config", str(config_file), "--dry-run", "--json"]
+            with open(folder / "stdout", "wb") as out, open(folder / "stderr", "wb") as err:
+                proc = subprocess.Popen(
+                    args,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    env=self._child_env(),
+                    start_new_session=True,  # its own process group: killing it kills what it started
+                )
+                try:
+                    while True:
+                        try:
+                            proc.wait(timeout=0.1)
+                            break
+                        except subprocess.TimeoutExpired:
+                            if cancel is not None and cancel.is_set():
+                                return None
+                finally:
+                    if proc.poll() is None:
+                        _kill_group(proc)
+            stdout = (folder / "stdout").read_text(encoding="utf-8", errors="replace")
+            stderr = (folder / "stderr").read_text(encoding="utf-8", errors="replace")
+        if cancel is not None and cancel.is_set():
+            return None
+        if proc.returncode == 0:
+            try:
+                data = json.loads(stdout)
+                names = {f.name for f in dataclasses.fields(TrialReport)}
+                return TrialReport(**{k: v for k, v in data.items() if k in names})
+            except (ValueError, TypeError, AttributeError):
+                raise TrainingError("The estimate printed no prediction that could be read.") from None
+        raise TrainingError(_last_error(stderr) or f"The estimate failed (exit code {proc.returncode}).")
+
     # -- training runs: their own processes (hubmgr.runs.live) -----------------------------------------
     def start_run(self, config: "TrainConfig") -> str:
         """Start a training run as a background process (it outlives the TUI); returns its run id."""
@@ -767,3 +839,31 @@ class Backend:
 
             self._predictor = Predictor(adapter, settings=self._settings)
         return self._predictor(inputs, compare=compare)
+
+
+def _kill_group(proc: "subprocess.Popen[bytes]") -> None:
+    """End ``proc`` and the processes it started (it leads its own process group), and reap it."""
+    import os
+    import signal
+    import subprocess
+
+    try:
+        if os.name == "posix":
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:  # pragma: no cover - Windows
+            proc.kill()
+    except OSError:  # already gone
+        pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:  # pragma: no cover - a process that SIGKILL did not end
+        pass
+
+
+def _last_error(stderr: str) -> str:
+    """The sentence a failed ``hubmgr`` command printed: its last ``error: ...`` line, else its last line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if line.startswith("error:"):
+            return line[len("error:") :].strip()
+    return lines[-1] if lines else ""

@@ -103,3 +103,35 @@ def test_fit_trial_uses_the_training_defaults(hf_env, tiny_bert: Path, kit, cli_
     assert with_batch.exit_code == 0 and json.loads(with_batch.stdout)["batch_size"] == 4
     assert cli_runner("fit", tiny_bert, "--trial").exit_code != 0
     assert "go with --trial" in cli_runner("fit", tiny_bert, "--data", kit["train"]).output
+
+
+def test_tui_backend_estimates_in_a_process_of_its_own(hf_env, tiny_bert: Path, kit, tmp_path: Path) -> None:
+    """The TUI's estimate: ``hubmgr train --dry-run --json`` in a subprocess, its config written as a detached
+    run's is; a failure comes back as the dry run's one sentence."""
+    import threading
+
+    from hubmgr.errors import TrainingError
+    from hubmgr.train.trial import TrialReport
+    from hubmgr.tui.backend import Backend
+
+    backend = Backend()
+    config = TrainConfig(
+        task="text-classification",
+        model=str(tiny_bert),
+        data=str(kit["train"]),
+        eval_data=str(kit["eval"]),
+        epochs=2,
+    ).validate()
+    report = backend.estimate_run(config)
+    assert isinstance(report, TrialReport)
+    assert report.batch_size == 8 and report.steps_high == 24 and report.memory_kind == "RAM"
+
+    missing = TrainConfig(task="text-classification", model=str(tiny_bert), data=str(tmp_path / "nope.jsonl"))
+    with pytest.raises(TrainingError) as caught:
+        backend.estimate_run(missing.validate())
+    assert "nope.jsonl" in str(caught.value) and "\n" not in str(caught.value)
+    assert "Traceback" not in str(caught.value)
+
+    cancel = threading.Event()
+    cancel.set()
+    assert backend.estimate_run(config, cancel=cancel) is None

@@ -65,6 +65,10 @@ class FakeBackend(Backend):
         self.background: list[dict[str, Any]] = []
         self.download_gate: threading.Event | None = None
         self.train_gate: threading.Event | None = None
+        #: configs estimated; a gate holds the estimate until set (or cancelled); an error makes it fail
+        self.estimated: list[Any] = []
+        self.estimate_gate: threading.Event | None = None
+        self.estimate_error: str | None = None
         self.started_runs: list[Any] = []
         self.followed: list[str] = []
         self.live_status: dict[str, str] = {}
@@ -476,6 +480,44 @@ class FakeBackend(Backend):
             Prediction(x, f"positive ({0.9 + i / 100:.2f})", "negative (0.51)" if compare else None)
             for i, x in enumerate(inputs)
         ]
+
+    def estimate_run(self, config, *, cancel=None):
+        from hubmgr.errors import TrainingError
+        from hubmgr.train.trial import TrialReport
+
+        self.estimated.append(config)
+        if self.estimate_gate is not None:
+            while not self.estimate_gate.wait(0.05):
+                if cancel is not None and cancel.is_set():
+                    return None
+        if self.estimate_error:
+            raise TrainingError(self.estimate_error)
+        return TrialReport(
+            task=config.task,
+            model=config.model,
+            device="cpu",
+            precision="float32",
+            batch_size=8,
+            steps_per_epoch=12,
+            n_train=96,
+            n_eval=40,
+            auto=False,
+            steps_low=36,
+            steps_high=36,
+            trial_steps=8,
+            trial_seconds=9.0,
+            startup_seconds=3.0,
+            step_seconds=0.5,
+            epoch_train_seconds=6.0,
+            epoch_eval_seconds=1.0,
+            final_eval_seconds=0.0,
+            seconds_low=24.0,
+            seconds_high=24.0,
+            peak_memory_bytes=1_200_000_000,
+            memory_kind="RAM",
+            available_memory_bytes=8_000_000_000,
+            verdict="fits",
+        )
 
     # -- training: a run is "a process of its own" (a thread here), followed through its events ----------
     def start_run(self, config):

@@ -434,3 +434,87 @@ def test_marked_fields_snapshot(snap_compare, tmp_path) -> None:
 
     app = HubmgrApp(FakeBackend(tmp=Path("/tmp/hubmgr-snapshots"), fixed_plugins=True))
     assert snap_compare(app, terminal_size=(100, 30), run_before=fill)
+
+
+# -- estimate: the prediction before Start -------------------------------------------------------------
+async def _filled(app: HubmgrApp, pilot, tmp_path) -> object:
+    screen = await _open_train(app, pilot)
+    screen.query_one("#model-path", Input).value = str(_model_folder(tmp_path))
+    screen.query_one("#data-path", Input).value = str(_csv(tmp_path))
+    await settle(app, pilot)
+    return screen
+
+
+def _estimate(screen) -> str:
+    widget = screen.query_one("#estimate-result", Static)
+    return plain_text(widget) if widget.has_class("-shown") else ""
+
+
+@pytest.mark.asyncio
+async def test_estimate_shows_time_steps_and_memory_then_goes_stale_on_a_change(fake: FakeBackend, tmp_path) -> None:
+    app = HubmgrApp(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _filled(app, pilot, tmp_path)
+        app.set_focus(None)
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        assert len(fake.estimated) == 1 and fake.started_runs == []
+        assert fake.estimated[0].data == str(_csv(tmp_path))
+        text = _estimate(screen)
+        assert "the whole run takes about 0:24, 36 steps (3.0 epochs of 12 steps of batch size 8)" in text
+        assert "Peak RAM: 1.2 GB of 8.0 GB available: fits." in text
+        assert "--" not in text  # the form's words, not flags
+        # a change of the form makes it stale
+        screen.query_one("#data-path", Input).value = str(_csv(tmp_path, name="other.csv"))
+        await settle(app, pilot)
+        text = _estimate(screen)
+        assert "Peak RAM" not in text and "settings changed" in text
+
+
+@pytest.mark.asyncio
+async def test_estimate_is_not_run_on_an_invalid_form(fake: FakeBackend, tmp_path) -> None:
+    app = HubmgrApp(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _open_train(app, pilot)
+        screen.query_one("#model-path", Input).value = str(_model_folder(tmp_path))
+        screen.query_one("#data-path", Input).value = str(tmp_path / "nope.csv")
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        assert fake.estimated == []
+        assert _error(screen, "#data-error") == f"Data file {tmp_path / 'nope.csv'} does not exist."
+        assert _estimate(screen) == ""
+        # a value that does not parse is refused before anything is checked on disk
+        screen.query_one("#data-path", Input).value = str(_csv(tmp_path))
+        screen.query_one("#cfg-learning_rate", Input).value = "fast"
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        assert fake.estimated == [] and _error(screen, "#data-error") == ""
+
+
+@pytest.mark.asyncio
+async def test_a_failed_estimate_says_why_in_one_sentence(fake: FakeBackend, tmp_path) -> None:
+    fake.estimate_error = "The model at /models/tiny has no weights."
+    app = HubmgrApp(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _filled(app, pilot, tmp_path)
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        assert _estimate(screen).strip() == "No estimate: The model at /models/tiny has no weights."
+
+
+@pytest.mark.asyncio
+async def test_an_estimate_going_can_be_stopped(fake: FakeBackend, tmp_path) -> None:
+    fake.estimate_gate = threading.Event()
+    app = HubmgrApp(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _filled(app, pilot, tmp_path)
+        await pilot.press("ctrl+t")
+        await wait_until(pilot, lambda: len(fake.estimated) == 1, what="the estimate to start")
+        assert "Estimating" in _estimate(screen)
+        app.set_focus(None)
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert _estimate(screen).strip() == "Estimate stopped."
+        fake.estimate_gate.set()
+        await settle(app, pilot)
+        assert "Peak RAM" not in _estimate(screen)

@@ -159,6 +159,9 @@ Choose a cached model (or type a path), a task and a data file, adjust the setti
 `Ctrl+S` (or Start). The run is a process of its own: the live view shows the loss curve, learning
 rate, samples/s, ETA and eval metrics, and quitting the TUI leaves it going (you are asked). `c` stops it
 after a checkpoint; `a` attaches to the newest running run, wherever it was started.
+`Ctrl+T` (or Estimate) checks the form, then times a few real training steps of it and shows the
+predicted time of the whole run, its steps and its peak memory (and whether it fits); `Esc` or `Ctrl+T`
+stops it, and a change of the form marks the estimate as stale.
 
 ## Runs
 Every training run. `Enter` opens a run (config, curves, metrics). `a` attaches to a running run

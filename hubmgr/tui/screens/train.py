@@ -164,6 +164,8 @@ class TrainScreen(MainScreen):
     AUTO_FOCUS = "#train-tabs Tabs"
     BINDINGS = [
         Binding("ctrl+s", "start", "Start", id="train-start"),
+        Binding("ctrl+t", "estimate", "Estimate", id="train-estimate"),
+        Binding("escape", "cancel_estimate", "Stop estimate", id="train-estimate-cancel"),
         Binding("c", "cancel_run", "Stop run", id="train-cancel"),
         Binding("a", "attach_latest", "Attach", id="train-attach"),
         Binding("ctrl+o", "pick_data", "Pick data", id="train-pick"),
@@ -193,6 +195,13 @@ class TrainScreen(MainScreen):
     TrainScreen .form-error.-shown {
         display: block;
     }
+    TrainScreen #estimate-result {
+        height: auto;
+        display: none;
+    }
+    TrainScreen #estimate-result.-shown {
+        display: block;
+    }
     """
 
     def __init__(self) -> None:
@@ -208,6 +217,12 @@ class TrainScreen(MainScreen):
         #: True once the remembered form is back: only then do changes get saved
         self._restored = False
         self._save_timer: Any = None
+        #: set to stop the estimate going now (None: none is going)
+        self._estimate_cancel: threading.Event | None = None
+        #: the form (see :meth:`_estimate_key`) the estimate shown or going was made for
+        self._estimate_key: dict[str, Any] | None = None
+        self._spinner: Any = None
+        self._spin_frame = 0
 
     # -- layout --------------------------------------------------------------------------------------
     def compose_body(self) -> ComposeResult:
@@ -252,6 +267,8 @@ class TrainScreen(MainScreen):
                         yield Vertical(id="config-form-box")
                     with Horizontal(classes="button-row"):
                         yield Button("Start training (Ctrl+S)", id="start", variant="success")
+                        yield Button("Estimate time and memory (Ctrl+T)", id="estimate")
+                    yield Static("", id="estimate-result")
             with TabPane("Live", id="tab-live"):
                 with Vertical(id="train-live"):
                     yield Static("No run yet. Fill in the setup and press Ctrl+S.", id="train-status")
@@ -407,7 +424,10 @@ class TrainScreen(MainScreen):
     @on(Select.Changed)
     @on(Checkbox.Changed)
     def _form_changed(self, event: Any) -> None:
-        if not self._restored or self.query_one("#train-setup") not in event.control.ancestors:
+        if self.query_one("#train-setup") not in event.control.ancestors:
+            return
+        self._estimate_invalidated()
+        if not self._restored:
             return
         if self._save_timer is not None:
             self._save_timer.stop()
@@ -582,22 +602,28 @@ class TrainScreen(MainScreen):
         if self.running:
             self.notify("A run is already going; cancel it first.", severity="warning")
             return
+        config = self._form_config()
+        if config is None:
+            return
+        self.query_one("#start", Button).disabled = True
+        self._check_worker(config)
+
+    def _form_config(self) -> TrainConfig | None:
+        """The form's TrainConfig when its values parse and follow the settings' rules; else None, the wrong
+        fields marked (what Start and Estimate check first)."""
         self.remember_form()
         values, problems = self._collect()
         if problems:
             self.show_errors(problems)
-            return
+            return None
         try:
-            config = self.backend.make_train_config(values)
+            return self.backend.make_train_config(values)
         except UsageError as exc:
             field = exc.field if exc.field in values or exc.field is None else f"options.{exc.field}"
             self.show_errors({field or "": self.backend.form_message(exc, values.get("task"))})
-            return
         except Exception as exc:
             self.hub_app.report_error(exc)
-            return
-        self.query_one("#start", Button).disabled = True
-        self._check_worker(config)
+        return None
 
     @work(thread=True, group="train-check", exclusive=True, exit_on_error=False, description="checking the form")
     def _check_worker(self, config: Any) -> None:
@@ -614,6 +640,7 @@ class TrainScreen(MainScreen):
         if self.running:
             return
         self.clear_errors()
+        self.action_cancel_estimate()  # the run needs the machine more than a prediction of it
         self._open_live(TrainState(model=config.model, task=config.task))
         self.notify(
             f"Training {config.model} for {config.task} in the background. Loading the model…",
@@ -621,6 +648,109 @@ class TrainScreen(MainScreen):
             markup=False,
         )
         self._train_worker(config, self.state, self.detach_event)
+
+    # -- estimate: a few real steps in a process of its own, the prediction shown under the buttons -------
+    @on(Button.Pressed, "#estimate")
+    def action_estimate(self) -> None:
+        """Check the form as Start does, then time a few real steps of it (``hubmgr train --dry-run``) and
+        show the predicted time and peak memory; pressed again while it goes, stop it."""
+        if self._estimate_cancel is not None:
+            self.action_cancel_estimate()
+            return
+        config = self._form_config()
+        if config is None:
+            return
+        self.clear_errors()
+        self.query_one(TabbedContent).active = "tab-setup"
+        self._estimate_cancel = cancel = threading.Event()
+        self._estimate_key = self._estimate_form()
+        self._spin_frame = 0
+        self._spin()
+        self._spinner = self.set_interval(0.1, self._spin)
+        self.refresh_bindings()
+        self._estimate_worker(config, cancel)
+
+    _SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+    def _spin(self) -> None:
+        frame = self._SPINNER[self._spin_frame % len(self._SPINNER)]
+        self._spin_frame += 1
+        self._show_estimate(
+            Text(f"{frame} Estimating… (checking the form, then a few real training steps; Esc or Ctrl+T stops)")
+        )
+
+    def _show_estimate(self, content: Text | str) -> None:
+        result = self.query_one("#estimate-result", Static)
+        result.update(content)
+        result.set_class(bool(content), "-shown")
+
+    def _estimate_form(self) -> dict[str, Any]:
+        """What an estimate depends on: the form as typed (the options of the chosen task only)."""
+        snapshot = self._form_snapshot()
+        snapshot["options"] = (snapshot.get("options") or {}).get(self._options_task or "")
+        return snapshot
+
+    def _stop_spinner(self) -> None:
+        if self._spinner is not None:
+            self._spinner.stop()
+            self._spinner = None
+
+    def action_cancel_estimate(self) -> None:
+        """Stop the estimate going (its process is killed); nothing is shown of it."""
+        if self._estimate_cancel is None:
+            return
+        self._estimate_cancel.set()
+        self._estimate_cancel = None
+        self._estimate_key = None
+        self._stop_spinner()
+        self._show_estimate(Text("Estimate stopped.", style="dim"))
+        self.refresh_bindings()
+
+    @work(thread=True, group="train-estimate", exit_on_error=False, description="estimating a run")
+    def _estimate_worker(self, config: TrainConfig, cancel: threading.Event) -> None:
+        try:
+            problems = self.backend.check_train_inputs(config)
+            if problems or cancel.is_set():
+                self.app.call_from_thread(self._estimated, cancel, None, problems, None)
+                return
+            report = self.backend.estimate_run(config, cancel=cancel)
+        except HubmgrError as exc:
+            message = self.backend.form_message(exc, config.task)
+            self.app.call_from_thread(self._estimated, cancel, None, {}, message)
+            return
+        self.app.call_from_thread(self._estimated, cancel, report, {}, None)
+
+    def _estimated(self, cancel: threading.Event, report: Any, problems: dict[str, str], error: str | None) -> None:
+        if cancel is not self._estimate_cancel or cancel.is_set():  # stopped, or the form changed meanwhile
+            return
+        self._estimate_cancel = None
+        self._stop_spinner()
+        self.refresh_bindings()
+        if problems:
+            self._estimate_key = None
+            self._show_estimate("")
+            self.show_errors(problems)
+        elif error is not None:
+            self._estimate_key = None
+            self._show_estimate(Text(f"No estimate: {error}", style="red"))
+        elif report is not None:
+            self._show_estimate(estimate_text(report))
+
+    def _estimate_invalidated(self) -> None:
+        """The form changed: the estimate shown (or going) is of other settings."""
+        if self._estimate_key is None or self._estimate_form() == self._estimate_key:
+            return
+        if self._estimate_cancel is not None:
+            self._estimate_cancel.set()
+            self._estimate_cancel = None
+            self._stop_spinner()
+            self.refresh_bindings()
+        self._estimate_key = None
+        self._show_estimate(Text("The settings changed since the estimate; Ctrl+T estimates again.", style="dim"))
+
+    def on_unmount(self) -> None:
+        if self._estimate_cancel is not None:
+            self._estimate_cancel.set()
 
     def attach(self, run_id: str) -> None:
         """Show a running run (started here, by the CLI, a script or another TUI) live."""
@@ -703,6 +833,8 @@ class TrainScreen(MainScreen):
             return self.running
         if action == "start":
             return not self.running  # one run at a time from this screen
+        if action == "cancel_estimate":
+            return self._estimate_cancel is not None
         return True
 
     @on(Button.Pressed, "#to-runs")
@@ -848,3 +980,39 @@ class TrainScreen(MainScreen):
             table.add_column(name, key=name)
         for step, metrics in s.evals:
             table.add_row(plain(step, right=True), *[plain(number(metrics.get(n)), right=True) for n in names])
+
+
+def estimate_text(report: Any) -> Text:
+    """A :class:`hubmgr.train.trial.TrialReport` in the form's words: the whole run's time, its steps, the
+    peak memory and whether it fits, and what the trial measured."""
+    from hubmgr.tui.format import human_bytes
+
+    epochs = f"epochs of {report.steps_per_epoch:,} steps of batch size {report.batch_size}"
+    if report.auto and report.steps_low != report.steps_high:
+        when = f"between {duration(report.seconds_low)} and {duration(report.seconds_high)}"
+        steps = (
+            f"{report.steps_low:,} to {report.steps_high:,} steps"
+            f" ({report.steps_low / report.steps_per_epoch:.1f} to {report.steps_high / report.steps_per_epoch:.1f}"
+            f" {epochs}; Epochs auto stops when the eval metric plateaus)"
+        )
+    else:
+        when = f"about {duration(report.seconds_high)}"
+        steps = f"{report.steps_high:,} steps ({report.steps_high / report.steps_per_epoch:.1f} {epochs})"
+    text = Text()
+    text.append("Estimate: ", style="bold")
+    text.append(f"the whole run takes {when}, {steps}.")
+    if report.time_budget is not None:
+        text.append(f" The Time budget ({duration(report.time_budget)} of training) bounds it.")
+    text.append(f"\nPeak {report.memory_kind}: {human_bytes(report.peak_memory_bytes)}")
+    if report.available_memory_bytes:
+        text.append(f" of {human_bytes(report.available_memory_bytes)} available: ")
+        style = {"fits": "bold green", "tight": "bold yellow"}.get(report.verdict, "bold red")
+        text.append(report.verdict, style=style)
+    text.append(".")
+    text.append(
+        f"\nMeasured on {report.device} ({report.precision}): {report.trial_steps} real steps in"
+        f" {duration(report.trial_seconds)}; loading takes {duration(report.startup_seconds)}, a step about"
+        f" {report.step_seconds:.2g} s.",
+        style="dim",
+    )
+    return text
