@@ -464,6 +464,9 @@ async def test_estimate_shows_time_steps_and_memory_then_goes_stale_on_a_change(
         assert "the whole run takes about 0:24, 36 steps (3.0 epochs of 12 steps of batch size 8)" in text
         assert "Peak RAM: 1.2 GB of 8.0 GB available: fits." in text
         assert "--" not in text  # the form's words, not flags
+        # the line sits under the buttons, below the fold: the form scrolls to it
+        result = screen.query_one("#estimate-result")
+        assert result.region.height > 0 and result.region.overlaps(app.screen.region)
         # a change of the form makes it stale
         screen.query_one("#data-path", Input).value = str(_csv(tmp_path, name="other.csv"))
         await settle(app, pilot)

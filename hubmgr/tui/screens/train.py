@@ -667,8 +667,14 @@ class TrainScreen(MainScreen):
         self._spin_frame = 0
         self._spin()
         self._spinner = self.set_interval(0.1, self._spin)
+        self._reveal_estimate()
         self.refresh_bindings()
         self._estimate_worker(config, cancel)
+
+    def _reveal_estimate(self) -> None:
+        """Scroll the form to the estimate line (it sits under the buttons, below the fold of a long form)."""
+        result = self.query_one("#estimate-result", Static)
+        self.call_after_refresh(lambda: result.scroll_visible(animate=False))
 
     _SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
@@ -733,8 +739,10 @@ class TrainScreen(MainScreen):
         elif error is not None:
             self._estimate_key = None
             self._show_estimate(Text(f"No estimate: {error}", style="red"))
+            self._reveal_estimate()
         elif report is not None:
             self._show_estimate(estimate_text(report))
+            self._reveal_estimate()
 
     def _estimate_invalidated(self) -> None:
         """The form changed: the estimate shown (or going) is of other settings."""
