@@ -73,11 +73,11 @@ class LocalScreen(MainScreen):
     BINDINGS = [
         Binding("d,delete", "delete", "Delete", id="local-delete"),
         Binding("v", "verify", "Verify", id="local-verify"),
-        Binding("V", "verify_all", "Verify all", id="local-verify-all"),
-        Binding("s", "cycle_sort", "Sort", id="local-sort"),
+        Binding("V", "verify_all", "Verify all", show=False, id="local-verify-all"),  # in Help (F1)
+        Binding("s", "cycle_sort", "Sort", show=False, id="local-sort"),  # the column header shows it
         Binding("t", "train", "Train", id="local-train"),
         Binding("r", "refresh", "Refresh", id="local-refresh"),
-        Binding("R", "resume_download", "Resume download", id="local-resume"),
+        Binding("R", "resume_download", "Resume", id="local-resume"),
         Binding("f", "repair", "Repair", id="local-repair"),
         Binding("slash", "filter", "Filter", id="local-filter"),
     ]
