@@ -533,10 +533,7 @@ async def test_offline_mode_does_not_search(tmp_path) -> None:
 def _rows(app: HubmgrApp) -> dict[str, str]:
     """Browse's rows: repo id -> its Local mark."""
     table = app.screen.query_one("#results", DataTable)
-    return {
-        str(table.coordinate_to_cell_key((i, 0)).row_key.value): str(table.get_row_at(i)[-1])
-        for i in range(table.row_count)
-    }
+    return {str(key.value): str(table.get_cell(key, "local")) for key in table.rows}
 
 
 async def test_browse_marks_the_cached_results_and_refreshes_the_marks(tmp_path) -> None:

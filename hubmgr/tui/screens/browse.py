@@ -86,12 +86,12 @@ class BrowseScreen(MainScreen):
             yield Choice(SORTS, value="downloads", allow_blank=False, id="sort", compact=True)
         table = RowTable(id="results")
         table.add_column("Model", key="id")
+        table.add_column("Local", key="local", width=8)  # next to the name: visible at any width; "✓ cached"
         table.add_column("Task", key="task")
         table.add_column("Downloads", key="downloads")
         table.add_column("Likes", key="likes")
         table.add_column("Updated", key="updated")
         table.add_column("Library", key="library")
-        table.add_column("Local", key="local")
         yield table
         yield Static("", id="results-status", markup=False)
 
@@ -172,12 +172,12 @@ class BrowseScreen(MainScreen):
             self._rows.append(repo)
             table.add_row(
                 plain(repo.repo_id),
+                self._mark(repo.repo_id),
                 plain("-"),
                 plain("-", right=True),
                 plain("-", right=True),
                 plain(date(repo.last_modified)),
                 plain("-"),
-                self._mark(repo.repo_id),
                 key=repo.repo_id,
             )
         why = "offline mode (HF_HUB_OFFLINE) is on" if self.backend.offline() else "the Hub is unreachable"
@@ -299,12 +299,12 @@ class BrowseScreen(MainScreen):
             gated = " (gated)" if result.gated else ""
             table.add_row(
                 plain(f"{result.id}{gated}"),
+                self._mark(result.id),
                 plain(result.task or "-"),
                 plain(human_count(result.downloads), right=True),
                 plain(human_count(result.likes), right=True),
                 plain(date(result.last_modified)),
                 plain(result.library or "-"),
-                self._mark(result.id),
                 key=result.id,
             )
         self._next_cursor = page.next_cursor
