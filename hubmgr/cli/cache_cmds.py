@@ -204,6 +204,16 @@ class _RichRenderer:
                 p.update(self.total_task, completed=event.done_bytes, total=event.total_bytes or 1)
 
 
+def _download_renderer(as_json: bool) -> "_RetryRenderer | _RichRenderer | _PlainRenderer":
+    """How a download shows: with --json only its retries (on stderr; stdout is the JSON), else a live
+    view on a terminal or plain lines."""
+    if as_json:
+        return _RetryRenderer()
+    if sys.stderr.isatty():
+        return _RichRenderer()
+    return _PlainRenderer()
+
+
 @click.command()
 @click.argument("repo")
 @click.option("--revision", "-r", default=None, help="Branch, tag or commit (default: main).")
@@ -230,14 +240,7 @@ def download(
     from hubmgr.hub.download import DownloadCancelled, download_repo
 
     cancel = threading.Event()
-    if as_json:
-        renderer: _RetryRenderer | _RichRenderer | _PlainRenderer = (
-            _RetryRenderer()
-        )  # stdout is the JSON; retries still show on stderr
-    elif sys.stderr.isatty():
-        renderer = _RichRenderer()
-    else:
-        renderer = _PlainRenderer()
+    renderer = _download_renderer(as_json)
     try:
         with renderer:
             result = download_repo(
@@ -458,14 +461,8 @@ def _verify_repair(results: list[VerifyResult], failed: list[VerifyResult], *, a
         )
     repaired: list[VerifyResult] = []
     remaining: list[VerifyResult] = []
-    renderer: _RetryRenderer | _RichRenderer | _PlainRenderer
     for repo_id, damaged in by_repo.items():
-        if as_json:
-            renderer = _RetryRenderer()
-        elif sys.stderr.isatty():
-            renderer = _RichRenderer()
-        else:
-            renderer = _PlainRenderer()
+        renderer = _download_renderer(as_json)
         try:
             with renderer:
                 outcome = repair(repo_id, damaged, on_event=renderer)
