@@ -166,10 +166,16 @@ def locate_model(config: TrainConfig, *, settings: "Settings") -> Path | None:
         folder = resolve_local(text, revision=config.revision, settings=settings)
     except NotCachedError:
         if settings.offline:
-            raise NotCachedError(
+            error = NotCachedError(
                 f"{text} is not in the local cache and the Hub is offline (HF_HUB_OFFLINE is set);"
                 f" download it first with `hubmgr download {text}` while online."
-            ) from None
+            )
+            # what a form shows instead (hubmgr.fields.form_message): the TUI's way, not the CLI's
+            error.form_message = (  # type: ignore[attr-defined]
+                f"{text} is not in the local cache, and offline mode is on (HF_HUB_OFFLINE):"
+                " download it from its model page (Browse, d) while online."
+            )
+            raise error from None
         validate_repo_id(text)
         return None
     if _has_weights(folder) or settings.offline:

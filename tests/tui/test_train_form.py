@@ -521,3 +521,20 @@ async def test_an_estimate_going_can_be_stopped(fake: FakeBackend, tmp_path) -> 
         fake.estimate_gate.set()
         await settle(app, pilot)
         assert "Peak RAM" not in _estimate(screen)
+
+
+def test_an_uncached_model_offline_is_told_in_the_forms_words(tmp_path) -> None:
+    """The run's sentence names `hubmgr download`; the form's names what to do in the TUI."""
+    from hubmgr.config import Settings
+    from hubmgr.train.config import TrainConfig
+    from hubmgr.tui.backend import Backend
+
+    backend = Backend(
+        Settings(endpoint="http://127.0.0.1:9", offline=True, hub_cache=tmp_path / "hub", data_dir=tmp_path / "home")
+    )
+    config = TrainConfig(model="acme/not-here", task="text-classification", data=str(_csv(tmp_path)))
+    problems = backend.check_train_inputs(config)
+    assert problems["model"] == (
+        "acme/not-here is not in the local cache, and offline mode is on (HF_HUB_OFFLINE): download it from its"
+        " model page (Browse, d) while online."
+    )
