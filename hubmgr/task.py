@@ -133,6 +133,19 @@ class Task:
         """Load and check the data. Raises DataError with one clear sentence."""
         raise NotImplementedError
 
+    def check_source(self, source: str, *, split: str = "train", settings: Any = None) -> list[str] | None:
+        """Check, cheaply and without loading it, what :meth:`load_data` would refuse of ``source`` at once
+        (a form runs it before a run starts); returns the column names of its first rows, or None when
+        they cannot be told cheaply. The default is :func:`hubmgr.data.check_source` (tables and Hub ids);
+        a task that reads other layouts (class folders of images) overrides it.
+
+        Raises:
+            HubmgrError: one sentence, as :meth:`load_data` would raise it.
+        """
+        from hubmgr.data import check_source
+
+        return check_source(source, split=split, settings=settings)
+
     def required_columns(self, options: Any, columns: Sequence[str]) -> Mapping[str, str | None]:
         """The columns, by option (``{"text_column": "text"}``), that :meth:`load_data` requires of data
         whose first rows have ``columns``: a form checks them before a run starts (with

@@ -577,7 +577,8 @@ class Backend:
             if not source:
                 continue
             try:
-                columns = data.check_source(source, split=split, settings=settings)
+                check = task.check_source if task is not None else data.check_source
+                columns = check(source, split=split, settings=settings)
                 if columns is not None and task is not None:
                     required = task.required_columns(options, columns)
                     data.check_column_names(columns, required, source=Path(source).name)

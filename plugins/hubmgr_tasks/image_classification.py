@@ -171,6 +171,26 @@ class ImageClassificationTask(Task):
     auto_model_class = "AutoModelForImageClassification"
     greater_is_better = True
 
+    def check_source(self, source: str, *, split: str = "train", settings: Any = None) -> list[str] | None:
+        """Class folders pass when the split has at least one class folder of images (no columns to check
+        there); tables and Hub ids are checked as any task's.
+
+        Raises:
+            DataError: a folder with neither images in class folders nor data files.
+        """
+        path = Path(source).expanduser()
+        if path.is_dir() and not any(c.suffix.lower() in _table_exts() for c in path.iterdir() if c.is_file()):
+            if _split_folder(path, split) is not None:
+                return None
+            if any(_split_folder(path, s) for s in ("train", "validation", "test")):  # as _load_images says
+                raise DataError(f"Image folder {path} has no {split!r} split.")
+            if not _is_class_folder_root(path):
+                raise DataError(
+                    f"Folder {path} has neither class folders of images (folder/<class>/*.png) nor data files."
+                )
+            return None
+        return super().check_source(source, split=split, settings=settings)
+
     def load_data(self, source: DataSource, options: ImageClassificationOptions) -> TaskData:
         """Load class folders (``folder/<class>/*.png``; ``train/`` and ``validation/`` sub-folders give
         the splits) or a table of image paths (relative to the table) and labels.

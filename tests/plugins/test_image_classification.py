@@ -129,3 +129,33 @@ def test_architecture_that_cannot_classify_images(task, class_folders, tiny_bert
     opts, data = _load(task, DataSource(train=str(class_folders)))
     with pytest.raises(ModelError, match="cannot be used for image classification"):
         task.load_model(str(tiny_bert), opts, data, {})
+
+
+def test_the_form_check_passes_class_folders_and_refuses_what_load_data_refuses(task, class_folders, tmp_path):
+    """A form checks data before a run starts (Task.check_source): class folders have no data files,
+    and the generic table check would refuse them."""
+    from hubmgr.config import Settings
+    from hubmgr.tui.backend import Backend
+    from hubmgr.train.config import TrainConfig
+
+    assert task.check_source(str(class_folders)) is None
+    for split in ("train", "validation"):
+        _image(tmp_path / "splits" / split / "cat" / "0.png", (1, 2, 3))
+    assert task.check_source(str(tmp_path / "splits"), split="validation") is None
+    with pytest.raises(DataError, match="has no 'test' split"):
+        task.check_source(str(tmp_path / "splits"), split="test")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="neither class folders of images"):
+        task.check_source(str(tmp_path / "empty"))
+    # the Train form's check goes through the task
+    backend = Backend(
+        Settings(endpoint="http://127.0.0.1:9", offline=True, hub_cache=tmp_path / "hub", data_dir=tmp_path / "home")
+    )
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"")
+    problems = backend.check_train_inputs(
+        TrainConfig(model=str(model), task="image-classification", data=str(class_folders))
+    )
+    assert "data" not in problems, problems
