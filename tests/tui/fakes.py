@@ -574,9 +574,15 @@ class FakeBackend(Backend):
 
 async def settle(app, pilot, rounds: int = 3) -> None:
     """Let workers finish and the messages they posted be handled."""
+    from textual.worker import WorkerCancelled
+
     for _ in range(rounds):
         await pilot.pause(0.05)
-        await app.workers.wait_for_complete()
+        try:
+            await app.workers.wait_for_complete()
+        except WorkerCancelled:  # an exclusive worker replaced by a newer one: wait for that one instead
+            await pilot.pause(0.05)
+            await app.workers.wait_for_complete()
     await pilot.pause(0.1)
 
 
