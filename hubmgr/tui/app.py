@@ -26,7 +26,7 @@ from hubmgr.format import plural
 from hubmgr.hub.events import DownloadStarted, HubEvent
 from hubmgr.tui import downloads as dl
 from hubmgr.tui.backend import Backend, BackendProtocol
-from hubmgr.tui.format import human_bytes, one_line
+from hubmgr.tui.format import error_sentence, human_bytes, one_line
 from hubmgr.tui.help import key_display
 from hubmgr.tui.messages import DownloadsChanged, DownloadUpdated, HubUnreachable
 from hubmgr.tui.screens.browse import BrowseScreen
@@ -575,10 +575,7 @@ class HubmgrApp(App[None]):
                 status = item.stop_as or dl.INTERRUPTED
             else:
                 status = dl.FAILED
-                if isinstance(exc, HubmgrError):
-                    error = str(exc)
-                else:
-                    error = f"Unexpected {type(exc).__name__}: {' '.join(str(exc).split())}"
+                error = error_sentence(exc)
                 if isinstance(exc, HubUnreachableError):
                     self.post_message(HubUnreachable(str(exc)))
         try:

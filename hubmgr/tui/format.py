@@ -106,3 +106,12 @@ def plain(value: Any, *, style: str = "", right: bool = False) -> "Text":
     from rich.text import Text
 
     return Text("-" if value is None else str(value), style=style, justify="right" if right else "left")
+
+
+def error_sentence(error: BaseException | None) -> str:
+    """What the TUI shows for a failure: hubmgr's own sentence, or the unexpected error's type and text."""
+    from hubmgr.errors import HubmgrError
+
+    if isinstance(error, HubmgrError):
+        return " ".join(str(error).split())
+    return f"Unexpected {type(error).__name__}: {' '.join(str(error).split())}"

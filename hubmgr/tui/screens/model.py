@@ -27,7 +27,7 @@ from textual.widgets import (
 
 from hubmgr.tui import downloads as dl
 from hubmgr.format import plural
-from hubmgr.tui.format import date, human_bytes, human_count, plain
+from hubmgr.tui.format import date, error_sentence, human_bytes, human_count, plain
 from hubmgr.tui.messages import ModelLoaded
 from hubmgr.tui.screens.base import MainScreen
 from hubmgr.tui.widgets.inputs import Choice
@@ -149,13 +149,7 @@ class ModelScreen(MainScreen):
             self._show_failure(event.worker.error)
 
     def _show_failure(self, error: BaseException | None) -> None:
-        from hubmgr.errors import HubmgrError
-
-        if isinstance(error, HubmgrError):
-            reason = " ".join(str(error).split())
-        else:
-            reason = f"Unexpected {type(error).__name__}: {' '.join(str(error).split())}"
-        self.failure = reason
+        self.failure = reason = error_sentence(error)
         self.query_one("#model-loading").display = False
         self.query_one("#model-tabs").display = False
         hint = "Press r to try again, or Esc to go back."
